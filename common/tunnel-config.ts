@@ -1,0 +1,18 @@
+// Validation of the configuration the helper pushes to the agent. The agent trusts only authenticated
+// messages, and even those are checked: a bad value must not reach `ip` or iptables.
+import { z } from 'zod';
+import { isIPv4, isIPv6 } from 'node:net';
+import { parseCidr } from './cidr';
+
+const ip = z.string().refine((s) => isIPv4(s) || isIPv6(s), 'not an IP address');
+export const cidr = z.string().refine((s) => parseCidr(s) !== undefined, 'not a CIDR (like 172.18.0.0/16)');
+
+export const tunnelConfigSchema = z
+  .object({
+    seq: z.number().int().min(1).max(0xffffffff),
+    mtu: z.number().int().min(576).max(65_000),
+    hostAddress: ip,
+    agentAddress: ip,
+    routes: z.array(cidr).max(4096),
+  })
+  .strict();

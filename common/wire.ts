@@ -1,0 +1,217 @@
+// The tunnel wire format, shared by the helper (host) and the agent (VM).
+//
+// One UDP datagram carries one raw IP packet when its first nibble is 4 or 6; such datagrams have no
+// header at all and never reach JavaScript. Every other datagram is a control message whose first byte is
+// its type. The handshake proves that both ends hold the per-install secret:
+//
+//   agent  -> helper  HELLO      v | agentNonce
+//   helper -> agent   CHALLENGE  v | agentNonce | helperNonce | HMAC(secret, "challenge" | both nonces)
+//   agent  -> helper  AUTH       v | agentNonce | helperNonce | HMAC(secret, "auth" | both nonces)
+//   helper -> agent   WELCOME    (sealed)
+//
+// After AUTH both ends derive a session id and one key per direction from the secret and the two nonces.
+// Later control messages are "sealed": type | sessionId | counter | body | tag, where the tag is a truncated
+// HMAC-SHA256 under the sender's direction key and the counter only ever grows (replays are rejected).
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+
+export const PROTOCOL_VERSION = 1;
+export const NONCE_LEN = 16;
+export const MAC_LEN = 32;
+export const TAG_LEN = 16;
+export const SESSION_ID_LEN = 8;
+/** Smallest secret we accept: 256 bits. */
+export const SECRET_LEN = 32;
+
+export enum MsgType {
+  Hello = 0x01,
+  Challenge = 0x02,
+  Auth = 0x03,
+  Welcome = 0x04,
+  Keepalive = 0x05,
+  KeepaliveAck = 0x06,
+  Config = 0x07,
+  ConfigAck = 0x08,
+}
+
+/** True for datagrams the pump treats as data (raw IPv4/IPv6). */
+export function isDataPacket(buf: Uint8Array): boolean {
+  const v = (buf[0] ?? 0) >> 4;
+  return v === 4 || v === 6;
+}
+
+export function newNonce(): Buffer {
+  return randomBytes(NONCE_LEN);
+}
+
+function hmac(key: Buffer, ...parts: (Buffer | string)[]): Buffer {
+  const h = createHmac('sha256', key);
+  for (const p of parts) h.update(p);
+  return h.digest();
+}
+
+/** Constant-time compare that tolerates different lengths. */
+export function macEqual(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+// ---- handshake -------------------------------------------------------------------------------------------
+
+export interface Hello {
+  type: MsgType.Hello;
+  version: number;
+  agentNonce: Buffer;
+}
+
+export interface ChallengeOrAuth {
+  type: MsgType.Challenge | MsgType.Auth;
+  version: number;
+  agentNonce: Buffer;
+  helperNonce: Buffer;
+  mac: Buffer;
+}
+
+export function encodeHello(agentNonce: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([MsgType.Hello, PROTOCOL_VERSION]), agentNonce]);
+}
+
+export function handshakeMac(secret: Buffer, type: MsgType.Challenge | MsgType.Auth, agentNonce: Buffer, helperNonce: Buffer) {
+  const label = type === MsgType.Challenge ? 'gangway v1 challenge' : 'gangway v1 auth';
+  return hmac(secret, label, agentNonce, helperNonce);
+}
+
+export function encodeChallengeOrAuth(
+  secret: Buffer,
+  type: MsgType.Challenge | MsgType.Auth,
+  agentNonce: Buffer,
+  helperNonce: Buffer,
+): Buffer {
+  return Buffer.concat([
+    Buffer.from([type, PROTOCOL_VERSION]),
+    agentNonce,
+    helperNonce,
+    handshakeMac(secret, type, agentNonce, helperNonce),
+  ]);
+}
+
+// ---- session keys and sealed messages --------------------------------------------------------------------
+
+export interface SessionKeys {
+  id: Buffer;
+  /** Key for messages the helper sends to the agent. */
+  helperToAgent: Buffer;
+  agentToHelper: Buffer;
+}
+
+export function deriveSessionKeys(secret: Buffer, agentNonce: Buffer, helperNonce: Buffer): SessionKeys {
+  return {
+    id: hmac(secret, 'gangway v1 session id', agentNonce, helperNonce).subarray(0, SESSION_ID_LEN),
+    helperToAgent: hmac(secret, 'gangway v1 helper to agent', agentNonce, helperNonce),
+    agentToHelper: hmac(secret, 'gangway v1 agent to helper', agentNonce, helperNonce),
+  };
+}
+
+const SEALED_TYPES = new Set<number>([
+  MsgType.Welcome,
+  MsgType.Keepalive,
+  MsgType.KeepaliveAck,
+  MsgType.Config,
+  MsgType.ConfigAck,
+]);
+
+export type SealedType = MsgType.Welcome | MsgType.Keepalive | MsgType.KeepaliveAck | MsgType.Config | MsgType.ConfigAck;
+
+export interface Sealed {
+  type: SealedType;
+  sessionId: Buffer;
+  counter: bigint;
+  body: Buffer;
+}
+
+const SEALED_HEADER = 1 + SESSION_ID_LEN + 8;
+
+export function seal(key: Buffer, type: SealedType, sessionId: Buffer, counter: bigint, body: Buffer = Buffer.alloc(0)) {
+  const head = Buffer.alloc(SEALED_HEADER);
+  head[0] = type;
+  sessionId.copy(head, 1);
+  head.writeBigUInt64BE(counter, 1 + SESSION_ID_LEN);
+  const tag = hmac(key, head, body).subarray(0, TAG_LEN);
+  return Buffer.concat([head, body, tag]);
+}
+
+/** Checks the tag; returns undefined when it does not match (the caller counts that). */
+export function unseal(key: Buffer, msg: Sealed, raw: Buffer): Sealed | undefined {
+  const tag = raw.subarray(raw.length - TAG_LEN);
+  const expect = hmac(key, raw.subarray(0, raw.length - TAG_LEN)).subarray(0, TAG_LEN);
+  return macEqual(tag, expect) ? msg : undefined;
+}
+
+// ---- parsing ---------------------------------------------------------------------------------------------
+
+export type ParseError = 'empty' | 'data' | 'unknown-type' | 'bad-length' | 'bad-version';
+
+export type Parsed = Hello | ChallengeOrAuth | Sealed;
+
+/**
+ * Parses a control datagram's framing. Authenticity is NOT checked here: handshake MACs and sealed tags are
+ * verified by the state machines, which know the keys.
+ */
+export function parseControl(buf: Buffer): Parsed | ParseError {
+  if (buf.length === 0) return 'empty';
+  if (isDataPacket(buf)) return 'data';
+  const type = buf[0] as number;
+  if (type === MsgType.Hello) {
+    if (buf.length !== 2 + NONCE_LEN) return 'bad-length';
+    if (buf[1] !== PROTOCOL_VERSION) return 'bad-version';
+    return { type, version: buf[1], agentNonce: Buffer.from(buf.subarray(2)) };
+  }
+  if (type === MsgType.Challenge || type === MsgType.Auth) {
+    if (buf.length !== 2 + 2 * NONCE_LEN + MAC_LEN) return 'bad-length';
+    if (buf[1] !== PROTOCOL_VERSION) return 'bad-version';
+    return {
+      type,
+      version: buf[1],
+      agentNonce: Buffer.from(buf.subarray(2, 2 + NONCE_LEN)),
+      helperNonce: Buffer.from(buf.subarray(2 + NONCE_LEN, 2 + 2 * NONCE_LEN)),
+      mac: Buffer.from(buf.subarray(2 + 2 * NONCE_LEN)),
+    };
+  }
+  if (SEALED_TYPES.has(type)) {
+    if (buf.length < SEALED_HEADER + TAG_LEN) return 'bad-length';
+    return {
+      type: type as SealedType,
+      sessionId: Buffer.from(buf.subarray(1, 1 + SESSION_ID_LEN)),
+      counter: buf.readBigUInt64BE(1 + SESSION_ID_LEN),
+      body: Buffer.from(buf.subarray(SEALED_HEADER, buf.length - TAG_LEN)),
+    };
+  }
+  return 'unknown-type';
+}
+
+// ---- message bodies --------------------------------------------------------------------------------------
+
+/** What the helper tells the agent after the handshake (sent reliably as a Config message). */
+export interface TunnelConfig {
+  /** Monotonic per session; the agent acknowledges each one. */
+  seq: number;
+  mtu: number;
+  /** The host's address inside the tunnel, e.g. 10.57.0.1. */
+  hostAddress: string;
+  /** The agent's address inside the tunnel, e.g. 10.57.0.2. */
+  agentAddress: string;
+  /** Subnets the host routes into the tunnel (informational for the agent in this version). */
+  routes: string[];
+}
+
+export function encodeConfigBody(cfg: TunnelConfig): Buffer {
+  return Buffer.from(JSON.stringify(cfg), 'utf8');
+}
+
+export function encodeAckBody(seq: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(seq >>> 0);
+  return b;
+}
+
+export function decodeAckBody(body: Buffer): number | undefined {
+  return body.length === 4 ? body.readUInt32BE(0) : undefined;
+}

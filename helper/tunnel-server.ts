@@ -1,0 +1,303 @@
+// The helper's side of the tunnel handshake and control channel (see common/wire.ts for the messages).
+//
+// Only a peer that proved knowledge of the per-install secret is pinned in the pump; until then, and for any
+// other source, data is dropped by the pump and control messages are counted and ignored here.
+import { EventEmitter } from 'node:events';
+import { Counters } from '../common/counters';
+import { type ControlPort, type Endpoint, sameEndpoint } from '../common/control-port';
+import {
+  MsgType,
+  type ChallengeOrAuth,
+  type Hello,
+  type Sealed,
+  type SessionKeys,
+  type TunnelConfig,
+  deriveSessionKeys,
+  encodeAckBody,
+  decodeAckBody,
+  encodeChallengeOrAuth,
+  encodeConfigBody,
+  handshakeMac,
+  macEqual,
+  newNonce,
+  parseControl,
+  seal,
+  unseal,
+} from '../common/wire';
+
+export const SERVER_COUNTERS = [
+  'controlMalformed',
+  'handshakeOk',
+  'handshakeBadMac',
+  'handshakeUnknownNonce',
+  'handshakeWrongSource',
+  'handshakeRateLimited',
+  'sealedUnknownSession',
+  'sealedBadTag',
+  'sealedReplay',
+  'sealedUnexpected',
+  'configRetransmits',
+  'peerRoamed',
+] as const;
+export type ServerCounter = (typeof SERVER_COUNTERS)[number];
+
+export type TunnelState = 'waiting' | 'connected';
+
+export interface TunnelServerOptions {
+  /** The configuration pushed to the agent (seq is added here). */
+  config: () => Omit<TunnelConfig, 'seq'>;
+  /** A session with no authenticated message for this long is reported as not connected. */
+  peerTimeoutMs?: number;
+  /** How long a challenge may be answered. */
+  challengeTtlMs?: number;
+  /** Upper bound on challenges sent per second, so spoofed HELLOs cannot make us a traffic reflector. */
+  challengesPerSecond?: number;
+  now?: () => number;
+}
+
+interface Pending {
+  agentNonce: Buffer;
+  from: Endpoint;
+  expires: number;
+}
+
+interface Session {
+  keys: SessionKeys;
+  agentNonce: Buffer;
+  helperNonce: Buffer;
+  peer: Endpoint;
+  establishedAt: number;
+  lastHeard: number;
+  rxCounter: bigint;
+  txCounter: bigint;
+  config?: { seq: number; frame: Buffer; acked: boolean; nextSend: number; attempts: number };
+}
+
+const MAX_PENDING = 64;
+
+export interface TunnelServerEvents {
+  connected: [peer: Endpoint];
+  disconnected: [];
+  configAcked: [seq: number];
+}
+
+export class TunnelServer extends EventEmitter<TunnelServerEvents> {
+  readonly counters = new Counters<ServerCounter>(SERVER_COUNTERS);
+  private readonly pending = new Map<string, Pending>();
+  private session: Session | undefined;
+  private configSeq = 0;
+  private lastState: TunnelState = 'waiting';
+  private bucket: { tokens: number; at: number };
+  private readonly now: () => number;
+  private readonly peerTimeoutMs: number;
+  private readonly challengeTtlMs: number;
+  private readonly challengesPerSecond: number;
+
+  constructor(
+    private readonly port: ControlPort,
+    private readonly secret: Buffer,
+    private readonly opts: TunnelServerOptions,
+  ) {
+    super();
+    this.now = opts.now ?? Date.now;
+    this.peerTimeoutMs = opts.peerTimeoutMs ?? 5_000;
+    this.challengeTtlMs = opts.challengeTtlMs ?? 10_000;
+    this.challengesPerSecond = opts.challengesPerSecond ?? 50;
+    this.bucket = { tokens: this.challengesPerSecond, at: this.now() };
+  }
+
+  get state(): TunnelState {
+    const s = this.session;
+    return s && this.now() - s.lastHeard <= this.peerTimeoutMs ? 'connected' : 'waiting';
+  }
+
+  get peer(): Endpoint | undefined {
+    return this.session?.peer;
+  }
+
+  /** Milliseconds since the agent was last heard from, if a session exists. */
+  get lastHeardAgoMs(): number | undefined {
+    return this.session ? this.now() - this.session.lastHeard : undefined;
+  }
+
+  get configAcked(): boolean {
+    return this.session?.config?.acked ?? false;
+  }
+
+  /** Entry point for every control datagram the pump hands up. */
+  handle(data: Buffer, address: string, port: number): void {
+    const from = { address, port };
+    const msg = parseControl(data);
+    if (typeof msg === 'string') {
+      this.counters.inc('controlMalformed');
+      return;
+    }
+    switch (msg.type) {
+      case MsgType.Hello:
+        this.onHello(msg, from);
+        break;
+      case MsgType.Auth:
+        this.onAuth(msg, from);
+        break;
+      case MsgType.Keepalive:
+      case MsgType.ConfigAck:
+        this.onSealed(msg, data, from);
+        break;
+      default:
+        // A challenge or a helper-to-agent message sent to the helper: nobody legitimate does that.
+        this.counters.inc('sealedUnexpected');
+    }
+    this.updateState();
+  }
+
+  /** Sends the current configuration to the agent, reliably (retransmitted from tick() until acked). */
+  pushConfig(): void {
+    const s = this.session;
+    if (!s) return;
+    const seq = ++this.configSeq;
+    const frame = this.sealTo(s, MsgType.Config, encodeConfigBody({ seq, ...this.opts.config() }));
+    s.config = { seq, frame, acked: false, nextSend: this.now() + 200, attempts: 1 };
+    this.port.send(frame, s.peer.address, s.peer.port);
+  }
+
+  /** Timers: config retransmission, challenge expiry, liveness. Call every ~100 ms. */
+  tick(): void {
+    const now = this.now();
+    for (const [k, p] of this.pending) if (p.expires < now) this.pending.delete(k);
+    const c = this.session?.config;
+    if (this.session && c && !c.acked && now >= c.nextSend) {
+      // Backoff 200 ms doubling to 2 s: survives heavy loss without flooding a dead peer.
+      c.attempts++;
+      c.nextSend = now + Math.min(2_000, 200 * 2 ** Math.min(c.attempts - 1, 4));
+      this.counters.inc('configRetransmits');
+      // Resealed with a fresh counter so the agent's replay check accepts the copy.
+      c.frame = this.sealTo(this.session, MsgType.Config, encodeConfigBody({ seq: c.seq, ...this.opts.config() }));
+      this.port.send(c.frame, this.session.peer.address, this.session.peer.port);
+    }
+    this.updateState();
+  }
+
+  private updateState(): void {
+    const state = this.state;
+    if (state === this.lastState) return;
+    this.lastState = state;
+    if (state === 'connected' && this.session) this.emit('connected', this.session.peer);
+    else this.emit('disconnected');
+  }
+
+  private takeToken(): boolean {
+    const now = this.now();
+    const refill = ((now - this.bucket.at) / 1000) * this.challengesPerSecond;
+    this.bucket = { tokens: Math.min(this.challengesPerSecond, this.bucket.tokens + refill), at: now };
+    if (this.bucket.tokens < 1) return false;
+    this.bucket.tokens -= 1;
+    return true;
+  }
+
+  private onHello(msg: Hello, from: Endpoint): void {
+    if (!this.takeToken()) {
+      this.counters.inc('handshakeRateLimited');
+      return;
+    }
+    const helperNonce = newNonce();
+    if (this.pending.size >= MAX_PENDING) {
+      const oldest = this.pending.keys().next().value;
+      if (oldest !== undefined) this.pending.delete(oldest);
+    }
+    this.pending.set(helperNonce.toString('hex'), {
+      agentNonce: msg.agentNonce,
+      from,
+      expires: this.now() + this.challengeTtlMs,
+    });
+    const challenge = encodeChallengeOrAuth(this.secret, MsgType.Challenge, msg.agentNonce, helperNonce);
+    this.port.send(challenge, from.address, from.port);
+  }
+
+  private onAuth(msg: ChallengeOrAuth, from: Endpoint): void {
+    const key = msg.helperNonce.toString('hex');
+    const p = this.pending.get(key);
+    const s = this.session;
+    if (!p) {
+      // The agent resends AUTH until it hears WELCOME; answer the copy if it is for the live session.
+      if (s && sameEndpoint(s.peer, from) && s.helperNonce.equals(msg.helperNonce) && this.authValid(msg)) {
+        this.sendWelcome(s);
+        return;
+      }
+      this.counters.inc('handshakeUnknownNonce');
+      return;
+    }
+    if (!sameEndpoint(p.from, from)) {
+      this.counters.inc('handshakeWrongSource');
+      return;
+    }
+    if (!p.agentNonce.equals(msg.agentNonce) || !this.authValid(msg)) {
+      this.counters.inc('handshakeBadMac');
+      return;
+    }
+    this.pending.delete(key);
+    const now = this.now();
+    this.session = {
+      keys: deriveSessionKeys(this.secret, msg.agentNonce, msg.helperNonce),
+      agentNonce: msg.agentNonce,
+      helperNonce: msg.helperNonce,
+      peer: from,
+      establishedAt: now,
+      lastHeard: now,
+      rxCounter: 0n,
+      txCounter: 0n,
+    };
+    this.counters.inc('handshakeOk');
+    this.port.setPeer(from.address, from.port);
+    this.sendWelcome(this.session);
+    // A new session is a new agent (or a restarted one): emit even if we were "connected" before.
+    this.lastState = 'connected';
+    this.emit('connected', from);
+    this.pushConfig();
+  }
+
+  private authValid(msg: ChallengeOrAuth): boolean {
+    return macEqual(msg.mac, handshakeMac(this.secret, MsgType.Auth, msg.agentNonce, msg.helperNonce));
+  }
+
+  private onSealed(msg: Sealed, raw: Buffer, from: Endpoint): void {
+    const s = this.session;
+    if (!s || !s.keys.id.equals(msg.sessionId)) {
+      this.counters.inc('sealedUnknownSession');
+      return;
+    }
+    if (!unseal(s.keys.agentToHelper, msg, raw)) {
+      this.counters.inc('sealedBadTag');
+      return;
+    }
+    if (msg.counter <= s.rxCounter) {
+      this.counters.inc('sealedReplay');
+      return;
+    }
+    s.rxCounter = msg.counter;
+    s.lastHeard = this.now();
+    if (!sameEndpoint(s.peer, from)) {
+      // Authenticated traffic from a new address: Docker's UDP proxy re-mapped the flow. Follow it.
+      s.peer = from;
+      this.port.setPeer(from.address, from.port);
+      this.counters.inc('peerRoamed');
+    }
+    if (msg.type === MsgType.Keepalive) {
+      this.port.send(this.sealTo(s, MsgType.KeepaliveAck), from.address, from.port);
+    } else if (msg.type === MsgType.ConfigAck) {
+      const seq = decodeAckBody(msg.body);
+      if (s.config && seq === s.config.seq && !s.config.acked) {
+        s.config.acked = true;
+        this.emit('configAcked', seq);
+      }
+    }
+  }
+
+  private sendWelcome(s: Session): void {
+    this.port.send(this.sealTo(s, MsgType.Welcome, encodeAckBody(0)), s.peer.address, s.peer.port);
+  }
+
+  private sealTo(s: Session, type: MsgType.Welcome | MsgType.KeepaliveAck | MsgType.Config, body?: Buffer): Buffer {
+    s.txCounter += 1n;
+    return seal(s.keys.helperToAgent, type, s.keys.id, s.txCounter, body);
+  }
+}

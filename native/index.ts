@@ -1,0 +1,93 @@
+// Typed face of the C addon (native/src). Packets never cross into JavaScript: the addon's threads move
+// them between the TUN device and the UDP socket. JavaScript opens things, pins the peer, exchanges control
+// datagrams and reads counters.
+import path from 'node:path';
+
+/** An open TUN device. The fd belongs to the caller until handed to a pump, which then owns it. */
+export interface TunHandle {
+  fd: number;
+  /** The kernel's name for the device (e.g. `gw0`, or `utun5` on macOS). */
+  name: string;
+  /** True when the device was opened with IFF_VNET_HDR and TSO/USO offloads (Linux only). */
+  offload: boolean;
+}
+
+export interface OpenTunOptions {
+  /** Ask for TUN offloads (Linux: IFF_VNET_HDR + TUNSETOFFLOAD). Falls back silently when refused. */
+  offload?: boolean;
+}
+
+export interface PumpOptions {
+  tun: TunHandle;
+  /** Local UDP address to bind ("127.0.0.1", "0.0.0.0", "::1", ...). */
+  bindAddress: string;
+  /** Local UDP port to bind; 0 picks one. */
+  bindPort: number;
+  /** Inner MTU: the largest IP packet carried in one datagram. */
+  mtu: number;
+  /** Called on the JS thread for every datagram whose first nibble is not 4 or 6. */
+  onControl: (data: Buffer, address: string, port: number) => void;
+  /** Socket buffer sizes in bytes; defaults chosen by the addon. */
+  rcvbuf?: number;
+  sndbuf?: number;
+}
+
+/** Counters since the pump was created. Monotonic; read them as often as you like. */
+export interface PumpStats {
+  /** Packets (and bytes) read from the TUN and sent as datagrams to the peer. */
+  tunRxPackets: number;
+  tunRxBytes: number;
+  udpTxPackets: number;
+  udpTxBytes: number;
+  /** Datagrams received from the pinned peer and written to the TUN. */
+  udpRxPackets: number;
+  udpRxBytes: number;
+  tunTxPackets: number;
+  tunTxBytes: number;
+  /** Control datagrams handed up to / sent down from JavaScript. */
+  controlRx: number;
+  controlTx: number;
+  /** Drops, by reason. */
+  dropNoPeer: number; // TUN packet while no peer is pinned
+  dropNotPeer: number; // data datagram from an address other than the pinned peer
+  dropMalformed: number; // data datagram with a bad IP header (too short, length mismatch)
+  dropOversize: number; // packet larger than the MTU
+  dropTunWrite: number; // write to the TUN failed
+  dropUdpSend: number; // sendmmsg failed
+  dropControlQueue: number; // control datagram dropped because JavaScript was not keeping up
+}
+
+export interface Pump {
+  /** The bound UDP port (useful with bindPort 0). */
+  localPort(): number;
+  /** Pin the peer: data goes only to it, and data is accepted only from it. */
+  setPeer(address: string, port: number): void;
+  clearPeer(): void;
+  /** Send one control datagram (first nibble must not be 4 or 6) to any address. */
+  send(data: Buffer, address: string, port: number): void;
+  stats(): PumpStats;
+  /** Stops the threads, closes the UDP socket and the TUN fd. Idempotent. */
+  close(): void;
+}
+
+export interface NativeAddon {
+  openTun(name: string, options?: OpenTunOptions): TunHandle;
+  createPump(options: PumpOptions): Pump;
+}
+
+let loaded: NativeAddon | undefined;
+
+/** Loads the compiled addon; throws with the build command when it is missing. */
+export function native(): NativeAddon {
+  if (loaded) return loaded;
+  // dist/native/index.js and native/index.ts both sit one level below the package root.
+  const root = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
+  const file = path.join(root, 'native', 'build', 'Release', 'gangway_native.node');
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    loaded = require(file) as NativeAddon;
+  } catch (err) {
+    throw new Error(`cannot load the native addon at ${file}: ${(err as Error).message}. Run: npm run build:native`);
+  }
+  return loaded;
+}

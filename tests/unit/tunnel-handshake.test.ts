@@ -1,0 +1,181 @@
+// The handshake and control channel, server and client wired through a small fake network with a virtual
+// clock: loss, replays, forgeries and restarts, deterministically.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import type { ControlPort, Endpoint } from '../../common/control-port';
+import { MsgType, encodeChallengeOrAuth, encodeHello, newNonce } from '../../common/wire';
+import { TunnelServer } from '../../helper/tunnel-server';
+import { TunnelClient } from '../../vm-agent/tunnel-client';
+
+const SERVER: Endpoint = { address: '127.0.0.1', port: 4000 };
+const AGENT: Endpoint = { address: '127.0.0.1', port: 5000 };
+
+/** Delivers datagrams between the two ends after 1 ms of virtual time, dropping a share of them. */
+class FakeNet {
+  now = 0;
+  queue: { at: number; to: Endpoint; from: Endpoint; data: Buffer }[] = [];
+  sent: { from: Endpoint; to: Endpoint; data: Buffer }[] = [];
+  handlers = new Map<string, (d: Buffer, a: string, p: number) => void>();
+  peers = new Map<string, Endpoint | undefined>();
+  private seed = 12345;
+
+  constructor(public loss = 0) {}
+
+  random(): number {
+    // xorshift: deterministic loss pattern for a given seed.
+    this.seed ^= this.seed << 13;
+    this.seed ^= this.seed >>> 17;
+    this.seed ^= this.seed << 5;
+    return ((this.seed >>> 0) % 10_000) / 10_000;
+  }
+
+  port(self: Endpoint): ControlPort {
+    const key = `${self.address}:${self.port}`;
+    return {
+      send: (data, address, port) => {
+        const to = { address, port };
+        this.sent.push({ from: self, to, data });
+        if (this.random() < this.loss) return;
+        this.queue.push({ at: this.now + 1, to, from: self, data });
+      },
+      setPeer: (address, port) => this.peers.set(key, { address, port }),
+      clearPeer: () => this.peers.set(key, undefined),
+    };
+  }
+
+  inject(from: Endpoint, to: Endpoint, data: Buffer): void {
+    this.queue.push({ at: this.now, to, from, data });
+  }
+
+  /** Advances virtual time in 10 ms steps, delivering datagrams and ticking the state machines. */
+  run(ms: number, tickers: { tick(): void }[]): void {
+    const end = this.now + ms;
+    while (this.now < end) {
+      this.now += 10;
+      const due = this.queue.filter((q) => q.at <= this.now);
+      this.queue = this.queue.filter((q) => q.at > this.now);
+      for (const d of due) this.handlers.get(`${d.to.address}:${d.to.port}`)?.(d.data, d.from.address, d.from.port);
+      for (const t of tickers) t.tick();
+    }
+  }
+}
+
+function setup(loss = 0, secret = randomBytes(32), agentSecret = secret) {
+  const net = new FakeNet(loss);
+  const now = () => net.now;
+  const config = () => ({ mtu: 1420, hostAddress: '10.57.0.1', agentAddress: '10.57.0.2', routes: ['172.30.7.0/24'] });
+  const server = new TunnelServer(net.port(SERVER), secret, { config, now });
+  const client = new TunnelClient(net.port(AGENT), agentSecret, SERVER, { now, random: () => 0.5 });
+  net.handlers.set('127.0.0.1:4000', (d, a, p) => server.handle(d, a, p));
+  net.handlers.set('127.0.0.1:5000', (d, a, p) => client.handle(d, a, p));
+  const configs: number[] = [];
+  client.on('config', (c) => configs.push(c.seq));
+  return { net, server, client, configs, secret };
+}
+
+test('handshake completes, the peer is pinned and the config is applied once and acknowledged', () => {
+  const { net, server, client, configs } = setup();
+  client.dial();
+  net.run(200, [server, client]);
+  assert.equal(client.state, 'connected');
+  assert.equal(server.state, 'connected');
+  assert.deepEqual(net.peers.get('127.0.0.1:4000'), AGENT);
+  assert.deepEqual(configs, [1]);
+  assert.equal(server.configAcked, true);
+  // Keepalives keep both sides connected over time.
+  net.run(10_000, [server, client]);
+  assert.equal(server.state, 'connected');
+  assert.equal(client.state, 'connected');
+  assert.equal(client.counters.get('redials'), 0);
+});
+
+test('with 20% loss the handshake and the configuration still complete', () => {
+  for (let round = 0; round < 20; round++) {
+    const { net, server, client, configs } = setup(0.2);
+    for (let i = 0; i < round; i++) net.random(); // a different loss pattern each round
+    client.dial();
+    net.run(5_000, [server, client]);
+    assert.equal(server.state, 'connected', `round ${round}`);
+    assert.equal(server.configAcked, true, `round ${round}`);
+    assert.deepEqual(configs, [1], `round ${round}`);
+  }
+});
+
+test('a wrong secret never gets a session, and the failure is counted', () => {
+  const { net, server, client } = setup(0, randomBytes(32), randomBytes(32));
+  client.dial();
+  net.run(3_000, [server, client]);
+  assert.equal(server.state, 'waiting');
+  assert.equal(net.peers.get('127.0.0.1:4000'), undefined);
+  // The agent refuses the helper's challenge first: the helper could not prove the secret either.
+  assert.ok(client.counters.get('challengeBadMac') > 0);
+});
+
+test('forged, replayed and misdirected handshakes are rejected and counted; the real agent keeps its pin', () => {
+  const { net, server, client, secret } = setup();
+  const attacker: Endpoint = { address: '127.0.0.1', port: 6666 };
+  client.dial();
+  net.run(200, [server, client]);
+  assert.equal(server.state, 'connected');
+
+  // Replay every datagram the agent sent, from the attacker's address.
+  const agentSent = net.sent.filter((s) => s.from.port === AGENT.port).map((s) => s.data);
+  for (const d of agentSent) net.inject(attacker, SERVER, d);
+  // An AUTH with a wrong MAC for a real pending challenge the attacker asked for.
+  net.inject(attacker, SERVER, encodeHello(newNonce()));
+  net.run(50, [server, client]);
+  const challenge = net.sent.filter((s) => s.to.port === attacker.port).at(-1);
+  assert.ok(challenge, 'the helper answers a HELLO with a challenge');
+  const helperNonce = challenge.data.subarray(18, 34);
+  const agentNonce = challenge.data.subarray(2, 18);
+  net.inject(attacker, SERVER, encodeChallengeOrAuth(randomBytes(32), MsgType.Auth, agentNonce, helperNonce));
+  // A correct AUTH (made with the real secret) for that challenge, sent from yet another address.
+  net.inject({ address: '127.0.0.1', port: 7777 }, SERVER, encodeChallengeOrAuth(secret, MsgType.Auth, agentNonce, helperNonce));
+  // Garbage of every size.
+  for (let n = 1; n < 100; n += 7) net.inject(attacker, SERVER, Buffer.concat([Buffer.from([0x05]), randomBytes(n)]));
+  net.run(100, [server, client]);
+
+  const c = server.counters.snapshot();
+  assert.ok(c.sealedReplay + c.handshakeUnknownNonce > 0, JSON.stringify(c));
+  assert.ok(c.handshakeBadMac >= 1, JSON.stringify(c));
+  assert.ok(c.handshakeWrongSource >= 1, JSON.stringify(c));
+  assert.ok(c.controlMalformed + c.sealedUnknownSession > 0, JSON.stringify(c));
+  assert.equal(c.handshakeOk, 1);
+  assert.deepEqual(net.peers.get('127.0.0.1:4000'), AGENT);
+  net.run(3_000, [server, client]);
+  assert.equal(server.state, 'connected');
+});
+
+test('a restarted helper is re-dialled within a few seconds; a restarted agent gets a new session', () => {
+  const { net, server, client, secret } = setup();
+  client.dial();
+  net.run(200, [server, client]);
+  // The helper restarts: a fresh state machine with the same secret on the same port.
+  const server2 = new TunnelServer(net.port(SERVER), secret, {
+    config: () => ({ mtu: 1420, hostAddress: '10.57.0.1', agentAddress: '10.57.0.2', routes: [] }),
+    now: () => net.now,
+  });
+  net.handlers.set('127.0.0.1:4000', (d, a, p) => server2.handle(d, a, p));
+  net.run(5_000, [server2, client]);
+  assert.equal(server2.state, 'connected');
+  assert.equal(client.counters.get('redials'), 1);
+
+  // The agent restarts from another port: the helper re-pins to it.
+  const agent2: Endpoint = { address: '127.0.0.1', port: 5001 };
+  const client2 = new TunnelClient(net.port(agent2), secret, SERVER, { now: () => net.now });
+  net.handlers.set('127.0.0.1:5001', (d, a, p) => client2.handle(d, a, p));
+  client2.dial();
+  net.run(500, [server2, client2]);
+  assert.equal(client2.state, 'connected');
+  assert.deepEqual(net.peers.get('127.0.0.1:4000'), agent2);
+});
+
+test('a flood of HELLOs is rate limited', () => {
+  const { net, server } = setup();
+  for (let i = 0; i < 500; i++) net.inject({ address: '127.0.0.1', port: 9000 + i }, SERVER, encodeHello(newNonce()));
+  net.run(20, [server]);
+  const challenges = net.sent.filter((s) => s.from.port === SERVER.port).length;
+  assert.ok(challenges <= 60, `${challenges} challenges sent`);
+  assert.ok(server.counters.get('handshakeRateLimited') >= 440);
+});

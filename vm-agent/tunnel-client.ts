@@ -1,0 +1,227 @@
+// The agent's side of the handshake and control channel (messages: common/wire.ts).
+//
+// dialing --HELLO--> (CHALLENGE verified: the helper knows the secret) authenticating --AUTH--> (WELCOME)
+// connected; keepalives every second; a helper silent for `deadAfterMs` means it restarted or went away, and
+// we dial again with a fresh nonce, forever, with capped exponential backoff.
+import { EventEmitter } from 'node:events';
+import { Counters } from '../common/counters';
+import { type ControlPort, type Endpoint, sameEndpoint } from '../common/control-port';
+import { tunnelConfigSchema } from '../common/tunnel-config';
+import {
+  MsgType,
+  type SessionKeys,
+  type TunnelConfig,
+  decodeAckBody,
+  deriveSessionKeys,
+  encodeAckBody,
+  encodeChallengeOrAuth,
+  encodeHello,
+  handshakeMac,
+  macEqual,
+  newNonce,
+  parseControl,
+  seal,
+  unseal,
+  type Sealed,
+} from '../common/wire';
+
+export const CLIENT_COUNTERS = [
+  'controlMalformed',
+  'wrongSource',
+  'challengeBadMac',
+  'challengeStale',
+  'sealedUnknownSession',
+  'sealedBadTag',
+  'sealedReplay',
+  'configInvalid',
+  'redials',
+] as const;
+export type ClientCounter = (typeof CLIENT_COUNTERS)[number];
+
+export type ClientState = 'dialing' | 'authenticating' | 'connected';
+
+export interface TunnelClientOptions {
+  keepaliveMs?: number;
+  deadAfterMs?: number;
+  now?: () => number;
+  /** Randomness for backoff jitter; injectable for tests. */
+  random?: () => number;
+}
+
+export interface TunnelClientEvents {
+  state: [state: ClientState];
+  /** A new configuration from the helper; the agent applies it before it is acknowledged. */
+  config: [config: TunnelConfig];
+}
+
+export class TunnelClient extends EventEmitter<TunnelClientEvents> {
+  readonly counters = new Counters<ClientCounter>(CLIENT_COUNTERS);
+  private stateValue: ClientState = 'dialing';
+  private agentNonce = newNonce();
+  private helperNonce: Buffer | undefined;
+  private keys: SessionKeys | undefined;
+  private txCounter = 0n;
+  private rxCounter = 0n;
+  private lastHeard = 0;
+  private nextSend = 0;
+  private attempt = 0;
+  private lastConfigSeq = 0;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly keepaliveMs: number;
+  private readonly deadAfterMs: number;
+
+  constructor(
+    private readonly port: ControlPort,
+    private readonly secret: Buffer,
+    private server: Endpoint,
+    opts: TunnelClientOptions = {},
+  ) {
+    super();
+    this.now = opts.now ?? Date.now;
+    this.random = opts.random ?? Math.random;
+    this.keepaliveMs = opts.keepaliveMs ?? 1_000;
+    this.deadAfterMs = opts.deadAfterMs ?? 3_000;
+  }
+
+  get state(): ClientState {
+    return this.stateValue;
+  }
+
+  /** Starts (or restarts) dialing `server`, e.g. after re-resolving host.docker.internal. */
+  dial(server: Endpoint = this.server): void {
+    this.server = server;
+    this.port.setPeer(server.address, server.port);
+    this.agentNonce = newNonce();
+    this.helperNonce = undefined;
+    this.keys = undefined;
+    this.setState('dialing');
+    this.nextSend = this.now();
+    this.tick();
+  }
+
+  handle(data: Buffer, address: string, port: number): void {
+    if (!sameEndpoint(this.server, { address, port })) {
+      this.counters.inc('wrongSource');
+      return;
+    }
+    const msg = parseControl(data);
+    if (typeof msg === 'string') {
+      this.counters.inc('controlMalformed');
+      return;
+    }
+    if (msg.type === MsgType.Challenge) {
+      if (this.stateValue !== 'dialing' || !msg.agentNonce.equals(this.agentNonce)) {
+        this.counters.inc('challengeStale');
+        return;
+      }
+      if (!macEqual(msg.mac, handshakeMac(this.secret, MsgType.Challenge, msg.agentNonce, msg.helperNonce))) {
+        this.counters.inc('challengeBadMac');
+        return;
+      }
+      this.helperNonce = msg.helperNonce;
+      this.keys = deriveSessionKeys(this.secret, this.agentNonce, msg.helperNonce);
+      this.txCounter = 0n;
+      this.rxCounter = 0n;
+      this.attempt = 0;
+      this.setState('authenticating');
+      this.nextSend = this.now();
+      this.tick();
+      return;
+    }
+    if (msg.type === MsgType.Welcome || msg.type === MsgType.KeepaliveAck || msg.type === MsgType.Config) {
+      this.onSealed(msg, data);
+      return;
+    }
+    this.counters.inc('controlMalformed');
+  }
+
+  /** Timers: HELLO/AUTH retransmission, keepalives, liveness. Call every ~100 ms. */
+  tick(): void {
+    const now = this.now();
+    if (this.stateValue === 'connected' && now - this.lastHeard > this.deadAfterMs) {
+      this.counters.inc('redials');
+      this.dial();
+      return;
+    }
+    if (now < this.nextSend) return;
+    const { address, port } = this.server;
+    if (this.stateValue === 'dialing') {
+      this.port.send(encodeHello(this.agentNonce), address, port);
+      this.nextSend = now + this.backoff();
+    } else if (this.stateValue === 'authenticating' && this.helperNonce) {
+      this.port.send(encodeChallengeOrAuth(this.secret, MsgType.Auth, this.agentNonce, this.helperNonce), address, port);
+      this.nextSend = now + this.backoff();
+      // A helper that never welcomes us (it restarted between CHALLENGE and AUTH) gets a fresh HELLO.
+      if (this.attempt > 6) this.dial();
+    } else if (this.stateValue === 'connected') {
+      this.port.send(this.sealOut(MsgType.Keepalive), address, port);
+      this.nextSend = now + this.keepaliveMs;
+    }
+  }
+
+  /** 250 ms doubling to 2 s, with ±20% jitter so many agents do not retry in step. */
+  private backoff(): number {
+    const base = Math.min(2_000, 250 * 2 ** Math.min(this.attempt, 3));
+    this.attempt++;
+    return Math.round(base * (0.8 + 0.4 * this.random()));
+  }
+
+  private onSealed(msg: Sealed, raw: Buffer): void {
+    const keys = this.keys;
+    if (!keys || !keys.id.equals(msg.sessionId)) {
+      this.counters.inc('sealedUnknownSession');
+      return;
+    }
+    if (!unseal(keys.helperToAgent, msg, raw)) {
+      this.counters.inc('sealedBadTag');
+      return;
+    }
+    if (msg.counter <= this.rxCounter) {
+      this.counters.inc('sealedReplay');
+      return;
+    }
+    this.rxCounter = msg.counter;
+    this.lastHeard = this.now();
+    if (msg.type === MsgType.Welcome && this.stateValue === 'authenticating') {
+      this.attempt = 0;
+      this.setState('connected');
+      this.nextSend = this.now() + this.keepaliveMs;
+    } else if (msg.type === MsgType.Config) {
+      this.onConfig(msg.body);
+    }
+  }
+
+  private onConfig(body: Buffer): void {
+    let parsed: TunnelConfig;
+    try {
+      parsed = tunnelConfigSchema.parse(JSON.parse(body.toString('utf8')));
+    } catch {
+      this.counters.inc('configInvalid');
+      return;
+    }
+    // A config can arrive before WELCOME when WELCOME was lost; it proves the session just as well.
+    if (this.stateValue === 'authenticating') this.setState('connected');
+    if (parsed.seq > this.lastConfigSeq || parsed.seq < this.lastConfigSeq - 1000) {
+      this.lastConfigSeq = parsed.seq;
+      this.emit('config', parsed);
+    }
+    this.port.send(this.sealOut(MsgType.ConfigAck, encodeAckBody(parsed.seq)), this.server.address, this.server.port);
+  }
+
+  private sealOut(type: MsgType.Keepalive | MsgType.ConfigAck, body?: Buffer): Buffer {
+    const keys = this.keys;
+    if (!keys) throw new Error('sealOut called without a session');
+    this.txCounter += 1n;
+    return seal(keys.agentToHelper, type, keys.id, this.txCounter, body);
+  }
+
+  private setState(s: ClientState): void {
+    if (s === this.stateValue) return;
+    this.stateValue = s;
+    this.emit('state', s);
+  }
+}
+
+// Re-exported for tests that decode acks.
+export { decodeAckBody };
