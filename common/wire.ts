@@ -74,7 +74,12 @@ export function encodeHello(agentNonce: Buffer): Buffer {
   return Buffer.concat([Buffer.from([MsgType.Hello, PROTOCOL_VERSION]), agentNonce]);
 }
 
-export function handshakeMac(secret: Buffer, type: MsgType.Challenge | MsgType.Auth, agentNonce: Buffer, helperNonce: Buffer) {
+export function handshakeMac(
+  secret: Buffer,
+  type: MsgType.Challenge | MsgType.Auth,
+  agentNonce: Buffer,
+  helperNonce: Buffer,
+) {
   const label = type === MsgType.Challenge ? 'gangway v1 challenge' : 'gangway v1 auth';
   return hmac(secret, label, agentNonce, helperNonce);
 }
@@ -118,7 +123,8 @@ const SEALED_TYPES = new Set<number>([
   MsgType.ConfigAck,
 ]);
 
-export type SealedType = MsgType.Welcome | MsgType.Keepalive | MsgType.KeepaliveAck | MsgType.Config | MsgType.ConfigAck;
+export type SealedType =
+  MsgType.Welcome | MsgType.Keepalive | MsgType.KeepaliveAck | MsgType.Config | MsgType.ConfigAck;
 
 export interface Sealed {
   type: SealedType;
@@ -129,7 +135,13 @@ export interface Sealed {
 
 const SEALED_HEADER = 1 + SESSION_ID_LEN + 8;
 
-export function seal(key: Buffer, type: SealedType, sessionId: Buffer, counter: bigint, body: Buffer = Buffer.alloc(0)) {
+export function seal(
+  key: Buffer,
+  type: SealedType,
+  sessionId: Buffer,
+  counter: bigint,
+  body: Buffer = Buffer.alloc(0),
+) {
   const head = Buffer.alloc(SEALED_HEADER);
   head[0] = type;
   sessionId.copy(head, 1);
@@ -158,11 +170,11 @@ export type Parsed = Hello | ChallengeOrAuth | Sealed;
 export function parseControl(buf: Buffer): Parsed | ParseError {
   if (buf.length === 0) return 'empty';
   if (isDataPacket(buf)) return 'data';
-  const type = buf[0] as number;
+  const type = buf[0] as MsgType;
   if (type === MsgType.Hello) {
     if (buf.length !== 2 + NONCE_LEN) return 'bad-length';
     if (buf[1] !== PROTOCOL_VERSION) return 'bad-version';
-    return { type, version: buf[1], agentNonce: Buffer.from(buf.subarray(2)) };
+    return { type: MsgType.Hello, version: buf[1], agentNonce: Buffer.from(buf.subarray(2)) };
   }
   if (type === MsgType.Challenge || type === MsgType.Auth) {
     if (buf.length !== 2 + 2 * NONCE_LEN + MAC_LEN) return 'bad-length';
@@ -178,7 +190,7 @@ export function parseControl(buf: Buffer): Parsed | ParseError {
   if (SEALED_TYPES.has(type)) {
     if (buf.length < SEALED_HEADER + TAG_LEN) return 'bad-length';
     return {
-      type: type as SealedType,
+      type,
       sessionId: Buffer.from(buf.subarray(1, 1 + SESSION_ID_LEN)),
       counter: buf.readBigUInt64BE(1 + SESSION_ID_LEN),
       body: Buffer.from(buf.subarray(SEALED_HEADER, buf.length - TAG_LEN)),

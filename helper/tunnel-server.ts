@@ -171,7 +171,11 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       c.nextSend = now + Math.min(2_000, 200 * 2 ** Math.min(c.attempts - 1, 4));
       this.counters.inc('configRetransmits');
       // Resealed with a fresh counter so the agent's replay check accepts the copy.
-      c.frame = this.sealTo(this.session, MsgType.Config, encodeConfigBody({ seq: c.seq, ...this.opts.config() }));
+      c.frame = this.sealTo(
+        this.session,
+        MsgType.Config,
+        encodeConfigBody({ seq: c.seq, ...this.opts.config() }),
+      );
       this.port.send(c.frame, this.session.peer.address, this.session.peer.port);
     }
     this.updateState();
@@ -296,7 +300,11 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     this.port.send(this.sealTo(s, MsgType.Welcome, encodeAckBody(0)), s.peer.address, s.peer.port);
   }
 
-  private sealTo(s: Session, type: MsgType.Welcome | MsgType.KeepaliveAck | MsgType.Config, body?: Buffer): Buffer {
+  private sealTo(
+    s: Session,
+    type: MsgType.Welcome | MsgType.KeepaliveAck | MsgType.Config,
+    body?: Buffer,
+  ): Buffer {
     s.txCounter += 1n;
     return seal(s.keys.helperToAgent, type, s.keys.id, s.txCounter, body);
   }

@@ -17,7 +17,8 @@ for (const d of dirs) {
   } catch {
     continue;
   }
-  for (const f of entries.sort()) if (f.endsWith('.test.js') && statSync(join(dir, f)).isFile()) files.push(join(dir, f));
+  for (const f of entries.sort())
+    if (f.endsWith('.test.js') && statSync(join(dir, f)).isFile()) files.push(join(dir, f));
 }
 const only = process.env.GANGWAY_TEST_FILTER;
 const selected = only ? files.filter((f) => f.includes(only)) : files;

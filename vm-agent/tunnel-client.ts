@@ -150,7 +150,11 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       this.port.send(encodeHello(this.agentNonce), address, port);
       this.nextSend = now + this.backoff();
     } else if (this.stateValue === 'authenticating' && this.helperNonce) {
-      this.port.send(encodeChallengeOrAuth(this.secret, MsgType.Auth, this.agentNonce, this.helperNonce), address, port);
+      this.port.send(
+        encodeChallengeOrAuth(this.secret, MsgType.Auth, this.agentNonce, this.helperNonce),
+        address,
+        port,
+      );
       this.nextSend = now + this.backoff();
       // A helper that never welcomes us (it restarted between CHALLENGE and AUTH) gets a fresh HELLO.
       if (this.attempt > 6) this.dial();
@@ -206,7 +210,11 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       this.lastConfigSeq = parsed.seq;
       this.emit('config', parsed);
     }
-    this.port.send(this.sealOut(MsgType.ConfigAck, encodeAckBody(parsed.seq)), this.server.address, this.server.port);
+    this.port.send(
+      this.sealOut(MsgType.ConfigAck, encodeAckBody(parsed.seq)),
+      this.server.address,
+      this.server.port,
+    );
   }
 
   private sealOut(type: MsgType.Keepalive | MsgType.ConfigAck, body?: Buffer): Buffer {

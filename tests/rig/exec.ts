@@ -17,7 +17,11 @@ export function run(cmd: string, args: string[], opts: { timeoutMs?: number; all
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
         if (err && !opts.allowFail) {
-          reject(new Error(`${cmd} ${args.join(' ')} failed (${String(err.code ?? err.signal)}): ${stderr || err.message}`));
+          reject(
+            new Error(
+              `${cmd} ${args.join(' ')} failed (${String(err.code ?? err.signal)}): ${stderr || err.message}`,
+            ),
+          );
           return;
         }
         resolve({ stdout, stderr, code });
@@ -27,7 +31,12 @@ export function run(cmd: string, args: string[], opts: { timeoutMs?: number; all
 }
 
 /** `ip netns exec NS cmd args...` */
-export function nsRun(ns: string, cmd: string, args: string[], opts: { timeoutMs?: number; allowFail?: boolean } = {}) {
+export function nsRun(
+  ns: string,
+  cmd: string,
+  args: string[],
+  opts: { timeoutMs?: number; allowFail?: boolean } = {},
+) {
   return run('ip', ['netns', 'exec', ns, cmd, ...args], opts);
 }
 

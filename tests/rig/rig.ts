@@ -54,7 +54,12 @@ export class Rig {
   }
 
   /** Runs a command in a namespace of this rig. */
-  exec(ns: string, cmd: string, args: string[], opts?: { timeoutMs?: number; allowFail?: boolean }): Promise<RunResult> {
+  exec(
+    ns: string,
+    cmd: string,
+    args: string[],
+    opts?: { timeoutMs?: number; allowFail?: boolean },
+  ): Promise<RunResult> {
     return nsRun(ns, cmd, args, opts);
   }
 
@@ -162,7 +167,10 @@ export async function sweepStaleRigs(): Promise<void> {
 
 export async function createRig(options: RigOptions = {}): Promise<Rig> {
   await sweepStaleRigs();
-  const rig = new Rig(newRigId(), { containers: options.containers ?? 2, subnetIndex: options.subnetIndex ?? 7 });
+  const rig = new Rig(newRigId(), {
+    containers: options.containers ?? 2,
+    subnetIndex: options.subnetIndex ?? 7,
+  });
   try {
     await rig.setup();
   } catch (err) {

@@ -11,8 +11,20 @@ test('parses and formats IPv4 and IPv6 CIDRs', () => {
 });
 
 test('rejects anything that is not a clean CIDR, including shell metacharacters', () => {
-  for (const bad of ['', '172.18.0.1/16', '172.18.0.0/33', '1.2.3/24', '1.2.3.4/-1', '1.2.3.4/24/1', '$(reboot)/24',
-    '1.2.3.0/24; rm -rf /', 'fd00::/129', 'fd00::1::/64', '1.2.3.0/024x', ' 1.2.3.0/24']) {
+  for (const bad of [
+    '',
+    '172.18.0.1/16',
+    '172.18.0.0/33',
+    '1.2.3/24',
+    '1.2.3.4/-1',
+    '1.2.3.4/24/1',
+    '$(reboot)/24',
+    '1.2.3.0/24; rm -rf /',
+    'fd00::/129',
+    'fd00::1::/64',
+    '1.2.3.0/024x',
+    ' 1.2.3.0/24',
+  ]) {
     assert.equal(parseCidr(bad), undefined, bad);
   }
 });

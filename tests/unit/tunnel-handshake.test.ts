@@ -55,7 +55,8 @@ class FakeNet {
       this.now += 10;
       const due = this.queue.filter((q) => q.at <= this.now);
       this.queue = this.queue.filter((q) => q.at > this.now);
-      for (const d of due) this.handlers.get(`${d.to.address}:${d.to.port}`)?.(d.data, d.from.address, d.from.port);
+      for (const d of due)
+        this.handlers.get(`${d.to.address}:${d.to.port}`)?.(d.data, d.from.address, d.from.port);
       for (const t of tickers) t.tick();
     }
   }
@@ -64,7 +65,12 @@ class FakeNet {
 function setup(loss = 0, secret = randomBytes(32), agentSecret = secret) {
   const net = new FakeNet(loss);
   const now = () => net.now;
-  const config = () => ({ mtu: 1420, hostAddress: '10.57.0.1', agentAddress: '10.57.0.2', routes: ['172.30.7.0/24'] });
+  const config = () => ({
+    mtu: 1420,
+    hostAddress: '10.57.0.1',
+    agentAddress: '10.57.0.2',
+    routes: ['172.30.7.0/24'],
+  });
   const server = new TunnelServer(net.port(SERVER), secret, { config, now });
   const client = new TunnelClient(net.port(AGENT), agentSecret, SERVER, { now, random: () => 0.5 });
   net.handlers.set('127.0.0.1:4000', (d, a, p) => server.handle(d, a, p));
@@ -131,9 +137,14 @@ test('forged, replayed and misdirected handshakes are rejected and counted; the 
   const agentNonce = challenge.data.subarray(2, 18);
   net.inject(attacker, SERVER, encodeChallengeOrAuth(randomBytes(32), MsgType.Auth, agentNonce, helperNonce));
   // A correct AUTH (made with the real secret) for that challenge, sent from yet another address.
-  net.inject({ address: '127.0.0.1', port: 7777 }, SERVER, encodeChallengeOrAuth(secret, MsgType.Auth, agentNonce, helperNonce));
+  net.inject(
+    { address: '127.0.0.1', port: 7777 },
+    SERVER,
+    encodeChallengeOrAuth(secret, MsgType.Auth, agentNonce, helperNonce),
+  );
   // Garbage of every size.
-  for (let n = 1; n < 100; n += 7) net.inject(attacker, SERVER, Buffer.concat([Buffer.from([0x05]), randomBytes(n)]));
+  for (let n = 1; n < 100; n += 7)
+    net.inject(attacker, SERVER, Buffer.concat([Buffer.from([0x05]), randomBytes(n)]));
   net.run(100, [server, client]);
 
   const c = server.counters.snapshot();
@@ -173,7 +184,8 @@ test('a restarted helper is re-dialled within a few seconds; a restarted agent g
 
 test('a flood of HELLOs is rate limited', () => {
   const { net, server } = setup();
-  for (let i = 0; i < 500; i++) net.inject({ address: '127.0.0.1', port: 9000 + i }, SERVER, encodeHello(newNonce()));
+  for (let i = 0; i < 500; i++)
+    net.inject({ address: '127.0.0.1', port: 9000 + i }, SERVER, encodeHello(newNonce()));
   net.run(20, [server]);
   const challenges = net.sent.filter((s) => s.from.port === SERVER.port).length;
   assert.ok(challenges <= 60, `${challenges} challenges sent`);

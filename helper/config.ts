@@ -1,0 +1,140 @@
+// The daemon's configuration: defaults, then a JSON config file (--config), then command-line flags.
+// Every value is validated here, once, before anything reaches the network or a command line.
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { cidr } from '../common/tunnel-config';
+import { parseCidr } from '../common/cidr';
+import { defaultTunName } from './platform/platform';
+
+export const DEFAULT_PORT = 2611;
+export const DEFAULT_MTU = 1420;
+export const DEFAULT_TUNNEL_SUBNET = '10.57.0.0/30';
+
+const ifName = z
+  .string()
+  .regex(/^[A-Za-z][A-Za-z0-9_.-]{0,14}$/, 'an interface name of 1-15 letters, digits, . _ -');
+
+export const daemonConfigSchema = z
+  .object({
+    bind: z.string().refine((s) => isIP(s) !== 0, 'an IP address to bind, like 127.0.0.1'),
+    port: z.number().int().min(1).max(65535),
+    routes: z.array(cidr).max(1024),
+    mtu: z.number().int().min(576).max(9000),
+    tunnelSubnet: cidr.refine((s) => {
+      const c = parseCidr(s);
+      return !!c && c.prefix <= (c.family === 4 ? 30 : 126);
+    }, 'a subnet with room for two addresses (/30 or larger)'),
+    stateDir: z.string().min(1),
+    socket: z.string().min(1).max(100),
+    tunName: ifName,
+    offload: z.boolean(),
+  })
+  .strict();
+
+export type DaemonConfig = z.infer<typeof daemonConfigSchema>;
+
+export function defaultConfig(platform: NodeJS.Platform = process.platform): DaemonConfig {
+  const darwin = platform === 'darwin';
+  return {
+    bind: '127.0.0.1',
+    port: DEFAULT_PORT,
+    routes: [],
+    mtu: DEFAULT_MTU,
+    tunnelSubnet: DEFAULT_TUNNEL_SUBNET,
+    stateDir: darwin ? '/Library/Application Support/Gangway' : '/var/lib/gangway',
+    socket: darwin ? '/var/run/gangway/gangway.sock' : '/run/gangway/gangway.sock',
+    tunName: defaultTunName(platform),
+    offload: true,
+  };
+}
+
+export const DAEMON_USAGE = `Usage: gangway daemon [options]
+
+Runs the Gangway helper in the foreground: the TUN device, the UDP tunnel, routes and the control socket.
+
+Options:
+  --bind ADDR            UDP address to listen on (default 127.0.0.1)
+  --port N               UDP port (default ${DEFAULT_PORT})
+  --route CIDR           route this subnet into the tunnel (repeatable)
+  --mtu N                inner MTU (default ${DEFAULT_MTU})
+  --tunnel-subnet CIDR   addresses of the tunnel's two ends (default ${DEFAULT_TUNNEL_SUBNET})
+  --state-dir DIR        holds the per-install secret (DIR/secret)
+  --socket PATH          the local control socket
+  --tun-name NAME        TUN device name (Linux; default gw0)
+  --no-offload           do not use TUN offloads (Linux)
+  --config FILE          read options from a JSON file (flags override it)
+  -h, --help             show this help`;
+
+export class UsageError extends Error {}
+
+/** Parses `gangway daemon` arguments into a validated configuration. Throws UsageError with a clear message. */
+export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConfig()): DaemonConfig | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        bind: { type: 'string' },
+        port: { type: 'string' },
+        route: { type: 'string', multiple: true },
+        mtu: { type: 'string' },
+        'tunnel-subnet': { type: 'string' },
+        'state-dir': { type: 'string' },
+        socket: { type: 'string' },
+        'tun-name': { type: 'string' },
+        'no-offload': { type: 'boolean' },
+        config: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n\n${DAEMON_USAGE}`);
+  }
+  const v = parsed.values;
+  if (v.help) return 'help';
+  let merged: Record<string, unknown> = { ...base };
+  if (v.config) merged = { ...merged, ...readConfigFile(v.config) };
+  const num = (s: string | undefined, name: string) => {
+    if (s === undefined) return undefined;
+    if (!/^\d+$/.test(s)) throw new UsageError(`--${name} takes a whole number, got "${s}"`);
+    return Number(s);
+  };
+  const flags: Record<string, unknown> = {
+    bind: v.bind,
+    port: num(v.port, 'port'),
+    routes: v.route,
+    mtu: num(v.mtu, 'mtu'),
+    tunnelSubnet: v['tunnel-subnet'],
+    stateDir: v['state-dir'],
+    socket: v.socket,
+    tunName: v['tun-name'],
+    offload: v['no-offload'] ? false : undefined,
+  };
+  for (const [k, val] of Object.entries(flags)) if (val !== undefined) merged[k] = val;
+  const result = daemonConfigSchema.safeParse(merged);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(config)'}: ${i.message}`);
+    throw new UsageError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return result.data;
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read the config file ${file}: ${(err as Error).message}`);
+  }
+  try {
+    const data: unknown = JSON.parse(text);
+    if (typeof data !== 'object' || data === null || Array.isArray(data))
+      throw new Error('not a JSON object');
+    return data as Record<string, unknown>;
+  } catch (err) {
+    throw new UsageError(`the config file ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,60 @@
+// Linux: iproute2. Routes are bound to the TUN device, so the kernel removes them when the device goes away
+// (the helper exits or is killed), and no stale route can outlive the tunnel.
+import type { Runner } from '../exec';
+import { CommandError } from '../exec';
+import type { HostRoute, NetPlatform, TunAddressing } from './net-platform';
+
+function family(cidr: string): '-4' | '-6' {
+  return cidr.includes(':') ? '-6' : '-4';
+}
+
+export class LinuxNet implements NetPlatform {
+  constructor(private readonly run: Runner) {}
+
+  async configureTun(device: string, a: TunAddressing): Promise<void> {
+    await this.run('ip', [family(a.local), 'addr', 'replace', a.local, 'peer', a.peer, 'dev', device]);
+    await this.run('ip', ['link', 'set', 'dev', device, 'mtu', String(a.mtu), 'up']);
+  }
+
+  async addRoute(cidr: string, device: string): Promise<void> {
+    await this.run('ip', [family(cidr), 'route', 'replace', cidr, 'dev', device]);
+  }
+
+  async deleteRoute(cidr: string, device: string): Promise<void> {
+    try {
+      await this.run('ip', [family(cidr), 'route', 'del', cidr, 'dev', device]);
+    } catch (err) {
+      // Already gone (e.g. the device was deleted): that is the state we wanted.
+      if (!(
+        err instanceof CommandError && /No such process|Cannot find device|No such device/.test(err.stderr)
+      ))
+        throw err;
+    }
+  }
+
+  async listRoutes(): Promise<HostRoute[]> {
+    const routes: HostRoute[] = [];
+    for (const fam of ['-4', '-6'] as const) {
+      const out = await this.run('ip', ['-j', fam, 'route', 'show', 'table', 'all']);
+      const parsed = JSON.parse(out || '[]') as {
+        dst?: string;
+        dev?: string;
+        type?: string;
+        table?: string;
+      }[];
+      for (const r of parsed) {
+        if (!r.dst || (r.type && r.type !== 'unicast') || r.table === 'local') continue;
+        const destination =
+          r.dst === 'default'
+            ? fam === '-4'
+              ? '0.0.0.0/0'
+              : '::/0'
+            : r.dst.includes('/')
+              ? r.dst
+              : `${r.dst}/${fam === '-4' ? 32 : 128}`;
+        routes.push({ destination, device: r.dev ?? '' });
+      }
+    }
+    return routes;
+  }
+}

@@ -1,0 +1,26 @@
+// What the helper needs from the operating system's network configuration. One implementation per
+// platform (net-linux.ts, net-darwin.ts), chosen in platform.ts.
+export interface TunAddressing {
+  /** The host's address inside the tunnel. */
+  local: string;
+  /** The agent's address inside the tunnel (point-to-point peer). */
+  peer: string;
+  mtu: number;
+}
+
+export interface HostRoute {
+  /** Destination in CIDR form; "0.0.0.0/0" / "::/0" for default routes. */
+  destination: string;
+  device: string;
+}
+
+export interface NetPlatform {
+  /** Addresses the TUN device and brings it up. */
+  configureTun(device: string, addressing: TunAddressing): Promise<void>;
+  /** Adds (or replaces) a route for `cidr` through the TUN device. */
+  addRoute(cidr: string, device: string): Promise<void>;
+  /** Removes the route for `cidr` through the TUN device; a missing route is not an error. */
+  deleteRoute(cidr: string, device: string): Promise<void>;
+  /** The host's routing table (both families), for conflict checks. */
+  listRoutes(): Promise<HostRoute[]>;
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs everything Gangway's demo and tests need on a fresh Debian/Ubuntu machine (run as root):
+# system packages, npm dependencies, the native addon and the TypeScript build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: run as root (the rig creates network namespaces, TUN devices and a dockerd)" >&2
+  exit 1
+fi
+
+PACKAGES=(
+  build-essential python3                 # the native addon's toolchain
+  iproute2 iptables iputils-ping tcpdump curl procps psmisc util-linux kmod   # the namespace rig
+  docker.io busybox-static                # the simulated Docker VM and its images
+  iperf3 wireguard-go wireguard-tools     # benchmarks and the peer to compare with
+  dnsutils                                # DNS tests
+  chromium                                # UI tests (Playwright drives Debian's Chromium)
+)
+# node and npm may come from elsewhere (nodesource, the machine image); Debian's only when absent.
+command -v node >/dev/null || PACKAGES+=(nodejs)
+command -v npm >/dev/null || PACKAGES+=(npm)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+echo "==> apt-get update"
+apt-get update -q
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "==> installing: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "setup: Node.js 20 or newer is needed (found $(node --version))" >&2
+  exit 1
+fi
+
+echo "==> npm ci (builds the native addon)"
+# Electron's own binary cannot be downloaded on these machines; its types are all the build needs.
+export ELECTRON_SKIP_BINARY_DOWNLOAD=1
+npm ci --no-audit --no-fund
+echo "==> build"
+npm run build --silent

@@ -1,0 +1,236 @@
+// The tunnel end to end in the rig: the real daemon in the "host" namespace, the real agent in the "vm"
+// namespace, "containers" on a bridge in the VM. Issue 2's "Show" list, one test each.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { waitFor } from '../rig/exec';
+import { readUdpPayloads } from '../rig/pcap';
+import { createRig, type Rig } from '../rig/rig';
+import { payload } from '../fixtures/http-server';
+import {
+  DIST,
+  Workdir,
+  pingOnce,
+  startAgent,
+  startDaemon,
+  stop,
+  waitConnected,
+  waitForDaemon,
+  type DaemonHandle,
+  type Proc,
+} from './harness';
+
+const FIXTURES = join(DIST, 'tests', 'fixtures');
+
+describe('tunnel in the namespace rig', { timeout: 240_000 }, () => {
+  let rig: Rig;
+  let work: Workdir;
+  let daemon: DaemonHandle;
+  let agent: Proc;
+  let capture: string;
+
+  before(async () => {
+    rig = await createRig({ containers: 2 });
+    work = new Workdir();
+    daemon = startDaemon(rig, work);
+    await waitForDaemon(daemon);
+    // Record the real agent's datagrams to the helper, to replay them later from an attacker.
+    capture = join(work.dir, 'agent.pcap');
+    const dump = rig.spawn(rig.vmNs, 'tcpdump', [
+      '-i',
+      rig.vmVeth,
+      '-U',
+      '-w',
+      capture,
+      'udp',
+      'and',
+      'dst',
+      'port',
+      String(daemon.port),
+    ]);
+    await new Promise((r) => setTimeout(r, 500));
+    agent = startAgent(rig, daemon);
+    await waitConnected(daemon).catch((err: Error) => {
+      throw new Error(`${err.message}\ndaemon: ${daemon.output()}\nagent: ${agent.output()}`);
+    });
+    await new Promise((r) => setTimeout(r, 1500)); // a keepalive or two in the capture
+    await stop({ child: dump, output: () => '' }, 'SIGINT');
+  });
+
+  after(async () => {
+    await rig?.teardown();
+    work?.cleanup();
+  });
+
+  test('ping reaches a container through the tunnel', async () => {
+    for (const c of rig.containers) assert.ok(await pingOnce(rig, rig.hostNs, c.ip), `ping ${c.ip}`);
+    const s = await daemon.status();
+    assert.ok(
+      (s.counters.pump.udpTxPackets ?? 0) >= 2 && (s.counters.pump.tunTxPackets ?? 0) >= 2,
+      JSON.stringify(s.counters.pump),
+    );
+  });
+
+  test('TCP: an HTTP transfer of 8 MB arrives intact', async () => {
+    const c = rig.containers[0]!;
+    const server = rig.spawn(c.ns, process.execPath, [join(FIXTURES, 'http-server.js'), c.ip, '8080']);
+    await waitFor('the HTTP server', () => server.stdout?.read() !== null, 5_000);
+    const out = join(work.dir, 'download');
+    await rig.exec(rig.hostNs, 'curl', [
+      '-sSf',
+      '--max-time',
+      '30',
+      '-o',
+      out,
+      `http://${c.ip}:8080/bytes/8000000`,
+    ]);
+    const got = createHash('sha256').update(readFileSync(out)).digest('hex');
+    assert.equal(got, createHash('sha256').update(payload(8_000_000)).digest('hex'));
+    server.kill();
+  });
+
+  test('UDP: datagrams to a container are echoed back', async () => {
+    const c = rig.containers[1]!;
+    const echo = rig.spawn(c.ns, process.execPath, [join(FIXTURES, 'udp-echo.js'), c.ip, '9999']);
+    await waitFor('the UDP echo server', () => echo.stdout?.read() !== null, 5_000);
+    const r = await rig.exec(rig.hostNs, process.execPath, [
+      join(FIXTURES, 'udp-client.js'),
+      c.ip,
+      '9999',
+      '50',
+    ]);
+    const { received } = JSON.parse(r.stdout) as { received: number };
+    assert.ok(received >= 48, `${received}/50 echoes`);
+    echo.kill();
+  });
+
+  test("a container reaches the host's tunnel address", async () => {
+    const s = await daemon.status();
+    const server = rig.spawn(rig.hostNs, process.execPath, [
+      join(FIXTURES, 'http-server.js'),
+      s.tunnel.hostAddress,
+      '8081',
+    ]);
+    await waitFor('the host HTTP server', () => server.stdout?.read() !== null, 5_000);
+    const r = await rig.exec(rig.containers[0]!.ns, 'curl', [
+      '-sSf',
+      '--max-time',
+      '5',
+      `http://${s.tunnel.hostAddress}:8081/`,
+    ]);
+    assert.equal(r.stdout.trim(), `ok ${s.tunnel.hostAddress}`);
+    server.kill();
+  });
+
+  test('spoofed, malformed and replayed datagrams from the host and the VM never reach the TUN', async () => {
+    const s0 = await daemon.status();
+    const replays = readUdpPayloads(capture)
+      .filter((d) => d.dstPort === daemon.port)
+      .map((d) => d.payload.toString('hex'));
+    assert.ok(replays.length >= 3, `captured ${replays.length} handshake/keepalive datagrams to replay`);
+    const target = rig.containers[0]!.ip;
+    for (const ns of [rig.hostNs, rig.vmNs]) {
+      const r = await rig.exec(ns, process.execPath, [
+        join(FIXTURES, 'spoof.js'),
+        rig.hostVethIp,
+        String(daemon.port),
+        target,
+        s0.tunnel.hostAddress,
+        ...replays,
+      ]);
+      const sent = JSON.parse(r.stdout) as Record<string, number>;
+      assert.ok((sent.badAuth ?? 0) >= 1, `the helper challenged the attacker's HELLO (${r.stdout})`);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    const s1 = await daemon.status();
+    const p0 = s0.counters.pump;
+    const p1 = s1.counters.pump;
+    const c1 = s1.counters.control;
+    const delta = (k: string) => (p1[k] ?? 0) - (p0[k] ?? 0);
+    // Nothing the attackers sent was written to the host's TUN (the real agent was idle meanwhile).
+    assert.equal(delta('tunTxPackets'), 0, JSON.stringify({ p0, p1 }));
+    assert.ok(delta('dropNotPeer') >= 100, `dropNotPeer ${delta('dropNotPeer')}`);
+    assert.ok((c1.handshakeBadMac ?? 0) >= 2, JSON.stringify(c1));
+    assert.ok((c1.controlMalformed ?? 0) > 0, JSON.stringify(c1));
+    assert.ok((c1.handshakeUnknownNonce ?? 0) + (c1.sealedReplay ?? 0) >= 1, JSON.stringify(c1));
+    assert.equal(c1.handshakeOk, 1, 'no second session was ever established');
+    assert.equal(s1.peer, s0.peer, 'the real agent is still the pinned peer');
+    assert.ok(await pingOnce(rig, rig.hostNs, target), 'the real agent still carries traffic');
+  });
+
+  test('the agent killed and started again: traffic resumes within 5 s', async () => {
+    await stop(agent, 'SIGKILL');
+    agent = startAgent(rig, daemon);
+    const t0 = Date.now();
+    await waitFor(
+      'ping after agent restart',
+      () => pingOnce(rig, rig.hostNs, rig.containers[0]!.ip),
+      5_000,
+      50,
+    );
+    console.log(`# traffic resumed ${Date.now() - t0} ms after the agent restarted`);
+  });
+
+  test('the helper restarted: the agent reconnects within 5 s', async () => {
+    await stop(daemon);
+    daemon = startDaemon(rig, work);
+    const t0 = Date.now();
+    await waitConnected(daemon, 5_000);
+    await waitFor(
+      'ping after helper restart',
+      () => pingOnce(rig, rig.hostNs, rig.containers[0]!.ip),
+      5_000 - (Date.now() - t0),
+      50,
+    );
+    console.log(`# agent reconnected ${Date.now() - t0} ms after the helper restarted`);
+  });
+
+  test('with 20% packet loss on the veth, the handshake and configuration still complete', async () => {
+    for (const [ns, dev] of [
+      [rig.hostNs, rig.hostVeth],
+      [rig.vmNs, rig.vmVeth],
+    ] as const) {
+      await rig.exec(ns, 'tc', ['qdisc', 'add', 'dev', dev, 'root', 'netem', 'loss', '20%']);
+    }
+    try {
+      await stop(agent, 'SIGKILL');
+      await stop(daemon);
+      daemon = startDaemon(rig, work);
+      await waitForDaemon(daemon);
+      agent = startAgent(rig, daemon);
+      const s = await waitConnected(daemon, 30_000);
+      assert.equal(s.configAcked, true);
+      await waitFor(
+        'ping through the lossy link',
+        () => pingOnce(rig, rig.hostNs, rig.containers[0]!.ip),
+        10_000,
+        50,
+      );
+    } finally {
+      for (const [ns, dev] of [
+        [rig.hostNs, rig.hostVeth],
+        [rig.vmNs, rig.vmVeth],
+      ] as const) {
+        await rig.exec(ns, 'tc', ['qdisc', 'del', 'dev', dev, 'root'], { allowFail: true });
+      }
+    }
+  });
+
+  test('routes are gone after the daemon exits, and after kill -9', async () => {
+    const routeOut = async () => (await rig.exec(rig.hostNs, 'ip', ['route', 'show'])).stdout;
+    assert.match(await routeOut(), new RegExp(rig.containerSubnet.replace(/[./]/g, '\\$&')));
+    assert.equal(await stop(daemon, 'SIGTERM'), 0, 'clean exit on SIGTERM');
+    assert.doesNotMatch(await routeOut(), /172\.30\./);
+
+    daemon = startDaemon(rig, work);
+    await waitForDaemon(daemon);
+    assert.match(await routeOut(), /172\.30\./);
+    await stop(daemon, 'SIGKILL');
+    // The kernel deletes the TUN, and the routes bound to it, when the process's fd closes.
+    await waitFor('routes to vanish after kill -9', async () => !/172\.30\./.test(await routeOut()), 3_000);
+    const links = (await rig.exec(rig.hostNs, 'ip', ['-o', 'link'])).stdout;
+    assert.doesNotMatch(links, /gw0/);
+  });
+});

@@ -1,0 +1,51 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UsageError, defaultConfig, parseDaemonArgs } from '../../helper/config';
+
+const base = defaultConfig('linux');
+
+test('defaults, then the config file, then flags', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-cfg-'));
+  const file = join(dir, 'c.json');
+  writeFileSync(file, JSON.stringify({ port: 3000, mtu: 1400, routes: ['172.20.0.0/16'] }));
+  const cfg = parseDaemonArgs(
+    ['--config', file, '--port', '4000', '--route', '172.18.0.0/16', '--route', '172.19.0.0/16'],
+    base,
+  );
+  assert.ok(cfg !== 'help');
+  assert.equal(cfg.port, 4000);
+  assert.equal(cfg.mtu, 1400);
+  assert.deepEqual(cfg.routes, ['172.18.0.0/16', '172.19.0.0/16']);
+  assert.equal(cfg.bind, '127.0.0.1');
+  assert.ok(cfg.mtu <= 1420 && base.mtu <= 1420);
+});
+
+test('bad values are usage errors that name the field', () => {
+  const bad: [string[], RegExp][] = [
+    [['--port', '70000'], /port/],
+    [['--port', 'abc'], /--port takes a whole number/],
+    [['--route', '172.18.0.1/16'], /routes\.0: not a CIDR/],
+    [['--route', '$(reboot)'], /routes\.0/],
+    [['--bind', 'localhost; rm'], /bind/],
+    [['--tunnel-subnet', '10.0.0.0/31'], /tunnelSubnet/],
+    [['--tun-name', 'a'.repeat(16)], /tunName/],
+    [['--frobnicate'], /Unknown option/],
+  ];
+  for (const [args, re] of bad)
+    assert.throws(
+      () => parseDaemonArgs(args, base),
+      (e: Error) => e instanceof UsageError && re.test(e.message),
+      args.join(' '),
+    );
+});
+
+test('a config file that is not JSON, or has unknown keys, is refused clearly', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-cfg-'));
+  writeFileSync(join(dir, 'bad.json'), '{ port: ');
+  assert.throws(() => parseDaemonArgs(['--config', join(dir, 'bad.json')], base), /not valid JSON/);
+  writeFileSync(join(dir, 'unknown.json'), '{"prot": 1}');
+  assert.throws(() => parseDaemonArgs(['--config', join(dir, 'unknown.json')], base), /prot/);
+});

@@ -1,0 +1,75 @@
+// The platform files are tested on the exact commands they produce; the Linux one also runs for real in
+// the integration tests.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DarwinNet, parseNetstat } from '../../helper/platform/net-darwin';
+import { LinuxNet } from '../../helper/platform/net-linux';
+import { createNetPlatform } from '../../helper/platform/platform';
+
+function recorder() {
+  const calls: string[] = [];
+  const run = (cmd: string, args: readonly string[]) => {
+    calls.push([cmd, ...args].join(' '));
+    return Promise.resolve('');
+  };
+  return { calls, run };
+}
+
+test('macOS: utun addressing and routes bound to the interface', async () => {
+  const { calls, run } = recorder();
+  const net = new DarwinNet(run);
+  await net.configureTun('utun5', { local: '10.57.0.1', peer: '10.57.0.2', mtu: 1420 });
+  await net.addRoute('172.18.0.0/16', 'utun5');
+  await net.addRoute('fd00:1::/64', 'utun5');
+  await net.deleteRoute('172.18.0.0/16', 'utun5');
+  assert.deepEqual(calls, [
+    'ifconfig utun5 inet 10.57.0.1 10.57.0.2 netmask 255.255.255.255 mtu 1420 up',
+    'route -q -n add -inet 172.18.0.0/16 -interface utun5',
+    'route -q -n add -inet6 fd00:1::/64 -interface utun5',
+    'route -q -n delete -inet 172.18.0.0/16 -interface utun5',
+  ]);
+});
+
+test('Linux: iproute2 commands, routes bound to the TUN', async () => {
+  const { calls, run } = recorder();
+  const net = new LinuxNet(run);
+  await net.configureTun('gw0', { local: '10.57.0.1', peer: '10.57.0.2', mtu: 1420 });
+  await net.addRoute('172.18.0.0/16', 'gw0');
+  await net.deleteRoute('fd00:1::/64', 'gw0');
+  assert.deepEqual(calls, [
+    'ip -4 addr replace 10.57.0.1 peer 10.57.0.2 dev gw0',
+    'ip link set dev gw0 mtu 1420 up',
+    'ip -4 route replace 172.18.0.0/16 dev gw0',
+    'ip -6 route del fd00:1::/64 dev gw0',
+  ]);
+});
+
+test("macOS: netstat -rn's abbreviated destinations become CIDRs", () => {
+  const out = `Routing tables
+
+Internet:
+Destination        Gateway            Flags        Netif Expire
+default            192.168.1.1        UGScg          en0
+10/8               link#20            UCS          utun3
+127                127.0.0.1          UCS            lo0
+192.168.1          link#6             UCS            en0      !
+
+Internet6:
+Destination                             Gateway                         Flags         Netif Expire
+default                                 fe80::%utun0                    UGcIg         utun0
+fd00:1::/64                             link#21                         UCS           utun5
+`;
+  assert.deepEqual(parseNetstat(out), [
+    { destination: '0.0.0.0/0', device: 'en0' },
+    { destination: '10.0.0.0/8', device: 'utun3' },
+    { destination: '127.0.0.0/8', device: 'lo0' },
+    { destination: '192.168.1.0/24', device: 'en0' },
+    { destination: '::/0', device: 'utun0' },
+    { destination: 'fd00:1::/64', device: 'utun5' },
+  ]);
+});
+
+test('the factory refuses platforms it does not support, with a clear message', () => {
+  assert.throws(() => createNetPlatform(undefined, 'win32'), /does not support win32/);
+  assert.ok(createNetPlatform(undefined, 'linux') instanceof LinuxNet);
+});

@@ -1,0 +1,86 @@
+// Applies the agent's firewall rules with the iptables flavour (legacy or nf_tables) that dockerd uses,
+// keeps them in place when Docker recreates its chains, and removes them on exit.
+import type { Runner } from '../helper/exec';
+import type { Logger } from '../common/log';
+import { firewallRules, ruleArgs, type FirewallInput, type Rule } from './firewall-rules';
+
+export type Flavour = 'iptables-legacy' | 'iptables-nft' | 'iptables';
+
+async function works(run: Runner, cmd: string, args: string[]): Promise<boolean> {
+  try {
+    await run(cmd, args);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Docker writes its chains with one backend; rules in the other backend are evaluated separately and can
+ * not override Docker's drops. Pick the backend where Docker's DOCKER chain exists (Alpine-based VMs use
+ * legacy, most others nf_tables), else whatever `iptables` is.
+ */
+export async function detectFlavour(run: Runner): Promise<Flavour> {
+  for (const f of ['iptables-nft', 'iptables-legacy'] as const) {
+    if (await works(run, f, ['-w', '5', '-t', 'filter', '-S', 'DOCKER'])) return f;
+  }
+  return 'iptables';
+}
+
+export class Firewall {
+  private applied: Rule[] = [];
+  /** ensure() calls run one after another: a timer and a config change must not interleave iptables calls. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly run: Runner,
+    private readonly log: Logger,
+    private flavour: Flavour = 'iptables',
+  ) {}
+
+  /** Makes the rules for `input` present (and removes ours that are no longer wanted). Idempotent. */
+  ensure(input: Omit<FirewallInput, 'filterChain'>): Promise<number> {
+    const next = this.queue.then(() => this.ensureNow(input));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async ensureNow(input: Omit<FirewallInput, 'filterChain'>): Promise<number> {
+    this.flavour = await detectFlavour(this.run);
+    const filterChain = (await works(this.run, this.flavour, [
+      '-w',
+      '5',
+      '-t',
+      'filter',
+      '-S',
+      'DOCKER-USER',
+    ]))
+      ? 'DOCKER-USER'
+      : 'FORWARD';
+    const wanted = firewallRules({ ...input, filterChain });
+    const key = (r: Rule) => `${r.table} ${r.chain} ${r.spec.join(' ')}`;
+    const wantedKeys = new Set(wanted.map(key));
+    for (const r of this.applied) if (!wantedKeys.has(key(r))) await this.remove(r);
+    let inserted = 0;
+    for (const r of wanted) {
+      if (await works(this.run, this.flavour, ruleArgs('-C', r))) continue;
+      await this.run(this.flavour, ruleArgs('-I', r));
+      inserted++;
+    }
+    this.applied = wanted;
+    if (inserted > 0)
+      this.log.info('firewall rules applied', { flavour: this.flavour, chain: filterChain, inserted });
+    return inserted;
+  }
+
+  /** Removes every rule this agent added (all copies). Never throws. */
+  async removeAll(): Promise<void> {
+    await this.queue;
+    for (const r of this.applied) await this.remove(r);
+    this.applied = [];
+  }
+
+  private async remove(r: Rule): Promise<void> {
+    for (let i = 0; i < 10 && (await works(this.run, this.flavour, ruleArgs('-D', r))); i++);
+  }
+}

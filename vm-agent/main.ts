@@ -1,0 +1,165 @@
+#!/usr/bin/env node
+// gangway-agent: the VM side of the tunnel. Opens its TUN, dials the helper, proves the shared secret,
+// applies the configuration it is sent (addresses, MTU), keeps the flow alive, and re-dials forever.
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { parseArgs } from 'node:util';
+import { createLogger, type Logger } from '../common/log';
+import { formatEndpoint, type Endpoint } from '../common/control-port';
+import { native, type Pump } from '../native/index';
+import { LinuxNet } from '../helper/platform/net-linux';
+import { runCommand } from '../helper/exec';
+import { readSecretFile } from '../helper/secret';
+import { TunnelClient } from './tunnel-client';
+import { Firewall } from './firewall';
+import { writeFileSync } from 'node:fs';
+
+const USAGE = `Usage: gangway-agent --server HOST:PORT --secret-file FILE [--tun-name NAME] [--no-offload]
+
+  --server HOST:PORT   the helper's UDP endpoint (e.g. host.docker.internal:2611)
+  --secret-file FILE   the per-install secret the helper created
+  --tun-name NAME      TUN device name (default gwa0)
+  --no-offload         do not use TUN offloads
+  --no-firewall        do not add iptables rules (when the VM needs none)`;
+
+function parseServer(s: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(s);
+  const port = Number(m?.[3]);
+  if (!m || port < 1 || port > 65535) throw new Error(`--server takes HOST:PORT, got "${s}"`);
+  return { host: m[1] ?? m[2] ?? '', port };
+}
+
+async function resolve(host: string, port: number): Promise<Endpoint> {
+  if (isIP(host)) return { address: host, port };
+  const r = await lookup(host);
+  return { address: r.address, port };
+}
+
+async function run(log: Logger): Promise<number> {
+  const { values } = parseArgs({
+    strict: true,
+    options: {
+      server: { type: 'string' },
+      'secret-file': { type: 'string' },
+      'tun-name': { type: 'string' },
+      'no-offload': { type: 'boolean' },
+      'no-firewall': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (!values.server || !values['secret-file']) {
+    console.error(`gangway-agent: --server and --secret-file are required\n\n${USAGE}`);
+    return 2;
+  }
+  const { host, port } = parseServer(values.server);
+  const secret = readSecretFile(values['secret-file']);
+  const net = new LinuxNet(runCommand);
+  const tun = native().openTun(values['tun-name'] ?? 'gwa0', { offload: !values['no-offload'] });
+  // Containers answer the host through us: forwarding must be on in the VM.
+  writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
+
+  let server = await resolveForever(host, port, log);
+  // The pump's control callback needs the client, and the client needs the pump: the holder breaks the cycle.
+  const holder: { client?: TunnelClient } = {};
+  const pump: Pump = native().createPump({
+    tun,
+    bindAddress: server.address.includes(':') ? '::' : '0.0.0.0',
+    bindPort: 0,
+    // An upper bound only: the helper's configuration sets the TUN's MTU, which decides packet sizes.
+    mtu: 9000,
+    onControl: (data, address, p) => holder.client?.handle(data, address, p),
+  });
+  const client = new TunnelClient(pump, secret, server);
+  holder.client = client;
+  let applied = '';
+  let hostAddress: string | undefined;
+  const firewall = values['no-firewall'] ? undefined : new Firewall(runCommand, log);
+  const ensureFirewall = () => {
+    if (!firewall || !hostAddress) return;
+    firewall
+      .ensure({ tun: tun.name, hostAddress })
+      .catch((err: unknown) => log.error('cannot apply firewall rules', { error: String(err) }));
+  };
+  client.on('state', (state) => {
+    log.info(`tunnel ${state}`, { server: formatEndpoint(server), device: tun.name });
+    if (state === 'dialing') {
+      // The helper may have moved (VM restart, new host IP): look the name up again before dialling on.
+      resolve(host, port).then(
+        (fresh) => {
+          if (fresh.address !== server.address) {
+            server = fresh;
+            client.dial(fresh);
+          }
+        },
+        (err: unknown) => log.warn('cannot resolve the helper', { host, error: String(err) }),
+      );
+    }
+  });
+  client.on('config', (cfg) => {
+    const key = `${cfg.agentAddress} ${cfg.hostAddress} ${cfg.mtu}`;
+    if (key === applied) return;
+    net.configureTun(tun.name, { local: cfg.agentAddress, peer: cfg.hostAddress, mtu: cfg.mtu }).then(
+      () => {
+        applied = key;
+        hostAddress = cfg.hostAddress;
+        ensureFirewall();
+        log.info('configuration applied', {
+          device: tun.name,
+          address: cfg.agentAddress,
+          peer: cfg.hostAddress,
+          mtu: cfg.mtu,
+        });
+      },
+      (err: unknown) => log.error('cannot apply the configuration', { error: String(err) }),
+    );
+  });
+  client.dial(server);
+  const ticker = setInterval(() => client.tick(), 100);
+  // Docker recreates its chains when it restarts; put our rules back when that happens.
+  const firewallTicker = setInterval(ensureFirewall, 5_000);
+  log.info('agent started', {
+    server: formatEndpoint(server),
+    device: tun.name,
+    offload: tun.offload,
+    localPort: pump.localPort(),
+  });
+
+  await new Promise<void>((r) => {
+    process.once('SIGTERM', () => r());
+    process.once('SIGINT', () => r());
+  });
+  clearInterval(ticker);
+  clearInterval(firewallTicker);
+  await firewall?.removeAll();
+  pump.close();
+  log.info('agent stopped', { stats: pump.stats() });
+  return 0;
+}
+
+async function resolveForever(host: string, port: number, log: Logger): Promise<Endpoint> {
+  for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
+    try {
+      return await resolve(host, port);
+    } catch (err) {
+      log.warn('cannot resolve the helper; retrying', { host, error: String(err), retryMs: delay });
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+if (require.main === module) {
+  const log = createLogger('agent');
+  run(log).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      log.error('agent failed', { error: (err as Error).message });
+      process.exitCode = 1;
+    },
+  );
+}
