@@ -3,7 +3,9 @@
 import { buildRigImages } from '../tests/rig/images';
 
 function usage(message: string): never {
-  process.stderr.write(`${message}\nusage: npm run rig:images -- --docker-host unix:///path/to/docker.sock\n`);
+  process.stderr.write(
+    `${message}\nusage: npm run rig:images -- --docker-host unix:///path/to/docker.sock\n`,
+  );
   process.exit(2);
 }
 
@@ -11,7 +13,8 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const i = args.indexOf('--docker-host');
   const host = i >= 0 ? args[i + 1] : undefined;
-  if (!host || args.length !== 2) usage(host ? `unexpected arguments: ${args.join(' ')}` : 'missing --docker-host URL');
+  if (!host || args.length !== 2)
+    usage(host ? `unexpected arguments: ${args.join(' ')}` : 'missing --docker-host URL');
   if (!/^(unix|tcp):\/\/./.test(host)) usage(`--docker-host must be a unix:// or tcp:// URL, got "${host}"`);
   const t0 = Date.now();
   const results = await buildRigImages(host, { progress: (m) => process.stdout.write(`${m}\n`) });

@@ -9,6 +9,7 @@
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { nsRun, nsSpawn, run, type RunResult } from './exec';
+import { sweepStaleDockerds } from './dockerd';
 
 export interface RigContainer {
   ns: string;
@@ -146,6 +147,8 @@ function newRigId(): string {
 
 /** Deletes namespaces left behind by rigs whose process has died (a crashed or killed test run). */
 export async function sweepStaleRigs(): Promise<void> {
+  // A crashed run's dockerd leaves containers outside the namespaces (own netns, own cgroup): see dockerd.ts.
+  await sweepStaleDockerds();
   const { stdout } = await run('ip', ['netns', 'list'], { allowFail: true });
   for (const line of stdout.split('\n')) {
     const name = line.split(' ')[0] ?? '';
