@@ -4,12 +4,22 @@
 import { createRig, type Rig } from '../tests/rig/rig';
 import { startDockerd, type Dockerd } from '../tests/rig/dockerd';
 import { BUSYBOX_IMAGE, buildRigImages } from '../tests/rig/images';
-import { Workdir, startAgent, startDaemon, stop, waitConnected, waitForDaemon, type Proc } from '../tests/integration/harness';
+import {
+  Workdir,
+  startAgent,
+  startDaemon,
+  stop,
+  waitConnected,
+  waitForDaemon,
+  type Proc,
+} from '../tests/integration/harness';
 
 const step = (n: number, total: number, text: string) => console.log(`\n[${n}/${total}] ${text}`);
 
 async function curl(rig: Rig, url: string, timeoutS: number): Promise<{ ok: boolean; body: string }> {
-  const r = await rig.exec(rig.hostNs, 'curl', ['-sS', '--max-time', String(timeoutS), url], { allowFail: true });
+  const r = await rig.exec(rig.hostNs, 'curl', ['-sS', '--max-time', String(timeoutS), url], {
+    allowFail: true,
+  });
   return { ok: r.code === 0, body: (r.code === 0 ? r.stdout : r.stderr).trim() };
 }
 
@@ -27,7 +37,11 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
   try {
-    step(1, total, 'Creating namespaces "host" and "vm" joined by a veth (the host cannot route into the VM)');
+    step(
+      1,
+      total,
+      'Creating namespaces "host" and "vm" joined by a veth (the host cannot route into the VM)',
+    );
     rig = await createRig({ containers: 0 });
     console.log(`    host: ${rig.hostNs} (${rig.hostVethIp}), vm: ${rig.vmNs} (${rig.vmVethIp})`);
 
@@ -38,24 +52,47 @@ async function main(): Promise<void> {
     step(3, total, 'docker network create demo && docker run -d --network demo busybox httpd');
     await dockerd.docker(['network', 'create', 'demo']);
     await dockerd.docker([
-      'run', '-d', '--name', 'web', '--network', 'demo', BUSYBOX_IMAGE,
-      'sh', '-c', 'mkdir -p /www && echo "hello from the container $(hostname)" > /www/index.html && exec httpd -f -p 80 -h /www',
+      'run',
+      '-d',
+      '--name',
+      'web',
+      '--network',
+      'demo',
+      BUSYBOX_IMAGE,
+      'sh',
+      '-c',
+      'mkdir -p /www && echo "hello from the container $(hostname)" > /www/index.html && exec httpd -f -p 80 -h /www',
     ]);
-    const inspect = await dockerd.docker(['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', 'web']);
+    const inspect = await dockerd.docker([
+      'inspect',
+      '-f',
+      '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}',
+      'web',
+    ]);
     const ip = inspect.stdout.trim();
-    const subnet = (await dockerd.docker(['network', 'inspect', '-f', '{{range .IPAM.Config}}{{.Subnet}}{{end}}', 'demo'])).stdout.trim();
+    const subnet = (
+      await dockerd.docker(['network', 'inspect', '-f', '{{range .IPAM.Config}}{{.Subnet}}{{end}}', 'demo'])
+    ).stdout.trim();
     console.log(`    container "web" has ${ip} on network "demo" (${subnet})`);
     const before = await curl(rig, `http://${ip}/`, 2);
-    console.log(`    from the host, before Gangway: curl http://${ip}/ -> ${before.ok ? before.body : `fails (${before.body})`}`);
+    console.log(
+      `    from the host, before Gangway: curl http://${ip}/ -> ${before.ok ? before.body : `fails (${before.body})`}`,
+    );
 
     step(4, total, `Starting the Gangway helper in the host namespace, routing ${subnet} into its tunnel`);
     const daemon = startDaemon(rig, work, ['--route', subnet], 2611);
     procs.push(daemon);
     const s0 = await waitForDaemon(daemon);
-    console.log(`    ${s0.tunnel.device} ${s0.tunnel.hostAddress} <-> ${s0.tunnel.agentAddress}, udp ${s0.tunnel.listen}, state: ${s0.state}`);
+    console.log(
+      `    ${s0.tunnel.device} ${s0.tunnel.hostAddress} <-> ${s0.tunnel.agentAddress}, udp ${s0.tunnel.listen}, state: ${s0.state}`,
+    );
     console.log(`    routes: ${s0.routes.map((r) => r.cidr).join(', ')} (given on the command line for now)`);
 
-    step(5, total, 'Starting the agent in the VM: it dials the helper, proves the shared secret, opens the firewall');
+    step(
+      5,
+      total,
+      'Starting the agent in the VM: it dials the helper, proves the shared secret, opens the firewall',
+    );
     const agent = startAgent(rig, daemon);
     procs.push(agent);
     const s1 = await waitConnected(daemon, 15_000);
@@ -65,7 +102,9 @@ async function main(): Promise<void> {
     const after = await curl(rig, `http://${ip}/`, 5);
     console.log(`    -> ${after.ok ? after.body : `FAILED: ${after.body}`}`);
     const s2 = await daemon.status();
-    console.log(`    tunnel counters: to VM ${s2.counters.pump.udpTxPackets} packets, from VM ${s2.counters.pump.tunTxPackets} packets`);
+    console.log(
+      `    tunnel counters: to VM ${s2.counters.pump.udpTxPackets} packets, from VM ${s2.counters.pump.tunTxPackets} packets`,
+    );
     if (!after.ok) throw new Error('the container was not reachable through Gangway');
     console.log(`\nDemo done: the host reached ${ip} through Gangway. Cleaning up.`);
   } finally {
