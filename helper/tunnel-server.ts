@@ -27,6 +27,7 @@ import {
 
 export const SERVER_COUNTERS = [
   'controlMalformed',
+  'controlSendFailed',
   'handshakeOk',
   'handshakeBadMac',
   'handshakeUnknownNonce',
@@ -157,7 +158,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     const seq = ++this.configSeq;
     const frame = this.sealTo(s, MsgType.Config, encodeConfigBody({ seq, ...this.opts.config() }));
     s.config = { seq, frame, acked: false, nextSend: this.now() + 200, attempts: 1 };
-    this.port.send(frame, s.peer.address, s.peer.port);
+    this.send(frame, s.peer.address, s.peer.port);
   }
 
   /** Timers: config retransmission, challenge expiry, liveness. Call every ~100 ms. */
@@ -176,7 +177,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
         MsgType.Config,
         encodeConfigBody({ seq: c.seq, ...this.opts.config() }),
       );
-      this.port.send(c.frame, this.session.peer.address, this.session.peer.port);
+      this.send(c.frame, this.session.peer.address, this.session.peer.port);
     }
     this.updateState();
   }
@@ -214,7 +215,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       expires: this.now() + this.challengeTtlMs,
     });
     const challenge = encodeChallengeOrAuth(this.secret, MsgType.Challenge, msg.agentNonce, helperNonce);
-    this.port.send(challenge, from.address, from.port);
+    this.send(challenge, from.address, from.port);
   }
 
   private onAuth(msg: ChallengeOrAuth, from: Endpoint): void {
@@ -286,7 +287,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       this.counters.inc('peerRoamed');
     }
     if (msg.type === MsgType.Keepalive) {
-      this.port.send(this.sealTo(s, MsgType.KeepaliveAck), from.address, from.port);
+      this.send(this.sealTo(s, MsgType.KeepaliveAck), from.address, from.port);
     } else if (msg.type === MsgType.ConfigAck) {
       const seq = decodeAckBody(msg.body);
       if (s.config && seq === s.config.seq && !s.config.acked) {
@@ -297,7 +298,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   }
 
   private sendWelcome(s: Session): void {
-    this.port.send(this.sealTo(s, MsgType.Welcome, encodeAckBody(0)), s.peer.address, s.peer.port);
+    this.send(this.sealTo(s, MsgType.Welcome, encodeAckBody(0)), s.peer.address, s.peer.port);
   }
 
   private sealTo(
@@ -307,5 +308,17 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   ): Buffer {
     s.txCounter += 1n;
     return seal(s.keys.helperToAgent, type, s.keys.id, s.txCounter, body);
+  }
+
+  /**
+   * Sends a control datagram. A failed send (ENOBUFS, EPERM from a firewall, an unreachable network) is a
+   * lost datagram like any other on UDP: counted, and recovered by the retransmission timers, never thrown.
+   */
+  private send(data: Buffer, address: string, port: number): void {
+    try {
+      this.port.send(data, address, port);
+    } catch {
+      this.counters.inc('controlSendFailed');
+    }
   }
 }

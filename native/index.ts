@@ -30,6 +30,11 @@ export interface PumpOptions {
   /** Socket buffer sizes in bytes; defaults chosen by the addon. */
   rcvbuf?: number;
   sndbuf?: number;
+  /**
+   * Linux: batch the UDP side with UDP segmentation offload (UDP_SEGMENT) and UDP GRO, whatever the TUN
+   * mode. Default true; the pump falls back to one datagram per send by itself if the kernel refuses.
+   */
+  udpOffload?: boolean;
 }
 
 /** Counters since the pump was created. Monotonic; read them as often as you like. */
@@ -55,6 +60,12 @@ export interface PumpStats {
   dropTunWrite: number; // write to the TUN failed
   dropUdpSend: number; // sendmmsg failed
   dropControlQueue: number; // control datagram dropped because JavaScript was not keeping up
+  /**
+   * With TUN offloads, tunRx/tunTx count TUN reads/writes, and one of them may be a 64 KB super-packet:
+   * these count the super-packets read (split into several datagrams) and written (coalesced from several).
+   */
+  tunRxGsoPackets?: number;
+  tunTxGroPackets?: number;
 }
 
 export interface Pump {
@@ -87,7 +98,9 @@ export function native(): NativeAddon {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     loaded = require(file) as NativeAddon;
   } catch (err) {
-    throw new Error(`cannot load the native addon at ${file}: ${(err as Error).message}. Run: npm run build:native`);
+    throw new Error(
+      `cannot load the native addon at ${file}: ${(err as Error).message}. Run: npm run build:native`,
+    );
   }
   return loaded;
 }

@@ -1,7 +1,7 @@
 // The agent's side of the handshake and control channel (messages: common/wire.ts).
 //
 // dialing --HELLO--> (CHALLENGE verified: the helper knows the secret) authenticating --AUTH--> (WELCOME)
-// connected; keepalives every second; a helper silent for `deadAfterMs` means it restarted or went away, and
+// connected; keepalives twice a second; a helper silent for `deadAfterMs` means it restarted or went away, and
 // we dial again with a fresh nonce, forever, with capped exponential backoff.
 import { EventEmitter } from 'node:events';
 import { Counters } from '../common/counters';
@@ -27,6 +27,7 @@ import {
 
 export const CLIENT_COUNTERS = [
   'controlMalformed',
+  'controlSendFailed',
   'wrongSource',
   'challengeBadMac',
   'challengeStale',
@@ -80,7 +81,9 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     super();
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
-    this.keepaliveMs = opts.keepaliveMs ?? 1_000;
+    // Twice a second: with 20% loss each way, six round trips in a row must fail before the 3 s deadline
+    // declares the helper gone (a few times an hour), while a restarted helper is still noticed within 3 s.
+    this.keepaliveMs = opts.keepaliveMs ?? 500;
     this.deadAfterMs = opts.deadAfterMs ?? 3_000;
   }
 
@@ -147,10 +150,10 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     if (now < this.nextSend) return;
     const { address, port } = this.server;
     if (this.stateValue === 'dialing') {
-      this.port.send(encodeHello(this.agentNonce), address, port);
+      this.send(encodeHello(this.agentNonce), address, port);
       this.nextSend = now + this.backoff();
     } else if (this.stateValue === 'authenticating' && this.helperNonce) {
-      this.port.send(
+      this.send(
         encodeChallengeOrAuth(this.secret, MsgType.Auth, this.agentNonce, this.helperNonce),
         address,
         port,
@@ -159,14 +162,17 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       // A helper that never welcomes us (it restarted between CHALLENGE and AUTH) gets a fresh HELLO.
       if (this.attempt > 6) this.dial();
     } else if (this.stateValue === 'connected') {
-      this.port.send(this.sealOut(MsgType.Keepalive), address, port);
+      this.send(this.sealOut(MsgType.Keepalive), address, port);
       this.nextSend = now + this.keepaliveMs;
     }
   }
 
-  /** 250 ms doubling to 2 s, with ±20% jitter so many agents do not retry in step. */
+  /**
+   * 250 ms doubling to 1 s, with ±20% jitter so many agents do not retry in step. The cap is low on purpose:
+   * a HELLO is 18 bytes, and a lost one must not delay reconnection by more than a second.
+   */
   private backoff(): number {
-    const base = Math.min(2_000, 250 * 2 ** Math.min(this.attempt, 3));
+    const base = Math.min(1_000, 250 * 2 ** Math.min(this.attempt, 2));
     this.attempt++;
     return Math.round(base * (0.8 + 0.4 * this.random()));
   }
@@ -210,7 +216,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       this.lastConfigSeq = parsed.seq;
       this.emit('config', parsed);
     }
-    this.port.send(
+    this.send(
       this.sealOut(MsgType.ConfigAck, encodeAckBody(parsed.seq)),
       this.server.address,
       this.server.port,
@@ -228,6 +234,18 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     if (s === this.stateValue) return;
     this.stateValue = s;
     this.emit('state', s);
+  }
+
+  /**
+   * Sends a control datagram. A failed send (ENOBUFS, EPERM from a firewall, an unreachable network) is a
+   * lost datagram like any other on UDP: counted, and recovered by the retransmission timers, never thrown.
+   */
+  private send(data: Buffer, address: string, port: number): void {
+    try {
+      this.port.send(data, address, port);
+    } catch {
+      this.counters.inc('controlSendFailed');
+    }
   }
 }
 

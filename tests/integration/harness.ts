@@ -85,7 +85,7 @@ export async function waitForDaemon(d: DaemonHandle, timeoutMs = 10_000): Promis
 }
 
 /** Waits until the daemon reports a connected agent that applied its configuration. */
-export async function waitConnected(d: DaemonHandle, timeoutMs = 10_000): Promise<Status> {
+export async function waitConnected(d: DaemonHandle, timeoutMs = 10_000, agent?: Proc): Promise<Status> {
   return waitFor(
     'the agent to connect',
     async () => {
@@ -94,7 +94,11 @@ export async function waitConnected(d: DaemonHandle, timeoutMs = 10_000): Promis
     },
     timeoutMs,
     50,
-  );
+  ).catch((err: Error) => {
+    throw new Error(
+      `${err.message}\n--- daemon output:\n${d.output()}\n--- agent output:\n${agent?.output() ?? '(not given)'}`,
+    );
+  });
 }
 
 export async function stop(

@@ -35,3 +35,14 @@ export function readUdpPayloads(file: string): UdpDatagram[] {
   }
   return out;
 }
+
+/** The number of packets in a pcap file (any link type). */
+export function countPackets(file: string): number {
+  const buf = readFileSync(file);
+  if (buf.length < 24) return 0;
+  const le = buf.readUInt32LE(0) === 0xa1b2c3d4 || buf.readUInt32LE(0) === 0xa1b23c4d;
+  let n = 0;
+  for (let off = 24; off + 16 <= buf.length; n++)
+    off += 16 + (le ? buf.readUInt32LE(off + 8) : buf.readUInt32BE(off + 8));
+  return n;
+}

@@ -115,6 +115,66 @@ export class Rig {
     this.containers.push({ ns, ip });
   }
 
+  /**
+   * Drops `percent`% of the packets in each direction on the host-VM veth (0 removes the loss). Uses netem
+   * where the kernel has it; otherwise (as on this machine's kernel, built without sch_netem) an iptables
+   * random drop on both ends of the veth, which loses whole packets just the same.
+   */
+  async setLoss(percent: number): Promise<'netem' | 'iptables'> {
+    const ends = [
+      [this.hostNs, this.hostVeth],
+      [this.vmNs, this.vmVeth],
+    ] as const;
+    for (const [ns, dev] of ends) {
+      await nsRun(ns, 'tc', ['qdisc', 'del', 'dev', dev, 'root'], { allowFail: true });
+      await nsRun(ns, 'iptables', ['-t', 'mangle', '-F', 'GANGWAY-LOSS'], { allowFail: true });
+    }
+    if (percent <= 0) return 'netem';
+    const netem = await nsRun(
+      this.hostNs,
+      'tc',
+      ['qdisc', 'add', 'dev', this.hostVeth, 'root', 'netem', 'loss', `${percent}%`],
+      {
+        allowFail: true,
+      },
+    );
+    if (netem.code === 0) {
+      await nsRun(this.vmNs, 'tc', [
+        'qdisc',
+        'add',
+        'dev',
+        this.vmVeth,
+        'root',
+        'netem',
+        'loss',
+        `${percent}%`,
+      ]);
+      return 'netem';
+    }
+    for (const [ns, dev] of ends) {
+      await nsRun(ns, 'iptables', ['-t', 'mangle', '-N', 'GANGWAY-LOSS'], { allowFail: true });
+      const drop = [
+        '-m',
+        'statistic',
+        '--mode',
+        'random',
+        '--probability',
+        String(percent / 100),
+        '-j',
+        'DROP',
+      ];
+      await nsRun(ns, 'iptables', ['-t', 'mangle', '-A', 'GANGWAY-LOSS', '-o', dev, ...drop]);
+      await nsRun(ns, 'iptables', ['-t', 'mangle', '-C', 'POSTROUTING', '-j', 'GANGWAY-LOSS'], {
+        allowFail: true,
+      }).then((r) =>
+        r.code === 0
+          ? undefined
+          : nsRun(ns, 'iptables', ['-t', 'mangle', '-A', 'POSTROUTING', '-j', 'GANGWAY-LOSS']),
+      );
+    }
+    return 'iptables';
+  }
+
   /** Kills every process the rig started and deletes its namespaces. Never throws. */
   async teardown(): Promise<void> {
     for (const p of this.procs) p.kill('SIGKILL');

@@ -1,0 +1,321 @@
+// Follows Docker's networks: a list, then `docker events`, re-listing on every network event rather than
+// patching state from event payloads (the list is the truth, events only say it is stale). The event
+// stream is opened *before* the first list, so a network created while the list is in flight still
+// triggers a re-list and nothing is missed. When Docker goes away (its VM restarted, the stream ended) the
+// watcher retries with capped exponential backoff and re-lists once it is back.
+import { EventEmitter } from 'node:events';
+import type Dockerode from 'dockerode';
+import { formatCidr, parseIp } from '../../common/cidr';
+import type { Logger } from '../../common/log';
+
+export interface DockerNetwork {
+  id: string;
+  name: string;
+  driver: string;
+  internal: boolean;
+  /** IPv4 and IPv6 subnets from IPAM.Config, normalised CIDRs. */
+  subnets: string[];
+  /** The bridge device inside the VM (docker0, br-<12 hex>, or the name set by the network's options). */
+  bridge: string;
+}
+
+/** A Docker event the watcher saw (container start/die are for consumers such as DNS and the agent). */
+export interface DockerActivity {
+  type: 'network' | 'container';
+  action: string;
+  id: string;
+  name?: string;
+}
+
+export type WatcherState = 'connecting' | 'connected' | 'unreachable';
+
+export interface WatcherStatus {
+  state: WatcherState;
+  /** The most recent error, kept after reconnecting so it can still be shown. */
+  lastError?: string;
+  /** When the state last changed (ms since the epoch). */
+  since: number;
+}
+
+/** The two calls the watcher needs; a Dockerode instance fits, and tests pass a fake. */
+export interface DockerEventsClient {
+  listNetworks(opts: { abortSignal?: AbortSignal }): Promise<Dockerode.NetworkInspectInfo[]>;
+  getEvents(opts: Dockerode.GetEventsOptions & { abortSignal?: AbortSignal }): Promise<NodeJS.ReadableStream>;
+}
+
+export interface WatcherOptions {
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** Re-list this often even without events: catches a stream that silently stalled. */
+  resyncMs?: number;
+  /** Give up on a list or on opening the stream after this long. */
+  requestTimeoutMs?: number;
+  log?: Logger;
+}
+
+interface WatcherEvents {
+  networks: [DockerNetwork[]];
+  status: [WatcherStatus];
+  activity: [DockerActivity];
+}
+
+const BRIDGE_NAME_OPTION = 'com.docker.network.bridge.name';
+const WATCHED_ACTIONS = ['create', 'destroy', 'connect', 'disconnect', 'start', 'die'];
+/** A single event is a few hundred bytes; anything this long without a newline is not Docker talking. */
+const MAX_LINE = 1024 * 1024;
+
+/** "10.1.2.3/24" -> "10.1.2.0/24": Docker keeps a subnet as the user typed it, host bits and all. */
+export function normaliseSubnet(s: string): string | undefined {
+  const [addr = '', len, extra] = s.split('/');
+  const ip = parseIp(addr);
+  const bits = ip?.family === 4 ? 32 : 128;
+  if (!ip || extra !== undefined || len === undefined || !/^\d{1,3}$/.test(len) || Number(len) > bits)
+    return undefined;
+  const prefix = Number(len);
+  const mask = ((1n << BigInt(bits)) - 1n) ^ ((1n << BigInt(bits - prefix)) - 1n);
+  return formatCidr({ family: ip.family, network: ip.value & mask, prefix });
+}
+
+/** The networks Gangway can route: local bridges with at least one subnet (not host, none, overlay). */
+export function toDockerNetwork(info: Dockerode.NetworkInspectInfo): DockerNetwork | undefined {
+  if (info.Driver !== 'bridge' || (info.Scope && info.Scope !== 'local')) return undefined;
+  const subnets = [
+    ...new Set(
+      (info.IPAM?.Config ?? [])
+        .map((c) => (typeof c.Subnet === 'string' ? normaliseSubnet(c.Subnet) : undefined))
+        .filter((c): c is string => !!c),
+    ),
+  ];
+  if (subnets.length === 0) return undefined;
+  return {
+    id: info.Id,
+    name: info.Name,
+    driver: info.Driver,
+    internal: info.Internal === true,
+    subnets,
+    bridge: info.Options?.[BRIDGE_NAME_OPTION] || `br-${info.Id.slice(0, 12)}`,
+  };
+}
+
+function destroy(stream: NodeJS.ReadableStream): void {
+  (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export class NetworkWatcher extends EventEmitter<WatcherEvents> {
+  private current: DockerNetwork[] = [];
+  private currentKey: string | undefined;
+  private st: WatcherStatus = { state: 'connecting', since: Date.now() };
+  private stopped = true;
+  private loop: Promise<void> | undefined;
+  private abort: AbortController | undefined;
+  private wake: (() => void) | undefined;
+  private readonly o: Required<Omit<WatcherOptions, 'log'>> & { log: Logger | undefined };
+
+  constructor(
+    private readonly client: DockerEventsClient,
+    opts: WatcherOptions = {},
+  ) {
+    super();
+    this.o = {
+      minBackoffMs: opts.minBackoffMs ?? 250,
+      maxBackoffMs: opts.maxBackoffMs ?? 5_000,
+      resyncMs: opts.resyncMs ?? 30_000,
+      requestTimeoutMs: opts.requestTimeoutMs ?? 10_000,
+      log: opts.log,
+    };
+  }
+
+  /** The last snapshot. Kept while Docker is unreachable, so routes do not flap when Docker restarts. */
+  get networks(): DockerNetwork[] {
+    return this.current.map((n) => ({ ...n, subnets: [...n.subnets] }));
+  }
+
+  get status(): WatcherStatus {
+    return { ...this.st };
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.loop = this.run();
+  }
+
+  /** Closes the stream and waits for the loop to finish. Safe to call more than once. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abort?.abort();
+    this.wake?.();
+    await this.loop;
+    this.loop = undefined;
+  }
+
+  private setStatus(state: WatcherState, error?: string): void {
+    const prev = this.st;
+    if (prev.state === state && (error === undefined || error === prev.lastError)) return;
+    this.st = {
+      state,
+      since: prev.state === state ? prev.since : Date.now(),
+      ...((error ?? prev.lastError) !== undefined ? { lastError: error ?? prev.lastError } : {}),
+    };
+    this.o.log?.[state === 'unreachable' ? 'warn' : 'info']('docker watcher', { ...this.st });
+    this.emit('status', this.status);
+  }
+
+  private async run(): Promise<void> {
+    let backoff = this.o.minBackoffMs;
+    while (!this.stopped) {
+      let connected = false;
+      try {
+        await this.session(() => (connected = true));
+        if (!this.stopped) this.setStatus('unreachable', 'the Docker event stream ended');
+      } catch (err) {
+        if (!this.stopped) this.setStatus('unreachable', errorText(err));
+      }
+      if (connected) backoff = this.o.minBackoffMs;
+      await this.sleep(backoff);
+      backoff = Math.min(backoff * 2, this.o.maxBackoffMs);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  /** One connection: open the stream, list, then re-list on events until the stream ends or fails. */
+  private async session(onConnected: () => void): Promise<void> {
+    const abort = new AbortController();
+    this.abort = abort;
+    const openTimer = setTimeout(
+      () => abort.abort(new Error('Docker did not answer in time')),
+      this.o.requestTimeoutMs,
+    );
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await this.client.getEvents({
+        filters: { type: ['network', 'container'], event: WATCHED_ACTIONS },
+        abortSignal: abort.signal,
+      });
+    } finally {
+      clearTimeout(openTimer);
+    }
+    let fail: (err: Error) => void = () => undefined;
+    let resyncTimer: NodeJS.Timeout | undefined;
+    try {
+      const ended = new Promise<void>((resolve, reject) => {
+        fail = reject;
+        stream.once('end', () => resolve());
+        stream.once('close', () => resolve());
+        stream.once('error', (err: Error) => reject(err));
+      });
+      // Rejections are read by `await ended` below; until then they must not count as unhandled.
+      ended.catch(() => undefined);
+      // An abort (stop) may already have happened while the stream opened.
+      if (abort.signal.aborted) return;
+      abort.signal.addEventListener('abort', () => destroy(stream), { once: true });
+      const refresher = this.refresher(abort.signal, (err) => fail(err));
+      let pending = '';
+      stream.on('data', (chunk: Buffer | string) => {
+        pending += chunk.toString();
+        if (pending.length > MAX_LINE) return fail(new Error('unreadable Docker event stream'));
+        const lines = pending.split('\n');
+        pending = lines.pop() ?? '';
+        for (const line of lines) if (line.trim() && this.onEvent(line)) void refresher.request();
+      });
+      await refresher.request();
+      if (abort.signal.aborted) return;
+      onConnected();
+      this.setStatus('connected');
+      resyncTimer = setInterval(() => void refresher.request(), this.o.resyncMs);
+      await ended;
+    } finally {
+      clearInterval(resyncTimer);
+      abort.abort();
+      destroy(stream);
+    }
+  }
+
+  /** Re-lists networks, one list at a time; requests during a list cause exactly one more. */
+  private refresher(signal: AbortSignal, onError: (err: Error) => void): { request: () => Promise<void> } {
+    let running: Promise<void> | undefined;
+    let again = false;
+    const loop = async () => {
+      do {
+        again = false;
+        const list = await this.client.listNetworks({
+          abortSignal: AbortSignal.any([signal, AbortSignal.timeout(this.o.requestTimeoutMs)]),
+        });
+        if (signal.aborted) return;
+        this.publish(list);
+      } while (again && !signal.aborted);
+    };
+    return {
+      request: () => {
+        if (running) {
+          again = true;
+          return running;
+        }
+        // Started on the next microtask so that `running` is set before any list call can re-enter here.
+        running = Promise.resolve()
+          .then(loop)
+          .catch((err: unknown) => {
+            const e = err instanceof Error ? err : new Error(String(err));
+            onError(e);
+            throw e;
+          })
+          .finally(() => (running = undefined));
+        // Event-driven requests do not await; their failure is reported through onError.
+        running.catch(() => undefined);
+        return running;
+      },
+    };
+  }
+
+  /** Emits activity; true when the event can change the network list. */
+  private onEvent(line: string): boolean {
+    let ev: {
+      Type?: unknown;
+      Action?: unknown;
+      Actor?: { ID?: unknown; Attributes?: Record<string, unknown> };
+    };
+    try {
+      ev = JSON.parse(line) as typeof ev;
+    } catch {
+      this.o.log?.warn('ignored an unreadable Docker event', { line: line.slice(0, 200) });
+      return false;
+    }
+    const type = ev.Type;
+    if ((type !== 'network' && type !== 'container') || typeof ev.Action !== 'string') return false;
+    const name = ev.Actor?.Attributes?.name;
+    this.emit('activity', {
+      type,
+      action: ev.Action,
+      id: typeof ev.Actor?.ID === 'string' ? ev.Actor.ID : '',
+      ...(typeof name === 'string' ? { name } : {}),
+    });
+    return type === 'network';
+  }
+
+  private publish(list: Dockerode.NetworkInspectInfo[]): void {
+    const networks = list
+      .map(toDockerNetwork)
+      .filter((n): n is DockerNetwork => !!n)
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : 1));
+    const key = JSON.stringify(networks);
+    if (key === this.currentKey) return;
+    this.current = networks;
+    this.currentKey = key;
+    this.emit('networks', this.networks);
+  }
+}

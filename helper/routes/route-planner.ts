@@ -1,0 +1,167 @@
+// Which container subnets to route into the tunnel, decided from Docker's networks, the user's settings and
+// the host's routing table. Pure: no I/O, so every conflict rule is unit-tested.
+//
+// The one rule behind all the others: a route through the TUN must never take addresses away from another
+// device. A subnet that overlaps a host route on another device (LAN, VPN; equal, more or less specific) is
+// not routed and the conflict is reported on its network. Default routes are the exception: our more
+// specific route only wins for the container subnet itself, which the default route could not reach anyway.
+import { formatCidr, overlaps, parseCidr, type Cidr } from '../../common/cidr';
+import type { HostRoute } from '../platform/net-platform';
+
+export interface RouteSettings {
+  /** Whether a network without its own entry is routed. */
+  routeNewNetworks: boolean;
+  /** Per network NAME (names survive `docker compose down/up`, ids do not). */
+  networks: Record<string, { routed: boolean }>;
+}
+
+export interface PlannedNetwork {
+  id: string;
+  name: string;
+  subnets: string[];
+}
+
+export interface PlanInput {
+  networks: PlannedNetwork[];
+  settings: RouteSettings;
+  /** The tunnel's own addresses (DaemonConfig.tunnelSubnet). */
+  tunnelSubnet: string;
+  /** The TUN device: routes on it are ours and never conflicts. */
+  device: string;
+  /** NetPlatform.listRoutes(), read just before planning. */
+  hostRoutes: HostRoute[];
+  /** Subnets routed regardless of Docker (the daemon's --route), under the same conflict rules. */
+  staticRoutes?: string[];
+}
+
+export interface SubnetPlan {
+  cidr: string;
+  routed: boolean;
+  conflict?: string;
+}
+
+export interface NetworkPlan {
+  id: string;
+  name: string;
+  /** The user's choice (or the default for new networks). */
+  wanted: boolean;
+  /** Wanted and at least one subnet routed. */
+  routed: boolean;
+  /** Why some or all of its subnets cannot be routed; set whether or not the network is wanted. */
+  conflict?: string;
+  subnets: SubnetPlan[];
+}
+
+export interface RoutePlan {
+  /** Routes that should be on the TUN: normalised, unique, IPv4 first. */
+  routes: string[];
+  networks: NetworkPlan[];
+  static: SubnetPlan[];
+}
+
+/** Ranges that are never routed anywhere but where the OS puts them. */
+const RESERVED: [string, string][] = [
+  ['127.0.0.0/8', 'loopback'],
+  ['169.254.0.0/16', 'link-local'],
+  ['224.0.0.0/4', 'multicast'],
+  ['255.255.255.255/32', 'broadcast'],
+  ['::1/128', 'loopback'],
+  ['fe80::/10', 'link-local'],
+  ['ff00::/8', 'multicast'],
+];
+const RESERVED_CIDRS = RESERVED.map(([c, what]) => ({ cidr: parseCidr(c)!, what }));
+
+/** Whether the user wants a network routed: its own setting, else the default for new networks. */
+export function isNetworkWanted(settings: RouteSettings, name: string): boolean {
+  // Own properties only: a network may well be called "constructor".
+  return Object.hasOwn(settings.networks, name) ? settings.networks[name]!.routed : settings.routeNewNetworks;
+}
+
+interface ParsedRoute {
+  cidr: Cidr;
+  text: string;
+  device: string;
+}
+
+function describeOverlap(subnet: Cidr, r: ParsedRoute): string {
+  const dev = r.device || 'an unknown device';
+  if (r.cidr.prefix === subnet.prefix) return `the host already routes ${r.text} via ${dev}`;
+  if (r.cidr.prefix > subnet.prefix) return `the host route ${r.text} via ${dev} lies inside it`;
+  return `it lies inside the host route ${r.text} via ${dev}, and routing it would take those addresses from ${dev}`;
+}
+
+/** Why `cidr` must not be routed through `device`, or undefined when it may. */
+function findConflict(
+  cidr: string,
+  ctx: { tunnelSubnet: Cidr | undefined; device: string; hostRoutes: ParsedRoute[] },
+): string | undefined {
+  const c = parseCidr(cidr);
+  if (!c) return `${cidr} is not a valid subnet`;
+  if (c.prefix === 0) return `${cidr} would replace the default route`;
+  const reserved = RESERVED_CIDRS.find((r) => overlaps(r.cidr, c));
+  if (reserved) return `${cidr} overlaps the ${reserved.what} range ${formatCidr(reserved.cidr)}`;
+  if (ctx.tunnelSubnet && overlaps(ctx.tunnelSubnet, c))
+    return `${cidr} overlaps Gangway's tunnel subnet ${formatCidr(ctx.tunnelSubnet)}`;
+  const clashes = ctx.hostRoutes
+    .filter((r) => r.device !== ctx.device && r.cidr.prefix > 0 && overlaps(r.cidr, c))
+    // The most specific clash first: it is the one the user is most likely to recognise (their LAN).
+    .sort((a, b) => b.cidr.prefix - a.cidr.prefix);
+  if (clashes.length === 0) return undefined;
+  const shown = clashes.slice(0, 3).map((r) => describeOverlap(c, r));
+  const more = clashes.length > 3 ? ` (and ${clashes.length - 3} more)` : '';
+  return `${cidr} is not routed: ${shown.join('; ')}${more}`;
+}
+
+function parseHostRoutes(routes: HostRoute[]): ParsedRoute[] {
+  const out: ParsedRoute[] = [];
+  for (const r of routes) {
+    const cidr = parseCidr(r.destination);
+    if (cidr) out.push({ cidr, text: formatCidr(cidr), device: r.device });
+  }
+  return out;
+}
+
+function compareCidr(a: string, b: string): number {
+  const x = parseCidr(a)!;
+  const y = parseCidr(b)!;
+  if (x.family !== y.family) return x.family - y.family;
+  if (x.network !== y.network) return x.network < y.network ? -1 : 1;
+  return x.prefix - y.prefix;
+}
+
+/** Normalises a CIDR ("fd00:0::/64" -> "fd00::/64"); invalid ones are returned as given. */
+function norm(cidr: string): string {
+  const c = parseCidr(cidr);
+  return c ? formatCidr(c) : cidr;
+}
+
+export function planRoutes(input: PlanInput): RoutePlan {
+  const ctx = {
+    tunnelSubnet: parseCidr(input.tunnelSubnet),
+    device: input.device,
+    hostRoutes: parseHostRoutes(input.hostRoutes),
+  };
+  const desired = new Set<string>();
+  const planSubnet = (cidr: string, wanted: boolean): SubnetPlan => {
+    const text = norm(cidr);
+    const conflict = findConflict(text, ctx);
+    const routed = wanted && conflict === undefined;
+    if (routed) desired.add(text);
+    return { cidr: text, routed, ...(conflict ? { conflict } : {}) };
+  };
+  const networks = input.networks.map((n): NetworkPlan => {
+    const wanted = isNetworkWanted(input.settings, n.name);
+    const subnets = n.subnets.map((s) => planSubnet(s, wanted));
+    const conflicts = subnets.flatMap((s) => (s.conflict ? [s.conflict] : []));
+    return {
+      id: n.id,
+      name: n.name,
+      wanted,
+      routed: subnets.some((s) => s.routed),
+      ...(conflicts.length ? { conflict: conflicts.join('; ') } : {}),
+      subnets,
+    };
+  });
+  const statics = (input.staticRoutes ?? []).map((s) => planSubnet(s, true));
+  return { routes: [...desired].sort(compareCidr), networks, static: statics };
+}

@@ -1,0 +1,261 @@
+// Pump lifecycle: socket, threads, peer, control sends, shutdown. The packet loops are in pump_tun2udp.c and
+// pump_udp2tun.c.
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "pump_internal.h"
+#include "sockaddr_util.h"
+
+#define BACKOFF_MS 50
+
+void pump_peer_refresh(struct pump *p, struct peer_view *v) {
+  if (atomic_load_explicit(&p->peer_gen, memory_order_acquire) == v->gen) return;
+  pthread_mutex_lock(&p->peer_lock);
+  v->addr = p->peer;
+  v->len = p->peer_len;
+  v->set = p->peer_set;
+  v->gen = atomic_load_explicit(&p->peer_gen, memory_order_relaxed);
+  pthread_mutex_unlock(&p->peer_lock);
+}
+
+bool pump_wait(struct pump *p, int fd, short events) {
+  struct pollfd fds[2] = {{.fd = fd, .events = events}, {.fd = p->wake_rd, .events = POLLIN}};
+  while (!pump_stopping(p)) {
+    int r = poll(fds, 2, -1);
+    if (r < 0) {
+      if (errno != EINTR) pump_backoff(p);
+      continue;
+    }
+    if (fds[1].revents) return false;
+    if (fds[0].revents) return true;  // including POLLERR/POLLHUP: the next call reports the error
+  }
+  return false;
+}
+
+void pump_backoff(struct pump *p) {
+  struct pollfd wake = {.fd = p->wake_rd, .events = POLLIN};
+  poll(&wake, 1, BACKOFF_MS);
+}
+
+// TUN fds owned by live pumps, so one handle given to two pumps is refused instead of being closed twice
+// (the second close could hit an unrelated file that reused the number). Pumps are few; a list will do.
+#define OWNED_MAX 64
+static pthread_mutex_t owned_lock = PTHREAD_MUTEX_INITIALIZER;
+static int owned_fds[OWNED_MAX];
+static int owned_count;
+
+static int own_fd(int fd, char *err) {
+  int rc = 0;
+  pthread_mutex_lock(&owned_lock);
+  for (int i = 0; i < owned_count; i++)
+    if (owned_fds[i] == fd) rc = -1;
+  if (rc < 0)
+    snprintf(err, ERRBUF_LEN, "tun fd %d already belongs to a pump", fd);
+  else if (owned_count == OWNED_MAX)
+    snprintf(err, ERRBUF_LEN, "too many pumps (%d)", OWNED_MAX), rc = -1;
+  else
+    owned_fds[owned_count++] = fd;
+  pthread_mutex_unlock(&owned_lock);
+  return rc;
+}
+
+static void disown_fd(int fd) {
+  pthread_mutex_lock(&owned_lock);
+  for (int i = 0; i < owned_count; i++) {
+    if (owned_fds[i] == fd) {
+      owned_fds[i] = owned_fds[--owned_count];
+      break;
+    }
+  }
+  pthread_mutex_unlock(&owned_lock);
+}
+
+void pump_name_thread(const char *name) {
+#ifdef __APPLE__
+  pthread_setname_np(name);
+#else
+  pthread_setname_np(pthread_self(), name);
+#endif
+}
+
+static int set_nonblocking(int fd, bool on, int *old_flags) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return -1;
+  if (old_flags) *old_flags = fl;
+  return fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+}
+
+// Undoes pump_create's steps (threads must not be running). Leaves the TUN fd open.
+static void release_resources(struct pump *p) {
+  if (p->udp.fd >= 0) close(p->udp.fd);
+  if (p->wake_rd >= 0) close(p->wake_rd);
+  if (p->wake_wr >= 0) close(p->wake_wr);
+  p->udp.fd = p->wake_rd = p->wake_wr = -1;
+  tun2udp_free(p->t2u);
+  udp2tun_free(p->u2t);
+  p->t2u = NULL;
+  p->u2t = NULL;
+}
+
+static void stop_threads(struct pump *p) {
+  atomic_store(&p->stopping, true);
+  if (p->wake_wr >= 0) {
+    ssize_t w;
+    do w = write(p->wake_wr, "x", 1);
+    while (w < 0 && errno == EINTR);  // a full pipe (EAGAIN) is fine: it is already readable
+  }
+  for (int i = 0; i < p->nthreads; i++) pthread_join(p->threads[i], NULL);
+  p->nthreads = 0;
+}
+
+int pump_create(const struct pump_config *cfg, struct pump **out, char *err) {
+  struct pump *p = calloc(1, sizeof *p);
+  if (!p) {
+    snprintf(err, ERRBUF_LEN, "out of memory");
+    return -1;
+  }
+  p->tun_fd = cfg->tun_fd;
+  p->offload = cfg->offload;
+  p->mtu = cfg->mtu;
+  p->on_control = cfg->on_control;
+  p->control_ctx = cfg->control_ctx;
+  p->udp.fd = p->wake_rd = p->wake_wr = -1;
+  atomic_init(&p->stopping, false);
+  atomic_init(&p->peer_gen, 1);
+  pthread_mutex_init(&p->peer_lock, NULL);
+
+  int wake[2];
+  int tun_flags = -1;
+  if (own_fd(p->tun_fd, err) < 0) {
+    p->tun_fd = -1;  // not ours: fail must not disown it
+    goto fail;
+  }
+  if (udp_open((const struct sockaddr *)&cfg->bind_addr, cfg->bind_len, cfg->rcvbuf, cfg->sndbuf,
+               cfg->udp_offload, &p->udp, err) < 0)
+    goto fail;
+  if (pipe(wake) < 0) {
+    set_errno_error(err, "pipe", errno);
+    goto fail;
+  }
+  p->wake_rd = wake[0];
+  p->wake_wr = wake[1];
+  if (set_nonblocking(p->wake_rd, true, NULL) < 0 || set_nonblocking(p->wake_wr, true, NULL) < 0 ||
+      fcntl(p->wake_rd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(p->wake_wr, F_SETFD, FD_CLOEXEC) < 0) {
+    set_errno_error(err, "fcntl(pipe)", errno);
+    goto fail;
+  }
+  p->t2u = tun2udp_new(p);
+  p->u2t = udp2tun_new(p);
+  if (!p->t2u || !p->u2t) {
+    snprintf(err, ERRBUF_LEN, "out of memory");
+    goto fail;
+  }
+  if (set_nonblocking(p->tun_fd, true, &tun_flags) < 0) {
+    set_errno_error(err, "fcntl(tun fd, O_NONBLOCK)", errno);
+    goto fail;
+  }
+
+  // Threads start with every signal blocked, so signals keep going to Node's own threads.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int rc = pthread_create(&p->threads[0], NULL, tun2udp_main, p->t2u);
+  if (rc == 0) {
+    p->nthreads = 1;
+    rc = pthread_create(&p->threads[1], NULL, udp2tun_main, p->u2t);
+    if (rc == 0) p->nthreads = 2;
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (rc != 0) {
+    set_errno_error(err, "pthread_create", rc);
+    stop_threads(p);
+    fcntl(p->tun_fd, F_SETFL, tun_flags);  // the fd goes back to the caller as it came
+    goto fail;
+  }
+  *out = p;
+  return 0;
+
+fail:
+  if (p->tun_fd >= 0) disown_fd(p->tun_fd);
+  release_resources(p);
+  pthread_mutex_destroy(&p->peer_lock);
+  free(p);
+  return -1;
+}
+
+uint16_t pump_local_port(const struct pump *p) { return p->udp.port; }
+
+int pump_family(const struct pump *p) { return p->udp.family; }
+
+void pump_set_peer(struct pump *p, const struct sockaddr *addr, socklen_t len) {
+  pthread_mutex_lock(&p->peer_lock);
+  memset(&p->peer, 0, sizeof p->peer);
+  memcpy(&p->peer, addr, len);
+  p->peer_len = len;
+  p->peer_set = true;
+  atomic_fetch_add_explicit(&p->peer_gen, 1, memory_order_release);
+  pthread_mutex_unlock(&p->peer_lock);
+}
+
+void pump_clear_peer(struct pump *p) {
+  pthread_mutex_lock(&p->peer_lock);
+  p->peer_set = false;
+  atomic_fetch_add_explicit(&p->peer_gen, 1, memory_order_release);
+  pthread_mutex_unlock(&p->peer_lock);
+}
+
+int pump_send_control(struct pump *p, const uint8_t *data, size_t len, const struct sockaddr *to, socklen_t to_len,
+                      char *err) {
+  if (p->closed) {
+    snprintf(err, ERRBUF_LEN, "pump is closed");
+    return -1;
+  }
+  ssize_t n;
+  do n = sendto(p->udp.fd, data, len, MSG_DONTWAIT, to, to_len);
+  while (n < 0 && errno == EINTR);
+  if (n >= 0) {
+    atomic_fetch_add_explicit(&p->counters.control_tx, 1, memory_order_relaxed);
+    return 0;
+  }
+  int e = errno;
+  if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS) {
+    atomic_fetch_add_explicit(&p->counters.drop_udp_send, 1, memory_order_relaxed);
+    return 1;
+  }
+  char text[SOCKADDR_TEXT_MAX], what[96];
+  uint16_t port;
+  sockaddr_format(to, text, &port);
+  snprintf(what, sizeof what, strchr(text, ':') ? "sendto([%s]:%u)" : "sendto(%s:%u)", text, (unsigned)port);
+  set_errno_error(err, what, e);
+  return -1;
+}
+
+void pump_stats(struct pump *p, pump_stats_t *out) { counters_snapshot(&p->counters, out); }
+
+bool pump_closed(const struct pump *p) { return p->closed; }
+
+void pump_close(struct pump *p) {
+  if (p->closed) return;
+  p->closed = true;
+  stop_threads(p);
+  release_resources(p);
+  if (p->tun_fd >= 0) {
+    close(p->tun_fd);
+    disown_fd(p->tun_fd);  // after close: until then nobody else may take the number
+  }
+  p->tun_fd = -1;
+}
+
+void pump_destroy(struct pump *p) {
+  if (!p) return;
+  pump_close(p);
+  pthread_mutex_destroy(&p->peer_lock);
+  free(p);
+}

@@ -1,0 +1,74 @@
+// Shared by pump.c and the two thread files.
+#ifndef GANGWAY_PUMP_INTERNAL_H
+#define GANGWAY_PUMP_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "pump.h"
+#include "udp.h"
+
+struct tun2udp;
+struct udp2tun;
+
+struct pump {
+  // Fixed once the threads run.
+  int tun_fd;
+  bool offload;
+  struct udp_socket udp;
+  size_t mtu;
+  pump_control_fn on_control;
+  void *control_ctx;
+
+  // Shutdown: the flag is checked between batches, the pipe wakes threads blocked in poll().
+  atomic_bool stopping;
+  int wake_rd, wake_wr;
+
+  // The pinned peer. Writers hold the lock and bump the generation; threads copy it under the lock only
+  // when the generation moved, so the hot path costs one atomic load per batch.
+  pthread_mutex_t peer_lock;
+  struct sockaddr_storage peer;
+  socklen_t peer_len;
+  bool peer_set;
+  atomic_uint peer_gen;
+
+  struct pump_counters counters;
+
+  pthread_t threads[2];
+  int nthreads;
+  struct tun2udp *t2u;
+  struct udp2tun *u2t;
+  bool closed;  // JS thread only
+};
+
+// A thread's copy of the peer.
+struct peer_view {
+  struct sockaddr_storage addr;
+  socklen_t len;
+  bool set;
+  unsigned gen;  // 0 never matches: pump_create starts the generation at 1
+};
+
+void pump_peer_refresh(struct pump *p, struct peer_view *v);
+
+// Blocks until fd has `events` or the pump stops; false when stopping.
+bool pump_wait(struct pump *p, int fd, short events);
+// Sleeps briefly (or until stopped) after an unexpected error, so a broken fd cannot make a thread spin.
+void pump_backoff(struct pump *p);
+
+// Names the calling thread (visible in top -H, perf, gdb).
+void pump_name_thread(const char *name);
+
+static inline bool pump_stopping(struct pump *p) {
+  return atomic_load_explicit(&p->stopping, memory_order_relaxed);
+}
+
+struct tun2udp *tun2udp_new(struct pump *p);
+void tun2udp_free(struct tun2udp *t);
+void *tun2udp_main(void *arg);
+
+struct udp2tun *udp2tun_new(struct pump *p);
+void udp2tun_free(struct udp2tun *u);
+void *udp2tun_main(void *arg);
+
+#endif

@@ -1,0 +1,287 @@
+// TUN -> UDP thread: read packets from the TUN, send each as one datagram to the pinned peer.
+//  - plain TUN: one read per packet (a TUN fd cannot batch reads); the datagrams go out with one sendmmsg.
+//  - offload TUN: one read per super-packet (up to 64 KB); offload_split cuts it into MTU-sized packets that
+//    go out as UDP GSO messages (one sendmsg-worth of kernel work for up to 64 datagrams).
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "ip.h"
+#include "offload.h"
+#include "pump_internal.h"
+#include "tun.h"
+
+#define T2U_MAX_MSGS 1024       // sendmmsg handles at most UIO_MAXIOV (1024) messages per call
+#define T2U_PLAIN_BATCH 64      // packets per sendmmsg in plain mode
+#define T2U_OFFLOAD_FRAMES 4    // super-packets per batch in offload mode
+#define PLAIN_AREA_MAX (1 << 20)
+#define FRAME_CAP (VNET_HDR_LEN + 65536)
+// Room one more offload frame needs in msgs[]: with UDP GSO a frame becomes at most ~17 messages.
+#define GSO_MSGS_PER_FRAME 32
+
+enum read_status { READ_FULL, READ_EMPTY, READ_ERROR };
+
+union ctrl_buf {
+  char buf[UDP_CTRL_LEN];
+  struct cmsghdr align;
+};
+
+struct tun2udp {
+  struct pump *p;
+  uint8_t *out;  // the packets of the batch being built; msgs point into it
+  size_t out_cap, out_used;
+  size_t slot;     // plain mode: bytes per packet, mtu + 1 rounded up, so an oversize packet shows as such
+  uint8_t *frame;  // offload mode: one TUN read (vnet header + packet)
+  bool gso;        // UDP GSO still usable (turned off for good if the kernel refuses it)
+  unsigned nmsgs, niov;
+  bool group_open;  // plain mode: the last message may take more packets (see add_plain)
+  dgram_t msgs[T2U_MAX_MSGS];
+  struct iovec iov[T2U_MAX_MSGS];  // a message's iovecs are consecutive; no datagram straddles two
+  uint16_t nseg[T2U_MAX_MSGS];      // datagrams carried by each message
+  uint16_t gso_size[T2U_MAX_MSGS];  // 0 unless the message is a UDP GSO send
+  uint32_t bytes[T2U_MAX_MSGS];     // payload bytes of each message
+  union ctrl_buf ctrl[T2U_MAX_MSGS];
+  struct peer_view peer;
+  struct counter_batch cb;
+};
+
+struct tun2udp *tun2udp_new(struct pump *p) {
+  struct tun2udp *t = calloc(1, sizeof *t);
+  if (!t) return NULL;
+  t->p = p;
+  t->gso = p->udp.gso;
+  if (p->offload) {
+    t->out_cap = T2U_OFFLOAD_FRAMES * SPLIT_OUT_MAX;
+    t->frame = malloc(FRAME_CAP);
+  } else {
+    t->slot = (p->mtu + 1 + 63) & ~(size_t)63;
+    size_t slots = PLAIN_AREA_MAX / t->slot;
+    if (slots > T2U_PLAIN_BATCH) slots = T2U_PLAIN_BATCH;
+    if (slots < 4) slots = 4;
+    t->out_cap = slots * t->slot;
+  }
+  t->out = malloc(t->out_cap);
+  if (!t->out || (p->offload && !t->frame)) {
+    tun2udp_free(t);
+    return NULL;
+  }
+  return t;
+}
+
+void tun2udp_free(struct tun2udp *t) {
+  if (!t) return;
+  free(t->out);
+  free(t->frame);
+  free(t);
+}
+
+static void add_msg(struct tun2udp *t, uint8_t *base, size_t len, size_t nseg, uint16_t gso_size) {
+  unsigned k = t->nmsgs++, v = t->niov++;
+  struct msghdr *m = &t->msgs[k].msg_hdr;
+  memset(m, 0, sizeof *m);
+  t->iov[v].iov_base = base;
+  t->iov[v].iov_len = len;
+  m->msg_iov = &t->iov[v];
+  m->msg_iovlen = 1;
+  m->msg_name = &t->peer.addr;
+  m->msg_namelen = t->peer.len;
+  if (gso_size) udp_set_gso(m, t->ctrl[k].buf, gso_size);
+  t->nseg[k] = (uint16_t)nseg;
+  t->gso_size[k] = gso_size;
+  t->bytes[k] = (uint32_t)len;
+}
+
+// Plain mode: bulk traffic reads as runs of equal-sized packets (full-MSS TCP segments). With UDP GSO a run
+// goes out as one message with one iovec per packet, still in its read slot: the kernel cuts the datagrams
+// at the gso_size boundaries, which are exactly the packet boundaries, and the UDP/IP/veth path then runs
+// once per run instead of once per packet. A shorter packet may end a run; any other size starts a new one.
+static void add_plain(struct tun2udp *t, uint8_t *pkt, size_t len) {
+  if (t->group_open) {
+    unsigned k = t->nmsgs - 1;
+    size_t size = t->nseg[k] == 1 ? t->bytes[k] : t->gso_size[k];
+    if (len <= size && t->nseg[k] < UDP_GSO_MAX_SEGMENTS && t->bytes[k] + len <= UDP_MAX_PAYLOAD) {
+      struct msghdr *m = &t->msgs[k].msg_hdr;
+      if (t->nseg[k] == 1) {
+        udp_set_gso(m, t->ctrl[k].buf, (uint16_t)size);
+        t->gso_size[k] = (uint16_t)size;
+      }
+      t->iov[t->niov].iov_base = pkt;
+      t->iov[t->niov].iov_len = len;
+      t->niov++;
+      m->msg_iovlen++;
+      t->nseg[k]++;
+      t->bytes[k] += (uint32_t)len;
+      t->group_open = len == size;
+      return;
+    }
+  }
+  add_msg(t, pkt, len, 1, 0);
+  t->group_open = t->gso;
+}
+
+// Queues a split frame: with UDP GSO, runs of equal-sized packets (the last may be shorter) share one
+// message, within the kernel's limits of 64 segments and one UDP payload; otherwise one message each.
+static void queue_segments(struct tun2udp *t, const struct segments *s) {
+  if (s->count == 1) {
+    add_msg(t, s->base, s->last_size, 1, 0);
+    return;
+  }
+  if (t->gso) {
+    size_t per = UDP_MAX_PAYLOAD / s->seg_size;
+    if (per > UDP_GSO_MAX_SEGMENTS) per = UDP_GSO_MAX_SEGMENTS;
+    for (size_t i = 0; i < s->count; i += per) {
+      size_t n = s->count - i < per ? s->count - i : per;
+      size_t bytes = (n - 1) * s->seg_size + (i + n == s->count ? s->last_size : s->seg_size);
+      add_msg(t, s->base + i * s->seg_size, bytes, n, n > 1 ? (uint16_t)s->seg_size : 0);
+    }
+    return;
+  }
+  for (size_t i = 0; i < s->count; i++)
+    add_msg(t, s->base + i * s->seg_size, i + 1 == s->count ? s->last_size : s->seg_size, 1, 0);
+}
+
+// The kernel refused UDP GSO (EIO: the route has no checksum offload, e.g. xfrm; EINVAL: old kernel):
+// send this message's datagrams one by one. Rare, so plain sendto.
+static void send_each(struct tun2udp *t, unsigned k) {
+  const struct msghdr *m = &t->msgs[k].msg_hdr;
+  size_t size = t->gso_size[k];
+  for (size_t v = 0; v < m->msg_iovlen; v++) {  // datagrams never straddle iovecs
+    uint8_t *base = m->msg_iov[v].iov_base;
+    size_t left = m->msg_iov[v].iov_len;
+    while (left > 0) {
+      size_t n = left < size ? left : size;
+      if (sendto(t->p->udp.fd, base, n, MSG_DONTWAIT, (struct sockaddr *)&t->peer.addr, t->peer.len) < 0) {
+        t->cb.drop_udp_send++;
+      } else {
+        t->cb.udp_tx_packets++;
+        t->cb.udp_tx_bytes += n;
+      }
+      base += n;
+      left -= n;
+    }
+  }
+}
+
+static void flush(struct tun2udp *t) {
+  struct pump *p = t->p;
+  unsigned i = 0;
+  while (i < t->nmsgs) {
+    int r = udp_send_batch(p->udp.fd, &t->msgs[i], t->nmsgs - i);
+    if (r > 0) {
+      for (unsigned k = i; k < i + (unsigned)r; k++) {
+        t->cb.udp_tx_packets += t->nseg[k];
+        t->cb.udp_tx_bytes += t->bytes[k];
+      }
+      i += (unsigned)r;
+      continue;
+    }
+    int e = errno;
+    if (e == EINTR) continue;
+    if (e == EAGAIN || e == EWOULDBLOCK) {
+      // Socket buffer full: wait for room. This is the backpressure that slows the TUN reader (and through
+      // the TUN queue, the senders) instead of dropping.
+      if (pump_wait(p, p->udp.fd, POLLOUT)) continue;
+      break;  // stopping
+    }
+    if ((e == EIO || e == EINVAL) && t->gso_size[i]) {
+      t->gso = false;
+      send_each(t, i++);
+      continue;
+    }
+    t->cb.drop_udp_send += t->nseg[i++];  // ENOBUFS, EMSGSIZE, unreachable...: lose this one, keep going
+  }
+  for (; i < t->nmsgs; i++) t->cb.drop_udp_send += t->nseg[i];
+  t->nmsgs = 0;
+  t->niov = 0;
+  t->group_open = false;
+  t->out_used = 0;
+}
+
+static enum read_status read_error(void) {
+  return errno == EAGAIN || errno == EWOULDBLOCK ? READ_EMPTY : READ_ERROR;
+}
+
+static enum read_status read_plain(struct tun2udp *t) {
+  struct pump *p = t->p;
+  for (;;) {
+    if (t->nmsgs >= T2U_PLAIN_BATCH || t->out_cap - t->out_used < t->slot) return READ_FULL;
+    uint8_t *buf = t->out + t->out_used;
+    ssize_t n = tun_read(p->tun_fd, buf, t->slot);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return read_error();
+    }
+    t->cb.tun_rx_packets++;
+    t->cb.tun_rx_bytes += (uint64_t)n;
+    if (!t->peer.set) {
+      t->cb.drop_no_peer++;
+    } else if ((size_t)n > p->mtu) {
+      t->cb.drop_oversize++;
+    } else if (!ip_is_data(buf, (size_t)n)) {
+      t->cb.drop_malformed++;  // would read as a control datagram on the other side
+    } else {
+      add_plain(t, buf, (size_t)n);
+      t->out_used += t->slot;
+    }
+  }
+}
+
+static enum read_status read_offload(struct tun2udp *t) {
+  struct pump *p = t->p;
+  for (int frames = 0;; frames++) {
+    if (frames >= T2U_OFFLOAD_FRAMES || t->out_cap - t->out_used < SPLIT_OUT_MAX ||
+        T2U_MAX_MSGS - t->nmsgs < (t->gso ? GSO_MSGS_PER_FRAME : SPLIT_MAX_SEGMENTS))
+      return READ_FULL;
+    ssize_t n = tun_read(p->tun_fd, t->frame, FRAME_CAP);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return read_error();
+    }
+    if (n <= VNET_HDR_LEN || n > FRAME_CAP) {
+      t->cb.drop_malformed++;
+      continue;
+    }
+    t->cb.tun_rx_packets++;
+    t->cb.tun_rx_bytes += (uint64_t)n - VNET_HDR_LEN;
+    if (!t->peer.set) {
+      t->cb.drop_no_peer++;
+      continue;
+    }
+    struct segments seg;
+    switch (offload_split(t->frame, (size_t)n, p->mtu, t->out + t->out_used, &seg)) {
+      case SPLIT_OK:
+        break;
+      case SPLIT_OVERSIZE:
+        t->cb.drop_oversize++;
+        continue;
+      case SPLIT_MALFORMED:
+      default:
+        t->cb.drop_malformed++;
+        continue;
+    }
+    if (seg.gso) t->cb.tun_rx_gso_packets++;
+    queue_segments(t, &seg);
+    t->out_used += seg.used;
+  }
+}
+
+void *tun2udp_main(void *arg) {
+  struct tun2udp *t = arg;
+  struct pump *p = t->p;
+  pump_name_thread("gw-tun2udp");
+  while (!pump_stopping(p)) {
+    pump_peer_refresh(p, &t->peer);
+    enum read_status st = p->offload ? read_offload(t) : read_plain(t);
+    flush(t);
+    counters_publish(&p->counters, &t->cb);
+    if (st == READ_EMPTY) {
+      if (!pump_wait(p, p->tun_fd, POLLIN)) break;
+    } else if (st == READ_ERROR) {
+      pump_backoff(p);  // e.g. EBADFD once the device is deleted
+    }
+  }
+  counters_publish(&p->counters, &t->cb);
+  return NULL;
+}

@@ -1,0 +1,166 @@
+// UDP -> TUN thread: receive datagrams in batches (recvmmsg; with UDP GRO one buffer may hold many), keep
+// data from the pinned peer that looks like one whole IP packet, write it to the TUN, and hand everything
+// else (control) to the JS side without blocking.
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "ip.h"
+#include "offload.h"
+#include "pump_internal.h"
+#include "sockaddr_util.h"
+#include "tun.h"
+
+#define U2T_BATCH 32      // receive buffers per recvmmsg
+#define U2T_SLOT 65536    // any datagram (and any GRO-coalesced buffer) fits; only touched pages cost memory
+
+union ctrl_buf {
+  char buf[UDP_CTRL_LEN];
+  struct cmsghdr align;
+};
+
+struct udp2tun {
+  struct pump *p;
+  uint8_t *slots;
+  dgram_t msgs[U2T_BATCH];
+  struct iovec iov[U2T_BATCH];
+  struct sockaddr_storage names[U2T_BATCH];
+  union ctrl_buf ctrl[U2T_BATCH];
+  struct gro *gro;  // offload mode: packets wait in pkts[] and are written (coalesced) once per batch
+  size_t npkts;
+  struct tun_pkt pkts[GRO_MAX_PKTS];
+  struct peer_view peer;
+  struct counter_batch cb;
+};
+
+struct udp2tun *udp2tun_new(struct pump *p) {
+  struct udp2tun *u = calloc(1, sizeof *u);
+  if (!u) return NULL;
+  u->p = p;
+  u->slots = malloc((size_t)U2T_BATCH * U2T_SLOT);
+  if (p->offload) u->gro = gro_new();
+  if (!u->slots || (p->offload && !u->gro)) {
+    udp2tun_free(u);
+    return NULL;
+  }
+  return u;
+}
+
+void udp2tun_free(struct udp2tun *u) {
+  if (!u) return;
+  gro_free(u->gro);
+  free(u->slots);
+  free(u);
+}
+
+static void write_pending(struct udp2tun *u) {
+  if (u->npkts == 0) return;
+  offload_write(u->p->tun_fd, u->gro, u->pkts, u->npkts, &u->cb);
+  u->npkts = 0;
+}
+
+// One datagram. Order of checks: control first (any source may talk to the control plane; JS
+// authenticates), then data must come from the pinned peer, fit the MTU and be one plausible IP packet.
+static void handle_datagram(struct udp2tun *u, uint8_t *buf, size_t len, const struct sockaddr *from,
+                            socklen_t from_len) {
+  struct pump *p = u->p;
+  if (!ip_is_data(buf, len)) {
+    if (len == 0) {
+      u->cb.drop_malformed++;  // no type byte: neither data nor control
+    } else if (p->on_control(p->control_ctx, buf, len, from, from_len)) {
+      u->cb.control_rx++;
+    } else {
+      u->cb.drop_control_queue++;
+    }
+    return;
+  }
+  if (!u->peer.set || !sockaddr_equal(from, (const struct sockaddr *)&u->peer.addr)) {
+    u->cb.drop_not_peer++;
+    return;
+  }
+  if (len > p->mtu) {
+    u->cb.drop_oversize++;
+    return;
+  }
+  if (!ip_header_valid(buf, len)) {
+    u->cb.drop_malformed++;
+    return;
+  }
+  u->cb.udp_rx_packets++;
+  u->cb.udp_rx_bytes += len;
+  if (u->gro) {
+    if (u->npkts == GRO_MAX_PKTS) write_pending(u);
+    u->pkts[u->npkts].data = buf;
+    u->pkts[u->npkts].len = (uint32_t)len;
+    u->npkts++;
+    return;
+  }
+  ssize_t n;
+  do n = tun_write(p->tun_fd, buf, len);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    u->cb.drop_tun_write++;  // EIO while the link is down, EINVAL for a packet the kernel rejects, ...
+    return;
+  }
+  u->cb.tun_tx_packets++;
+  u->cb.tun_tx_bytes += len;
+}
+
+static void reset_msgs(struct udp2tun *u) {
+  for (unsigned k = 0; k < U2T_BATCH; k++) {
+    struct msghdr *m = &u->msgs[k].msg_hdr;
+    u->iov[k].iov_base = u->slots + (size_t)k * U2T_SLOT;
+    u->iov[k].iov_len = U2T_SLOT;
+    m->msg_iov = &u->iov[k];
+    m->msg_iovlen = 1;
+    m->msg_name = &u->names[k];
+    m->msg_namelen = sizeof u->names[k];
+    m->msg_control = u->p->udp.gro ? u->ctrl[k].buf : NULL;
+    m->msg_controllen = u->p->udp.gro ? sizeof u->ctrl[k].buf : 0;
+    m->msg_flags = 0;
+  }
+}
+
+void *udp2tun_main(void *arg) {
+  struct udp2tun *u = arg;
+  struct pump *p = u->p;
+  pump_name_thread("gw-udp2tun");
+  while (!pump_stopping(p)) {
+    reset_msgs(u);
+    int r = udp_recv_batch(p->udp.fd, u->msgs, U2T_BATCH);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (!pump_wait(p, p->udp.fd, POLLIN)) break;
+      } else {
+        pump_backoff(p);
+      }
+      continue;
+    }
+    pump_peer_refresh(p, &u->peer);
+    for (int k = 0; k < r; k++) {
+      struct msghdr *m = &u->msgs[k].msg_hdr;
+      uint8_t *buf = u->iov[k].iov_base;
+      size_t len = u->msgs[k].msg_len;
+      const struct sockaddr *from = (const struct sockaddr *)&u->names[k];
+      if (m->msg_flags & MSG_TRUNC) {
+        u->cb.drop_oversize++;
+        continue;
+      }
+      // With UDP GRO the buffer may hold several datagrams of one sender: all `gso` bytes but the last.
+      size_t gso = p->udp.gro ? udp_gro_size(m) : 0;
+      if (gso == 0 || gso >= len) {
+        handle_datagram(u, buf, len, from, m->msg_namelen);
+        continue;
+      }
+      for (size_t off = 0; off < len; off += gso)
+        handle_datagram(u, buf + off, len - off < gso ? len - off : gso, from, m->msg_namelen);
+    }
+    write_pending(u);
+    counters_publish(&p->counters, &u->cb);
+  }
+  counters_publish(&p->counters, &u->cb);
+  return NULL;
+}

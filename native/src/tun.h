@@ -1,0 +1,31 @@
+// The platform TUN interface: one implementation per OS (tun_linux.c, tun_darwin.c), chosen by binding.gyp.
+// The pump moves packets only through tun_read/tun_write, so any per-platform framing (macOS utun's 4-byte
+// address family) lives in exactly one place.
+#ifndef GANGWAY_TUN_H
+#define GANGWAY_TUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+// Large enough for IFNAMSIZ (16) on Linux and macOS.
+#define TUN_NAME_MAX 16
+
+struct tun_device {
+  int fd;
+  char name[TUN_NAME_MAX];
+  // Linux only: IFF_VNET_HDR with TSO (and USO when the kernel has it). Every read and write then carries a
+  // struct virtio_net_hdr in front of the packet; offload_linux.c owns that format.
+  bool offload;
+};
+
+// Opens (creating if needed) the TUN device `name` ("" lets the OS choose). On failure returns -1 with a
+// message in err (ERRBUF_LEN bytes) naming the call that failed, and nothing left open.
+int tun_open(const char *name, bool want_offload, struct tun_device *out, char *err);
+
+// One IP packet, without any platform framing. Same return convention as read(2)/write(2); tun_read may
+// return more than len when the packet did not fit (Linux reports the full length of a truncated packet).
+ssize_t tun_read(int fd, void *buf, size_t len);
+ssize_t tun_write(int fd, const void *pkt, size_t len);
+
+#endif

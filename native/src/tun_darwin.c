@@ -1,0 +1,102 @@
+// macOS utun: a PF_SYSTEM control socket connected to "com.apple.net.utun_control". Every packet on it is
+// preceded by a 4-byte address family in network byte order; tun_read/tun_write below are the only code
+// that knows about it. utun has no offloads and no batch reads.
+#include "tun.h"
+
+#include <fcntl.h>
+#include <net/if_utun.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/kern_control.h>
+#include <sys/socket.h>
+#include <sys/sys_domain.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "error.h"
+
+#define AF_HEADER_LEN 4
+
+// "" or "utun" lets the kernel choose (unit 0); "utunN" asks for unit N + 1 (sc_unit is one-based).
+static int parse_unit(const char *name, uint32_t *unit, char *err) {
+  if (name[0] == '\0' || strcmp(name, "utun") == 0) {
+    *unit = 0;
+    return 0;
+  }
+  if (strncmp(name, "utun", 4) == 0 && name[4] >= '0' && name[4] <= '9' && strlen(name) < TUN_NAME_MAX) {
+    char *end = NULL;
+    unsigned long n = strtoul(name + 4, &end, 10);
+    if (*end == '\0' && n < 0xFFFF) {
+      *unit = (uint32_t)n + 1;
+      return 0;
+    }
+  }
+  snprintf(err, ERRBUF_LEN, "invalid TUN name \"%s\": macOS names are utunN (or \"\" to pick one)", name);
+  return -1;
+}
+
+int tun_open(const char *name, bool want_offload, struct tun_device *out, char *err) {
+  (void)want_offload;  // utun has no offloads
+  uint32_t unit;
+  if (parse_unit(name, &unit, err) < 0) return -1;
+
+  int fd = socket(PF_SYSTEM, SOCK_DGRAM, SYSPROTO_CONTROL);
+  if (fd < 0) {
+    set_errno_error(err, "socket(PF_SYSTEM)", errno);
+    return -1;
+  }
+  const char *failed = NULL;
+  struct ctl_info info;
+  memset(&info, 0, sizeof info);
+  strlcpy(info.ctl_name, UTUN_CONTROL_NAME, sizeof info.ctl_name);
+  struct sockaddr_ctl sc;
+  memset(&sc, 0, sizeof sc);
+  socklen_t name_len = sizeof out->name;
+  if (ioctl(fd, CTLIOCGINFO, &info) < 0) {
+    failed = "ioctl(CTLIOCGINFO)";
+  } else {
+    sc.sc_len = sizeof sc;
+    sc.sc_family = AF_SYSTEM;
+    sc.ss_sysaddr = AF_SYS_CONTROL;
+    sc.sc_id = info.ctl_id;
+    sc.sc_unit = unit;
+    if (connect(fd, (struct sockaddr *)&sc, sizeof sc) < 0) {
+      failed = "connect(utun_control)";
+    } else if (getsockopt(fd, SYSPROTO_CONTROL, UTUN_OPT_IFNAME, out->name, &name_len) < 0) {
+      failed = "getsockopt(UTUN_OPT_IFNAME)";
+    } else if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+      failed = "fcntl(FD_CLOEXEC)";
+    }
+  }
+  if (failed) {
+    int e = errno;
+    close(fd);
+    set_errno_error(err, failed, e);
+    return -1;
+  }
+  out->name[TUN_NAME_MAX - 1] = '\0';
+  out->fd = fd;
+  out->offload = false;
+  return 0;
+}
+
+ssize_t tun_read(int fd, void *buf, size_t len) {
+  uint32_t family;
+  struct iovec iov[2] = {{&family, AF_HEADER_LEN}, {buf, len}};
+  ssize_t n = readv(fd, iov, 2);
+  if (n < 0) return n;
+  return n >= AF_HEADER_LEN ? n - AF_HEADER_LEN : 0;  // a runt is reported as an empty packet and dropped
+}
+
+ssize_t tun_write(int fd, const void *pkt, size_t len) {
+  if (len == 0) return 0;
+  uint32_t family = htonl((((const uint8_t *)pkt)[0] >> 4) == 6 ? AF_INET6 : AF_INET);
+  struct iovec iov[2] = {{&family, AF_HEADER_LEN}, {(void *)(uintptr_t)pkt, len}};
+  ssize_t n = writev(fd, iov, 2);
+  if (n < 0) return n;
+  return n >= AF_HEADER_LEN ? n - AF_HEADER_LEN : 0;
+}

@@ -1,0 +1,102 @@
+// Linux TUN: /dev/net/tun, IFF_TUN | IFF_NO_PI, optionally IFF_VNET_HDR + TUNSETOFFLOAD so the kernel hands
+// us (and accepts from us) 64 KB TCP/UDP super-packets instead of MTU-sized ones: the per-packet syscall
+// cost is what limits a TUN pump (see reference/perf-baseline.md).
+#include "tun.h"
+
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <linux/virtio_net.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "error.h"
+
+// UDP segmentation offload for TUN (Linux 6.2); Debian 12's uapi headers predate it.
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
+
+// Checks what the kernel would reject with a bare EINVAL, so the caller gets a message that says why.
+static int check_name(const char *name, char *err) {
+  size_t len = strlen(name);
+  if (len >= IFNAMSIZ) {
+    snprintf(err, ERRBUF_LEN, "invalid TUN name \"%s\": longer than %d characters", name, IFNAMSIZ - 1);
+    return -1;
+  }
+  if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+    snprintf(err, ERRBUF_LEN, "invalid TUN name \"%s\"", name);
+    return -1;
+  }
+  for (const char *c = name; *c; c++) {
+    if (*c == '/' || *c == ':' || *c <= ' ' || *c == 0x7f) {
+      snprintf(err, ERRBUF_LEN, "invalid TUN name \"%s\": contains '/', ':', a space or a control character",
+               name);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+// Returns 0, or -errno of the failed call (with the message in err).
+static int open_with_flags(const char *name, short flags, struct tun_device *out, char *err) {
+  int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    set_errno_error(err, "open(/dev/net/tun)", e);
+    return -e;
+  }
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_flags = flags;
+  memcpy(ifr.ifr_name, name, strlen(name));  // fits: check_name() ran; the rest stays zero
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int e = errno;
+    close(fd);
+    set_errno_error(err, "ioctl(TUNSETIFF)", e);
+    return -e;
+  }
+  out->fd = fd;
+  memcpy(out->name, ifr.ifr_name, IFNAMSIZ);
+  out->name[IFNAMSIZ - 1] = '\0';
+  out->offload = false;
+  return 0;
+}
+
+// Asks for checksum + TSO (+ USO when the kernel knows it). Returns 0 when the device accepted offloads.
+static int enable_offloads(int fd) {
+  // A persistent device may carry another header size from an earlier user; we only speak the 10-byte one.
+  int hdr_len = (int)sizeof(struct virtio_net_hdr);
+  if (ioctl(fd, TUNSETVNETHDRSZ, &hdr_len) < 0) return -1;
+  unsigned long base = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+  if (ioctl(fd, TUNSETOFFLOAD, base | TUN_F_USO4 | TUN_F_USO6) == 0) return 0;
+  return ioctl(fd, TUNSETOFFLOAD, base);  // kernels before 6.2 refuse the USO bits with EINVAL
+}
+
+int tun_open(const char *name, bool want_offload, struct tun_device *out, char *err) {
+  if (check_name(name, err) < 0) return -1;
+  const short plain = IFF_TUN | IFF_NO_PI;
+  if (want_offload) {
+    int rc = open_with_flags(name, plain | IFF_VNET_HDR, out, err);
+    if (rc == 0) {
+      if (enable_offloads(out->fd) == 0) {
+        out->offload = true;
+        return 0;
+      }
+      // Refused: the header format cannot be switched off on an attached fd, so start over without it.
+      close(out->fd);
+    } else if (rc != -EINVAL) {
+      return -1;  // EPERM, EBUSY, ...: the plain open would fail the same way; report the first failure
+    }
+  }
+  return open_with_flags(name, plain, out, err) == 0 ? 0 : -1;
+}
+
+ssize_t tun_read(int fd, void *buf, size_t len) { return read(fd, buf, len); }
+
+ssize_t tun_write(int fd, const void *pkt, size_t len) { return write(fd, pkt, len); }

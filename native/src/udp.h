@@ -1,0 +1,51 @@
+// The pump's UDP socket: one implementation per OS (udp_linux.c: recvmmsg/sendmmsg, UDP GSO/GRO;
+// udp_darwin.c: one datagram per syscall).
+#ifndef GANGWAY_UDP_H
+#define GANGWAY_UDP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#ifdef __linux__
+typedef struct mmsghdr dgram_t;  // so batches go to recvmmsg/sendmmsg as they are
+#else
+typedef struct {
+  struct msghdr msg_hdr;
+  unsigned int msg_len;
+} dgram_t;
+#endif
+
+// Room for one UDP_SEGMENT or UDP_GRO control message.
+#define UDP_CTRL_LEN 32
+
+// Largest UDP payload; also the most one UDP GSO send may carry.
+#define UDP_MAX_PAYLOAD 65507
+// Segments per UDP GSO send (UDP_MAX_SEGMENTS was 64 before Linux 5.6).
+#define UDP_GSO_MAX_SEGMENTS 64
+
+struct udp_socket {
+  int fd;
+  int family;       // AF_INET or AF_INET6 (dual-stack)
+  uint16_t port;    // bound port
+  bool gro;         // UDP_GRO enabled: a received buffer may hold several datagrams (see udp_gro_size)
+  bool gso;         // UDP_SEGMENT may be used to send several datagrams in one message
+};
+
+// Creates a non-blocking socket bound to `bind_addr`. rcvbuf/sndbuf 0 means the default. `offload` turns on
+// UDP GRO and allows UDP GSO (Linux; ignored elsewhere). Returns -1 with a message naming the failed call
+// and nothing left open.
+int udp_open(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, int sndbuf, bool offload,
+             struct udp_socket *out, char *err);
+
+// Like recvmmsg/sendmmsg with MSG_DONTWAIT: the number of messages handled, or -1 with errno.
+int udp_recv_batch(int fd, dgram_t *msgs, unsigned int n);
+int udp_send_batch(int fd, dgram_t *msgs, unsigned int n);
+
+// Marks msg as a UDP GSO send of `seg_size`-byte datagrams, using ctrl (UDP_CTRL_LEN bytes) for the cmsg.
+void udp_set_gso(struct msghdr *msg, void *ctrl, uint16_t seg_size);
+// The datagram size of a GRO-coalesced receive buffer, or 0 when the buffer holds a single datagram.
+size_t udp_gro_size(struct msghdr *msg);
+
+#endif

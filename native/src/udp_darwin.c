@@ -1,0 +1,93 @@
+// macOS UDP socket for the pump: no recvmmsg/sendmmsg, no GSO/GRO; one datagram per syscall.
+#include "udp.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "sockaddr_util.h"
+
+#define DEFAULT_RCVBUF (1 << 20)
+#define DEFAULT_SNDBUF (1 << 20)
+
+int udp_open(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, int sndbuf, bool offload,
+             struct udp_socket *out, char *err) {
+  (void)offload;
+  int family = bind_addr->sa_family;
+  int fd = socket(family, SOCK_DGRAM, IPPROTO_UDP);
+  if (fd < 0) {
+    set_errno_error(err, "socket(SOCK_DGRAM)", errno);
+    return -1;
+  }
+  const char *failed = NULL;
+  char what[96];
+  int off = 0;
+  int rcv = rcvbuf > 0 ? rcvbuf : DEFAULT_RCVBUF, snd = sndbuf > 0 ? sndbuf : DEFAULT_SNDBUF;
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+    failed = "fcntl";
+  } else if (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) < 0) {
+    failed = "setsockopt(IPV6_V6ONLY)";
+  } else if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv) < 0) {
+    failed = "setsockopt(SO_RCVBUF)";
+  } else if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd) < 0) {
+    failed = "setsockopt(SO_SNDBUF)";
+  } else if (bind(fd, bind_addr, bind_len) < 0) {
+    char text[SOCKADDR_TEXT_MAX];
+    uint16_t port;
+    sockaddr_format(bind_addr, text, &port);
+    snprintf(what, sizeof what, family == AF_INET6 ? "bind([%s]:%u)" : "bind(%s:%u)", text, (unsigned)port);
+    failed = what;
+  }
+  struct sockaddr_storage local;
+  socklen_t local_len = sizeof local;
+  if (!failed && getsockname(fd, (struct sockaddr *)&local, &local_len) < 0) failed = "getsockname";
+  if (failed) {
+    int e = errno;
+    close(fd);
+    set_errno_error(err, failed, e);
+    return -1;
+  }
+  out->fd = fd;
+  out->family = family;
+  out->port = ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)&local)->sin6_port
+                                       : ((struct sockaddr_in *)&local)->sin_port);
+  out->gro = false;
+  out->gso = false;
+  return 0;
+}
+
+int udp_recv_batch(int fd, dgram_t *msgs, unsigned int n) {
+  unsigned int i = 0;
+  for (; i < n; i++) {
+    ssize_t r = recvmsg(fd, &msgs[i].msg_hdr, MSG_DONTWAIT);
+    if (r < 0) break;
+    msgs[i].msg_len = (unsigned int)r;
+  }
+  return i > 0 ? (int)i : -1;  // errno is the first call's when nothing was received
+}
+
+int udp_send_batch(int fd, dgram_t *msgs, unsigned int n) {
+  unsigned int i = 0;
+  for (; i < n; i++) {
+    ssize_t r = sendmsg(fd, &msgs[i].msg_hdr, MSG_DONTWAIT);
+    if (r < 0) break;
+    msgs[i].msg_len = (unsigned int)r;
+  }
+  return i > 0 ? (int)i : -1;
+}
+
+void udp_set_gso(struct msghdr *msg, void *ctrl, uint16_t seg_size) {
+  (void)msg;
+  (void)ctrl;
+  (void)seg_size;  // never called: gso is false on macOS
+}
+
+size_t udp_gro_size(struct msghdr *msg) {
+  (void)msg;
+  return 0;
+}

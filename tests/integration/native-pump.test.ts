@@ -1,0 +1,474 @@
+// The native pump end to end: two network namespaces made here and joined by a veth, one pump-endpoint in
+// each, traffic through the tunnel between them. Nothing is added to the root namespace.
+//
+//   ns A: veth 10.98.0.1/24 (+ 10.98.0.3, a "third party")   tun 10.99.0.1 <-> 10.99.0.2, fd99::1 <-> fd99::2
+//   ns B: veth 10.98.0.2/24                                   the pump binds "::" (dual-stack) there
+import assert from 'node:assert/strict';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, test } from 'node:test';
+import type { PumpStats } from '../../native/index';
+
+const ROOT = path.resolve(__dirname, '../../..');
+const ENDPOINT = path.join(ROOT, 'dist', 'tests', 'fixtures', 'pump-endpoint.js');
+const NS_A = `gwn-${process.pid}-a`;
+const NS_B = `gwn-${process.pid}-b`;
+const VETH_A = `gwn${process.pid}a`;
+const VETH_B = `gwn${process.pid}b`;
+const A_IP = '10.98.0.1';
+const B_IP = '10.98.0.2';
+const THIRD_IP = '10.98.0.3';
+const TRANSFER_BYTES = 4 * 1024 * 1024;
+
+const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : false;
+
+function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${cmd} ${args.join(' ')}: ${err.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+const nsRun = (ns: string, cmd: string, args: string[], timeoutMs?: number): Promise<string> =>
+  run('ip', ['netns', 'exec', ns, cmd, ...args], timeoutMs);
+
+// ---- a child process that speaks JSON lines ---------------------------------------------------------------
+
+type Line = Record<string, unknown>;
+
+class JsonProcess {
+  readonly lines: Line[] = [];
+  private waiters: { pred: (l: Line) => boolean; resolve: (l: Line) => void }[] = [];
+  private stderr = '';
+  readonly exited: Promise<number | null>;
+
+  constructor(readonly proc: ChildProcess) {
+    createInterface({ input: proc.stdout! }).on('line', (text) => {
+      let line: Line;
+      try {
+        line = JSON.parse(text) as Line;
+      } catch {
+        return;
+      }
+      this.lines.push(line);
+      this.waiters = this.waiters.filter((w) => (w.pred(line) ? (w.resolve(line), false) : true));
+    });
+    proc.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    this.exited = new Promise((resolve) => proc.on('exit', (code) => resolve(code)));
+  }
+
+  /** The first line (already seen or to come, after index `from`) that matches. */
+  waitFor(pred: (l: Line) => boolean, what: string, timeoutMs = 10_000, from = 0): Promise<Line> {
+    const seen = this.lines.slice(from).find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`timed out waiting for ${what}; stderr: ${this.stderr}`)),
+        timeoutMs,
+      );
+      void this.exited.then((code) => reject(new Error(`exited (${code}) before ${what}; stderr: ${this.stderr}`)));
+      this.waiters.push({
+        pred,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      });
+    });
+  }
+
+  /** Sends a stdin line and waits for the first matching line printed after it. */
+  command(text: string, pred: (l: Line) => boolean): Promise<Line> {
+    const from = this.lines.length;
+    this.proc.stdin!.write(`${text}\n`);
+    return this.waitFor(pred, `the answer to "${text}"`, 10_000, from);
+  }
+
+  async stop(): Promise<number | null> {
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return this.proc.exitCode;
+    this.proc.kill('SIGTERM');
+    const killer = setTimeout(() => this.proc.kill('SIGKILL'), 5_000);
+    const code = await this.exited;
+    clearTimeout(killer);
+    return code;
+  }
+}
+
+const children = new Set<JsonProcess>();
+
+function spawnIn(ns: string, cmd: string, args: string[]): JsonProcess {
+  const p = new JsonProcess(spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'] }));
+  children.add(p);
+  return p;
+}
+
+class Endpoint {
+  private constructor(
+    readonly p: JsonProcess,
+    readonly port: number,
+    readonly offload: boolean,
+  ) {}
+
+  static async start(ns: string, args: string[]): Promise<Endpoint> {
+    const p = spawnIn(ns, process.execPath, [ENDPOINT, '--exit-on-eof', ...args]);
+    const ready = await p.waitFor((l) => l.ready === true, 'the endpoint to be ready');
+    return new Endpoint(p, ready.port as number, ready.offload as boolean);
+  }
+
+  async stats(): Promise<PumpStats> {
+    return (await this.p.command('stats', (l) => 'stats' in l)).stats as PumpStats;
+  }
+
+  async cmd(text: string): Promise<void> {
+    const answer = await this.p.command(text, (l) => 'ok' in l || 'error' in l);
+    assert.equal(answer.error, undefined, `"${text}" failed: ${String(answer.error)}`);
+  }
+}
+
+async function pair(
+  modeA: 'plain' | 'offload',
+  modeB: 'plain' | 'offload',
+  portA: number,
+  portB: number,
+): Promise<[Endpoint, Endpoint]> {
+  const common = ['--tun', 'gwt0', '--mtu', '1420'];
+  return Promise.all([
+    Endpoint.start(NS_A, [
+      ...common,
+      ...(modeA === 'offload' ? ['--offload'] : []),
+      ...['--addr', '10.99.0.1', '--peer-addr', '10.99.0.2', '--addr6', 'fd99::1', '--peer-addr6', 'fd99::2'],
+      ...['--bind', A_IP, '--port', String(portA), '--peer', `${B_IP}:${portB}`],
+    ]),
+    Endpoint.start(NS_B, [
+      ...common,
+      ...(modeB === 'offload' ? ['--offload'] : []),
+      ...['--addr', '10.99.0.2', '--peer-addr', '10.99.0.1', '--addr6', 'fd99::2', '--peer-addr6', 'fd99::1'],
+      ...['--bind', '::', '--port', String(portB), '--peer', `${A_IP}:${portA}`],
+    ]),
+  ]);
+}
+
+// ---- traffic ----------------------------------------------------------------------------------------------
+
+// Receives everything, answers with as many random bytes, reports both SHA-256s.
+const TCP_SERVER = `
+const net = require('net'), crypto = require('crypto');
+const [host, port, size] = process.argv.slice(1);
+const srv = net.createServer((s) => {
+  const h = crypto.createHash('sha256'); let n = 0;
+  s.on('data', (d) => { h.update(d); n += d.length; });
+  s.on('end', () => {
+    const back = crypto.randomBytes(Number(size));
+    console.log(JSON.stringify({ received: n, sha: h.digest('hex'), sent: crypto.createHash('sha256').update(back).digest('hex') }));
+    s.end(back); srv.close();
+  });
+});
+srv.listen(Number(port), host, () => console.log(JSON.stringify({ listening: true })));
+`;
+
+const TCP_CLIENT = `
+const net = require('net'), crypto = require('crypto');
+const [host, port, size] = process.argv.slice(1);
+const data = crypto.randomBytes(Number(size));
+const h = crypto.createHash('sha256'); let n = 0;
+const s = net.connect(Number(port), host, () => s.end(data));
+s.on('data', (d) => { h.update(d); n += d.length; });
+s.on('end', () => console.log(JSON.stringify({ sent: crypto.createHash('sha256').update(data).digest('hex'), received: n, sha: h.digest('hex') })));
+s.on('error', (e) => { console.error(e.message); process.exit(1); });
+`;
+
+/** Sends each hex payload as one datagram from bindIp:bindPort, then exits. */
+const UDP_SENDER = `
+const dgram = require('dgram');
+const [bindIp, bindPort, host, port, ...payloads] = process.argv.slice(1);
+const s = dgram.createSocket('udp4');
+s.bind(Number(bindPort), bindIp, async () => {
+  for (const p of payloads) await new Promise((r, j) => s.send(Buffer.from(p, 'hex'), Number(port), host, (e) => e ? j(e) : r()));
+  s.close();
+});
+`;
+
+async function tcpRoundTrip(host: string, port: number): Promise<void> {
+  const server = spawnIn(NS_B, process.execPath, ['-e', TCP_SERVER, host, String(port), String(TRANSFER_BYTES)]);
+  await server.waitFor((l) => l.listening === true, 'the TCP server');
+  const out = await nsRun(
+    NS_A,
+    process.execPath,
+    ['-e', TCP_CLIENT, host, String(port), String(TRANSFER_BYTES)],
+    60_000,
+  );
+  const client = JSON.parse(out) as { sent: string; received: number; sha: string };
+  const srv = await server.waitFor((l) => 'received' in l, 'the server summary', 30_000);
+  assert.equal(srv.received, TRANSFER_BYTES, 'A -> B byte count');
+  assert.equal(srv.sha, client.sent, 'A -> B content');
+  assert.equal(client.received, TRANSFER_BYTES, 'B -> A byte count');
+  assert.equal(client.sha, srv.sent, 'B -> A content');
+  await server.exited;
+}
+
+// 3 sends of 20 x 1000 + 123 bytes with UDP_SEGMENT: with USO the TUN hands the pump UDP super-packets.
+const USO_PAYLOAD = 'bytes((i * 7 + i // 1000) % 251 for i in range(20123))';
+const USO_SENDER = `
+import socket, sys
+host = sys.argv[1]
+s = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_UDP, 103, 1000)  # UDP_SEGMENT
+for _ in range(3): s.sendto(${USO_PAYLOAD}, (host, 9999))
+`;
+const USO_RECEIVER = `
+import json, socket, sys
+host = sys.argv[1]
+s = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((host, 9999)); s.settimeout(2); print(json.dumps({'listening': True}), flush=True)
+got = []
+try:
+    while len(got) < 63: got.append(s.recv(65535))
+except socket.timeout: pass
+p = ${USO_PAYLOAD}
+print(json.dumps({'datagrams': len(got), 'match': got == [p[i:i + 1000] for i in range(0, len(p), 1000)] * 3}))
+`;
+
+let noPython: string | false = 'python3 is not installed';
+try {
+  execFileSync('python3', ['--version'], { stdio: 'ignore' });
+  noPython = false;
+} catch {
+  // keep the skip reason
+}
+
+/** A minimal IPv4 header: version 4, IHL 5, the given total length, protocol 17, 10.99.0.1 -> 10.99.0.2. */
+function ipv4Header(totalLength: number): string {
+  const h = Buffer.alloc(20);
+  h[0] = 0x45;
+  h.writeUInt16BE(totalLength, 2);
+  h[8] = 64;
+  h[9] = 17;
+  Buffer.from([10, 99, 0, 1, 10, 99, 0, 2]).copy(h, 12);
+  return h.toString('hex');
+}
+
+// ---- the suite --------------------------------------------------------------------------------------------
+
+function cleanupSync(): void {
+  for (const c of children) if (c.proc.exitCode === null) c.proc.kill('SIGKILL');
+  for (const ns of [NS_A, NS_B]) {
+    try {
+      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    } catch {
+      // already gone
+    }
+  }
+}
+
+describe('native pump between two namespaces', { skip, timeout: 240_000 }, () => {
+  before(async () => {
+    process.on('exit', cleanupSync); // last resort if the runner dies mid-suite
+    await run('ip', ['netns', 'add', NS_A]);
+    await run('ip', ['netns', 'add', NS_B]);
+    await run('ip', ['link', 'add', VETH_A, 'netns', NS_A, 'type', 'veth', 'peer', 'name', VETH_B, 'netns', NS_B]);
+    await run('ip', ['-n', NS_A, 'addr', 'add', `${A_IP}/24`, 'dev', VETH_A]);
+    await run('ip', ['-n', NS_A, 'addr', 'add', `${THIRD_IP}/24`, 'dev', VETH_A]);
+    await run('ip', ['-n', NS_B, 'addr', 'add', `${B_IP}/24`, 'dev', VETH_B]);
+    for (const [ns, dev] of [
+      [NS_A, VETH_A],
+      [NS_B, VETH_B],
+      [NS_A, 'lo'],
+      [NS_B, 'lo'],
+    ] as const)
+      await run('ip', ['-n', ns, 'link', 'set', dev, 'up']);
+  });
+
+  after(async () => {
+    await Promise.all([...children].map((c) => c.stop()));
+    cleanupSync();
+    process.off('exit', cleanupSync);
+  });
+
+  const modes = [
+    { name: 'plain', a: 'plain', b: 'plain', ports: [5101, 5102] },
+    { name: 'offload', a: 'offload', b: 'offload', ports: [5201, 5202] },
+    { name: 'plain <-> offload', a: 'plain', b: 'offload', ports: [5301, 5302] },
+  ] as const;
+
+  for (const mode of modes) {
+    describe(`${mode.name} TUN`, () => {
+      let a: Endpoint;
+      let b: Endpoint;
+      before(async () => {
+        [a, b] = await pair(mode.a, mode.b, mode.ports[0], mode.ports[1]);
+        assert.equal(a.offload, mode.a === 'offload');
+        assert.equal(b.offload, mode.b === 'offload');
+      });
+      after(async () => {
+        // SIGTERM makes the endpoint call close() twice and try send() after it.
+        for (const e of [a, b]) {
+          if (!e) continue;
+          const code = await e.p.stop();
+          assert.equal(code, 0, 'clean exit after close() twice');
+          const closed = await e.p.waitFor((l) => l.closed === true, 'the close report', 1000);
+          assert.equal(closed.sendAfterClose, 'threw');
+        }
+      });
+
+      test('ping over IPv4 and IPv6', async () => {
+        await nsRun(NS_A, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', '10.99.0.2']);
+        await nsRun(NS_B, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', '10.99.0.1']);
+        await nsRun(NS_A, 'ping', ['-6', '-c', '3', '-i', '0.2', '-W', '2', 'fd99::2']);
+        // A large ping: 4000 bytes of ICMP are fragmented to the 1420-byte MTU before the tunnel.
+        await nsRun(NS_A, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', '-s', '4000', '10.99.0.2']);
+      });
+
+      test('TCP both ways, IPv4 and IPv6, content intact', async () => {
+        const before = await a.stats();
+        await tcpRoundTrip('10.99.0.2', mode.ports[0] + 1000);
+        await tcpRoundTrip('fd99::2', mode.ports[0] + 1001);
+        const [sa, sb] = [await a.stats(), await b.stats()];
+        const sent = sa.udpTxBytes - before.udpTxBytes;
+        assert.ok(sent > 2 * TRANSFER_BYTES, `A sent ${sent} bytes over UDP`);
+        for (const s of [sa, sb]) {
+          assert.ok(s.tunRxPackets > 0 && s.udpTxPackets >= s.tunRxPackets - s.dropNoPeer);
+          assert.ok(s.udpRxPackets > 0 && s.tunTxPackets > 0);
+          assert.equal(s.dropNotPeer + s.dropMalformed + s.dropOversize + s.dropNoPeer + s.dropUdpSend, 0);
+          assert.equal(s.dropTunWrite, 0);
+        }
+        // Whatever one side sent the other received, less what UDP lost on the way (nothing, usually).
+        assert.ok(sb.udpRxPackets <= sa.udpTxPackets && sa.udpRxPackets <= sb.udpTxPackets);
+        if (mode.a === 'offload') {
+          assert.ok((sa.tunRxGsoPackets ?? 0) > 0, 'A read TSO super-packets from its TUN');
+          assert.ok(sa.udpTxPackets > sa.tunRxPackets, 'and split them into several datagrams');
+        }
+        if (mode.b === 'offload') {
+          assert.ok((sb.tunTxGroPackets ?? 0) > 0, 'B wrote coalesced super-packets to its TUN');
+          assert.ok(sb.tunTxPackets < sb.udpRxPackets);
+        } else {
+          assert.equal(sb.tunTxPackets, sb.udpRxPackets, 'plain: one TUN write per datagram');
+        }
+      });
+
+      test('UDP GSO from an application (USO on the TUN) arrives as its datagrams', { skip: noPython }, async () => {
+        for (const host of ['10.99.0.2', 'fd99::2']) {
+          const receiver = spawnIn(NS_B, 'python3', ['-c', USO_RECEIVER, host]);
+          await receiver.waitFor((l) => l.listening === true, 'the UDP receiver');
+          await nsRun(NS_A, 'python3', ['-c', USO_SENDER, host]);
+          const got = await receiver.waitFor((l) => 'datagrams' in l, 'the receiver summary', 10_000);
+          assert.deepEqual(got, { datagrams: 63, match: true }, `over ${host}`);
+        }
+        if (mode.a === 'offload') assert.ok((await a.stats()).tunRxGsoPackets! > 0);
+      });
+
+      test('control datagrams reach onControl with the sender address (IPv4, not v4-mapped)', async () => {
+        const from = b.p.lines.length;
+        await a.cmd(`send 01abcdef ${B_IP}:${b.port}`);
+        const got = await b.p.waitFor((l) => 'control' in l, 'a control datagram', 5000, from);
+        assert.deepEqual(got.control, { data: '01abcdef', address: A_IP, port: a.port });
+        assert.equal((await a.stats()).controlTx, 1);
+        assert.ok((await b.stats()).controlRx >= 1);
+        // send() refuses what the peer would take for data.
+        const answer = await a.p.command(`send 45000014 ${B_IP}:${b.port}`, (l) => 'error' in l || 'ok' in l);
+        assert.match(String(answer.error), /nibble 4 or 6/);
+      });
+
+      if (mode.name !== 'plain') return; // the drop rules do not depend on the TUN mode
+
+      test('data from another address is dropped as dropNotPeer', async () => {
+        const before = await b.stats();
+        await nsRun(NS_A, process.execPath, ['-e', UDP_SENDER, THIRD_IP, '0', B_IP, String(b.port), ipv4Header(20)]);
+        await nsRun(NS_A, process.execPath, ['-e', UDP_SENDER, A_IP, '0', B_IP, String(b.port), ipv4Header(20)]);
+        const after = await waitStats(b, (s) => s.dropNotPeer >= before.dropNotPeer + 2);
+        assert.equal(after.udpRxPackets, before.udpRxPackets);
+        assert.equal(after.dropMalformed, before.dropMalformed);
+      });
+
+      test('short or inconsistent data from the peer is dropped as dropMalformed', async () => {
+        const peerPort = 40000;
+        await b.cmd(`peer ${THIRD_IP}:${peerPort}`);
+        try {
+          const before = await b.stats();
+          const payloads = ['45', '450000', ipv4Header(40) /* says 40, is 20 */, `${ipv4Header(20)}00`, '6000'];
+          await nsRun(NS_A, process.execPath, ['-e', UDP_SENDER, THIRD_IP, String(peerPort), B_IP, String(b.port), ...payloads]);
+          const after = await waitStats(b, (s) => s.dropMalformed >= before.dropMalformed + payloads.length);
+          assert.equal(after.dropMalformed, before.dropMalformed + payloads.length);
+          assert.equal(after.udpRxPackets, before.udpRxPackets);
+          // ...while a consistent one from the same (now pinned) address is accepted.
+          await nsRun(NS_A, process.execPath, ['-e', UDP_SENDER, THIRD_IP, String(peerPort), B_IP, String(b.port), ipv4Header(20)]);
+          await waitStats(b, (s) => s.udpRxPackets === before.udpRxPackets + 1);
+        } finally {
+          await b.cmd(`peer ${A_IP}:${a.port}`);
+        }
+      });
+
+      test('without a pinned peer, TUN packets count as dropNoPeer; re-pinning restores traffic', async () => {
+        await b.cmd('clear-peer');
+        try {
+          const before = await b.stats();
+          await nsRun(NS_B, 'ping', ['-c', '2', '-i', '0.2', '-W', '1', '10.99.0.1']).catch(() => undefined);
+          const after = await waitStats(b, (s) => s.dropNoPeer >= before.dropNoPeer + 2);
+          assert.equal(after.udpTxPackets, before.udpTxPackets);
+        } finally {
+          await b.cmd(`peer ${A_IP}:${a.port}`);
+        }
+        await nsRun(NS_B, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', '10.99.0.1']);
+      });
+
+      test('a control flood while JavaScript is busy is bounded and counted as dropControlQueue', async () => {
+        const before = await b.stats();
+        const blocked = b.p.command('block 1500', (l) => 'ok' in l || 'error' in l);
+        const flood = Array.from({ length: 600 }, () => '03');
+        await nsRun(NS_A, process.execPath, ['-e', UDP_SENDER, THIRD_IP, '0', B_IP, String(b.port), ...flood]);
+        await blocked;
+        const after = await waitStats(
+          b,
+          (s) => s.controlRx + s.dropControlQueue === before.controlRx + before.dropControlQueue + flood.length,
+        );
+        assert.ok(after.controlRx - before.controlRx <= 256, 'at most the queue size waits for JavaScript');
+        assert.ok(after.dropControlQueue - before.dropControlQueue >= flood.length - 256 - 16);
+      });
+
+      test('control datagrams from anyone are handed up, with their source', async () => {
+        const from = b.p.lines.length;
+        await nsRun(NS_A, process.execPath, ['-e', UDP_SENDER, THIRD_IP, '41000', B_IP, String(b.port), '02ff']);
+        const got = await b.p.waitFor((l) => 'control' in l, 'a control datagram', 5000, from);
+        assert.deepEqual(got.control, { data: '02ff', address: THIRD_IP, port: 41000 });
+      });
+    });
+  }
+
+  test('unclosed pumps: GC and process exit close them; an onControl exception is uncaught', async () => {
+    const script = `
+      const { native } = require(${JSON.stringify(path.join(ROOT, 'dist', 'native', 'index.js'))});
+      const addon = native();
+      const open = (onControl) => addon.createPump({ tun: addon.openTun('gwt9'), bindAddress: '127.0.0.1', bindPort: 0, mtu: 1420, onControl });
+      let pump = open(() => { throw new Error('boom'); });
+      process.on('uncaughtException', (e) => {
+        console.log(JSON.stringify({ uncaught: e.message }));
+        pump = null; // never closed: the finalizer must stop it and close the TUN (or reopening gwt9 fails)
+        global.gc();
+        setTimeout(() => {
+          global.gc();
+          setTimeout(() => {
+            open(() => undefined); // left open: the env cleanup hook joins its threads at exit
+            console.log(JSON.stringify({ reopened: true }));
+            process.exit(0);
+          }, 100);
+        }, 100);
+      });
+      pump.send(Buffer.from([1]), '127.0.0.1', pump.localPort());
+    `;
+    const out = await nsRun(NS_A, process.execPath, ['--expose-gc', '-e', script], 20_000);
+    const lines = out.trim().split('\n').map((l) => JSON.parse(l) as Line);
+    assert.deepEqual(lines, [{ uncaught: 'boom' }, { reopened: true }]);
+  });
+});
+
+async function waitStats(e: Endpoint, pred: (s: PumpStats) => boolean, timeoutMs = 5000): Promise<PumpStats> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await e.stats();
+    if (pred(s)) return s;
+    if (Date.now() > deadline) throw new Error(`stats never matched: ${JSON.stringify(s)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
