@@ -27,6 +27,38 @@ export const statusSchema = z.object({
     offload: z.boolean(),
   }),
   routes: z.array(z.object({ cidr: z.string(), installed: z.boolean(), error: z.string().optional() })),
+  docker: z.object({
+    enabled: z.boolean(),
+    state: z.enum(['connecting', 'connected', 'unreachable', 'disabled']),
+    endpoint: z.string().nullable(),
+    lastError: z.string().optional(),
+  }),
+  settingsWarning: z.string().nullable(),
   counters: z.object({ pump: counterMap, control: counterMap }),
 });
 export type Status = z.infer<typeof statusSchema>;
+
+export const networkSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  driver: z.string(),
+  internal: z.boolean(),
+  subnets: z.array(z.string()),
+  /** The user's choice (or the default for new networks). */
+  wanted: z.boolean(),
+  /** Wanted, and at least one subnet routed. */
+  routed: z.boolean(),
+  conflict: z.string().nullable(),
+});
+export type Network = z.infer<typeof networkSchema>;
+
+export const networksResponseSchema = z.object({
+  routeNewNetworks: z.boolean(),
+  networks: z.array(networkSchema),
+});
+export type NetworksResponse = z.infer<typeof networksResponseSchema>;
+
+/** POST /v1/networks/route */
+export const routeRequestSchema = z
+  .object({ network: z.string().min(1).max(512), routed: z.boolean() })
+  .strict();

@@ -2,7 +2,7 @@
 // `gangway`: the command-line entry point. Each command is a small function; exit codes are stable:
 // 0 ok, 1 failure, 2 usage error, 3 daemon unreachable.
 import { parseArgs } from 'node:util';
-import { statusSchema, type Status } from '../common/api';
+import { networksResponseSchema, statusSchema, type NetworksResponse, type Status } from '../common/api';
 import { createLogger } from '../common/log';
 import { native } from '../native/index';
 import { ApiClientError, callApi } from './api-client';
@@ -15,6 +15,8 @@ const USAGE = `Usage: gangway <command> [options]
 Commands:
   daemon    run the helper in the foreground (needs root)
   status    show the tunnel's state, peer and counters
+  networks  list Docker's networks: subnets, routed or not, conflicts
+  route     route NETWORK on|off: choose whether a network is reachable from the host
 
 Run "gangway <command> --help" for a command's options.`;
 
@@ -48,10 +50,15 @@ async function runDaemon(argv: string[]): Promise<number> {
 }
 
 function formatStatus(s: Status): string {
+  const docker = s.docker.enabled
+    ? `${s.docker.state} (${s.docker.endpoint ?? '?'})${s.docker.lastError ? `: ${s.docker.lastError}` : ''}`
+    : 'not followed (--no-docker)';
   const lines = [
+    ...(s.settingsWarning ? [`Warning: ${s.settingsWarning}`] : []),
     `Gangway ${s.version}: ${s.state === 'connected' ? 'connected' : 'waiting for the agent'}`,
     `  peer        ${s.peer ?? '-'}${s.lastHeardMs !== null ? ` (heard ${(s.lastHeardMs / 1000).toFixed(1)} s ago)` : ''}`,
     `  tunnel      ${s.tunnel.device} ${s.tunnel.hostAddress} <-> ${s.tunnel.agentAddress}, mtu ${s.tunnel.mtu}, udp ${s.tunnel.listen}${s.tunnel.offload ? ', offloads on' : ''}`,
+    `  docker      ${docker}`,
     `  routes      ${s.routes.map((r) => (r.installed ? r.cidr : `${r.cidr} (not installed: ${r.error ?? '?'})`)).join(', ') || '-'}`,
   ];
   const p = s.counters.pump;
@@ -65,12 +72,14 @@ function formatStatus(s: Status): string {
   return lines.join('\n');
 }
 
+const COMMON_OPTIONS = {
+  json: { type: 'boolean' },
+  socket: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 async function runStatus(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: { json: { type: 'boolean' }, socket: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-  });
+  const { values } = parseArgs({ args: argv, strict: true, options: COMMON_OPTIONS });
   if (values.help) {
     console.log(
       'Usage: gangway status [--json] [--socket PATH]\n\nShows the tunnel state (connected/waiting), the peer and the counters.',
@@ -83,9 +92,83 @@ async function runStatus(argv: string[]): Promise<number> {
   return EXIT.ok;
 }
 
+function formatNetworks(r: NetworksResponse): string {
+  if (r.networks.length === 0)
+    return 'No Docker networks with subnets (is Docker running? see "gangway status").';
+  const rows = r.networks.map((n) => [
+    n.routed ? 'routed' : n.wanted ? 'NOT ROUTED' : 'off',
+    n.name,
+    n.subnets.join(', ') || '-',
+    n.conflict ?? '',
+  ]);
+  const header = ['STATE', 'NETWORK', 'SUBNETS', 'CONFLICT'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const fmt = (row: string[]) =>
+    row
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  const footer = `New networks are ${r.routeNewNetworks ? '' : 'not '}routed automatically.`;
+  return [fmt(header), ...rows.map(fmt), '', footer].join('\n');
+}
+
+async function runNetworks(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, strict: true, options: COMMON_OPTIONS });
+  if (values.help) {
+    console.log(
+      'Usage: gangway networks [--json] [--socket PATH]\n\nLists Docker networks, whether each is routed, and conflicts with host routes.',
+    );
+    return EXIT.ok;
+  }
+  const r = await callApi(
+    values.socket ?? defaultConfig().socket,
+    'GET',
+    '/v1/networks',
+    networksResponseSchema,
+  );
+  console.log(values.json ? JSON.stringify(r, null, 2) : formatNetworks(r));
+  return EXIT.ok;
+}
+
+async function runRoute(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: true,
+    options: COMMON_OPTIONS,
+  });
+  const usage =
+    'Usage: gangway route NETWORK on|off [--json] [--socket PATH]\n\nChooses whether a Docker network is reachable from the host; the choice is kept by network name.';
+  if (values.help) {
+    console.log(usage);
+    return EXIT.ok;
+  }
+  const [network, onOff] = positionals;
+  if (!network || (onOff !== 'on' && onOff !== 'off') || positionals.length !== 2)
+    throw new UsageError(usage);
+  const r = await callApi(
+    values.socket ?? defaultConfig().socket,
+    'POST',
+    '/v1/networks/route',
+    networksResponseSchema,
+    {
+      network,
+      routed: onOff === 'on',
+    },
+  );
+  const n = r.networks.find((x) => x.name === network);
+  if (values.json) console.log(JSON.stringify(n ?? null, null, 2));
+  else if (n && onOff === 'on' && !n.routed)
+    console.log(`${network}: on, but not routed: ${n.conflict ?? 'see gangway networks'}`);
+  else console.log(`${network}: ${onOff === 'on' ? 'routed' : 'not routed'}`);
+  return n && onOff === 'on' && !n.routed ? EXIT.failure : EXIT.ok;
+}
+
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   daemon: runDaemon,
   status: runStatus,
+  networks: runNetworks,
+  route: runRoute,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -30,6 +30,10 @@ export const daemonConfigSchema = z
     socket: z.string().min(1).max(100),
     tunName: ifName,
     offload: z.boolean(),
+    /** Where Docker is (unix:// or tcp://); unset: DOCKER_HOST, the current context, the platform default. */
+    dockerHost: z.string().min(1).max(1024).optional(),
+    /** Follow Docker's networks and route them automatically. */
+    docker: z.boolean(),
   })
   .strict();
 
@@ -47,6 +51,7 @@ export function defaultConfig(platform: NodeJS.Platform = process.platform): Dae
     socket: darwin ? '/var/run/gangway/gangway.sock' : '/run/gangway/gangway.sock',
     tunName: defaultTunName(platform),
     offload: true,
+    docker: true,
   };
 }
 
@@ -64,6 +69,8 @@ Options:
   --socket PATH          the local control socket
   --tun-name NAME        TUN device name (Linux; default gw0)
   --no-offload           do not use TUN offloads (Linux)
+  --docker-host URL      Docker's API (default: DOCKER_HOST, the current docker context, the platform socket)
+  --no-docker            do not follow Docker's networks (route only --route subnets)
   --config FILE          read options from a JSON file (flags override it)
   -h, --help             show this help`;
 
@@ -86,6 +93,8 @@ export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConf
         socket: { type: 'string' },
         'tun-name': { type: 'string' },
         'no-offload': { type: 'boolean' },
+        'docker-host': { type: 'string' },
+        'no-docker': { type: 'boolean' },
         config: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -112,6 +121,8 @@ export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConf
     socket: v.socket,
     tunName: v['tun-name'],
     offload: v['no-offload'] ? false : undefined,
+    dockerHost: v['docker-host'],
+    docker: v['no-docker'] ? false : undefined,
   };
   for (const [k, val] of Object.entries(flags)) if (val !== undefined) merged[k] = val;
   const result = daemonConfigSchema.safeParse(merged);

@@ -1,22 +1,22 @@
 // gangwayd's core: the TUN device, the native pump, the tunnel handshake, host routes and the control API.
 import type { Server } from 'node:http';
-import { API_VERSION, type Status } from '../common/api';
+import Dockerode from 'dockerode';
+import { API_VERSION, routeRequestSchema, type NetworksResponse, type Status } from '../common/api';
 import { formatEndpoint } from '../common/control-port';
-import { nthAddress, overlaps, parseCidr } from '../common/cidr';
+import { nthAddress, parseCidr } from '../common/cidr';
 import type { Logger } from '../common/log';
 import type { NativeAddon, Pump } from '../native/index';
 import type { DaemonConfig } from './config';
-import { startControlServer } from './control-server';
+import { ApiFailure, startControlServer } from './control-server';
+import { resolveDockerEndpoint } from './docker/docker-endpoint';
+import { NetworkWatcher } from './docker/network-watcher';
+import { RouteReconciler, type RouteStatus } from './routes/route-reconciler';
+import type { RoutePlan } from './routes/route-planner';
+import { SettingsStore } from './settings/settings-store';
 import type { NetPlatform } from './platform/net-platform';
 import { loadOrCreateSecret } from './secret';
 import { TunnelServer } from './tunnel-server';
 import { VERSION } from './version';
-
-interface RouteState {
-  cidr: string;
-  installed: boolean;
-  error?: string;
-}
 
 export interface DaemonDeps {
   native: NativeAddon;
@@ -31,7 +31,14 @@ export class Daemon {
   private ticker: NodeJS.Timeout | undefined;
   private device = '';
   private offload = false;
-  private routes: RouteState[] = [];
+  private routes: RouteStatus[] = [];
+  private plan: RoutePlan | undefined;
+  private settings: SettingsStore | undefined;
+  private reconciler: RouteReconciler | undefined;
+  private watcher: NetworkWatcher | undefined;
+  private dockerEndpoint: string | null = null;
+  private resync: NodeJS.Timeout | undefined;
+  private announcedRoutes = '';
   readonly hostAddress: string;
   readonly agentAddress: string;
 
@@ -48,6 +55,8 @@ export class Daemon {
   async start(): Promise<void> {
     const { cfg, deps } = this;
     const secret = loadOrCreateSecret(cfg.stateDir);
+    this.settings = SettingsStore.load(cfg.stateDir, { log: deps.log });
+    if (this.settings.warning) deps.log.warn(this.settings.warning, {});
     const tun = deps.native.openTun(cfg.tunName, { offload: cfg.offload });
     this.device = tun.name;
     this.offload = tun.offload;
@@ -76,17 +85,25 @@ export class Daemon {
         mtu: cfg.mtu,
         hostAddress: this.hostAddress,
         agentAddress: this.agentAddress,
-        routes: this.routes.filter((r) => r.installed).map((r) => r.cidr),
+        routes: this.reconciler?.installed ?? [],
       }),
     });
     this.tunnel.on('connected', (peer) => deps.log.info('agent connected', { peer: formatEndpoint(peer) }));
     this.tunnel.on('disconnected', () => deps.log.warn('agent silent; waiting for it', {}));
     this.tunnel.on('configAcked', (seq) => deps.log.info('agent applied the configuration', { seq }));
     this.ticker = setInterval(() => this.tunnel?.tick(), 100);
-    await this.installRoutes(cfg.routes);
+    this.reconciler = new RouteReconciler(deps.net, this.device, deps.log);
+    if (cfg.docker) this.startDockerWatcher();
+    await this.sync();
+    // Nothing reports host routing-table changes (a VPN coming up) yet: re-plan now and then.
+    this.resync = setInterval(() => void this.sync(), 30_000);
     this.control = await startControlServer({
       socketPath: cfg.socket,
-      routes: { 'GET /v1/status': () => this.status() },
+      routes: {
+        'GET /v1/status': () => this.status(),
+        'GET /v1/networks': () => this.networks(),
+        'POST /v1/networks/route': ({ body }) => this.setRouted(body),
+      },
     });
     deps.log.info('gangway daemon started', {
       version: VERSION,
@@ -99,23 +116,85 @@ export class Daemon {
     });
   }
 
-  private async installRoutes(cidrs: string[]): Promise<void> {
-    const tunnelSubnet = parseCidr(this.cfg.tunnelSubnet);
-    for (const cidr of cidrs) {
-      const c = parseCidr(cidr);
-      if (!c || (tunnelSubnet && overlaps(c, tunnelSubnet))) {
-        this.routes.push({ cidr, installed: false, error: 'overlaps the tunnel subnet' });
-        this.deps.log.warn('route not installed: it overlaps the tunnel subnet', { cidr });
-        continue;
-      }
-      try {
-        await this.deps.net.addRoute(cidr, this.device);
-        this.routes.push({ cidr, installed: true });
-      } catch (err) {
-        this.routes.push({ cidr, installed: false, error: (err as Error).message });
-        this.deps.log.error('route not installed', { cidr, error: (err as Error).message });
-      }
+  private startDockerWatcher(): void {
+    const { deps } = this;
+    try {
+      const ep = resolveDockerEndpoint(this.cfg.dockerHost, process.env);
+      for (const w of ep.warnings) deps.log.warn(w, {});
+      this.dockerEndpoint = ep.url;
+      this.watcher = new NetworkWatcher(new Dockerode(ep.options), { log: deps.log });
+    } catch (err) {
+      deps.log.error('cannot use Docker', { error: (err as Error).message });
+      return;
     }
+    this.watcher.on('networks', () => void this.sync());
+    this.watcher.on('status', (st) =>
+      deps.log.info(`docker ${st.state}`, { endpoint: this.dockerEndpoint, error: st.lastError }),
+    );
+    this.watcher.start();
+  }
+
+  /** Re-plans routes from Docker's networks, the settings and the host's table, and applies the plan. */
+  private async sync(): Promise<void> {
+    const { reconciler, settings } = this;
+    if (!reconciler || !settings) return;
+    const r = await reconciler.reconcile({
+      networks: this.watcher?.networks ?? [],
+      settings: settings.settings,
+      tunnelSubnet: this.cfg.tunnelSubnet,
+      staticRoutes: this.cfg.routes,
+    });
+    this.routes = r.routes;
+    this.plan = r.plan ?? this.plan;
+    for (const e of r.errors) this.deps.log.error(`route ${e.op} failed`, { cidr: e.cidr, error: e.error });
+    for (const n of r.plan?.networks ?? [])
+      if (n.wanted && n.conflict)
+        this.deps.log.warn('network not routed', { network: n.name, conflict: n.conflict });
+    // Concurrent sync() calls share one coalesced reconcile: compare with what was last announced.
+    const key = reconciler.installed.join(',');
+    if (key !== this.announcedRoutes) {
+      this.announcedRoutes = key;
+      this.deps.log.info('routes changed', { routes: reconciler.installed });
+      this.tunnel?.pushConfig();
+    }
+  }
+
+  networks(): NetworksResponse {
+    const byId = new Map((this.watcher?.networks ?? []).map((n) => [n.id, n]));
+    return {
+      routeNewNetworks: this.settings?.settings.routeNewNetworks ?? true,
+      networks: (this.plan?.networks ?? []).map((p) => {
+        const n = byId.get(p.id);
+        return {
+          id: p.id,
+          name: p.name,
+          driver: n?.driver ?? 'bridge',
+          internal: n?.internal ?? false,
+          subnets: p.subnets.map((x) => x.cidr),
+          wanted: p.wanted,
+          routed: p.routed,
+          conflict: p.conflict ?? null,
+        };
+      }),
+    };
+  }
+
+  private async setRouted(body: unknown): Promise<NetworksResponse> {
+    const req = routeRequestSchema.safeParse(body);
+    if (!req.success)
+      throw new ApiFailure(
+        400,
+        'BAD_REQUEST',
+        req.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+      );
+    const known = this.watcher?.networks.some((n) => n.name === req.data.network);
+    if (!known)
+      throw new ApiFailure(404, 'NO_SUCH_NETWORK', `Docker has no network named "${req.data.network}"`);
+    await this.settings?.update((d) => {
+      d.networks[req.data.network] = { routed: req.data.routed };
+    });
+    await this.sync();
+    return this.networks();
   }
 
   status(): Status {
@@ -138,6 +217,13 @@ export class Daemon {
         offload: this.offload,
       },
       routes: this.routes.map((r) => ({ ...r })),
+      docker: {
+        enabled: this.cfg.docker,
+        state: this.watcher?.status.state ?? 'disabled',
+        endpoint: this.dockerEndpoint,
+        ...(this.watcher?.status.lastError ? { lastError: this.watcher.status.lastError } : {}),
+      },
+      settingsWarning: this.settings?.warning ?? null,
       counters: {
         pump: pump ? { ...pump.stats() } : {},
         control: t ? t.counters.snapshot() : {},

@@ -1,0 +1,181 @@
+// Automatic routes from a real dockerd in the rig's VM: networks created, switched off and on, removed,
+// conflicting with a host route, and settings surviving a daemon restart. The agent runs as a plain
+// process in the VM namespace here (the agent container has its own test).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { networksResponseSchema, type Network } from '../../common/api';
+import { callApi } from '../../helper/api-client';
+import { startDockerd, type Dockerd } from '../rig/dockerd';
+import { waitFor } from '../rig/exec';
+import { BUSYBOX_IMAGE, buildRigImages } from '../rig/images';
+import { createRig, type Rig } from '../rig/rig';
+import {
+  CLI,
+  Workdir,
+  startAgent,
+  startDaemon,
+  stop,
+  waitConnected,
+  type DaemonHandle,
+  type Proc,
+  waitForDaemon,
+} from './harness';
+
+const execFileP = promisify(execFile);
+
+describe('routes follow Docker networks', { timeout: 240_000 }, () => {
+  let rig: Rig;
+  let dockerd: Dockerd;
+  let work: Workdir;
+  let daemon: DaemonHandle;
+  let agent: Proc;
+
+  const networks = async () =>
+    (await callApi(daemon.socket, 'GET', '/v1/networks', networksResponseSchema)).networks;
+  const network = async (name: string): Promise<Network | undefined> =>
+    (await networks()).find((n) => n.name === name);
+  const hostRoutes = async () => (await rig.exec(rig.hostNs, 'ip', ['route', 'show'])).stdout;
+  const gangway = (...args: string[]) =>
+    execFileP(process.execPath, [CLI, ...args, '--socket', daemon.socket]).then(
+      (r) => ({ code: 0, out: r.stdout }),
+      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
+    );
+  const httpOk = async (ip: string, timeoutS = 2) =>
+    (
+      await rig.exec(rig.hostNs, 'curl', ['-sSf', '--max-time', String(timeoutS), `http://${ip}/`], {
+        allowFail: true,
+      })
+    ).code === 0;
+
+  async function runWeb(name: string, net: string): Promise<string> {
+    await dockerd.docker([
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--network',
+      net,
+      BUSYBOX_IMAGE,
+      'sh',
+      '-c',
+      'mkdir -p /www && echo hi > /www/index.html && exec httpd -f -p 80 -h /www',
+    ]);
+    const r = await dockerd.docker([
+      'inspect',
+      '-f',
+      `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`,
+      name,
+    ]);
+    return r.stdout.trim();
+  }
+
+  function start(): void {
+    daemon = startDaemon(rig, work, ['--docker-host', dockerd.host]);
+  }
+
+  before(async () => {
+    rig = await createRig({ containers: 0, subnetIndex: 9 });
+    dockerd = await startDockerd(rig);
+    await buildRigImages(dockerd.host);
+    work = new Workdir();
+    start();
+    await waitForDaemon(daemon);
+    agent = startAgent(rig, daemon);
+    await waitConnected(daemon, 15_000, agent);
+  });
+
+  after(async () => {
+    await dockerd?.stop();
+    await rig?.teardown();
+    work?.cleanup();
+  });
+
+  test('a created network is routed and its container answers by IP; the time is recorded', async () => {
+    const t0 = Date.now();
+    await dockerd.docker(['network', 'create', 'web-net']);
+    const ip = await runWeb('web1', 'web-net');
+    await waitFor('the container to answer through Gangway', () => httpOk(ip, 1), 10_000, 50);
+    console.log(`# docker network create -> first HTTP answer from the host: ${Date.now() - t0} ms`);
+    const n = await network('web-net');
+    assert.equal(n?.routed, true);
+    assert.match(await hostRoutes(), new RegExp(`${n!.subnets[0]!.replace(/[./]/g, '\\$&')} dev gw0`));
+  });
+
+  test('gangway route off makes the network unreachable, on makes it reachable again', async () => {
+    const ip = (
+      await dockerd.docker([
+        'inspect',
+        '-f',
+        '{{(index .NetworkSettings.Networks "web-net").IPAddress}}',
+        'web1',
+      ])
+    ).stdout.trim();
+    const off = await gangway('route', 'web-net', 'off');
+    assert.equal(off.code, 0, off.out);
+    assert.equal((await network('web-net'))?.routed, false);
+    assert.equal(await httpOk(ip, 1), false);
+    const on = await gangway('route', 'web-net', 'on');
+    assert.equal(on.code, 0, on.out);
+    await waitFor('reachable again', () => httpOk(ip, 1), 5_000, 50);
+    const unknown = await gangway('route', 'no-such-net', 'on');
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.out, /no network named "no-such-net"/);
+  });
+
+  test('settings survive a daemon restart', async () => {
+    await gangway('route', 'web-net', 'off');
+    await stop(daemon);
+    start();
+    await waitConnected(daemon, 10_000, agent);
+    await waitFor('the network list', async () => (await network('web-net')) !== undefined, 5_000);
+    assert.equal((await network('web-net'))?.wanted, false);
+    assert.equal((await network('web-net'))?.routed, false);
+    await gangway('route', 'web-net', 'on');
+    assert.equal((await network('web-net'))?.routed, true);
+  });
+
+  test('a network overlapping a host route is a conflict: not routed, the host route untouched', async () => {
+    // A "LAN" on the host owning 172.29.5.0/24 (a veth pair: this kernel has no dummy interfaces).
+    await rig.exec(rig.hostNs, 'ip', ['link', 'add', 'lan0', 'type', 'veth', 'peer', 'name', 'lan0p']);
+    await rig.exec(rig.hostNs, 'ip', ['link', 'set', 'lan0p', 'up']);
+    await rig.exec(rig.hostNs, 'ip', ['addr', 'add', '172.29.5.1/24', 'dev', 'lan0']);
+    await rig.exec(rig.hostNs, 'ip', ['link', 'set', 'lan0', 'up']);
+    const before = await hostRoutes();
+    await dockerd.docker(['network', 'create', '--subnet', '172.29.5.0/24', 'clash']);
+    const n = await waitFor('the conflicting network to be listed', () => network('clash'), 5_000);
+    assert.equal(n.routed, false);
+    assert.match(n.conflict ?? '', /172\.29\.5\.0\/24.*lan0/);
+    assert.equal(await hostRoutes(), before, 'the host routing table is unchanged');
+    const listed = await gangway('networks');
+    assert.match(listed.out, /NOT ROUTED\s+clash/);
+  });
+
+  test('names with quotes, $(...), ; and unicode are data, never executed', async () => {
+    const names = ['q"uote\'s', '$(touch /tmp/gangway-pwned)', 'semi;colon', 'ünï-cødé-网络'];
+    for (const name of names) await dockerd.docker(['network', 'create', name]);
+    await waitFor(
+      'all odd names to be listed',
+      async () => {
+        const listed = new Set((await networks()).map((n) => n.name));
+        return names.every((n) => listed.has(n));
+      },
+      5_000,
+    );
+    for (const name of names) {
+      const r = await gangway('route', name, 'off');
+      assert.equal(r.code, 0, r.out);
+      assert.equal((await network(name))?.routed, false);
+    }
+    const { code } = await rig.exec(rig.hostNs, 'test', ['-e', '/tmp/gangway-pwned'], { allowFail: true });
+    assert.notEqual(code, 0, 'a network name was executed');
+  });
+
+  test('docker network rm removes the route', async () => {
+    const subnet = (await network('web-net'))!.subnets[0]!;
+    await dockerd.docker(['rm', '-f', 'web1']);
+    await dockerd.docker(['network', 'rm', 'web-net']);
+    await waitFor('the route to go', async () => !(await hostRoutes()).includes(subnet), 5_000, 50);
+  });
+});
