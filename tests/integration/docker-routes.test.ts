@@ -100,7 +100,7 @@ describe('routes follow Docker networks', { timeout: 240_000 }, () => {
     console.log(`# docker network create -> first HTTP answer from the host: ${Date.now() - t0} ms`);
     const n = await network('web-net');
     assert.equal(n?.routed, true);
-    assert.match(await hostRoutes(), new RegExp(`${n!.subnets[0]!.replace(/[./]/g, '\\$&')} dev gw0`));
+    assert.match(await hostRoutes(), new RegExp(`${n.subnets[0]!.replace(/[./]/g, '\\$&')} dev gw0`));
   });
 
   test('gangway route off makes the network unreachable, on makes it reachable again', async () => {
