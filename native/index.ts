@@ -18,6 +18,7 @@ export interface OpenTunOptions {
 }
 
 export interface PumpOptions {
+  /** Owned by the pump once createPump returns; when createPump throws, the caller still owns the fd. */
   tun: TunHandle;
   /** Local UDP address to bind ("127.0.0.1", "0.0.0.0", "::1", ...). */
   bindAddress: string;

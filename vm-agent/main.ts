@@ -12,7 +12,7 @@ import { runCommand } from '../helper/exec';
 import { readSecretFile } from '../helper/secret';
 import { TunnelClient } from './tunnel-client';
 import { Firewall } from './firewall';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 const USAGE = `Usage: gangway-agent --server HOST:PORT --secret-file FILE [--tun-name NAME] [--no-offload]
 
@@ -59,8 +59,7 @@ async function run(log: Logger): Promise<number> {
   const secret = readSecretFile(values['secret-file']);
   const net = new LinuxNet(runCommand);
   const tun = native().openTun(values['tun-name'] ?? 'gwa0', { offload: !values['no-offload'] });
-  // Containers answer the host through us: forwarding must be on in the VM.
-  writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
+  enableForwarding(log);
 
   let server = await resolveForever(host, port, log);
   // The pump's control callback needs the client, and the client needs the pump: the holder breaks the cycle.
@@ -138,6 +137,20 @@ async function run(log: Logger): Promise<number> {
   pump.close();
   log.info('agent stopped', { stats: pump.stats() });
   return 0;
+}
+
+/** Containers answer the host through us: forwarding must be on in the VM. Docker turns it on itself, and in
+ *  the agent's container /proc/sys is read-only (EROFS even for the same value): write only when it is off. */
+function enableForwarding(log: Logger): void {
+  const file = '/proc/sys/net/ipv4/ip_forward';
+  try {
+    if (readFileSync(file, 'utf8').trim() === '1') return;
+    writeFileSync(file, '1');
+  } catch (err) {
+    log.warn('cannot turn on IPv4 forwarding in the VM: containers cannot answer through the tunnel', {
+      error: String(err),
+    });
+  }
 }
 
 async function resolveForever(host: string, port: number, log: Logger): Promise<Endpoint> {

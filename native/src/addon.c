@@ -221,7 +221,8 @@ static bool on_control(void *ctx, const uint8_t *data, size_t len, const struct 
   return true;
 }
 
-// JS thread: onControl(data, address, port). env is NULL when the tsfn is being torn down.
+// JS thread: onControl(data, address, port). env is NULL when the tsfn is being torn down: Node then frees the
+// leftover queue *after* tsfn_finalize, when jp may already be gone, so jp is only looked at when env is set.
 static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
   struct js_pump *jp = context;
   struct control_msg *m = data;

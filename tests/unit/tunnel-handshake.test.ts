@@ -109,7 +109,10 @@ test('with 20% loss the handshake and the configuration still complete', () => {
     assert.equal(server.state, 'connected', `round ${round}`);
     assert.equal(server.configAcked, true, `round ${round}`);
     assert.ok(configs.length >= 1, `round ${round}: a configuration was applied`);
-    assert.ok(client.counters.get('redials') <= 1, `round ${round}: ${client.counters.get('redials')} redials`);
+    assert.ok(
+      client.counters.get('redials') <= 1,
+      `round ${round}: ${client.counters.get('redials')} redials`,
+    );
   }
 });
 

@@ -1,0 +1,56 @@
+// CPU time of processes from /proc/<pid>/stat. A process's utime+stime there covers all its threads
+// (live and exited), so the native pump threads of the Gangway daemon and agent are included.
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+
+let ticks: number | undefined;
+
+/** Clock ticks per second (USER_HZ), normally 100. */
+export function clockTicks(): number {
+  if (ticks === undefined) {
+    try {
+      ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      ticks = 100;
+    }
+  }
+  return ticks;
+}
+
+/** utime+stime in clock ticks from the text of /proc/<pid>/stat. The name (field 2) may hold spaces. */
+export function parseStatTicks(stat: string): number {
+  const close = stat.lastIndexOf(')');
+  if (close < 0) throw new Error('not a /proc/<pid>/stat line');
+  const rest = stat
+    .slice(close + 2)
+    .trim()
+    .split(/\s+/);
+  // rest[0] is field 3 (state); utime is field 14 and stime field 15.
+  const utime = Number(rest[11]);
+  const stime = Number(rest[12]);
+  if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error('cannot read utime/stime');
+  return utime + stime;
+}
+
+/** CPU seconds used so far by `pid` (all threads). */
+export function cpuSeconds(pid: number): number {
+  return parseStatTicks(readFileSync(`/proc/${pid}/stat`, 'utf8')) / clockTicks();
+}
+
+export function threadCount(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/task`).length;
+  } catch {
+    return 0;
+  }
+}
+
+/** Sum of CPU seconds of several processes. */
+export function totalCpuSeconds(pids: readonly number[]): number {
+  return pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+}
+
+/** CPU seconds per GB (1e9 bytes) transferred. */
+export function cpuPerGB(cpuS: number, bytes: number): number {
+  return bytes > 0 ? cpuS / (bytes / 1e9) : NaN;
+}

@@ -1,0 +1,62 @@
+// The shape of one benchmark run's results (also what bench/results/<timestamp>.json holds).
+import type { IperfResult } from './iperf';
+import type { PingResult } from './ping';
+
+export const PATH_NAMES = ['direct', 'gangway', 'gangway-nooffload', 'wireguard'] as const;
+export type PathName = (typeof PATH_NAMES)[number];
+
+export const PATH_LABELS: Record<PathName, string> = {
+  direct: 'direct (veth routing)',
+  gangway: 'Gangway (offloads on)',
+  'gangway-nooffload': 'Gangway --no-offload',
+  wireguard: 'wireguard-go',
+};
+
+export interface CpuSample {
+  /** CPU seconds the tunnel processes used during the iperf3 run. */
+  cpuSeconds: number;
+  bytes: number;
+  cpuSecondsPerGB: number;
+}
+
+export interface ThroughputSeries {
+  streams: number;
+  runs: IperfResult[];
+  /** Median receiver throughput over the runs, Gbit/s. */
+  medianGbps: number;
+  /** CPU of the tunnel processes per run (empty for the direct path). */
+  cpu: CpuSample[];
+  /** Median of the per-run CPU-s/GB; NaN when there are no tunnel processes. */
+  cpuSecondsPerGB: number;
+}
+
+export interface PathResult {
+  name: PathName;
+  label: string;
+  status: 'ok' | 'failed' | 'skipped';
+  error?: string;
+  /** The device `ip route get <container>` chose in the host namespace, and its full answer. */
+  device?: string;
+  routeGet?: string;
+  /** Tunnel processes whose CPU is counted (pid, name, threads). */
+  processes?: { pid: number; comm: string; threads: number }[];
+  info?: Record<string, unknown>;
+  oneStream?: ThroughputSeries;
+  fourStream?: ThroughputSeries;
+  idlePing?: PingResult;
+  /** Change of the UDP counters (drops: RcvbufErrors, InErrors) in each namespace over the iperf3 runs. */
+  udp?: { host: Record<string, number>; vm: Record<string, number> };
+  /** Ping during the 4-stream runs, all runs' replies pooled. */
+  loadedPing?: PingResult;
+}
+
+export interface BenchResults {
+  startedAt: string;
+  finishedAt: string;
+  host: { kernel: string; cpus: number; node: string; loadavgStart: number; loadavgEnd: number };
+  options: { seconds: number; runs: number; paths: PathName[]; pings: number; mtu: number };
+  target: string;
+  paths: PathResult[];
+  /** Present when a signal or the time bound stopped the run early. */
+  aborted?: boolean;
+}

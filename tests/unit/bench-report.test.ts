@@ -1,0 +1,116 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkTargets, formatRatios, formatReport, formatTable, formatTargets } from '../../bench/report';
+import type { PathName, PathResult } from '../../bench/types';
+import { PATH_LABELS } from '../../bench/types';
+
+function row(
+  name: PathName,
+  one: number,
+  four: number,
+  idle: [number, number],
+  loadedP99: number,
+  cpu: number,
+): PathResult {
+  const series = (g: number, streams: number) => ({
+    streams,
+    runs: [],
+    medianGbps: g,
+    cpu: [],
+    cpuSecondsPerGB: streams === 1 ? cpu : NaN,
+  });
+  const ping = (p50: number, p99: number) => ({
+    count: 200,
+    transmitted: 200,
+    received: 200,
+    lossPct: 0,
+    avgMs: p50,
+    p50Ms: p50,
+    p99Ms: p99,
+    maxMs: p99,
+  });
+  return {
+    name,
+    label: PATH_LABELS[name],
+    status: 'ok',
+    device: `dev-${name}`,
+    oneStream: series(one, 1),
+    fourStream: series(four, 4),
+    idlePing: ping(idle[0], idle[1]),
+    loadedPing: ping(loadedP99 / 2, loadedP99),
+  };
+}
+
+const direct = row('direct', 10, 18, [0.07, 0.1], 0.07, NaN);
+const gangway = row('gangway', 3.5, 4, [0.15, 0.4], 6.2, 3.4);
+const wg = row('wireguard', 0.4, 0.32, [0.5, 3.2], 11.8, 25.7);
+
+test('the table has one row per path, ratios to direct and dashes for missing values', () => {
+  const t = formatTable([direct, gangway, wg]).split('\n');
+  assert.equal(t.length, 5);
+  assert.match(
+    t[0]!,
+    /^\| path \| route dev \| 1-stream Gbit\/s \| ×direct \| 4-stream Gbit\/s \| idle RTT p50 \/ p99 ms \| loaded RTT p99 ms \| CPU-s\/GB \|$/,
+  );
+  assert.equal(
+    t[2],
+    '| direct (veth routing) | dev-direct | 10.00 | 1.00 | 18.00 | 0.070 / 0.100 | 0.07 | – |',
+  );
+  assert.equal(
+    t[3],
+    '| Gangway (offloads on) | dev-gangway | 3.50 | 0.35 | 4.00 | 0.150 / 0.400 | 6.20 | 3.4 |',
+  );
+  assert.equal(t[4], '| wireguard-go | dev-wireguard | 0.40 | 0.04 | 0.32 | 0.500 / 3.200 | 11.80 | 25.7 |');
+});
+
+test('ping loss under load shows next to the loaded p99', () => {
+  const lossy = row('gangway-nooffload', 1.1, 1, [0.27, 0.37], 13.56, 11.4);
+  lossy.loadedPing!.lossPct = 8;
+  assert.match(formatTable([lossy]).split('\n')[2]!, /\| 13\.56 \(8\.0% lost\) \|/);
+});
+
+test('failed and skipped paths show their reason on one line, pipes escaped', () => {
+  const failed: PathResult = {
+    name: 'gangway-nooffload',
+    label: PATH_LABELS['gangway-nooffload'],
+    status: 'failed',
+    error: 'agent | crashed\nstack...',
+  };
+  const t = formatTable([failed]).split('\n');
+  assert.equal(t[2], '| Gangway --no-offload | – | failed: agent \\| crashed | | | | | |');
+});
+
+test('ratios Gangway/direct and Gangway/wireguard-go', () => {
+  assert.deepEqual(formatRatios([direct, gangway, wg]), [
+    'Gangway (offloads on) / direct: 1 stream 0.35×, 4 streams 0.22×',
+    'Gangway (offloads on) / wireguard-go: 1 stream 8.75×, 4 streams 12.50×, CPU-s/GB 0.13×',
+  ]);
+});
+
+test('targets: PASS and MISS per Gangway row, n/a without the reference path', () => {
+  const checks = checkTargets([direct, gangway, wg]);
+  assert.deepEqual(
+    checks.map((c) => [c.name, c.pass]),
+    [
+      ['1 stream vs direct', true],
+      ['1 stream vs wireguard-go', true],
+      ['idle RTT p50 added to direct', true], // 0.08 ms added
+      ['RTT p99 under 4-stream load', true],
+    ],
+  );
+  const slow = { ...row('gangway-nooffload', 2, 2, [0.3, 0.9], 14, 6), label: 'slow' };
+  const c2 = checkTargets([direct, slow, wg]).map((c) => c.pass);
+  assert.deepEqual(c2, [false, false, false, false]);
+  const lines = formatTargets(checkTargets([gangway]));
+  assert.equal(
+    lines[0],
+    'Targets, gangway: 1 stream vs direct – (≥ 0.3×) n/a; 1 stream vs wireguard-go – (≥ 8×) n/a; ' +
+      'idle RTT p50 added to direct – (≤ 0.1 ms) n/a; RTT p99 under 4-stream load 6.200 ms (< 10 ms) PASS',
+  );
+});
+
+test('the report without a Gangway row says so', () => {
+  const r = formatReport([direct, wg]);
+  assert.match(r, /no Gangway row measured: no ratios/);
+  assert.match(r, /Targets: n\/a/);
+});
