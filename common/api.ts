@@ -34,6 +34,12 @@ export const statusSchema = z.object({
     lastError: z.string().optional(),
   }),
   settingsWarning: z.string().nullable(),
+  agent: z.object({
+    /** Whether the user asked for the agent (gangway up) — the daemon keeps it running then. */
+    wanted: z.boolean(),
+    /** The last failure launching it, if the last attempt failed. */
+    lastError: z.string().nullable(),
+  }),
   counters: z.object({ pump: counterMap, control: counterMap }),
 });
 export type Status = z.infer<typeof statusSchema>;

@@ -19,6 +19,7 @@ export async function callApi<T extends z.ZodType>(
   path: string,
   schema: T,
   body?: unknown,
+  timeoutMs = 10_000,
 ): Promise<z.infer<T>> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
@@ -40,7 +41,12 @@ export async function callApi<T extends z.ZodType>(
       },
     );
     req.on('timeout', () =>
-      req.destroy(new ApiClientError('TIMEOUT', `the daemon did not answer within 10 s (${socketPath})`)),
+      req.destroy(
+        new ApiClientError(
+          'TIMEOUT',
+          `the daemon did not answer within ${timeoutMs / 1000} s (${socketPath})`,
+        ),
+      ),
     );
     req.on('error', (err: NodeJS.ErrnoException) => {
       if (err instanceof ApiClientError) return reject(err);

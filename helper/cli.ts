@@ -15,6 +15,8 @@ const USAGE = `Usage: gangway <command> [options]
 Commands:
   daemon    run the helper in the foreground (needs root)
   status    show the tunnel's state, peer and counters
+  up        launch the agent in Docker's VM (connect)
+  down      remove the agent and its firewall rules (disconnect)
   networks  list Docker's networks: subnets, routed or not, conflicts
   route     route NETWORK on|off: choose whether a network is reachable from the host
 
@@ -167,7 +169,39 @@ async function runRoute(argv: string[]): Promise<number> {
   return n && onOff === 'on' && !n.routed ? EXIT.failure : EXIT.ok;
 }
 
+function upDown(action: 'connect' | 'disconnect') {
+  return async (argv: string[]): Promise<number> => {
+    const { values } = parseArgs({ args: argv, strict: true, options: COMMON_OPTIONS });
+    const name = action === 'connect' ? 'up' : 'down';
+    if (values.help) {
+      console.log(
+        `Usage: gangway ${name} [--json] [--socket PATH]\n\n${action === 'connect' ? "Builds or loads the agent image and starts the agent container in Docker's VM; waits until it is created." : 'Removes the agent container; its firewall rules go with it.'}`,
+      );
+      return EXIT.ok;
+    }
+    if (!values.json)
+      console.error(
+        action === 'connect'
+          ? 'Launching the agent in Docker (building its image the first time)...'
+          : 'Removing the agent...',
+      );
+    // Building the image the first time can take minutes (a package install inside the VM).
+    const s = await callApi(
+      values.socket ?? defaultConfig().socket,
+      'POST',
+      `/v1/${action}`,
+      statusSchema,
+      undefined,
+      600_000,
+    );
+    console.log(values.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+    return EXIT.ok;
+  };
+}
+
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  up: upDown('connect'),
+  down: upDown('disconnect'),
   daemon: runDaemon,
   status: runStatus,
   networks: runNetworks,

@@ -34,6 +34,13 @@ export const daemonConfigSchema = z
     dockerHost: z.string().min(1).max(1024).optional(),
     /** Follow Docker's networks and route them automatically. */
     docker: z.boolean(),
+    /** What the agent in the VM dials to reach this helper (host name or address, without the port). */
+    agentDial: z.string().regex(/^[A-Za-z0-9.:_-]{1,253}$/, 'a host name or IP address'),
+    /** Base image for the agent image; offline rigs use a locally built one. */
+    agentBaseImage: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9._/:@-]{0,254}$/, 'a Docker image reference')
+      .optional(),
   })
   .strict();
 
@@ -52,6 +59,7 @@ export function defaultConfig(platform: NodeJS.Platform = process.platform): Dae
     tunName: defaultTunName(platform),
     offload: true,
     docker: true,
+    agentDial: 'host.docker.internal',
   };
 }
 
@@ -71,6 +79,8 @@ Options:
   --no-offload           do not use TUN offloads (Linux)
   --docker-host URL      Docker's API (default: DOCKER_HOST, the current docker context, the platform socket)
   --no-docker            do not follow Docker's networks (route only --route subnets)
+  --agent-dial HOST      what the agent in the VM dials (default host.docker.internal)
+  --agent-base-image REF base image for the agent image (default node:20-bookworm-slim)
   --config FILE          read options from a JSON file (flags override it)
   -h, --help             show this help`;
 
@@ -95,6 +105,8 @@ export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConf
         'no-offload': { type: 'boolean' },
         'docker-host': { type: 'string' },
         'no-docker': { type: 'boolean' },
+        'agent-dial': { type: 'string' },
+        'agent-base-image': { type: 'string' },
         config: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -123,6 +135,8 @@ export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConf
     offload: v['no-offload'] ? false : undefined,
     dockerHost: v['docker-host'],
     docker: v['no-docker'] ? false : undefined,
+    agentDial: v['agent-dial'],
+    agentBaseImage: v['agent-base-image'],
   };
   for (const [k, val] of Object.entries(flags)) if (val !== undefined) merged[k] = val;
   const result = daemonConfigSchema.safeParse(merged);

@@ -1,5 +1,6 @@
 // gangwayd's core: the TUN device, the native pump, the tunnel handshake, host routes and the control API.
 import type { Server } from 'node:http';
+import { join, resolve } from 'node:path';
 import Dockerode from 'dockerode';
 import { API_VERSION, routeRequestSchema, type NetworksResponse, type Status } from '../common/api';
 import { formatEndpoint } from '../common/control-port';
@@ -8,6 +9,8 @@ import type { Logger } from '../common/log';
 import type { NativeAddon, Pump } from '../native/index';
 import type { DaemonConfig } from './config';
 import { ApiFailure, startControlServer } from './control-server';
+import { AGENT_CONTAINER_NAME, AgentContainer } from './docker/agent-container';
+import { ensureAgentImage } from './docker/agent-image';
 import { resolveDockerEndpoint } from './docker/docker-endpoint';
 import { NetworkWatcher } from './docker/network-watcher';
 import { RouteReconciler, type RouteStatus } from './routes/route-reconciler';
@@ -39,6 +42,13 @@ export class Daemon {
   private dockerEndpoint: string | null = null;
   private resync: NodeJS.Timeout | undefined;
   private announcedRoutes = '';
+  private docker: Dockerode | undefined;
+  private agent: AgentContainer | undefined;
+  private agentWanted = false;
+  /** gangway down pauses routing (no routes into a tunnel with no agent); up resumes it. */
+  private routing = true;
+  private agentError: string | null = null;
+  private secret: Buffer | undefined;
   readonly hostAddress: string;
   readonly agentAddress: string;
 
@@ -55,6 +65,7 @@ export class Daemon {
   async start(): Promise<void> {
     const { cfg, deps } = this;
     const secret = loadOrCreateSecret(cfg.stateDir);
+    this.secret = secret;
     this.settings = SettingsStore.load(cfg.stateDir, { log: deps.log });
     if (this.settings.warning) deps.log.warn(this.settings.warning, {});
     const tun = deps.native.openTun(cfg.tunName, { offload: cfg.offload });
@@ -103,6 +114,8 @@ export class Daemon {
         'GET /v1/status': () => this.status(),
         'GET /v1/networks': () => this.networks(),
         'POST /v1/networks/route': ({ body }) => this.setRouted(body),
+        'POST /v1/connect': () => this.connect(),
+        'POST /v1/disconnect': () => this.disconnect(),
       },
     });
     deps.log.info('gangway daemon started', {
@@ -122,15 +135,30 @@ export class Daemon {
       const ep = resolveDockerEndpoint(this.cfg.dockerHost, process.env);
       for (const w of ep.warnings) deps.log.warn(w, {});
       this.dockerEndpoint = ep.url;
-      this.watcher = new NetworkWatcher(new Dockerode(ep.options), { log: deps.log });
+      this.docker = new Dockerode(ep.options);
+      this.agent = new AgentContainer(this.docker, { log: deps.log });
+      this.watcher = new NetworkWatcher(this.docker, { log: deps.log });
     } catch (err) {
       deps.log.error('cannot use Docker', { error: (err as Error).message });
       return;
     }
     this.watcher.on('networks', () => void this.sync());
-    this.watcher.on('status', (st) =>
-      deps.log.info(`docker ${st.state}`, { endpoint: this.dockerEndpoint, error: st.lastError }),
-    );
+    this.watcher.on('status', (st) => {
+      deps.log.info(`docker ${st.state}`, { endpoint: this.dockerEndpoint, error: st.lastError });
+      // Docker (or its VM) came back: the agent container may be gone with it.
+      if (st.state === 'connected' && this.agentWanted) this.launchAgent().catch(() => undefined);
+    });
+    this.watcher.on('activity', (a) => {
+      if (
+        a.type === 'container' &&
+        a.action === 'destroy' &&
+        a.name === AGENT_CONTAINER_NAME &&
+        this.agentWanted
+      ) {
+        deps.log.warn('the agent container was removed; launching it again', {});
+        this.launchAgent().catch(() => undefined);
+      }
+    });
     this.watcher.start();
   }
 
@@ -139,10 +167,10 @@ export class Daemon {
     const { reconciler, settings } = this;
     if (!reconciler || !settings) return;
     const r = await reconciler.reconcile({
-      networks: this.watcher?.networks ?? [],
+      networks: this.routing ? (this.watcher?.networks ?? []) : [],
       settings: settings.settings,
       tunnelSubnet: this.cfg.tunnelSubnet,
-      staticRoutes: this.cfg.routes,
+      staticRoutes: this.routing ? this.cfg.routes : [],
     });
     this.routes = r.routes;
     this.plan = r.plan ?? this.plan;
@@ -156,6 +184,67 @@ export class Daemon {
       this.announcedRoutes = key;
       this.deps.log.info('routes changed', { routes: reconciler.installed });
       this.tunnel?.pushConfig();
+    }
+  }
+
+  /** gangway up: builds or loads the agent image and (re)creates the agent container in the VM. */
+  private async connect(): Promise<Status> {
+    if (!this.agent)
+      throw new ApiFailure(
+        409,
+        'DOCKER_DISABLED',
+        'the daemon runs with --no-docker or could not use Docker',
+      );
+    this.agentWanted = true;
+    this.routing = true;
+    await this.sync();
+    await this.launchAgent();
+    return this.status();
+  }
+
+  /** gangway down: removes the agent container (its exit removes its firewall rules). */
+  private async disconnect(): Promise<Status> {
+    this.agentWanted = false;
+    this.routing = false;
+    await this.sync();
+    if (this.agent) {
+      try {
+        await this.agent.down();
+      } catch (err) {
+        throw new ApiFailure(
+          503,
+          'DOCKER_UNREACHABLE',
+          `cannot remove the agent container: ${(err as Error).message}`,
+        );
+      }
+    }
+    return this.status();
+  }
+
+  private async launchAgent(): Promise<void> {
+    const { agent, docker, secret, cfg, deps } = this;
+    if (!agent || !docker || !secret) return;
+    // dist/helper/daemon.js -> the package root, which holds dist/, node_modules/ and the native build.
+    const root = resolve(__dirname, '..', '..');
+    try {
+      const image = await ensureAgentImage(docker, {
+        contextRoot: root,
+        nativeAddonPath: join(root, 'native', 'build', 'Release', 'gangway_native.node'),
+        log: deps.log,
+        ...(cfg.agentBaseImage ? { baseImage: cfg.agentBaseImage } : {}),
+        onProgress: (line) => deps.log.debug('agent image build', { line }),
+      });
+      const r = await agent.up({ image: image.tag, server: `${cfg.agentDial}:${cfg.port}`, secret });
+      this.agentError = null;
+      deps.log.info('agent container ready', { image: image.tag, how: image.how, action: r.action });
+    } catch (err) {
+      this.agentError = (err as Error).message;
+      deps.log.error('cannot launch the agent container', { error: this.agentError });
+      throw new ApiFailure(
+        503,
+        'AGENT_LAUNCH_FAILED',
+        `cannot launch the agent container: ${this.agentError}`,
+      );
     }
   }
 
@@ -224,6 +313,7 @@ export class Daemon {
         ...(this.watcher?.status.lastError ? { lastError: this.watcher.status.lastError } : {}),
       },
       settingsWarning: this.settings?.warning ?? null,
+      agent: { wanted: this.agentWanted, lastError: this.agentError },
       counters: {
         pump: pump ? { ...pump.stats() } : {},
         control: t ? t.counters.snapshot() : {},

@@ -1,0 +1,137 @@
+// gangway up / down against a real dockerd: the daemon builds the agent image, launches the agent
+// container, heals it when it is removed or Docker restarts, and `down` leaves nothing behind.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { startDockerd, type Dockerd } from '../rig/dockerd';
+import { waitFor } from '../rig/exec';
+import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE, buildRigImages } from '../rig/images';
+import { createRig, type Rig } from '../rig/rig';
+import { CLI, Workdir, startDaemon, stop, waitConnected, waitForDaemon, type DaemonHandle } from './harness';
+
+const execFileP = promisify(execFile);
+
+describe('gangway up / down', { timeout: 300_000 }, () => {
+  let rig: Rig;
+  let dockerd: Dockerd;
+  let work: Workdir;
+  let daemon: DaemonHandle;
+  let webIp = '';
+
+  const gangway = (...args: string[]) =>
+    execFileP(process.execPath, [CLI, ...args, '--socket', daemon.socket], { timeout: 120_000 }).then(
+      (r) => ({ code: 0, out: r.stdout + r.stderr }),
+      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
+    );
+  const httpOk = async (ip: string) =>
+    (await rig.exec(rig.hostNs, 'curl', ['-sSf', '--max-time', '1', `http://${ip}/`], { allowFail: true }))
+      .code === 0;
+  const agentContainers = async () =>
+    (await dockerd.docker(['ps', '-aq', '--filter', 'label=com.gangway.role=agent'])).stdout.trim();
+
+  before(async () => {
+    rig = await createRig({ containers: 0, subnetIndex: 12 });
+    dockerd = await startDockerd(rig);
+    await buildRigImages(dockerd.host);
+    work = new Workdir();
+    daemon = startDaemon(rig, work, [
+      '--docker-host',
+      dockerd.host,
+      '--agent-dial',
+      rig.hostVethIp,
+      '--agent-base-image',
+      AGENT_BASE_IMAGE,
+    ]);
+    await waitForDaemon(daemon);
+    await dockerd.docker(['network', 'create', 'app']);
+    await dockerd.docker([
+      'run',
+      '-d',
+      '--name',
+      'web',
+      '--network',
+      'app',
+      BUSYBOX_IMAGE,
+      'sh',
+      '-c',
+      'mkdir -p /www && echo hi > /www/index.html && exec httpd -f -p 80 -h /www',
+    ]);
+    webIp = (
+      await dockerd.docker(['inspect', '-f', '{{.NetworkSettings.Networks.app.IPAddress}}', 'web'])
+    ).stdout.trim();
+  });
+
+  after(async () => {
+    if (daemon) await stop(daemon);
+    await dockerd?.stop();
+    await rig?.teardown();
+    work?.cleanup();
+  });
+
+  test('gangway up builds the agent image, launches the agent, and the container answers by IP', async () => {
+    const t0 = Date.now();
+    const r = await gangway('up');
+    assert.equal(r.code, 0, `${r.out}\n${daemon.output()}`);
+    await waitConnected(daemon, 15_000);
+    await waitFor('the web container through Gangway', () => httpOk(webIp), 10_000, 50);
+    console.log(`# gangway up -> first answer: ${Date.now() - t0} ms (includes the image build)`);
+    const inspect = (await dockerd.docker(['inspect', 'gangway-agent'])).stdout;
+    const info = JSON.parse(inspect) as {
+      HostConfig: { Privileged: boolean; NetworkMode: string; CapAdd: string[] };
+    }[];
+    assert.equal(info[0]?.HostConfig.Privileged, false);
+    assert.equal(info[0]?.HostConfig.NetworkMode, 'host');
+    assert.deepEqual(info[0]?.HostConfig.CapAdd, ['NET_ADMIN']);
+  });
+
+  test('docker rm -f of the agent: relaunched, traffic back within 10 s', async () => {
+    await dockerd.docker(['rm', '-f', 'gangway-agent']);
+    const t0 = Date.now();
+    await waitFor('traffic after the agent was removed', () => httpOk(webIp), 10_000, 100);
+    console.log(`# agent removed -> traffic back: ${Date.now() - t0} ms`);
+  });
+
+  test('dockerd restarted: containers answer again within 10 s', async () => {
+    await dockerd.restart();
+    const t0 = Date.now();
+    await dockerd.docker(['start', 'web']);
+    await waitFor('traffic after the dockerd restart', () => httpOk(webIp), 10_000, 100);
+    console.log(`# dockerd restarted -> traffic back: ${Date.now() - t0} ms`);
+  });
+
+  test('kill -9 of the helper, started again: no stale routes, reconnects', async () => {
+    await stop(daemon, 'SIGKILL');
+    const routes = (await rig.exec(rig.hostNs, 'ip', ['route', 'show'])).stdout;
+    assert.doesNotMatch(routes, /dev gw0/, 'no route survives the helper');
+    daemon = startDaemon(rig, work, [
+      '--docker-host',
+      dockerd.host,
+      '--agent-dial',
+      rig.hostVethIp,
+      '--agent-base-image',
+      AGENT_BASE_IMAGE,
+    ]);
+    await waitForDaemon(daemon);
+    // The agent container kept running and re-dials the new helper by itself.
+    await waitConnected(daemon, 10_000);
+    await waitFor('traffic after the helper restart', () => httpOk(webIp), 10_000, 100);
+  });
+
+  test('gangway down: no agent container, no Gangway iptables rules in the VM, no routes on the host', async () => {
+    const r = await gangway('down');
+    assert.equal(r.code, 0, r.out);
+    assert.equal(await agentContainers(), '');
+    for (const save of ['iptables-nft-save', 'iptables-legacy-save']) {
+      const rules = (await rig.exec(rig.vmNs, save, [], { allowFail: true })).stdout;
+      assert.doesNotMatch(rules, /gangway/, `${save} still lists Gangway rules`);
+    }
+    // The TUN stays (the daemon still runs), with the kernel's route to the tunnel peer; no container route.
+    const routes = (await rig.exec(rig.hostNs, 'ip', ['route', 'show', 'dev', 'gw0'])).stdout;
+    assert.deepEqual(
+      routes.split('\n').filter((l) => l && !l.includes('proto kernel')),
+      [],
+    );
+    assert.equal(await httpOk(webIp), false);
+  });
+});
