@@ -3,16 +3,27 @@
 // the demo and removed at the end, also on Ctrl-C or failure.
 import { createRig, type Rig } from '../tests/rig/rig';
 import { startDockerd, type Dockerd } from '../tests/rig/dockerd';
-import { BUSYBOX_IMAGE, buildRigImages } from '../tests/rig/images';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE, buildRigImages } from '../tests/rig/images';
 import {
+  CLI,
   Workdir,
-  startAgent,
   startDaemon,
   stop,
   waitConnected,
   waitForDaemon,
   type Proc,
 } from '../tests/integration/harness';
+
+const execFileP = promisify(execFile);
+const indent = (text: string) => text.trimEnd().replace(/^/gm, '    ');
+
+/** Runs the real CLI, as a user would. */
+async function gangway(socket: string, ...args: string[]): Promise<string> {
+  const r = await execFileP(process.execPath, [CLI, ...args, '--socket', socket], { timeout: 300_000 });
+  return r.stdout;
+}
 
 const step = (n: number, total: number, text: string) => console.log(`\n[${n}/${total}] ${text}`);
 
@@ -79,34 +90,45 @@ async function main(): Promise<void> {
       `    from the host, before Gangway: curl http://${ip}/ -> ${before.ok ? before.body : `fails (${before.body})`}`,
     );
 
-    step(4, total, `Starting the Gangway helper in the host namespace, routing ${subnet} into its tunnel`);
-    const daemon = startDaemon(rig, work, ['--route', subnet], 2611);
+    step(
+      4,
+      total,
+      'Starting the Gangway helper in the host namespace; it follows Docker and routes its networks',
+    );
+    const daemon = startDaemon(rig, work, [
+      '--docker-host',
+      dockerd.host,
+      // In the rig the VM reaches the host over the veth; on Docker Desktop it is host.docker.internal.
+      '--agent-dial',
+      rig.hostVethIp,
+      // No registry here: the agent image is built on a base made from this machine's files.
+      '--agent-base-image',
+      AGENT_BASE_IMAGE,
+    ]);
     procs.push(daemon);
     const s0 = await waitForDaemon(daemon);
     console.log(
-      `    ${s0.tunnel.device} ${s0.tunnel.hostAddress} <-> ${s0.tunnel.agentAddress}, udp ${s0.tunnel.listen}, state: ${s0.state}`,
+      `    ${s0.tunnel.device} ${s0.tunnel.hostAddress} <-> ${s0.tunnel.agentAddress}, udp ${s0.tunnel.listen}, docker: ${s0.docker.state}`,
     );
-    console.log(`    routes: ${s0.routes.map((r) => r.cidr).join(', ')} (given on the command line for now)`);
 
-    step(
-      5,
-      total,
-      'Starting the agent in the VM: it dials the helper, proves the shared secret, opens the firewall',
-    );
-    const agent = startAgent(rig, daemon);
-    procs.push(agent);
-    const s1 = await waitConnected(daemon, 15_000);
-    console.log(`    state: ${s1.state}, peer ${s1.peer}`);
+    step(5, total, 'gangway up: the helper builds the agent image and starts the agent container in the VM');
+    const up = await gangway(daemon.socket, 'up');
+    console.log(indent(up));
+    await waitConnected(daemon, 15_000);
+    console.log(indent(await gangway(daemon.socket, 'networks')));
 
     step(6, total, `From the host namespace: curl http://${ip}/`);
     const after = await curl(rig, `http://${ip}/`, 5);
     console.log(`    -> ${after.ok ? after.body : `FAILED: ${after.body}`}`);
     const s2 = await daemon.status();
     console.log(
-      `    tunnel counters: to VM ${s2.counters.pump.udpTxPackets} packets, from VM ${s2.counters.pump.tunTxPackets} packets`,
+      `    tunnel counters: to VM ${s2.counters.pump.udpTxPackets} datagrams, from VM ${s2.counters.pump.udpRxPackets}`,
     );
     if (!after.ok) throw new Error('the container was not reachable through Gangway');
-    console.log(`\nDemo done: the host reached ${ip} through Gangway. Cleaning up.`);
+    await gangway(daemon.socket, 'down');
+    console.log(
+      `\nDemo done: the host reached ${ip} through Gangway; "gangway down" removed the agent. Cleaning up.`,
+    );
   } finally {
     await cleanup();
   }

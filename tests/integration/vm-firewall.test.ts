@@ -1,0 +1,124 @@
+// The agent's firewall inside a VM with a real dockerd: --internal networks, containers on two networks,
+// Docker ≥ 28's raw-table drop (installed by hand: the engine here is 20.10), and Docker recreating its
+// chains.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startDockerd, type Dockerd } from '../rig/dockerd';
+import { waitFor } from '../rig/exec';
+import { BUSYBOX_IMAGE, buildRigImages } from '../rig/images';
+import { createRig, type Rig } from '../rig/rig';
+import {
+  Workdir,
+  startAgent,
+  startDaemon,
+  waitConnected,
+  waitForDaemon,
+  type DaemonHandle,
+  type Proc,
+} from './harness';
+
+describe('the agent firewall in a Docker VM', { timeout: 240_000 }, () => {
+  let rig: Rig;
+  let dockerd: Dockerd;
+  let work: Workdir;
+  let daemon: DaemonHandle;
+  let agent: Proc;
+
+  const httpOk = async (ip: string) =>
+    (await rig.exec(rig.hostNs, 'curl', ['-sSf', '--max-time', '1', `http://${ip}/`], { allowFail: true }))
+      .code === 0;
+  const ipOn = async (ctr: string, net: string) =>
+    (
+      await dockerd.docker(['inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, ctr])
+    ).stdout.trim();
+  const web = (name: string, net: string) =>
+    dockerd.docker([
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--network',
+      net,
+      BUSYBOX_IMAGE,
+      'sh',
+      '-c',
+      'mkdir -p /www && echo hi > /www/index.html && exec httpd -f -p 80 -h /www',
+    ]);
+
+  before(async () => {
+    rig = await createRig({ containers: 0, subnetIndex: 13 });
+    dockerd = await startDockerd(rig);
+    await buildRigImages(dockerd.host);
+    work = new Workdir();
+    daemon = startDaemon(rig, work, ['--docker-host', dockerd.host]);
+    await waitForDaemon(daemon);
+    agent = startAgent(rig, daemon);
+    await waitConnected(daemon, 15_000, agent);
+  });
+
+  after(async () => {
+    await dockerd?.stop();
+    await rig?.teardown();
+    work?.cleanup();
+  });
+
+  test('a container on an --internal network answers the host', async () => {
+    await dockerd.docker(['network', 'create', '--internal', 'sealed']);
+    await web('inner', 'sealed');
+    const ip = await ipOn('inner', 'sealed');
+    await waitFor(`the internal container ${ip}`, () => httpOk(ip), 10_000, 100);
+  });
+
+  test('a container on two networks answers on both addresses', async () => {
+    await dockerd.docker(['network', 'create', 'front']);
+    await dockerd.docker(['network', 'create', 'back']);
+    await web('both', 'front');
+    await dockerd.docker(['network', 'connect', 'back', 'both']);
+    for (const net of ['front', 'back']) {
+      const ip = await ipOn('both', net);
+      await waitFor(`the two-network container on ${net} (${ip})`, () => httpOk(ip), 10_000, 100);
+    }
+  });
+
+  test("Docker ≥ 28's raw-table drop for direct routing does not stop tunnel traffic", async () => {
+    const ip = await ipOn('both', 'front');
+    const bridge = (await dockerd.docker(['network', 'inspect', '-f', '{{.Id}}', 'front'])).stdout
+      .trim()
+      .slice(0, 12);
+    // What Engine 28 installs per container (moby PR #49829): drop what does not arrive on its bridge.
+    const drop = ['-t', 'raw', '-A', 'PREROUTING', '-d', `${ip}/32`, '!', '-i', `br-${bridge}`, '-j', 'DROP'];
+    await rig.exec(rig.vmNs, 'iptables', drop);
+    try {
+      // The rule really drops direct routing: from the VM's veth side (a "LAN peer") it is unreachable.
+      await rig.exec(rig.hostNs, 'ip', [
+        'route',
+        'add',
+        `${ip}/32`,
+        'via',
+        rig.vmVethIp,
+        'dev',
+        rig.hostVeth,
+      ]);
+      assert.equal(await httpOk(ip), false, 'direct routing is dropped by the raw rule');
+      await rig.exec(rig.hostNs, 'ip', ['route', 'del', `${ip}/32`, 'via', rig.vmVethIp]);
+      // Through the tunnel, our raw ACCEPT (inserted first) lets it pass.
+      assert.ok(await httpOk(ip), 'reachable through Gangway despite the raw drop');
+    } finally {
+      await rig.exec(rig.vmNs, 'iptables', ['-t', 'raw', '-D', ...drop.slice(3)], { allowFail: true });
+    }
+  });
+
+  test('rules are put back when Docker recreates its chains', async () => {
+    await rig.exec(rig.vmNs, 'iptables', ['-F', 'DOCKER-USER']);
+    await rig.exec(rig.vmNs, 'iptables', ['-t', 'raw', '-F', 'PREROUTING']);
+    const t0 = Date.now();
+    await waitFor(
+      'the agent to re-apply its rules',
+      async () => /gangway/.test((await rig.exec(rig.vmNs, 'iptables', ['-S', 'DOCKER-USER'])).stdout),
+      10_000,
+      200,
+    );
+    console.log(`# rules re-applied ${Date.now() - t0} ms after the chains were flushed`);
+    assert.match((await rig.exec(rig.vmNs, 'iptables', ['-t', 'raw', '-S', 'PREROUTING'])).stdout, /gangway/);
+  });
+});
