@@ -50,8 +50,8 @@ export function startDaemon(rig: Rig, work: Workdir, extra: string[] = [], port 
     rig.hostVethIp,
     '--port',
     String(port),
-    '--route',
-    rig.containerSubnet,
+    // The rig's own "container" namespaces, when it has any (Docker's networks are followed by themselves).
+    ...(rig.containers.length > 0 ? ['--route', rig.containerSubnet] : []),
     '--state-dir',
     stateDir,
     '--socket',
