@@ -61,10 +61,17 @@ export type Network = z.infer<typeof networkSchema>;
 export const networksResponseSchema = z.object({
   routeNewNetworks: z.boolean(),
   networks: z.array(networkSchema),
+  /** Pairs of network names whose containers may reach each other (gangway join). */
+  joins: z.array(z.tuple([z.string(), z.string()])),
 });
 export type NetworksResponse = z.infer<typeof networksResponseSchema>;
 
 /** POST /v1/networks/route */
 export const routeRequestSchema = z
   .object({ network: z.string().min(1).max(512), routed: z.boolean() })
+  .strict();
+
+/** POST /v1/networks/join: lets two networks' containers reach each other (joined) or not. */
+export const joinRequestSchema = z
+  .object({ a: z.string().min(1).max(512), b: z.string().min(1).max(512), joined: z.boolean() })
   .strict();

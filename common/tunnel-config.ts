@@ -7,6 +7,9 @@ import { parseCidr } from './cidr';
 const ip = z.string().refine((s) => isIPv4(s) || isIPv6(s), 'not an IP address');
 export const cidr = z.string().refine((s) => parseCidr(s) !== undefined, 'not a CIDR (like 172.18.0.0/16)');
 
+/** A Linux interface name (IFNAMSIZ - 1 characters); it reaches iptables as an argument, never a shell. */
+export const interfaceName = z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'not an interface name');
+
 export const tunnelConfigSchema = z
   .object({
     seq: z.number().int().min(1).max(0xffffffff),
@@ -14,5 +17,10 @@ export const tunnelConfigSchema = z
     hostAddress: ip,
     agentAddress: ip,
     routes: z.array(cidr).max(4096),
+    /** Absent from helpers older than joins: none. */
+    joins: z
+      .array(z.tuple([interfaceName, interfaceName]))
+      .max(1024)
+      .default([]),
   })
   .strict();

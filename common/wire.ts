@@ -212,6 +212,8 @@ export interface TunnelConfig {
   agentAddress: string;
   /** Subnets the host routes into the tunnel (informational for the agent in this version). */
   routes: string[];
+  /** Pairs of the VM's bridge interfaces (e.g. br-0123456789ab, docker0) whose containers may reach each other. */
+  joins: [string, string][];
 }
 
 export function encodeConfigBody(cfg: TunnelConfig): Buffer {

@@ -19,6 +19,8 @@ Commands:
   down      remove the agent and its firewall rules (disconnect)
   networks  list Docker's networks: subnets, routed or not, conflicts
   route     route NETWORK on|off: choose whether a network is reachable from the host
+  join      join NET_A NET_B: let two networks' containers reach each other
+  unjoin    unjoin NET_A NET_B: isolate them again (Docker's default)
 
 Run "gangway <command> --help" for a command's options.`;
 
@@ -114,7 +116,8 @@ function formatNetworks(r: NetworksResponse): string {
       .join('  ')
       .trimEnd();
   const footer = `New networks are ${r.routeNewNetworks ? '' : 'not '}routed automatically.`;
-  return [fmt(header), ...rows.map(fmt), '', footer].join('\n');
+  const joins = r.joins.map(([a, b]) => `Joined: ${a} <-> ${b}`);
+  return [fmt(header), ...rows.map(fmt), '', ...joins, footer].join('\n');
 }
 
 async function runNetworks(argv: string[]): Promise<number> {
@@ -169,6 +172,37 @@ async function runRoute(argv: string[]): Promise<number> {
   return n && onOff === 'on' && !n.routed ? EXIT.failure : EXIT.ok;
 }
 
+function joinUnjoin(joined: boolean) {
+  return async (argv: string[]): Promise<number> => {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: true,
+      options: COMMON_OPTIONS,
+    });
+    const usage = joined
+      ? 'Usage: gangway join NET_A NET_B [--json] [--socket PATH]\n\nLets the containers of two Docker networks reach each other (Docker isolates networks by default); the choice is kept by network name.'
+      : 'Usage: gangway unjoin NET_A NET_B [--json] [--socket PATH]\n\nIsolates two joined Docker networks from each other again.';
+    if (values.help) {
+      console.log(usage);
+      return EXIT.ok;
+    }
+    const [a, b] = positionals;
+    if (!a || !b || positionals.length !== 2) throw new UsageError(usage);
+    if (a === b) throw new UsageError(`a network cannot be joined to itself\n\n${usage}`);
+    const r = await callApi(
+      values.socket ?? defaultConfig().socket,
+      'POST',
+      '/v1/networks/join',
+      networksResponseSchema,
+      { a, b, joined },
+    );
+    if (values.json) console.log(JSON.stringify({ a, b, joined, joins: r.joins }, null, 2));
+    else console.log(`${a} <-> ${b}: ${joined ? 'joined' : 'not joined'}`);
+    return EXIT.ok;
+  };
+}
+
 function upDown(action: 'connect' | 'disconnect') {
   return async (argv: string[]): Promise<number> => {
     const { values } = parseArgs({ args: argv, strict: true, options: COMMON_OPTIONS });
@@ -206,6 +240,8 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   status: runStatus,
   networks: runNetworks,
   route: runRoute,
+  join: joinUnjoin(true),
+  unjoin: joinUnjoin(false),
 };
 
 export async function main(argv: string[]): Promise<number> {

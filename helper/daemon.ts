@@ -2,8 +2,15 @@
 import type { Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import Dockerode from 'dockerode';
-import { API_VERSION, routeRequestSchema, type NetworksResponse, type Status } from '../common/api';
+import {
+  API_VERSION,
+  joinRequestSchema,
+  routeRequestSchema,
+  type NetworksResponse,
+  type Status,
+} from '../common/api';
 import { formatEndpoint } from '../common/control-port';
+import { interfaceName } from '../common/tunnel-config';
 import { nthAddress, parseCidr } from '../common/cidr';
 import type { Logger } from '../common/log';
 import type { NativeAddon, Pump } from '../native/index';
@@ -42,6 +49,7 @@ export class Daemon {
   private dockerEndpoint: string | null = null;
   private resync: NodeJS.Timeout | undefined;
   private announcedRoutes = '';
+  private announcedJoins = '';
   private docker: Dockerode | undefined;
   private agent: AgentContainer | undefined;
   private agentWanted = false;
@@ -97,6 +105,7 @@ export class Daemon {
         hostAddress: this.hostAddress,
         agentAddress: this.agentAddress,
         routes: this.reconciler?.installed ?? [],
+        joins: this.joinedBridges(),
       }),
     });
     this.tunnel.on('connected', (peer) => deps.log.info('agent connected', { peer: formatEndpoint(peer) }));
@@ -114,6 +123,7 @@ export class Daemon {
         'GET /v1/status': () => this.status(),
         'GET /v1/networks': () => this.networks(),
         'POST /v1/networks/route': ({ body }) => this.setRouted(body),
+        'POST /v1/networks/join': ({ body }) => this.setJoined(body),
         'POST /v1/connect': () => this.connect(),
         'POST /v1/disconnect': () => this.disconnect(),
       },
@@ -180,11 +190,30 @@ export class Daemon {
         this.deps.log.warn('network not routed', { network: n.name, conflict: n.conflict });
     // Concurrent sync() calls share one coalesced reconcile: compare with what was last announced.
     const key = reconciler.installed.join(',');
-    if (key !== this.announcedRoutes) {
+    const joins = this.joinedBridges();
+    const joinsKey = JSON.stringify(joins);
+    if (key !== this.announcedRoutes || joinsKey !== this.announcedJoins) {
+      if (key !== this.announcedRoutes)
+        this.deps.log.info('routes changed', { routes: reconciler.installed });
+      if (joinsKey !== this.announcedJoins) this.deps.log.info('joins changed', { bridges: joins });
       this.announcedRoutes = key;
-      this.deps.log.info('routes changed', { routes: reconciler.installed });
+      this.announcedJoins = joinsKey;
       this.tunnel?.pushConfig();
     }
+  }
+
+  /** The joined network pairs (kept by name) as the VM's bridge devices, for networks that exist now. */
+  private joinedBridges(): [string, string][] {
+    const bridges = new Map((this.watcher?.networks ?? []).map((n) => [n.name, n.bridge]));
+    const out: [string, string][] = [];
+    for (const [a, b] of this.settings?.settings.joins ?? []) {
+      const ba = bridges.get(a);
+      const bb = bridges.get(b);
+      if (!ba || !bb || ba === bb) continue;
+      // The agent rejects a whole configuration with an odd bridge name (set by a network option): skip it.
+      if (interfaceName.safeParse(ba).success && interfaceName.safeParse(bb).success) out.push([ba, bb]);
+    }
+    return out;
   }
 
   /** gangway up: builds or loads the agent image and (re)creates the agent container in the VM. */
@@ -265,6 +294,7 @@ export class Daemon {
           conflict: p.conflict ?? null,
         };
       }),
+      joins: this.settings?.settings.joins ?? [],
     };
   }
 
@@ -281,6 +311,30 @@ export class Daemon {
       throw new ApiFailure(404, 'NO_SUCH_NETWORK', `Docker has no network named "${req.data.network}"`);
     await this.settings?.update((d) => {
       d.networks[req.data.network] = { routed: req.data.routed };
+    });
+    await this.sync();
+    return this.networks();
+  }
+
+  private async setJoined(body: unknown): Promise<NetworksResponse> {
+    const req = joinRequestSchema.safeParse(body);
+    if (!req.success)
+      throw new ApiFailure(
+        400,
+        'BAD_REQUEST',
+        req.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+      );
+    const { a, b, joined } = req.data;
+    if (a === b) throw new ApiFailure(400, 'BAD_REQUEST', 'a network cannot be joined to itself');
+    const same = ([x, y]: [string, string]) => (x === a && y === b) || (x === b && y === a);
+    // A pair whose network was removed can still be unjoined (it is kept by name).
+    const stale = !joined && (this.settings?.settings.joins ?? []).some(same);
+    for (const name of stale ? [] : [a, b])
+      if (!this.watcher?.networks.some((n) => n.name === name))
+        throw new ApiFailure(404, 'NO_SUCH_NETWORK', `Docker has no network named "${name}"`);
+    await this.settings?.update((d) => {
+      d.joins = d.joins.filter((p) => !same(p));
+      if (joined) d.joins.push([a, b]);
     });
     await this.sync();
     return this.networks();

@@ -76,11 +76,14 @@ async function run(log: Logger): Promise<number> {
   holder.client = client;
   let applied = '';
   let hostAddress: string | undefined;
+  /** Bridge pairs whose containers may reach each other (gangway join), from the latest configuration. */
+  let joins: [string, string][] = [];
+  let appliedJoins = '';
   const firewall = values['no-firewall'] ? undefined : new Firewall(runCommand, log);
   const ensureFirewall = () => {
     if (!firewall || !hostAddress) return;
     firewall
-      .ensure({ tun: tun.name, hostAddress })
+      .ensure({ tun: tun.name, hostAddress, joins })
       .catch((err: unknown) => log.error('cannot apply firewall rules', { error: String(err) }));
   };
   client.on('state', (state) => {
@@ -99,12 +102,23 @@ async function run(log: Logger): Promise<number> {
     }
   });
   client.on('config', (cfg) => {
+    // The latest configuration's joins win, whichever address change finishes last.
+    joins = cfg.joins;
     const key = `${cfg.agentAddress} ${cfg.hostAddress} ${cfg.mtu}`;
-    if (key === applied) return;
+    if (key === applied) {
+      // Only the joins may have changed: the addresses stay, the firewall follows.
+      if (JSON.stringify(joins) !== appliedJoins) {
+        appliedJoins = JSON.stringify(joins);
+        ensureFirewall();
+        log.info('joins applied', { joins });
+      }
+      return;
+    }
     net.configureTun(tun.name, { local: cfg.agentAddress, peer: cfg.hostAddress, mtu: cfg.mtu }).then(
       () => {
         applied = key;
         hostAddress = cfg.hostAddress;
+        appliedJoins = JSON.stringify(joins);
         ensureFirewall();
         log.info('configuration applied', {
           device: tun.name,

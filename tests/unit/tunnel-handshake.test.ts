@@ -74,6 +74,7 @@ function setup(loss = 0, secret = randomBytes(32), agentSecret = secret) {
     hostAddress: '10.57.0.1',
     agentAddress: '10.57.0.2',
     routes: ['172.30.7.0/24'],
+    joins: [['br-0123456789ab', 'docker0']] as [string, string][],
   });
   const server = new TunnelServer(net.port(SERVER), secret, { config, now });
   const client = new TunnelClient(net.port(AGENT), agentSecret, SERVER, { now, random: () => 0.5 });
@@ -172,7 +173,7 @@ test('a restarted helper is re-dialled within a few seconds; a restarted agent g
   net.run(200, [server, client]);
   // The helper restarts: a fresh state machine with the same secret on the same port.
   const server2 = new TunnelServer(net.port(SERVER), secret, {
-    config: () => ({ mtu: 1420, hostAddress: '10.57.0.1', agentAddress: '10.57.0.2', routes: [] }),
+    config: () => ({ mtu: 1420, hostAddress: '10.57.0.1', agentAddress: '10.57.0.2', routes: [], joins: [] }),
     now: () => net.now,
   });
   net.handlers.set('127.0.0.1:4000', (d, a, p) => server2.handle(d, a, p));

@@ -1,0 +1,61 @@
+// The configuration the agent accepts (joins of bridge pairs) and the join API's request body.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tunnelConfigSchema } from '../../common/tunnel-config';
+import { joinRequestSchema, networksResponseSchema } from '../../common/api';
+
+const base = { seq: 1, mtu: 1420, hostAddress: '10.57.0.1', agentAddress: '10.57.0.2', routes: [] };
+
+test('joins of bridge names are accepted; absent joins (an older helper) mean none', () => {
+  const joins = [
+    ['br-0123456789ab', 'docker0'],
+    ['my_br.1', 'x-y'],
+  ];
+  assert.deepEqual(tunnelConfigSchema.parse({ ...base, joins }).joins, joins);
+  assert.deepEqual(tunnelConfigSchema.parse(base).joins, []);
+});
+
+test('joins with names that are not interface names, or too many pairs, are rejected', () => {
+  const bad = [
+    [['br-0123456789abc', 'docker0']], // 16 characters
+    [['', 'docker0']],
+    [['br0; reboot', 'docker0']],
+    [['$(x)', 'docker0']],
+    [['br0 -j DROP', 'docker0']],
+    [['br0']],
+    [['br0', 'br1', 'br2']],
+    [[1, 'br1']],
+    'br0',
+    Array.from({ length: 1025 }, (_, i) => [`a${i}`, `b${i}`]),
+  ];
+  for (const joins of bad)
+    assert.equal(tunnelConfigSchema.safeParse({ ...base, joins }).success, false, JSON.stringify(joins));
+  const max = Array.from({ length: 1024 }, (_, i) => [`a${i}`, `b${i}`]);
+  assert.equal(tunnelConfigSchema.safeParse({ ...base, joins: max }).success, true);
+});
+
+test('the configuration schema stays strict', () => {
+  assert.equal(tunnelConfigSchema.safeParse({ ...base, joins: [], extra: 1 }).success, false);
+});
+
+test('the join request: two names and a boolean, nothing else', () => {
+  assert.deepEqual(joinRequestSchema.parse({ a: 'x', b: 'y', joined: true }), {
+    a: 'x',
+    b: 'y',
+    joined: true,
+  });
+  for (const body of [
+    { a: 'x', b: 'y' },
+    { a: '', b: 'y', joined: true },
+    { a: 'x', b: 'y', joined: 'yes' },
+    { a: 'x', b: 'y', joined: false, extra: 1 },
+    { a: 'x'.repeat(513), b: 'y', joined: true },
+    null,
+  ])
+    assert.equal(joinRequestSchema.safeParse(body).success, false, JSON.stringify(body));
+});
+
+test('the networks response carries the joins by name', () => {
+  const r = networksResponseSchema.parse({ routeNewNetworks: true, networks: [], joins: [['a', 'b']] });
+  assert.deepEqual(r.joins, [['a', 'b']]);
+});
