@@ -3,6 +3,13 @@
 import { z } from 'zod';
 
 export const API_VERSION = 1;
+/** Sent on every request and response; a daemon refuses a client speaking another API version. */
+export const API_VERSION_HEADER = 'x-gangway-api';
+export const VERSION_HEADER = 'x-gangway-version';
+
+/** GET /v1/version */
+export const versionSchema = z.object({ version: z.string(), apiVersion: z.number() });
+export type VersionInfo = z.infer<typeof versionSchema>;
 
 export const apiErrorSchema = z.object({
   error: z.object({ code: z.string(), message: z.string() }),

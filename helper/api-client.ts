@@ -1,7 +1,7 @@
 // A small client for the control API over the unix socket, used by the CLI (and the app's main process).
 import { request } from 'node:http';
 import type { z } from 'zod';
-import { apiErrorSchema } from '../common/api';
+import { API_VERSION, API_VERSION_HEADER, VERSION_HEADER, apiErrorSchema } from '../common/api';
 
 export class ApiClientError extends Error {
   constructor(
@@ -22,20 +22,31 @@ export async function callApi<T extends z.ZodType>(
   timeoutMs = 10_000,
 ): Promise<z.infer<T>> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
-  const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+  const { status, text, daemonVersion } = await new Promise<{
+    status: number;
+    text: string;
+    daemonVersion: string;
+  }>((resolve, reject) => {
     const req = request(
       {
         socketPath,
         method,
         path,
-        headers: payload ? { 'content-type': 'application/json' } : {},
-        timeout: 10_000,
+        headers: {
+          [API_VERSION_HEADER]: String(API_VERSION),
+          ...(payload ? { 'content-type': 'application/json' } : {}),
+        },
+        timeout: timeoutMs,
       },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+          resolve({
+            status: res.statusCode ?? 0,
+            text: Buffer.concat(chunks).toString('utf8'),
+            daemonVersion: String(res.headers[VERSION_HEADER] ?? 'unknown'),
+          }),
         );
         res.on('error', reject);
       },
@@ -73,15 +84,21 @@ export async function callApi<T extends z.ZodType>(
   }
   if (status >= 400) {
     const e = apiErrorSchema.safeParse(json);
-    throw e.success
-      ? new ApiClientError(e.data.error.code, e.data.error.message, status)
-      : new ApiClientError('BAD_RESPONSE', `the daemon answered ${status}`, status);
+    if (!e.success) throw new ApiClientError('BAD_RESPONSE', `the daemon answered ${status}`, status);
+    // A daemon that refuses our API version, or does not serve its /vN/ prefix: one code for both.
+    if (e.data.error.code === 'VERSION_SKEW' || e.data.error.code === 'UNKNOWN_API_VERSION')
+      throw new ApiClientError(
+        'VERSION_SKEW',
+        `version mismatch with the Gangway helper (daemon ${daemonVersion}): ${e.data.error.message}`,
+        status,
+      );
+    throw new ApiClientError(e.data.error.code, e.data.error.message, status);
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
     throw new ApiClientError(
       'VERSION_SKEW',
-      `the daemon's answer to ${path} does not match this client's version`,
+      `the daemon's answer to ${path} does not match this client's version (daemon ${daemonVersion}): update the app/CLI or the helper`,
     );
   }
   return parsed.data;

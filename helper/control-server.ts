@@ -4,9 +4,12 @@ import { chmodSync, chownSync, existsSync, mkdirSync, unlinkSync } from 'node:fs
 import { createConnection } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
-import type { ApiError } from '../common/api';
+import { API_VERSION, API_VERSION_HEADER, VERSION_HEADER, type ApiError } from '../common/api';
+import { VERSION } from './version';
 
 export const MAX_BODY_BYTES = 64 * 1024;
+/** More headers than this is no client of ours: answered 431 (node itself would silently drop the rest). */
+export const MAX_HEADERS = 64;
 
 export class ApiFailure extends Error {
   constructor(
@@ -20,6 +23,8 @@ export class ApiFailure extends Error {
 
 export type Handler = (req: { method: string; path: string; body: unknown }) => unknown;
 export type Routes = Record<string, Handler>;
+/** A long-lived response (the event stream): it owns res. May throw ApiFailure before writing anything. */
+export type StreamHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 function send(res: ServerResponse, status: number, payload: unknown): void {
   const body = JSON.stringify(payload);
@@ -32,17 +37,18 @@ function fail(res: ServerResponse, status: number, code: string, message: string
   send(res, status, err);
 }
 
+const tooLarge = () =>
+  new ApiFailure(413, 'BODY_TOO_LARGE', `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+
 function readBody(req: IncomingMessage): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {
+      if (size > MAX_BODY_BYTES) return; // already refused; the rest is dropped until the 413 is out
       size += c.length;
       if (size > MAX_BODY_BYTES) {
-        reject(
-          new ApiFailure(413, 'BODY_TOO_LARGE', `request bodies are limited to ${MAX_BODY_BYTES} bytes`),
-        );
-        req.destroy();
+        reject(tooLarge());
         return;
       }
       chunks.push(c);
@@ -74,9 +80,34 @@ async function clearStaleSocket(path: string): Promise<void> {
   unlinkSync(path);
 }
 
+/** Refusals that do not depend on the route: too many headers, API version skew, oversize bodies. */
+function precheck(req: IncomingMessage, path: string): ApiFailure | undefined {
+  if (req.rawHeaders.length / 2 > MAX_HEADERS)
+    return new ApiFailure(431, 'TOO_MANY_HEADERS', `requests may carry at most ${MAX_HEADERS} headers`);
+  const spoken = req.headers[API_VERSION_HEADER];
+  if (spoken !== undefined && spoken !== String(API_VERSION))
+    return new ApiFailure(
+      400,
+      'VERSION_SKEW',
+      `this daemon speaks API ${API_VERSION}, the client speaks API ${String(spoken)}: update the app/CLI or the helper`,
+    );
+  const prefix = /^\/v(\d+)\//.exec(path);
+  if (prefix && prefix[1] !== String(API_VERSION))
+    return new ApiFailure(
+      404,
+      'UNKNOWN_API_VERSION',
+      `this daemon serves API v${API_VERSION} (/v${API_VERSION}/...), not /v${prefix[1]}/: update the app/CLI or the helper`,
+    );
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY_BYTES) return tooLarge();
+  return undefined;
+}
+
 export interface ControlServerOptions {
   socketPath: string;
   routes: Routes;
+  /** Long-lived GET routes (server-sent events), by path. */
+  streams?: Record<string, StreamHandler>;
   /** uid/gid that may use the socket besides root (the user who installed Gangway). */
   owner?: { uid: number; gid: number };
 }
@@ -89,33 +120,58 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Se
   if (opts.owner) chownSync(dir, opts.owner.uid, opts.owner.gid);
   await clearStaleSocket(opts.socketPath);
 
-  const server = createServer((req, res) => {
+  const streams = opts.streams ?? {};
+  // Node checks headersTimeout/requestTimeout only this often (30 s by default): a stalled client must go sooner.
+  const server = createServer({ connectionsCheckingInterval: 1_000 }, (req, res) => {
+    // Every answer says which API and build it comes from, so a client can tell skew from a bug.
+    res.setHeader(API_VERSION_HEADER, String(API_VERSION));
+    res.setHeader(VERSION_HEADER, VERSION);
+    const refuse = (err: ApiFailure) => {
+      // The body may still be arriving: answer, then drop the connection rather than read it all.
+      res.setHeader('connection', 'close');
+      fail(res, err.status, err.code, err.message);
+      res.on('finish', () => req.destroy());
+    };
     const url = new URL(req.url ?? '/', 'http://gangway');
     const method = req.method ?? 'GET';
-    const handler = opts.routes[`${method} ${url.pathname}`];
-    if (!handler) {
-      const known = Object.keys(opts.routes).some((k) => k.endsWith(` ${url.pathname}`));
-      fail(
-        res,
-        known ? 405 : 404,
-        known ? 'METHOD_NOT_ALLOWED' : 'NOT_FOUND',
-        `no route ${method} ${url.pathname}`,
-      );
-      req.resume();
+    const check = precheck(req, url.pathname);
+    if (check) return refuse(check);
+    const key = `${method} ${url.pathname}`;
+    const stream = streams[url.pathname];
+    if (stream && method === 'GET') {
+      try {
+        stream(req, res);
+      } catch (err) {
+        if (err instanceof ApiFailure) refuse(err);
+        else refuse(new ApiFailure(500, 'INTERNAL', (err as Error).message ?? String(err)));
+      }
       return;
+    }
+    const handler = opts.routes[key];
+    if (!handler) {
+      const known =
+        stream !== undefined || Object.keys(opts.routes).some((k) => k.endsWith(` ${url.pathname}`));
+      return refuse(
+        new ApiFailure(
+          known ? 405 : 404,
+          known ? 'METHOD_NOT_ALLOWED' : 'NOT_FOUND',
+          `no route ${method} ${url.pathname}`,
+        ),
+      );
     }
     readBody(req)
       .then((body) => handler({ method, path: url.pathname, body }))
       .then((value) => send(res, 200, value))
       .catch((err: unknown) => {
-        if (err instanceof ApiFailure) fail(res, err.status, err.code, err.message);
+        if (err instanceof ApiFailure) refuse(err);
         else fail(res, 500, 'INTERNAL', (err as Error).message ?? String(err));
       });
   });
   // Slow or stuck clients must not hold the daemon's sockets forever.
   server.headersTimeout = 5_000;
   server.requestTimeout = 10_000;
-  server.maxHeadersCount = 64;
+  // One over the limit, so precheck() can see that a request went past it.
+  server.maxHeadersCount = MAX_HEADERS + 1;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.socketPath, () => resolve());

@@ -1,4 +1,5 @@
 // gangwayd's core: the TUN device, the native pump, the tunnel handshake, host routes and the control API.
+import { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import Dockerode from 'dockerode';
@@ -8,6 +9,7 @@ import {
   routeRequestSchema,
   type NetworksResponse,
   type Status,
+  type VersionInfo,
 } from '../common/api';
 import { formatEndpoint } from '../common/control-port';
 import { interfaceName } from '../common/tunnel-config';
@@ -18,6 +20,7 @@ import type { DaemonConfig } from './config';
 import { ApiFailure, startControlServer } from './control-server';
 import { AGENT_CONTAINER_NAME, AgentContainer } from './docker/agent-container';
 import { ensureAgentImage } from './docker/agent-image';
+import { EventStream, type ChangeEvents } from './event-stream';
 import { resolveDockerEndpoint } from './docker/docker-endpoint';
 import { NetworkWatcher } from './docker/network-watcher';
 import { RouteReconciler, type RouteStatus } from './routes/route-reconciler';
@@ -57,6 +60,10 @@ export class Daemon {
   private routing = true;
   private agentError: string | null = null;
   private secret: Buffer | undefined;
+  private events: EventStream | undefined;
+  private announcedStatus = '';
+  /** 'changed' whenever what status() reports (tunnel, routes, networks, Docker, agent) may differ. */
+  readonly changes = new EventEmitter<ChangeEvents>();
   readonly hostAddress: string;
   readonly agentAddress: string;
 
@@ -108,18 +115,30 @@ export class Daemon {
         joins: this.joinedBridges(),
       }),
     });
-    this.tunnel.on('connected', (peer) => deps.log.info('agent connected', { peer: formatEndpoint(peer) }));
-    this.tunnel.on('disconnected', () => deps.log.warn('agent silent; waiting for it', {}));
-    this.tunnel.on('configAcked', (seq) => deps.log.info('agent applied the configuration', { seq }));
+    this.tunnel.on('connected', (peer) => {
+      deps.log.info('agent connected', { peer: formatEndpoint(peer) });
+      this.changed();
+    });
+    this.tunnel.on('disconnected', () => {
+      deps.log.warn('agent silent; waiting for it', {});
+      this.changed();
+    });
+    this.tunnel.on('configAcked', (seq) => {
+      deps.log.info('agent applied the configuration', { seq });
+      this.changed();
+    });
     this.ticker = setInterval(() => this.tunnel?.tick(), 100);
     this.reconciler = new RouteReconciler(deps.net, this.device, deps.log);
     if (cfg.docker) this.startDockerWatcher();
     await this.sync();
     // Nothing reports host routing-table changes (a VPN coming up) yet: re-plan now and then.
     this.resync = setInterval(() => void this.sync(), 30_000);
+    this.events = new EventStream({ source: this.changes, snapshot: () => this.status() });
     this.control = await startControlServer({
       socketPath: cfg.socket,
+      streams: { '/v1/events': this.events.handler },
       routes: {
+        'GET /v1/version': (): VersionInfo => ({ version: VERSION, apiVersion: API_VERSION }),
         'GET /v1/status': () => this.status(),
         'GET /v1/networks': () => this.networks(),
         'POST /v1/networks/route': ({ body }) => this.setRouted(body),
@@ -155,6 +174,7 @@ export class Daemon {
     this.watcher.on('networks', () => void this.sync());
     this.watcher.on('status', (st) => {
       deps.log.info(`docker ${st.state}`, { endpoint: this.dockerEndpoint, error: st.lastError });
+      this.changed();
       // Docker (or its VM) came back: the agent container may be gone with it.
       if (st.state === 'connected' && this.agentWanted) this.launchAgent().catch(() => undefined);
     });
@@ -200,6 +220,16 @@ export class Daemon {
       this.announcedJoins = joinsKey;
       this.tunnel?.pushConfig();
     }
+    // Networks can change without changing routes (a new network that conflicts, a rename).
+    const statusKey = JSON.stringify([this.routes, this.networks()]);
+    if (statusKey !== this.announcedStatus) {
+      this.announcedStatus = statusKey;
+      this.changed();
+    }
+  }
+
+  private changed(): void {
+    this.changes.emit('changed');
   }
 
   /** The joined network pairs (kept by name) as the VM's bridge devices, for networks that exist now. */
@@ -226,6 +256,7 @@ export class Daemon {
       );
     this.agentWanted = true;
     this.routing = true;
+    this.changed();
     await this.sync();
     await this.launchAgent();
     return this.status();
@@ -235,6 +266,7 @@ export class Daemon {
   private async disconnect(): Promise<Status> {
     this.agentWanted = false;
     this.routing = false;
+    this.changed();
     await this.sync();
     if (this.agent) {
       try {
@@ -265,9 +297,11 @@ export class Daemon {
       });
       const r = await agent.up({ image: image.tag, server: `${cfg.agentDial}:${cfg.port}`, secret });
       this.agentError = null;
+      this.changed();
       deps.log.info('agent container ready', { image: image.tag, how: image.how, action: r.action });
     } catch (err) {
       this.agentError = (err as Error).message;
+      this.changed();
       deps.log.error('cannot launch the agent container', { error: this.agentError });
       throw new ApiFailure(
         503,
@@ -394,7 +428,11 @@ export class Daemon {
     this.pump = undefined;
     const control = this.control;
     this.control = undefined;
-    if (control) await new Promise<void>((resolve) => control.close(() => resolve()));
+    if (control) {
+      const closed = new Promise<void>((resolve) => control.close(() => resolve()));
+      this.events?.close();
+      await closed;
+    }
     this.deps.log.info('gangway daemon stopped', {});
   }
 }
