@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import { startDockerd, type Dockerd } from '../tests/rig/dockerd';
-import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE, buildRigImages } from '../tests/rig/images';
+import { AGENT_BASE_IMAGE, buildRigImages } from '../tests/rig/images';
 import { createRig, type Rig } from '../tests/rig/rig';
 import {
   CLI,
@@ -15,6 +15,7 @@ import {
   waitForDaemon,
   type DaemonHandle,
 } from '../tests/integration/harness';
+import { runWeb } from '../tests/integration/docker-helpers';
 import { percentile } from './stats';
 
 const execFileP = promisify(execFile);
@@ -42,28 +43,6 @@ async function firstConnect(rig: Rig, ip: string, since: number): Promise<number
     await new Promise((res) => setTimeout(res, 20));
   }
   return undefined;
-}
-
-async function runWeb(dockerd: Dockerd, name: string, net: string): Promise<string> {
-  await dockerd.docker([
-    'run',
-    '-d',
-    '--name',
-    name,
-    '--network',
-    net,
-    BUSYBOX_IMAGE,
-    'sh',
-    '-c',
-    'mkdir -p /www && echo hi > /www/index.html && exec httpd -f -p 80 -h /www',
-  ]);
-  const r = await dockerd.docker([
-    'inspect',
-    '-f',
-    `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`,
-    name,
-  ]);
-  return r.stdout.trim();
 }
 
 async function main(): Promise<number> {

@@ -4,16 +4,13 @@
 // process in the VM namespace (as in docker-routes.test.ts).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { networksResponseSchema } from '../../common/api';
 import { callApi } from '../../helper/api-client';
 import { startDockerd, type Dockerd } from '../rig/dockerd';
 import { waitFor } from '../rig/exec';
-import { BUSYBOX_IMAGE, buildRigImages } from '../rig/images';
+import { buildRigImages } from '../rig/images';
 import { createRig, type Rig } from '../rig/rig';
 import {
-  CLI,
   Workdir,
   startAgent,
   startDaemon,
@@ -23,8 +20,7 @@ import {
   type DaemonHandle,
   type Proc,
 } from './harness';
-
-const execFileP = promisify(execFile);
+import { gangwayCli, runWeb } from './docker-helpers';
 
 describe('gangway join lets two Docker networks reach each other', { timeout: 240_000 }, () => {
   let rig: Rig;
@@ -34,11 +30,7 @@ describe('gangway join lets two Docker networks reach each other', { timeout: 24
   let agent: Proc;
   let ipB = '';
 
-  const gangway = (...args: string[]) =>
-    execFileP(process.execPath, [CLI, ...args, '--socket', daemon.socket]).then(
-      (r) => ({ code: 0, out: r.stdout }),
-      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
-    );
+  const gangway = (...args: string[]) => gangwayCli(daemon.socket, ...args);
   const joins = async () =>
     (await callApi(daemon.socket, 'GET', '/v1/networks', networksResponseSchema)).joins;
   /** Whether the container on net-a gets an HTTP answer from the one on net-b. */
@@ -48,28 +40,6 @@ describe('gangway join lets two Docker networks reach each other', { timeout: 24
         allowFail: true,
       })
     ).code === 0;
-
-  async function runWeb(name: string, net: string): Promise<string> {
-    await dockerd.docker([
-      'run',
-      '-d',
-      '--name',
-      name,
-      '--network',
-      net,
-      BUSYBOX_IMAGE,
-      'sh',
-      '-c',
-      'mkdir -p /www && echo hi > /www/index.html && exec httpd -f -p 80 -h /www',
-    ]);
-    const r = await dockerd.docker([
-      'inspect',
-      '-f',
-      `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`,
-      name,
-    ]);
-    return r.stdout.trim();
-  }
 
   function start(): void {
     daemon = startDaemon(rig, work, ['--docker-host', dockerd.host]);
@@ -86,8 +56,8 @@ describe('gangway join lets two Docker networks reach each other', { timeout: 24
     await waitConnected(daemon, 15_000, agent);
     await dockerd.docker(['network', 'create', 'net-a']);
     await dockerd.docker(['network', 'create', 'net-b']);
-    await runWeb('a-ctr', 'net-a');
-    ipB = await runWeb('b-ctr', 'net-b');
+    await runWeb(dockerd, 'a-ctr', 'net-a');
+    ipB = await runWeb(dockerd, 'b-ctr', 'net-b');
   });
 
   after(async () => {

@@ -3,16 +3,13 @@
 // process in the VM namespace here (the agent container has its own test).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { networksResponseSchema, type Network } from '../../common/api';
 import { callApi } from '../../helper/api-client';
 import { startDockerd, type Dockerd } from '../rig/dockerd';
 import { waitFor } from '../rig/exec';
-import { BUSYBOX_IMAGE, buildRigImages } from '../rig/images';
+import { buildRigImages } from '../rig/images';
 import { createRig, type Rig } from '../rig/rig';
 import {
-  CLI,
   Workdir,
   startAgent,
   startDaemon,
@@ -22,8 +19,7 @@ import {
   type Proc,
   waitForDaemon,
 } from './harness';
-
-const execFileP = promisify(execFile);
+import { gangwayCli, httpOk, runWeb } from './docker-helpers';
 
 describe('routes follow Docker networks', { timeout: 240_000 }, () => {
   let rig: Rig;
@@ -36,40 +32,8 @@ describe('routes follow Docker networks', { timeout: 240_000 }, () => {
     (await callApi(daemon.socket, 'GET', '/v1/networks', networksResponseSchema)).networks;
   const network = async (name: string): Promise<Network | undefined> =>
     (await networks()).find((n) => n.name === name);
+  const gangway = (...args: string[]) => gangwayCli(daemon.socket, ...args);
   const hostRoutes = async () => (await rig.exec(rig.hostNs, 'ip', ['route', 'show'])).stdout;
-  const gangway = (...args: string[]) =>
-    execFileP(process.execPath, [CLI, ...args, '--socket', daemon.socket]).then(
-      (r) => ({ code: 0, out: r.stdout }),
-      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
-    );
-  const httpOk = async (ip: string, timeoutS = 2) =>
-    (
-      await rig.exec(rig.hostNs, 'curl', ['-sSf', '--max-time', String(timeoutS), `http://${ip}/`], {
-        allowFail: true,
-      })
-    ).code === 0;
-
-  async function runWeb(name: string, net: string): Promise<string> {
-    await dockerd.docker([
-      'run',
-      '-d',
-      '--name',
-      name,
-      '--network',
-      net,
-      BUSYBOX_IMAGE,
-      'sh',
-      '-c',
-      'mkdir -p /www && echo hi > /www/index.html && exec httpd -f -p 80 -h /www',
-    ]);
-    const r = await dockerd.docker([
-      'inspect',
-      '-f',
-      `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`,
-      name,
-    ]);
-    return r.stdout.trim();
-  }
 
   function start(): void {
     daemon = startDaemon(rig, work, ['--docker-host', dockerd.host]);
@@ -95,8 +59,8 @@ describe('routes follow Docker networks', { timeout: 240_000 }, () => {
   test('a created network is routed and its container answers by IP; the time is recorded', async () => {
     const t0 = Date.now();
     await dockerd.docker(['network', 'create', 'web-net']);
-    const ip = await runWeb('web1', 'web-net');
-    await waitFor('the container to answer through Gangway', () => httpOk(ip, 1), 10_000, 50);
+    const ip = await runWeb(dockerd, 'web1', 'web-net');
+    await waitFor('the container to answer through Gangway', () => httpOk(rig, ip, 1), 10_000, 50);
     console.log(`# docker network create -> first HTTP answer from the host: ${Date.now() - t0} ms`);
     const n = await network('web-net');
     assert.equal(n?.routed, true);
@@ -115,10 +79,10 @@ describe('routes follow Docker networks', { timeout: 240_000 }, () => {
     const off = await gangway('route', 'web-net', 'off');
     assert.equal(off.code, 0, off.out);
     assert.equal((await network('web-net'))?.routed, false);
-    assert.equal(await httpOk(ip, 1), false);
+    assert.equal(await httpOk(rig, ip, 1), false);
     const on = await gangway('route', 'web-net', 'on');
     assert.equal(on.code, 0, on.out);
-    await waitFor('reachable again', () => httpOk(ip, 1), 5_000, 50);
+    await waitFor('reachable again', () => httpOk(rig, ip, 1), 5_000, 50);
     const unknown = await gangway('route', 'no-such-net', 'on');
     assert.equal(unknown.code, 1);
     assert.match(unknown.out, /no network named "no-such-net"/);

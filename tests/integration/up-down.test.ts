@@ -2,15 +2,12 @@
 // container, heals it when it is removed or Docker restarts, and `down` leaves nothing behind.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { startDockerd, type Dockerd } from '../rig/dockerd';
 import { waitFor } from '../rig/exec';
-import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE, buildRigImages } from '../rig/images';
+import { AGENT_BASE_IMAGE, buildRigImages } from '../rig/images';
 import { createRig, type Rig } from '../rig/rig';
-import { CLI, Workdir, startDaemon, stop, waitConnected, waitForDaemon, type DaemonHandle } from './harness';
-
-const execFileP = promisify(execFile);
+import { Workdir, startDaemon, stop, waitConnected, waitForDaemon, type DaemonHandle } from './harness';
+import { gangwayCli, httpOk, runWeb } from './docker-helpers';
 
 describe('gangway up / down', { timeout: 300_000 }, () => {
   let rig: Rig;
@@ -19,14 +16,7 @@ describe('gangway up / down', { timeout: 300_000 }, () => {
   let daemon: DaemonHandle;
   let webIp = '';
 
-  const gangway = (...args: string[]) =>
-    execFileP(process.execPath, [CLI, ...args, '--socket', daemon.socket], { timeout: 120_000 }).then(
-      (r) => ({ code: 0, out: r.stdout + r.stderr }),
-      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
-    );
-  const httpOk = async (ip: string) =>
-    (await rig.exec(rig.hostNs, 'curl', ['-sSf', '--max-time', '1', `http://${ip}/`], { allowFail: true }))
-      .code === 0;
+  const gangway = (...args: string[]) => gangwayCli(daemon.socket, ...args);
   const agentContainers = async () =>
     (await dockerd.docker(['ps', '-aq', '--filter', 'label=com.gangway.role=agent'])).stdout.trim();
 
@@ -45,21 +35,7 @@ describe('gangway up / down', { timeout: 300_000 }, () => {
     ]);
     await waitForDaemon(daemon);
     await dockerd.docker(['network', 'create', 'app']);
-    await dockerd.docker([
-      'run',
-      '-d',
-      '--name',
-      'web',
-      '--network',
-      'app',
-      BUSYBOX_IMAGE,
-      'sh',
-      '-c',
-      'mkdir -p /www && echo hi > /www/index.html && exec httpd -f -p 80 -h /www',
-    ]);
-    webIp = (
-      await dockerd.docker(['inspect', '-f', '{{.NetworkSettings.Networks.app.IPAddress}}', 'web'])
-    ).stdout.trim();
+    webIp = await runWeb(dockerd, 'web', 'app');
   });
 
   after(async () => {
@@ -74,7 +50,7 @@ describe('gangway up / down', { timeout: 300_000 }, () => {
     const r = await gangway('up');
     assert.equal(r.code, 0, `${r.out}\n${daemon.output()}`);
     await waitConnected(daemon, 15_000);
-    await waitFor('the web container through Gangway', () => httpOk(webIp), 10_000, 50);
+    await waitFor('the web container through Gangway', () => httpOk(rig, webIp), 10_000, 50);
     console.log(`# gangway up -> first answer: ${Date.now() - t0} ms (includes the image build)`);
     const inspect = (await dockerd.docker(['inspect', 'gangway-agent'])).stdout;
     const info = JSON.parse(inspect) as {
@@ -88,7 +64,7 @@ describe('gangway up / down', { timeout: 300_000 }, () => {
   test('docker rm -f of the agent: relaunched, traffic back within 10 s', async () => {
     await dockerd.docker(['rm', '-f', 'gangway-agent']);
     const t0 = Date.now();
-    await waitFor('traffic after the agent was removed', () => httpOk(webIp), 10_000, 100);
+    await waitFor('traffic after the agent was removed', () => httpOk(rig, webIp), 10_000, 100);
     console.log(`# agent removed -> traffic back: ${Date.now() - t0} ms`);
   });
 
@@ -96,7 +72,7 @@ describe('gangway up / down', { timeout: 300_000 }, () => {
     await dockerd.restart();
     const t0 = Date.now();
     await dockerd.docker(['start', 'web']);
-    await waitFor('traffic after the dockerd restart', () => httpOk(webIp), 10_000, 100);
+    await waitFor('traffic after the dockerd restart', () => httpOk(rig, webIp), 10_000, 100);
     console.log(`# dockerd restarted -> traffic back: ${Date.now() - t0} ms`);
   });
 
@@ -115,7 +91,7 @@ describe('gangway up / down', { timeout: 300_000 }, () => {
     await waitForDaemon(daemon);
     // The agent container kept running and re-dials the new helper by itself.
     await waitConnected(daemon, 10_000);
-    await waitFor('traffic after the helper restart', () => httpOk(webIp), 10_000, 100);
+    await waitFor('traffic after the helper restart', () => httpOk(rig, webIp), 10_000, 100);
   });
 
   test('gangway down: no agent container, no Gangway iptables rules in the VM, no routes on the host', async () => {
@@ -132,6 +108,6 @@ describe('gangway up / down', { timeout: 300_000 }, () => {
       routes.split('\n').filter((l) => l && !l.includes('proto kernel')),
       [],
     );
-    assert.equal(await httpOk(webIp), false);
+    assert.equal(await httpOk(rig, webIp), false);
   });
 });

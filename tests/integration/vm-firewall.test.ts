@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDockerd, type Dockerd } from '../rig/dockerd';
 import { waitFor } from '../rig/exec';
-import { BUSYBOX_IMAGE, buildRigImages } from '../rig/images';
+import { buildRigImages } from '../rig/images';
 import { createRig, type Rig } from '../rig/rig';
 import {
   Workdir,
@@ -16,6 +16,7 @@ import {
   type DaemonHandle,
   type Proc,
 } from './harness';
+import { httpOk, ipOn, runWeb } from './docker-helpers';
 
 describe('the agent firewall in a Docker VM', { timeout: 240_000 }, () => {
   let rig: Rig;
@@ -23,27 +24,6 @@ describe('the agent firewall in a Docker VM', { timeout: 240_000 }, () => {
   let work: Workdir;
   let daemon: DaemonHandle;
   let agent: Proc;
-
-  const httpOk = async (ip: string) =>
-    (await rig.exec(rig.hostNs, 'curl', ['-sSf', '--max-time', '1', `http://${ip}/`], { allowFail: true }))
-      .code === 0;
-  const ipOn = async (ctr: string, net: string) =>
-    (
-      await dockerd.docker(['inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, ctr])
-    ).stdout.trim();
-  const web = (name: string, net: string) =>
-    dockerd.docker([
-      'run',
-      '-d',
-      '--name',
-      name,
-      '--network',
-      net,
-      BUSYBOX_IMAGE,
-      'sh',
-      '-c',
-      'mkdir -p /www && echo hi > /www/index.html && exec httpd -f -p 80 -h /www',
-    ]);
 
   before(async () => {
     rig = await createRig({ containers: 0, subnetIndex: 13 });
@@ -64,24 +44,24 @@ describe('the agent firewall in a Docker VM', { timeout: 240_000 }, () => {
 
   test('a container on an --internal network answers the host', async () => {
     await dockerd.docker(['network', 'create', '--internal', 'sealed']);
-    await web('inner', 'sealed');
-    const ip = await ipOn('inner', 'sealed');
-    await waitFor(`the internal container ${ip}`, () => httpOk(ip), 10_000, 100);
+    await runWeb(dockerd, 'inner', 'sealed');
+    const ip = await ipOn(dockerd, 'inner', 'sealed');
+    await waitFor(`the internal container ${ip}`, () => httpOk(rig, ip), 10_000, 100);
   });
 
   test('a container on two networks answers on both addresses', async () => {
     await dockerd.docker(['network', 'create', 'front']);
     await dockerd.docker(['network', 'create', 'back']);
-    await web('both', 'front');
+    await runWeb(dockerd, 'both', 'front');
     await dockerd.docker(['network', 'connect', 'back', 'both']);
     for (const net of ['front', 'back']) {
-      const ip = await ipOn('both', net);
-      await waitFor(`the two-network container on ${net} (${ip})`, () => httpOk(ip), 10_000, 100);
+      const ip = await ipOn(dockerd, 'both', net);
+      await waitFor(`the two-network container on ${net} (${ip})`, () => httpOk(rig, ip), 10_000, 100);
     }
   });
 
   test("Docker ≥ 28's raw-table drop for direct routing does not stop tunnel traffic", async () => {
-    const ip = await ipOn('both', 'front');
+    const ip = await ipOn(dockerd, 'both', 'front');
     const bridge = (await dockerd.docker(['network', 'inspect', '-f', '{{.Id}}', 'front'])).stdout
       .trim()
       .slice(0, 12);
@@ -99,10 +79,10 @@ describe('the agent firewall in a Docker VM', { timeout: 240_000 }, () => {
         'dev',
         rig.hostVeth,
       ]);
-      assert.equal(await httpOk(ip), false, 'direct routing is dropped by the raw rule');
+      assert.equal(await httpOk(rig, ip), false, 'direct routing is dropped by the raw rule');
       await rig.exec(rig.hostNs, 'ip', ['route', 'del', `${ip}/32`, 'via', rig.vmVethIp]);
       // Through the tunnel, our raw ACCEPT (inserted first) lets it pass.
-      assert.ok(await httpOk(ip), 'reachable through Gangway despite the raw drop');
+      assert.ok(await httpOk(rig, ip), 'reachable through Gangway despite the raw drop');
     } finally {
       await rig.exec(rig.vmNs, 'iptables', ['-t', 'raw', '-D', ...drop.slice(3)], { allowFail: true });
     }
