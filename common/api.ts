@@ -82,3 +82,17 @@ export const routeRequestSchema = z
 export const joinRequestSchema = z
   .object({ a: z.string().min(1).max(512), b: z.string().min(1).max(512), joined: z.boolean() })
   .strict();
+
+/** One hop checked by GET /v1/diagnostics (gangway doctor). */
+export const diagnosticCheckSchema = z.object({
+  id: z.string(),
+  title: z.string(),
+  status: z.enum(['ok', 'fail', 'warn', 'skip']),
+  detail: z.string(),
+  fix: z.string().optional(),
+});
+export type DiagnosticCheck = z.infer<typeof diagnosticCheckSchema>;
+
+/** GET /v1/diagnostics: every hop in order; ok when none failed. */
+export const diagnosticsSchema = z.object({ ok: z.boolean(), checks: z.array(diagnosticCheckSchema) });
+export type Diagnostics = z.infer<typeof diagnosticsSchema>;

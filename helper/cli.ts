@@ -2,12 +2,19 @@
 // `gangway`: the command-line entry point. Each command is a small function; exit codes are stable:
 // 0 ok, 1 failure, 2 usage error, 3 daemon unreachable.
 import { parseArgs } from 'node:util';
-import { networksResponseSchema, statusSchema, type NetworksResponse, type Status } from '../common/api';
+import {
+  diagnosticsSchema,
+  networksResponseSchema,
+  statusSchema,
+  type NetworksResponse,
+  type Status,
+} from '../common/api';
 import { createLogger } from '../common/log';
 import { native } from '../native/index';
 import { ApiClientError, callApi } from './api-client';
 import { DAEMON_USAGE, UsageError, defaultConfig, parseDaemonArgs } from './config';
 import { Daemon } from './daemon';
+import { formatDiagnostics } from './doctor';
 import { createNetPlatform } from './platform/platform';
 
 const USAGE = `Usage: gangway <command> [options]
@@ -21,6 +28,7 @@ Commands:
   route     route NETWORK on|off: choose whether a network is reachable from the host
   join      join NET_A NET_B: let two networks' containers reach each other
   unjoin    unjoin NET_A NET_B: isolate them again (Docker's default)
+  doctor    check each hop from the host to the containers and say what to fix
 
 Run "gangway <command> --help" for a command's options.`;
 
@@ -233,6 +241,39 @@ function upDown(action: 'connect' | 'disconnect') {
   };
 }
 
+async function runDoctorCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, strict: true, options: COMMON_OPTIONS });
+  if (values.help) {
+    console.log(
+      'Usage: gangway doctor [--json] [--socket PATH]\n\nChecks each hop in order (daemon, Docker, agent image and container, handshake, keepalives,\nTUN device, routes, conflicts, network gateways) and says what failed and what to do.\nExit code 0 when nothing failed, 1 when a check failed, 3 when the daemon is unreachable.',
+    );
+    return EXIT.ok;
+  }
+  const socket = values.socket ?? defaultConfig().socket;
+  let d;
+  try {
+    d = await callApi(socket, 'GET', '/v1/diagnostics', diagnosticsSchema, undefined, 30_000);
+  } catch (err) {
+    if (!(err instanceof ApiClientError) || err.code !== 'DAEMON_UNREACHABLE') throw err;
+    const down = {
+      ok: false,
+      checks: [
+        {
+          id: 'daemon',
+          title: 'Gangway daemon running',
+          status: 'fail' as const,
+          detail: err.message,
+          fix: 'start it with "gangway daemon" (as root) or "gangway service install"',
+        },
+      ],
+    };
+    console.log(values.json ? JSON.stringify(down, null, 2) : formatDiagnostics(down));
+    return EXIT.unreachable;
+  }
+  console.log(values.json ? JSON.stringify(d, null, 2) : formatDiagnostics(d));
+  return d.ok ? EXIT.ok : EXIT.failure;
+}
+
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   up: upDown('connect'),
   down: upDown('disconnect'),
@@ -242,6 +283,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   route: runRoute,
   join: joinUnjoin(true),
   unjoin: joinUnjoin(false),
+  doctor: runDoctorCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

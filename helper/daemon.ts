@@ -1,10 +1,12 @@
 // gangwayd's core: the TUN device, the native pump, the tunnel handshake, host routes and the control API.
 import { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
+import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import Dockerode from 'dockerode';
 import {
   API_VERSION,
+  type Diagnostics,
   joinRequestSchema,
   routeRequestSchema,
   type NetworksResponse,
@@ -13,13 +15,15 @@ import {
 } from '../common/api';
 import { formatEndpoint } from '../common/control-port';
 import { interfaceName } from '../common/tunnel-config';
-import { nthAddress, parseCidr } from '../common/cidr';
+import { formatCidr, nthAddress, parseCidr } from '../common/cidr';
 import type { Logger } from '../common/log';
 import type { NativeAddon, Pump } from '../native/index';
 import type { DaemonConfig } from './config';
 import { ApiFailure, startControlServer } from './control-server';
 import { AGENT_CONTAINER_NAME, AgentContainer } from './docker/agent-container';
-import { ensureAgentImage } from './docker/agent-image';
+import { agentImageTag, ensureAgentImage } from './docker/agent-image';
+import { parseIfconfig, parseIpLink, runDoctor } from './doctor';
+import { type CommandError, runCommand } from './exec';
 import { EventStream, type ChangeEvents } from './event-stream';
 import { resolveDockerEndpoint } from './docker/docker-endpoint';
 import { NetworkWatcher } from './docker/network-watcher';
@@ -145,6 +149,7 @@ export class Daemon {
         'POST /v1/networks/join': ({ body }) => this.setJoined(body),
         'POST /v1/connect': () => this.connect(),
         'POST /v1/disconnect': () => this.disconnect(),
+        'GET /v1/diagnostics': () => this.diagnostics(),
       },
     });
     deps.log.info('gangway daemon started', {
@@ -374,6 +379,65 @@ export class Daemon {
     return this.networks();
   }
 
+  /** GET /v1/diagnostics: gangway doctor's checks, each hop in order. */
+  diagnostics(): Promise<Diagnostics> {
+    const s = this.status();
+    const { docker, agent, deps, device } = this;
+    const ours = (x: string | undefined) => (x ? parseCidr(x) : undefined);
+    return runDoctor({
+      version: VERSION,
+      socket: this.cfg.socket,
+      settingsWarning: s.settingsWarning,
+      docker: s.docker,
+      agentWanted: this.agentWanted,
+      agentError: this.agentError,
+      tunnel: { state: s.state, peer: s.peer, lastHeardAgoMs: s.lastHeardMs, configAcked: s.configAcked },
+      device,
+      installedRoutes: this.reconciler?.installed ?? [],
+      networks: (this.plan?.networks ?? []).map((n) => ({
+        name: n.name,
+        wanted: n.wanted,
+        routed: n.routed,
+        conflict: n.conflict ?? null,
+        subnets: n.subnets.map((x) => ({ cidr: x.cidr, routed: x.routed })),
+      })),
+      agentImage: async () => {
+        const tag = agentImageTag();
+        if (!docker) throw new Error('Docker is not used');
+        try {
+          await docker.getImage(tag).inspect();
+          return { tag, present: true };
+        } catch (err) {
+          if ((err as { statusCode?: number }).statusCode === 404) return { tag, present: false };
+          throw err;
+        }
+      },
+      agentContainer: async () => {
+        if (!agent) throw new Error('Docker is not used');
+        const a = await agent.status();
+        const exit = a.lastExit
+          ? `exit ${a.lastExit.code} at ${a.lastExit.at}${a.lastExit.error ? `: ${a.lastExit.error}` : ''}`
+          : undefined;
+        const detail =
+          a.state === 'running'
+            ? [a.image, a.restartCount ? `${a.restartCount} restart(s)` : ''].filter(Boolean).join(', ')
+            : [a.dockerState, exit].filter(Boolean).join(', ');
+        return { state: a.state, ...(detail ? { detail } : {}) };
+      },
+      tunLink: async () =>
+        process.platform === 'darwin'
+          ? parseIfconfig(await runCommand('ifconfig', [device]))
+          : parseIpLink(await runCommand('ip', ['-j', 'link', 'show', 'dev', device])),
+      tunRoutes: async () =>
+        (await deps.net.listRoutes())
+          .filter((r) => r.device === device)
+          .map((r) => ours(r.destination))
+          .filter((c) => c !== undefined)
+          .map(formatCidr),
+      probeAddress: (ip, timeoutMs) => probeAddress(ip, timeoutMs),
+    });
+  }
+
   status(): Status {
     const t = this.tunnel;
     const pump = this.pump;
@@ -435,4 +499,27 @@ export class Daemon {
     }
     this.deps.log.info('gangway daemon stopped', {});
   }
+}
+
+/** One ping (a TCP connect as a fallback where ping is missing): whether `ip` answers within `timeoutMs`. */
+async function probeAddress(ip: string, timeoutMs: number): Promise<boolean> {
+  const wait = String(Math.max(1, Math.round(timeoutMs / 1000)));
+  const args = process.platform === 'darwin' ? ['-c', '1', '-t', wait, ip] : ['-c', '1', '-W', wait, ip];
+  try {
+    await runCommand('ping', args);
+    return true;
+  } catch (err) {
+    if ((err as CommandError).exitCode !== 'ENOENT') return false;
+  }
+  // A refused connection is an answer too.
+  return new Promise((resolvePromise) => {
+    const sock = connect({ host: ip, port: 80, timeout: timeoutMs });
+    const done = (ok: boolean) => {
+      sock.destroy();
+      resolvePromise(ok);
+    };
+    sock.once('connect', () => done(true));
+    sock.once('timeout', () => done(false));
+    sock.once('error', (e: NodeJS.ErrnoException) => done(e.code === 'ECONNREFUSED'));
+  });
 }

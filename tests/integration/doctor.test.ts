@@ -1,0 +1,126 @@
+// gangway doctor against a real dockerd, daemon and agent container: all ok, then each broken hop is named.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { diagnosticsSchema, type Diagnostics } from '../../common/api';
+import { startDockerd, type Dockerd } from '../rig/dockerd';
+import { waitFor } from '../rig/exec';
+import { AGENT_BASE_IMAGE, buildRigImages } from '../rig/images';
+import { createRig, type Rig } from '../rig/rig';
+import { Workdir, startDaemon, stop, waitConnected, waitForDaemon, type DaemonHandle } from './harness';
+import { gangwayCli, httpOk, runWeb } from './docker-helpers';
+
+describe('gangway doctor', { timeout: 300_000 }, () => {
+  let rig: Rig;
+  let dockerd: Dockerd;
+  let work: Workdir;
+  let daemon: DaemonHandle;
+  let webIp = '';
+  let subnet = '';
+
+  const gangway = (...args: string[]) => gangwayCli(daemon.socket, ...args);
+  const doctor = async (): Promise<{ code: number; out: string; d: Diagnostics }> => {
+    const r = await gangway('doctor', '--json');
+    return { ...r, d: diagnosticsSchema.parse(JSON.parse(r.out)) };
+  };
+  const firstFail = (d: Diagnostics) => d.checks.find((c) => c.status === 'fail');
+
+  before(async () => {
+    rig = await createRig({ containers: 0, subnetIndex: 16 });
+    dockerd = await startDockerd(rig);
+    await buildRigImages(dockerd.host);
+    work = new Workdir();
+    daemon = startDaemon(rig, work, [
+      '--docker-host',
+      dockerd.host,
+      '--agent-dial',
+      rig.hostVethIp,
+      '--agent-base-image',
+      AGENT_BASE_IMAGE,
+    ]);
+    await waitForDaemon(daemon);
+    await dockerd.docker(['network', 'create', 'app']);
+    subnet = (
+      await dockerd.docker(['network', 'inspect', '-f', '{{(index .IPAM.Config 0).Subnet}}', 'app'])
+    ).stdout.trim();
+    webIp = await runWeb(dockerd, 'web', 'app');
+    const r = await gangway('up');
+    assert.equal(r.code, 0, `${r.out}\n${daemon.output()}`);
+    await waitConnected(daemon, 15_000);
+    await waitFor('the web container through Gangway', () => httpOk(rig, webIp), 10_000, 50);
+  });
+
+  after(async () => {
+    if (daemon) await stop(daemon);
+    await dockerd?.stop();
+    await rig?.teardown();
+    work?.cleanup();
+  });
+
+  test('healthy: every hop ok (DNS skipped), exit 0, a readable checklist', async () => {
+    const { code, out, d } = await doctor();
+    assert.equal(code, 0, out);
+    assert.equal(d.ok, true);
+    for (const c of d.checks) assert.equal(c.status, c.id === 'dns' ? 'skip' : 'ok', `${c.id}: ${c.detail}`);
+    const gw = d.checks.find((c) => c.id === 'gateways');
+    assert.match(gw?.detail ?? '', /app \d+\.\d+\.\d+\.1/);
+    const text = await gangway('doctor');
+    assert.equal(text.code, 0, text.out);
+    assert.match(text.out, /✔ {2}1\. Gangway daemon running/);
+    assert.match(text.out, /All checks passed/);
+  });
+
+  test('(a) agent container stopped: the agent hop fails, exit 1; gangway up heals', async () => {
+    await dockerd.docker(['stop', 'gangway-agent']);
+    const { code, out, d } = await doctor();
+    assert.equal(code, 1, out);
+    const f = firstFail(d);
+    assert.equal(f?.id, 'agent', out);
+    assert.match(f?.detail ?? '', /not running/);
+    assert.match(f?.fix ?? '', /gangway up/);
+    const text = await gangway('doctor');
+    assert.match(text.out, /✖ {2}4\. Agent container running/);
+    const up = await gangway('up');
+    assert.equal(up.code, 0, up.out);
+    await waitConnected(daemon, 15_000);
+    await waitFor('doctor all ok again', async () => (await doctor()).code === 0, 15_000, 200);
+  });
+
+  test('(b) a route deleted by hand: the routes hop fails', async () => {
+    await rig.exec(rig.hostNs, 'ip', ['route', 'del', subnet, 'dev', 'gw0']);
+    const { code, out, d } = await doctor();
+    assert.equal(code, 1, out);
+    const f = firstFail(d);
+    assert.equal(f?.id, 'routes', out);
+    assert.ok(f?.detail.includes(subnet), f?.detail);
+    assert.equal(d.checks.find((c) => c.id === 'gateways')?.status, 'skip');
+    // The fix it prints works.
+    assert.equal((await gangway('down')).code, 0);
+    assert.equal((await gangway('up')).code, 0);
+    await waitConnected(daemon, 15_000);
+    await waitFor('doctor all ok again', async () => (await doctor()).code === 0, 15_000, 200);
+  });
+
+  test('(c) dockerd stopped: the Docker hop fails', async () => {
+    await dockerd.stop();
+    const { d, out, code } = await waitFor(
+      'the daemon to notice Docker is gone',
+      async () => {
+        const r = await doctor();
+        return firstFail(r.d)?.id === 'docker' ? r : undefined;
+      },
+      15_000,
+      200,
+    );
+    assert.equal(code, 1, out);
+    const f = firstFail(d);
+    assert.match(f?.fix ?? '', /start Docker/);
+    assert.equal(d.checks.find((c) => c.id === 'agent')?.status, 'skip');
+  });
+
+  test('daemon unreachable: exit 3 with the fix', async () => {
+    const r = await gangwayCli(`${work.dir}/nothing.sock`, 'doctor');
+    assert.equal(r.code, 3, r.out);
+    assert.match(r.out, /✖ {2}1\. Gangway daemon running/);
+    assert.match(r.out, /gangway daemon/);
+  });
+});

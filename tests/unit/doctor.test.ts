@@ -1,0 +1,280 @@
+// gangway doctor's ordering and skip logic, over a fake probe: each broken hop is the first failure named.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  CHECK_ORDER,
+  formatDiagnostics,
+  gatewayOf,
+  parseIfconfig,
+  parseIpLink,
+  runDoctor,
+  type DoctorProbe,
+} from '../../helper/doctor';
+
+function healthy(over: Partial<DoctorProbe> = {}): DoctorProbe & { probed: string[] } {
+  const probed: string[] = [];
+  return {
+    probed,
+    version: '0.1.0',
+    socket: '/run/gangway.sock',
+    settingsWarning: null,
+    docker: { enabled: true, state: 'connected', endpoint: 'unix:///var/run/docker.sock' },
+    agentWanted: true,
+    agentError: null,
+    tunnel: { state: 'connected', peer: '10.0.0.2:40000', lastHeardAgoMs: 400, configAcked: true },
+    device: 'gw0',
+    installedRoutes: ['172.18.0.0/16'],
+    networks: [
+      {
+        name: 'app',
+        wanted: true,
+        routed: true,
+        conflict: null,
+        subnets: [{ cidr: '172.18.0.0/16', routed: true }],
+      },
+    ],
+    agentImage: () => Promise.resolve({ tag: 'gangway/agent:0.1.0', present: true }),
+    agentContainer: () => Promise.resolve({ state: 'running' as const }),
+    tunLink: () => Promise.resolve({ up: true, detail: 'up' }),
+    tunRoutes: () => Promise.resolve(['172.18.0.0/16']),
+    probeAddress: (ip: string) => {
+      probed.push(ip);
+      return Promise.resolve(true);
+    },
+    ...over,
+  };
+}
+
+async function statuses(p: DoctorProbe): Promise<Record<string, string>> {
+  const d = await runDoctor(p);
+  assert.deepEqual(
+    d.checks.map((c) => c.id),
+    CHECK_ORDER,
+  );
+  return Object.fromEntries(d.checks.map((c) => [c.id, c.status]));
+}
+
+async function firstFail(p: DoctorProbe) {
+  const d = await runDoctor(p);
+  assert.equal(d.ok, false);
+  return d.checks.find((c) => c.status === 'fail')!;
+}
+
+describe('runDoctor', () => {
+  test('healthy: everything ok, DNS skipped, gateway probed', async () => {
+    const p = healthy();
+    const d = await runDoctor(p);
+    assert.equal(d.ok, true);
+    assert.deepEqual(
+      d.checks.filter((c) => c.status !== 'ok').map((c) => c.id),
+      ['dns'],
+    );
+    assert.deepEqual(p.probed, ['172.18.0.1']);
+    assert.match(formatDiagnostics(d), /All checks passed/);
+  });
+
+  test('Docker unreachable: Docker hop fails with its error; image, agent, handshake... skipped', async () => {
+    const p = healthy({
+      docker: { enabled: true, state: 'unreachable', endpoint: 'unix:///x.sock', lastError: 'ECONNREFUSED' },
+    });
+    const f = await firstFail(p);
+    assert.equal(f.id, 'docker');
+    assert.match(f.detail, /unreachable.*ECONNREFUSED/);
+    assert.match(f.fix ?? '', /start Docker/);
+    const s = await statuses(p);
+    for (const id of ['image', 'agent', 'handshake', 'keepalive', 'conflicts', 'gateways'])
+      assert.equal(s[id], 'skip', id);
+    assert.equal(s.tun, 'ok');
+    assert.equal(s.routes, 'ok');
+  });
+
+  test('image missing: image hop fails, fix is gangway up', async () => {
+    const f = await firstFail(
+      healthy({
+        agentImage: () => Promise.resolve({ tag: 'gangway/agent:0.1.0', present: false }),
+        agentContainer: () => Promise.resolve({ state: 'absent' as const }),
+      }),
+    );
+    assert.equal(f.id, 'image');
+    assert.match(f.fix ?? '', /gangway up/);
+  });
+
+  test('agent container stopped: agent hop fails; handshake and later tunnel hops skipped', async () => {
+    const p = healthy({
+      agentContainer: () => Promise.resolve({ state: 'exited' as const, detail: 'exited, exit 137' }),
+    });
+    const f = await firstFail(p);
+    assert.equal(f.id, 'agent');
+    assert.match(f.detail, /not running \(exited\)/);
+    assert.match(f.fix ?? '', /gangway up/);
+    const s = await statuses(p);
+    assert.equal(s.handshake, 'skip');
+    assert.equal(s.keepalive, 'skip');
+    assert.equal(s.gateways, 'skip');
+    assert.deepEqual(p.probed, []);
+  });
+
+  test('Docker errors while asking: a fail, not a throw', async () => {
+    const f = await firstFail(healthy({ agentImage: () => Promise.reject(new Error('socket hang up')) }));
+    assert.equal(f.id, 'image');
+    assert.match(f.detail, /socket hang up/);
+  });
+
+  test('no handshake: handshake fails, keepalives skipped', async () => {
+    const p = healthy({
+      tunnel: { state: 'waiting', peer: null, lastHeardAgoMs: null, configAcked: false },
+    });
+    assert.equal((await firstFail(p)).id, 'handshake');
+    assert.equal((await statuses(p)).keepalive, 'skip');
+  });
+
+  test('configuration not acked: handshake fails', async () => {
+    const f = await firstFail(
+      healthy({ tunnel: { state: 'connected', peer: '1.2.3.4:5', lastHeardAgoMs: 10, configAcked: false } }),
+    );
+    assert.equal(f.id, 'handshake');
+    assert.match(f.detail, /not applied/);
+  });
+
+  test('stale keepalives: keepalive hop fails, gateways skipped', async () => {
+    const p = healthy({
+      tunnel: { state: 'waiting', peer: '1.2.3.4:5', lastHeardAgoMs: 4_500, configAcked: true },
+    });
+    const f = await firstFail(p);
+    assert.equal(f.id, 'keepalive');
+    assert.match(f.detail, /4\.5 s ago/);
+    assert.equal((await statuses(p)).gateways, 'skip');
+  });
+
+  test('TUN down: tun fails, routes and gateways skipped', async () => {
+    const p = healthy({ tunLink: () => Promise.resolve({ up: false, detail: 'down' }) });
+    const f = await firstFail(p);
+    assert.equal(f.id, 'tun');
+    assert.match(f.fix ?? '', /ip link set gw0 up/);
+    const s = await statuses(p);
+    assert.equal(s.routes, 'skip');
+    assert.equal(s.gateways, 'skip');
+  });
+
+  test('route removed by hand: routes hop names the missing subnet', async () => {
+    const p = healthy({ tunRoutes: () => Promise.resolve([]) });
+    const f = await firstFail(p);
+    assert.equal(f.id, 'routes');
+    assert.match(f.detail, /172\.18\.0\.0\/16/);
+    assert.match(f.fix ?? '', /gangway down && gangway up/);
+    assert.equal((await statuses(p)).gateways, 'skip');
+  });
+
+  test('a conflict is a warning with the message; the run still passes', async () => {
+    const d = await runDoctor(
+      healthy({
+        networks: [
+          ...healthy().networks,
+          {
+            name: 'vpnclash',
+            wanted: true,
+            routed: false,
+            conflict: 'overlaps 10.8.0.0/16 on tun0',
+            subnets: [{ cidr: '10.8.0.0/24', routed: false }],
+          },
+        ],
+      }),
+    );
+    const c = d.checks.find((x) => x.id === 'conflicts')!;
+    assert.equal(c.status, 'warn');
+    assert.match(c.detail, /vpnclash: overlaps 10\.8\.0\.0\/16/);
+    assert.equal(d.ok, true);
+  });
+
+  test('silent gateway: gateways hop fails naming the network', async () => {
+    const f = await firstFail(healthy({ probeAddress: () => Promise.resolve(false) }));
+    assert.equal(f.id, 'gateways');
+    assert.match(f.detail, /app 172\.18\.0\.1/);
+  });
+
+  test('gateway probes are bounded to 16 networks and run in parallel', async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const seen: string[] = [];
+    const networks = Array.from({ length: 20 }, (_, i) => ({
+      name: `n${i}`,
+      wanted: true,
+      routed: true,
+      conflict: null,
+      subnets: [{ cidr: `172.${20 + i}.0.0/16`, routed: true }],
+    }));
+    await runDoctor(
+      healthy({
+        networks,
+        probeAddress: async (ip) => {
+          seen.push(ip);
+          peak = Math.max(peak, ++inFlight);
+          await new Promise((r) => setTimeout(r, 10));
+          inFlight--;
+          return true;
+        },
+      }),
+    );
+    assert.equal(seen.length, 16);
+    assert.equal(peak, 16);
+  });
+
+  test('no routed networks: gateways skipped', async () => {
+    const s = await statuses(
+      healthy({ networks: [], installedRoutes: [], tunRoutes: () => Promise.resolve([]) }),
+    );
+    assert.equal(s.gateways, 'skip');
+    assert.equal(s.routes, 'ok');
+  });
+
+  test('--no-docker: Docker hops skipped, the tunnel is still checked', async () => {
+    const p = healthy({ docker: { enabled: false, state: 'disabled', endpoint: null } });
+    const s = await statuses(p);
+    assert.equal(s.docker, 'skip');
+    assert.equal(s.image, 'skip');
+    assert.equal(s.agent, 'skip');
+    assert.equal(s.handshake, 'ok');
+    assert.equal(s.gateways, 'ok');
+  });
+
+  test('settings warning: daemon hop warns, run passes', async () => {
+    const d = await runDoctor(healthy({ settingsWarning: 'settings.json is not valid JSON' }));
+    assert.equal(d.checks[0]?.status, 'warn');
+    assert.equal(d.ok, true);
+  });
+
+  test('the checklist marks each status and prints fixes', async () => {
+    const d = await runDoctor(
+      healthy({ agentContainer: () => Promise.resolve({ state: 'absent' as const }) }),
+    );
+    const text = formatDiagnostics(d);
+    assert.match(text, /✔ {2}1\. Gangway daemon running/);
+    assert.match(text, /✖ {2}4\. Agent container running: container absent/);
+    assert.match(text, /fix: run "gangway up"/);
+    assert.match(text, /- 11\. DNS: not available yet/);
+    assert.match(text, /First failing hop: Agent container running/);
+  });
+});
+
+describe('doctor helpers', () => {
+  test('gatewayOf: first host address of IPv4 subnets only', () => {
+    assert.equal(gatewayOf('172.18.0.0/16'), '172.18.0.1');
+    assert.equal(gatewayOf('192.168.5.0/24'), '192.168.5.1');
+    assert.equal(gatewayOf('fd00::/64'), undefined);
+    assert.equal(gatewayOf('nonsense'), undefined);
+  });
+
+  test('parseIpLink', () => {
+    assert.equal(
+      parseIpLink('[{"ifname":"gw0","flags":["POINTOPOINT","UP","LOWER_UP"],"operstate":"UNKNOWN"}]').up,
+      true,
+    );
+    assert.equal(parseIpLink('[{"ifname":"gw0","flags":["POINTOPOINT"],"operstate":"DOWN"}]').up, false);
+    assert.equal(parseIpLink('[]').up, false);
+  });
+
+  test('parseIfconfig', () => {
+    assert.equal(parseIfconfig('utun5: flags=8051<UP,POINTOPOINT,RUNNING,MULTICAST> mtu 1400').up, true);
+    assert.equal(parseIfconfig('utun5: flags=8050<POINTOPOINT,RUNNING,MULTICAST> mtu 1400').up, false);
+  });
+});
