@@ -16,11 +16,13 @@ import { DAEMON_USAGE, UsageError, defaultConfig, parseDaemonArgs } from './conf
 import { Daemon } from './daemon';
 import { formatDiagnostics } from './doctor';
 import { createNetPlatform } from './platform/platform';
+import { runServiceCommand } from './service/service-cli';
 
 const USAGE = `Usage: gangway <command> [options]
 
 Commands:
   daemon    run the helper in the foreground (needs root)
+  service   install|uninstall|status: run the helper as a system service (systemd, launchd)
   status    show the tunnel's state, peer and counters
   up        launch the agent in Docker's VM (connect)
   down      remove the agent and its firewall rules (disconnect)
@@ -275,6 +277,7 @@ async function runDoctorCommand(argv: string[]): Promise<number> {
 }
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  service: (argv) => runServiceCommand(argv),
   up: upDown('connect'),
   down: upDown('disconnect'),
   daemon: runDaemon,

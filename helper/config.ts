@@ -34,6 +34,11 @@ export const daemonConfigSchema = z
     dockerHost: z.string().min(1).max(1024).optional(),
     /** Follow Docker's networks and route them automatically. */
     docker: z.boolean(),
+    /** The user who may use the control socket besides root (the one who installed the service). */
+    socketOwner: z
+      .object({ uid: z.number().int().min(0), gid: z.number().int().min(0) })
+      .strict()
+      .optional(),
     /** What the agent in the VM dials to reach this helper (host name or address, without the port). */
     agentDial: z.string().regex(/^[A-Za-z0-9.:_-]{1,253}$/, 'a host name or IP address'),
     /** Base image for the agent image; offline rigs use a locally built one. */
@@ -79,6 +84,7 @@ Options:
   --no-offload           do not use TUN offloads (Linux)
   --docker-host URL      Docker's API (default: DOCKER_HOST, the current docker context, the platform socket)
   --no-docker            do not follow Docker's networks (route only --route subnets)
+  --socket-owner UID:GID the user who may use the control socket (besides root)
   --agent-dial HOST      what the agent in the VM dials (default host.docker.internal)
   --agent-base-image REF base image for the agent image (default node:20-bookworm-slim)
   --config FILE          read options from a JSON file (flags override it)
@@ -106,6 +112,7 @@ export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConf
         'docker-host': { type: 'string' },
         'no-docker': { type: 'boolean' },
         'agent-dial': { type: 'string' },
+        'socket-owner': { type: 'string' },
         'agent-base-image': { type: 'string' },
         config: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -136,6 +143,7 @@ export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConf
     dockerHost: v['docker-host'],
     docker: v['no-docker'] ? false : undefined,
     agentDial: v['agent-dial'],
+    socketOwner: parseOwner(v['socket-owner']),
     agentBaseImage: v['agent-base-image'],
   };
   for (const [k, val] of Object.entries(flags)) if (val !== undefined) merged[k] = val;
@@ -145,6 +153,13 @@ export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConf
     throw new UsageError(`invalid configuration:\n${lines.join('\n')}`);
   }
   return result.data;
+}
+
+function parseOwner(s: string | undefined): { uid: number; gid: number } | undefined {
+  if (s === undefined) return undefined;
+  const m = /^(\d{1,10}):(\d{1,10})$/.exec(s);
+  if (!m) throw new UsageError(`--socket-owner takes UID:GID (numbers), got "${s}"`);
+  return { uid: Number(m[1]), gid: Number(m[2]) };
 }
 
 function readConfigFile(file: string): Record<string, unknown> {

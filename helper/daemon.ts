@@ -140,6 +140,7 @@ export class Daemon {
     this.events = new EventStream({ source: this.changes, snapshot: () => this.status() });
     this.control = await startControlServer({
       socketPath: cfg.socket,
+      ...(cfg.socketOwner ? { owner: cfg.socketOwner } : {}),
       streams: { '/v1/events': this.events.handler },
       routes: {
         'GET /v1/version': (): VersionInfo => ({ version: VERSION, apiVersion: API_VERSION }),

@@ -15,6 +15,7 @@ PACKAGES=(
   docker.io busybox-static                # the simulated Docker VM and its images
   iperf3 wireguard-go wireguard-tools     # benchmarks and the peer to compare with
   dnsutils                                # DNS tests
+  systemd                                 # systemd-analyze verify of the generated unit
   chromium                                # UI tests (Playwright drives Debian's Chromium)
 )
 # node and npm may come from elsewhere (nodesource, the machine image); Debian's only when absent.

@@ -33,6 +33,7 @@ test('bad values are usage errors that name the field', () => {
     [['--tunnel-subnet', '10.0.0.0/31'], /tunnelSubnet/],
     [['--tun-name', 'a'.repeat(16)], /tunName/],
     [['--frobnicate'], /Unknown option/],
+    [['--socket-owner', 'alice'], /--socket-owner takes UID:GID/],
   ];
   for (const [args, re] of bad)
     assert.throws(
@@ -48,4 +49,10 @@ test('a config file that is not JSON, or has unknown keys, is refused clearly', 
   assert.throws(() => parseDaemonArgs(['--config', join(dir, 'bad.json')], base), /not valid JSON/);
   writeFileSync(join(dir, 'unknown.json'), '{"prot": 1}');
   assert.throws(() => parseDaemonArgs(['--config', join(dir, 'unknown.json')], base), /prot/);
+});
+
+test('--socket-owner names the user who may use the control socket', () => {
+  const cfg = parseDaemonArgs(['--socket-owner', '1000:1000'], base);
+  assert.ok(cfg !== 'help');
+  assert.deepEqual(cfg.socketOwner, { uid: 1000, gid: 1000 });
 });

@@ -1,0 +1,130 @@
+// `gangway service install|uninstall|status [--json]`. The lead wires it into helper/cli.ts's COMMANDS.
+import { parseArgs } from 'node:util';
+import { createServiceManager } from './service-factory';
+import { defaultInstallOptions, type InstallOptions, type ServiceManager } from './service-manager';
+
+const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+export const SERVICE_USAGE = `Usage: gangway service <install|uninstall|status> [options] [-- daemon args]
+
+Runs the Gangway helper as a system service (systemd on Linux, launchd on macOS).
+
+Commands:
+  install      write the unit / plist and start the service (needs root: sudo)
+  uninstall    stop the service and remove the unit / plist (needs root)
+  status       whether the service is installed and running
+
+Options:
+  --json               machine-readable output
+  --socket PATH        control socket (install; default: the daemon's)
+  --state-dir DIR      state directory (install; default: the daemon's)
+  --log-file FILE      where the service writes its output (install)
+  -h, --help           this text
+
+Arguments after -- are passed to \`gangway daemon\` unchanged (install).`;
+
+export interface ServiceCliDeps {
+  manager?: ServiceManager;
+  out?: (s: string) => void;
+  err?: (s: string) => void;
+  isRoot?: () => boolean;
+  /** Base install options (tests); flags override them. */
+  installDefaults?: () => InstallOptions;
+}
+
+export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {}): Promise<number> {
+  const out = deps.out ?? ((s: string) => console.log(s));
+  const err = deps.err ?? ((s: string) => console.error(s));
+  const dash = argv.indexOf('--');
+  const own = dash === -1 ? argv : argv.slice(0, dash);
+  const extraArgs = dash === -1 ? [] : argv.slice(dash + 1);
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: own,
+      allowPositionals: true,
+      options: {
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        socket: { type: 'string' },
+        'state-dir': { type: 'string' },
+        'log-file': { type: 'string' },
+      },
+    });
+  } catch (e) {
+    err(`gangway service: ${(e as Error).message}\n\n${SERVICE_USAGE}`);
+    return EXIT.usage;
+  }
+  const { values: v, positionals } = parsed;
+  if (v.help) {
+    out(SERVICE_USAGE);
+    return EXIT.ok;
+  }
+  const [sub, ...rest] = positionals;
+  const usage = (msg: string): number => {
+    err(`gangway service: ${msg}\n\n${SERVICE_USAGE}`);
+    return EXIT.usage;
+  };
+  if (!sub) return usage('missing command');
+  if (!['install', 'uninstall', 'status'].includes(sub)) return usage(`unknown command "${sub}"`);
+  if (rest.length > 0) return usage(`unexpected argument "${rest[0]}"`);
+  if (sub !== 'install' && (v.socket || v['state-dir'] || v['log-file'] || dash !== -1)) {
+    return usage(`--socket, --state-dir, --log-file and -- apply to install only`);
+  }
+  const isRoot = deps.isRoot ?? (() => process.getuid?.() === 0);
+  if (sub !== 'status' && !isRoot()) {
+    err(`gangway service ${sub}: must be run as root (try: sudo gangway service ${sub})`);
+    return EXIT.failure;
+  }
+  try {
+    const manager = deps.manager ?? createServiceManager();
+    if (sub === 'install') {
+      const base = deps.installDefaults?.() ?? defaultInstallOptions();
+      const opts: InstallOptions = {
+        ...base,
+        ...(v.socket !== undefined && { socketPath: v.socket }),
+        ...(v['state-dir'] !== undefined && { stateDir: v['state-dir'] }),
+        ...(v['log-file'] !== undefined && { logFile: v['log-file'] }),
+        extraArgs: [...base.extraArgs, ...extraArgs],
+      };
+      const r = await manager.install(opts);
+      if (v.json) out(JSON.stringify({ ...r, owner: opts.owner }));
+      else {
+        out(`wrote ${r.path}`);
+        if (r.started)
+          out(`started ${manager.kind} service; control socket ${opts.socketPath} for ${opts.owner.user}`);
+        if (opts.owner.uid === 0)
+          err('note: installed by root without sudo; only root can use the control socket');
+      }
+      for (const w of r.warnings) if (!v.json) err(`warning: ${w}`);
+      return r.started ? EXIT.ok : EXIT.failure;
+    }
+    if (sub === 'uninstall') {
+      const r = await manager.uninstall();
+      if (v.json) out(JSON.stringify(r));
+      else {
+        out(
+          r.removed.length
+            ? `removed ${r.removed.join(', ')}`
+            : 'the service was not installed; nothing removed',
+        );
+        for (const w of r.warnings) err(`warning: ${w}`);
+      }
+      return EXIT.ok;
+    }
+    const s = await manager.status();
+    if (v.json) out(JSON.stringify(s));
+    else {
+      out(`${s.manager} service ${s.installed ? `installed (${s.path})` : 'not installed'}`);
+      out(
+        s.running
+          ? `running${s.pid ? ` (pid ${s.pid})` : ''}`
+          : `not running${s.detail ? ` (${s.detail})` : ''}`,
+      );
+    }
+    return s.installed && s.running ? EXIT.ok : EXIT.failure;
+  } catch (e) {
+    err(`gangway service ${sub}: ${(e as Error).message}`);
+    return EXIT.failure;
+  }
+}
