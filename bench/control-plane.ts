@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import { startDockerd, type Dockerd } from '../tests/rig/dockerd';
-import { AGENT_BASE_IMAGE, buildRigImages } from '../tests/rig/images';
+import { buildRigImages } from '../tests/rig/images';
 import { createRig, type Rig } from '../tests/rig/rig';
 import {
   CLI,
@@ -15,7 +15,7 @@ import {
   waitForDaemon,
   type DaemonHandle,
 } from '../tests/integration/harness';
-import { runWeb } from '../tests/integration/docker-helpers';
+import { runWeb, rigDockerArgs } from '../tests/integration/docker-helpers';
 import { percentile } from './stats';
 
 const execFileP = promisify(execFile);
@@ -71,14 +71,7 @@ async function main(): Promise<number> {
     rig = await createRig({ containers: 0, subnetIndex: 15 });
     dockerd = await startDockerd(rig);
     await buildRigImages(dockerd.host);
-    daemon = startDaemon(rig, work, [
-      '--docker-host',
-      dockerd.host,
-      '--agent-dial',
-      rig.hostVethIp,
-      '--agent-base-image',
-      AGENT_BASE_IMAGE,
-    ]);
+    daemon = startDaemon(rig, work, rigDockerArgs(rig, dockerd));
     await waitForDaemon(daemon);
     await dockerd.docker(['network', 'create', 'cp-first']);
     const firstIp = await runWeb(dockerd, 'cp-first-web', 'cp-first');

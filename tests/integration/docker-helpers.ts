@@ -3,7 +3,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Dockerd } from '../rig/dockerd';
-import { BUSYBOX_IMAGE } from '../rig/images';
+import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE } from '../rig/images';
 import type { Rig } from '../rig/rig';
 import { CLI } from './harness';
 
@@ -51,4 +51,19 @@ export function gangwayCli(socket: string, ...args: string[]): Promise<{ code: n
     (r) => ({ code: 0, out: r.stdout + r.stderr }),
     (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
   );
+}
+
+/**
+ * Daemon arguments for a rig with a real dockerd: follow that engine, have the agent dial the host over the
+ * veth (host.docker.internal on Docker Desktop), and build the agent image on the offline base.
+ */
+export function rigDockerArgs(rig: Rig, dockerd: Dockerd): string[] {
+  return [
+    '--docker-host',
+    dockerd.host,
+    '--agent-dial',
+    rig.hostVethIp,
+    '--agent-base-image',
+    AGENT_BASE_IMAGE,
+  ];
 }

@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { diagnosticsSchema, type Diagnostics } from '../../common/api';
 import { startDockerd, type Dockerd } from '../rig/dockerd';
 import { waitFor } from '../rig/exec';
-import { AGENT_BASE_IMAGE, buildRigImages } from '../rig/images';
+import { buildRigImages } from '../rig/images';
 import { createRig, type Rig } from '../rig/rig';
 import { Workdir, startDaemon, stop, waitConnected, waitForDaemon, type DaemonHandle } from './harness';
-import { gangwayCli, httpOk, runWeb } from './docker-helpers';
+import { gangwayCli, httpOk, runWeb, rigDockerArgs } from './docker-helpers';
 
 describe('gangway doctor', { timeout: 300_000 }, () => {
   let rig: Rig;
@@ -29,14 +29,7 @@ describe('gangway doctor', { timeout: 300_000 }, () => {
     dockerd = await startDockerd(rig);
     await buildRigImages(dockerd.host);
     work = new Workdir();
-    daemon = startDaemon(rig, work, [
-      '--docker-host',
-      dockerd.host,
-      '--agent-dial',
-      rig.hostVethIp,
-      '--agent-base-image',
-      AGENT_BASE_IMAGE,
-    ]);
+    daemon = startDaemon(rig, work, rigDockerArgs(rig, dockerd));
     await waitForDaemon(daemon);
     await dockerd.docker(['network', 'create', 'app']);
     subnet = (

@@ -4,10 +4,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDockerd, type Dockerd } from '../rig/dockerd';
 import { waitFor } from '../rig/exec';
-import { AGENT_BASE_IMAGE, buildRigImages } from '../rig/images';
+import { buildRigImages } from '../rig/images';
 import { createRig, type Rig } from '../rig/rig';
 import { Workdir, startDaemon, stop, waitConnected, waitForDaemon, type DaemonHandle } from './harness';
-import { gangwayCli, httpOk, runWeb } from './docker-helpers';
+import { gangwayCli, httpOk, runWeb, rigDockerArgs } from './docker-helpers';
 
 describe('gangway up / down', { timeout: 300_000 }, () => {
   let rig: Rig;
@@ -25,14 +25,7 @@ describe('gangway up / down', { timeout: 300_000 }, () => {
     dockerd = await startDockerd(rig);
     await buildRigImages(dockerd.host);
     work = new Workdir();
-    daemon = startDaemon(rig, work, [
-      '--docker-host',
-      dockerd.host,
-      '--agent-dial',
-      rig.hostVethIp,
-      '--agent-base-image',
-      AGENT_BASE_IMAGE,
-    ]);
+    daemon = startDaemon(rig, work, rigDockerArgs(rig, dockerd));
     await waitForDaemon(daemon);
     await dockerd.docker(['network', 'create', 'app']);
     webIp = await runWeb(dockerd, 'web', 'app');
@@ -80,14 +73,7 @@ describe('gangway up / down', { timeout: 300_000 }, () => {
     await stop(daemon, 'SIGKILL');
     const routes = (await rig.exec(rig.hostNs, 'ip', ['route', 'show'])).stdout;
     assert.doesNotMatch(routes, /dev gw0/, 'no route survives the helper');
-    daemon = startDaemon(rig, work, [
-      '--docker-host',
-      dockerd.host,
-      '--agent-dial',
-      rig.hostVethIp,
-      '--agent-base-image',
-      AGENT_BASE_IMAGE,
-    ]);
+    daemon = startDaemon(rig, work, rigDockerArgs(rig, dockerd));
     await waitForDaemon(daemon);
     // The agent container kept running and re-dials the new helper by itself.
     await waitConnected(daemon, 10_000);
