@@ -83,7 +83,7 @@ export class Daemon {
 
   async start(): Promise<void> {
     const { cfg, deps } = this;
-    const secret = loadOrCreateSecret(cfg.stateDir);
+    const secret = await loadOrCreateSecret(cfg.stateDir);
     this.secret = secret;
     this.settings = SettingsStore.load(cfg.stateDir, { log: deps.log });
     if (this.settings.warning) deps.log.warn(this.settings.warning, {});

@@ -1,18 +1,10 @@
 // The per-install secret that the agent must prove it knows. 32 random bytes, stored hex-encoded in
 // <state-dir>/secret with mode 0600 (root only); created on first start.
 import { randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  writeSync,
-  closeSync,
-  renameSync,
-  fsyncSync,
-} from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SECRET_LEN } from '../common/wire';
+import { writeFileAtomic } from './atomic-file';
 
 export function readSecretFile(file: string): Buffer {
   const text = readFileSync(file, 'utf8').trim();
@@ -23,7 +15,7 @@ export function readSecretFile(file: string): Buffer {
 }
 
 /** Loads DIR/secret, creating it (and DIR, mode 0700) if missing. */
-export function loadOrCreateSecret(stateDir: string): Buffer {
+export async function loadOrCreateSecret(stateDir: string): Promise<Buffer> {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const file = join(stateDir, 'secret');
   try {
@@ -34,15 +26,7 @@ export function loadOrCreateSecret(stateDir: string): Buffer {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   const secret = randomBytes(SECRET_LEN);
-  // Written to a temp file and renamed, so a crash never leaves a half-written secret behind.
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'wx', 0o600);
-  try {
-    writeSync(fd, `${secret.toString('hex')}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
+  // A crash never leaves a half-written secret behind.
+  await writeFileAtomic(file, `${secret.toString('hex')}\n`, 0o600);
   return secret;
 }

@@ -1,11 +1,11 @@
 // launchd implementation of `gangway service`: /Library/LaunchDaemons/dev.gangway.helper.plist.
-import { existsSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { writeFileAtomic } from '../atomic-file';
 import { runCommand, type Runner } from '../exec';
 import {
   daemonArgv,
   ensureLogDir,
-  writeFileAtomic,
   type InstallOptions,
   type InstallResult,
   type ServiceManager,
@@ -90,7 +90,8 @@ export class LaunchdServiceManager implements ServiceManager {
   async install(o: InstallOptions): Promise<InstallResult> {
     const text = launchdPlist(o);
     ensureLogDir(o.logFile);
-    writeFileAtomic(this.path, text, 0o644);
+    mkdirSync(dirname(this.path), { recursive: true, mode: 0o755 });
+    await writeFileAtomic(this.path, text, 0o644);
     const warnings: string[] = [];
     // A loaded job keeps its old arguments: unload it first (fails harmlessly when not loaded).
     await this.tryRun('launchctl', ['bootout', TARGET]);

@@ -1,11 +1,11 @@
 // systemd implementation of `gangway service`: /etc/systemd/system/gangway.service.
-import { existsSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { writeFileAtomic } from '../atomic-file';
 import { runCommand, type Runner } from '../exec';
 import {
   daemonArgv,
   ensureLogDir,
-  writeFileAtomic,
   type InstallOptions,
   type InstallResult,
   type ServiceManager,
@@ -98,7 +98,8 @@ export class SystemdServiceManager implements ServiceManager {
   async install(o: InstallOptions): Promise<InstallResult> {
     const text = systemdUnit(o);
     ensureLogDir(o.logFile);
-    writeFileAtomic(this.path, text, 0o644);
+    mkdirSync(dirname(this.path), { recursive: true, mode: 0o755 });
+    await writeFileAtomic(this.path, text, 0o644);
     if (!this.systemdRunning()) {
       return {
         path: this.path,

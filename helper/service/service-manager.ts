@@ -1,9 +1,9 @@
 // `gangway service`: installs the helper daemon as a system service (systemd on Linux, launchd on macOS).
 // This file holds the platform-neutral contract and the helpers both implementations share; the generators
 // of the unit / plist text are pure functions in service-linux.ts and service-darwin.ts.
-import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { defaultConfig } from '../config';
 
 export interface ServiceOwner {
@@ -142,26 +142,6 @@ export function defaultInstallOptions(
     extraArgs: [],
     ...overrides,
   };
-}
-
-/** Writes `text` to `path` via a temp file in the same directory + rename, so readers never see half a file. */
-export function writeFileAtomic(path: string, text: string, mode = 0o644): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  const fd = openSync(tmp, 'w', mode);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    chmodSync(tmp, mode); // the umask may have narrowed the mode given to openSync
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
 }
 
 /** Creates the log file's directory so systemd's append: / launchd's StandardOutPath can open it. */

@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../../common/log';
-import { removeStaleTemps, writeFileAtomic } from './atomic-file';
+import { removeStaleTemps, writeFileAtomic } from '../atomic-file';
 
 export const SETTINGS_FILE = 'settings.json';
 

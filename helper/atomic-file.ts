@@ -1,4 +1,4 @@
-// Replacing a file so that a crash or power loss at any moment leaves either the old or the new content,
+// The one way Gangway replaces a file (settings, the secret, service files), so that a crash or power loss at any moment leaves either the old or the new content,
 // never a mix: write a temp file in the same directory (rename is only atomic within one file system),
 // fsync it, rename it over the target, then fsync the directory so the rename itself is durable.
 import { randomBytes } from 'node:crypto';
@@ -13,6 +13,8 @@ export async function writeFileAtomic(file: string, data: string, mode = 0o600):
   const handle = await open(tmp, 'wx', mode);
   try {
     await handle.writeFile(data, 'utf8');
+    // open() applies the umask to `mode`; a unit file must end up 0644, a secret 0600, whatever it is.
+    await handle.chmod(mode);
     await handle.sync();
   } catch (err) {
     await handle.close();
