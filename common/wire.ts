@@ -157,6 +157,26 @@ export function unseal(key: Buffer, msg: Sealed, raw: Buffer): Sealed | undefine
   return macEqual(tag, expect) ? msg : undefined;
 }
 
+/** Why a sealed message was refused; the names are the counters both ends keep. */
+export type SealedRejection = 'sealedUnknownSession' | 'sealedBadTag' | 'sealedReplay';
+
+/**
+ * The receiving side's checks on a sealed message, in order: it belongs to our session, its tag is right
+ * under the sender's direction key, and its counter is newer than the last one accepted.
+ */
+export function checkSealed(
+  keys: SessionKeys | undefined,
+  from: 'helperToAgent' | 'agentToHelper',
+  msg: Sealed,
+  raw: Buffer,
+  lastCounter: bigint,
+): SealedRejection | undefined {
+  if (!keys || !keys.id.equals(msg.sessionId)) return 'sealedUnknownSession';
+  if (!unseal(keys[from], msg, raw)) return 'sealedBadTag';
+  if (msg.counter <= lastCounter) return 'sealedReplay';
+  return undefined;
+}
+
 // ---- parsing ---------------------------------------------------------------------------------------------
 
 export type ParseError = 'empty' | 'data' | 'unknown-type' | 'bad-length' | 'bad-version';

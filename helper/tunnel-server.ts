@@ -22,7 +22,7 @@ import {
   newNonce,
   parseControl,
   seal,
-  unseal,
+  checkSealed,
 } from '../common/wire';
 
 export const SERVER_COUNTERS = [
@@ -266,16 +266,9 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
 
   private onSealed(msg: Sealed, raw: Buffer, from: Endpoint): void {
     const s = this.session;
-    if (!s || !s.keys.id.equals(msg.sessionId)) {
-      this.counters.inc('sealedUnknownSession');
-      return;
-    }
-    if (!unseal(s.keys.agentToHelper, msg, raw)) {
-      this.counters.inc('sealedBadTag');
-      return;
-    }
-    if (msg.counter <= s.rxCounter) {
-      this.counters.inc('sealedReplay');
+    const rejected = checkSealed(s?.keys, 'agentToHelper', msg, raw, s?.rxCounter ?? 0n);
+    if (rejected || !s) {
+      this.counters.inc(rejected ?? 'sealedUnknownSession');
       return;
     }
     s.rxCounter = msg.counter;

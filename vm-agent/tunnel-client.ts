@@ -21,7 +21,7 @@ import {
   newNonce,
   parseControl,
   seal,
-  unseal,
+  checkSealed,
   type Sealed,
 } from '../common/wire';
 
@@ -178,17 +178,9 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   }
 
   private onSealed(msg: Sealed, raw: Buffer): void {
-    const keys = this.keys;
-    if (!keys || !keys.id.equals(msg.sessionId)) {
-      this.counters.inc('sealedUnknownSession');
-      return;
-    }
-    if (!unseal(keys.helperToAgent, msg, raw)) {
-      this.counters.inc('sealedBadTag');
-      return;
-    }
-    if (msg.counter <= this.rxCounter) {
-      this.counters.inc('sealedReplay');
+    const rejected = checkSealed(this.keys, 'helperToAgent', msg, raw, this.rxCounter);
+    if (rejected) {
+      this.counters.inc(rejected);
       return;
     }
     this.rxCounter = msg.counter;
