@@ -1,6 +1,7 @@
 // The control API's contract (HTTP/1.1 + JSON on a unix socket, versioned under /v1). Both the daemon and
 // its clients (CLI, app) validate against these schemas.
 import { z } from 'zod';
+import { parseCidr } from './cidr';
 
 export const API_VERSION = 1;
 /** Sent on every request and response; a daemon refuses a client speaking another API version. */
@@ -12,9 +13,26 @@ export const versionSchema = z.object({ version: z.string(), apiVersion: z.numbe
 export type VersionInfo = z.infer<typeof versionSchema>;
 
 export const apiErrorSchema = z.object({
-  error: z.object({ code: z.string(), message: z.string() }),
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    /** Per-field problems of a rejected request (settings), keyed by field name, for inline errors. */
+    fields: z.record(z.string(), z.string()).optional(),
+  }),
 });
 export type ApiError = z.infer<typeof apiErrorSchema>;
+
+/** Gangway's DNS server, in status and GET /v1/containers. */
+export const dnsStatusSchema = z.object({
+  enabled: z.boolean(),
+  suffix: z.string(),
+  /** addr:port the server answers on, once it listens. */
+  listen: z.string().nullable(),
+  /** Where it is registered with the OS (a /etc/resolver file, a systemd-resolved link), if it is. */
+  resolver: z.string().nullable(),
+  lastError: z.string().nullable(),
+});
+export type DnsStatus = z.infer<typeof dnsStatusSchema>;
 
 const counterMap = z.record(z.string(), z.number());
 
@@ -41,6 +59,7 @@ export const statusSchema = z.object({
     lastError: z.string().optional(),
   }),
   settingsWarning: z.string().nullable(),
+  dns: dnsStatusSchema,
   agent: z.object({
     /** Whether the user asked for the agent (gangway up) — the daemon keeps it running then. */
     wanted: z.boolean(),
@@ -96,3 +115,97 @@ export type DiagnosticCheck = z.infer<typeof diagnosticCheckSchema>;
 /** GET /v1/diagnostics: every hop in order; ok when none failed. */
 export const diagnosticsSchema = z.object({ ok: z.boolean(), checks: z.array(diagnosticCheckSchema) });
 export type Diagnostics = z.infer<typeof diagnosticsSchema>;
+
+// ---- Settings (GET /v1/settings, PATCH /v1/settings) -------------------------------------------------------
+
+/** A DNS suffix: dot-separated lower-case labels, like "gangway.internal". */
+export const dnsSuffixSchema = z
+  .string()
+  .max(200)
+  .regex(
+    /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/,
+    'lower-case labels of letters, digits and "-", separated by dots (like gangway.internal)',
+  );
+
+/** The tunnel's two addresses come from this subnet: it needs room for two (/30 or larger). */
+export const tunnelSubnetSchema = z.string().refine((s) => {
+  const c = parseCidr(s);
+  return !!c && c.prefix <= (c.family === 4 ? 30 : 126);
+}, 'a subnet with room for two addresses, like 10.57.0.0/30');
+
+/**
+ * What a user may change at run time (the app's Settings page, `gangway settings set`). The daemon's command
+ * line gives the defaults; values saved here override them and apply without a restart.
+ */
+export const userSettingsSchema = z
+  .object({
+    tunnelSubnet: tunnelSubnetSchema,
+    port: z.number().int().min(1).max(65535),
+    mtu: z.number().int().min(576).max(9000),
+    dnsSuffix: dnsSuffixSchema,
+    /** UDP and TCP port of Gangway's DNS server on the host's tunnel address; 0 turns DNS off. */
+    dnsPort: z.number().int().min(0).max(65535),
+    /** Docker's API (unix:// or tcp://); null: DOCKER_HOST, the current context, the platform default. */
+    dockerHost: z.string().min(1).max(1024).nullable(),
+    routeNewNetworks: z.boolean(),
+  })
+  .strict();
+export type UserSettings = z.infer<typeof userSettingsSchema>;
+
+/** PATCH /v1/settings: any subset of the fields; the answer is the settings now in effect. */
+export const settingsPatchSchema = userSettingsSchema
+  .partial()
+  .strict()
+  .refine((p) => Object.keys(p).length > 0, 'name at least one setting to change');
+export type SettingsPatch = z.infer<typeof settingsPatchSchema>;
+
+export const settingsResponseSchema = z.object({
+  settings: userSettingsSchema,
+  /** Set when the settings file could not be used and was moved aside. */
+  warning: z.string().nullable(),
+});
+export type SettingsResponse = z.infer<typeof settingsResponseSchema>;
+
+// ---- Logs (GET /v1/logs?limit=N&level=info) ----------------------------------------------------------------
+
+export const logLevelSchema = z.enum(['debug', 'info', 'warn', 'error']);
+export const logEntrySchema = z
+  .object({ time: z.string(), level: logLevelSchema, component: z.string(), msg: z.string() })
+  .catchall(z.unknown());
+export type LogEntry = z.infer<typeof logEntrySchema>;
+export const logsResponseSchema = z.object({
+  /** The log file the entries come from (null when the daemon logs only to stderr). */
+  file: z.string().nullable(),
+  entries: z.array(logEntrySchema),
+});
+export type LogsResponse = z.infer<typeof logsResponseSchema>;
+
+// ---- DNS and containers (GET /v1/containers) ---------------------------------------------------------------
+
+export const containerSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  /** Compose project and service, from the com.docker.compose.* labels. */
+  project: z.string().nullable(),
+  service: z.string().nullable(),
+  networks: z.array(
+    z.object({
+      network: z.string(),
+      ipv4: z.string().nullable(),
+      ipv6: z.string().nullable(),
+      aliases: z.array(z.string()),
+      routed: z.boolean(),
+    }),
+  ),
+  /** Every name under the suffix that resolves to this container. */
+  dnsNames: z.array(z.string()),
+});
+export type Container = z.infer<typeof containerSchema>;
+
+export const containersResponseSchema = z.object({
+  dns: dnsStatusSchema,
+  containers: z.array(containerSchema),
+  /** Names claimed by more than one container: they resolve to all of their addresses. */
+  collisions: z.array(z.object({ name: z.string(), containers: z.array(z.string()) })),
+});
+export type ContainersResponse = z.infer<typeof containersResponseSchema>;

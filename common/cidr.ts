@@ -1,6 +1,6 @@
 // CIDR parsing and arithmetic (IPv4 and IPv6) used to validate input before it reaches `ip`/`route`, and to
 // detect overlaps between container subnets, the tunnel subnet and the host's own routes.
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv4, isIPv6 } from './ip-address';
 
 export interface Cidr {
   family: 4 | 6;

@@ -1,7 +1,7 @@
 // Validation of the configuration the helper pushes to the agent. The agent trusts only authenticated
 // messages, and even those are checked: a bad value must not reach `ip` or iptables.
 import { z } from 'zod';
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv4, isIPv6 } from './ip-address';
 import { parseCidr } from './cidr';
 
 const ip = z.string().refine((s) => isIPv4(s) || isIPv6(s), 'not an IP address');

@@ -21,7 +21,12 @@ export class ApiFailure extends Error {
   }
 }
 
-export type Handler = (req: { method: string; path: string; body: unknown }) => unknown;
+export type Handler = (req: {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  body: unknown;
+}) => unknown;
 export type Routes = Record<string, Handler>;
 /** A long-lived response (the event stream): it owns res. May throw ApiFailure before writing anything. */
 export type StreamHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -160,7 +165,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Se
       );
     }
     readBody(req)
-      .then((body) => handler({ method, path: url.pathname, body }))
+      .then((body) => handler({ method, path: url.pathname, query: url.searchParams, body }))
       .then((value) => send(res, 200, value))
       .catch((err: unknown) => {
         if (err instanceof ApiFailure) refuse(err);

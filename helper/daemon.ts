@@ -7,6 +7,7 @@ import Dockerode from 'dockerode';
 import {
   API_VERSION,
   type Diagnostics,
+  type DnsStatus,
   joinRequestSchema,
   routeRequestSchema,
   type NetworksResponse,
@@ -466,12 +467,18 @@ export class Daemon {
         ...(this.watcher?.status.lastError ? { lastError: this.watcher.status.lastError } : {}),
       },
       settingsWarning: this.settings?.warning ?? null,
+      dns: this.dnsStatus(),
       agent: { wanted: this.agentWanted, lastError: this.agentError },
       counters: {
         pump: pump ? { ...pump.stats() } : {},
         control: t ? t.counters.snapshot() : {},
       },
     };
+  }
+
+  /** Gangway's DNS server (#6 wires it in); until then it reports itself off. */
+  private dnsStatus(): DnsStatus {
+    return { enabled: false, suffix: 'gangway.internal', listen: null, resolver: null, lastError: null };
   }
 
   /** Removes routes, closes the tunnel and the socket. Safe to call more than once. */
