@@ -17,6 +17,7 @@ import { Daemon } from './daemon';
 import { formatDiagnostics } from './doctor';
 import { createNetPlatform } from './platform/platform';
 import { runServiceCommand } from './service/service-cli';
+import { runUiCommand } from './ui/ui-cli';
 
 const USAGE = `Usage: gangway <command> [options]
 
@@ -31,6 +32,7 @@ Commands:
   join      join NET_A NET_B: let two networks' containers reach each other
   unjoin    unjoin NET_A NET_B: isolate them again (Docker's default)
   doctor    check each hop from the host to the containers and say what to fix
+  ui        serve Gangway's window on 127.0.0.1 and print the address to open
 
 Run "gangway <command> --help" for a command's options.`;
 
@@ -287,6 +289,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   join: joinUnjoin(true),
   unjoin: joinUnjoin(false),
   doctor: runDoctorCommand,
+  ui: runUiCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,196 @@
+// The tray menu as data: a pure function from what the app knows about the daemon to a description of the
+// menu (status line, actions, one checkbox per network). menu-template.ts turns it into Electron's menu;
+// tests and the README's menu picture use it directly.
+import type { NetworksResponse, Status } from '../common/api';
+
+export type TrayState = 'connected' | 'connecting' | 'disconnected' | 'error';
+
+/** What the app knows about the daemon. */
+export type DaemonView =
+  /** Not asked yet (the app is starting). */
+  | { kind: 'starting' }
+  /** No daemon answers. `installed` false: its socket is not even there (the helper was never installed). */
+  | { kind: 'unreachable'; installed: boolean; reason: string }
+  /** A daemon answers but speaks another version than this app. */
+  | { kind: 'version-skew'; daemonVersion: string; appVersion: string }
+  | { kind: 'ok'; status: Status; networks: NetworksResponse | null };
+
+export interface MenuInput {
+  daemon: DaemonView;
+  openAtLogin: boolean;
+  /** The user refused the administrator prompt: say what does not work without the helper. */
+  installDeclined: boolean;
+  /** An action in flight (connecting, installing): its item is disabled meanwhile. */
+  busy: ReadonlySet<string>;
+}
+
+export type MenuAction =
+  | { kind: 'connect' }
+  | { kind: 'disconnect' }
+  | { kind: 'route'; network: string; routed: boolean }
+  | { kind: 'route-new-networks'; on: boolean }
+  | { kind: 'open-at-login'; on: boolean }
+  | { kind: 'install-helper' }
+  | { kind: 'update-helper' }
+  | { kind: 'open-window' }
+  | { kind: 'quit' };
+
+export type MenuItemModel =
+  | { type: 'label'; label: string }
+  | { type: 'separator' }
+  | { type: 'action'; label: string; enabled: boolean; action: MenuAction }
+  | { type: 'checkbox'; label: string; checked: boolean; enabled: boolean; action: MenuAction };
+
+export interface MenuModel {
+  trayState: TrayState;
+  /** The tray icon's tooltip: the status line. */
+  tooltip: string;
+  items: MenuItemModel[];
+}
+
+/** Menu items are one line: long reasons (a conflicting host route) are cut. */
+export const MAX_LABEL = 90;
+
+function cut(s: string): string {
+  const one = s.replace(/\s+/g, ' ').trim();
+  return one.length > MAX_LABEL ? `${one.slice(0, MAX_LABEL - 1)}…` : one;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** The status line and the tray icon for a daemon that answers. */
+function describeStatus(s: Status, networks: NetworksResponse | null): { line: string; tray: TrayState } {
+  if (s.docker.enabled && s.docker.state === 'unreachable')
+    return { line: 'Docker is not running', tray: 'error' };
+  if (s.agent.lastError) return { line: cut(`Agent failed to start: ${s.agent.lastError}`), tray: 'error' };
+  if (s.state === 'connected') {
+    const routed = networks
+      ? networks.networks.filter((n) => n.routed).length
+      : s.routes.filter((r) => r.installed).length;
+    return { line: `Connected · ${plural(routed, 'network')} routed`, tray: 'connected' };
+  }
+  if (s.docker.enabled && s.docker.state === 'connecting')
+    return { line: 'Connecting to Docker…', tray: 'connecting' };
+  if (s.agent.wanted) return { line: 'Waiting for the agent', tray: 'connecting' };
+  return { line: 'Disconnected', tray: 'disconnected' };
+}
+
+function networkItems(networks: NetworksResponse | null, busy: ReadonlySet<string>): MenuItemModel[] {
+  if (!networks) return [{ type: 'label', label: 'Networks: asking the helper…' }];
+  const items: MenuItemModel[] = [{ type: 'label', label: 'Docker networks' }];
+  if (networks.networks.length === 0) items.push({ type: 'label', label: 'No Docker networks' });
+  for (const n of networks.networks) {
+    const name = `${n.name} — ${n.subnets.join(', ') || 'no subnet'}`;
+    items.push(
+      n.conflict
+        ? {
+            type: 'checkbox',
+            label: cut(`${name} (${n.conflict})`),
+            checked: false,
+            enabled: false,
+            action: { kind: 'route', network: n.name, routed: true },
+          }
+        : {
+            type: 'checkbox',
+            label: cut(name),
+            checked: n.wanted,
+            enabled: !busy.has(`route:${n.name}`),
+            action: { kind: 'route', network: n.name, routed: !n.wanted },
+          },
+    );
+  }
+  items.push({
+    type: 'checkbox',
+    label: 'Route new networks automatically',
+    checked: networks.routeNewNetworks,
+    enabled: !busy.has('route-new-networks'),
+    action: { kind: 'route-new-networks', on: !networks.routeNewNetworks },
+  });
+  return items;
+}
+
+const WITHOUT_HELPER =
+  'Without the helper, containers cannot be reached: it creates the network interface and adds the routes';
+
+export function buildMenuModel(input: MenuInput): MenuModel {
+  const { daemon, busy } = input;
+  const head: MenuItemModel[] = [];
+  let line: string;
+  let tray: TrayState;
+  switch (daemon.kind) {
+    case 'starting':
+      line = 'Starting…';
+      tray = 'connecting';
+      break;
+    case 'unreachable':
+      line = daemon.installed ? 'Helper not running' : 'Helper not installed';
+      tray = 'error';
+      head.push({
+        type: 'action',
+        label: busy.has('install') ? 'Installing the helper…' : 'Install Helper…',
+        enabled: !busy.has('install'),
+        action: { kind: 'install-helper' },
+      });
+      if (input.installDeclined) head.push({ type: 'label', label: cut(WITHOUT_HELPER) });
+      break;
+    case 'version-skew':
+      line = cut(`Helper ${daemon.daemonVersion} needs an update to ${daemon.appVersion}`);
+      tray = 'error';
+      head.push({
+        type: 'action',
+        label: busy.has('install') ? 'Updating the helper…' : 'Update Helper…',
+        enabled: !busy.has('install'),
+        action: { kind: 'update-helper' },
+      });
+      if (input.installDeclined)
+        head.push({ type: 'label', label: 'Until it is updated, some controls may not work' });
+      break;
+    case 'ok': {
+      const d = describeStatus(daemon.status, daemon.networks);
+      line = d.line;
+      tray = d.tray;
+      if (daemon.status.settingsWarning)
+        head.push({ type: 'label', label: cut(`Settings: ${daemon.status.settingsWarning}`) });
+      const wanted = daemon.status.agent.wanted;
+      const toggleBusy = busy.has('connect') || busy.has('disconnect');
+      head.push(
+        {
+          type: 'action',
+          label: busy.has('connect')
+            ? 'Connecting…'
+            : busy.has('disconnect')
+              ? 'Disconnecting…'
+              : wanted
+                ? 'Disconnect'
+                : 'Connect',
+          enabled: !toggleBusy,
+          action: wanted ? { kind: 'disconnect' } : { kind: 'connect' },
+        },
+        { type: 'separator' },
+        ...networkItems(daemon.networks, busy),
+      );
+      break;
+    }
+  }
+  return {
+    trayState: tray,
+    tooltip: `Gangway: ${line}`,
+    items: [
+      { type: 'label', label: line },
+      ...head,
+      { type: 'separator' },
+      {
+        type: 'checkbox',
+        label: 'Open at Login',
+        checked: input.openAtLogin,
+        enabled: true,
+        action: { kind: 'open-at-login', on: !input.openAtLogin },
+      },
+      { type: 'action', label: 'Open Gangway…', enabled: true, action: { kind: 'open-window' } },
+      { type: 'separator' },
+      { type: 'action', label: 'Quit', enabled: true, action: { kind: 'quit' } },
+    ],
+  };
+}
