@@ -36,7 +36,7 @@ export interface GangwayState {
   diagnostics: Loadable<Diagnostics>;
   logs: Loadable<LogsResponse>;
   logLevel: LogEntry['level'];
-  /** An action in flight (connect, route:<name>, …): its control is disabled meanwhile. */
+  /** An action in flight (connect, route:<name>, …), for its control to show. */
   busy: Record<string, boolean>;
   /** The last failed action, shown until the next one. */
   actionError: string | null;
@@ -65,6 +65,9 @@ export const useGangway = create<GangwayState>()((set, get) => {
     logs: () => api.logs(200, get().logLevel),
   });
   let refetchTimer: ReturnType<typeof setTimeout> | undefined;
+  // Route and join changes go out one at a time, so quick toggles reach the daemon in the order made.
+  let changes: Promise<void> = Promise.resolve();
+  const inOrder = (fn: () => Promise<void>): Promise<void> => (changes = changes.then(fn, fn));
 
   async function act(key: string, fn: (api: Api) => Promise<unknown>): Promise<void> {
     const api = get().api;
@@ -147,16 +150,20 @@ export const useGangway = create<GangwayState>()((set, get) => {
     },
 
     route: (network, routed) =>
-      act(`route:${network}`, async (api) => {
-        const data = await api.route(network, routed);
-        set({ networks: { data, error: null, loading: false } });
-      }),
+      inOrder(() =>
+        act(`route:${network}`, async (api) => {
+          const data = await api.route(network, routed);
+          set({ networks: { data, error: null, loading: false } });
+        }),
+      ),
 
     join: (a, b, joined) =>
-      act(`join:${a}:${b}`, async (api) => {
-        const data = await api.join(a, b, joined);
-        set({ networks: { data, error: null, loading: false } });
-      }),
+      inOrder(() =>
+        act(`join:${a}:${b}`, async (api) => {
+          const data = await api.join(a, b, joined);
+          set({ networks: { data, error: null, loading: false } });
+        }),
+      ),
 
     connect: () =>
       act('connect', async (api) => {

@@ -6,6 +6,9 @@ import { useGangway } from '../store';
 function NetworkRow({ n }: { n: Network }) {
   const route = useGangway((s) => s.route);
   const busy = useGangway((s) => s.busy[`route:${n.name}`] ?? false);
+  // The box follows the click at once; the daemon's answer (or the next event) settles it. It is never
+  // disabled meanwhile: a disabled control loses the keyboard focus.
+  const [pending, setPending] = useState<boolean | null>(null);
   const id = useId();
   const state = n.routed ? 'routed' : n.wanted ? 'not routed' : 'off';
   return (
@@ -13,10 +16,14 @@ function NetworkRow({ n }: { n: Network }) {
       <label>
         <input
           type="checkbox"
-          checked={n.wanted}
-          disabled={busy}
+          checked={pending ?? n.wanted}
+          aria-busy={busy}
           aria-describedby={`${id}-detail`}
-          onChange={(e) => void route(n.name, e.target.checked)}
+          onChange={(e) => {
+            const routed = e.target.checked;
+            setPending(routed);
+            void route(n.name, routed).finally(() => setPending(null));
+          }}
         />
         <span className="name">{n.name}</span>
       </label>
