@@ -26,4 +26,25 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
     },
   },
+  // The window and the Electron main process have their own tsconfigs (DOM + JSX; Electron's types).
+  {
+    files: ['src-renderer/**/*.{ts,tsx}'],
+    languageOptions: {
+      parserOptions: {
+        projectService: false,
+        project: ['./tsconfig.renderer.json'],
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+  },
+  {
+    files: ['src-main/**/*.ts'],
+    languageOptions: {
+      parserOptions: {
+        projectService: false,
+        project: ['./tsconfig.main.json'],
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+  },
 );

@@ -78,5 +78,5 @@ export function patchFrom(d: Draft, saved: UserSettings): SettingsPatch {
     if (p.ok && p.value !== saved[f.key]) patch[f.key] = p.value;
   }
   if (d.routeNewNetworks !== saved.routeNewNetworks) patch.routeNewNetworks = d.routeNewNetworks;
-  return patch as SettingsPatch;
+  return patch;
 }

@@ -41,16 +41,16 @@ export interface GangwayState {
   /** The last failed action, shown until the next one. */
   actionError: string | null;
 
-  start(api: Api, transport: Transport): () => void;
-  refreshStatus(): Promise<void>;
-  load(key: LoadKey): Promise<void>;
-  setLogLevel(level: LogEntry['level']): void;
-  route(network: string, routed: boolean): Promise<void>;
-  join(a: string, b: string, joined: boolean): Promise<void>;
-  connect(): Promise<void>;
-  disconnect(): Promise<void>;
+  start: (api: Api, transport: Transport) => () => void;
+  refreshStatus: () => Promise<void>;
+  load: (key: LoadKey) => Promise<void>;
+  setLogLevel: (level: LogEntry['level']) => void;
+  route: (network: string, routed: boolean) => Promise<void>;
+  join: (a: string, b: string, joined: boolean) => Promise<void>;
+  connect: () => Promise<void>;
+  disconnect: () => Promise<void>;
   /** Saves a change; returns the per-field errors the daemon gave, or null when saved. */
-  saveSettings(patch: SettingsPatch): Promise<Record<string, string> | null>;
+  saveSettings: (patch: SettingsPatch) => Promise<Record<string, string> | null>;
 }
 
 /** What each event makes stale: status is in the event itself. */
@@ -133,7 +133,7 @@ export const useGangway = create<GangwayState>()((set, get) => {
     async load(key) {
       const api = get().api;
       if (!api) return;
-      set((s) => ({ [key]: { ...s[key], loading: true } }) as Partial<GangwayState>);
+      set((s) => ({ [key]: { ...s[key], loading: true } }));
       try {
         const data = await fetchers(api)[key]();
         set({ [key]: { data, error: null, loading: false } } as Partial<GangwayState>);
