@@ -40,6 +40,11 @@ export async function runUiCommand(argv: string[]): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new UsageError(`--port must be a number from 0 to 65535\n\n${UI_USAGE}`);
   const socketPath = values.socket ?? defaultConfig().socket;
+  // Listen for the stop signal before printing the address: a script may stop us as soon as it reads it.
+  const stopped = new Promise<void>((r) => {
+    process.once('SIGINT', () => r());
+    process.once('SIGTERM', () => r());
+  });
   const ui = await startUiServer({ socketPath, staticDir: findStaticDir(), port });
   // First line, alone: scripts and tests read it.
   console.log(ui.url);
@@ -47,10 +52,7 @@ export async function runUiCommand(argv: string[]): Promise<number> {
     (v) => console.error(`gangway ui: talking to the Gangway daemon ${v.version} on ${socketPath}`),
     (err: Error) => console.error(`gangway ui: warning: ${err.message} (the page will say so too)`),
   );
-  await new Promise<void>((r) => {
-    process.once('SIGINT', () => r());
-    process.once('SIGTERM', () => r());
-  });
+  await stopped;
   await ui.close();
   return 0;
 }
