@@ -1,0 +1,23 @@
+// Where the packaged app keeps the helper it installs, and where the daemon's socket is. Paths come only
+// from the app's own resources (electron-builder's extraResources), never from the user or the network.
+import { app } from 'electron';
+import { join } from 'node:path';
+import { defaultConfig } from '../helper/config';
+
+export function resourcesRoot(): string {
+  // Packaged: Gangway.app/Contents/Resources; in development, the repository (dist/ sits in it).
+  return app.isPackaged ? process.resourcesPath : join(__dirname, '..', '..');
+}
+
+/** The `gangway` CLI that `service install` runs from. */
+export function helperCli(): string {
+  return join(resourcesRoot(), 'dist', 'helper', 'cli.js');
+}
+
+export function socketPath(): string {
+  return process.env.GANGWAY_SOCKET ?? defaultConfig().socket;
+}
+
+export function rendererIndex(): string {
+  return join(resourcesRoot(), 'dist', 'ui', 'index.html');
+}

@@ -1,0 +1,85 @@
+// What the app knows about the daemon, kept current from the event stream: the DaemonView the menu is built
+// from, plus the network list (fetched again after each event, since status does not carry it).
+import { EventEmitter } from 'node:events';
+import { networksResponseSchema, statusSchema, versionSchema, type NetworksResponse } from '../common/api';
+import { ApiClientError, callApi } from '../helper/api-client';
+import type { DaemonView } from './menu-model';
+import { followEvents, helperInstalled, type EventFollower } from './helper-client';
+
+export class DaemonState extends EventEmitter<{ change: [DaemonView]; status: [unknown]; live: [boolean] }> {
+  view: DaemonView = { kind: 'starting' };
+  private follower: EventFollower | undefined;
+  private networks: NetworksResponse | null = null;
+
+  constructor(
+    private readonly socketPath: string,
+    private readonly appVersion: string,
+  ) {
+    super();
+  }
+
+  start(): void {
+    this.follower = followEvents(
+      this.socketPath,
+      (raw) => {
+        this.emit('status', raw);
+        const parsed = statusSchema.safeParse(raw);
+        if (!parsed.success) return void this.checkVersion();
+        if (parsed.data.version !== this.appVersion)
+          return this.set({
+            kind: 'version-skew',
+            daemonVersion: parsed.data.version,
+            appVersion: this.appVersion,
+          });
+        this.set({ kind: 'ok', status: parsed.data, networks: this.networks });
+        void this.refreshNetworks();
+      },
+      (up) => {
+        this.emit('live', up);
+        if (!up) void this.checkVersion();
+      },
+    );
+  }
+
+  stop(): void {
+    this.follower?.stop();
+  }
+
+  /** After a failed stream: tell "not installed", "not running" and "another version" apart. */
+  async checkVersion(): Promise<void> {
+    try {
+      const v = await callApi(this.socketPath, 'GET', '/v1/version', versionSchema, undefined, 3_000);
+      if (v.version !== this.appVersion)
+        this.set({ kind: 'version-skew', daemonVersion: v.version, appVersion: this.appVersion });
+    } catch (err) {
+      if (err instanceof ApiClientError && err.code === 'VERSION_SKEW')
+        return this.set({ kind: 'version-skew', daemonVersion: 'unknown', appVersion: this.appVersion });
+      this.set({
+        kind: 'unreachable',
+        installed: helperInstalled(this.socketPath),
+        reason: (err as Error).message,
+      });
+    }
+  }
+
+  async refreshNetworks(): Promise<void> {
+    try {
+      this.networks = await callApi(
+        this.socketPath,
+        'GET',
+        '/v1/networks',
+        networksResponseSchema,
+        undefined,
+        5_000,
+      );
+      if (this.view.kind === 'ok') this.set({ ...this.view, networks: this.networks });
+    } catch {
+      // the stream's own failure handling reports an unreachable daemon
+    }
+  }
+
+  private set(view: DaemonView): void {
+    this.view = view;
+    this.emit('change', view);
+  }
+}

@@ -1,0 +1,112 @@
+// Gangway's menu-bar app. Reads top to bottom: one instance, no Dock icon, a tray whose menu is rebuilt from
+// the daemon's state on every event, the window on demand, and the helper installed when none answers.
+import { app, dialog } from 'electron';
+import { userInfo } from 'node:os';
+import { networksResponseSchema, settingsResponseSchema, statusSchema } from '../common/api';
+import { callApi } from '../helper/api-client';
+import { helperCli, socketPath } from './app-resources';
+import { DaemonState } from './daemon-state';
+import { installHelper } from './helper-install';
+import { wireIpc } from './ipc';
+import { createLoginItem } from './login-item';
+import { buildMenuModel, type MenuAction } from './menu-model';
+import { GangwayTray } from './tray';
+import { allWindows, openWindow } from './window';
+
+if (!app.requestSingleInstanceLock()) app.exit(0);
+app.on('second-instance', () => openWindow());
+// A menu-bar app lives on with no window open.
+app.on('window-all-closed', () => undefined);
+
+const socket = socketPath();
+const state = new DaemonState(socket, app.getVersion());
+const loginItem = createLoginItem();
+const busy = new Set<string>();
+let installDeclined = false;
+let tray: GangwayTray | undefined;
+
+function render(): void {
+  tray?.show(
+    buildMenuModel({ daemon: state.view, openAtLogin: loginItem.isEnabled(), installDeclined, busy }),
+  );
+}
+
+/** Runs an action with its menu item disabled meanwhile; a failure is shown, never thrown. */
+async function run(key: string, fn: () => Promise<unknown>): Promise<void> {
+  busy.add(key);
+  render();
+  try {
+    await fn();
+  } catch (err) {
+    dialog.showErrorBox('Gangway', (err as Error).message);
+  } finally {
+    busy.delete(key);
+    render();
+  }
+}
+
+async function install(update: boolean): Promise<void> {
+  const me = userInfo();
+  const outcome = await installHelper(
+    { runtime: process.execPath, cli: helperCli(), uid: me.uid, gid: me.gid, user: me.username },
+    update,
+  );
+  installDeclined = outcome.kind === 'declined';
+  if (outcome.kind === 'failed') throw new Error(`The helper could not be installed:\n${outcome.message}`);
+  await state.checkVersion();
+}
+
+function onAction(a: MenuAction): void {
+  switch (a.kind) {
+    case 'connect':
+      return void run('connect', () =>
+        callApi(socket, 'POST', '/v1/connect', statusSchema, undefined, 600_000),
+      );
+    case 'disconnect':
+      return void run('disconnect', () => callApi(socket, 'POST', '/v1/disconnect', statusSchema));
+    case 'route':
+      return void run(`route:${a.network}`, async () => {
+        await callApi(socket, 'POST', '/v1/networks/route', networksResponseSchema, {
+          network: a.network,
+          routed: a.routed,
+        });
+        await state.refreshNetworks();
+      });
+    case 'route-new-networks':
+      return void run('route-new-networks', async () => {
+        await callApi(socket, 'PATCH', '/v1/settings', settingsResponseSchema, { routeNewNetworks: a.on });
+        await state.refreshNetworks();
+      });
+    case 'open-at-login':
+      loginItem.setEnabled(a.on);
+      return render();
+    case 'install-helper':
+      return void run('install', () => install(false));
+    case 'update-helper':
+      return void run('install', () => install(true));
+    case 'open-window':
+      openWindow();
+      return;
+    case 'quit':
+      app.quit();
+      return;
+  }
+}
+
+void app.whenReady().then(() => {
+  // No Dock icon: Gangway lives in the menu bar (LSUIElement in the packaged Info.plist does the same).
+  app.dock?.hide();
+  tray = new GangwayTray(onAction);
+  wireIpc(socket, state, allWindows);
+  state.on('change', render);
+  state.start();
+  render();
+  void state.checkVersion().then(() => {
+    if (state.view.kind === 'unreachable' && !state.view.installed) void run('install', () => install(false));
+  });
+});
+
+app.on('before-quit', () => {
+  state.stop();
+  tray?.destroy();
+});

@@ -1,0 +1,114 @@
+// The Electron main process's plain parts: quoting for the administrator prompt, the install command, the
+// XDG autostart entry, and the event-stream reader.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { autostartDesktopEntry, quoteExecArg } from '../../src-main/autostart-desktop';
+import { WHY_ADMIN, installCommand } from '../../src-main/install-command';
+import { createXdgLoginItem, autostartPath } from '../../src-main/login-item-linux';
+import { UnsafeArgumentError, buildCommand, quoteArg } from '../../src-main/shell-quote';
+import { SseParser } from '../../src-main/sse-parser';
+
+const NASTY = [
+  'plain',
+  'with space',
+  "it's",
+  "''",
+  '$(touch /tmp/gangway-pwned)',
+  '`id`',
+  'a;b&&c|d',
+  '"double" \\back\\',
+  '*?[glob]',
+  '~user',
+  '-n',
+  '',
+  'ünï-cødé',
+  '$HOME ${IFS}',
+  '!bang',
+];
+
+test('quoted arguments reach the program unchanged through a real shell', () => {
+  const cmd = buildCommand(['printf', '%s\\0', ...NASTY]);
+  const out = execFileSync('/bin/sh', ['-c', cmd], { encoding: 'utf8' });
+  assert.deepEqual(out.split('\0').slice(0, -1), NASTY);
+  assert.equal(quoteArg("it's"), `'it'\\''s'`);
+});
+
+test('NUL and line breaks are refused, not escaped; an empty command is refused', () => {
+  for (const bad of ['a\nb', 'a\rb', 'a\0b'])
+    assert.throws(() => quoteArg(bad), UnsafeArgumentError, JSON.stringify(bad));
+  assert.throws(() => buildCommand([]), UnsafeArgumentError);
+});
+
+test('the install command runs the packaged CLI as Node and names the user for the socket', () => {
+  const { command, env } = installCommand({
+    runtime: '/Applications/Gangway.app/Contents/MacOS/Gangway',
+    cli: "/Applications/Gangway's copy.app/Contents/Resources/dist/helper/cli.js",
+    uid: 501,
+    gid: 20,
+    user: 'ada',
+  });
+  assert.equal(
+    command,
+    `'/Applications/Gangway.app/Contents/MacOS/Gangway' '/Applications/Gangway'\\''s copy.app/Contents/Resources/dist/helper/cli.js' 'service' 'install'`,
+  );
+  assert.deepEqual(env, { ELECTRON_RUN_AS_NODE: '1', SUDO_UID: '501', SUDO_GID: '20', SUDO_USER: 'ada' });
+  assert.match(WHY_ADMIN, /network interface/);
+  assert.match(WHY_ADMIN, /routes/);
+});
+
+test('the XDG autostart entry', () => {
+  assert.equal(
+    autostartDesktopEntry('/opt/Gangway/gangway'),
+    [
+      '[Desktop Entry]',
+      'Type=Application',
+      'Version=1.0',
+      'Name=Gangway',
+      'Comment=Reach Docker containers by IP and by name',
+      'Exec=/opt/Gangway/gangway',
+      'Terminal=false',
+      'X-GNOME-Autostart-enabled=true',
+      '',
+    ].join('\n'),
+  );
+  assert.equal(quoteExecArg('/home/a b/Gangway.AppImage'), '"/home/a b/Gangway.AppImage"');
+  assert.equal(quoteExecArg('/x/$HOME`"\\'), '"/x/\\$HOME\\`\\"\\\\"');
+  assert.equal(quoteExecArg('/x/100%'), '/x/100%%');
+  assert.throws(() => quoteExecArg('/x\nExec=evil'));
+});
+
+test('the Linux login item writes and removes ~/.config/autostart/gangway.desktop', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gangway-xdg-'));
+  try {
+    const file = autostartPath({ XDG_CONFIG_HOME: dir });
+    assert.equal(file, join(dir, 'autostart', 'gangway.desktop'));
+    assert.equal(
+      autostartPath({ XDG_CONFIG_HOME: 'relative' }).endsWith('/.config/autostart/gangway.desktop'),
+      true,
+    );
+    const item = createXdgLoginItem('/opt/Gangway/gangway', file);
+    assert.equal(item.isEnabled(), false);
+    item.setEnabled(true);
+    assert.equal(item.isEnabled(), true);
+    assert.match(readFileSync(file, 'utf8'), /^Exec=\/opt\/Gangway\/gangway$/m);
+    item.setEnabled(false);
+    assert.equal(item.isEnabled(), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the event-stream reader: split chunks, comments, several events in one chunk', () => {
+  const p = new SseParser();
+  assert.deepEqual(p.push(': keepalive\n\nevent: sta'), []);
+  assert.deepEqual(p.push('te\ndata: {"a":'), []);
+  assert.deepEqual(p.push('1}\r\n\r\nevent: state\ndata: 2\n\ndata: x\ndata: y\n\n'), [
+    { event: 'state', data: '{"a":1}' },
+    { event: 'state', data: '2' },
+    { event: 'message', data: 'x\ny' },
+  ]);
+});
