@@ -49,7 +49,7 @@ function png(size, alphaAt) {
 const ring = (d) => d >= 5.5 && d <= 7;
 const SHAPES = {
   connected: (x, y, d) => ring(d) || d <= 3.5,
-  connecting: (x, y, d) => ring(d) && (x < 8) !== (y < 8),
+  connecting: (x, y, d) => ring(d) && x < 8 !== y < 8,
   disconnected: (x, y, d) => ring(d),
   error: (x, y, d) => ring(d) || (d < 5.5 && Math.abs(x - y) < 1.1),
 };

@@ -15,6 +15,7 @@ function icon(state: TrayState) {
 export class GangwayTray {
   private readonly tray: Tray;
   private state: TrayState | undefined;
+  private lastLabels: string[] = [];
 
   constructor(private readonly onAction: (a: MenuAction) => void) {
     this.tray = new Tray(icon('connecting'));
@@ -27,6 +28,12 @@ export class GangwayTray {
     }
     this.tray.setToolTip(model.tooltip);
     this.tray.setContextMenu(Menu.buildFromTemplate(menuTemplate(model, this.onAction)));
+    this.lastLabels = model.items.map((i) => (i.type === 'separator' ? '---' : i.label));
+  }
+
+  /** The menu's labels as shown (the smoke test reads them; Electron has no way to list a tray's items). */
+  labels(): string[] {
+    return this.lastLabels;
   }
 
   destroy(): void {
