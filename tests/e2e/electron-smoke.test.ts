@@ -5,13 +5,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 function electronBinary(): string | undefined {
   try {
     // The electron package exports the path of its binary, and throws when the binary was never fetched.
-    const path = require('electron') as unknown;
+    const path = createRequire(__filename)('electron') as unknown;
     return typeof path === 'string' && existsSync(path) ? path : undefined;
   } catch {
     return undefined;

@@ -66,7 +66,7 @@ test('app id, name, macOS dmg + zip for arm64 and x64 as a menu-bar app, Linux A
   assert.equal(c.appId, 'dev.gangway.app');
   assert.equal(c.productName, 'Gangway');
   const mac = c.mac!;
-  assert.equal(mac.extendInfo?.LSUIElement, true);
+  assert.equal((mac.extendInfo as Record<string, unknown> | undefined)?.LSUIElement, true);
   const targets = (mac.target as { target: string; arch: string[] }[]).map((t) => [
     t.target,
     [...t.arch].sort(),
