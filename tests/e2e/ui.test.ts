@@ -7,14 +7,21 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { containersResponseSchema, networksResponseSchema, settingsResponseSchema } from '../../common/api';
+import {
+  containersResponseSchema,
+  networksResponseSchema,
+  settingsResponseSchema,
+  statusSchema,
+} from '../../common/api';
+import { buildMenuModel } from '../../src-main/menu-model';
+import { menuPreviewHtml } from './menu-preview';
 import { ApiClientError, callApi } from '../../helper/api-client';
 import { startDockerd, type Dockerd } from '../rig/dockerd';
 import { waitFor } from '../rig/exec';
 import { buildRigImages } from '../rig/images';
 import { createRig, type Rig } from '../rig/rig';
 import { DIST, Workdir, startDaemon, stop, waitForDaemon, type DaemonHandle } from '../integration/harness';
-import { rigDockerArgs, runWeb } from '../integration/docker-helpers';
+import { httpOk, rigDockerArgs, runWeb } from '../integration/docker-helpers';
 import { chromiumAvailable, launchChromium, startUi, type UiProcess } from './ui-process';
 
 const ARTIFACTS = resolve(DIST, '..', 'test-artifacts', 'ui');
@@ -30,6 +37,7 @@ describe(
     let ui: UiProcess;
     let browser: Browser;
     let page: Page;
+    let webIp = '';
 
     const hostRoutes = async () => (await rig.exec(rig.hostNs, 'ip', ['route', 'show'])).stdout;
     const networks = async () => callApi(daemon.socket, 'GET', '/v1/networks', networksResponseSchema);
@@ -55,7 +63,7 @@ describe(
       daemon = startDaemon(rig, work, rigDockerArgs(rig, dockerd));
       await waitForDaemon(daemon);
       await dockerd.docker(['network', 'create', 'ui-net']);
-      await runWeb(dockerd, 'ui-web', 'ui-net');
+      webIp = await runWeb(dockerd, 'ui-web', 'ui-net');
       await waitFor(
         'ui-net to be routed',
         async () => routeFor(await subnetOf('ui-net')).test(await hostRoutes()),
@@ -234,7 +242,27 @@ describe(
       await page.getByRole('button', { name: 'Disconnect' }).waitFor({ timeout: 300_000 });
       await waitFor('the agent container', async () => (await agents()) !== '', 10_000, 100);
       await page.getByTestId('tunnel-state').filter({ hasText: 'Connected' }).waitFor({ timeout: 30_000 });
+      // Live traffic: fetch from the web container through the tunnel; the Overview's counters follow.
+      await waitFor('the web container through Gangway', () => httpOk(rig, webIp), 10_000, 100);
+      for (let i = 0; i < 5; i++) await httpOk(rig, webIp);
+      await page
+        .getByTestId('traffic-from-vm')
+        .filter({ hasNotText: '(0 B in all)' })
+        .waitFor({ timeout: 5_000 });
       await shot('overview-connected');
+      // The README's menu picture: the tray menu model built from this daemon's real state, drawn as HTML.
+      const status = await callApi(daemon.socket, 'GET', '/v1/status', statusSchema);
+      const model = buildMenuModel({
+        daemon: { kind: 'ok', status, networks: await networks() },
+        openAtLogin: true,
+        installDeclined: false,
+        busy: new Set(),
+      });
+      assert.match(model.tooltip, /^Gangway: Connected · \d+ networks? routed$/);
+      const preview = await browser.newPage({ viewport: { width: 560, height: 520 } });
+      await preview.setContent(menuPreviewHtml(model));
+      await preview.screenshot({ path: join(ARTIFACTS, 'menu.png'), fullPage: true });
+      await preview.close();
       await page.getByRole('button', { name: 'Disconnect' }).click();
       await page.getByRole('button', { name: 'Connect' }).waitFor({ timeout: 30_000 });
       await waitFor('the agent container to go', async () => (await agents()) === '', 10_000, 100);
