@@ -38,6 +38,7 @@ import { RouteReconciler, type RouteStatus } from './routes/route-reconciler';
 import type { RoutePlan } from './routes/route-planner';
 import { SettingsStore } from './settings/settings-store';
 import type { HostRoute, NetPlatform } from './platform/net-platform';
+import { RouteMonitor } from './platform/route-monitor';
 import { readLogs } from './logs/log-reader';
 import { loadOrCreateSecret } from './secret';
 import { TunnelServer } from './tunnel-server';
@@ -63,6 +64,7 @@ export class Daemon {
   private watcher: NetworkWatcher | undefined;
   private dockerEndpoint: string | null = null;
   private resync: NodeJS.Timeout | undefined;
+  private routeMonitor: RouteMonitor | undefined;
   private announcedRoutes = '';
   private announcedJoins = '';
   private docker: Dockerode | undefined;
@@ -106,7 +108,16 @@ export class Daemon {
     this.ticker = setInterval(() => this.tunnel?.tick(), 100);
     if (cfg.docker) this.startDockerWatcher(eff.dockerHost);
     await this.sync();
-    // Nothing reports host routing-table changes (a VPN coming up) yet: re-plan now and then.
+    // Routing-table changes (a route deleted by hand, a VPN coming up) re-plan at once; the resync is the
+    // fallback where the monitor cannot run.
+    if (deps.net.routeMonitor) {
+      this.routeMonitor = new RouteMonitor({
+        command: deps.net.routeMonitor,
+        onChange: () => void this.sync(),
+        log: deps.log,
+      });
+      this.routeMonitor.start();
+    }
     this.resync = setInterval(() => void this.sync(), 30_000);
     this.events = new EventStream({ source: this.changes, snapshot: () => this.status() });
     this.control = await startControlServer({
@@ -680,6 +691,7 @@ export class Daemon {
     this.ticker = undefined;
     if (this.resync) clearInterval(this.resync);
     this.resync = undefined;
+    this.routeMonitor?.stop();
     // Waits for a settings change in flight, so the data plane it opens is closed too.
     await this.applying;
     await this.closeDataPlane();

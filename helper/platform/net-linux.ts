@@ -9,6 +9,8 @@ function family(cidr: string): '-4' | '-6' {
 }
 
 export class LinuxNet implements NetPlatform {
+  readonly routeMonitor = { cmd: 'ip', args: ['monitor', 'route'] };
+
   constructor(private readonly run: Runner) {}
 
   async configureTun(device: string, a: TunAddressing): Promise<void> {

@@ -204,6 +204,24 @@ describe('settings, logs and status --watch against a live daemon', { timeout: 2
     await reachable(10_000);
   });
 
+  test('a route deleted by hand is back within 2 s (the routing table is followed)', async (t) => {
+    const cidr = rig.containerSubnet;
+    const dev = (await daemon.status()).tunnel.device;
+    await rig.exec(rig.hostNs, 'ip', ['route', 'del', cidr, 'dev', dev]);
+    const deleted = Date.now();
+    await waitFor(
+      `${cidr} back on ${dev}`,
+      async () => {
+        const r = await rig.exec(rig.hostNs, 'ip', ['route', 'show', cidr, 'dev', dev]);
+        return r.stdout.trim() ? true : undefined;
+      },
+      2_000,
+      20,
+    );
+    t.diagnostic(`route back after ${Date.now() - deleted} ms`);
+    await reachable(5_000);
+  });
+
   test('the log API and `gangway logs` return structured entries, filtered by level', async () => {
     const api = await callApi(daemon.socket, 'GET', '/v1/logs?limit=5', logsResponseSchema);
     assert.equal(api.file, daemon.logFile);
