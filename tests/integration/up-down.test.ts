@@ -105,6 +105,27 @@ describe('gangway up / down', { timeout: 300_000 }, () => {
     await waitConnected(daemon, 15_000);
   });
 
+  test('a new Docker endpoint applies without a restart', async () => {
+    const bad = await gangway('settings', 'set', 'dockerHost=unix:///nonexistent/docker.sock');
+    assert.equal(bad.code, 0, bad.out);
+    await waitFor(
+      'Docker unreachable at the bogus endpoint',
+      async () => ((await daemon.status()).docker.state === 'unreachable' ? true : undefined),
+      10_000,
+      100,
+    );
+    assert.equal((await daemon.status()).docker.endpoint, 'unix:///nonexistent/docker.sock');
+    const good = await gangway('settings', 'set', `dockerHost=${dockerd.host}`);
+    assert.equal(good.code, 0, good.out);
+    await waitFor(
+      'Docker connected again',
+      async () => ((await daemon.status()).docker.state === 'connected' ? true : undefined),
+      10_000,
+      100,
+    );
+    await waitFor('traffic with the endpoint restored', () => httpOk(rig, webIp), 10_000, 100);
+  });
+
   test('gangway down: no agent container, no Gangway iptables rules in the VM, no routes on the host', async () => {
     const r = await gangway('down');
     assert.equal(r.code, 0, r.out);
