@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { dnsSuffixSchema } from '../common/api';
 import { cidr } from '../common/tunnel-config';
 import { parseCidr } from '../common/cidr';
 import { defaultTunName } from './platform/platform';
@@ -11,6 +12,8 @@ import { defaultTunName } from './platform/platform';
 export const DEFAULT_PORT = 2611;
 export const DEFAULT_MTU = 1420;
 export const DEFAULT_TUNNEL_SUBNET = '10.57.0.0/30';
+export const DEFAULT_DNS_PORT = 53;
+export const DEFAULT_DNS_SUFFIX = 'gangway.internal';
 
 const ifName = z
   .string()
@@ -46,6 +49,13 @@ export const daemonConfigSchema = z
       .string()
       .regex(/^[a-z0-9][a-z0-9._/:@-]{0,254}$/, 'a Docker image reference')
       .optional(),
+    /** Gangway's DNS server port on the tunnel address (0: off) and the names' suffix. */
+    dnsPort: z.number().int().min(0).max(65535),
+    dnsSuffix: dnsSuffixSchema,
+    /** JSON-lines log file, rotated by size; null logs to stderr only. */
+    logFile: z.string().min(1).max(1024).nullable(),
+    /** Also log to stderr (off for services, whose stderr would only duplicate the file unrotated). */
+    logStderr: z.boolean(),
   })
   .strict();
 
@@ -65,6 +75,10 @@ export function defaultConfig(platform: NodeJS.Platform = process.platform): Dae
     offload: true,
     docker: true,
     agentDial: 'host.docker.internal',
+    dnsPort: DEFAULT_DNS_PORT,
+    dnsSuffix: DEFAULT_DNS_SUFFIX,
+    logFile: darwin ? '/Library/Logs/Gangway/gangway.log' : '/var/log/gangway/gangway.log',
+    logStderr: true,
   };
 }
 
@@ -87,7 +101,14 @@ Options:
   --socket-owner UID:GID the user who may use the control socket (besides root)
   --agent-dial HOST      what the agent in the VM dials (default host.docker.internal)
   --agent-base-image REF base image for the agent image (default node:20-bookworm-slim)
+  --dns-port N           port of Gangway's DNS on the tunnel address (default ${DEFAULT_DNS_PORT}; 0: off)
+  --dns-suffix SUFFIX    container names end in this (default ${DEFAULT_DNS_SUFFIX})
+  --log-file PATH        JSON-lines log, rotated at 5 MiB ("none": stderr only)
+  --no-stderr-log        log to the file only (services: stderr then keeps only crash output)
   --config FILE          read options from a JSON file (flags override it)
+
+Saved settings (gangway settings set) override --port, --mtu, --tunnel-subnet, --docker-host, --dns-port
+and --dns-suffix, and apply without a restart.
   -h, --help             show this help`;
 
 export class UsageError extends Error {}
@@ -114,6 +135,10 @@ export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConf
         'agent-dial': { type: 'string' },
         'socket-owner': { type: 'string' },
         'agent-base-image': { type: 'string' },
+        'dns-port': { type: 'string' },
+        'dns-suffix': { type: 'string' },
+        'log-file': { type: 'string' },
+        'no-stderr-log': { type: 'boolean' },
         config: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -145,6 +170,10 @@ export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConf
     agentDial: v['agent-dial'],
     socketOwner: parseOwner(v['socket-owner']),
     agentBaseImage: v['agent-base-image'],
+    dnsPort: num(v['dns-port'], 'dns-port'),
+    dnsSuffix: v['dns-suffix'],
+    logFile: v['log-file'] === 'none' ? null : v['log-file'],
+    logStderr: v['no-stderr-log'] ? false : undefined,
   };
   for (const [k, val] of Object.entries(flags)) if (val !== undefined) merged[k] = val;
   const result = daemonConfigSchema.safeParse(merged);
@@ -152,6 +181,8 @@ export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConf
     const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(config)'}: ${i.message}`);
     throw new UsageError(`invalid configuration:\n${lines.join('\n')}`);
   }
+  if (!result.data.logFile && !result.data.logStderr)
+    throw new UsageError('--no-stderr-log needs a log file (--log-file PATH): the daemon would log nothing');
   return result.data;
 }
 
