@@ -1,5 +1,5 @@
 // Diagnostics: the daemon's hop-by-hop checks (gangway doctor) and its recent log.
-import { useEffect } from 'react';
+import { useEffect, useRef } from 'react';
 import { logLevelSchema } from '../../common/api';
 import { useGangway } from '../store';
 
@@ -32,7 +32,12 @@ function Logs() {
   const level = useGangway((s) => s.logLevel);
   const setLevel = useGangway((s) => s.setLogLevel);
   const load = useGangway((s) => s.load);
+  const pre = useRef<HTMLPreElement>(null);
   useEffect(() => void load('logs'), [load]);
+  // The newest entries are last: show them.
+  useEffect(() => {
+    if (pre.current) pre.current.scrollTop = pre.current.scrollHeight;
+  }, [data]);
   return (
     <section aria-labelledby="logs-title">
       <h2 id="logs-title">Recent log</h2>
@@ -54,7 +59,7 @@ function Logs() {
       ) : data ? (
         <>
           {data.file && <p className="help">From {data.file}</p>}
-          <pre className="log" tabIndex={0} aria-label="Log entries">
+          <pre ref={pre} className="log" tabIndex={0} aria-label="Log entries">
             {data.entries.map((e) => `${e.time} ${e.level.padEnd(5)} ${e.component}: ${e.msg}`).join('\n') ||
               'No entries.'}
           </pre>

@@ -223,6 +223,30 @@ describe(
       assert.deepEqual(afterwards, before);
       await page.getByRole('button', { name: 'Revert' }).click();
       assert.equal(await err.count(), 0);
+
+      // Valid as typed, refused by the daemon (it overlaps a Docker network): error.fields shows inline.
+      const taken = (await subnetOf('ui-net')).replace(/\/\d+$/, '/30');
+      const tunnel = page.getByRole('textbox', { name: 'Tunnel subnet' });
+      await tunnel.fill(taken);
+      assert.equal(await save.isEnabled(), true);
+      await save.click();
+      const serverErr = page.locator('#setting-tunnelSubnet-error');
+      await serverErr.waitFor();
+      assert.match(await serverErr.innerText(), /overlap|docker|ui-net/i);
+      assert.equal(await save.isDisabled(), true);
+      await shot('settings-server-error');
+      assert.deepEqual(await callApi(daemon.socket, 'GET', '/v1/settings', settingsResponseSchema), before);
+      await page.getByRole('button', { name: 'Revert' }).click();
+
+      // And a good change is saved and applied.
+      await page.getByRole('checkbox', { name: 'Route new networks automatically' }).uncheck();
+      await save.click();
+      await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+      const saved = await callApi(daemon.socket, 'GET', '/v1/settings', settingsResponseSchema);
+      assert.equal(saved.settings.routeNewNetworks, false);
+      await callApi(daemon.socket, 'PATCH', '/v1/settings', settingsResponseSchema, {
+        routeNewNetworks: true,
+      });
     });
 
     test('Diagnostics runs the checks and shows their results', async () => {
@@ -230,6 +254,10 @@ describe(
       await page.getByRole('button', { name: 'Run checks' }).click();
       await page.locator('.check').first().waitFor({ timeout: 30_000 });
       assert.ok((await page.locator('.check').count()) >= 3);
+      await page
+        .getByLabel('Log entries')
+        .filter({ hasText: 'gangway daemon started' })
+        .waitFor({ timeout: 5_000 });
       await shot('diagnostics');
     });
 
