@@ -13,7 +13,9 @@ import { buildMenuModel, type MenuAction } from './menu-model';
 import { GangwayTray } from './tray';
 import { allWindows, openWindow } from './window';
 
-if (!app.requestSingleInstanceLock()) app.exit(0);
+// One app per user: a second launch only brings up the first one's window.
+const primary = app.requestSingleInstanceLock();
+if (!primary) app.exit(0);
 app.on('second-instance', () => openWindow());
 // A menu-bar app lives on with no window open.
 app.on('window-all-closed', () => undefined);
@@ -94,6 +96,7 @@ function onAction(a: MenuAction): void {
 }
 
 void app.whenReady().then(() => {
+  if (!primary) return;
   // No Dock icon: Gangway lives in the menu bar (LSUIElement in the packaged Info.plist does the same).
   app.dock?.hide();
   tray = new GangwayTray(onAction);
