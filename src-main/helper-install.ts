@@ -21,9 +21,9 @@ export async function installHelper(plan: InstallPlan, update: boolean): Promise
     cancelId: 1,
   });
   if (choice.response !== 0) return { kind: 'declined' };
-  const { command, env } = installCommand(plan);
+  const command = installCommand(plan);
   return new Promise((resolve) => {
-    sudoExec(command, { name: 'Gangway', env }, (err, _stdout, stderr) => {
+    sudoExec(command, { name: 'Gangway' }, (err, _stdout, stderr) => {
       if (!err) return resolve({ kind: 'installed' });
       // sudo-prompt reports a cancelled password prompt as "User did not grant permission."
       if (/did not grant permission/i.test(err.message)) return resolve({ kind: 'declined' });

@@ -13,20 +13,27 @@ export interface InstallPlan {
   cli: string;
   uid: number;
   gid: number;
-  user: string;
 }
 
-/** The command sudo-prompt runs, every argument quoted; also the environment it needs. */
-export function installCommand(plan: InstallPlan): { command: string; env: Record<string, string> } {
-  return {
-    command: buildCommand([plan.runtime, plan.cli, 'service', 'install']),
-    // `service install` gives the control socket to the sudo caller: sudo-prompt's elevation (osascript,
-    // pkexec) sets no SUDO_UID, so the user is named here. ELECTRON_RUN_AS_NODE makes the app's binary Node.
-    env: {
-      ELECTRON_RUN_AS_NODE: '1',
-      SUDO_UID: String(plan.uid),
-      SUDO_GID: String(plan.gid),
-      SUDO_USER: plan.user,
-    },
-  };
+/**
+ * The command sudo-prompt runs, every argument quoted. It goes through /usr/bin/env because pkexec (Linux)
+ * clears the environment: ELECTRON_RUN_AS_NODE makes the app's own binary run the CLI as Node. The user
+ * who gets the control socket is named on the command line: the prompt sets no SUDO_UID.
+ */
+export function installCommand(plan: InstallPlan): string {
+  for (const [name, id] of [
+    ['uid', plan.uid],
+    ['gid', plan.gid],
+  ] as const)
+    if (!Number.isInteger(id) || id < 0) throw new Error(`invalid ${name} ${id}`);
+  return buildCommand([
+    '/usr/bin/env',
+    'ELECTRON_RUN_AS_NODE=1',
+    plan.runtime,
+    plan.cli,
+    'service',
+    'install',
+    '--socket-owner',
+    `${plan.uid}:${plan.gid}`,
+  ]);
 }

@@ -50,7 +50,7 @@ async function run(key: string, fn: () => Promise<unknown>): Promise<void> {
 async function install(update: boolean): Promise<void> {
   const me = userInfo();
   const outcome = await installHelper(
-    { runtime: process.execPath, cli: helperCli(), uid: me.uid, gid: me.gid, user: me.username },
+    { runtime: process.execPath, cli: helperCli(), uid: me.uid, gid: me.gid },
     update,
   );
   installDeclined = outcome.kind === 'declined';

@@ -23,6 +23,7 @@ Options:
   --socket PATH        control socket (install, uninstall; default: the daemon's)
   --state-dir DIR      state directory (install; default: the daemon's)
   --log-file FILE      where the service writes its output (install)
+  --socket-owner U:G   the user (uid:gid) given the control socket (install; default: the sudo caller)
   -h, --help           this text
 
 Arguments after -- are passed to \`gangway daemon\` unchanged (install).`;
@@ -67,6 +68,7 @@ export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {
         socket: { type: 'string' },
         'state-dir': { type: 'string' },
         'log-file': { type: 'string' },
+        'socket-owner': { type: 'string' },
       },
     });
   } catch (e) {
@@ -86,9 +88,14 @@ export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {
   if (!sub) return usage('missing command');
   if (!['install', 'uninstall', 'status'].includes(sub)) return usage(`unknown command "${sub}"`);
   if (rest.length > 0) return usage(`unexpected argument "${rest[0]}"`);
-  if (sub !== 'install' && (v['state-dir'] || v['log-file'] || dash !== -1)) {
-    return usage(`--state-dir, --log-file and -- apply to install only`);
+  if (sub !== 'install' && (v['state-dir'] || v['log-file'] || v['socket-owner'] || dash !== -1)) {
+    return usage(`--state-dir, --log-file, --socket-owner and -- apply to install only`);
   }
+  // The app's administrator prompt (osascript, pkexec) sets no SUDO_UID: it names the user itself.
+  const ownerFlag = v['socket-owner'];
+  const ownerMatch = ownerFlag === undefined ? undefined : /^(\d{1,10}):(\d{1,10})$/.exec(ownerFlag);
+  if (ownerFlag !== undefined && !ownerMatch)
+    return usage(`--socket-owner takes UID:GID (numbers), got "${ownerFlag}"`);
   if (sub === 'status' && v.socket) return usage('--socket applies to install and uninstall only');
   const isRoot = deps.isRoot ?? (() => process.getuid?.() === 0);
   if (sub !== 'status' && !isRoot()) {
@@ -104,6 +111,13 @@ export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {
         ...(v.socket !== undefined && { socketPath: v.socket }),
         ...(v['state-dir'] !== undefined && { stateDir: v['state-dir'] }),
         ...(v['log-file'] !== undefined && { logFile: v['log-file'] }),
+        ...(ownerMatch && {
+          owner: {
+            uid: Number(ownerMatch[1]),
+            gid: Number(ownerMatch[2]),
+            user: Number(ownerMatch[1]) === base.owner.uid ? base.owner.user : `uid ${ownerMatch[1]}`,
+          },
+        }),
         extraArgs: [...base.extraArgs, ...extraArgs],
       };
       const r = await manager.install(opts);

@@ -10,6 +10,8 @@ import { autostartDesktopEntry, quoteExecArg } from '../../src-main/autostart-de
 import { WHY_ADMIN, installCommand } from '../../src-main/install-command';
 import { createXdgLoginItem, autostartPath } from '../../src-main/login-item-linux';
 import { UnsafeArgumentError, buildCommand, quoteArg } from '../../src-main/shell-quote';
+import { runServiceCommand } from '../../helper/service/service-cli';
+import type { InstallOptions } from '../../helper/service/service-manager';
 import { SseParser } from '../../src-main/sse-parser';
 
 const NASTY = [
@@ -44,20 +46,65 @@ test('NUL and line breaks are refused, not escaped; an empty command is refused'
 });
 
 test('the install command runs the packaged CLI as Node and names the user for the socket', () => {
-  const { command, env } = installCommand({
+  const command = installCommand({
     runtime: '/Applications/Gangway.app/Contents/MacOS/Gangway',
     cli: "/Applications/Gangway's copy.app/Contents/Resources/dist/helper/cli.js",
     uid: 501,
     gid: 20,
-    user: 'ada',
   });
   assert.equal(
     command,
-    `'/Applications/Gangway.app/Contents/MacOS/Gangway' '/Applications/Gangway'\\''s copy.app/Contents/Resources/dist/helper/cli.js' 'service' 'install'`,
+    `'/usr/bin/env' 'ELECTRON_RUN_AS_NODE=1' '/Applications/Gangway.app/Contents/MacOS/Gangway' '/Applications/Gangway'\\''s copy.app/Contents/Resources/dist/helper/cli.js' 'service' 'install' '--socket-owner' '501:20'`,
   );
-  assert.deepEqual(env, { ELECTRON_RUN_AS_NODE: '1', SUDO_UID: '501', SUDO_GID: '20', SUDO_USER: 'ada' });
+  assert.throws(() => installCommand({ runtime: '/a', cli: '/b', uid: -1, gid: 20 }));
+  assert.throws(
+    () => installCommand({ runtime: '/a', cli: '/b\nrm -rf /', uid: 1, gid: 1 }),
+    UnsafeArgumentError,
+  );
+  // What a shell makes of it: exactly these arguments.
+  const echoed = execFileSync('/bin/sh', ['-c', command.replace(/^'\/usr\/bin\/env'/, "printf '%s\\n'")], {
+    encoding: 'utf8',
+  });
+  assert.deepEqual(echoed.trim().split('\n').slice(-4), ['service', 'install', '--socket-owner', '501:20']);
   assert.match(WHY_ADMIN, /network interface/);
   assert.match(WHY_ADMIN, /routes/);
+});
+
+test('service install takes --socket-owner from the app', async () => {
+  const installed: InstallOptions[] = [];
+  const manager = {
+    kind: 'systemd' as const,
+    path: '/etc/systemd/system/gangway.service',
+    install: (o: InstallOptions) => {
+      installed.push(o);
+      return Promise.resolve({ path: '/x', started: true, warnings: [] });
+    },
+    uninstall: () => Promise.reject(new Error('unused')),
+    status: () => Promise.reject(new Error('unused')),
+  };
+  const base: InstallOptions = {
+    nodePath: '/usr/bin/node',
+    cliPath: '/opt/g/dist/helper/cli.js',
+    owner: { uid: 0, gid: 0, user: 'root' },
+    socketPath: '/run/gangway/gangway.sock',
+    stateDir: '/var/lib/gangway',
+    logFile: '/var/log/gangway/helper.log',
+    extraArgs: [],
+  };
+  const errs: string[] = [];
+  const run = (argv: string[]) =>
+    runServiceCommand(argv, {
+      manager,
+      out: () => undefined,
+      err: (s) => errs.push(s),
+      isRoot: () => true,
+      installDefaults: () => base,
+    });
+  assert.equal(await run(['install', '--socket-owner', '501:20']), 0);
+  assert.deepEqual(installed[0]?.owner, { uid: 501, gid: 20, user: 'uid 501' });
+  assert.equal(await run(['install', '--socket-owner', 'alice']), 2);
+  assert.equal(await run(['status', '--socket-owner', '1:1']), 2);
+  assert.match(errs.join('\n'), /--socket-owner takes UID:GID/);
 });
 
 test('the XDG autostart entry', () => {
