@@ -33,7 +33,8 @@ test('Electron smoke: launch, tray menu present, window opens', { timeout: 120_0
   const dir = mkdtempSync(join(tmpdir(), 'gangway-electron-'));
   const app = await _electron.launch({
     executablePath: bin,
-    args: [resolve(__dirname, '..', '..', 'src-main', 'main.js')],
+    // The repository root: Electron reads package.json's main (dist/src-main/main.js) and version.
+    args: [resolve(__dirname, '..', '..', '..')],
     env: { ...process.env, GANGWAY_SOCKET: join(dir, 'none.sock'), GANGWAY_TEST_HOOKS: '1' },
   });
   try {
