@@ -77,10 +77,19 @@ function describeStatus(s: Status, networks: NetworksResponse | null): { line: s
   return { line: 'Disconnected', tray: 'disconnected' };
 }
 
-function networkItems(networks: NetworksResponse | null, busy: ReadonlySet<string>): MenuItemModel[] {
+function networkItems(
+  networks: NetworksResponse | null,
+  busy: ReadonlySet<string>,
+  disconnected: boolean,
+): MenuItemModel[] {
   if (!networks) return [{ type: 'label', label: 'Networks: asking the helper…' }];
   const items: MenuItemModel[] = [{ type: 'label', label: 'Docker networks' }];
-  if (networks.networks.length === 0) items.push({ type: 'label', label: 'No Docker networks' });
+  if (networks.networks.length === 0)
+    // A disconnected daemon plans no routes and so lists no networks.
+    items.push({
+      type: 'label',
+      label: disconnected ? 'Networks are listed after Connect' : 'No Docker networks',
+    });
   for (const n of networks.networks) {
     const name = `${n.name} — ${n.subnets.join(', ') || 'no subnet'}`;
     items.push(
@@ -169,7 +178,7 @@ export function buildMenuModel(input: MenuInput): MenuModel {
           action: wanted ? { kind: 'disconnect' } : { kind: 'connect' },
         },
         { type: 'separator' },
-        ...networkItems(daemon.networks, busy),
+        ...networkItems(daemon.networks, busy, !wanted && daemon.status.state !== 'connected'),
       );
       break;
     }

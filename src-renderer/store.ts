@@ -140,7 +140,8 @@ export const useGangway = create<GangwayState>()((set, get) => {
       } catch (err) {
         const error =
           err instanceof ApiError ? err : new ApiError('UNREACHABLE', (err as Error).message ?? String(err));
-        set({ [key]: { data: null, error, loading: false } } as Partial<GangwayState>);
+        // Keep what was shown: the daemon restarting is no reason to blank the page.
+        set((s) => ({ [key]: { data: s[key].data, error, loading: false } }) as Partial<GangwayState>);
       }
     },
 

@@ -20,13 +20,13 @@ export function Containers() {
   const { data, error } = useGangway((s) => s.containers);
   const load = useGangway((s) => s.load);
   useEffect(() => void load('containers'), [load]);
-  if (error?.status === 404)
+  if (error?.status === 404 && !data)
     return (
       <p className="banner warn" role="status">
         This helper does not list containers yet — update it.
       </p>
     );
-  if (error) return <p className="banner error">{error.message}</p>;
+  if (error && !data) return <p className="banner error">{error.message}</p>;
   if (!data) return <p>Asking the helper…</p>;
   return (
     <section aria-label="Containers">

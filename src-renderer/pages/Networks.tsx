@@ -101,15 +101,23 @@ function Joins() {
 export function Networks() {
   const { data, error } = useGangway((s) => s.networks);
   const load = useGangway((s) => s.load);
+  // A disconnected daemon plans no routes, so it lists no networks either: say why the list is empty.
+  const disconnected = useGangway(
+    (s) => s.status.data?.agent.wanted === false && s.status.data.state !== 'connected',
+  );
   useEffect(() => void load('networks'), [load]);
-  if (error) return <p className="banner error">{error.message}</p>;
+  if (error && !data) return <p className="banner error">{error.message}</p>;
   if (!data) return <p>Asking the helper…</p>;
   return (
     <>
       <section aria-labelledby="networks-title">
         <h2 id="networks-title">Routed to this computer</h2>
         {data.networks.length === 0 ? (
-          <p>No Docker networks with subnets (is Docker running?).</p>
+          <p>
+            {disconnected
+              ? 'Disconnected: Docker’s networks are listed and routed again after Connect.'
+              : 'No Docker networks with subnets (is Docker running?).'}
+          </p>
         ) : (
           <ul className="networks">
             {data.networks.map((n) => (

@@ -31,7 +31,7 @@ export function Settings() {
         This helper cannot change settings yet — update it.
       </p>
     );
-  if (error) return <p className="banner error">{error.message}</p>;
+  if (error && !data) return <p className="banner error">{error.message}</p>;
   if (!data || !draft) return <p>Asking the helper…</p>;
 
   const errors: Record<string, string | undefined> = { ...serverErrors, ...draftErrors(draft) };

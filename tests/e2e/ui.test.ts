@@ -297,5 +297,26 @@ describe(
       // The tunnel counts as up until the daemon stops hearing keepalives; then the page follows the event.
       await page.getByTestId('tunnel-state').filter({ hasText: 'Disconnected' }).waitFor({ timeout: 30_000 });
     });
+
+    test('the daemon going away is shown, and the page comes back live by itself when it returns', async () => {
+      await goto('networks', 'Networks');
+      await stop(daemon);
+      await page.getByText('Not connected to the helper').waitFor({ timeout: 10_000 });
+      await shot('daemon-gone');
+      daemon = startDaemon(rig, work, rigDockerArgs(rig, dockerd));
+      await waitForDaemon(daemon);
+      const t0 = Date.now();
+      await page.getByText('Live', { exact: true }).waitFor({ timeout: 15_000 });
+      console.log(`# daemon back -> page live again: ${Date.now() - t0} ms (no reload)`);
+      // It remembered Disconnect, and a disconnected daemon lists no networks: the page says why.
+      await page
+        .getByText('Disconnected: Docker’s networks are listed and routed again after Connect.')
+        .waitFor();
+      // Connect (here through the API): the networks come back into the page by the event stream alone.
+      await callApi(daemon.socket, 'POST', '/v1/connect', statusSchema, undefined, 300_000);
+      await page.getByRole('checkbox', { name: 'ui-net', exact: true }).waitFor({ timeout: 10_000 });
+      await dockerd.docker(['network', 'create', 'ui-after']);
+      await page.getByRole('checkbox', { name: 'ui-after', exact: true }).waitFor({ timeout: 2_000 });
+    });
   },
 );

@@ -139,6 +139,12 @@ test('an empty network list says so; a very long reason is cut to one line', () 
     networks: { routeNewNetworks: false, networks: [], joins: [] },
   });
   assert.ok(find(m.items, 'No Docker networks'));
+  const off = menu({
+    kind: 'ok',
+    status: status(),
+    networks: { routeNewNetworks: true, networks: [], joins: [] },
+  });
+  assert.ok(find(off.items, 'Networks are listed after Connect'), 'a disconnected daemon lists no networks');
   assert.equal(m.items.filter((i) => i.type === 'checkbox' && i.action.kind === 'route').length, 0);
   const long = menu({
     kind: 'ok',
