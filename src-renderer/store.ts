@@ -141,7 +141,7 @@ export const useGangway = create<GangwayState>()((set, get) => {
         const error =
           err instanceof ApiError ? err : new ApiError('UNREACHABLE', (err as Error).message ?? String(err));
         // Keep what was shown: the daemon restarting is no reason to blank the page.
-        set((s) => ({ [key]: { data: s[key].data, error, loading: false } }) as Partial<GangwayState>);
+        set((s) => ({ [key]: { data: s[key].data, error, loading: false } }));
       }
     },
 
