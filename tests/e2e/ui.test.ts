@@ -170,6 +170,19 @@ describe(
       );
     });
 
+    test('joining two networks from the form, and unjoining them with their button', async () => {
+      await goto('networks', 'Networks');
+      await page.getByRole('combobox', { name: 'First network' }).selectOption('ui-net');
+      await page.getByRole('combobox', { name: 'Second network' }).selectOption('ui-new');
+      await page.getByRole('button', { name: 'Join', exact: true }).click();
+      const unjoin = page.getByRole('button', { name: 'Unjoin ui-net and ui-new' });
+      await unjoin.waitFor();
+      assert.deepEqual((await networks()).joins, [['ui-net', 'ui-new']]);
+      await unjoin.click();
+      await page.getByText('No joined pairs.').waitFor();
+      assert.deepEqual((await networks()).joins, []);
+    });
+
     test('Containers: listed, or a clear "update the helper" note from a helper without /v1/containers', async () => {
       await goto('containers', 'Containers');
       const note = page.getByText('This helper does not list containers yet — update it.');
