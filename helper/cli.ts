@@ -17,6 +17,7 @@ import { Daemon } from './daemon';
 import { formatDiagnostics } from './doctor';
 import { createNetPlatform } from './platform/platform';
 import { runServiceCommand } from './service/service-cli';
+import { runContainersCommand } from './dns/containers-cli';
 
 const USAGE = `Usage: gangway <command> [options]
 
@@ -27,6 +28,7 @@ Commands:
   up        launch the agent in Docker's VM (connect)
   down      remove the agent and its firewall rules (disconnect)
   networks  list Docker's networks: subnets, routed or not, conflicts
+  containers list running containers: networks, addresses, DNS names
   route     route NETWORK on|off: choose whether a network is reachable from the host
   join      join NET_A NET_B: let two networks' containers reach each other
   unjoin    unjoin NET_A NET_B: isolate them again (Docker's default)
@@ -283,6 +285,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   daemon: runDaemon,
   status: runStatus,
   networks: runNetworks,
+  containers: runContainersCommand,
   route: runRoute,
   join: joinUnjoin(true),
   unjoin: joinUnjoin(false),

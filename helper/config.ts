@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { dnsSuffixSchema } from '../common/api';
 import { cidr } from '../common/tunnel-config';
 import { parseCidr } from '../common/cidr';
 import { defaultTunName } from './platform/platform';
@@ -11,6 +12,8 @@ import { defaultTunName } from './platform/platform';
 export const DEFAULT_PORT = 2611;
 export const DEFAULT_MTU = 1420;
 export const DEFAULT_TUNNEL_SUBNET = '10.57.0.0/30';
+export const DEFAULT_DNS_PORT = 53;
+export const DEFAULT_DNS_SUFFIX = 'gangway.internal';
 
 const ifName = z
   .string()
@@ -41,6 +44,10 @@ export const daemonConfigSchema = z
       .optional(),
     /** What the agent in the VM dials to reach this helper (host name or address, without the port). */
     agentDial: z.string().regex(/^[A-Za-z0-9.:_-]{1,253}$/, 'a host name or IP address'),
+    /** Gangway's DNS server (UDP and TCP) on the host's tunnel address; 0 turns it off. */
+    dnsPort: z.number().int().min(0).max(65535),
+    /** Names under this suffix are answered (web.gangway.internal). */
+    dnsSuffix: dnsSuffixSchema,
     /** Base image for the agent image; offline rigs use a locally built one. */
     agentBaseImage: z
       .string()
@@ -65,6 +72,8 @@ export function defaultConfig(platform: NodeJS.Platform = process.platform): Dae
     offload: true,
     docker: true,
     agentDial: 'host.docker.internal',
+    dnsPort: DEFAULT_DNS_PORT,
+    dnsSuffix: DEFAULT_DNS_SUFFIX,
   };
 }
 
@@ -87,6 +96,8 @@ Options:
   --socket-owner UID:GID the user who may use the control socket (besides root)
   --agent-dial HOST      what the agent in the VM dials (default host.docker.internal)
   --agent-base-image REF base image for the agent image (default node:20-bookworm-slim)
+  --dns-port N           port of the DNS server on the tunnel address (default ${DEFAULT_DNS_PORT}; 0: off)
+  --dns-suffix SUFFIX    containers' names end in SUFFIX (default ${DEFAULT_DNS_SUFFIX})
   --config FILE          read options from a JSON file (flags override it)
   -h, --help             show this help`;
 
@@ -114,6 +125,8 @@ export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConf
         'agent-dial': { type: 'string' },
         'socket-owner': { type: 'string' },
         'agent-base-image': { type: 'string' },
+        'dns-port': { type: 'string' },
+        'dns-suffix': { type: 'string' },
         config: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -145,6 +158,8 @@ export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConf
     agentDial: v['agent-dial'],
     socketOwner: parseOwner(v['socket-owner']),
     agentBaseImage: v['agent-base-image'],
+    dnsPort: num(v['dns-port'], 'dns-port'),
+    dnsSuffix: v['dns-suffix'],
   };
   for (const [k, val] of Object.entries(flags)) if (val !== undefined) merged[k] = val;
   const result = daemonConfigSchema.safeParse(merged);

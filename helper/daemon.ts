@@ -7,6 +7,7 @@ import Dockerode from 'dockerode';
 import {
   API_VERSION,
   type Diagnostics,
+  type ContainersResponse,
   type DnsStatus,
   joinRequestSchema,
   routeRequestSchema,
@@ -34,12 +35,17 @@ import { SettingsStore } from './settings/settings-store';
 import type { NetPlatform } from './platform/net-platform';
 import { loadOrCreateSecret } from './secret';
 import { TunnelServer } from './tunnel-server';
+import { ContainerIndex } from './dns/container-index';
+import { DnsService } from './dns/dns-service';
+import { createOsResolver, type OsResolver } from './dns/resolver';
 import { VERSION } from './version';
 
 export interface DaemonDeps {
   native: NativeAddon;
   net: NetPlatform;
   log: Logger;
+  /** Where DNS is registered with the OS (tests inject one); default: the platform's. */
+  resolver?: OsResolver;
 }
 
 export class Daemon {
@@ -67,6 +73,8 @@ export class Daemon {
   private secret: Buffer | undefined;
   private events: EventStream | undefined;
   private announcedStatus = '';
+  /** Gangway DNS; reconfigure() it when the DNS settings or the tunnel address change. */
+  dns: DnsService | undefined;
   /** 'changed' whenever what status() reports (tunnel, routes, networks, Docker, agent) may differ. */
   readonly changes = new EventEmitter<ChangeEvents>();
   readonly hostAddress: string;
@@ -135,6 +143,15 @@ export class Daemon {
     this.ticker = setInterval(() => this.tunnel?.tick(), 100);
     this.reconciler = new RouteReconciler(deps.net, this.device, deps.log);
     if (cfg.docker) this.startDockerWatcher();
+    // After the TUN is configured: the server binds the host's tunnel address.
+    this.dns = new DnsService({
+      index: this.docker ? new ContainerIndex(this.docker, { log: deps.log }) : undefined,
+      resolver: deps.resolver ?? createOsResolver(),
+      device: () => this.device,
+      log: deps.log,
+      onChange: () => this.changed(),
+    });
+    await this.dns.start({ address: this.hostAddress, port: cfg.dnsPort, suffix: cfg.dnsSuffix });
     await this.sync();
     // Nothing reports host routing-table changes (a VPN coming up) yet: re-plan now and then.
     this.resync = setInterval(() => void this.sync(), 30_000);
@@ -152,6 +169,7 @@ export class Daemon {
         'POST /v1/connect': () => this.connect(),
         'POST /v1/disconnect': () => this.disconnect(),
         'GET /v1/diagnostics': () => this.diagnostics(),
+        'GET /v1/containers': () => this.containers(),
       },
     });
     deps.log.info('gangway daemon started', {
@@ -211,6 +229,11 @@ export class Daemon {
     });
     this.routes = r.routes;
     this.plan = r.plan ?? this.plan;
+    this.dns?.setRoutedNetworks(
+      (this.plan?.networks ?? [])
+        .filter((n) => n.routed)
+        .map((n) => ({ name: n.name, subnets: n.subnets.filter((x) => x.routed).map((x) => x.cidr) })),
+    );
     for (const e of r.errors) this.deps.log.error(`route ${e.op} failed`, { cidr: e.cidr, error: e.error });
     for (const n of r.plan?.networks ?? [])
       if (n.wanted && n.conflict)
@@ -265,6 +288,7 @@ export class Daemon {
     this.routing = true;
     this.changed();
     await this.sync();
+    await this.dns?.register();
     await this.launchAgent();
     return this.status();
   }
@@ -275,6 +299,7 @@ export class Daemon {
     this.routing = false;
     this.changed();
     await this.sync();
+    await this.dns?.unregister();
     if (this.agent) {
       try {
         await this.agent.down();
@@ -381,6 +406,12 @@ export class Daemon {
     return this.networks();
   }
 
+  /** GET /v1/containers: running containers, their addresses and DNS names. */
+  containers(): ContainersResponse {
+    if (this.dns) return this.dns.containers();
+    return { dns: this.dnsStatus(), containers: [], collisions: [] };
+  }
+
   /** GET /v1/diagnostics: gangway doctor's checks, each hop in order. */
   diagnostics(): Promise<Diagnostics> {
     const s = this.status();
@@ -437,6 +468,15 @@ export class Daemon {
           .filter((c) => c !== undefined)
           .map(formatCidr),
       probeAddress: (ip, timeoutMs) => probeAddress(ip, timeoutMs),
+      ...(this.dns
+        ? {
+            dns: {
+              status: this.dns.status(),
+              collisions: this.dns.containers().collisions,
+              query: () => this.dns!.probe(),
+            },
+          }
+        : {}),
     });
   }
 
@@ -472,13 +512,21 @@ export class Daemon {
       counters: {
         pump: pump ? { ...pump.stats() } : {},
         control: t ? t.counters.snapshot() : {},
+        dns: this.dns?.counters() ?? {},
       },
     };
   }
 
-  /** Gangway's DNS server (#6 wires it in); until then it reports itself off. */
   private dnsStatus(): DnsStatus {
-    return { enabled: false, suffix: 'gangway.internal', listen: null, resolver: null, lastError: null };
+    return (
+      this.dns?.status() ?? {
+        enabled: false,
+        suffix: this.cfg.dnsSuffix,
+        listen: null,
+        resolver: null,
+        lastError: null,
+      }
+    );
   }
 
   /** Removes routes, closes the tunnel and the socket. Safe to call more than once. */
@@ -496,6 +544,10 @@ export class Daemon {
         });
       }
     }
+    // Before the device goes: the Linux registration is attached to it.
+    await this.dns
+      ?.stop()
+      .catch((err: Error) => this.deps.log.warn('could not stop dns cleanly', { error: err.message }));
     this.pump?.close();
     this.pump = undefined;
     const control = this.control;

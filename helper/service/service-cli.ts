@@ -1,5 +1,6 @@
 // `gangway service install|uninstall|status [--json]`. The lead wires it into helper/cli.ts's COMMANDS.
 import { parseArgs } from 'node:util';
+import { removeLeftoverRegistrations } from '../dns/resolver';
 import { createServiceManager } from './service-factory';
 import { defaultInstallOptions, type InstallOptions, type ServiceManager } from './service-manager';
 
@@ -30,6 +31,8 @@ export interface ServiceCliDeps {
   isRoot?: () => boolean;
   /** Base install options (tests); flags override them. */
   installDefaults?: () => InstallOptions;
+  /** Removes DNS registrations a daemon left behind (uninstall); returns what it removed. */
+  removeDnsRegistrations?: () => Promise<string[]>;
 }
 
 export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {}): Promise<number> {
@@ -101,6 +104,12 @@ export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {
     }
     if (sub === 'uninstall') {
       const r = await manager.uninstall();
+      // The stopped daemon removed its DNS registration; this catches one that was killed.
+      const dns = await (deps.removeDnsRegistrations ?? removeLeftoverRegistrations)().catch((e: Error) => {
+        r.warnings.push(`could not remove Gangway's DNS registration: ${e.message}`);
+        return [];
+      });
+      r.removed.push(...dns);
       if (v.json) out(JSON.stringify(r));
       else {
         out(
