@@ -48,6 +48,8 @@ export const daemonConfigSchema = z
     dnsPort: z.number().int().min(0).max(65535),
     /** Names under this suffix are answered (web.gangway.internal). */
     dnsSuffix: dnsSuffixSchema,
+    /** Register DNS by writing resolver(5) files here (macOS's /etc/resolver format) instead of the platform's way. */
+    dnsResolverDir: z.string().min(1).max(1024).optional(),
     /** Base image for the agent image; offline rigs use a locally built one. */
     agentBaseImage: z
       .string()
@@ -98,6 +100,8 @@ Options:
   --agent-base-image REF base image for the agent image (default node:20-bookworm-slim)
   --dns-port N           port of the DNS server on the tunnel address (default ${DEFAULT_DNS_PORT}; 0: off)
   --dns-suffix SUFFIX    containers' names end in SUFFIX (default ${DEFAULT_DNS_SUFFIX})
+  --dns-resolver-dir DIR register DNS as a resolver(5) file in DIR (default: /etc/resolver on macOS,
+                         systemd-resolved on Linux)
   --config FILE          read options from a JSON file (flags override it)
   -h, --help             show this help`;
 
@@ -127,6 +131,7 @@ export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConf
         'agent-base-image': { type: 'string' },
         'dns-port': { type: 'string' },
         'dns-suffix': { type: 'string' },
+        'dns-resolver-dir': { type: 'string' },
         config: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -160,6 +165,7 @@ export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConf
     agentBaseImage: v['agent-base-image'],
     dnsPort: num(v['dns-port'], 'dns-port'),
     dnsSuffix: v['dns-suffix'],
+    dnsResolverDir: v['dns-resolver-dir'],
   };
   for (const [k, val] of Object.entries(flags)) if (val !== undefined) merged[k] = val;
   const result = daemonConfigSchema.safeParse(merged);

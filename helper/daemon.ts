@@ -146,7 +146,7 @@ export class Daemon {
     // After the TUN is configured: the server binds the host's tunnel address.
     this.dns = new DnsService({
       index: this.docker ? new ContainerIndex(this.docker, { log: deps.log }) : undefined,
-      resolver: deps.resolver ?? createOsResolver(),
+      resolver: deps.resolver ?? createOsResolver(process.platform, cfg.dnsResolverDir),
       device: () => this.device,
       log: deps.log,
       onChange: () => this.changed(),

@@ -39,7 +39,11 @@ class NoResolver implements OsResolver {
   }
 }
 
-export function createOsResolver(platform: NodeJS.Platform = process.platform): OsResolver {
+export function createOsResolver(
+  platform: NodeJS.Platform = process.platform,
+  resolverDir?: string,
+): OsResolver {
+  if (resolverDir) return new DarwinResolver(resolverDir);
   if (platform === 'darwin') return new DarwinResolver();
   if (platform === 'linux') return new LinuxResolver();
   return new NoResolver(platform);
