@@ -3,11 +3,16 @@
 // place (settings changed, the tunnel subnet moved): rebind, re-register, no restart.
 import type { ContainersResponse, DnsStatus } from '../../common/api';
 import type { Logger } from '../../common/log';
-import type { ContainerIndex } from './container-index';
 import { TYPE } from './dns-message';
 import { queryUdp } from './dns-client';
 import { DnsServer } from './dns-server';
-import { COMPOSE_PROJECT, COMPOSE_SERVICE, NameTable, type RoutedNetwork } from './name-table';
+import {
+  COMPOSE_PROJECT,
+  COMPOSE_SERVICE,
+  NameTable,
+  type ContainerRecord,
+  type RoutedNetwork,
+} from './name-table';
 import type { OsResolver } from './resolver';
 
 export interface DnsConfig {
@@ -18,8 +23,16 @@ export interface DnsConfig {
   suffix: string;
 }
 
+/** The running containers (a ContainerIndex; tests pass a fake). */
+export interface ContainerSource {
+  readonly containers: ContainerRecord[];
+  on(event: 'changed', listener: () => void): unknown;
+  start(): void;
+  stop(): Promise<void>;
+}
+
 export interface DnsServiceDeps {
-  index: ContainerIndex | undefined;
+  index: ContainerSource | undefined;
   resolver: OsResolver;
   /** The TUN device's name (where Linux attaches the registration). */
   device: () => string;
