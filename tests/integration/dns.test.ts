@@ -231,6 +231,24 @@ describe('Gangway DNS', { timeout: 300_000 }, () => {
     );
   });
 
+  test('rename and network disconnect/connect are followed', async () => {
+    await runBusybox('solo', ['--network', 'app']);
+    await waitFor('solo', async () => (await dig(`solo.${SUFFIX}`)).answers.length === 1, 3_000, 20);
+    await dockerd.docker(['rename', 'solo', 'duo']);
+    await waitFor('the new name', async () => (await dig(`duo.${SUFFIX}`)).answers.length === 1, 2_000, 20);
+    assert.equal((await dig(`solo.${SUFFIX}`)).status, 'NXDOMAIN');
+    await dockerd.docker(['network', 'disconnect', 'app', 'duo']);
+    await waitFor(
+      'gone with its network',
+      async () => (await dig(`duo.${SUFFIX}`)).status === 'NXDOMAIN',
+      2_000,
+      20,
+    );
+    await dockerd.docker(['network', 'connect', 'app', 'duo']);
+    await waitFor('back', async () => (await dig(`duo.${SUFFIX}`)).answers.length === 1, 2_000, 20);
+    await dockerd.docker(['rm', '-f', 'duo']);
+  });
+
   test('a container restarted with a new IP resolves to the new one within 2 s', async () => {
     await dockerd.docker(['stop', '-t', '1', 'web']);
     await dockerd.docker(['network', 'disconnect', 'app', 'web']);
