@@ -1,7 +1,7 @@
 // Linux: systemd-resolved's per-link DNS. The TUN link gets our server and the routing-only domain
 // ~<suffix>, so resolved sends names under the suffix there and nothing else. Without resolved there is no
 // safe per-domain mechanism: /etc/resolv.conf is never touched (it belongs to the user or another tool).
-import { existsSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { runCommand, type Runner } from '../exec';
 import type { OsResolver, RegisterResult, ResolverTarget } from './resolver';
 
@@ -27,12 +27,26 @@ export function resolvectlRevertArgs(device: string): string[] {
   return ['revert', device];
 }
 
+/**
+ * Whether this process shares the network namespace of PID 1, where systemd-resolved runs. resolvectl names
+ * a link by its index in *our* namespace, so from any other namespace it would configure an unrelated link
+ * of the system's.
+ */
+export function inInitNetns(): boolean {
+  try {
+    return readlinkSync('/proc/self/ns/net') === readlinkSync('/proc/1/ns/net');
+  } catch {
+    return false;
+  }
+}
+
 export class LinuxResolver implements OsResolver {
   private device: string | undefined;
 
   constructor(
     private readonly run: Runner = runCommand,
     private readonly resolvedRuns: () => boolean = () => existsSync(RESOLVED_RUNTIME_DIR),
+    private readonly sameNetns: () => boolean = inInitNetns,
   ) {}
 
   async register(t: ResolverTarget): Promise<RegisterResult> {
@@ -40,6 +54,11 @@ export class LinuxResolver implements OsResolver {
       return {
         where: null,
         hint: `systemd-resolved is not running; query ${t.address} port ${t.port} directly, or point your resolver's "${t.suffix}" domain at it (e.g. dnsmasq: server=/${t.suffix}/${t.address}#${t.port})`,
+      };
+    if (!this.sameNetns())
+      return {
+        where: null,
+        hint: `the daemon runs in another network namespace than systemd-resolved; query ${t.address} port ${t.port} directly`,
       };
     if (this.device && this.device !== t.device) await this.unregister();
     const [dns, domain, defaultRoute] = resolvectlRegisterArgs(t);

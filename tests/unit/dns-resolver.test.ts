@@ -81,6 +81,7 @@ describe('Linux: systemd-resolved per-link DNS', () => {
           : Promise.resolve('');
       },
       () => true,
+      () => true,
     );
     const res = await r.register(target);
     assert.match(res.where ?? '', /gw0/);
@@ -92,6 +93,19 @@ describe('Linux: systemd-resolved per-link DNS', () => {
       ['resolvectl', 'default-route', 'gw0', 'false'],
       ['resolvectl', 'revert', 'gw0'],
     ]);
+  });
+
+  test('from another network namespace (a test rig): nothing is run, whatever resolved does', async () => {
+    const calls: string[][] = [];
+    const r = new LinuxResolver(
+      (cmd, args) => (calls.push([cmd, ...args]), Promise.resolve('')),
+      () => true,
+      () => false,
+    );
+    const res = await r.register(target);
+    assert.equal(res.where, null);
+    assert.match(res.hint ?? '', /another network namespace/);
+    assert.deepEqual(calls, []);
   });
 
   test('without systemd-resolved: nothing is run, "not registered" with a hint', async () => {
