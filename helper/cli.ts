@@ -12,12 +12,16 @@ import {
 import { createLogger } from '../common/log';
 import { native } from '../native/index';
 import { ApiClientError, callApi } from './api-client';
+import { watchStatus } from './event-client';
 import { DAEMON_USAGE, UsageError, defaultConfig, parseDaemonArgs } from './config';
 import { Daemon } from './daemon';
 import { formatDiagnostics } from './doctor';
 import { createNetPlatform } from './platform/platform';
+import { LogFile } from './logs/log-file';
+import { runLogsCommand } from './logs/logs-cli';
 import { runServiceCommand } from './service/service-cli';
 import { runContainersCommand } from './dns/containers-cli';
+import { runSettingsCommand } from './settings/settings-cli';
 
 const USAGE = `Usage: gangway <command> [options]
 
@@ -32,6 +36,8 @@ Commands:
   route     route NETWORK on|off: choose whether a network is reachable from the host
   join      join NET_A NET_B: let two networks' containers reach each other
   unjoin    unjoin NET_A NET_B: isolate them again (Docker's default)
+  settings  get [KEY] | set KEY=VALUE...: show or change settings (applied without a restart)
+  logs      show the helper's recent log entries (--follow to keep watching)
   doctor    check each hop from the host to the containers and say what to fix
 
 Run "gangway <command> --help" for a command's options.`;
@@ -44,7 +50,17 @@ async function runDaemon(argv: string[]): Promise<number> {
     console.log(DAEMON_USAGE);
     return EXIT.ok;
   }
-  const log = createLogger('daemon');
+  let file: LogFile | undefined;
+  try {
+    file = cfg.logFile ? new LogFile(cfg.logFile) : undefined;
+  } catch (err) {
+    console.error(`gangway daemon: cannot open the log file: ${(err as Error).message} (see --log-file)`);
+    return EXIT.failure;
+  }
+  const log = createLogger('daemon', (line) => {
+    if (cfg.logStderr) process.stderr.write(line);
+    file?.write(line);
+  });
   const daemon = new Daemon(cfg, { native: native(), net: createNetPlatform(), log });
   try {
     await daemon.start();
@@ -98,17 +114,40 @@ const COMMON_OPTIONS = {
 } as const;
 
 async function runStatus(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, strict: true, options: COMMON_OPTIONS });
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: { ...COMMON_OPTIONS, watch: { type: 'boolean', short: 'w' } },
+  });
   if (values.help) {
     console.log(
-      'Usage: gangway status [--json] [--socket PATH]\n\nShows the tunnel state (connected/waiting), the peer and the counters.',
+      'Usage: gangway status [--watch] [--json] [--socket PATH]\n\nShows the tunnel state (connected/waiting), the peer and the counters.\n--watch prints it again on every change until Ctrl-C (--json: one JSON object per line).',
     );
     return EXIT.ok;
   }
   const socket = values.socket ?? defaultConfig().socket;
-  const s = await callApi(socket, 'GET', '/v1/status', statusSchema);
-  console.log(values.json ? JSON.stringify(s, null, 2) : formatStatus(s));
-  return EXIT.ok;
+  if (!values.watch) {
+    const s = await callApi(socket, 'GET', '/v1/status', statusSchema);
+    console.log(values.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+    return EXIT.ok;
+  }
+  const stop = new AbortController();
+  process.once('SIGINT', () => stop.abort());
+  const tty = process.stdout.isTTY;
+  await watchStatus(
+    socket,
+    (s) => {
+      if (values.json) return console.log(JSON.stringify(s));
+      // On a terminal, redraw in place; in a pipe, one block per change with its time.
+      if (tty) process.stdout.write('\x1b[H\x1b[2J');
+      else console.log(`--- ${new Date().toISOString()}`);
+      console.log(formatStatus(s));
+    },
+    stop.signal,
+  );
+  if (stop.signal.aborted) return EXIT.ok;
+  console.error('gangway status: the daemon closed the event stream (it stopped or restarted)');
+  return EXIT.unreachable;
 }
 
 function formatNetworks(r: NetworksResponse): string {
@@ -290,6 +329,8 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   join: joinUnjoin(true),
   unjoin: joinUnjoin(false),
   doctor: runDoctorCommand,
+  settings: runSettingsCommand,
+  logs: runLogsCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -44,10 +44,6 @@ export const daemonConfigSchema = z
       .optional(),
     /** What the agent in the VM dials to reach this helper (host name or address, without the port). */
     agentDial: z.string().regex(/^[A-Za-z0-9.:_-]{1,253}$/, 'a host name or IP address'),
-    /** Gangway's DNS server (UDP and TCP) on the host's tunnel address; 0 turns it off. */
-    dnsPort: z.number().int().min(0).max(65535),
-    /** Names under this suffix are answered (web.gangway.internal). */
-    dnsSuffix: dnsSuffixSchema,
     /** Register DNS by writing resolver(5) files here (macOS's /etc/resolver format) instead of the platform's way. */
     dnsResolverDir: z.string().min(1).max(1024).optional(),
     /** Base image for the agent image; offline rigs use a locally built one. */
@@ -55,6 +51,13 @@ export const daemonConfigSchema = z
       .string()
       .regex(/^[a-z0-9][a-z0-9._/:@-]{0,254}$/, 'a Docker image reference')
       .optional(),
+    /** Gangway's DNS server port on the tunnel address (0: off) and the names' suffix. */
+    dnsPort: z.number().int().min(0).max(65535),
+    dnsSuffix: dnsSuffixSchema,
+    /** JSON-lines log file, rotated by size; null logs to stderr only. */
+    logFile: z.string().min(1).max(1024).nullable(),
+    /** Also log to stderr (off for services, whose stderr would only duplicate the file unrotated). */
+    logStderr: z.boolean(),
   })
   .strict();
 
@@ -76,6 +79,8 @@ export function defaultConfig(platform: NodeJS.Platform = process.platform): Dae
     agentDial: 'host.docker.internal',
     dnsPort: DEFAULT_DNS_PORT,
     dnsSuffix: DEFAULT_DNS_SUFFIX,
+    logFile: darwin ? '/Library/Logs/Gangway/gangway.log' : '/var/log/gangway/gangway.log',
+    logStderr: true,
   };
 }
 
@@ -98,11 +103,16 @@ Options:
   --socket-owner UID:GID the user who may use the control socket (besides root)
   --agent-dial HOST      what the agent in the VM dials (default host.docker.internal)
   --agent-base-image REF base image for the agent image (default node:20-bookworm-slim)
-  --dns-port N           port of the DNS server on the tunnel address (default ${DEFAULT_DNS_PORT}; 0: off)
-  --dns-suffix SUFFIX    containers' names end in SUFFIX (default ${DEFAULT_DNS_SUFFIX})
+  --dns-port N           port of Gangway's DNS on the tunnel address (default ${DEFAULT_DNS_PORT}; 0: off)
+  --dns-suffix SUFFIX    container names end in this (default ${DEFAULT_DNS_SUFFIX})
   --dns-resolver-dir DIR register DNS as a resolver(5) file in DIR (default: /etc/resolver on macOS,
                          systemd-resolved on Linux)
+  --log-file PATH        JSON-lines log, rotated at 5 MiB ("none": stderr only)
+  --no-stderr-log        log to the file only (services: stderr then keeps only crash output)
   --config FILE          read options from a JSON file (flags override it)
+
+Saved settings (gangway settings set) override --port, --mtu, --tunnel-subnet, --docker-host, --dns-port
+and --dns-suffix, and apply without a restart.
   -h, --help             show this help`;
 
 export class UsageError extends Error {}
@@ -132,6 +142,8 @@ export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConf
         'dns-port': { type: 'string' },
         'dns-suffix': { type: 'string' },
         'dns-resolver-dir': { type: 'string' },
+        'log-file': { type: 'string' },
+        'no-stderr-log': { type: 'boolean' },
         config: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -166,6 +178,8 @@ export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConf
     dnsPort: num(v['dns-port'], 'dns-port'),
     dnsSuffix: v['dns-suffix'],
     dnsResolverDir: v['dns-resolver-dir'],
+    logFile: v['log-file'] === 'none' ? null : v['log-file'],
+    logStderr: v['no-stderr-log'] ? false : undefined,
   };
   for (const [k, val] of Object.entries(flags)) if (val !== undefined) merged[k] = val;
   const result = daemonConfigSchema.safeParse(merged);
@@ -173,6 +187,8 @@ export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConf
     const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(config)'}: ${i.message}`);
     throw new UsageError(`invalid configuration:\n${lines.join('\n')}`);
   }
+  if (!result.data.logFile && !result.data.logStderr)
+    throw new UsageError('--no-stderr-log needs a log file (--log-file PATH): the daemon would log nothing');
   return result.data;
 }
 

@@ -16,6 +16,8 @@ export class ApiFailure extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** Per-field problems, for requests a form sent (settings). */
+    readonly fields?: Record<string, string>,
   ) {
     super(message);
   }
@@ -37,8 +39,14 @@ function send(res: ServerResponse, status: number, payload: unknown): void {
   res.end(body);
 }
 
-function fail(res: ServerResponse, status: number, code: string, message: string): void {
-  const err: ApiError = { error: { code, message } };
+function fail(
+  res: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  fields?: Record<string, string>,
+): void {
+  const err: ApiError = { error: { code, message, ...(fields ? { fields } : {}) } };
   send(res, status, err);
 }
 
@@ -134,7 +142,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Se
     const refuse = (err: ApiFailure) => {
       // The body may still be arriving: answer, then drop the connection rather than read it all.
       res.setHeader('connection', 'close');
-      fail(res, err.status, err.code, err.message);
+      fail(res, err.status, err.code, err.message, err.fields);
       res.on('finish', () => req.destroy());
     };
     const url = new URL(req.url ?? '/', 'http://gangway');

@@ -1,5 +1,6 @@
 // gangwayd's core: the TUN device, the native pump, the tunnel handshake, host routes and the control API.
 import { EventEmitter } from 'node:events';
+import { closeSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -9,6 +10,11 @@ import {
   type Diagnostics,
   type ContainersResponse,
   type DnsStatus,
+  type LogsResponse,
+  logLevelSchema,
+  type SettingsResponse,
+  settingsPatchSchema,
+  type UserSettings,
   joinRequestSchema,
   routeRequestSchema,
   type NetworksResponse,
@@ -17,7 +23,7 @@ import {
 } from '../common/api';
 import { formatEndpoint } from '../common/control-port';
 import { interfaceName } from '../common/tunnel-config';
-import { formatCidr, nthAddress, parseCidr } from '../common/cidr';
+import { overlaps, formatCidr, nthAddress, parseCidr } from '../common/cidr';
 import type { Logger } from '../common/log';
 import type { NativeAddon, Pump } from '../native/index';
 import type { DaemonConfig } from './config';
@@ -32,7 +38,9 @@ import { NetworkWatcher } from './docker/network-watcher';
 import { RouteReconciler, type RouteStatus } from './routes/route-reconciler';
 import type { RoutePlan } from './routes/route-planner';
 import { SettingsStore } from './settings/settings-store';
-import type { NetPlatform } from './platform/net-platform';
+import type { HostRoute, NetPlatform } from './platform/net-platform';
+import { RouteMonitor } from './platform/route-monitor';
+import { readLogs } from './logs/log-reader';
 import { loadOrCreateSecret } from './secret';
 import { TunnelServer } from './tunnel-server';
 import { ContainerIndex } from './dns/container-index';
@@ -62,6 +70,7 @@ export class Daemon {
   private watcher: NetworkWatcher | undefined;
   private dockerEndpoint: string | null = null;
   private resync: NodeJS.Timeout | undefined;
+  private routeMonitor: RouteMonitor | undefined;
   private announcedRoutes = '';
   private announcedJoins = '';
   private docker: Dockerode | undefined;
@@ -73,76 +82,39 @@ export class Daemon {
   private secret: Buffer | undefined;
   private events: EventStream | undefined;
   private announcedStatus = '';
-  /** Gangway DNS; reconfigure() it when the DNS settings or the tunnel address change. */
+  /** Gangway DNS; applyDns() reconfigures it when the DNS settings or the tunnel change. */
   dns: DnsService | undefined;
+  /** The data plane's parameters now in effect (from the settings, else the flags). */
+  private plane: PlaneParams;
+  /** Settings changes apply one at a time. */
+  private applying: Promise<unknown> = Promise.resolve();
   /** 'changed' whenever what status() reports (tunnel, routes, networks, Docker, agent) may differ. */
   readonly changes = new EventEmitter<ChangeEvents>();
-  readonly hostAddress: string;
-  readonly agentAddress: string;
 
   constructor(
     private readonly cfg: DaemonConfig,
     private readonly deps: DaemonDeps,
   ) {
-    const subnet = parseCidr(cfg.tunnelSubnet);
-    if (!subnet) throw new Error(`invalid tunnel subnet ${cfg.tunnelSubnet}`);
-    this.hostAddress = nthAddress(subnet, 1);
-    this.agentAddress = nthAddress(subnet, 2);
+    this.plane = planeParams(cfg);
+  }
+
+  get hostAddress(): string {
+    return this.plane.hostAddress;
+  }
+
+  get agentAddress(): string {
+    return this.plane.agentAddress;
   }
 
   async start(): Promise<void> {
     const { cfg, deps } = this;
-    const secret = await loadOrCreateSecret(cfg.stateDir);
-    this.secret = secret;
+    this.secret = await loadOrCreateSecret(cfg.stateDir);
     this.settings = SettingsStore.load(cfg.stateDir, { log: deps.log });
     if (this.settings.warning) deps.log.warn(this.settings.warning, {});
-    const tun = deps.native.openTun(cfg.tunName, { offload: cfg.offload });
-    this.device = tun.name;
-    this.offload = tun.offload;
-    // The pump owns the TUN fd from here on: closing it is the one cleanup path, also when setup fails.
-    const pump = deps.native.createPump({
-      tun,
-      bindAddress: cfg.bind,
-      bindPort: cfg.port,
-      mtu: cfg.mtu,
-      onControl: (data, address, port) => this.tunnel?.handle(data, address, port),
-    });
-    this.pump = pump;
-    try {
-      await deps.net.configureTun(tun.name, {
-        local: this.hostAddress,
-        peer: this.agentAddress,
-        mtu: cfg.mtu,
-      });
-    } catch (err) {
-      pump.close();
-      this.pump = undefined;
-      throw err;
-    }
-    this.tunnel = new TunnelServer(pump, secret, {
-      config: () => ({
-        mtu: cfg.mtu,
-        hostAddress: this.hostAddress,
-        agentAddress: this.agentAddress,
-        routes: this.reconciler?.installed ?? [],
-        joins: this.joinedBridges(),
-      }),
-    });
-    this.tunnel.on('connected', (peer) => {
-      deps.log.info('agent connected', { peer: formatEndpoint(peer) });
-      this.changed();
-    });
-    this.tunnel.on('disconnected', () => {
-      deps.log.warn('agent silent; waiting for it', {});
-      this.changed();
-    });
-    this.tunnel.on('configAcked', (seq) => {
-      deps.log.info('agent applied the configuration', { seq });
-      this.changed();
-    });
+    const eff = this.effectiveSettings();
+    await this.openDataPlane(planeParams({ ...cfg, ...eff }));
     this.ticker = setInterval(() => this.tunnel?.tick(), 100);
-    this.reconciler = new RouteReconciler(deps.net, this.device, deps.log);
-    if (cfg.docker) this.startDockerWatcher();
+    if (cfg.docker) this.startDockerWatcher(eff.dockerHost);
     // After the TUN is configured: the server binds the host's tunnel address.
     this.dns = new DnsService({
       index: this.docker ? new ContainerIndex(this.docker, { log: deps.log }) : undefined,
@@ -151,9 +123,18 @@ export class Daemon {
       log: deps.log,
       onChange: () => this.changed(),
     });
-    await this.dns.start({ address: this.hostAddress, port: cfg.dnsPort, suffix: cfg.dnsSuffix });
+    await this.dns.start({ address: this.hostAddress, port: eff.dnsPort, suffix: eff.dnsSuffix });
     await this.sync();
-    // Nothing reports host routing-table changes (a VPN coming up) yet: re-plan now and then.
+    // Routing-table changes (a route deleted by hand, a VPN coming up) re-plan at once; the resync is the
+    // fallback where the monitor cannot run.
+    if (deps.net.routeMonitor) {
+      this.routeMonitor = new RouteMonitor({
+        command: deps.net.routeMonitor,
+        onChange: () => void this.sync(),
+        log: deps.log,
+      });
+      this.routeMonitor.start();
+    }
     this.resync = setInterval(() => void this.sync(), 30_000);
     this.events = new EventStream({ source: this.changes, snapshot: () => this.status() });
     this.control = await startControlServer({
@@ -170,23 +151,131 @@ export class Daemon {
         'POST /v1/disconnect': () => this.disconnect(),
         'GET /v1/diagnostics': () => this.diagnostics(),
         'GET /v1/containers': () => this.containers(),
+        'GET /v1/settings': () => this.settingsResponse(),
+        'PATCH /v1/settings': ({ body }) => this.patchSettings(body),
+        'GET /v1/logs': ({ query }) => this.logs(query),
       },
     });
     deps.log.info('gangway daemon started', {
       version: VERSION,
       device: this.device,
       offload: this.offload,
-      listen: `${cfg.bind}:${pump.localPort()}`,
+      listen: `${cfg.bind}:${this.pump?.localPort() ?? this.plane.port}`,
       hostAddress: this.hostAddress,
       routes: this.routes,
       socket: cfg.socket,
     });
   }
 
-  private startDockerWatcher(): void {
+  /**
+   * Opens the TUN device, the pump on the UDP port and a tunnel server for them, addressed from `p`. On
+   * failure nothing is left open.
+   */
+  private async openDataPlane(p: PlaneParams): Promise<void> {
+    const { cfg, deps } = this;
+    const secret = this.secret;
+    if (!secret) throw new Error('the secret is not loaded');
+    const tun = deps.native.openTun(cfg.tunName, { offload: cfg.offload });
+    let pump: Pump;
+    try {
+      pump = deps.native.createPump({
+        tun,
+        bindAddress: cfg.bind,
+        bindPort: p.port,
+        mtu: p.mtu,
+        onControl: (data, address, port) => this.tunnel?.handle(data, address, port),
+      });
+    } catch (err) {
+      // Still ours when createPump fails (a taken port): left open, the device could not be opened again.
+      closeSync(tun.fd);
+      throw err;
+    }
+    // The pump owns the TUN fd from here on: closing it is the one cleanup path, also when setup fails.
+    try {
+      await deps.net.configureTun(tun.name, { local: p.hostAddress, peer: p.agentAddress, mtu: p.mtu });
+    } catch (err) {
+      pump.close();
+      throw err;
+    }
+    this.plane = p;
+    this.pump = pump;
+    this.device = tun.name;
+    this.offload = tun.offload;
+    const tunnel = new TunnelServer(pump, secret, {
+      config: () => ({
+        mtu: this.plane.mtu,
+        hostAddress: this.plane.hostAddress,
+        agentAddress: this.plane.agentAddress,
+        routes: this.reconciler?.installed ?? [],
+        joins: this.joinedBridges(),
+      }),
+    });
+    tunnel.on('connected', (peer) => {
+      deps.log.info('agent connected', { peer: formatEndpoint(peer) });
+      this.changed();
+    });
+    tunnel.on('disconnected', () => {
+      deps.log.warn('agent silent; waiting for it', {});
+      this.changed();
+    });
+    tunnel.on('configAcked', (seq) => {
+      deps.log.info('agent applied the configuration', { seq });
+      this.changed();
+    });
+    this.tunnel = tunnel;
+    this.reconciler = new RouteReconciler(deps.net, this.device, deps.log);
+  }
+
+  /** Removes Gangway's routes, then closes the tunnel, the pump and the TUN device. */
+  private async closeDataPlane(): Promise<void> {
+    const reconciler = this.reconciler;
+    this.reconciler = undefined;
+    await reconciler?.close();
+    this.tunnel?.removeAllListeners();
+    this.tunnel = undefined;
+    this.pump?.close();
+    this.pump = undefined;
+    this.announcedRoutes = '';
+  }
+
+  /**
+   * Moves the data plane to new parameters without restarting the daemon. The agent re-handshakes on its
+   * own (its keepalives go unanswered for a moment); a new port needs a new agent container. When the new
+   * parameters cannot be used (the port is taken), the old ones are restored and the error thrown.
+   */
+  private async rebuildDataPlane(next: PlaneParams): Promise<void> {
+    const prev = this.plane;
+    this.deps.log.info('moving the tunnel', { from: prev, to: next });
+    await this.closeDataPlane();
+    try {
+      await this.openDataPlane(next);
+    } catch (err) {
+      this.deps.log.error('cannot move the tunnel; keeping the previous settings', {
+        error: (err as Error).message,
+      });
+      await this.openDataPlane(prev);
+      throw err;
+    } finally {
+      // A new device (and maybe a new address): rebind, and register on the new link.
+      await this.applyDns(true);
+      await this.sync();
+      this.changed();
+    }
+  }
+
+  /** Applies the DNS settings in effect (and the tunnel's address) to the DNS service, without a restart. */
+  private async applyDns(deviceChanged = false): Promise<void> {
+    const eff = this.effectiveSettings();
+    await this.dns?.reconfigure(
+      { address: this.hostAddress, port: eff.dnsPort, suffix: eff.dnsSuffix },
+      { force: deviceChanged },
+    );
+  }
+
+  private startDockerWatcher(dockerHost: string | null): void {
     const { deps } = this;
     try {
-      const ep = resolveDockerEndpoint(this.cfg.dockerHost, process.env);
+      const ep = resolveDockerEndpoint(dockerHost ?? undefined, process.env);
       for (const w of ep.warnings) deps.log.warn(w, {});
       this.dockerEndpoint = ep.url;
       this.docker = new Dockerode(ep.options);
@@ -224,7 +313,7 @@ export class Daemon {
     const r = await reconciler.reconcile({
       networks: this.routing ? (this.watcher?.networks ?? []) : [],
       settings: settings.settings,
-      tunnelSubnet: this.cfg.tunnelSubnet,
+      tunnelSubnet: this.plane.subnet,
       staticRoutes: this.routing ? this.cfg.routes : [],
     });
     this.routes = r.routes;
@@ -327,7 +416,7 @@ export class Daemon {
         ...(cfg.agentBaseImage ? { baseImage: cfg.agentBaseImage } : {}),
         onProgress: (line) => deps.log.debug('agent image build', { line }),
       });
-      const r = await agent.up({ image: image.tag, server: `${cfg.agentDial}:${cfg.port}`, secret });
+      const r = await agent.up({ image: image.tag, server: `${cfg.agentDial}:${this.plane.port}`, secret });
       this.agentError = null;
       this.changed();
       deps.log.info('agent container ready', { image: image.tag, how: image.how, action: r.action });
@@ -404,6 +493,137 @@ export class Daemon {
     });
     await this.sync();
     return this.networks();
+  }
+
+  /** The settings in effect: saved values over the daemon's flags. */
+  private effectiveSettings(): UserSettings {
+    const s = this.settings?.settings;
+    const { cfg } = this;
+    return {
+      tunnelSubnet: s?.tunnelSubnet ?? cfg.tunnelSubnet,
+      port: s?.port ?? cfg.port,
+      mtu: s?.mtu ?? cfg.mtu,
+      dnsSuffix: s?.dnsSuffix ?? cfg.dnsSuffix,
+      dnsPort: s?.dnsPort ?? cfg.dnsPort,
+      dockerHost: s?.dockerHost !== undefined ? s.dockerHost : (cfg.dockerHost ?? null),
+      routeNewNetworks: s?.routeNewNetworks ?? true,
+    };
+  }
+
+  settingsResponse(): SettingsResponse {
+    return { settings: this.effectiveSettings(), warning: this.settings?.warning ?? null };
+  }
+
+  /** PATCH /v1/settings: validates, saves, then applies; a change that cannot be applied is undone. */
+  private patchSettings(body: unknown): Promise<SettingsResponse> {
+    const run = this.applying.then(() => this.applySettings(body));
+    this.applying = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applySettings(body: unknown): Promise<SettingsResponse> {
+    const store = this.settings;
+    if (!store) throw new ApiFailure(503, 'NOT_READY', 'the daemon is still starting');
+    const req = settingsPatchSchema.safeParse(body);
+    if (!req.success) {
+      const fields: Record<string, string> = {};
+      for (const i of req.error.issues) fields[String(i.path[0] ?? '')] ??= i.message;
+      throw new ApiFailure(
+        400,
+        'INVALID_SETTINGS',
+        Object.entries(fields)
+          .map(([k, m]) => (k ? `${k}: ${m}` : m))
+          .join('; '),
+        fields,
+      );
+    }
+    const patch = req.data;
+    const before = this.effectiveSettings();
+    const after: UserSettings = { ...before, ...patch };
+    const clash =
+      patch.tunnelSubnet !== undefined ? await this.tunnelSubnetClash(after.tunnelSubnet) : undefined;
+    if (clash)
+      throw new ApiFailure(400, 'INVALID_SETTINGS', `tunnelSubnet: ${clash}`, { tunnelSubnet: clash });
+    const saved = store.settings;
+    await store.update((d) => {
+      Object.assign(d, patch);
+    });
+    const nextPlane = planeParams({ ...this.cfg, ...after });
+    const planeMoved = (['subnet', 'port', 'mtu'] as const).some((k) => nextPlane[k] !== this.plane[k]);
+    if (planeMoved) {
+      try {
+        await this.rebuildDataPlane(nextPlane);
+      } catch (err) {
+        await store.update(() => saved);
+        throw new ApiFailure(
+          409,
+          'SETTINGS_NOT_APPLIED',
+          `the tunnel cannot use these settings, so the previous ones stay: ${(err as Error).message}`,
+        );
+      }
+    }
+    this.deps.log.info('settings changed', { changed: patch });
+    if (after.dockerHost !== before.dockerHost && this.cfg.docker) await this.restartDockerWatcher();
+    if (after.dnsPort !== before.dnsPort || after.dnsSuffix !== before.dnsSuffix) await this.applyDns();
+    // A new port is baked into the agent container's command line: it has to be created again.
+    if (nextPlane.port !== before.port && this.agentWanted) await this.launchAgent().catch(() => undefined);
+    await this.sync();
+    this.changed();
+    return this.settingsResponse();
+  }
+
+  /** Why `subnet` cannot carry the tunnel: it overlaps a Docker network or a route of the host's. */
+  private async tunnelSubnetClash(subnet: string): Promise<string | undefined> {
+    const c = parseCidr(subnet);
+    if (!c) return 'not a CIDR';
+    for (const n of this.watcher?.networks ?? [])
+      for (const sub of n.subnets) {
+        const o = parseCidr(sub);
+        if (o && overlaps(c, o)) return `it overlaps Docker network "${n.name}" (${sub})`;
+      }
+    let hostRoutes: HostRoute[] = [];
+    try {
+      hostRoutes = await this.deps.net.listRoutes();
+    } catch (err) {
+      return `the routing table cannot be read to check it: ${(err as Error).message}`;
+    }
+    for (const r of hostRoutes) {
+      if (r.device === this.device) continue;
+      const o = parseCidr(r.destination);
+      if (o && o.prefix > 0 && overlaps(c, o))
+        return `it overlaps the host's route to ${r.destination} via ${r.device}`;
+    }
+    return undefined;
+  }
+
+  private async restartDockerWatcher(): Promise<void> {
+    const old = this.watcher;
+    this.watcher = undefined;
+    this.agent = undefined;
+    this.docker = undefined;
+    old?.removeAllListeners();
+    await old?.stop();
+    this.startDockerWatcher(this.effectiveSettings().dockerHost);
+    // DNS follows the new engine's containers.
+    await this.dns?.replaceIndex(
+      this.docker ? new ContainerIndex(this.docker, { log: this.deps.log }) : undefined,
+    );
+    this.changed();
+  }
+
+  /** GET /v1/logs?limit=N&level=L&since=ISO */
+  private logs(query: URLSearchParams): LogsResponse {
+    const limit = Number(query.get('limit') ?? '200');
+    if (!Number.isInteger(limit) || limit < 1 || limit > 5000)
+      throw new ApiFailure(400, 'BAD_REQUEST', 'limit: a whole number from 1 to 5000');
+    const level = logLevelSchema.safeParse(query.get('level') ?? 'debug');
+    if (!level.success) throw new ApiFailure(400, 'BAD_REQUEST', 'level: one of debug, info, warn, error');
+    const since = query.get('since') ?? undefined;
+    if (since !== undefined && Number.isNaN(Date.parse(since)))
+      throw new ApiFailure(400, 'BAD_REQUEST', 'since: an ISO 8601 time');
+    const file = this.cfg.logFile;
+    if (!file) return { file: null, entries: [] };
+    return { file, entries: readLogs(file, { limit, level: level.data, ...(since ? { since } : {}) }) };
   }
 
   /** GET /v1/containers: running containers, their addresses and DNS names. */
@@ -495,8 +715,8 @@ export class Daemon {
         device: this.device,
         hostAddress: this.hostAddress,
         agentAddress: this.agentAddress,
-        mtu: this.cfg.mtu,
-        listen: `${this.cfg.bind}:${pump?.localPort() ?? this.cfg.port}`,
+        mtu: this.plane.mtu,
+        listen: `${this.cfg.bind}:${pump?.localPort() ?? this.plane.port}`,
         offload: this.offload,
       },
       routes: this.routes.map((r) => ({ ...r })),
@@ -521,7 +741,7 @@ export class Daemon {
     return (
       this.dns?.status() ?? {
         enabled: false,
-        suffix: this.cfg.dnsSuffix,
+        suffix: this.effectiveSettings().dnsSuffix,
         listen: null,
         resolver: null,
         lastError: null,
@@ -533,23 +753,16 @@ export class Daemon {
   async stop(): Promise<void> {
     if (this.ticker) clearInterval(this.ticker);
     this.ticker = undefined;
-    for (const r of this.routes.filter((x) => x.installed)) {
-      try {
-        await this.deps.net.deleteRoute(r.cidr, this.device);
-        r.installed = false;
-      } catch (err) {
-        this.deps.log.warn('could not remove a route (it goes with the device)', {
-          cidr: r.cidr,
-          error: String(err),
-        });
-      }
-    }
+    if (this.resync) clearInterval(this.resync);
+    this.resync = undefined;
+    this.routeMonitor?.stop();
+    // Waits for a settings change in flight, so the data plane it opens is closed too.
+    await this.applying;
     // Before the device goes: the Linux registration is attached to it.
     await this.dns
       ?.stop()
       .catch((err: Error) => this.deps.log.warn('could not stop dns cleanly', { error: err.message }));
-    this.pump?.close();
-    this.pump = undefined;
+    await this.closeDataPlane();
     const control = this.control;
     this.control = undefined;
     if (control) {
@@ -559,6 +772,27 @@ export class Daemon {
     }
     this.deps.log.info('gangway daemon stopped', {});
   }
+}
+
+/** What the data plane is built from: the tunnel's subnet and its two addresses, the UDP port, the MTU. */
+interface PlaneParams {
+  subnet: string;
+  hostAddress: string;
+  agentAddress: string;
+  port: number;
+  mtu: number;
+}
+
+function planeParams(o: { tunnelSubnet: string; port: number; mtu: number }): PlaneParams {
+  const subnet = parseCidr(o.tunnelSubnet);
+  if (!subnet) throw new Error(`invalid tunnel subnet ${o.tunnelSubnet}`);
+  return {
+    subnet: formatCidr(subnet),
+    hostAddress: nthAddress(subnet, 1),
+    agentAddress: nthAddress(subnet, 2),
+    port: o.port,
+    mtu: o.mtu,
+  };
 }
 
 /** One ping (a TCP connect as a fallback where ping is missing): whether `ip` answers within `timeoutMs`. */

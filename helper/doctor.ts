@@ -301,7 +301,7 @@ async function checkDns(
       'dns',
       'fail',
       st.lastError ?? 'the DNS server is not listening',
-      'another program may use that port: choose another DNS port (gangway daemon --dns-port N, or the settings)',
+      'another program may use that port: choose another DNS port: gangway settings set dnsPort=N',
     );
   const q = await dns.query().catch((err: unknown) => ({ name: null, ok: false, detail: msg(err) }));
   if (!q.ok)

@@ -126,6 +126,9 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       this.keys = deriveSessionKeys(this.secret, this.agentNonce, msg.helperNonce);
       this.txCounter = 0n;
       this.rxCounter = 0n;
+      // Config numbers count per session: a restarted or re-built helper starts again at 1, and its
+      // configuration must not be taken for an old one (the session keys already stop replays).
+      this.lastConfigSeq = 0;
       this.attempt = 0;
       this.setState('authenticating');
       this.nextSend = this.now();

@@ -59,10 +59,26 @@ export class DnsService {
   /** reconfigure/register/unregister run one at a time. */
   private queue: Promise<void> = Promise.resolve();
 
+  private index: ContainerSource | undefined;
+  private started = false;
+
   constructor(private readonly deps: DnsServiceDeps) {
     this.table = new NameTable('gangway.internal', [], []);
     this.server = new DnsServer(() => this.table, { log: deps.log });
-    deps.index?.on('changed', () => this.rebuild());
+    this.index = deps.index;
+    this.index?.on('changed', () => this.rebuild());
+  }
+
+  /** Docker moved (another endpoint): follow the new engine's containers. */
+  async replaceIndex(index: ContainerSource | undefined): Promise<void> {
+    const old = this.index;
+    this.index = index;
+    await old?.stop();
+    index?.on('changed', () => {
+      if (this.index === index) this.rebuild();
+    });
+    if (this.started) index?.start();
+    this.rebuild();
   }
 
   private serial(fn: () => Promise<void>): Promise<void> {
@@ -73,16 +89,26 @@ export class DnsService {
 
   /** Starts serving (and the container index); same as reconfigure() the first time. */
   async start(cfg: DnsConfig): Promise<void> {
-    this.deps.index?.start();
+    this.started = true;
+    this.index?.start();
     await this.reconfigure(cfg);
   }
 
-  reconfigure(cfg: DnsConfig): Promise<void> {
+  /**
+   * Applies an address, port or suffix in place. `force`: rebind and re-register even when they are the
+   * same (the TUN device was re-created: a new link to register on).
+   */
+  reconfigure(cfg: DnsConfig, opts: { force?: boolean } = {}): Promise<void> {
     return this.serial(async () => {
       const prev = this.cfg;
       this.cfg = { ...cfg };
       if (prev?.suffix !== cfg.suffix) this.rebuild();
-      const moved = !prev || prev.address !== cfg.address || prev.port !== cfg.port || !this.server.listen;
+      const moved =
+        !prev ||
+        opts.force === true ||
+        prev.address !== cfg.address ||
+        prev.port !== cfg.port ||
+        !this.server.listen;
       if (!moved && prev.suffix === cfg.suffix) return;
       await this.unregisterNow();
       if (moved) {
@@ -165,7 +191,7 @@ export class DnsService {
   private rebuild(): void {
     this.table = new NameTable(
       this.cfg?.suffix ?? 'gangway.internal',
-      this.deps.index?.containers ?? [],
+      this.index?.containers ?? [],
       this.routed,
     );
   }
@@ -187,7 +213,7 @@ export class DnsService {
 
   containers(): ContainersResponse {
     const routedNames = new Set(this.routed.map((n) => n.name));
-    const list = (this.deps.index?.containers ?? []).sort((a, b) => (a.name < b.name ? -1 : 1));
+    const list = (this.index?.containers ?? []).sort((a, b) => (a.name < b.name ? -1 : 1));
     const names = new Map(list.map((c) => [c.id, c.name]));
     return {
       dns: this.status(),
@@ -231,6 +257,7 @@ export class DnsService {
     this.wantRegistered = false;
     await this.serial(() => this.unregisterNow());
     await this.server.stop();
-    await this.deps.index?.stop();
+    this.started = false;
+    await this.index?.stop();
   }
 }

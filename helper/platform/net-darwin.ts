@@ -9,6 +9,8 @@ function inet(cidr: string): '-inet' | '-inet6' {
 }
 
 export class DarwinNet implements NetPlatform {
+  readonly routeMonitor = { cmd: 'route', args: ['-n', 'monitor'] };
+
   constructor(private readonly run: Runner) {}
 
   async configureTun(device: string, a: TunAddressing): Promise<void> {

@@ -9,9 +9,13 @@ function family(cidr: string): '-4' | '-6' {
 }
 
 export class LinuxNet implements NetPlatform {
+  readonly routeMonitor = { cmd: 'ip', args: ['monitor', 'route'] };
+
   constructor(private readonly run: Runner) {}
 
   async configureTun(device: string, a: TunAddressing): Promise<void> {
+    // A re-addressed tunnel (settings changed) must not keep its old address and peer route beside the new.
+    await this.run('ip', [family(a.local), 'addr', 'flush', 'dev', device]);
     await this.run('ip', [family(a.local), 'addr', 'replace', a.local, 'peer', a.peer, 'dev', device]);
     await this.run('ip', ['link', 'set', 'dev', device, 'mtu', String(a.mtu), 'up']);
   }

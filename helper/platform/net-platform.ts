@@ -23,4 +23,6 @@ export interface NetPlatform {
   deleteRoute(cidr: string, device: string): Promise<void>;
   /** The host's routing table (both families), for conflict checks. */
   listRoutes(): Promise<HostRoute[]>;
+  /** A long-running command that prints a line whenever the routing table changes (see route-monitor.ts). */
+  readonly routeMonitor?: { cmd: string; args: string[] };
 }

@@ -1,6 +1,9 @@
 // `gangway service install|uninstall|status [--json]`. The lead wires it into helper/cli.ts's COMMANDS.
 import { parseArgs } from 'node:util';
 import { removeLeftoverRegistrations } from '../dns/resolver';
+import { statusSchema } from '../../common/api';
+import { ApiClientError, callApi } from '../api-client';
+import { defaultConfig } from '../config';
 import { createServiceManager } from './service-factory';
 import { defaultInstallOptions, type InstallOptions, type ServiceManager } from './service-manager';
 
@@ -12,12 +15,13 @@ Runs the Gangway helper as a system service (systemd on Linux, launchd on macOS)
 
 Commands:
   install      write the unit / plist and start the service (needs root: sudo)
-  uninstall    stop the service and remove the unit / plist (needs root)
+  uninstall    disconnect (remove the agent container and the DNS resolver entry), stop the
+               service (its routes go with its device) and remove the unit / plist (needs root)
   status       whether the service is installed and running
 
 Options:
   --json               machine-readable output
-  --socket PATH        control socket (install; default: the daemon's)
+  --socket PATH        control socket (install, uninstall; default: the daemon's)
   --state-dir DIR      state directory (install; default: the daemon's)
   --log-file FILE      where the service writes its output (install)
   -h, --help           this text
@@ -33,6 +37,20 @@ export interface ServiceCliDeps {
   installDefaults?: () => InstallOptions;
   /** Removes DNS registrations a daemon left behind (uninstall); returns what it removed. */
   removeDnsRegistrations?: () => Promise<string[]>;
+  /** Asks the running daemon to disconnect (uninstall); resolves to what it did. */
+  disconnect?: (socket: string) => Promise<string>;
+}
+
+/** Tells the daemon to remove what it made outside itself (agent container, resolver entry). */
+async function disconnectDaemon(socket: string): Promise<string> {
+  try {
+    await callApi(socket, 'POST', '/v1/disconnect', statusSchema, undefined, 60_000);
+    return 'disconnected: the agent container and the DNS resolver entry were removed';
+  } catch (e) {
+    if (e instanceof ApiClientError && e.code === 'DAEMON_UNREACHABLE')
+      return 'the daemon was not running; an agent container left in Docker can be removed with "docker rm -f gangway-agent"';
+    throw e;
+  }
 }
 
 export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {}): Promise<number> {
@@ -71,9 +89,10 @@ export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {
   if (!sub) return usage('missing command');
   if (!['install', 'uninstall', 'status'].includes(sub)) return usage(`unknown command "${sub}"`);
   if (rest.length > 0) return usage(`unexpected argument "${rest[0]}"`);
-  if (sub !== 'install' && (v.socket || v['state-dir'] || v['log-file'] || dash !== -1)) {
-    return usage(`--socket, --state-dir, --log-file and -- apply to install only`);
+  if (sub !== 'install' && (v['state-dir'] || v['log-file'] || dash !== -1)) {
+    return usage(`--state-dir, --log-file and -- apply to install only`);
   }
+  if (sub === 'status' && v.socket) return usage('--socket applies to install and uninstall only');
   const isRoot = deps.isRoot ?? (() => process.getuid?.() === 0);
   if (sub !== 'status' && !isRoot()) {
     err(`gangway service ${sub}: must be run as root (try: sudo gangway service ${sub})`);
@@ -103,6 +122,13 @@ export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {
       return r.started ? EXIT.ok : EXIT.failure;
     }
     if (sub === 'uninstall') {
+      let disconnected: string;
+      try {
+        disconnected = await (deps.disconnect ?? disconnectDaemon)(v.socket ?? defaultConfig().socket);
+      } catch (e) {
+        // Uninstalling must still work when the daemon is wedged; say what may be left behind.
+        disconnected = `could not disconnect first (${(e as Error).message}); check "docker ps" for gangway-agent`;
+      }
       const r = await manager.uninstall();
       // The stopped daemon removed its DNS registration; this catches one that was killed.
       const dns = await (deps.removeDnsRegistrations ?? removeLeftoverRegistrations)().catch((e: Error) => {
@@ -110,8 +136,9 @@ export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {
         return [];
       });
       r.removed.push(...dns);
-      if (v.json) out(JSON.stringify(r));
+      if (v.json) out(JSON.stringify({ ...r, disconnected }));
       else {
+        out(disconnected);
         out(
           r.removed.length
             ? `removed ${r.removed.join(', ')}`

@@ -3,7 +3,7 @@
 // of the unit / plist text are pure functions in service-linux.ts and service-darwin.ts.
 import { mkdirSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { defaultConfig } from '../config';
 
 export interface ServiceOwner {
@@ -95,10 +95,13 @@ export function daemonArgv(o: InstallOptions): string[] {
     o.socketPath,
     '--state-dir',
     o.stateDir,
-    // Not yet understood by `gangway daemon`: it must chown the socket directory + socket to this uid:gid
-    // (control-server.ts already takes `owner`).
     '--socket-owner',
     `${o.owner.uid}:${o.owner.gid}`,
+    // The daemon's own rotated JSON-lines log; the service manager's file (logFile) then only receives
+    // what the runtime prints when it crashes, instead of an unrotated copy of every line.
+    '--log-file',
+    daemonLogFile(o.logFile),
+    '--no-stderr-log',
     ...o.extraArgs,
   ];
 }
@@ -119,6 +122,11 @@ export function resolveOwner(env: NodeJS.ProcessEnv = process.env): ServiceOwner
   }
   const me = userInfo();
   return { uid: me.uid, gid: me.gid, user: me.username };
+}
+
+/** The daemon's rotated log, beside the service manager's output file. */
+export function daemonLogFile(serviceLogFile: string): string {
+  return join(dirname(serviceLogFile), 'gangway.log');
 }
 
 export function defaultLogFile(platform: NodeJS.Platform = process.platform): string {

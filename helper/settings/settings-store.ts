@@ -4,6 +4,7 @@
 import { mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { userSettingsSchema } from '../../common/api';
 import type { Logger } from '../../common/log';
 import { removeStaleTemps, writeFileAtomic } from '../atomic-file';
 
@@ -24,6 +25,8 @@ export const settingsSchema = z
     joins: z
       .array(z.tuple([networkName, networkName]).refine(([a, b]) => a !== b, 'a network cannot join itself'))
       .max(1024),
+    // Values the user changed (gangway settings set, the app); absent ones come from the daemon's flags.
+    ...userSettingsSchema.omit({ routeNewNetworks: true }).partial().shape,
   })
   .strict();
 

@@ -324,6 +324,29 @@ describe('Gangway DNS', { timeout: 300_000 }, () => {
     assert.deepEqual((await dig(`web.${SUFFIX}`)).answers, ['172.28.20.11'], 'still answering');
   });
 
+  test('settings: a new suffix and port apply without a restart (server rebound, file re-registered)', async () => {
+    const set = await gangway('settings', 'set', 'dnsSuffix=dev.test', 'dnsPort=5353');
+    assert.equal(set.code, 0, set.out);
+    const s = await daemon.status();
+    assert.equal(s.dns.suffix, 'dev.test');
+    assert.equal(s.dns.listen, `${addr}:5353`);
+    assert.equal(existsSync(join(resolverDir, SUFFIX)), false);
+    assert.equal(
+      readFileSync(join(resolverDir, 'dev.test'), 'utf8'),
+      `${RESOLVER_MARKER}\nnameserver ${addr}\nport 5353\n`,
+    );
+    const r = await rig.exec(rig.hostNs, 'dig', [`@${addr}`, '-p', '5353', '+short', 'web.dev.test'], {
+      allowFail: true,
+    });
+    assert.equal(r.stdout.trim(), '172.28.20.11');
+    assert.notEqual((await dig(`web.${SUFFIX}`)).status, 'NOERROR', 'nothing on port 53 any more');
+    const back = await gangway('settings', 'set', `dnsSuffix=${SUFFIX}`, 'dnsPort=53');
+    assert.equal(back.code, 0, back.out);
+    assert.deepEqual((await dig(`web.${SUFFIX}`)).answers, ['172.28.20.11']);
+    assert.equal(existsSync(join(resolverDir, 'dev.test')), false);
+    assert.ok(existsSync(join(resolverDir, SUFFIX)));
+  });
+
   test('gangway down removes the registration; daemon stop removes it (after it is back)', async () => {
     const file = join(resolverDir, SUFFIX);
     const down = await gangway('down');

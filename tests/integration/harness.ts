@@ -28,6 +28,7 @@ function track(child: ChildProcess): Proc {
 export interface DaemonHandle extends Proc {
   socket: string;
   stateDir: string;
+  logFile: string;
   port: number;
   status(): Promise<Status>;
 }
@@ -42,6 +43,7 @@ export class Workdir {
 export function startDaemon(rig: Rig, work: Workdir, extra: string[] = [], port = 2611): DaemonHandle {
   const socket = join(work.dir, 'run', 'gangway.sock');
   const stateDir = join(work.dir, 'state');
+  const logFile = join(work.dir, 'log', 'gangway.log');
   const child = rig.spawn(rig.hostNs, process.execPath, [
     '--enable-source-maps',
     CLI,
@@ -56,12 +58,15 @@ export function startDaemon(rig: Rig, work: Workdir, extra: string[] = [], port 
     stateDir,
     '--socket',
     socket,
+    '--log-file',
+    logFile,
     ...extra,
   ]);
   return {
     ...track(child),
     socket,
     stateDir,
+    logFile,
     port,
     status: () => callApi(socket, 'GET', '/v1/status', statusSchema),
   };

@@ -37,6 +37,7 @@ test('Linux: iproute2 commands, routes bound to the TUN', async () => {
   await net.addRoute('172.18.0.0/16', 'gw0');
   await net.deleteRoute('fd00:1::/64', 'gw0');
   assert.deepEqual(calls, [
+    'ip -4 addr flush dev gw0',
     'ip -4 addr replace 10.57.0.1 peer 10.57.0.2 dev gw0',
     'ip link set dev gw0 mtu 1420 up',
     'ip -4 route replace 172.18.0.0/16 dev gw0',

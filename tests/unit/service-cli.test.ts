@@ -59,6 +59,7 @@ async function cli(argv: string[], over: Partial<ServiceCliDeps> = {}) {
     err: (s) => err.push(s),
     isRoot: () => true,
     installDefaults: () => BASE,
+    disconnect: () => Promise.resolve('disconnected (fake)'),
     ...over,
   });
   return { code, out: out.join('\n'), err: err.join('\n'), manager };
@@ -116,4 +117,24 @@ test('status and uninstall, human and --json', async () => {
   const u = await cli(['uninstall', '--json']);
   assert.equal(u.code, 0);
   assert.deepEqual((JSON.parse(u.out) as UninstallResult).removed, ['/etc/systemd/system/gangway.service']);
+});
+
+test('uninstall disconnects the daemon first, and still uninstalls when that fails', async () => {
+  const asked: string[] = [];
+  const ok = await cli(['uninstall', '--socket', '/tmp/g.sock'], {
+    disconnect: (socket) => {
+      asked.push(socket);
+      return Promise.resolve('disconnected: agent removed');
+    },
+  });
+  assert.equal(ok.code, 0, ok.err);
+  assert.deepEqual(asked, ['/tmp/g.sock']);
+  assert.match(ok.out, /^disconnected: agent removed\nremoved \/etc\/systemd\/system\/gangway.service/);
+  const wedged = await cli(['uninstall', '--json'], {
+    disconnect: () => Promise.reject(new Error('the daemon did not answer within 60 s')),
+  });
+  assert.equal(wedged.code, 0);
+  const j = JSON.parse(wedged.out) as UninstallResult & { disconnected: string };
+  assert.match(j.disconnected, /could not disconnect first \(the daemon did not answer/);
+  assert.deepEqual(j.removed, ['/etc/systemd/system/gangway.service']);
 });

@@ -45,7 +45,7 @@ function run(
   });
 }
 
-test('daemonArgv passes socket, state dir, socket owner and extra args', () => {
+test('daemonArgv passes socket, state dir, socket owner, the rotated log and extra args', () => {
   const a = daemonArgv(opts({ extraArgs: ['--mtu', '1400'] }));
   assert.deepEqual(a.slice(2), [
     'daemon',
@@ -55,6 +55,9 @@ test('daemonArgv passes socket, state dir, socket owner and extra args', () => {
     `${HOSTILE}/state`,
     '--socket-owner',
     '501:20',
+    '--log-file',
+    `${HOSTILE}/gangway.log`,
+    '--no-stderr-log',
     '--mtu',
     '1400',
   ]);

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { UsageError } from '../../helper/config';
+import { SseParser } from '../../helper/event-client';
+import { formatSettings, parseAssignments } from '../../helper/settings/settings-cli';
+
+test('KEY=VALUE words become a typed patch', () => {
+  assert.deepEqual(
+    parseAssignments([
+      'port=2700',
+      'mtu=1380',
+      'routeNewNetworks=off',
+      'dockerHost=auto',
+      'dnsSuffix=dev.test',
+    ]),
+    { port: 2700, mtu: 1380, routeNewNetworks: false, dockerHost: null, dnsSuffix: 'dev.test' },
+  );
+  assert.deepEqual(parseAssignments(['dockerHost=unix:///var/run/docker.sock']), {
+    dockerHost: 'unix:///var/run/docker.sock',
+  });
+});
+
+test('unclear assignments are usage errors that say why', () => {
+  const cases: [string[], RegExp][] = [
+    [['mtu'], /expected KEY=VALUE/],
+    [['=3'], /expected KEY=VALUE/],
+    [['colour=red'], /unknown setting "colour"/],
+    [['mtu=1e3'], /mtu takes a whole number/],
+    [['mtu=100'], /mtu: /],
+    [['port=1', 'port=2'], /given twice/],
+    [['routeNewNetworks=yes'], /true or false/],
+    [['tunnelSubnet=10.0.0.0/31'], /tunnelSubnet: a subnet with room for two/],
+    [['dnsSuffix=Has_Caps'], /dnsSuffix: lower-case labels/],
+    [['__proto__=1'], /unknown setting/],
+  ];
+  for (const [words, re] of cases)
+    assert.throws(
+      () => parseAssignments(words),
+      (e: Error) => e instanceof UsageError && re.test(e.message),
+      words.join(' '),
+    );
+});
+
+test('settings print one per line, with the file warning first', () => {
+  const out = formatSettings({
+    settings: {
+      tunnelSubnet: '10.57.0.0/30',
+      port: 2611,
+      mtu: 1420,
+      dnsSuffix: 'gangway.internal',
+      dnsPort: 53,
+      dockerHost: null,
+      routeNewNetworks: true,
+    },
+    warning: 'The settings file was corrupt',
+  });
+  assert.match(out, /^Warning: The settings file was corrupt\n\ntunnelSubnet\s+10\.57\.0\.0\/30\n/);
+  assert.match(out, /^dockerHost\s+auto$/m);
+});
+
+test('the SSE parser yields state events across chunk boundaries and ignores comments', () => {
+  const p = new SseParser();
+  assert.deepEqual(p.push(': keepalive\n\nevent: sta'), []);
+  assert.deepEqual(p.push('te\ndata: {"a":1}\n\nevent: other\ndata: x\n\nevent: state\ndata: {"b"'), [
+    '{"a":1}',
+  ]);
+  assert.deepEqual(p.push(':2}\n\n'), ['{"b":2}']);
+});
