@@ -111,6 +111,12 @@ export class Daemon {
     this.secret = await loadOrCreateSecret(cfg.stateDir);
     this.settings = SettingsStore.load(cfg.stateDir, { log: deps.log });
     if (this.settings.warning) deps.log.warn(this.settings.warning, {});
+    // Carry on as before a restart: after `up`, the agent is kept running (launched once Docker answers).
+    const connected = this.settings.settings.connected;
+    if (connected !== undefined) {
+      this.agentWanted = connected && cfg.docker;
+      this.routing = connected;
+    }
     const eff = this.effectiveSettings();
     await this.openDataPlane(planeParams({ ...cfg, ...eff }));
     this.ticker = setInterval(() => this.tunnel?.tick(), 100);
@@ -123,7 +129,11 @@ export class Daemon {
       log: deps.log,
       onChange: () => this.changed(),
     });
-    await this.dns.start({ address: this.hostAddress, port: eff.dnsPort, suffix: eff.dnsSuffix });
+    await this.dns.start(
+      { address: this.hostAddress, port: eff.dnsPort, suffix: eff.dnsSuffix },
+      // After `gangway down` (remembered across restarts) nothing is routed and nothing is registered.
+      { registered: this.routing },
+    );
     await this.sync();
     // Routing-table changes (a route deleted by hand, a VPN coming up) re-plan at once; the resync is the
     // fallback where the monitor cannot run.
@@ -375,6 +385,7 @@ export class Daemon {
       );
     this.agentWanted = true;
     this.routing = true;
+    await this.rememberConnected(true);
     this.changed();
     await this.sync();
     await this.dns?.register();
@@ -386,6 +397,7 @@ export class Daemon {
   private async disconnect(): Promise<Status> {
     this.agentWanted = false;
     this.routing = false;
+    await this.rememberConnected(false);
     this.changed();
     await this.sync();
     await this.dns?.unregister();
@@ -401,6 +413,17 @@ export class Daemon {
       }
     }
     return this.status();
+  }
+
+  private async rememberConnected(connected: boolean): Promise<void> {
+    try {
+      await this.settings?.update((d) => {
+        d.connected = connected;
+      });
+    } catch (err) {
+      // Connecting still works; only a restart would not remember it.
+      this.deps.log.warn('cannot save the connection state', { error: (err as Error).message });
+    }
   }
 
   private async launchAgent(): Promise<void> {

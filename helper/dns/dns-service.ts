@@ -87,9 +87,10 @@ export class DnsService {
     return next;
   }
 
-  /** Starts serving (and the container index); same as reconfigure() the first time. */
-  async start(cfg: DnsConfig): Promise<void> {
+  /** Starts serving (and the container index), registered with the OS unless the user said `gangway down`. */
+  async start(cfg: DnsConfig, opts: { registered?: boolean } = {}): Promise<void> {
     this.started = true;
+    this.wantRegistered = opts.registered ?? true;
     this.index?.start();
     await this.reconfigure(cfg);
   }

@@ -25,6 +25,8 @@ export const settingsSchema = z
     joins: z
       .array(z.tuple([networkName, networkName]).refine(([a, b]) => a !== b, 'a network cannot join itself'))
       .max(1024),
+    /** The last `gangway up` (true) or `down` (false): a restarted daemon carries on as it was. */
+    connected: z.boolean().optional(),
     // Values the user changed (gangway settings set, the app); absent ones come from the daemon's flags.
     ...userSettingsSchema.omit({ routeNewNetworks: true }).partial().shape,
   })

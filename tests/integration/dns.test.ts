@@ -13,7 +13,7 @@ import { startDockerd, type Dockerd } from '../rig/dockerd';
 import { waitFor } from '../rig/exec';
 import { BUSYBOX_IMAGE, buildRigImages } from '../rig/images';
 import { createRig, type Rig } from '../rig/rig';
-import { gangwayCli, ipOn } from './docker-helpers';
+import { gangwayCli, ipOn, rigDockerArgs } from './docker-helpers';
 import {
   DIST,
   Workdir,
@@ -347,18 +347,28 @@ describe('Gangway DNS', { timeout: 300_000 }, () => {
     assert.ok(existsSync(join(resolverDir, SUFFIX)));
   });
 
-  test('gangway down removes the registration; daemon stop removes it (after it is back)', async () => {
+  test('gangway down removes the registration, a restart remembers it, up restores it, stop removes it', async () => {
     const file = join(resolverDir, SUFFIX);
     const down = await gangway('down');
     assert.equal(down.code, 0, down.out);
     assert.equal(existsSync(file), false);
     assert.equal((await daemon.status()).dns.resolver, null);
-    // A new daemon registers again on start; its stop removes the file.
+    // From here on the agent is the container `gangway up` launches, not the plain process.
     await stop(daemon);
-    daemon = startDaemon(rig, work, ['--docker-host', dockerd.host, '--dns-resolver-dir', resolverDir]);
+    await stop(agent);
+    daemon = startDaemon(rig, work, [...rigDockerArgs(rig, dockerd), '--dns-resolver-dir', resolverDir]);
     await waitForDaemon(daemon);
-    assert.ok(existsSync(file), 'registered again on start');
+    assert.equal(existsSync(file), false, 'still down after a restart: not registered');
+    const up = await gangway('up');
+    assert.equal(up.code, 0, `${up.out}\n${daemon.output()}`);
     assert.equal(readFileSync(file, 'utf8'), `${RESOLVER_MARKER}\nnameserver ${addr}\nport 53\n`);
+    await waitConnected(daemon, 15_000);
+    await waitFor(
+      'web by name again',
+      async () => (await dig(`web.${SUFFIX}`)).answers.length === 1,
+      5_000,
+      50,
+    );
     await stop(daemon);
     assert.equal(existsSync(file), false, 'removed on daemon stop');
   });

@@ -77,7 +77,53 @@ describe('gangway up / down', { timeout: 300_000 }, () => {
     await waitForDaemon(daemon);
     // The agent container kept running and re-dials the new helper by itself.
     await waitConnected(daemon, 10_000);
+    assert.equal((await daemon.status()).agent.wanted, true, 'the restarted daemon remembers `up`');
     await waitFor('traffic after the helper restart', () => httpOk(rig, webIp), 10_000, 100);
+  });
+
+  test('a new UDP port applies without a restart: the agent container is re-created to dial it', async () => {
+    const agentInfo = async () =>
+      (
+        JSON.parse((await dockerd.docker(['inspect', 'gangway-agent'])).stdout) as {
+          Id: string;
+          Config: { Cmd: string[] };
+        }[]
+      )[0];
+    const before = await agentInfo();
+    const t0 = Date.now();
+    const r = await gangway('settings', 'set', 'port=2711');
+    assert.equal(r.code, 0, `${r.out}\n${daemon.output()}`);
+    await waitConnected(daemon, 15_000);
+    await waitFor('traffic on the new port', () => httpOk(rig, webIp), 10_000, 100);
+    console.log(`# port changed -> traffic back: ${Date.now() - t0} ms (includes re-creating the agent)`);
+    const after = await agentInfo();
+    assert.notEqual(after?.Id, before?.Id, 'a new agent container');
+    assert.ok(after?.Config.Cmd.includes(`${rig.hostVethIp}:2711`), JSON.stringify(after?.Config.Cmd));
+    assert.equal((await daemon.status()).tunnel.listen, `${rig.hostVethIp}:2711`);
+    const back = await gangway('settings', 'set', 'port=2611');
+    assert.equal(back.code, 0, back.out);
+    await waitConnected(daemon, 15_000);
+  });
+
+  test('a new Docker endpoint applies without a restart', async () => {
+    const bad = await gangway('settings', 'set', 'dockerHost=unix:///nonexistent/docker.sock');
+    assert.equal(bad.code, 0, bad.out);
+    await waitFor(
+      'Docker unreachable at the bogus endpoint',
+      async () => ((await daemon.status()).docker.state === 'unreachable' ? true : undefined),
+      10_000,
+      100,
+    );
+    assert.equal((await daemon.status()).docker.endpoint, 'unix:///nonexistent/docker.sock');
+    const good = await gangway('settings', 'set', `dockerHost=${dockerd.host}`);
+    assert.equal(good.code, 0, good.out);
+    await waitFor(
+      'Docker connected again',
+      async () => ((await daemon.status()).docker.state === 'connected' ? true : undefined),
+      10_000,
+      100,
+    );
+    await waitFor('traffic with the endpoint restored', () => httpOk(rig, webIp), 10_000, 100);
   });
 
   test('gangway down: no agent container, no Gangway iptables rules in the VM, no routes on the host', async () => {

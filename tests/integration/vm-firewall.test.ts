@@ -81,8 +81,13 @@ describe('the agent firewall in a Docker VM', { timeout: 240_000 }, () => {
       ]);
       assert.equal(await httpOk(rig, ip), false, 'direct routing is dropped by the raw rule');
       await rig.exec(rig.hostNs, 'ip', ['route', 'del', `${ip}/32`, 'via', rig.vmVethIp]);
-      // Through the tunnel, our raw ACCEPT (inserted first) lets it pass.
-      assert.ok(await httpOk(rig, ip), 'reachable through Gangway despite the raw drop');
+      // Through the tunnel, our raw ACCEPT (inserted first) lets it pass. (The daemon saw the /32 as a
+      // conflict while it existed; give it a moment to route the network again.)
+      await waitFor(
+        'reachable through Gangway despite the raw drop',
+        async () => ((await httpOk(rig, ip)) ? true : undefined),
+        5_000,
+      );
     } finally {
       await rig.exec(rig.vmNs, 'iptables', ['-t', 'raw', '-D', ...drop.slice(3)], { allowFail: true });
     }
