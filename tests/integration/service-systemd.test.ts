@@ -135,6 +135,29 @@ describe('gangway service on a real systemd (systemd-nspawn)', { timeout: 900_00
     assert.equal(await systemctl('show', '--property=NRestarts', '--value', 'gangway.service'), '0');
   });
 
+  test('a second install restarts the daemon with the new command line', async (t) => {
+    if (!ready(t)) return;
+    const m = machine!;
+    const before = await systemctl('show', '--property=MainPID', '--value', 'gangway.service');
+    const owner = { uid: OWNER.uid + 10, gid: OWNER.gid + 10 };
+    const r = await gangway(['service', 'install', '--', '--no-docker', '--dns-port', '0'], {
+      SUDO_UID: String(owner.uid),
+      SUDO_GID: String(owner.gid),
+    });
+    assert.equal(r.code, 0, `second service install failed:\n${r.stdout}${r.stderr}`);
+    const after = await systemctl('show', '--property=MainPID', '--value', 'gangway.service');
+    assert.notEqual(after, before, 'the daemon was not restarted');
+    await waitFor(
+      'the restarted daemon to answer',
+      async () => (await gangway(['status', '--socket', SOCKET])).code === 0,
+      15_000,
+      100,
+    );
+    const dir = statSync(m.hostPath(path.dirname(SOCKET)));
+    assert.deepEqual({ uid: dir.uid, gid: dir.gid }, owner);
+    assert.equal((await m.processes(`${CLI} daemon`)).length, 1);
+  });
+
   test('service status: installed and running, with the pid systemd reports', async (t) => {
     if (!ready(t)) return;
     const mainPid = await systemctl('show', '--property=MainPID', '--value', 'gangway.service');
@@ -177,5 +200,13 @@ describe('gangway service on a real systemd (systemd-nspawn)', { timeout: 900_00
     const s = await gangway(['service', 'status']);
     assert.equal(s.code, 1);
     assert.match(s.stdout, /not installed/);
+    // The TUN device went with the daemon, and systemd saw a clean exit on SIGTERM (not a kill on timeout).
+    const link = await m.exec('ip', ['link', 'show', 'gw0'], { allowFail: true });
+    assert.notEqual(link.code, 0, 'gw0 is still there');
+    const journal = await m.exec('journalctl', ['-u', 'gangway.service', '-o', 'cat', '--no-pager'], {
+      allowFail: true,
+    });
+    assert.match(journal.stdout, /Deactivated successfully/, journal.stdout);
+    assert.doesNotMatch(journal.stdout, /Failed with result|Killing process|timed out/, journal.stdout);
   });
 });

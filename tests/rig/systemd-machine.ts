@@ -58,7 +58,11 @@ export async function ensureSystemdRootfs(
   try {
     const root = path.join(tmp, 'root');
     opts.progress?.(`debootstrap ${debootstrapArgs(root).join(' ')}`);
-    await run('debootstrap', debootstrapArgs(root), { timeoutMs: 900_000 });
+    await run('debootstrap', debootstrapArgs(root), { timeoutMs: 900_000 }).catch((err: Error) => {
+      throw /\(ENOENT\)/.test(err.message)
+        ? new Error('debootstrap is not installed (apt-get install debootstrap)')
+        : err;
+    });
     await writeFile(path.join(root, READY_MARK), `${new Date().toISOString()}\n`);
     await rm(dir, { recursive: true, force: true }); // an unfinished one from a crashed run
     await rename(root, dir).catch((err: NodeJS.ErrnoException) => {
@@ -130,7 +134,8 @@ export class SystemdMachine {
   /** Boots the machine and waits until systemd says the system is up. On failure the machine is already
    *  stopped and the error (SystemdMachineBootError) says why. */
   static async boot(o: BootOptions): Promise<SystemdMachine> {
-    const name = `gangway-${randomBytes(4).toString('hex')}`;
+    await reapStaleMachines();
+    const name = `gw-${process.pid}-${randomBytes(4).toString('hex')}`;
     const cgroupDirs = await createCgroups(name);
     const args = [
       '--quiet',
@@ -262,8 +267,8 @@ async function findLeader(nspawnPid: number): Promise<number | undefined> {
   return undefined;
 }
 
-/** Fresh child cgroups of this process's own cgroup in each systemd-tracking hierarchy nspawn uses. */
-async function createCgroups(name: string): Promise<string[]> {
+/** This process's own cgroup in each hierarchy nspawn tracks the container in (cgroup2, name=systemd). */
+async function cgroupParents(): Promise<string[]> {
   const own = await readFile('/proc/self/cgroup', 'utf8');
   const rel = (re: RegExp) => re.exec(own)?.[1];
   const candidates: [string, string | undefined][] = [];
@@ -272,14 +277,34 @@ async function createCgroups(name: string): Promise<string[]> {
     candidates.push(['/sys/fs/cgroup/unified', rel(/^0::(.*)$/m)]);
     candidates.push(['/sys/fs/cgroup/systemd', rel(/^\d+:name=systemd:(.*)$/m)]);
   }
+  return candidates
+    .filter(([mount, sub]) => sub !== undefined && existsSync(path.join(mount, 'cgroup.procs')))
+    .map(([mount, sub]) => path.join(mount, sub!));
+}
+
+const CGROUP_PREFIX = 'gangway-nspawn-';
+
+async function createCgroups(name: string): Promise<string[]> {
   const dirs: string[] = [];
-  for (const [mount, sub] of candidates) {
-    if (sub === undefined || !existsSync(path.join(mount, 'cgroup.procs'))) continue;
-    const dir = path.join(mount, sub, `gangway-nspawn-${name}`);
+  for (const parent of await cgroupParents()) {
+    const dir = path.join(parent, `${CGROUP_PREFIX}${name}`);
     await mkdir(dir);
     dirs.push(dir);
   }
   return dirs;
+}
+
+/** Machines of test processes that died without stopping them (the name holds the test's pid): kills
+ *  everything in their cgroups and removes them. */
+async function reapStaleMachines(): Promise<void> {
+  for (const parent of await cgroupParents()) {
+    for (const e of await readdir(parent).catch(() => [])) {
+      const m = new RegExp(`^${CGROUP_PREFIX}(gw-(\\d+)-[0-9a-f]+)$`).exec(e);
+      if (!m || existsSync(`/proc/${m[2]}`)) continue;
+      await removeCgroupTree(path.join(parent, e));
+      await rm(path.join('/run/systemd/nspawn/propagate', m[1]!), { recursive: true, force: true });
+    }
+  }
 }
 
 async function fsType(p: string): Promise<string> {
