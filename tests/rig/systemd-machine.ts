@@ -152,8 +152,9 @@ export class SystemdMachine {
       ...(o.devices ?? []).map((p) => `--bind=${p}`),
     ];
     // Joins the new cgroups, then becomes nspawn (which reads its own cgroup when it starts). A constant
-    // script: the cgroup files and nspawn's arguments are its positional parameters.
-    const script = 'while [ "$1" != -- ]; do echo $$ > "$1"; shift; done; shift; exec "$@"';
+    // script: the cgroup files and nspawn's arguments are its positional parameters. Not joining is fatal:
+    // nspawn would then build the container's cgroups right in the test's own.
+    const script = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
     const procs = cgroupDirs.map((d) => path.join(d, 'cgroup.procs'));
     const child = spawn('sh', ['-c', script, 'gangway-nspawn', ...procs, '--', 'systemd-nspawn', ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
