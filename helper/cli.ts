@@ -78,10 +78,16 @@ async function runDaemon(argv: string[]): Promise<number> {
     process.once('SIGINT', () => done('SIGINT'));
   });
   await daemon.stop();
-  // Everything is closed and logged by now. Something still holds the event loop open after a full start
-  // and stop (not a JS handle: process._getActiveHandles() is empty; see the tunnel issue's note), so exit
-  // deterministically rather than linger as a half-stopped daemon.
-  process.exit(EXIT.ok);
+  // Everything is closed by now and the process exits by itself. Should a library leave a socket or timer
+  // behind, exit anyway rather than linger as a half-stopped daemon, and say what held it.
+  setTimeout(() => {
+    log.warn('still running 3 s after stopping; exiting', {
+      resources: process.getActiveResourcesInfo(),
+    });
+    process.exit(EXIT.ok);
+  }, 3_000).unref();
+  file?.close();
+  return EXIT.ok;
 }
 
 function formatStatus(s: Status): string {

@@ -779,6 +779,11 @@ export class Daemon {
     if (this.resync) clearInterval(this.resync);
     this.resync = undefined;
     this.routeMonitor?.stop();
+    // The Docker event stream is a live socket: left open, it keeps the process from exiting.
+    const watcher = this.watcher;
+    this.watcher = undefined;
+    watcher?.removeAllListeners();
+    await watcher?.stop();
     // Waits for a settings change in flight, so the data plane it opens is closed too.
     await this.applying;
     // Before the device goes: the Linux registration is attached to it.

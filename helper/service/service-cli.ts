@@ -44,8 +44,12 @@ export interface ServiceCliDeps {
 /** Tells the daemon to remove what it made outside itself (agent container, resolver entry). */
 async function disconnectDaemon(socket: string): Promise<string> {
   try {
-    await callApi(socket, 'POST', '/v1/disconnect', statusSchema, undefined, 60_000);
-    return 'disconnected: the agent container and the DNS resolver entry were removed';
+    const s = await callApi(socket, 'POST', '/v1/disconnect', statusSchema, undefined, 60_000);
+    const removed = [
+      ...(s.docker.enabled ? ['the agent container'] : []),
+      ...(s.dns.enabled ? ['the DNS resolver entry'] : []),
+    ];
+    return removed.length ? `disconnected: removed ${removed.join(' and ')}` : 'disconnected';
   } catch (e) {
     if (e instanceof ApiClientError && e.code === 'DAEMON_UNREACHABLE')
       return 'the daemon was not running; an agent container left in Docker can be removed with "docker rm -f gangway-agent"';
