@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import {
+  containersResponseSchema,
   diagnosticsSchema,
   logsResponseSchema,
   networksResponseSchema,
@@ -30,6 +31,7 @@ const COMMANDS = [
   'up',
   'down',
   'networks',
+  'containers',
   'route',
   'join',
   'unjoin',
@@ -96,6 +98,27 @@ describe('every CLI command, human and --json, against a live daemon', { timeout
     assert.match(human.out, /^ {2}docker {6}connected/m);
   });
 
+  test('containers, human and --json', async () => {
+    const r = await waitFor(
+      'cli-web with its DNS name',
+      async () => {
+        const c = containersResponseSchema.parse(await json('containers'));
+        return c.containers.find((x) => x.name === 'cli-web' && x.dnsNames.length > 0) ? c : undefined;
+      },
+      5_000,
+      100,
+    );
+    assert.deepEqual(r.containers.find((x) => x.name === 'cli-web')?.dnsNames, ['cli-web.gangway.internal']);
+    assert.equal(r.dns.enabled, true);
+    const human = await gangway('containers');
+    assert.equal(human.code, 0, human.out);
+    assert.match(
+      human.out,
+      new RegExp(`^cli-web\\s+cli-a\\s+${webIp.replace(/\./g, '\\.')}\\s+cli-web\\.gangway\\.internal$`, 'm'),
+    );
+    assert.match(human.out, /^DNS: \*\.gangway\.internal on /m);
+  });
+
   test('networks, route, join and unjoin, human and --json', async () => {
     const n = networksResponseSchema.parse(await json('networks'));
     assert.ok(n.networks.some((x) => x.name === 'cli-a' && x.routed));
@@ -144,7 +167,7 @@ describe('every CLI command, human and --json, against a live daemon', { timeout
     const down = statusSchema.parse(await json('down'));
     assert.equal(down.agent.wanted, false);
     await stop(daemon);
-    for (const cmd of ['status', 'networks', 'settings get', 'logs', 'doctor']) {
+    for (const cmd of ['status', 'networks', 'containers', 'settings get', 'logs', 'doctor']) {
       const r = await gangway(...cmd.split(' '));
       assert.equal(r.code, 3, `${cmd}: ${r.out}`);
       assert.match(r.out, /no Gangway daemon is listening|Gangway daemon running/, cmd);

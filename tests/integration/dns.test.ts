@@ -369,7 +369,12 @@ describe('Gangway DNS', { timeout: 300_000 }, () => {
       5_000,
       50,
     );
-    await stop(daemon);
+    const t0 = Date.now();
+    const code = await stop(daemon);
     assert.equal(existsSync(file), false, 'removed on daemon stop');
+    // The DNS sockets and the container index's event stream are closed: the process exits by itself.
+    assert.equal(code, 0, daemon.output());
+    assert.doesNotMatch(daemon.output(), /still running 3 s after stopping/);
+    assert.ok(Date.now() - t0 < 3_000, `${Date.now() - t0} ms to exit`);
   });
 });
