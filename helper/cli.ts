@@ -90,6 +90,13 @@ async function runDaemon(argv: string[]): Promise<number> {
   return EXIT.ok;
 }
 
+function formatDns(d: Status['dns']): string {
+  if (!d.enabled) return `off${d.lastError ? ` (${d.lastError})` : ''}`;
+  const where = d.listen ? `on ${d.listen}` : 'not listening';
+  const os = d.resolver ? `registered: ${d.resolver}` : 'not registered with the OS';
+  return `*.${d.suffix} ${where}, ${os}${d.lastError ? ` (${d.lastError})` : ''}`;
+}
+
 function formatStatus(s: Status): string {
   const docker = s.docker.enabled
     ? `${s.docker.state} (${s.docker.endpoint ?? '?'})${s.docker.lastError ? `: ${s.docker.lastError}` : ''}`
@@ -100,6 +107,7 @@ function formatStatus(s: Status): string {
     `  peer        ${s.peer ?? '-'}${s.lastHeardMs !== null ? ` (heard ${(s.lastHeardMs / 1000).toFixed(1)} s ago)` : ''}`,
     `  tunnel      ${s.tunnel.device} ${s.tunnel.hostAddress} <-> ${s.tunnel.agentAddress}, mtu ${s.tunnel.mtu}, udp ${s.tunnel.listen}${s.tunnel.offload ? ', offloads on' : ''}`,
     `  docker      ${docker}`,
+    `  dns         ${formatDns(s.dns)}`,
     `  routes      ${s.routes.map((r) => (r.installed ? r.cidr : `${r.cidr} (not installed: ${r.error ?? '?'})`)).join(', ') || '-'}`,
   ];
   const p = s.counters.pump;

@@ -96,6 +96,10 @@ describe('every CLI command, human and --json, against a live daemon', { timeout
     assert.equal(human.code, 0);
     assert.match(human.out, /^Gangway \S+: connected$/m);
     assert.match(human.out, /^ {2}docker {6}connected/m);
+    assert.match(
+      human.out,
+      /^ {2}dns {9}\*\.gangway\.internal on 10\.57\.0\.1:53, not registered with the OS/m,
+    );
   });
 
   test('containers, human and --json', async () => {
