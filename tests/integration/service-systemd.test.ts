@@ -18,6 +18,10 @@ import {
 import { CLI, DIST } from './harness';
 
 const CHECKOUT = path.resolve(DIST, '..');
+// The checkout appears at a fixed place inside the machine: its systemd mounts a fresh /tmp, which would
+// hide a checkout that lives under /tmp (as CI's clones may).
+const INSIDE = '/opt/gangway';
+const CLI_INSIDE = path.join(INSIDE, path.relative(CHECKOUT, CLI));
 const UNIT = '/etc/systemd/system/gangway.service';
 const SOCKET = '/run/gangway/gangway.sock';
 const DAEMON_LOG = '/var/log/gangway/gangway.log';
@@ -33,7 +37,7 @@ describe('gangway service on a real systemd (systemd-nspawn)', { timeout: 900_00
 
   /** The real CLI inside the machine, as root, with a clean environment. */
   const gangway = (args: string[], env: Record<string, string> = {}) =>
-    machine!.exec(process.execPath, [CLI, ...args], { env, allowFail: true, timeoutMs: 60_000 });
+    machine!.exec(process.execPath, [CLI_INSIDE, ...args], { env, allowFail: true, timeoutMs: 60_000 });
   const systemctl = async (...args: string[]) =>
     (await machine!.exec('systemctl', args, { allowFail: true })).stdout.trim();
 
@@ -48,15 +52,18 @@ describe('gangway service on a real systemd (systemd-nspawn)', { timeout: 900_00
       skipReason = `could not build the Debian rootfs with debootstrap: ${(err as Error).message}`;
       return;
     }
+    const parts = ['dist', 'node_modules', 'native/build', 'package.json'].filter((p) =>
+      existsSync(path.join(CHECKOUT, p)),
+    );
     const binds = [
       process.execPath,
-      ...['dist', 'node_modules', 'native/build', 'package.json'].map((p) => path.join(CHECKOUT, p)),
+      ...parts.map((p) => `${path.join(CHECKOUT, p)}:${path.join(INSIDE, p)}`),
     ];
     const t0 = Date.now();
     try {
       machine = await SystemdMachine.boot({
         rootfs,
-        bindsReadOnly: binds.filter((p) => existsSync(p)),
+        bindsReadOnly: binds,
         devices: ['/dev/net/tun'],
         bootTimeoutMs: 60_000,
       });
@@ -118,7 +125,7 @@ describe('gangway service on a real systemd (systemd-nspawn)', { timeout: 900_00
       false,
       'the cached rootfs must stay untouched (the machine writes to its overlay)',
     );
-    const daemons = await m.processes(`${CLI} daemon`);
+    const daemons = await m.processes(`${CLI_INSIDE} daemon`);
     assert.equal(daemons.length, 1, `one daemon process, found ${daemons.length}`);
 
     const dir = statSync(m.hostPath(path.dirname(SOCKET)));
@@ -155,7 +162,7 @@ describe('gangway service on a real systemd (systemd-nspawn)', { timeout: 900_00
     );
     const dir = statSync(m.hostPath(path.dirname(SOCKET)));
     assert.deepEqual({ uid: dir.uid, gid: dir.gid }, owner);
-    assert.equal((await m.processes(`${CLI} daemon`)).length, 1);
+    assert.equal((await m.processes(`${CLI_INSIDE} daemon`)).length, 1);
   });
 
   test('service status: installed and running, with the pid systemd reports', async (t) => {
@@ -191,7 +198,7 @@ describe('gangway service on a real systemd (systemd-nspawn)', { timeout: 900_00
     assert.notEqual(await systemctl('is-active', 'gangway.service'), 'active');
     await waitFor(
       'the daemon process to exit',
-      async () => (await m.processes(`${CLI} daemon`)).length === 0,
+      async () => (await m.processes(`${CLI_INSIDE} daemon`)).length === 0,
       5_000,
     );
     assert.equal(existsSync(m.hostPath(SOCKET)), false, 'the control socket is still there');
