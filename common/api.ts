@@ -66,7 +66,8 @@ export const statusSchema = z.object({
     /** The last failure launching it, if the last attempt failed. */
     lastError: z.string().nullable(),
   }),
-  counters: z.object({ pump: counterMap, control: counterMap }),
+  /** dns: the DNS server's counters (received, answered, nxdomain, refused, formerr, dropped, ...). */
+  counters: z.object({ pump: counterMap, control: counterMap, dns: counterMap.optional() }),
 });
 export type Status = z.infer<typeof statusSchema>;
 

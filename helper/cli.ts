@@ -20,6 +20,7 @@ import { createNetPlatform } from './platform/platform';
 import { LogFile } from './logs/log-file';
 import { runLogsCommand } from './logs/logs-cli';
 import { runServiceCommand } from './service/service-cli';
+import { runContainersCommand } from './dns/containers-cli';
 import { runSettingsCommand } from './settings/settings-cli';
 import { runUiCommand } from './ui/ui-cli';
 
@@ -32,6 +33,7 @@ Commands:
   up        launch the agent in Docker's VM (connect)
   down      remove the agent and its firewall rules (disconnect)
   networks  list Docker's networks: subnets, routed or not, conflicts
+  containers list running containers: networks, addresses, DNS names
   route     route NETWORK on|off: choose whether a network is reachable from the host
   join      join NET_A NET_B: let two networks' containers reach each other
   unjoin    unjoin NET_A NET_B: isolate them again (Docker's default)
@@ -78,10 +80,23 @@ async function runDaemon(argv: string[]): Promise<number> {
     process.once('SIGINT', () => done('SIGINT'));
   });
   await daemon.stop();
-  // Everything is closed and logged by now. Something still holds the event loop open after a full start
-  // and stop (not a JS handle: process._getActiveHandles() is empty; see the tunnel issue's note), so exit
-  // deterministically rather than linger as a half-stopped daemon.
-  process.exit(EXIT.ok);
+  // Everything is closed by now and the process exits by itself. Should a library leave a socket or timer
+  // behind, exit anyway rather than linger as a half-stopped daemon, and say what held it.
+  setTimeout(() => {
+    log.warn('still running 3 s after stopping; exiting', {
+      resources: process.getActiveResourcesInfo(),
+    });
+    process.exit(EXIT.ok);
+  }, 3_000).unref();
+  file?.close();
+  return EXIT.ok;
+}
+
+function formatDns(d: Status['dns']): string {
+  if (!d.enabled) return `off${d.lastError ? ` (${d.lastError})` : ''}`;
+  const where = d.listen ? `on ${d.listen}` : 'not listening';
+  const os = d.resolver ? `registered: ${d.resolver}` : 'not registered with the OS';
+  return `*.${d.suffix} ${where}, ${os}${d.lastError ? ` (${d.lastError})` : ''}`;
 }
 
 function formatStatus(s: Status): string {
@@ -94,6 +109,7 @@ function formatStatus(s: Status): string {
     `  peer        ${s.peer ?? '-'}${s.lastHeardMs !== null ? ` (heard ${(s.lastHeardMs / 1000).toFixed(1)} s ago)` : ''}`,
     `  tunnel      ${s.tunnel.device} ${s.tunnel.hostAddress} <-> ${s.tunnel.agentAddress}, mtu ${s.tunnel.mtu}, udp ${s.tunnel.listen}${s.tunnel.offload ? ', offloads on' : ''}`,
     `  docker      ${docker}`,
+    `  dns         ${formatDns(s.dns)}`,
     `  routes      ${s.routes.map((r) => (r.installed ? r.cidr : `${r.cidr} (not installed: ${r.error ?? '?'})`)).join(', ') || '-'}`,
   ];
   const p = s.counters.pump;
@@ -324,6 +340,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   daemon: runDaemon,
   status: runStatus,
   networks: runNetworks,
+  containers: runContainersCommand,
   route: runRoute,
   join: joinUnjoin(true),
   unjoin: joinUnjoin(false),

@@ -44,6 +44,8 @@ export const daemonConfigSchema = z
       .optional(),
     /** What the agent in the VM dials to reach this helper (host name or address, without the port). */
     agentDial: z.string().regex(/^[A-Za-z0-9.:_-]{1,253}$/, 'a host name or IP address'),
+    /** Register DNS by writing resolver(5) files here (macOS's /etc/resolver format) instead of the platform's way. */
+    dnsResolverDir: z.string().min(1).max(1024).optional(),
     /** Base image for the agent image; offline rigs use a locally built one. */
     agentBaseImage: z
       .string()
@@ -103,6 +105,8 @@ Options:
   --agent-base-image REF base image for the agent image (default node:20-bookworm-slim)
   --dns-port N           port of Gangway's DNS on the tunnel address (default ${DEFAULT_DNS_PORT}; 0: off)
   --dns-suffix SUFFIX    container names end in this (default ${DEFAULT_DNS_SUFFIX})
+  --dns-resolver-dir DIR register DNS as a resolver(5) file in DIR (default: /etc/resolver on macOS,
+                         systemd-resolved on Linux)
   --log-file PATH        JSON-lines log, rotated at 5 MiB ("none": stderr only)
   --no-stderr-log        log to the file only (services: stderr then keeps only crash output)
   --config FILE          read options from a JSON file (flags override it)
@@ -137,6 +141,7 @@ export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConf
         'agent-base-image': { type: 'string' },
         'dns-port': { type: 'string' },
         'dns-suffix': { type: 'string' },
+        'dns-resolver-dir': { type: 'string' },
         'log-file': { type: 'string' },
         'no-stderr-log': { type: 'boolean' },
         config: { type: 'string' },
@@ -172,6 +177,7 @@ export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConf
     agentBaseImage: v['agent-base-image'],
     dnsPort: num(v['dns-port'], 'dns-port'),
     dnsSuffix: v['dns-suffix'],
+    dnsResolverDir: v['dns-resolver-dir'],
     logFile: v['log-file'] === 'none' ? null : v['log-file'],
     logStderr: v['no-stderr-log'] ? false : undefined,
   };

@@ -5,6 +5,7 @@ import { createConnection } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
 import { API_VERSION, API_VERSION_HEADER, VERSION_HEADER, type ApiError } from '../common/api';
+import type { ZodError } from 'zod';
 import { VERSION } from './version';
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -21,6 +22,19 @@ export class ApiFailure extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * A request body the schema rejected: 400 with every problem in the message, and the first problem of each
+ * top-level field in `fields` (what a form shows beside the field).
+ */
+export function invalidRequest(err: ZodError, code = 'BAD_REQUEST'): ApiFailure {
+  const fields: Record<string, string> = {};
+  for (const i of err.issues) if (i.path.length) fields[String(i.path[0])] ??= i.message;
+  const message = err.issues
+    .map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message))
+    .join('; ');
+  return new ApiFailure(400, code, message, Object.keys(fields).length ? fields : undefined);
 }
 
 export type Handler = (req: {

@@ -1,16 +1,14 @@
 // gangwayd's core: the TUN device, the native pump, the tunnel handshake, host routes and the control API.
 import { EventEmitter } from 'node:events';
-import { closeSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import Dockerode from 'dockerode';
 import {
   API_VERSION,
   type Diagnostics,
+  type ContainersResponse,
   type DnsStatus,
   type LogsResponse,
-  logLevelSchema,
   type SettingsResponse,
   settingsPatchSchema,
   type UserSettings,
@@ -22,45 +20,50 @@ import {
 } from '../common/api';
 import { formatEndpoint } from '../common/control-port';
 import { interfaceName } from '../common/tunnel-config';
-import { overlaps, formatCidr, nthAddress, parseCidr } from '../common/cidr';
+import { formatCidr, parseCidr } from '../common/cidr';
 import type { Logger } from '../common/log';
 import type { NativeAddon, Pump } from '../native/index';
 import type { DaemonConfig } from './config';
-import { ApiFailure, startControlServer } from './control-server';
+import { ApiFailure, invalidRequest, startControlServer } from './control-server';
 import { AGENT_CONTAINER_NAME, AgentContainer } from './docker/agent-container';
 import { agentImageTag, ensureAgentImage } from './docker/agent-image';
 import { parseIfconfig, parseIpLink, runDoctor } from './doctor';
-import { type CommandError, runCommand } from './exec';
+import { runCommand } from './exec';
+import { openDataPlane, planeParams, type DataPlane, type PlaneParams } from './data-plane';
+import { probeAddress } from './probe';
 import { EventStream, type ChangeEvents } from './event-stream';
 import { resolveDockerEndpoint } from './docker/docker-endpoint';
 import { NetworkWatcher } from './docker/network-watcher';
-import { RouteReconciler, type RouteStatus } from './routes/route-reconciler';
-import type { RoutePlan } from './routes/route-planner';
+import type { RouteReconciler, RouteStatus } from './routes/route-reconciler';
+import { tunnelSubnetClash, type RoutePlan } from './routes/route-planner';
 import { SettingsStore } from './settings/settings-store';
 import type { HostRoute, NetPlatform } from './platform/net-platform';
 import { RouteMonitor } from './platform/route-monitor';
 import { readLogs } from './logs/log-reader';
+import { parseLogQuery } from './logs/log-query';
 import { loadOrCreateSecret } from './secret';
-import { TunnelServer } from './tunnel-server';
+import type { TunnelServer } from './tunnel-server';
+import { ContainerIndex } from './dns/container-index';
+import { DnsService } from './dns/dns-service';
+import { createOsResolver, type OsResolver } from './dns/resolver';
 import { VERSION } from './version';
 
 export interface DaemonDeps {
   native: NativeAddon;
   net: NetPlatform;
   log: Logger;
+  /** Where DNS is registered with the OS (tests inject one); default: the platform's. */
+  resolver?: OsResolver;
 }
 
 export class Daemon {
-  private pump: Pump | undefined;
-  private tunnel: TunnelServer | undefined;
+  private dataPlane: DataPlane | undefined;
+  private lastDevice = '';
   private control: Server | undefined;
   private ticker: NodeJS.Timeout | undefined;
-  private device = '';
-  private offload = false;
   private routes: RouteStatus[] = [];
   private plan: RoutePlan | undefined;
   private settings: SettingsStore | undefined;
-  private reconciler: RouteReconciler | undefined;
   private watcher: NetworkWatcher | undefined;
   private dockerEndpoint: string | null = null;
   private resync: NodeJS.Timeout | undefined;
@@ -76,6 +79,8 @@ export class Daemon {
   private secret: Buffer | undefined;
   private events: EventStream | undefined;
   private announcedStatus = '';
+  /** Gangway DNS; applyDns() reconfigures it when the DNS settings or the tunnel change. */
+  dns: DnsService | undefined;
   /** The data plane's parameters now in effect (from the settings, else the flags). */
   private plane: PlaneParams;
   /** Settings changes apply one at a time. */
@@ -88,6 +93,27 @@ export class Daemon {
     private readonly deps: DaemonDeps,
   ) {
     this.plane = planeParams(cfg);
+  }
+
+  private get pump(): Pump | undefined {
+    return this.dataPlane?.pump;
+  }
+
+  private get tunnel(): TunnelServer | undefined {
+    return this.dataPlane?.tunnel;
+  }
+
+  private get reconciler(): RouteReconciler | undefined {
+    return this.dataPlane?.reconciler;
+  }
+
+  /** The TUN device's name; kept after the data plane closed, for the last status and log lines. */
+  private get device(): string {
+    return this.dataPlane?.device ?? this.lastDevice;
+  }
+
+  private get offload(): boolean {
+    return this.dataPlane?.offload ?? false;
   }
 
   get hostAddress(): string {
@@ -113,6 +139,19 @@ export class Daemon {
     await this.openDataPlane(planeParams({ ...cfg, ...eff }));
     this.ticker = setInterval(() => this.tunnel?.tick(), 100);
     if (cfg.docker) this.startDockerWatcher(eff.dockerHost);
+    // After the TUN is configured: the server binds the host's tunnel address.
+    this.dns = new DnsService({
+      index: this.docker ? new ContainerIndex(this.docker, { log: deps.log }) : undefined,
+      resolver: deps.resolver ?? createOsResolver(process.platform, cfg.dnsResolverDir),
+      device: () => this.device,
+      log: deps.log,
+      onChange: () => this.changed(),
+    });
+    await this.dns.start(
+      { address: this.hostAddress, port: eff.dnsPort, suffix: eff.dnsSuffix },
+      // After `gangway down` (remembered across restarts) nothing is routed and nothing is registered.
+      { registered: this.routing },
+    );
     await this.sync();
     // Routing-table changes (a route deleted by hand, a VPN coming up) re-plan at once; the resync is the
     // fallback where the monitor cannot run.
@@ -139,6 +178,7 @@ export class Daemon {
         'POST /v1/connect': () => this.connect(),
         'POST /v1/disconnect': () => this.disconnect(),
         'GET /v1/diagnostics': () => this.diagnostics(),
+        'GET /v1/containers': () => this.containers(),
         'GET /v1/settings': () => this.settingsResponse(),
         'PATCH /v1/settings': ({ body }) => this.patchSettings(body),
         'GET /v1/logs': ({ query }) => this.logs(query),
@@ -155,41 +195,18 @@ export class Daemon {
     });
   }
 
-  /**
-   * Opens the TUN device, the pump on the UDP port and a tunnel server for them, addressed from `p`. On
-   * failure nothing is left open.
-   */
+  /** Opens the data plane for `p` and makes it current. On failure nothing is left open. */
   private async openDataPlane(p: PlaneParams): Promise<void> {
     const { cfg, deps } = this;
-    const secret = this.secret;
-    if (!secret) throw new Error('the secret is not loaded');
-    const tun = deps.native.openTun(cfg.tunName, { offload: cfg.offload });
-    let pump: Pump;
-    try {
-      pump = deps.native.createPump({
-        tun,
-        bindAddress: cfg.bind,
-        bindPort: p.port,
-        mtu: p.mtu,
-        onControl: (data, address, port) => this.tunnel?.handle(data, address, port),
-      });
-    } catch (err) {
-      // Still ours when createPump fails (a taken port): left open, the device could not be opened again.
-      closeSync(tun.fd);
-      throw err;
-    }
-    // The pump owns the TUN fd from here on: closing it is the one cleanup path, also when setup fails.
-    try {
-      await deps.net.configureTun(tun.name, { local: p.hostAddress, peer: p.agentAddress, mtu: p.mtu });
-    } catch (err) {
-      pump.close();
-      throw err;
-    }
-    this.plane = p;
-    this.pump = pump;
-    this.device = tun.name;
-    this.offload = tun.offload;
-    const tunnel = new TunnelServer(pump, secret, {
+    if (!this.secret) throw new Error('the secret is not loaded');
+    const dp = await openDataPlane(p, {
+      native: deps.native,
+      net: deps.net,
+      log: deps.log,
+      secret: this.secret,
+      tunName: cfg.tunName,
+      offload: cfg.offload,
+      bind: cfg.bind,
       config: () => ({
         mtu: this.plane.mtu,
         hostAddress: this.plane.hostAddress,
@@ -197,32 +214,18 @@ export class Daemon {
         routes: this.reconciler?.installed ?? [],
         joins: this.joinedBridges(),
       }),
+      onChange: () => this.changed(),
     });
-    tunnel.on('connected', (peer) => {
-      deps.log.info('agent connected', { peer: formatEndpoint(peer) });
-      this.changed();
-    });
-    tunnel.on('disconnected', () => {
-      deps.log.warn('agent silent; waiting for it', {});
-      this.changed();
-    });
-    tunnel.on('configAcked', (seq) => {
-      deps.log.info('agent applied the configuration', { seq });
-      this.changed();
-    });
-    this.tunnel = tunnel;
-    this.reconciler = new RouteReconciler(deps.net, this.device, deps.log);
+    this.dataPlane = dp;
+    this.lastDevice = dp.device;
+    this.plane = p;
   }
 
   /** Removes Gangway's routes, then closes the tunnel, the pump and the TUN device. */
   private async closeDataPlane(): Promise<void> {
-    const reconciler = this.reconciler;
-    this.reconciler = undefined;
-    await reconciler?.close();
-    this.tunnel?.removeAllListeners();
-    this.tunnel = undefined;
-    this.pump?.close();
-    this.pump = undefined;
+    const dp = this.dataPlane;
+    this.dataPlane = undefined;
+    await dp?.close();
     this.announcedRoutes = '';
   }
 
@@ -244,9 +247,20 @@ export class Daemon {
       await this.openDataPlane(prev);
       throw err;
     } finally {
+      // A new device (and maybe a new address): rebind, and register on the new link.
+      await this.applyDns(true);
       await this.sync();
       this.changed();
     }
+  }
+
+  /** Applies the DNS settings in effect (and the tunnel's address) to the DNS service, without a restart. */
+  private async applyDns(deviceChanged = false): Promise<void> {
+    const eff = this.effectiveSettings();
+    await this.dns?.reconfigure(
+      { address: this.hostAddress, port: eff.dnsPort, suffix: eff.dnsSuffix },
+      { force: deviceChanged },
+    );
   }
 
   private startDockerWatcher(dockerHost: string | null): void {
@@ -295,6 +309,11 @@ export class Daemon {
     });
     this.routes = r.routes;
     this.plan = r.plan ?? this.plan;
+    this.dns?.setRoutedNetworks(
+      (this.plan?.networks ?? [])
+        .filter((n) => n.routed)
+        .map((n) => ({ name: n.name, subnets: n.subnets.filter((x) => x.routed).map((x) => x.cidr) })),
+    );
     for (const e of r.errors) this.deps.log.error(`route ${e.op} failed`, { cidr: e.cidr, error: e.error });
     for (const n of r.plan?.networks ?? [])
       if (n.wanted && n.conflict)
@@ -350,6 +369,7 @@ export class Daemon {
     await this.rememberConnected(true);
     this.changed();
     await this.sync();
+    await this.dns?.register();
     await this.launchAgent();
     return this.status();
   }
@@ -361,6 +381,7 @@ export class Daemon {
     await this.rememberConnected(false);
     this.changed();
     await this.sync();
+    await this.dns?.unregister();
     if (this.agent) {
       try {
         await this.agent.down();
@@ -438,12 +459,7 @@ export class Daemon {
 
   private async setRouted(body: unknown): Promise<NetworksResponse> {
     const req = routeRequestSchema.safeParse(body);
-    if (!req.success)
-      throw new ApiFailure(
-        400,
-        'BAD_REQUEST',
-        req.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
-      );
+    if (!req.success) throw invalidRequest(req.error);
     const known = this.watcher?.networks.some((n) => n.name === req.data.network);
     if (!known)
       throw new ApiFailure(404, 'NO_SUCH_NETWORK', `Docker has no network named "${req.data.network}"`);
@@ -456,12 +472,7 @@ export class Daemon {
 
   private async setJoined(body: unknown): Promise<NetworksResponse> {
     const req = joinRequestSchema.safeParse(body);
-    if (!req.success)
-      throw new ApiFailure(
-        400,
-        'BAD_REQUEST',
-        req.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
-      );
+    if (!req.success) throw invalidRequest(req.error);
     const { a, b, joined } = req.data;
     if (a === b) throw new ApiFailure(400, 'BAD_REQUEST', 'a network cannot be joined to itself');
     const same = ([x, y]: [string, string]) => (x === a && y === b) || (x === b && y === a);
@@ -508,23 +519,12 @@ export class Daemon {
     const store = this.settings;
     if (!store) throw new ApiFailure(503, 'NOT_READY', 'the daemon is still starting');
     const req = settingsPatchSchema.safeParse(body);
-    if (!req.success) {
-      const fields: Record<string, string> = {};
-      for (const i of req.error.issues) fields[String(i.path[0] ?? '')] ??= i.message;
-      throw new ApiFailure(
-        400,
-        'INVALID_SETTINGS',
-        Object.entries(fields)
-          .map(([k, m]) => (k ? `${k}: ${m}` : m))
-          .join('; '),
-        fields,
-      );
-    }
+    if (!req.success) throw invalidRequest(req.error, 'INVALID_SETTINGS');
     const patch = req.data;
     const before = this.effectiveSettings();
     const after: UserSettings = { ...before, ...patch };
     const clash =
-      patch.tunnelSubnet !== undefined ? await this.tunnelSubnetClash(after.tunnelSubnet) : undefined;
+      patch.tunnelSubnet !== undefined ? await this.tunnelSubnetProblem(after.tunnelSubnet) : undefined;
     if (clash)
       throw new ApiFailure(400, 'INVALID_SETTINGS', `tunnelSubnet: ${clash}`, { tunnelSubnet: clash });
     const saved = store.settings;
@@ -547,6 +547,7 @@ export class Daemon {
     }
     this.deps.log.info('settings changed', { changed: patch });
     if (after.dockerHost !== before.dockerHost && this.cfg.docker) await this.restartDockerWatcher();
+    if (after.dnsPort !== before.dnsPort || after.dnsSuffix !== before.dnsSuffix) await this.applyDns();
     // A new port is baked into the agent container's command line: it has to be created again.
     if (nextPlane.port !== before.port && this.agentWanted) await this.launchAgent().catch(() => undefined);
     await this.sync();
@@ -554,28 +555,15 @@ export class Daemon {
     return this.settingsResponse();
   }
 
-  /** Why `subnet` cannot carry the tunnel: it overlaps a Docker network or a route of the host's. */
-  private async tunnelSubnetClash(subnet: string): Promise<string | undefined> {
-    const c = parseCidr(subnet);
-    if (!c) return 'not a CIDR';
-    for (const n of this.watcher?.networks ?? [])
-      for (const sub of n.subnets) {
-        const o = parseCidr(sub);
-        if (o && overlaps(c, o)) return `it overlaps Docker network "${n.name}" (${sub})`;
-      }
-    let hostRoutes: HostRoute[] = [];
+  /** Why `subnet` cannot carry the tunnel, if it cannot (see tunnelSubnetClash). */
+  private async tunnelSubnetProblem(subnet: string): Promise<string | undefined> {
+    let hostRoutes: HostRoute[];
     try {
       hostRoutes = await this.deps.net.listRoutes();
     } catch (err) {
       return `the routing table cannot be read to check it: ${(err as Error).message}`;
     }
-    for (const r of hostRoutes) {
-      if (r.device === this.device) continue;
-      const o = parseCidr(r.destination);
-      if (o && o.prefix > 0 && overlaps(c, o))
-        return `it overlaps the host's route to ${r.destination} via ${r.device}`;
-    }
-    return undefined;
+    return tunnelSubnetClash(subnet, this.watcher?.networks ?? [], hostRoutes, this.device);
   }
 
   private async restartDockerWatcher(): Promise<void> {
@@ -586,22 +574,24 @@ export class Daemon {
     old?.removeAllListeners();
     await old?.stop();
     this.startDockerWatcher(this.effectiveSettings().dockerHost);
+    // DNS follows the new engine's containers.
+    await this.dns?.replaceIndex(
+      this.docker ? new ContainerIndex(this.docker, { log: this.deps.log }) : undefined,
+    );
     this.changed();
   }
 
   /** GET /v1/logs?limit=N&level=L&since=ISO */
   private logs(query: URLSearchParams): LogsResponse {
-    const limit = Number(query.get('limit') ?? '200');
-    if (!Number.isInteger(limit) || limit < 1 || limit > 5000)
-      throw new ApiFailure(400, 'BAD_REQUEST', 'limit: a whole number from 1 to 5000');
-    const level = logLevelSchema.safeParse(query.get('level') ?? 'debug');
-    if (!level.success) throw new ApiFailure(400, 'BAD_REQUEST', 'level: one of debug, info, warn, error');
-    const since = query.get('since') ?? undefined;
-    if (since !== undefined && Number.isNaN(Date.parse(since)))
-      throw new ApiFailure(400, 'BAD_REQUEST', 'since: an ISO 8601 time');
+    const q = parseLogQuery(query);
     const file = this.cfg.logFile;
-    if (!file) return { file: null, entries: [] };
-    return { file, entries: readLogs(file, { limit, level: level.data, ...(since ? { since } : {}) }) };
+    return file ? { file, entries: readLogs(file, q) } : { file: null, entries: [] };
+  }
+
+  /** GET /v1/containers: running containers, their addresses and DNS names. */
+  containers(): ContainersResponse {
+    if (this.dns) return this.dns.containers();
+    return { dns: this.dnsStatus(), containers: [], collisions: [] };
   }
 
   /** GET /v1/diagnostics: gangway doctor's checks, each hop in order. */
@@ -660,6 +650,15 @@ export class Daemon {
           .filter((c) => c !== undefined)
           .map(formatCidr),
       probeAddress: (ip, timeoutMs) => probeAddress(ip, timeoutMs),
+      ...(this.dns
+        ? {
+            dns: {
+              status: this.dns.status(),
+              collisions: this.dns.containers().collisions,
+              query: () => this.dns!.probe(),
+            },
+          }
+        : {}),
     });
   }
 
@@ -695,13 +694,21 @@ export class Daemon {
       counters: {
         pump: pump ? { ...pump.stats() } : {},
         control: t ? t.counters.snapshot() : {},
+        dns: this.dns?.counters() ?? {},
       },
     };
   }
 
-  /** Gangway's DNS server (#6 wires it in); until then it reports itself off. */
   private dnsStatus(): DnsStatus {
-    return { enabled: false, suffix: 'gangway.internal', listen: null, resolver: null, lastError: null };
+    return (
+      this.dns?.status() ?? {
+        enabled: false,
+        suffix: this.effectiveSettings().dnsSuffix,
+        listen: null,
+        resolver: null,
+        lastError: null,
+      }
+    );
   }
 
   /** Removes routes, closes the tunnel and the socket. Safe to call more than once. */
@@ -711,8 +718,17 @@ export class Daemon {
     if (this.resync) clearInterval(this.resync);
     this.resync = undefined;
     this.routeMonitor?.stop();
+    // The Docker event stream is a live socket: left open, it keeps the process from exiting.
+    const watcher = this.watcher;
+    this.watcher = undefined;
+    watcher?.removeAllListeners();
+    await watcher?.stop();
     // Waits for a settings change in flight, so the data plane it opens is closed too.
     await this.applying;
+    // Before the device goes: the Linux registration is attached to it.
+    await this.dns
+      ?.stop()
+      .catch((err: Error) => this.deps.log.warn('could not stop dns cleanly', { error: err.message }));
     await this.closeDataPlane();
     const control = this.control;
     this.control = undefined;
@@ -723,48 +739,4 @@ export class Daemon {
     }
     this.deps.log.info('gangway daemon stopped', {});
   }
-}
-
-/** What the data plane is built from: the tunnel's subnet and its two addresses, the UDP port, the MTU. */
-interface PlaneParams {
-  subnet: string;
-  hostAddress: string;
-  agentAddress: string;
-  port: number;
-  mtu: number;
-}
-
-function planeParams(o: { tunnelSubnet: string; port: number; mtu: number }): PlaneParams {
-  const subnet = parseCidr(o.tunnelSubnet);
-  if (!subnet) throw new Error(`invalid tunnel subnet ${o.tunnelSubnet}`);
-  return {
-    subnet: formatCidr(subnet),
-    hostAddress: nthAddress(subnet, 1),
-    agentAddress: nthAddress(subnet, 2),
-    port: o.port,
-    mtu: o.mtu,
-  };
-}
-
-/** One ping (a TCP connect as a fallback where ping is missing): whether `ip` answers within `timeoutMs`. */
-async function probeAddress(ip: string, timeoutMs: number): Promise<boolean> {
-  const wait = String(Math.max(1, Math.round(timeoutMs / 1000)));
-  const args = process.platform === 'darwin' ? ['-c', '1', '-t', wait, ip] : ['-c', '1', '-W', wait, ip];
-  try {
-    await runCommand('ping', args);
-    return true;
-  } catch (err) {
-    if ((err as CommandError).exitCode !== 'ENOENT') return false;
-  }
-  // A refused connection is an answer too.
-  return new Promise((resolvePromise) => {
-    const sock = connect({ host: ip, port: 80, timeout: timeoutMs });
-    const done = (ok: boolean) => {
-      sock.destroy();
-      resolvePromise(ok);
-    };
-    sock.once('connect', () => done(true));
-    sock.once('timeout', () => done(false));
-    sock.once('error', (e: NodeJS.ErrnoException) => done(e.code === 'ECONNREFUSED'));
-  });
 }

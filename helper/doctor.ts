@@ -1,6 +1,6 @@
 // `gangway doctor`: checks each hop from the CLI to a container, in order, and says what failed and what to
 // do. The logic is a function over an injected probe, so every state can be tested with fakes.
-import type { DiagnosticCheck, Diagnostics } from '../common/api';
+import type { DiagnosticCheck, Diagnostics, DnsStatus } from '../common/api';
 import { formatCidr, nthAddress, parseCidr } from '../common/cidr';
 
 export type CheckStatus = DiagnosticCheck['status'];
@@ -53,6 +53,13 @@ export interface DoctorProbe {
   tunRoutes(): Promise<string[]>;
   /** Whether `ip` answers within `timeoutMs`. */
   probeAddress(ip: string, timeoutMs: number): Promise<boolean>;
+  /** Gangway's DNS server; absent when the daemon has none. */
+  dns?: {
+    status: DnsStatus;
+    collisions: { name: string; containers: string[] }[];
+    /** Asks the server, over the network, for a name it should know. */
+    query(): Promise<{ name: string | null; ok: boolean; detail: string }>;
+  };
 }
 
 const TITLES = {
@@ -275,11 +282,57 @@ export async function runDoctor(p: DoctorProbe): Promise<Diagnostics> {
     }
   }
 
-  // 11. DNS.
-  set('dns', 'skip', 'not available yet');
+  // 11. DNS: the server answers a name it should know, and the OS sends the suffix to it.
+  await checkDns(p.dns, set);
 
   const list = CHECK_ORDER.map((id) => checks.get(id)!);
   return { ok: !list.some((c) => c.status === 'fail'), checks: list };
+}
+
+async function checkDns(
+  dns: DoctorProbe['dns'],
+  set: (id: CheckId, status: CheckStatus, detail: string, fix?: string) => void,
+): Promise<void> {
+  if (!dns) return void set('dns', 'skip', 'the daemon runs without DNS');
+  const st = dns.status;
+  if (!st.enabled) return void set('dns', 'skip', 'DNS is off (dnsPort 0)');
+  if (!st.listen)
+    return void set(
+      'dns',
+      'fail',
+      st.lastError ?? 'the DNS server is not listening',
+      'another program may use that port: choose another DNS port: gangway settings set dnsPort=N',
+    );
+  const q = await dns.query().catch((err: unknown) => ({ name: null, ok: false, detail: msg(err) }));
+  if (!q.ok)
+    return void set(
+      'dns',
+      'fail',
+      `the server on ${st.listen} did not answer: ${q.detail}`,
+      'see the daemon log ("dns" entries)',
+    );
+  const parts = [`${st.listen} answers (${q.detail})`];
+  const collide = dns.collisions.slice(0, 5).map((c) => `${c.name} (${c.containers.join(', ')})`);
+  if (collide.length)
+    parts.push(
+      `name collisions, resolving to every container's address: ${collide.join('; ')}${dns.collisions.length > 5 ? ' ...' : ''}`,
+    );
+  if (!st.resolver)
+    return void set(
+      'dns',
+      'warn',
+      [...parts, `not registered with the OS: ${st.lastError ?? 'unknown reason'}`].join('; '),
+      `names under ${st.suffix} resolve only when asked from ${st.listen} directly (dig @ADDR -p PORT NAME)`,
+    );
+  parts.push(`registered: ${st.resolver}`);
+  if (collide.length)
+    return void set(
+      'dns',
+      'warn',
+      parts.join('; '),
+      'rename a container, or give it its own name with the dev.gangway.name label',
+    );
+  set('dns', 'ok', parts.join('; '));
 }
 
 /** `ip -j link show dev X` output -> whether it is up. */

@@ -16,6 +16,7 @@ PACKAGES=(
   iperf3 wireguard-go wireguard-tools     # benchmarks and the peer to compare with
   dnsutils                                # DNS tests
   systemd                                 # systemd-analyze verify of the generated unit
+  systemd-container debootstrap           # service test: a Debian machine booted with systemd-nspawn
   chromium                                # UI tests (Playwright drives Debian's Chromium)
 )
 # node and npm may come from elsewhere (nodesource, the machine image); Debian's only when absent.

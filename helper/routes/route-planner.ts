@@ -165,3 +165,30 @@ export function planRoutes(input: PlanInput): RoutePlan {
   const statics = (input.staticRoutes ?? []).map((s) => planSubnet(s, true));
   return { routes: [...desired].sort(compareCidr), networks, static: statics };
 }
+
+/**
+ * Why `subnet` cannot carry the tunnel, or undefined when it can: it must not overlap a Docker network (the
+ * network would become unreachable) or a route of the host's other than on the tunnel's own `device` (it
+ * would shadow a LAN or VPN). Default routes overlap everything and are ignored.
+ */
+export function tunnelSubnetClash(
+  subnet: string,
+  networks: readonly { name: string; subnets: readonly string[] }[],
+  hostRoutes: readonly HostRoute[],
+  device: string,
+): string | undefined {
+  const c = parseCidr(subnet);
+  if (!c) return 'not a CIDR';
+  for (const n of networks)
+    for (const sub of n.subnets) {
+      const o = parseCidr(sub);
+      if (o && overlaps(c, o)) return `it overlaps Docker network "${n.name}" (${sub})`;
+    }
+  for (const r of hostRoutes) {
+    if (r.device === device) continue;
+    const o = parseCidr(r.destination);
+    if (o && o.prefix > 0 && overlaps(c, o))
+      return `it overlaps the host's route to ${r.destination} via ${r.device}`;
+  }
+  return undefined;
+}

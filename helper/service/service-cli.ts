@@ -1,5 +1,6 @@
 // `gangway service install|uninstall|status [--json]`. The lead wires it into helper/cli.ts's COMMANDS.
 import { parseArgs } from 'node:util';
+import { removeLeftoverRegistrations } from '../dns/resolver';
 import { statusSchema } from '../../common/api';
 import { ApiClientError, callApi } from '../api-client';
 import { defaultConfig } from '../config';
@@ -35,6 +36,8 @@ export interface ServiceCliDeps {
   isRoot?: () => boolean;
   /** Base install options (tests); flags override them. */
   installDefaults?: () => InstallOptions;
+  /** Removes DNS registrations a daemon left behind (uninstall); returns what it removed. */
+  removeDnsRegistrations?: () => Promise<string[]>;
   /** Asks the running daemon to disconnect (uninstall); resolves to what it did. */
   disconnect?: (socket: string) => Promise<string>;
 }
@@ -42,8 +45,12 @@ export interface ServiceCliDeps {
 /** Tells the daemon to remove what it made outside itself (agent container, resolver entry). */
 async function disconnectDaemon(socket: string): Promise<string> {
   try {
-    await callApi(socket, 'POST', '/v1/disconnect', statusSchema, undefined, 60_000);
-    return 'disconnected: the agent container and the DNS resolver entry were removed';
+    const s = await callApi(socket, 'POST', '/v1/disconnect', statusSchema, undefined, 60_000);
+    const removed = [
+      ...(s.docker.enabled ? ['the agent container'] : []),
+      ...(s.dns.enabled ? ['the DNS resolver entry'] : []),
+    ];
+    return removed.length ? `disconnected: removed ${removed.join(' and ')}` : 'disconnected';
   } catch (e) {
     if (e instanceof ApiClientError && e.code === 'DAEMON_UNREACHABLE')
       return 'the daemon was not running; an agent container left in Docker can be removed with "docker rm -f gangway-agent"';
@@ -141,6 +148,12 @@ export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {
         disconnected = `could not disconnect first (${(e as Error).message}); check "docker ps" for gangway-agent`;
       }
       const r = await manager.uninstall();
+      // The stopped daemon removed its DNS registration; this catches one that was killed.
+      const dns = await (deps.removeDnsRegistrations ?? removeLeftoverRegistrations)().catch((e: Error) => {
+        r.warnings.push(`could not remove Gangway's DNS registration: ${e.message}`);
+        return [];
+      });
+      r.removed.push(...dns);
       if (v.json) out(JSON.stringify({ ...r, disconnected }));
       else {
         out(disconnected);

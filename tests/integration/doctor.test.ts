@@ -49,11 +49,16 @@ describe('gangway doctor', { timeout: 300_000 }, () => {
     work?.cleanup();
   });
 
-  test('healthy: every hop ok (DNS skipped), exit 0, a readable checklist', async () => {
+  test('healthy: every hop ok (DNS a warning: not registered), exit 0, a readable checklist', async () => {
     const { code, out, d } = await doctor();
     assert.equal(code, 0, out);
     assert.equal(d.ok, true);
-    for (const c of d.checks) assert.equal(c.status, c.id === 'dns' ? 'skip' : 'ok', `${c.id}: ${c.detail}`);
+    // DNS answers, but the rig has no systemd-resolved to register it with: a warning, not a failure.
+    for (const c of d.checks) assert.equal(c.status, c.id === 'dns' ? 'warn' : 'ok', `${c.id}: ${c.detail}`);
+    assert.match(
+      d.checks.find((c) => c.id === 'dns')?.detail ?? '',
+      /answers \(web\.gangway\.internal -> .*not registered with the OS: (systemd-resolved is not running|the daemon runs in another network namespace)/,
+    );
     const gw = d.checks.find((c) => c.id === 'gateways');
     assert.match(gw?.detail ?? '', /app \d+\.\d+\.\d+\.1/);
     const text = await gangway('doctor');

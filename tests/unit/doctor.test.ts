@@ -251,7 +251,7 @@ describe('runDoctor', () => {
     assert.match(text, /✔ {2}1\. Gangway daemon running/);
     assert.match(text, /✖ {2}4\. Agent container running: container absent/);
     assert.match(text, /fix: run "gangway up"/);
-    assert.match(text, /- 11\. DNS: not available yet/);
+    assert.match(text, /- 11\. DNS: the daemon runs without DNS/);
     assert.match(text, /First failing hop: Agent container running/);
   });
 });
@@ -276,5 +276,70 @@ describe('doctor helpers', () => {
   test('parseIfconfig', () => {
     assert.equal(parseIfconfig('utun5: flags=8051<UP,POINTOPOINT,RUNNING,MULTICAST> mtu 1400').up, true);
     assert.equal(parseIfconfig('utun5: flags=8050<POINTOPOINT,RUNNING,MULTICAST> mtu 1400').up, false);
+  });
+});
+
+describe('doctor: the DNS hop', () => {
+  const st = {
+    enabled: true,
+    suffix: 'gangway.internal',
+    listen: '10.57.0.1:53',
+    resolver: '/etc/resolver/gangway.internal',
+    lastError: null,
+  };
+  const dnsCheck = async (dns: DoctorProbe['dns']) =>
+    (await runDoctor(healthy({ dns }))).checks.find((c) => c.id === 'dns')!;
+  const answers = () =>
+    Promise.resolve({ name: 'web.gangway.internal', ok: true, detail: 'web.gangway.internal -> 172.18.0.2' });
+
+  test('answering and registered: ok, with what was asked', async () => {
+    const c = await dnsCheck({ status: st, collisions: [], query: answers });
+    assert.equal(c.status, 'ok');
+    assert.match(
+      c.detail,
+      /10\.57\.0\.1:53 answers \(web\.gangway\.internal -> 172\.18\.0\.2\); registered: \/etc\/resolver/,
+    );
+  });
+
+  test('collisions are mentioned (a warning) with the containers', async () => {
+    const c = await dnsCheck({
+      status: st,
+      collisions: [{ name: 'db.gangway.internal', containers: ['db', 'db2'] }],
+      query: answers,
+    });
+    assert.equal(c.status, 'warn');
+    assert.match(c.detail, /name collisions.*db\.gangway\.internal \(db, db2\)/);
+    assert.match(c.fix ?? '', /dev\.gangway\.name/);
+  });
+
+  test('not registered: a warning with the reason; not listening or not answering: a failure', async () => {
+    const unreg = await dnsCheck({
+      status: { ...st, resolver: null, lastError: 'systemd-resolved is not running' },
+      collisions: [],
+      query: answers,
+    });
+    assert.equal(unreg.status, 'warn');
+    assert.match(unreg.detail, /not registered with the OS: systemd-resolved is not running/);
+    const deaf = await dnsCheck({
+      status: { ...st, listen: null, lastError: 'cannot listen on 10.57.0.1:53: EADDRINUSE' },
+      collisions: [],
+      query: answers,
+    });
+    assert.equal(deaf.status, 'fail');
+    assert.match(deaf.detail, /EADDRINUSE/);
+    const mute = await dnsCheck({
+      status: st,
+      collisions: [],
+      query: () =>
+        Promise.resolve({ name: 'web.gangway.internal', ok: false, detail: 'no answer in 1000 ms' }),
+    });
+    assert.equal(mute.status, 'fail');
+    assert.match(mute.detail, /did not answer: no answer/);
+    const off = await dnsCheck({
+      status: { ...st, enabled: false, listen: null },
+      collisions: [],
+      query: answers,
+    });
+    assert.equal(off.status, 'skip');
   });
 });

@@ -6,6 +6,7 @@ import type { HostRoute } from '../../helper/platform/net-platform';
 import {
   isNetworkWanted,
   planRoutes,
+  tunnelSubnetClash,
   type PlanInput,
   type PlannedNetwork,
   type RouteSettings,
@@ -204,4 +205,24 @@ test('property: no planned route overlaps a non-default route on another device 
     for (const n of p.networks)
       for (const s of n.subnets) assert.equal(p.routes.includes(s.cidr), s.routed && n.wanted, s.cidr);
   }
+});
+
+test('tunnelSubnetClash: Docker networks and host routes, but not default routes or our own device', () => {
+  const nets = [{ name: 'app', subnets: ['172.18.0.0/16'] }];
+  const routes = [
+    { destination: '0.0.0.0/0', device: 'eth0' },
+    { destination: '192.168.1.0/24', device: 'eth0' },
+    { destination: '10.57.0.2/32', device: 'gw0' },
+  ];
+  assert.equal(tunnelSubnetClash('10.57.0.0/30', nets, routes, 'gw0'), undefined);
+  assert.equal(tunnelSubnetClash('10.58.0.0/30', [], [], 'gw0'), undefined);
+  assert.equal(
+    tunnelSubnetClash('172.18.5.0/30', nets, routes, 'gw0'),
+    'it overlaps Docker network "app" (172.18.0.0/16)',
+  );
+  assert.equal(
+    tunnelSubnetClash('192.168.0.0/16', nets, routes, 'gw0'),
+    "it overlaps the host's route to 192.168.1.0/24 via eth0",
+  );
+  assert.equal(tunnelSubnetClash('nonsense', nets, routes, 'gw0'), 'not a CIDR');
 });
