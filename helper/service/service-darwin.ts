@@ -5,6 +5,7 @@ import { writeFileAtomic } from '../atomic-file';
 import { runCommand, type Runner } from '../exec';
 import {
   daemonArgv,
+  serviceEnv,
   ensureLogDir,
   type InstallOptions,
   type InstallResult,
@@ -36,6 +37,14 @@ export function launchdPlist(o: InstallOptions): string {
     .map((a) => `    <string>${xmlEscape(a)}</string>`)
     .join('\n');
   const log = xmlEscape(o.logFile);
+  const env = serviceEnv(o);
+  const envXml = env.length
+    ? `  <key>EnvironmentVariables</key>
+  <dict>
+${env.map(([k, v]) => `    <key>${xmlEscape(k)}</key>\n    <string>${xmlEscape(v)}</string>`).join('\n')}
+  </dict>
+`
+    : '';
   return `<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
 <!-- Written by gangway service install; gangway service uninstall removes it. -->
@@ -47,7 +56,7 @@ export function launchdPlist(o: InstallOptions): string {
   <array>
 ${args}
   </array>
-  <key>RunAtLoad</key>
+${envXml}  <key>RunAtLoad</key>
   <true/>
   <key>KeepAlive</key>
   <true/>

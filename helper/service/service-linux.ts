@@ -5,6 +5,7 @@ import { writeFileAtomic } from '../atomic-file';
 import { runCommand, type Runner } from '../exec';
 import {
   daemonArgv,
+  serviceEnv,
   ensureLogDir,
   type InstallOptions,
   type InstallResult,
@@ -50,6 +51,7 @@ export function systemdUnit(o: InstallOptions): string {
     '',
     '[Service]',
     'Type=simple',
+    ...serviceEnv(o).map(([k, v]) => `Environment=${systemdQuote(`${k}=${v}`)}`),
     `ExecStart=${exec}`,
     'Restart=always',
     'RestartSec=1',

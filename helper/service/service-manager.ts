@@ -24,6 +24,24 @@ export interface InstallOptions {
   logFile: string;
   /** Further `gangway daemon` arguments, appended as given. */
   extraArgs: string[];
+  /**
+   * Environment of the service. A packaged app runs the helper with its own Electron binary, which needs
+   * ELECTRON_RUN_AS_NODE=1 to behave as Node instead of opening the app.
+   */
+  env?: Record<string, string>;
+}
+
+/** Checks the service's environment: names of letters, digits and _, values without control characters. */
+export function serviceEnv(o: InstallOptions): [string, string][] {
+  const entries = Object.entries(o.env ?? {});
+  for (const [k, v] of entries) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(k))
+      throw new Error(`invalid environment name ${JSON.stringify(k)}`);
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f]/.test(v))
+      throw new Error(`control characters are not allowed: ${JSON.stringify(v)}`);
+  }
+  return entries;
 }
 
 export interface InstallResult {
@@ -148,6 +166,8 @@ export function defaultInstallOptions(
     stateDir: cfg.stateDir,
     logFile: defaultLogFile(platform),
     extraArgs: [],
+    // Under Electron (the packaged app's binary running the CLI), the service must run it the same way.
+    ...(process.versions.electron ? { env: { ELECTRON_RUN_AS_NODE: '1' } } : {}),
     ...overrides,
   };
 }

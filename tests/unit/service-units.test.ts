@@ -226,3 +226,21 @@ test(
     }
   },
 );
+
+test('the service environment reaches the unit and the plist (a packaged app runs Electron as Node)', async () => {
+  const o = opts({ env: { ELECTRON_RUN_AS_NODE: '1' } });
+  const unit = systemdUnit(o);
+  assert.match(unit, /^Environment="ELECTRON_RUN_AS_NODE=1"\nExecStart=/m);
+  assert.doesNotMatch(systemdUnit(opts()), /^Environment=/m);
+  if (hasBinary('python3')) {
+    const script =
+      'import plistlib,sys,json; d=plistlib.loads(sys.stdin.buffer.read()); sys.stdout.write(json.dumps(d))';
+    const r = await run('python3', ['-c', script], launchdPlist(o));
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual((JSON.parse(r.stdout) as { EnvironmentVariables: unknown }).EnvironmentVariables, {
+      ELECTRON_RUN_AS_NODE: '1',
+    });
+  }
+  assert.throws(() => systemdUnit(opts({ env: { 'A B': '1' } })), /invalid environment name/);
+  assert.throws(() => launchdPlist(opts({ env: { A: 'x\ny' } })), /control characters/);
+});
