@@ -85,6 +85,15 @@ export function Overview() {
         </dd>
         <dt>Routes</dt>
         <dd>{routed} routed</dd>
+        <dt>DNS</dt>
+        <dd data-testid="dns">
+          {status.dns.enabled
+            ? `*.${status.dns.suffix} on ${status.dns.listen ?? '(not listening)'}, ${
+                status.dns.resolver ? `registered (${status.dns.resolver})` : 'not registered with the OS'
+              }`
+            : 'off'}
+          {status.dns.lastError && `: ${status.dns.lastError}`}
+        </dd>
         <dt>Traffic to the VM</dt>
         <dd data-testid="traffic-to-vm">
           {rates ? formatRate(rates.toVmBps) : '…'} ({formatBytes(pump.udpTxBytes ?? 0)} in all)

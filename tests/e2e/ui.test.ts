@@ -94,6 +94,11 @@ describe(
       assert.equal(c?.sameSite, 'Strict');
       await page.getByTestId('tunnel-state').waitFor();
       assert.match(await page.getByTestId('tunnel-state').innerText(), /Disconnected|Waiting for the agent/);
+      // The daemon's DNS, as its status reports it (the rig has no systemd-resolved to register with).
+      assert.match(
+        await page.getByTestId('dns').innerText(),
+        /^\*\.gangway\.internal on 10\.57\.0\.1:53, not registered with the OS/,
+      );
       await shot('overview');
     });
 
