@@ -190,7 +190,9 @@ export class SystemdMachine {
       const state = r.stdout.trim();
       if (state === 'running' || state === 'degraded') return;
       last = `state "${state}"${r.stderr.trim() ? `, ${r.stderr.trim()}` : ''}`;
-      if (state) break; // maintenance, stopping, offline: it will not get better
+      // "offline" is also what systemctl says in the first moments of boot, before systemd has created
+      // /run/systemd/system (sd_booted): ask again. Maintenance or stopping will not get better.
+      if (state === 'maintenance' || state === 'stopping') break;
       await new Promise((res) => setTimeout(res, 200));
     }
     throw new Error(
