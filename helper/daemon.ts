@@ -35,7 +35,7 @@ import { EventStream, type ChangeEvents } from './event-stream';
 import { resolveDockerEndpoint } from './docker/docker-endpoint';
 import { NetworkWatcher } from './docker/network-watcher';
 import type { RouteReconciler, RouteStatus } from './routes/route-reconciler';
-import { tunnelSubnetClash, type RoutePlan } from './routes/route-planner';
+import { isNetworkWanted, tunnelSubnetClash, type RoutePlan } from './routes/route-planner';
 import { SettingsStore } from './settings/settings-store';
 import type { HostRoute, NetPlatform } from './platform/net-platform';
 import { RouteMonitor } from './platform/route-monitor';
@@ -437,6 +437,7 @@ export class Daemon {
   }
 
   networks(): NetworksResponse {
+    if (!this.routing) return this.networksWhileDisconnected();
     const byId = new Map((this.watcher?.networks ?? []).map((n) => [n.id, n]));
     return {
       routeNewNetworks: this.settings?.settings.routeNewNetworks ?? true,
@@ -454,6 +455,31 @@ export class Daemon {
         };
       }),
       joins: this.settings?.settings.joins ?? [],
+    };
+  }
+
+  /**
+   * After `gangway down` nothing is planned or routed, but Docker's networks are still listed with the
+   * user's choices, so the app and the CLI can set them before connecting again.
+   */
+  private networksWhileDisconnected(): NetworksResponse {
+    const settings = this.settings?.settings;
+    return {
+      routeNewNetworks: settings?.routeNewNetworks ?? true,
+      networks: (this.watcher?.networks ?? [])
+        .filter((n) => n.subnets.length > 0)
+        .sort((a, b) => a.name.localeCompare(b.name))
+        .map((n) => ({
+          id: n.id,
+          name: n.name,
+          driver: n.driver,
+          internal: n.internal,
+          subnets: [...n.subnets],
+          wanted: settings ? isNetworkWanted(settings, n.name) : true,
+          routed: false,
+          conflict: null,
+        })),
+      joins: settings?.joins ?? [],
     };
   }
 

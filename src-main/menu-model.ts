@@ -84,12 +84,9 @@ function networkItems(
 ): MenuItemModel[] {
   if (!networks) return [{ type: 'label', label: 'Networks: asking the helper…' }];
   const items: MenuItemModel[] = [{ type: 'label', label: 'Docker networks' }];
-  if (networks.networks.length === 0)
-    // A disconnected daemon plans no routes and so lists no networks.
-    items.push({
-      type: 'label',
-      label: disconnected ? 'Networks are listed after Connect' : 'No Docker networks',
-    });
+  if (networks.networks.length === 0) items.push({ type: 'label', label: 'No Docker networks' });
+  // A disconnected daemon routes nothing: the boxes are the choices that apply on Connect.
+  else if (disconnected) items.push({ type: 'label', label: 'Routed again on Connect' });
   for (const n of networks.networks) {
     const name = `${n.name} — ${n.subnets.join(', ') || 'no subnet'}`;
     items.push(

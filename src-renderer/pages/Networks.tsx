@@ -101,7 +101,7 @@ function Joins() {
 export function Networks() {
   const { data, error } = useGangway((s) => s.networks);
   const load = useGangway((s) => s.load);
-  // A disconnected daemon plans no routes, so it lists no networks either: say why the list is empty.
+  // A disconnected daemon routes nothing; its list shows the choices that apply on Connect.
   const disconnected = useGangway(
     (s) => s.status.data?.agent.wanted === false && s.status.data.state !== 'connected',
   );
@@ -112,12 +112,13 @@ export function Networks() {
     <>
       <section aria-labelledby="networks-title">
         <h2 id="networks-title">Routed to this computer</h2>
-        {data.networks.length === 0 ? (
-          <p>
-            {disconnected
-              ? 'Disconnected: Docker’s networks are listed and routed again after Connect.'
-              : 'No Docker networks with subnets (is Docker running?).'}
+        {disconnected && (
+          <p className="help" data-testid="networks-disconnected">
+            Disconnected: nothing is routed now; these choices apply on Connect.
           </p>
+        )}
+        {data.networks.length === 0 ? (
+          <p>No Docker networks with subnets (is Docker running?).</p>
         ) : (
           <ul className="networks">
             {data.networks.map((n) => (

@@ -337,13 +337,25 @@ describe(
       const t0 = Date.now();
       await page.getByText('Live', { exact: true }).waitFor({ timeout: 15_000 });
       console.log(`# daemon back -> page live again: ${Date.now() - t0} ms (no reload)`);
-      // It remembered Disconnect, and a disconnected daemon lists no networks: the page says why.
-      await page
-        .getByText('Disconnected: Docker’s networks are listed and routed again after Connect.')
-        .waitFor();
-      // Connect (here through the API): the networks come back into the page by the event stream alone.
+      // It remembered Disconnect: the networks are listed with the kept choices, and nothing is routed.
+      await page.getByTestId('networks-disconnected').waitFor();
+      const box = page.getByRole('checkbox', { name: 'ui-net', exact: true });
+      await box.waitFor({ timeout: 10_000 });
+      assert.equal(await box.isChecked(), true, 'the choice is kept while disconnected');
+      const routedNow = await rig.exec(rig.hostNs, 'ip', ['route', 'show', 'dev', 'gw0']);
+      // Only the tunnel's own peer route is on the device; no container subnet is.
+      assert.doesNotMatch(
+        routedNow.stdout,
+        /^\d+\.\d+\.\d+\.\d+\/\d+ /m,
+        'nothing is routed while disconnected',
+      );
+      // Connect (here through the API): the page turns live-routed by the event stream alone.
       await callApi(daemon.socket, 'POST', '/v1/connect', statusSchema, undefined, 300_000);
-      await page.getByRole('checkbox', { name: 'ui-net', exact: true }).waitFor({ timeout: 10_000 });
+      await page.getByTestId('networks-disconnected').waitFor({ state: 'detached', timeout: 10_000 });
+      await page
+        .locator('[data-network="ui-net"] .detail')
+        .filter({ hasText: '· routed' })
+        .waitFor({ timeout: 10_000 });
       await dockerd.docker(['network', 'create', 'ui-after']);
       await page.getByRole('checkbox', { name: 'ui-after', exact: true }).waitFor({ timeout: 2_000 });
     });

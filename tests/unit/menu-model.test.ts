@@ -144,7 +144,30 @@ test('an empty network list says so; a very long reason is cut to one line', () 
     status: status(),
     networks: { routeNewNetworks: true, networks: [], joins: [] },
   });
-  assert.ok(find(off.items, 'Networks are listed after Connect'), 'a disconnected daemon lists no networks');
+  assert.ok(find(off.items, 'No Docker networks'), 'disconnected or not, an empty list says so');
+  const offWithNets = menu({
+    kind: 'ok',
+    status: status(),
+    networks: {
+      routeNewNetworks: true,
+      networks: [
+        {
+          id: 'n1',
+          name: 'app',
+          driver: 'bridge',
+          internal: false,
+          subnets: ['172.18.0.0/16'],
+          wanted: true,
+          routed: false,
+          conflict: null,
+        },
+      ],
+      joins: [],
+    },
+  });
+  assert.ok(find(offWithNets.items, 'Routed again on Connect'), 'disconnected: the choices apply on Connect');
+  const box = offWithNets.items.find((i) => i.type === 'checkbox' && i.label.startsWith('app'));
+  assert.ok(box && box.type === 'checkbox' && box.checked && box.enabled, 'the box shows the kept choice');
   assert.equal(m.items.filter((i) => i.type === 'checkbox' && i.action.kind === 'route').length, 0);
   const long = menu({
     kind: 'ok',
