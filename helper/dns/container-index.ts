@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import type Dockerode from 'dockerode';
 import type { Logger } from '../../common/log';
+import { DockerEventFollower } from '../docker/docker-events';
 import type { ContainerRecord } from './name-table';
 
 export interface ContainerClient {
@@ -31,7 +32,6 @@ interface IndexEvents {
 /** More running containers than this are not indexed (a bound on memory and on the time to re-list). */
 export const MAX_CONTAINERS = 2000;
 const INSPECT_PARALLEL = 8;
-const MAX_LINE = 1024 * 1024;
 const CONTAINER_ACTIONS = ['start', 'die', 'destroy', 'rename', 'pause', 'unpause'];
 const NETWORK_ACTIONS = ['connect', 'disconnect'];
 
@@ -60,10 +60,7 @@ export function toContainerRecord(info: Dockerode.ContainerInspectInfo): Contain
 
 export class ContainerIndex extends EventEmitter<IndexEvents> {
   private readonly byId = new Map<string, ContainerRecord>();
-  private stopped = true;
-  private loop: Promise<void> | undefined;
-  private abort: AbortController | undefined;
-  private wake: (() => void) | undefined;
+  private readonly follower: DockerEventFollower;
   private readonly inflight = new Map<string, { again: boolean }>();
   /** Containers that died while a re-list was in flight: the list may still show them running. */
   private diedDuringList: Set<string> | undefined;
@@ -82,6 +79,23 @@ export class ContainerIndex extends EventEmitter<IndexEvents> {
       requestTimeoutMs: opts.requestTimeoutMs ?? 10_000,
       log: opts.log,
     };
+    this.follower = new DockerEventFollower({
+      client,
+      filters: { type: ['container', 'network'], event: [...CONTAINER_ACTIONS, ...NETWORK_ACTIONS] },
+      minBackoffMs: this.o.minBackoffMs,
+      maxBackoffMs: this.o.maxBackoffMs,
+      resyncMs: this.o.resyncMs,
+      requestTimeoutMs: this.o.requestTimeoutMs,
+      openSession: (signal) => ({
+        list: () => this.relist(signal),
+        onLine: (line) => this.onEvent(line, signal),
+      }),
+      onConnected: () => (this.state = 'connected'),
+      onDisconnected: (reason) => {
+        this.state = 'unreachable';
+        this.o.log?.warn('container index: Docker unreachable', { error: reason });
+      },
+    });
   }
 
   get containers(): ContainerRecord[] {
@@ -93,99 +107,11 @@ export class ContainerIndex extends EventEmitter<IndexEvents> {
   }
 
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.loop = this.run();
+    this.follower.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.abort?.abort();
-    this.wake?.();
-    await this.loop;
-    this.loop = undefined;
-  }
-
-  private async run(): Promise<void> {
-    let backoff = this.o.minBackoffMs;
-    while (!this.stopped) {
-      let connected = false;
-      try {
-        await this.session(() => (connected = true));
-      } catch (err) {
-        if (!this.stopped)
-          this.o.log?.warn('container index: Docker unreachable', { error: (err as Error).message });
-      }
-      this.state = 'unreachable';
-      if (connected) backoff = this.o.minBackoffMs;
-      await this.sleep(backoff);
-      backoff = Math.min(backoff * 2, this.o.maxBackoffMs);
-    }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
-        resolve();
-      }
-      this.wake = done;
-    });
-  }
-
-  private async session(onConnected: () => void): Promise<void> {
-    const abort = new AbortController();
-    this.abort = abort;
-    const timer = setTimeout(
-      () => abort.abort(new Error('Docker did not answer in time')),
-      this.o.requestTimeoutMs,
-    );
-    let stream: NodeJS.ReadableStream;
-    try {
-      stream = await this.client.getEvents({
-        filters: { type: ['container', 'network'], event: [...CONTAINER_ACTIONS, ...NETWORK_ACTIONS] },
-        abortSignal: abort.signal,
-      });
-    } finally {
-      clearTimeout(timer);
-    }
-    let resync: NodeJS.Timeout | undefined;
-    const destroy = () => (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
-    try {
-      let fail: (e: Error) => void = () => undefined;
-      const ended = new Promise<void>((resolve, reject) => {
-        fail = reject;
-        stream.once('end', () => resolve());
-        stream.once('close', () => resolve());
-        stream.once('error', (e: Error) => reject(e));
-      });
-      ended.catch(() => undefined);
-      if (abort.signal.aborted) return;
-      abort.signal.addEventListener('abort', destroy, { once: true });
-      let pending = '';
-      stream.on('data', (chunk: Buffer | string) => {
-        pending += chunk.toString();
-        if (pending.length > MAX_LINE) return fail(new Error('unreadable Docker event stream'));
-        const lines = pending.split('\n');
-        pending = lines.pop() ?? '';
-        for (const line of lines) if (line.trim()) this.onEvent(line, abort.signal);
-      });
-      await this.relist(abort.signal);
-      if (abort.signal.aborted) return;
-      onConnected();
-      this.state = 'connected';
-      resync = setInterval(
-        () => void this.relist(abort.signal).catch((e: Error) => fail(e)),
-        this.o.resyncMs,
-      );
-      await ended;
-    } finally {
-      clearInterval(resync);
-      abort.abort();
-      destroy();
-    }
+  stop(): Promise<void> {
+    return this.follower.stop();
   }
 
   private onEvent(line: string, signal: AbortSignal): void {

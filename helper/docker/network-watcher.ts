@@ -5,6 +5,7 @@
 // watcher retries with capped exponential backoff and re-lists once it is back.
 import { EventEmitter } from 'node:events';
 import type Dockerode from 'dockerode';
+import { DockerEventFollower } from './docker-events';
 import { formatCidr, parseIp } from '../../common/cidr';
 import type { Logger } from '../../common/log';
 
@@ -62,7 +63,6 @@ interface WatcherEvents {
 const BRIDGE_NAME_OPTION = 'com.docker.network.bridge.name';
 const WATCHED_ACTIONS = ['create', 'destroy', 'connect', 'disconnect', 'start', 'die'];
 /** A single event is a few hundred bytes; anything this long without a newline is not Docker talking. */
-const MAX_LINE = 1024 * 1024;
 
 /** "10.1.2.3/24" -> "10.1.2.0/24": Docker keeps a subnet as the user typed it, host bits and all. */
 export function normaliseSubnet(s: string): string | undefined {
@@ -97,22 +97,11 @@ export function toDockerNetwork(info: Dockerode.NetworkInspectInfo): DockerNetwo
   };
 }
 
-function destroy(stream: NodeJS.ReadableStream): void {
-  (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 export class NetworkWatcher extends EventEmitter<WatcherEvents> {
   private current: DockerNetwork[] = [];
   private currentKey: string | undefined;
   private st: WatcherStatus = { state: 'connecting', since: Date.now() };
-  private stopped = true;
-  private loop: Promise<void> | undefined;
-  private abort: AbortController | undefined;
-  private wake: (() => void) | undefined;
+  private readonly follower: DockerEventFollower;
   private readonly o: Required<Omit<WatcherOptions, 'log'>> & { log: Logger | undefined };
 
   constructor(
@@ -127,6 +116,25 @@ export class NetworkWatcher extends EventEmitter<WatcherEvents> {
       requestTimeoutMs: opts.requestTimeoutMs ?? 10_000,
       log: opts.log,
     };
+    this.follower = new DockerEventFollower({
+      client,
+      filters: { type: ['network', 'container'], event: WATCHED_ACTIONS },
+      minBackoffMs: this.o.minBackoffMs,
+      maxBackoffMs: this.o.maxBackoffMs,
+      resyncMs: this.o.resyncMs,
+      requestTimeoutMs: this.o.requestTimeoutMs,
+      openSession: (signal, fail) => {
+        const refresher = this.refresher(signal, fail);
+        return {
+          list: () => refresher.request(),
+          onLine: (line) => {
+            if (this.onEvent(line)) void refresher.request();
+          },
+        };
+      },
+      onConnected: () => this.setStatus('connected'),
+      onDisconnected: (reason) => this.setStatus('unreachable', reason),
+    });
   }
 
   /** The last snapshot. Kept while Docker is unreachable, so routes do not flap when Docker restarts. */
@@ -139,18 +147,12 @@ export class NetworkWatcher extends EventEmitter<WatcherEvents> {
   }
 
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.loop = this.run();
+    this.follower.start();
   }
 
   /** Closes the stream and waits for the loop to finish. Safe to call more than once. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.abort?.abort();
-    this.wake?.();
-    await this.loop;
-    this.loop = undefined;
+  stop(): Promise<void> {
+    return this.follower.stop();
   }
 
   private setStatus(state: WatcherState, error?: string): void {
@@ -163,87 +165,6 @@ export class NetworkWatcher extends EventEmitter<WatcherEvents> {
     };
     this.o.log?.[state === 'unreachable' ? 'warn' : 'info']('docker watcher', { ...this.st });
     this.emit('status', this.status);
-  }
-
-  private async run(): Promise<void> {
-    let backoff = this.o.minBackoffMs;
-    while (!this.stopped) {
-      let connected = false;
-      try {
-        await this.session(() => (connected = true));
-        if (!this.stopped) this.setStatus('unreachable', 'the Docker event stream ended');
-      } catch (err) {
-        if (!this.stopped) this.setStatus('unreachable', errorText(err));
-      }
-      if (connected) backoff = this.o.minBackoffMs;
-      await this.sleep(backoff);
-      backoff = Math.min(backoff * 2, this.o.maxBackoffMs);
-    }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
-        resolve();
-      }
-      this.wake = done;
-    });
-  }
-
-  /** One connection: open the stream, list, then re-list on events until the stream ends or fails. */
-  private async session(onConnected: () => void): Promise<void> {
-    const abort = new AbortController();
-    this.abort = abort;
-    const openTimer = setTimeout(
-      () => abort.abort(new Error('Docker did not answer in time')),
-      this.o.requestTimeoutMs,
-    );
-    let stream: NodeJS.ReadableStream;
-    try {
-      stream = await this.client.getEvents({
-        filters: { type: ['network', 'container'], event: WATCHED_ACTIONS },
-        abortSignal: abort.signal,
-      });
-    } finally {
-      clearTimeout(openTimer);
-    }
-    let fail: (err: Error) => void = () => undefined;
-    let resyncTimer: NodeJS.Timeout | undefined;
-    try {
-      const ended = new Promise<void>((resolve, reject) => {
-        fail = reject;
-        stream.once('end', () => resolve());
-        stream.once('close', () => resolve());
-        stream.once('error', (err: Error) => reject(err));
-      });
-      // Rejections are read by `await ended` below; until then they must not count as unhandled.
-      ended.catch(() => undefined);
-      // An abort (stop) may already have happened while the stream opened.
-      if (abort.signal.aborted) return;
-      abort.signal.addEventListener('abort', () => destroy(stream), { once: true });
-      const refresher = this.refresher(abort.signal, (err) => fail(err));
-      let pending = '';
-      stream.on('data', (chunk: Buffer | string) => {
-        pending += chunk.toString();
-        if (pending.length > MAX_LINE) return fail(new Error('unreadable Docker event stream'));
-        const lines = pending.split('\n');
-        pending = lines.pop() ?? '';
-        for (const line of lines) if (line.trim() && this.onEvent(line)) void refresher.request();
-      });
-      await refresher.request();
-      if (abort.signal.aborted) return;
-      onConnected();
-      this.setStatus('connected');
-      resyncTimer = setInterval(() => void refresher.request(), this.o.resyncMs);
-      await ended;
-    } finally {
-      clearInterval(resyncTimer);
-      abort.abort();
-      destroy(stream);
-    }
   }
 
   /** Re-lists networks, one list at a time; requests during a list cause exactly one more. */
