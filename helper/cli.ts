@@ -16,6 +16,7 @@ import { watchStatus } from './event-client';
 import { DAEMON_USAGE, UsageError, defaultConfig, parseDaemonArgs } from './config';
 import { Daemon } from './daemon';
 import { formatDiagnostics } from './doctor';
+import { formatTable } from './table';
 import { createNetPlatform } from './platform/platform';
 import { LogFile } from './logs/log-file';
 import { runLogsCommand } from './logs/logs-cli';
@@ -175,16 +176,10 @@ function formatNetworks(r: NetworksResponse): string {
     n.subnets.join(', ') || '-',
     n.conflict ?? '',
   ]);
-  const header = ['STATE', 'NETWORK', 'SUBNETS', 'CONFLICT'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const fmt = (row: string[]) =>
-    row
-      .map((c, i) => c.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd();
+  const table = formatTable(['STATE', 'NETWORK', 'SUBNETS', 'CONFLICT'], rows);
   const footer = `New networks are ${r.routeNewNetworks ? '' : 'not '}routed automatically.`;
   const joins = r.joins.map(([a, b]) => `Joined: ${a} <-> ${b}`);
-  return [fmt(header), ...rows.map(fmt), '', ...joins, footer].join('\n');
+  return [...table, '', ...joins, footer].join('\n');
 }
 
 async function runNetworks(argv: string[]): Promise<number> {

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { containersResponseSchema, type ContainersResponse } from '../../common/api';
 import { callApi } from '../api-client';
+import { formatTable } from '../table';
 import { defaultConfig } from '../config';
 
 export const CONTAINERS_USAGE = `Usage: gangway containers [--json] [--socket PATH]
@@ -28,17 +29,11 @@ export function formatContainers(r: ContainersResponse): string {
       ]);
     });
   }
-  const header = ['CONTAINER', 'NETWORK', 'ADDRESSES', 'DNS NAMES'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const fmt = (row: string[]) =>
-    row
-      .map((c, i) => c.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd();
+  const table = formatTable(['CONTAINER', 'NETWORK', 'ADDRESSES', 'DNS NAMES'], rows);
   const collisions = r.collisions.map(
     (x) => `Collision: ${x.name} is claimed by ${x.containers.join(', ')} (resolves to all of them)`,
   );
-  return [fmt(header), ...rows.map(fmt), '', ...collisions, dnsLine].join('\n');
+  return [...table, '', ...collisions, dnsLine].join('\n');
 }
 
 export async function runContainersCommand(argv: string[]): Promise<number> {
