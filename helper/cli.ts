@@ -28,20 +28,20 @@ import { runUiCommand } from './ui/ui-cli';
 const USAGE = `Usage: gangway <command> [options]
 
 Commands:
-  daemon    run the helper in the foreground (needs root)
-  service   install|uninstall|status: run the helper as a system service (systemd, launchd)
-  status    show the tunnel's state, peer and counters
-  up        launch the agent in Docker's VM (connect)
-  down      remove the agent and its firewall rules (disconnect)
-  networks  list Docker's networks: subnets, routed or not, conflicts
-  containers list running containers: networks, addresses, DNS names
-  route     route NETWORK on|off: choose whether a network is reachable from the host
-  join      join NET_A NET_B: let two networks' containers reach each other
-  unjoin    unjoin NET_A NET_B: isolate them again (Docker's default)
-  settings  get [KEY] | set KEY=VALUE...: show or change settings (applied without a restart)
-  logs      show the helper's recent log entries (--follow to keep watching)
-  doctor    check each hop from the host to the containers and say what to fix
-  ui        serve Gangway's window on 127.0.0.1 and print the address to open
+  daemon      run the helper in the foreground (needs root)
+  service     install|uninstall|status: run the helper as a system service (systemd, launchd)
+  status      show the tunnel's state, peer and counters
+  up          launch the agent in Docker's VM (connect)
+  down        remove the agent and its firewall rules (disconnect)
+  networks    list Docker's networks: subnets, routed or not, conflicts
+  containers  list running containers: networks, addresses, DNS names
+  route       route NETWORK on|off: choose whether a network is reachable from the host
+  join        join NET_A NET_B: let two networks' containers reach each other
+  unjoin      unjoin NET_A NET_B: isolate them again (Docker's default)
+  settings    get [KEY] | set KEY=VALUE...: show or change settings (applied without a restart)
+  logs        show the helper's recent log entries (--follow to keep watching)
+  doctor      check each hop from the host to the containers and say what to fix
+  ui          serve Gangway's window on 127.0.0.1 and print the address to open
 
 Run "gangway <command> --help" for a command's options.`;
 

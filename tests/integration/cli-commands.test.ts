@@ -38,6 +38,7 @@ const COMMANDS = [
   'settings',
   'logs',
   'doctor',
+  'ui',
 ];
 
 describe('every CLI command, human and --json, against a live daemon', { timeout: 240_000 }, () => {
