@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import type Dockerode from 'dockerode';
 import type { Logger } from '../../common/log';
-import { DockerEventFollower } from '../docker/docker-events';
+import { DockerEventFollower, type FollowerTiming } from '../docker/docker-events';
 import type { ContainerRecord } from './name-table';
 
 export interface ContainerClient {
@@ -17,12 +17,8 @@ export interface ContainerClient {
   getEvents(opts: Dockerode.GetEventsOptions & { abortSignal?: AbortSignal }): Promise<NodeJS.ReadableStream>;
 }
 
-export interface ContainerIndexOptions {
+export interface ContainerIndexOptions extends FollowerTiming {
   log?: Logger;
-  minBackoffMs?: number;
-  maxBackoffMs?: number;
-  resyncMs?: number;
-  requestTimeoutMs?: number;
 }
 
 interface IndexEvents {
@@ -65,27 +61,18 @@ export class ContainerIndex extends EventEmitter<IndexEvents> {
   /** Containers that died while a re-list was in flight: the list may still show them running. */
   private diedDuringList: Set<string> | undefined;
   private state: 'connecting' | 'connected' | 'unreachable' = 'connecting';
-  private readonly o: Required<Omit<ContainerIndexOptions, 'log'>> & { log: Logger | undefined };
+  private readonly log: Logger | undefined;
 
   constructor(
     private readonly client: ContainerClient,
     opts: ContainerIndexOptions = {},
   ) {
     super();
-    this.o = {
-      minBackoffMs: opts.minBackoffMs ?? 250,
-      maxBackoffMs: opts.maxBackoffMs ?? 5_000,
-      resyncMs: opts.resyncMs ?? 30_000,
-      requestTimeoutMs: opts.requestTimeoutMs ?? 10_000,
-      log: opts.log,
-    };
+    this.log = opts.log;
     this.follower = new DockerEventFollower({
       client,
       filters: { type: ['container', 'network'], event: [...CONTAINER_ACTIONS, ...NETWORK_ACTIONS] },
-      minBackoffMs: this.o.minBackoffMs,
-      maxBackoffMs: this.o.maxBackoffMs,
-      resyncMs: this.o.resyncMs,
-      requestTimeoutMs: this.o.requestTimeoutMs,
+      ...opts,
       openSession: (signal) => ({
         list: () => this.relist(signal),
         onLine: (line) => this.onEvent(line, signal),
@@ -93,7 +80,7 @@ export class ContainerIndex extends EventEmitter<IndexEvents> {
       onConnected: () => (this.state = 'connected'),
       onDisconnected: (reason) => {
         this.state = 'unreachable';
-        this.o.log?.warn('container index: Docker unreachable', { error: reason });
+        this.log?.warn('container index: Docker unreachable', { error: reason });
       },
     });
   }
@@ -159,7 +146,7 @@ export class ContainerIndex extends EventEmitter<IndexEvents> {
           rec = toContainerRecord(await this.client.getContainer(id).inspect({ abortSignal: signal }));
         } catch (err) {
           if ((err as { statusCode?: number }).statusCode !== 404) {
-            this.o.log?.debug('container inspect failed', { id, error: (err as Error).message });
+            this.log?.debug('container inspect failed', { id, error: (err as Error).message });
             continue;
           }
         }
@@ -192,7 +179,7 @@ export class ContainerIndex extends EventEmitter<IndexEvents> {
   private async relistOnce(signal: AbortSignal, died: Set<string>): Promise<void> {
     const list = await this.client.listContainers({
       filters: { status: ['running'] },
-      abortSignal: AbortSignal.any([signal, AbortSignal.timeout(this.o.requestTimeoutMs)]),
+      abortSignal: AbortSignal.any([signal, AbortSignal.timeout(this.follower.requestTimeout)]),
     });
     const ids = list.map((c) => c.Id).slice(0, MAX_CONTAINERS);
     const fresh = new Map<string, ContainerRecord>();

@@ -16,7 +16,17 @@ export interface EventSession {
   onLine(line: string): void;
 }
 
-export interface DockerEventFollowerOptions {
+/** How patiently a follower talks to Docker; every field has a default. */
+export interface FollowerTiming {
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** Re-list this often even without events: catches a stream that silently stalled. */
+  resyncMs?: number;
+  /** Give up on a list or on opening the stream after this long. */
+  requestTimeoutMs?: number;
+}
+
+export interface DockerEventFollowerOptions extends FollowerTiming {
   client: EventStreamClient;
   filters: { type: ('container' | 'network')[]; event: string[] };
   openSession: (signal: AbortSignal, fail: (err: Error) => void) => EventSession;
@@ -24,10 +34,6 @@ export interface DockerEventFollowerOptions {
   onConnected: () => void;
   /** The connection ended (not called after stop()). */
   onDisconnected: (reason: string) => void;
-  minBackoffMs?: number;
-  maxBackoffMs?: number;
-  resyncMs?: number;
-  requestTimeoutMs?: number;
 }
 
 /** A longer line is not an event Docker sends: the stream is taken as broken. */
@@ -58,6 +64,7 @@ export class DockerEventFollower {
     this.requestTimeoutMs = o.requestTimeoutMs ?? 10_000;
   }
 
+  /** For the follower's user, to bound its own requests (lists, inspects) the same way. */
   get requestTimeout(): number {
     return this.requestTimeoutMs;
   }

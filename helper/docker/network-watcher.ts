@@ -5,7 +5,7 @@
 // watcher retries with capped exponential backoff and re-lists once it is back.
 import { EventEmitter } from 'node:events';
 import type Dockerode from 'dockerode';
-import { DockerEventFollower } from './docker-events';
+import { DockerEventFollower, type FollowerTiming } from './docker-events';
 import { formatCidr, parseIp } from '../../common/cidr';
 import type { Logger } from '../../common/log';
 
@@ -44,13 +44,7 @@ export interface DockerEventsClient {
   getEvents(opts: Dockerode.GetEventsOptions & { abortSignal?: AbortSignal }): Promise<NodeJS.ReadableStream>;
 }
 
-export interface WatcherOptions {
-  minBackoffMs?: number;
-  maxBackoffMs?: number;
-  /** Re-list this often even without events: catches a stream that silently stalled. */
-  resyncMs?: number;
-  /** Give up on a list or on opening the stream after this long. */
-  requestTimeoutMs?: number;
+export interface WatcherOptions extends FollowerTiming {
   log?: Logger;
 }
 
@@ -102,27 +96,18 @@ export class NetworkWatcher extends EventEmitter<WatcherEvents> {
   private currentKey: string | undefined;
   private st: WatcherStatus = { state: 'connecting', since: Date.now() };
   private readonly follower: DockerEventFollower;
-  private readonly o: Required<Omit<WatcherOptions, 'log'>> & { log: Logger | undefined };
+  private readonly log: Logger | undefined;
 
   constructor(
     private readonly client: DockerEventsClient,
     opts: WatcherOptions = {},
   ) {
     super();
-    this.o = {
-      minBackoffMs: opts.minBackoffMs ?? 250,
-      maxBackoffMs: opts.maxBackoffMs ?? 5_000,
-      resyncMs: opts.resyncMs ?? 30_000,
-      requestTimeoutMs: opts.requestTimeoutMs ?? 10_000,
-      log: opts.log,
-    };
+    this.log = opts.log;
     this.follower = new DockerEventFollower({
       client,
       filters: { type: ['network', 'container'], event: WATCHED_ACTIONS },
-      minBackoffMs: this.o.minBackoffMs,
-      maxBackoffMs: this.o.maxBackoffMs,
-      resyncMs: this.o.resyncMs,
-      requestTimeoutMs: this.o.requestTimeoutMs,
+      ...opts,
       openSession: (signal, fail) => {
         const refresher = this.refresher(signal, fail);
         return {
@@ -163,7 +148,7 @@ export class NetworkWatcher extends EventEmitter<WatcherEvents> {
       since: prev.state === state ? prev.since : Date.now(),
       ...((error ?? prev.lastError) !== undefined ? { lastError: error ?? prev.lastError } : {}),
     };
-    this.o.log?.[state === 'unreachable' ? 'warn' : 'info']('docker watcher', { ...this.st });
+    this.log?.[state === 'unreachable' ? 'warn' : 'info']('docker watcher', { ...this.st });
     this.emit('status', this.status);
   }
 
@@ -175,7 +160,7 @@ export class NetworkWatcher extends EventEmitter<WatcherEvents> {
       do {
         again = false;
         const list = await this.client.listNetworks({
-          abortSignal: AbortSignal.any([signal, AbortSignal.timeout(this.o.requestTimeoutMs)]),
+          abortSignal: AbortSignal.any([signal, AbortSignal.timeout(this.follower.requestTimeout)]),
         });
         if (signal.aborted) return;
         this.publish(list);
@@ -213,7 +198,7 @@ export class NetworkWatcher extends EventEmitter<WatcherEvents> {
     try {
       ev = JSON.parse(line) as typeof ev;
     } catch {
-      this.o.log?.warn('ignored an unreadable Docker event', { line: line.slice(0, 200) });
+      this.log?.warn('ignored an unreadable Docker event', { line: line.slice(0, 200) });
       return false;
     }
     const type = ev.Type;
