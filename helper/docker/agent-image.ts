@@ -16,6 +16,7 @@ import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
+import { pickAgentAddon, prebuiltAddonPath, vmArch } from './agent-addon';
 import type { Logger } from '../../common/log';
 import { VERSION } from '../version';
 
@@ -368,7 +369,18 @@ export async function ensureAgentImage(
 ): Promise<AgentImageResult> {
   const tag = opts.tag ?? agentImageTag();
   const baseImage = opts.baseImage ?? DEFAULT_AGENT_BASE;
-  const entries = agentContextEntries(opts);
+  const info = (await docker.info()) as { Architecture?: unknown };
+  const reported = typeof info.Architecture === 'string' ? info.Architecture : '';
+  const arch = vmArch(reported);
+  if (!arch)
+    throw new Error(
+      `Docker's VM runs on ${reported || 'an unknown CPU'}; the agent supports x86_64 and aarch64`,
+    );
+  const nativeAddonPath = pickAgentAddon(
+    [prebuiltAddonPath(opts.contextRoot, arch), opts.nativeAddonPath],
+    arch,
+  );
+  const entries = agentContextEntries({ ...opts, nativeAddonPath });
   const inputsHash = agentInputsHash(entries, baseImage);
   const have = await inspectLabel(docker, tag);
   if (have?.hash === inputsHash) return { tag, how: 'present', inputsHash, id: have.id };

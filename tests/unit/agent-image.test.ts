@@ -28,7 +28,7 @@ function fakeRoot(): { root: string; addon: string; cleanup: () => void } {
   const root = mkdtempSync(path.join(tmpdir(), 'gangway-ctx-'));
   const put = (p: string, text: string) => {
     mkdirSync(path.dirname(path.join(root, p)), { recursive: true });
-    writeFileSync(path.join(root, p), text);
+    writeFileSync(path.join(root, p), text, 'latin1');
   };
   put('vm-agent/Dockerfile', 'ARG BASE\nFROM ${BASE}\nCOPY . /opt/gangway/\n');
   put(
@@ -62,7 +62,13 @@ function fakeRoot(): { root: string; addon: string; cleanup: () => void } {
   put('node_modules/tiny/package.json', JSON.stringify({ name: 'tiny' }));
   put('node_modules/tiny/index.js', '');
   put('node_modules/dockerode/package.json', '{}');
-  put('addon/gangway_native.node', 'ELF');
+  // An x86_64 ELF header: ensureAgentImage checks the addon is a Linux build for Docker's VM.
+  const elf = Buffer.alloc(64);
+  elf.writeUInt32BE(0x7f454c46, 0);
+  elf[4] = 2;
+  elf[5] = 1;
+  elf.writeUInt16LE(62, 18);
+  put('addon/gangway_native.node', elf.toString('latin1'));
   return {
     root,
     addon: path.join(root, 'addon/gangway_native.node'),
@@ -189,6 +195,10 @@ class FakeDocker {
   buildOutput: (labels: Record<string, string>) => string[] = () => ['{"stream":"Step 1/1 : FROM x\\n"}\n'];
   removed: string[] = [];
 
+  info() {
+    return Promise.resolve({ Architecture: 'x86_64' });
+  }
+
   getImage(name: string) {
     return {
       inspect: () => {
@@ -276,6 +286,37 @@ test('ensureAgentImage: a failed build throws with the message from the stream',
       ensureAgentImage(fake as unknown as Dockerode, { contextRoot: f.root, nativeAddonPath: f.addon, log }),
       /cannot build the agent image gangway\/agent:.*: pull access denied for nowhere\/base/,
     );
+  } finally {
+    f.cleanup();
+  }
+});
+
+test("ensureAgentImage: an addon that is not for the VM's CPU stops the build with the reason", async () => {
+  const f = fakeRoot();
+  try {
+    const fake = new FakeDocker();
+    fake.info = () => Promise.resolve({ Architecture: 'aarch64' });
+    await assert.rejects(
+      ensureAgentImage(fake as unknown as Dockerode, { contextRoot: f.root, nativeAddonPath: f.addon, log }),
+      /no Linux aarch64 build of the native addon .*gangway_native\.node: a Linux build for x86_64/,
+    );
+    assert.equal(fake.builds.length, 0, 'nothing was built');
+    // A packaged app's prebuilt for the VM's CPU is used instead.
+    const prebuilt = path.join(f.root, 'prebuilds', 'linux-arm64', 'gangway_native.node');
+    mkdirSync(path.dirname(prebuilt), { recursive: true });
+    const arm = Buffer.alloc(64);
+    arm.writeUInt32BE(0x7f454c46, 0);
+    arm[4] = 2;
+    arm[5] = 1;
+    arm.writeUInt16LE(183, 18);
+    writeFileSync(prebuilt, arm);
+    const r = await ensureAgentImage(fake as unknown as Dockerode, {
+      contextRoot: f.root,
+      nativeAddonPath: f.addon,
+      log,
+    });
+    assert.equal(r.how, 'built');
+    assert.ok(fake.builds[0]!.listing.includes('native/build/Release/gangway_native.node'));
   } finally {
     f.cleanup();
   }
