@@ -16,12 +16,17 @@ import {
 import { buildMenuModel } from '../../src-main/menu-model';
 import { menuPreviewHtml } from './menu-preview';
 import { ApiClientError, callApi } from '../../helper/api-client';
-import { startDockerd, type Dockerd } from '../rig/dockerd';
+import type { Dockerd } from '../rig/dockerd';
 import { waitFor } from '../rig/exec';
-import { buildRigImages } from '../rig/images';
-import { createRig, type Rig } from '../rig/rig';
-import { DIST, Workdir, startDaemon, stop, waitForDaemon, type DaemonHandle } from '../integration/harness';
-import { httpOk, rigDockerArgs, runWeb } from '../integration/docker-helpers';
+import type { Rig } from '../rig/rig';
+import { DIST, type Workdir, stop, type DaemonHandle } from '../integration/harness';
+import {
+  httpOk,
+  runWeb,
+  startDockerDaemon,
+  startDockerRig,
+  teardownDockerRig,
+} from '../integration/docker-helpers';
 import { chromiumAvailable, launchChromium, startUi, type UiProcess } from './ui-process';
 
 const ARTIFACTS = resolve(DIST, '..', 'test-artifacts', 'ui');
@@ -56,12 +61,8 @@ describe(
 
     before(async () => {
       mkdirSync(ARTIFACTS, { recursive: true });
-      rig = await createRig({ containers: 0, subnetIndex: 30 });
-      dockerd = await startDockerd(rig);
-      await buildRigImages(dockerd.host);
-      work = new Workdir();
-      daemon = startDaemon(rig, work, rigDockerArgs(rig, dockerd));
-      await waitForDaemon(daemon);
+      ({ rig, dockerd, work } = await startDockerRig({ containers: 0, subnetIndex: 30 }));
+      daemon = await startDockerDaemon({ rig, dockerd, work });
       await dockerd.docker(['network', 'create', 'ui-net']);
       webIp = await runWeb(dockerd, 'ui-web', 'ui-net');
       await waitFor(
@@ -80,10 +81,7 @@ describe(
     after(async () => {
       await browser?.close().catch(() => undefined);
       if (ui) await stop(ui);
-      if (daemon) await stop(daemon);
-      await dockerd?.stop();
-      await rig?.teardown();
-      work?.cleanup();
+      await teardownDockerRig({ daemon, dockerd, rig, work });
     });
 
     test('the token became a cookie and left the address bar; the Overview shows the daemon', async () => {
@@ -332,8 +330,7 @@ describe(
       await stop(daemon);
       await page.getByText('Not connected to the helper').waitFor({ timeout: 10_000 });
       await shot('daemon-gone');
-      daemon = startDaemon(rig, work, rigDockerArgs(rig, dockerd));
-      await waitForDaemon(daemon);
+      daemon = await startDockerDaemon({ rig, dockerd, work });
       const t0 = Date.now();
       await page.getByText('Live', { exact: true }).waitFor({ timeout: 15_000 });
       console.log(`# daemon back -> page live again: ${Date.now() - t0} ms (no reload)`);

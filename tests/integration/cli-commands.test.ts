@@ -15,11 +15,17 @@ import {
   statusSchema,
   type LogEntry,
 } from '../../common/api';
-import { startDockerd, type Dockerd } from '../rig/dockerd';
-import { buildRigImages } from '../rig/images';
-import { createRig, type Rig } from '../rig/rig';
-import { gangwayCli, httpOk, rigDockerArgs, runWeb } from './docker-helpers';
-import { CLI, Workdir, startDaemon, stop, waitConnected, waitForDaemon, type DaemonHandle } from './harness';
+import type { Dockerd } from '../rig/dockerd';
+import type { Rig } from '../rig/rig';
+import {
+  gangwayCli,
+  httpOk,
+  runWeb,
+  startDockerDaemon,
+  startDockerRig,
+  teardownDockerRig,
+} from './docker-helpers';
+import { CLI, type Workdir, stop, waitConnected, type DaemonHandle } from './harness';
 import { waitFor } from '../rig/exec';
 
 const execFileP = promisify(execFile);
@@ -56,22 +62,15 @@ describe('every CLI command, human and --json, against a live daemon', { timeout
   };
 
   before(async () => {
-    rig = await createRig({ containers: 0, subnetIndex: 19 });
-    dockerd = await startDockerd(rig);
-    await buildRigImages(dockerd.host);
-    work = new Workdir();
-    daemon = startDaemon(rig, work, rigDockerArgs(rig, dockerd));
-    await waitForDaemon(daemon);
+    ({ rig, dockerd, work } = await startDockerRig({ containers: 0, subnetIndex: 19 }));
+    daemon = await startDockerDaemon({ rig, dockerd, work });
     await dockerd.docker(['network', 'create', 'cli-a']);
     await dockerd.docker(['network', 'create', 'cli-b']);
     webIp = await runWeb(dockerd, 'cli-web', 'cli-a');
   });
 
   after(async () => {
-    if (daemon) await stop(daemon);
-    await dockerd?.stop();
-    await rig?.teardown();
-    work?.cleanup();
+    await teardownDockerRig({ daemon, dockerd, rig, work });
   });
 
   test('--help for every command exits 0 with its usage', async () => {

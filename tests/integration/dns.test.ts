@@ -9,14 +9,14 @@ import { join } from 'node:path';
 import { containersResponseSchema, diagnosticsSchema, type Status } from '../../common/api';
 import { callApi } from '../../helper/api-client';
 import { RESOLVER_MARKER } from '../../helper/dns/resolver-darwin';
-import { startDockerd, type Dockerd } from '../rig/dockerd';
+import type { Dockerd } from '../rig/dockerd';
 import { waitFor } from '../rig/exec';
-import { BUSYBOX_IMAGE, buildRigImages } from '../rig/images';
-import { createRig, type Rig } from '../rig/rig';
-import { gangwayCli, ipOn, rigDockerArgs } from './docker-helpers';
+import { BUSYBOX_IMAGE } from '../rig/images';
+import type { Rig } from '../rig/rig';
+import { gangwayCli, ipOn, rigDockerArgs, startDockerRig, teardownDockerRig } from './docker-helpers';
+import type { Workdir } from './harness';
 import {
   DIST,
-  Workdir,
   startAgent,
   startDaemon,
   stop,
@@ -64,10 +64,7 @@ describe('Gangway DNS', { timeout: 300_000 }, () => {
   const webCmd = ['sh', '-c', 'mkdir -p /www && echo hi > /www/index.html && exec httpd -f -p 80 -h /www'];
 
   before(async () => {
-    rig = await createRig({ containers: 0, subnetIndex: 20 });
-    dockerd = await startDockerd(rig);
-    await buildRigImages(dockerd.host);
-    work = new Workdir();
+    ({ rig, dockerd, work } = await startDockerRig({ containers: 0, subnetIndex: 20 }));
     resolverDir = join(work.dir, 'resolver');
     daemon = startDaemon(rig, work, [
       '--docker-host',
@@ -101,10 +98,7 @@ describe('Gangway DNS', { timeout: 300_000 }, () => {
 
   after(async () => {
     if (netnsDir) rmSync(netnsDir, { recursive: true, force: true });
-    if (daemon) await stop(daemon);
-    await dockerd?.stop();
-    await rig?.teardown();
-    work?.cleanup();
+    await teardownDockerRig({ daemon, dockerd, rig, work });
   });
 
   test('dig and curl from the host by name; PTR; the resolver file is written', async () => {

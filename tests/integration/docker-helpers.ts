@@ -1,11 +1,12 @@
-// What the Docker-backed tests, the demo and the control-plane bench all do: start a small web server in a
-// container, read a container's address on a network, fetch from the host namespace, run the real CLI.
+// What the Docker-backed tests, the demo and the control-plane bench all do: set up a rig with a real dockerd,
+// start a small web server in a container, read a container's address on a network, fetch from the host
+// namespace, run the real CLI.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { Dockerd } from '../rig/dockerd';
-import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE } from '../rig/images';
-import type { Rig } from '../rig/rig';
-import { CLI } from './harness';
+import { startDockerd, type Dockerd } from '../rig/dockerd';
+import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE, buildRigImages } from '../rig/images';
+import { createRig, type Rig, type RigOptions } from '../rig/rig';
+import { CLI, Workdir, startDaemon, stop, waitForDaemon, type DaemonHandle } from './harness';
 
 const execFileP = promisify(execFile);
 
@@ -66,4 +67,48 @@ export function rigDockerArgs(rig: Rig, dockerd: Dockerd): string[] {
     '--agent-base-image',
     AGENT_BASE_IMAGE,
   ];
+}
+
+export interface DockerRig {
+  rig: Rig;
+  dockerd: Dockerd;
+  work: Workdir;
+}
+
+/**
+ * A rig with a real dockerd in its VM namespace, the rig's images loaded, and a work directory. When a step
+ * fails, what the earlier steps made is removed before the error is thrown.
+ */
+export async function startDockerRig(opts: RigOptions): Promise<DockerRig> {
+  const rig = await createRig(opts);
+  let dockerd: Dockerd | undefined;
+  try {
+    dockerd = await startDockerd(rig);
+    await buildRigImages(dockerd.host);
+    return { rig, dockerd, work: new Workdir() };
+  } catch (err) {
+    await dockerd?.stop();
+    await rig.teardown();
+    throw err;
+  }
+}
+
+/** A daemon following the rig's dockerd (see rigDockerArgs), answering on its socket. */
+export async function startDockerDaemon(r: DockerRig, extra: string[] = []): Promise<DaemonHandle> {
+  const daemon = startDaemon(r.rig, r.work, [...rigDockerArgs(r.rig, r.dockerd), ...extra]);
+  await waitForDaemon(daemon);
+  return daemon;
+}
+
+/** Stops what a Docker-backed test started, in order; any part may be missing (set-up failed early). */
+export async function teardownDockerRig(p: {
+  daemon?: DaemonHandle | undefined;
+  dockerd?: Dockerd | undefined;
+  rig?: Rig | undefined;
+  work?: Workdir | undefined;
+}): Promise<void> {
+  if (p.daemon) await stop(p.daemon);
+  await p.dockerd?.stop();
+  await p.rig?.teardown();
+  p.work?.cleanup();
 }

@@ -6,12 +6,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { networksResponseSchema } from '../../common/api';
 import { callApi } from '../../helper/api-client';
-import { startDockerd, type Dockerd } from '../rig/dockerd';
+import type { Dockerd } from '../rig/dockerd';
 import { waitFor } from '../rig/exec';
-import { buildRigImages } from '../rig/images';
-import { createRig, type Rig } from '../rig/rig';
+import type { Rig } from '../rig/rig';
+import type { Workdir } from './harness';
 import {
-  Workdir,
   startAgent,
   startDaemon,
   stop,
@@ -20,7 +19,7 @@ import {
   type DaemonHandle,
   type Proc,
 } from './harness';
-import { gangwayCli, runWeb } from './docker-helpers';
+import { gangwayCli, runWeb, startDockerRig, teardownDockerRig } from './docker-helpers';
 
 describe('gangway join lets two Docker networks reach each other', { timeout: 240_000 }, () => {
   let rig: Rig;
@@ -46,10 +45,7 @@ describe('gangway join lets two Docker networks reach each other', { timeout: 24
   }
 
   before(async () => {
-    rig = await createRig({ containers: 0, subnetIndex: 14 });
-    dockerd = await startDockerd(rig);
-    await buildRigImages(dockerd.host);
-    work = new Workdir();
+    ({ rig, dockerd, work } = await startDockerRig({ containers: 0, subnetIndex: 14 }));
     start();
     await waitForDaemon(daemon);
     agent = startAgent(rig, daemon);
@@ -62,10 +58,7 @@ describe('gangway join lets two Docker networks reach each other', { timeout: 24
 
   after(async () => {
     if (agent) await stop(agent);
-    if (daemon) await stop(daemon);
-    await dockerd?.stop();
-    await rig?.teardown();
-    work?.cleanup();
+    await teardownDockerRig({ daemon, dockerd, rig, work });
   });
 
   test('Docker isolates the two networks by default', async () => {

@@ -5,12 +5,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { networksResponseSchema, type Network } from '../../common/api';
 import { callApi } from '../../helper/api-client';
-import { startDockerd, type Dockerd } from '../rig/dockerd';
+import type { Dockerd } from '../rig/dockerd';
 import { waitFor } from '../rig/exec';
-import { buildRigImages } from '../rig/images';
-import { createRig, type Rig } from '../rig/rig';
+import type { Rig } from '../rig/rig';
+import type { Workdir } from './harness';
 import {
-  Workdir,
   startAgent,
   startDaemon,
   stop,
@@ -19,7 +18,7 @@ import {
   type Proc,
   waitForDaemon,
 } from './harness';
-import { gangwayCli, httpOk, runWeb } from './docker-helpers';
+import { gangwayCli, httpOk, runWeb, startDockerRig } from './docker-helpers';
 
 describe('routes follow Docker networks', { timeout: 240_000 }, () => {
   let rig: Rig;
@@ -40,10 +39,7 @@ describe('routes follow Docker networks', { timeout: 240_000 }, () => {
   }
 
   before(async () => {
-    rig = await createRig({ containers: 0, subnetIndex: 9 });
-    dockerd = await startDockerd(rig);
-    await buildRigImages(dockerd.host);
-    work = new Workdir();
+    ({ rig, dockerd, work } = await startDockerRig({ containers: 0, subnetIndex: 9 }));
     start();
     await waitForDaemon(daemon);
     agent = startAgent(rig, daemon);

@@ -2,12 +2,18 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { diagnosticsSchema, type Diagnostics } from '../../common/api';
-import { startDockerd, type Dockerd } from '../rig/dockerd';
+import type { Dockerd } from '../rig/dockerd';
 import { waitFor } from '../rig/exec';
-import { buildRigImages } from '../rig/images';
-import { createRig, type Rig } from '../rig/rig';
-import { Workdir, startDaemon, stop, waitConnected, waitForDaemon, type DaemonHandle } from './harness';
-import { gangwayCli, httpOk, runWeb, rigDockerArgs } from './docker-helpers';
+import type { Rig } from '../rig/rig';
+import { type Workdir, waitConnected, type DaemonHandle } from './harness';
+import {
+  gangwayCli,
+  httpOk,
+  runWeb,
+  startDockerDaemon,
+  startDockerRig,
+  teardownDockerRig,
+} from './docker-helpers';
 
 describe('gangway doctor', { timeout: 300_000 }, () => {
   let rig: Rig;
@@ -25,12 +31,8 @@ describe('gangway doctor', { timeout: 300_000 }, () => {
   const firstFail = (d: Diagnostics) => d.checks.find((c) => c.status === 'fail');
 
   before(async () => {
-    rig = await createRig({ containers: 0, subnetIndex: 16 });
-    dockerd = await startDockerd(rig);
-    await buildRigImages(dockerd.host);
-    work = new Workdir();
-    daemon = startDaemon(rig, work, rigDockerArgs(rig, dockerd));
-    await waitForDaemon(daemon);
+    ({ rig, dockerd, work } = await startDockerRig({ containers: 0, subnetIndex: 16 }));
+    daemon = await startDockerDaemon({ rig, dockerd, work });
     await dockerd.docker(['network', 'create', 'app']);
     subnet = (
       await dockerd.docker(['network', 'inspect', '-f', '{{(index .IPAM.Config 0).Subnet}}', 'app'])
@@ -43,10 +45,7 @@ describe('gangway doctor', { timeout: 300_000 }, () => {
   });
 
   after(async () => {
-    if (daemon) await stop(daemon);
-    await dockerd?.stop();
-    await rig?.teardown();
-    work?.cleanup();
+    await teardownDockerRig({ daemon, dockerd, rig, work });
   });
 
   test('healthy: every hop ok (DNS a warning: not registered), exit 0, a readable checklist', async () => {

@@ -2,12 +2,18 @@
 // container, heals it when it is removed or Docker restarts, and `down` leaves nothing behind.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDockerd, type Dockerd } from '../rig/dockerd';
+import type { Dockerd } from '../rig/dockerd';
 import { waitFor } from '../rig/exec';
-import { buildRigImages } from '../rig/images';
-import { createRig, type Rig } from '../rig/rig';
-import { Workdir, startDaemon, stop, waitConnected, waitForDaemon, type DaemonHandle } from './harness';
-import { gangwayCli, httpOk, runWeb, rigDockerArgs } from './docker-helpers';
+import type { Rig } from '../rig/rig';
+import { type Workdir, stop, waitConnected, type DaemonHandle } from './harness';
+import {
+  gangwayCli,
+  httpOk,
+  runWeb,
+  startDockerDaemon,
+  startDockerRig,
+  teardownDockerRig,
+} from './docker-helpers';
 
 describe('gangway up / down', { timeout: 300_000 }, () => {
   let rig: Rig;
@@ -21,21 +27,14 @@ describe('gangway up / down', { timeout: 300_000 }, () => {
     (await dockerd.docker(['ps', '-aq', '--filter', 'label=com.gangway.role=agent'])).stdout.trim();
 
   before(async () => {
-    rig = await createRig({ containers: 0, subnetIndex: 12 });
-    dockerd = await startDockerd(rig);
-    await buildRigImages(dockerd.host);
-    work = new Workdir();
-    daemon = startDaemon(rig, work, rigDockerArgs(rig, dockerd));
-    await waitForDaemon(daemon);
+    ({ rig, dockerd, work } = await startDockerRig({ containers: 0, subnetIndex: 12 }));
+    daemon = await startDockerDaemon({ rig, dockerd, work });
     await dockerd.docker(['network', 'create', 'app']);
     webIp = await runWeb(dockerd, 'web', 'app');
   });
 
   after(async () => {
-    if (daemon) await stop(daemon);
-    await dockerd?.stop();
-    await rig?.teardown();
-    work?.cleanup();
+    await teardownDockerRig({ daemon, dockerd, rig, work });
   });
 
   test('gangway up builds the agent image, launches the agent, and the container answers by IP', async () => {
@@ -73,8 +72,7 @@ describe('gangway up / down', { timeout: 300_000 }, () => {
     await stop(daemon, 'SIGKILL');
     const routes = (await rig.exec(rig.hostNs, 'ip', ['route', 'show'])).stdout;
     assert.doesNotMatch(routes, /dev gw0/, 'no route survives the helper');
-    daemon = startDaemon(rig, work, rigDockerArgs(rig, dockerd));
-    await waitForDaemon(daemon);
+    daemon = await startDockerDaemon({ rig, dockerd, work });
     // The agent container kept running and re-dials the new helper by itself.
     await waitConnected(daemon, 10_000);
     assert.equal((await daemon.status()).agent.wanted, true, 'the restarted daemon remembers `up`');
