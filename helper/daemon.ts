@@ -1,7 +1,6 @@
 // gangwayd's core: the TUN device, the native pump, the tunnel handshake, host routes and the control API.
 import { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
-import { join, resolve } from 'node:path';
 import Dockerode from 'dockerode';
 import {
   API_VERSION,
@@ -27,6 +26,7 @@ import type { DaemonConfig } from './config';
 import { ApiFailure, invalidRequest, startControlServer } from './control-server';
 import { AGENT_CONTAINER_NAME, AgentContainer } from './docker/agent-container';
 import { agentImageTag, ensureAgentImage } from './docker/agent-image';
+import { bundleDir } from './bundle-dir';
 import { parseIfconfig, parseIpLink, runDoctor } from './doctor';
 import { runCommand } from './exec';
 import { openDataPlane, planeParams, type DataPlane, type PlaneParams } from './data-plane';
@@ -410,12 +410,9 @@ export class Daemon {
   private async launchAgent(): Promise<void> {
     const { agent, docker, secret, cfg, deps } = this;
     if (!agent || !docker || !secret) return;
-    // dist/helper/daemon.js -> the package root, which holds dist/, node_modules/ and the native build.
-    const root = resolve(__dirname, '..', '..');
     try {
       const image = await ensureAgentImage(docker, {
-        contextRoot: root,
-        nativeAddonPath: join(root, 'native', 'build', 'Release', 'gangway_native.node'),
+        bundleDir: bundleDir(),
         log: deps.log,
         ...(cfg.agentBaseImage ? { baseImage: cfg.agentBaseImage } : {}),
         onProgress: (line) => deps.log.debug('agent image build', { line }),

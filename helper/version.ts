@@ -1,4 +1,5 @@
-// The version the helper reports and the agent image is tagged with (from package.json).
+// The version the helper reports and the agent image is tagged with: from package.json, or written into the
+// bundle by esbuild (an installed copy of the helper has no package.json beside it).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -17,4 +18,6 @@ function findVersion(): string {
   return '0.0.0-unknown';
 }
 
-export const VERSION = findVersion();
+declare const GANGWAY_VERSION: string | undefined;
+
+export const VERSION = typeof GANGWAY_VERSION === 'string' ? GANGWAY_VERSION : findVersion();

@@ -1,6 +1,7 @@
 // Typed face of the C addon (native/src). Packets never cross into JavaScript: the addon's threads move
 // them between the TUN device and the UDP socket. JavaScript opens things, pins the peer, exchanges control
 // datagrams and reads counters.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 
 /** An open TUN device. The fd belongs to the caller until handed to a pump, which then owns it. */
@@ -92,9 +93,13 @@ let loaded: NativeAddon | undefined;
 /** Loads the compiled addon; throws with the build command when it is missing. */
 export function native(): NativeAddon {
   if (loaded) return loaded;
-  // dist/native/index.js and native/index.ts both sit one level below the package root.
+  // A bundle (dist/bundle/gangway.js, the agent's gangway-agent.js) carries the addon beside itself.
+  // Otherwise dist/native/index.js and native/index.ts both sit one level below the package root.
+  const beside = path.join(__dirname, 'gangway_native.node');
   const root = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
-  const file = path.join(root, 'native', 'build', 'Release', 'gangway_native.node');
+  const file = existsSync(beside)
+    ? beside
+    : path.join(root, 'native', 'build', 'Release', 'gangway_native.node');
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     loaded = require(file) as NativeAddon;

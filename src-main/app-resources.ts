@@ -9,9 +9,11 @@ export function resourcesRoot(): string {
   return app.isPackaged ? process.resourcesPath : join(__dirname, '..', '..');
 }
 
-/** The `gangway` CLI that `service install` runs from. */
+/** The bundled `gangway` CLI that runs `service install`; it copies its own directory for the service. */
 export function helperCli(): string {
-  return join(resourcesRoot(), 'dist', 'helper', 'cli.js');
+  return app.isPackaged
+    ? join(process.resourcesPath, 'helper', 'gangway.js')
+    : join(resourcesRoot(), 'dist', 'bundle', 'gangway.js');
 }
 
 export function socketPath(): string {

@@ -16,7 +16,7 @@ import type Dockerode from 'dockerode';
 import type { Logger } from '../../common/log';
 import { DEFAULT_PORT } from '../config';
 import { VERSION } from '../version';
-import { tarArchive } from './agent-image';
+import { tarArchive } from './tar';
 
 export const AGENT_CONTAINER_NAME = 'gangway-agent';
 export const ROLE_LABEL = 'com.gangway.role';
@@ -111,7 +111,7 @@ export function specHash(spec: Dockerode.ContainerCreateOptions, imageId: string
 }
 
 /** The tar put into the container before it starts: /run/gangway/ (0700) and the secret (0600). */
-export function secretArchive(secret: Buffer): Buffer {
+export function secretArchive(secret: Buffer): Promise<Buffer> {
   const dir = SECRET_PATH.slice(1, SECRET_PATH.lastIndexOf('/'));
   return tarArchive([
     { path: dir, type: 'dir', mode: 0o700, mtime: Math.floor(Date.now() / 1000) },
@@ -257,7 +257,7 @@ export class AgentContainer {
 
     const container = await this.docker.createContainer(spec);
     try {
-      await container.putArchive(secretArchive(o.secret), { path: '/' });
+      await container.putArchive(await secretArchive(o.secret), { path: '/' });
       await container.start();
     } catch (err) {
       await container.remove({ force: true }).catch(() => undefined);

@@ -18,7 +18,6 @@ import { createRig, type Rig } from '../rig/rig';
 import { Workdir, startDaemon, stop, waitConnected, waitForDaemon, type DaemonHandle } from './harness';
 
 const ROOT = path.resolve(__dirname, '../../..');
-const ADDON = path.join(ROOT, 'native', 'build', 'Release', 'gangway_native.node');
 const NET = 'agent-net';
 
 describe('the agent container', { timeout: 300_000 }, () => {
@@ -85,8 +84,7 @@ describe('the agent container', { timeout: 300_000 }, () => {
     const lines: string[] = [];
     const opts = {
       baseImage: AGENT_BASE_IMAGE,
-      contextRoot: ROOT,
-      nativeAddonPath: ADDON,
+      bundleDir: path.join(ROOT, 'dist', 'bundle'),
       log,
       onProgress: (l: string) => lines.push(l),
     };

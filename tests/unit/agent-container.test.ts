@@ -88,10 +88,10 @@ test('the spec hash changes with the settings, the image ID and the secret, and 
   assertNoSecret(h);
 });
 
-test('the secret archive holds /run/gangway/secret, mode 0600, hex as the helper writes it', () => {
+test('the secret archive holds /run/gangway/secret, mode 0600, hex as the helper writes it', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'gangway-secret-'));
   try {
-    writeFileSync(path.join(dir, 's.tar'), secretArchive(SECRET));
+    writeFileSync(path.join(dir, 's.tar'), await secretArchive(SECRET));
     execFileSync('tar', ['-xpf', path.join(dir, 's.tar'), '-C', dir]);
     const file = path.join(dir, SECRET_PATH);
     assert.equal(statSync(file).mode & 0o777, 0o600);

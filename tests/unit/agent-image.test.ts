@@ -1,4 +1,4 @@
-// The agent image's build context (what goes in, found by following the compiled requires), its inputs
+// The agent image's build context (the agent's bundle, its addon, its Dockerfile: nothing else), its inputs
 // hash, the build stream's parsing, and ensureAgentImage's present/build decisions against a fake Docker.
 // The real build against dockerd is in tests/integration/agent-container.test.ts.
 import { test } from 'node:test';
@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
@@ -15,7 +16,6 @@ import {
   agentContextEntries,
   agentImageTag,
   agentInputsHash,
-  agentRuntimeClosure,
   ensureAgentImage,
   followBuildStream,
 } from '../../helper/docker/agent-image';
@@ -23,55 +23,30 @@ import { VERSION } from '../../helper/version';
 
 const log = createLogger('test', () => undefined);
 
-/** A package root shaped like the real one, small. */
+/** A bundle directory shaped like dist/bundle, small. */
 function fakeRoot(): { root: string; addon: string; cleanup: () => void } {
   const root = mkdtempSync(path.join(tmpdir(), 'gangway-ctx-'));
-  const put = (p: string, text: string) => {
+  const put = (p: string, data: string | Buffer) => {
     mkdirSync(path.dirname(path.join(root, p)), { recursive: true });
-    writeFileSync(path.join(root, p), text, 'latin1');
+    writeFileSync(path.join(root, p), data);
   };
-  put('vm-agent/Dockerfile', 'ARG BASE\nFROM ${BASE}\nCOPY . /opt/gangway/\n');
   put(
-    'package.json',
-    JSON.stringify({ name: 'gangway', version: '9.9.9', dependencies: { zod: '^4.1.0', dockerode: '^4' } }),
+    'gangway-agent.Dockerfile',
+    'ARG BASE\nFROM ${BASE}\nCOPY gangway-agent.js gangway_native.node /opt/gangway/\n',
   );
-  put(
-    'dist/vm-agent/main.js',
-    [
-      '"use strict";',
-      'const fs = require("node:fs");',
-      'const os = require("os");',
-      'const a = require("../common/a");',
-      'const z = require("zod");',
-      'const t = require("./tun");',
-    ].join('\n'),
-  );
-  put('dist/vm-agent/tun.js', 'require("../helper/exec");');
-  put('dist/common/a.js', 'require("./b.js");');
-  put('dist/common/b.js', '// leaf');
-  put('dist/helper/exec.js', 'require("node:child_process");');
-  put('dist/helper/daemon.js', 'require("dockerode");'); // not the agent's: must stay out
-  put('dist/tests/unit/x.test.js', '');
-  put('dist/vm-agent/main.js.map', '{}');
-  put('node_modules/zod/package.json', JSON.stringify({ name: 'zod', dependencies: { tiny: '1' } }));
-  put('node_modules/zod/index.cjs', 'module.exports = require("tiny");');
-  put('node_modules/zod/index.d.cts', 'export {};');
-  put('node_modules/zod/src/index.ts', 'export {};');
-  put('node_modules/zod/index.cjs.map', '{}');
-  put('node_modules/zod/v4/core.cjs', '');
-  put('node_modules/tiny/package.json', JSON.stringify({ name: 'tiny' }));
-  put('node_modules/tiny/index.js', '');
-  put('node_modules/dockerode/package.json', '{}');
+  put('gangway-agent.js', '"use strict";\n// the agent\n');
+  put('gangway.js', "// the helper: not the agent's");
+  put('prebuilds/linux-x64/README', 'not an addon');
   // An x86_64 ELF header: ensureAgentImage checks the addon is a Linux build for Docker's VM.
   const elf = Buffer.alloc(64);
   elf.writeUInt32BE(0x7f454c46, 0);
   elf[4] = 2;
   elf[5] = 1;
   elf.writeUInt16LE(62, 18);
-  put('addon/gangway_native.node', elf.toString('latin1'));
+  put('gangway_native.node', elf);
   return {
     root,
-    addon: path.join(root, 'addon/gangway_native.node'),
+    addon: path.join(root, 'gangway_native.node'),
     cleanup: () => rmSync(root, { recursive: true, force: true }),
   };
 }
@@ -81,80 +56,52 @@ test('the tag follows the version', () => {
   assert.equal(agentImageTag(), `gangway/agent:${VERSION}`);
 });
 
-test('the runtime closure follows relative requires and collects packages, skipping builtins', () => {
+test('the context is exactly the Dockerfile, the agent bundle and the addon', () => {
   const f = fakeRoot();
   try {
-    assert.deepEqual(agentRuntimeClosure(f.root), {
-      files: [
-        'dist/common/a.js',
-        'dist/common/b.js',
-        'dist/helper/exec.js',
-        'dist/vm-agent/main.js',
-        'dist/vm-agent/tun.js',
+    const entries = agentContextEntries({ bundleDir: f.root, nativeAddonPath: f.addon });
+    assert.deepEqual(
+      entries.map((e) => [e.path, e.mode.toString(8)]),
+      [
+        ['Dockerfile', '644'],
+        ['gangway-agent.js', '644'],
+        ['gangway_native.node', '755'],
       ],
-      packages: ['zod'],
-    });
-    writeFileSync(path.join(f.root, 'dist/common/b.js'), 'require("./gone");');
-    assert.throws(() => agentRuntimeClosure(f.root), /dist\/common\/b\.js requires "\.\/gone"/);
-  } finally {
-    f.cleanup();
-  }
-});
-
-test("the real agent's closure: its own files, no tests or bench, zod the only package", () => {
-  const root = path.resolve(__dirname, '../../..');
-  const c = agentRuntimeClosure(root);
-  assert.deepEqual(c.packages, ['zod']);
-  assert.ok(c.files.includes('dist/vm-agent/main.js'));
-  assert.ok(c.files.includes('dist/native/index.js'));
-  assert.ok(
-    c.files.every((f) => /^dist\/(vm-agent|common|helper|native)\//.test(f)),
-    c.files.join(' '),
-  );
-  assert.ok(!c.files.some((f) => /daemon\.js|\/cli\.js|\/docker\//.test(f)), c.files.join(' '));
-});
-
-test('the context: Dockerfile at the top, a minimal package.json, packages without typings, the addon', () => {
-  const f = fakeRoot();
-  try {
-    const entries = agentContextEntries({ contextRoot: f.root, nativeAddonPath: f.addon });
-    const paths = entries.map((e) => e.path);
-    assert.deepEqual(paths.slice(0, 3), ['Dockerfile', '.dockerignore', 'package.json']);
-    for (const p of [
-      'dist/vm-agent/main.js',
-      'dist/common/b.js',
-      'node_modules/zod/index.cjs',
-      'node_modules/zod/v4/core.cjs',
-      'node_modules/zod/package.json',
-      'node_modules/tiny/index.js',
-      'native/build/Release/gangway_native.node',
-    ])
-      assert.ok(paths.includes(p), p);
-    for (const p of paths) assert.doesNotMatch(p, /\.d\.cts$|\.ts$|\.map$|daemon|tests\/|dockerode/);
-    const pkg = JSON.parse(entries.find((e) => e.path === 'package.json')!.data!.toString()) as {
-      dependencies: Record<string, string>;
-      version: string;
-    };
-    assert.deepEqual(pkg.dependencies, { zod: '^4.1.0' });
-    assert.equal(pkg.version, '9.9.9');
+    );
+    assert.match(entries[0]!.data!.toString(), /COPY gangway-agent\.js gangway_native\.node/);
     assert.throws(
-      () => agentContextEntries({ contextRoot: f.root, nativeAddonPath: path.join(f.root, 'nope.node') }),
+      () => agentContextEntries({ bundleDir: f.root, nativeAddonPath: path.join(f.root, 'nope.node') }),
       /native addon .* missing/,
     );
-    writeFileSync(path.join(f.root, 'package.json'), JSON.stringify({ name: 'gangway', dependencies: {} }));
+    rmSync(path.join(f.root, 'gangway-agent.js'));
     assert.throws(
-      () => agentContextEntries({ contextRoot: f.root, nativeAddonPath: f.addon }),
-      /requires "zod", which is not a dependency/,
+      () => agentContextEntries({ bundleDir: f.root, nativeAddonPath: f.addon }),
+      /gangway-agent\.js is missing: build the project first/,
     );
   } finally {
     f.cleanup();
   }
+});
+
+test("the real bundle: the agent's one file inlines its packages and none of the daemon", () => {
+  const bundle = path.resolve(__dirname, '../../bundle');
+  const entries = agentContextEntries({
+    bundleDir: bundle,
+    nativeAddonPath: path.join(bundle, 'gangway_native.node'),
+  });
+  const agent = entries.find((e) => e.path === 'gangway-agent.js')!.data!.toString();
+  const required = [...agent.matchAll(/\brequire\(\s*["']([^"']+)["']\s*\)/g)].map((m) => m[1]!);
+  const builtin = new Set(builtinModules);
+  const foreign = required.filter((r) => !r.startsWith('node:') && !builtin.has(r));
+  assert.deepEqual(foreign, [], `the agent bundle requires ${foreign.join(', ')}`);
+  assert.doesNotMatch(agent, /dockerode|class Daemon\b/);
+  assert.match(entries[0]!.data!.toString(), /ENTRYPOINT \["node", "\/opt\/gangway\/gangway-agent\.js"\]/);
 });
 
 test('the inputs hash is stable and changes with the base image and with any byte', () => {
   const f = fakeRoot();
   try {
-    const ctx = () => agentContextEntries({ contextRoot: f.root, nativeAddonPath: f.addon });
+    const ctx = () => agentContextEntries({ bundleDir: f.root, nativeAddonPath: f.addon });
     const h = agentInputsHash(ctx(), 'node:20-bookworm-slim');
     assert.equal(agentInputsHash(ctx(), 'node:20-bookworm-slim'), h);
     assert.notEqual(agentInputsHash(ctx(), 'gangway-rig/agent-base:latest'), h);
@@ -245,8 +192,7 @@ test('ensureAgentImage: builds when absent, is present after, rebuilds when the 
     const docker = fake as unknown as Dockerode;
     const progress: string[] = [];
     const opts = {
-      contextRoot: f.root,
-      nativeAddonPath: f.addon,
+      bundleDir: f.root,
       log,
       onProgress: (l: string) => progress.push(l),
     };
@@ -259,7 +205,7 @@ test('ensureAgentImage: builds when absent, is present after, rebuilds when the 
     assert.equal(b.opts.dockerfile, 'Dockerfile');
     assert.deepEqual(b.opts.buildargs, { BASE: 'node:20-bookworm-slim' });
     assert.equal(b.opts.labels?.[INPUTS_LABEL], first.inputsHash);
-    assert.ok(b.listing.includes('Dockerfile') && b.listing.includes('dist/vm-agent/main.js'));
+    assert.deepEqual(b.listing, ['Dockerfile', 'gangway-agent.js', 'gangway_native.node']);
     assert.deepEqual(progress, ['Step 1/1 : FROM x']);
     assert.deepEqual(fake.removed, ['sha256:old'], 'an older version of the image is pruned');
 
@@ -283,7 +229,7 @@ test('ensureAgentImage: a failed build throws with the message from the stream',
       '{"errorDetail":{"message":"pull access denied for nowhere/base"},"error":"pull access denied"}\n',
     ];
     await assert.rejects(
-      ensureAgentImage(fake as unknown as Dockerode, { contextRoot: f.root, nativeAddonPath: f.addon, log }),
+      ensureAgentImage(fake as unknown as Dockerode, { bundleDir: f.root, log }),
       /cannot build the agent image gangway\/agent:.*: pull access denied for nowhere\/base/,
     );
   } finally {
@@ -297,7 +243,7 @@ test("ensureAgentImage: an addon that is not for the VM's CPU stops the build wi
     const fake = new FakeDocker();
     fake.info = () => Promise.resolve({ Architecture: 'aarch64' });
     await assert.rejects(
-      ensureAgentImage(fake as unknown as Dockerode, { contextRoot: f.root, nativeAddonPath: f.addon, log }),
+      ensureAgentImage(fake as unknown as Dockerode, { bundleDir: f.root, log }),
       /no Linux aarch64 build of the native addon .*gangway_native\.node: a Linux build for x86_64/,
     );
     assert.equal(fake.builds.length, 0, 'nothing was built');
@@ -311,12 +257,16 @@ test("ensureAgentImage: an addon that is not for the VM's CPU stops the build wi
     arm.writeUInt16LE(183, 18);
     writeFileSync(prebuilt, arm);
     const r = await ensureAgentImage(fake as unknown as Dockerode, {
-      contextRoot: f.root,
-      nativeAddonPath: f.addon,
+      bundleDir: f.root,
       log,
     });
     assert.equal(r.how, 'built');
-    assert.ok(fake.builds[0]!.listing.includes('native/build/Release/gangway_native.node'));
+    assert.deepEqual(fake.builds[0]!.listing, ['Dockerfile', 'gangway-agent.js', 'gangway_native.node']);
+    assert.equal(
+      agentContextEntries({ bundleDir: f.root, nativeAddonPath: prebuilt })[2]!.data!.readUInt16LE(18),
+      183,
+      'the arm64 prebuilt is the one packed',
+    );
   } finally {
     f.cleanup();
   }

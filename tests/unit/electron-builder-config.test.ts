@@ -1,6 +1,6 @@
 // electron-builder.yml, checked without packaging (Electron cannot be downloaded here): electron-builder's
 // own schema validation, the fields the issue asks for, and the file list its extraResources would pack —
-// every source present after the build, and everything the helper and the agent image need among them.
+// every source present after the build: the helper's bundle directory and the window's files, nothing else.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -8,8 +8,7 @@ import { join, relative, resolve } from 'node:path';
 import { DebugLogger } from 'builder-util';
 import { getConfig, validateConfiguration } from 'app-builder-lib/out/util/config/config';
 import type { Configuration } from 'app-builder-lib';
-import { agentRuntimeClosure } from '../../helper/docker/agent-image';
-import { helperModuleClosure, stageHelperModules } from '../../scripts/stage-helper-modules';
+import { BUNDLE_FILES } from '../../helper/bundle-dir';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
 
@@ -78,30 +77,20 @@ test('app id, name, macOS dmg + zip for arm64 and x64 as a menu-bar app, Linux A
   assert.deepEqual(c.linux?.target, ['AppImage', 'deb']);
 });
 
-test('every extraResources source exists after the build, and the helper and agent have all they need', async () => {
+test('every extraResources source exists after the build; the helper ships as its bundle directory', async () => {
   const c = await load();
-  stageHelperModules(ROOT);
   const resources = c.extraResources as Resource[];
   for (const r of resources) assert.ok(existsSync(join(ROOT, r.from)), `${r.from} exists after the build`);
   const packed = packedResources(resources);
   console.log(`# electron-builder would pack ${packed.size} files as resources`);
-
-  // The helper (the service runs dist/helper/cli.js) and the agent's image context, file by file.
-  const helper = agentRuntimeClosure(ROOT, 'dist/helper/cli.js');
-  const agent = agentRuntimeClosure(ROOT, 'dist/vm-agent/main.js');
-  for (const f of [...helper.files, ...agent.files]) assert.ok(packed.has(f), `${f} is packed`);
-  for (const f of [
-    'package.json',
-    'vm-agent/Dockerfile',
-    'native/build/Release/gangway_native.node',
-    'dist/ui/index.html',
-  ])
-    assert.ok(packed.has(f), `${f} is packed`);
-  // Every package the helper requires, with its dependencies; no window-only package.
-  const modules = helperModuleClosure(ROOT);
-  for (const p of [...helper.packages, ...agent.packages]) assert.ok(modules.includes(p), `${p} is staged`);
-  for (const p of modules)
-    assert.ok(packed.has(join('node_modules', p, 'package.json')), `node_modules/${p} is packed`);
-  assert.ok(!modules.includes('react') && !modules.includes('electron'));
+  // `gangway service install` copies Resources/helper; the daemon builds the agent image from it.
+  for (const f of Object.values(BUNDLE_FILES))
+    assert.ok(packed.has(join('helper', f)), `helper/${f} is packed`);
+  assert.ok(packed.has('dist/ui/index.html'));
+  // No loose JavaScript or packages beside the bundles: the helper needs nothing it does not carry.
+  assert.deepEqual(
+    [...packed].filter((f) => !f.startsWith('helper/') && !f.startsWith('dist/ui/')),
+    [],
+  );
   assert.ok(![...packed].some((f) => f.endsWith('.map')), 'no source maps');
 });

@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+// Builds the self-contained helper into dist/bundle (helper/bundle-dir.ts says what each file is for):
+//   gangway.js                 the CLI and the daemon, every package inlined (dockerode, zod …)
+//   gangway-agent.js           the agent, every package inlined
+//   gangway-agent.Dockerfile   vm-agent/Dockerfile
+//   gangway_native.node        this machine's build of the addon, loaded from beside the bundles
+//   prebuilds/linux-*/gangway_native.node   Linux builds for Docker's VM, when the checkout has them
+// `gangway service install` copies exactly this directory; the agent image holds the agent's three files.
+// Type-checking is tsc's job (npm run build runs it first); esbuild only bundles.
+import { build } from 'esbuild';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const out = join(root, 'dist', 'bundle');
+const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+
+const common = {
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: ['node20'],
+  // The bundles find their addon beside themselves and know their version without a package.json.
+  define: { GANGWAY_BUNDLE: 'true', GANGWAY_VERSION: JSON.stringify(version) },
+  // ssh2 (through dockerode) tries its optional native crypto and cpu-features and falls back to
+  // JavaScript when they are missing; neither is needed for a local Docker socket.
+  external: ['cpu-features', '*.node'],
+  legalComments: 'eof',
+  logLevel: 'warning',
+};
+await build({ ...common, entryPoints: [join(root, 'helper', 'cli.ts')], outfile: join(out, 'gangway.js') });
+await build({
+  ...common,
+  entryPoints: [join(root, 'vm-agent', 'main.ts')],
+  outfile: join(out, 'gangway-agent.js'),
+});
+copyFileSync(join(root, 'vm-agent', 'Dockerfile'), join(out, 'gangway-agent.Dockerfile'));
+
+const addon = join(root, 'native', 'build', 'Release', 'gangway_native.node');
+if (existsSync(addon)) copyFileSync(addon, join(out, 'gangway_native.node'));
+else console.warn(`build-bundles: ${addon} is missing (npm run build:native); the bundles will not run`);
+const prebuilds = join(root, 'prebuilds');
+if (existsSync(prebuilds))
+  for (const d of readdirSync(prebuilds).filter((n) => /^linux-(x64|arm64)$/.test(n))) {
+    const f = join(prebuilds, d, 'gangway_native.node');
+    if (!existsSync(f)) continue;
+    mkdirSync(join(out, 'prebuilds', d), { recursive: true });
+    copyFileSync(f, join(out, 'prebuilds', d, 'gangway_native.node'));
+  }
+console.log(`built dist/bundle (gangway.js, gangway-agent.js) for version ${version}`);
