@@ -3,7 +3,7 @@
 // is not an error: the app keeps running and its menu says what does not work without the helper.
 import { dialog } from 'electron';
 import { exec as sudoExec } from '@vscode/sudo-prompt';
-import { WHY_ADMIN, installCommand, type InstallPlan } from './install-command';
+import { installCommand, whyAdmin, type InstallPlan } from './install-command';
 
 export type InstallOutcome =
   { kind: 'installed' } | { kind: 'declined' } | { kind: 'failed'; message: string };
@@ -15,7 +15,7 @@ export async function installHelper(plan: InstallPlan, update: boolean): Promise
     message: update
       ? 'The installed helper is another version than this app. Update it now?'
       : 'Gangway needs to install its helper.',
-    detail: `${WHY_ADMIN}\n\nYou will be asked for an administrator password.`,
+    detail: `${whyAdmin()}\n\nYou will be asked for an administrator password.`,
     buttons: [update ? 'Update…' : 'Install…', 'Not Now'],
     defaultId: 0,
     cancelId: 1,

@@ -16,3 +16,12 @@ export function buildCommand(argv: readonly string[]): string {
   if (argv.length === 0) throw new UnsafeArgumentError('no program to run');
   return argv.map(quoteArg).join(' ');
 }
+
+/**
+ * Linux: @vscode/sudo-prompt wraps the command as `/bin/bash -c "…"` inside a line that /bin/sh runs, and
+ * escapes only `"` in it. Inside those double quotes sh still expands `$`, backticks and `\`: escaping
+ * them here hands bash exactly the command built above, whatever a path holds.
+ */
+export function forSudoPromptLinux(command: string): string {
+  return command.replace(/[\\$`]/g, '\\$&');
+}

@@ -4,6 +4,10 @@ import { removeLeftoverRegistrations } from '../dns/resolver';
 import { statusSchema } from '../../common/api';
 import { ApiClientError, callApi } from '../api-client';
 import { defaultConfig } from '../config';
+import { bundleDir } from '../bundle-dir';
+import { VERSION } from '../version';
+import { copyHelper, helperInstallRoot, pruneOtherVersions, removeHelperCopies } from './helper-copy';
+import { checkInstalledCopy, describePlan, planServiceInstall, type PlanInput } from './install-plan';
 import { createServiceManager } from './service-factory';
 import { defaultInstallOptions, type InstallOptions, type ServiceManager } from './service-manager';
 
@@ -14,13 +18,18 @@ export const SERVICE_USAGE = `Usage: gangway service <install|uninstall|status> 
 Runs the Gangway helper as a system service (systemd on Linux, launchd on macOS).
 
 Commands:
-  install      write the unit / plist and start the service (needs root: sudo)
+  install      copy the helper into a root-owned directory (Linux: /usr/local/lib/gangway/VERSION,
+               macOS: /Library/PrivilegedHelperTools/dev.gangway.helper), write the unit / plist that
+               runs that copy, and start the service (needs root: sudo). Refused when the runtime
+               (node) could be changed by a user other than root.
   uninstall    disconnect (remove the agent container and the DNS resolver entry), stop the
-               service (its routes go with its device) and remove the unit / plist (needs root)
+               service (its routes go with its device), remove the unit / plist and the copied
+               helper (needs root)
   status       whether the service is installed and running
 
 Options:
   --json               machine-readable output
+  --dry-run            install: print the unit / plist and the files it would copy; change nothing
   --socket PATH        control socket (install, uninstall; default: the daemon's)
   --state-dir DIR      state directory (install; default: the daemon's)
   --log-file FILE      where the service writes its output (install)
@@ -40,6 +49,14 @@ export interface ServiceCliDeps {
   removeDnsRegistrations?: () => Promise<string[]>;
   /** Asks the running daemon to disconnect (uninstall); resolves to what it did. */
   disconnect?: (socket: string) => Promise<string>;
+  /** The bundle directory install copies (default: the one this CLI runs from, or dist/bundle). */
+  bundleDir?: () => string;
+  /** Overrides parts of the install plan's input (tests: the destination, ownership lookups). */
+  plan?: Partial<PlanInput>;
+  /** Copies the helper (default copyHelper) and removes it again (uninstall; returns what it removed). */
+  copyHelper?: typeof copyHelper;
+  removeHelperCopies?: () => string[];
+  platform?: NodeJS.Platform;
 }
 
 /** Tells the daemon to remove what it made outside itself (agent container, resolver entry). */
@@ -76,6 +93,7 @@ export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {
         'state-dir': { type: 'string' },
         'log-file': { type: 'string' },
         'socket-owner': { type: 'string' },
+        'dry-run': { type: 'boolean' },
       },
     });
   } catch (e) {
@@ -104,8 +122,10 @@ export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {
   if (ownerFlag !== undefined && !ownerMatch)
     return usage(`--socket-owner takes UID:GID (numbers), got "${ownerFlag}"`);
   if (sub === 'status' && v.socket) return usage('--socket applies to install and uninstall only');
+  if (sub !== 'install' && v['dry-run']) return usage('--dry-run applies to install only');
   const isRoot = deps.isRoot ?? (() => process.getuid?.() === 0);
-  if (sub !== 'status' && !isRoot()) {
+  const dryRun = v['dry-run'] === true;
+  if (sub !== 'status' && !dryRun && !isRoot()) {
     err(`gangway service ${sub}: must be run as root (try: sudo gangway service ${sub})`);
     return EXIT.failure;
   }
@@ -127,9 +147,39 @@ export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {
         }),
         extraArgs: [...base.extraArgs, ...extraArgs],
       };
-      const r = await manager.install(opts);
-      if (v.json) out(JSON.stringify({ ...r, owner: opts.owner }));
+      const platform = deps.platform ?? process.platform;
+      const plan = planServiceInstall({
+        platform,
+        version: VERSION,
+        bundleDir: (deps.bundleDir ?? bundleDir)(),
+        base: opts,
+        ...deps.plan,
+      });
+      if (dryRun) {
+        const text = manager.render(plan.options);
+        if (v.json) out(JSON.stringify({ path: manager.path, text, ...plan }));
+        else out(describePlan(plan, manager.path, text));
+        return plan.refusals.length ? EXIT.failure : EXIT.ok;
+      }
+      if (plan.refusals.length) {
+        err(
+          `gangway service install: refused, nothing was changed:\n${plan.refusals.map((r) => `- ${r}`).join('\n')}`,
+        );
+        return EXIT.failure;
+      }
+      (deps.copyHelper ?? copyHelper)(plan.files, plan.dest);
+      const unsafe = checkInstalledCopy(plan, deps.plan?.ownership);
+      if (unsafe.length) {
+        err(
+          `gangway service install: the copied helper can still be changed by a user other than root:\n${unsafe.map((r) => `- ${r}`).join('\n')}`,
+        );
+        return EXIT.failure;
+      }
+      const r = await manager.install(plan.options);
+      if (!deps.plan?.dest) pruneOtherVersions(platform, plan.dest);
+      if (v.json) out(JSON.stringify({ ...r, helper: plan.dest, owner: opts.owner }));
       else {
+        out(`copied the helper into ${plan.dest}`);
         out(`wrote ${r.path}`);
         if (r.started)
           out(`started ${manager.kind} service; control socket ${opts.socketPath} for ${opts.owner.user}`);
@@ -154,6 +204,13 @@ export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {
         return [];
       });
       r.removed.push(...dns);
+      try {
+        r.removed.push(
+          ...(deps.removeHelperCopies ?? (() => removeHelperCopies(helperInstallRoot(process.platform))))(),
+        );
+      } catch (e) {
+        r.warnings.push(`could not remove the copied helper: ${(e as Error).message}`);
+      }
       if (v.json) out(JSON.stringify({ ...r, disconnected }));
       else {
         out(disconnected);

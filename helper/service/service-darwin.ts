@@ -96,6 +96,10 @@ export class LaunchdServiceManager implements ServiceManager {
     }
   }
 
+  render(o: InstallOptions): string {
+    return launchdPlist(o);
+  }
+
   async install(o: InstallOptions): Promise<InstallResult> {
     const text = launchdPlist(o);
     ensureLogDir(o.logFile);

@@ -59,8 +59,8 @@ export function systemdUnit(o: InstallOptions): string {
     `StandardOutput=append:${log}`,
     `StandardError=append:${log}`,
     // Runs as root: it needs CAP_NET_ADMIN, /dev/net/tun, routes, iptables and the Docker socket. The
-    // hardening below takes nothing of that away. No ProtectHome: the agent image build reads the package
-    // root, which may live under /home. No ProtectSystem: the helper may have to edit /etc (DNS).
+    // hardening below takes nothing of that away. It runs the root-owned copy of the helper (and builds the
+    // agent image from it), never files under /home. No ProtectSystem: it may have to edit /etc (DNS).
     'NoNewPrivileges=yes',
     'PrivateTmp=yes',
     'ProtectControlGroups=yes',
@@ -95,6 +95,10 @@ export class SystemdServiceManager implements ServiceManager {
 
   private systemdRunning(): boolean {
     return existsSync(this.runtimeDir);
+  }
+
+  render(o: InstallOptions): string {
+    return systemdUnit(o);
   }
 
   async install(o: InstallOptions): Promise<InstallResult> {

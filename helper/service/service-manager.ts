@@ -13,9 +13,9 @@ export interface ServiceOwner {
 }
 
 export interface InstallOptions {
-  /** Absolute path of the node binary that runs the daemon (process.execPath). */
+  /** Absolute path of the node binary that runs the daemon (process.execPath's real path). */
   nodePath: string;
-  /** Absolute path of dist/helper/cli.js. */
+  /** Absolute path of the gangway.js the service runs: the root-owned copy (helper-copy.ts). */
   cliPath: string;
   /** The user who installed the service: the control socket is handed to them. */
   owner: ServiceOwner;
@@ -76,6 +76,8 @@ export interface ServiceManager {
   readonly kind: 'systemd' | 'launchd';
   /** The file install() writes. */
   readonly path: string;
+  /** The text of that file for these options (what --dry-run prints). */
+  render(o: InstallOptions): string;
   install(o: InstallOptions): Promise<InstallResult>;
   uninstall(): Promise<UninstallResult>;
   status(): Promise<ServiceStatus>;
@@ -151,7 +153,8 @@ export function defaultLogFile(platform: NodeJS.Platform = process.platform): st
   return platform === 'darwin' ? '/Library/Logs/Gangway/helper.log' : '/var/log/gangway/helper.log';
 }
 
-/** InstallOptions for this machine; `overrides` wins. cliPath is dist/helper/cli.js next to this file. */
+/** InstallOptions for this machine; `overrides` wins. cliPath is the running CLI until the install plan
+ *  (install-plan.ts) points it at the root-owned copy. */
 export function defaultInstallOptions(
   overrides: Partial<InstallOptions> = {},
   platform: NodeJS.Platform = process.platform,

@@ -1,11 +1,14 @@
 // `gangway service` against a real systemd: a Debian bookworm machine booted with systemd-nspawn (its own
 // network namespace, nothing shared with the machine's network) runs the real CLI from this checkout.
-// install -> the unit is active and the daemon answers on its socket, which belongs to the given user;
-// status -> running; uninstall -> unit, daemon and socket gone. Skips, saying why, where systemd-nspawn is
+// install -> the helper is copied into /usr/local/lib/gangway/<version>, root's, and the unit runs that copy;
+// the daemon answers on its socket, which belongs to the given user. Installed from a tree a user owns, the
+// user's later changes to it do nothing to the service; a runtime the user owns is refused. status ->
+// running; uninstall -> unit, copy, daemon and socket gone. Skips, saying why, where systemd-nspawn is
 // missing or systemd cannot boot.
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { waitFor } from '../rig/exec';
@@ -16,6 +19,7 @@ import {
   systemdMachineUnavailable,
 } from '../rig/systemd-machine';
 import { CLI, DIST } from './harness';
+import { VERSION } from '../../helper/version';
 
 const CHECKOUT = path.resolve(DIST, '..');
 // The checkout appears at a fixed place inside the machine: its systemd mounts a fresh /tmp, which would
@@ -23,6 +27,11 @@ const CHECKOUT = path.resolve(DIST, '..');
 const INSIDE = '/opt/gangway';
 const CLI_INSIDE = path.join(INSIDE, path.relative(CHECKOUT, CLI));
 const UNIT = '/etc/systemd/system/gangway.service';
+const COPY = `/usr/local/lib/gangway/${VERSION}`;
+const DAEMON = `${COPY}/gangway.js daemon`;
+/** A user's unpacked app, and the user. */
+const USER_TREE = '/home/dev/gangway';
+const USER = 1000;
 const SOCKET = '/run/gangway/gangway.sock';
 const DAEMON_LOG = '/var/log/gangway/gangway.log';
 const SERVICE_LOG = '/var/log/gangway/helper.log';
@@ -125,8 +134,16 @@ describe('gangway service on a real systemd (systemd-nspawn)', { timeout: 900_00
       false,
       'the cached rootfs must stay untouched (the machine writes to its overlay)',
     );
-    const daemons = await m.processes(`${CLI_INSIDE} daemon`);
+    // The unit runs the root-owned copy with the runtime's real path, never the checkout.
+    assert.match(unit, new RegExp(`^ExecStart="${process.execPath}" "${COPY}/gangway.js" "daemon"`, 'm'));
+    assert.doesNotMatch(unit, /\/opt\/gangway/);
+    const daemons = await m.processes(DAEMON);
     assert.equal(daemons.length, 1, `one daemon process, found ${daemons.length}`);
+    for (const f of readdirSync(m.hostPath(COPY))) {
+      const st = statSync(m.hostPath(`${COPY}/${f}`));
+      assert.equal(st.uid, 0, `${COPY}/${f} belongs to root`);
+      assert.equal(st.mode & 0o022, 0, `${COPY}/${f} is writable by root only`);
+    }
 
     const dir = statSync(m.hostPath(path.dirname(SOCKET)));
     assert.deepEqual({ uid: dir.uid, gid: dir.gid, mode: dir.mode & 0o777 }, { ...OWNER, mode: 0o700 });
@@ -162,7 +179,89 @@ describe('gangway service on a real systemd (systemd-nspawn)', { timeout: 900_00
     );
     const dir = statSync(m.hostPath(path.dirname(SOCKET)));
     assert.deepEqual({ uid: dir.uid, gid: dir.gid }, owner);
-    assert.equal((await m.processes(`${CLI_INSIDE} daemon`)).length, 1);
+    assert.equal((await m.processes(DAEMON)).length, 1);
+  });
+
+  test("installed from a tree a user owns: the user's later changes to it do nothing to the service", async (t) => {
+    if (!ready(t)) return;
+    const m = machine!;
+    const sh = (script: string) => m.exec('sh', ['-c', script], { allowFail: true });
+    const prep = await sh(
+      `mkdir -p /home/dev && cp -r ${INSIDE}/dist/bundle ${USER_TREE} && chown -R ${USER}:${USER} /home/dev`,
+    );
+    assert.equal(prep.code, 0, prep.stderr);
+    const r = await m.exec(
+      process.execPath,
+      [`${USER_TREE}/gangway.js`, 'service', 'install', '--', '--no-docker', '--dns-port', '0'],
+      { env: { SUDO_UID: String(USER), SUDO_GID: String(USER) }, allowFail: true, timeoutMs: 60_000 },
+    );
+    assert.equal(r.code, 0, `install from the user's tree failed:\n${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, new RegExp(`copied the helper into ${COPY}`));
+    const unit = await readFile(m.hostPath(UNIT), 'utf8');
+    assert.doesNotMatch(unit, /\/home\/dev/);
+    const hash = () =>
+      createHash('sha256')
+        .update(readFileSync(m.hostPath(`${COPY}/gangway.js`)))
+        .digest('hex');
+    const before = hash();
+
+    // The user swaps the file they installed from for code that would leave a mark only root can leave.
+    const evil = `require("fs").writeFileSync("/gangway-pwned", "ran as " + process.getuid());`;
+    const w = await m.exec(
+      'setpriv',
+      [
+        '--reuid',
+        String(USER),
+        '--regid',
+        String(USER),
+        '--clear-groups',
+        'sh',
+        '-c',
+        `echo '${evil}' > ${USER_TREE}/gangway.js`,
+      ],
+      { allowFail: true },
+    );
+    assert.equal(w.code, 0, `the user could not change their own file: ${w.stderr}`);
+    assert.equal(await systemctl('restart', 'gangway.service'), '');
+    await waitFor(
+      'the restarted daemon to answer',
+      async () => (await gangway(['status', '--socket', SOCKET])).code === 0,
+      15_000,
+      100,
+    );
+    assert.equal(existsSync(m.hostPath('/gangway-pwned')), false, "root ran the user's file");
+    assert.equal(hash(), before, 'the root-owned copy changed');
+    assert.equal((await m.processes(DAEMON)).length, 1);
+  });
+
+  test('a runtime a user can change is refused, naming it and its owner; the service stays as it was', async (t) => {
+    if (!ready(t)) return;
+    const m = machine!;
+    const unitBefore = await readFile(m.hostPath(UNIT), 'utf8');
+    const prep = await m.exec(
+      'sh',
+      ['-c', `cp ${process.execPath} /home/dev/node && chown ${USER}:${USER} /home/dev/node`],
+      { allowFail: true },
+    );
+    assert.equal(prep.code, 0, prep.stderr);
+    const r = await m.exec('/home/dev/node', [`${INSIDE}/dist/bundle/gangway.js`, 'service', 'install'], {
+      allowFail: true,
+      timeoutMs: 60_000,
+    });
+    assert.equal(r.code, 1, `${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /refused, nothing was changed/);
+    assert.match(r.stderr, new RegExp(`/home/dev/node is owned by uid ${USER}`));
+    assert.equal(await readFile(m.hostPath(UNIT), 'utf8'), unitBefore);
+    const dry = await m.exec(
+      '/home/dev/node',
+      [`${INSIDE}/dist/bundle/gangway.js`, 'service', 'install', '--dry-run'],
+      {
+        allowFail: true,
+      },
+    );
+    assert.equal(dry.code, 1);
+    assert.match(dry.stdout, /the install would be refused/);
+    assert.equal(await systemctl('is-active', 'gangway.service'), 'active');
   });
 
   test('service status: installed and running, with the pid systemd reports', async (t) => {
@@ -194,13 +293,10 @@ describe('gangway service on a real systemd (systemd-nspawn)', { timeout: 900_00
     t.diagnostic(`service uninstall: ${Date.now() - t0} ms`);
     assert.match(r.stdout, new RegExp(`removed ${UNIT}`));
     assert.equal(existsSync(m.hostPath(UNIT)), false);
+    assert.equal(existsSync(m.hostPath('/usr/local/lib/gangway')), false, 'the copied helper is still there');
     assert.equal(await systemctl('show', '--property=LoadState', '--value', 'gangway.service'), 'not-found');
     assert.notEqual(await systemctl('is-active', 'gangway.service'), 'active');
-    await waitFor(
-      'the daemon process to exit',
-      async () => (await m.processes(`${CLI_INSIDE} daemon`)).length === 0,
-      5_000,
-    );
+    await waitFor('the daemon process to exit', async () => (await m.processes(DAEMON)).length === 0, 5_000);
     assert.equal(existsSync(m.hostPath(SOCKET)), false, 'the control socket is still there');
     const st = await gangway(['status', '--socket', SOCKET]);
     assert.equal(st.code, 3, `gangway status should find no daemon: ${st.stdout}${st.stderr}`);

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { autostartDesktopEntry, quoteExecArg } from '../../src-main/autostart-desktop';
-import { WHY_ADMIN, installCommand } from '../../src-main/install-command';
+import { installCommand, rootChanges, whyAdmin } from '../../src-main/install-command';
 import { createXdgLoginItem, autostartPath } from '../../src-main/login-item-linux';
 import { UnsafeArgumentError, buildCommand, quoteArg } from '../../src-main/shell-quote';
 import { runServiceCommand } from '../../helper/service/service-cli';
@@ -46,12 +46,15 @@ test('NUL and line breaks are refused, not escaped; an empty command is refused'
 });
 
 test('the install command runs the packaged CLI as Node and names the user for the socket', () => {
-  const command = installCommand({
-    runtime: '/Applications/Gangway.app/Contents/MacOS/Gangway',
-    cli: "/Applications/Gangway's copy.app/Contents/Resources/dist/helper/cli.js",
-    uid: 501,
-    gid: 20,
-  });
+  const command = installCommand(
+    {
+      runtime: '/Applications/Gangway.app/Contents/MacOS/Gangway',
+      cli: "/Applications/Gangway's copy.app/Contents/Resources/dist/helper/cli.js",
+      uid: 501,
+      gid: 20,
+    },
+    'darwin',
+  );
   assert.equal(
     command,
     `'/usr/bin/env' 'ELECTRON_RUN_AS_NODE=1' '/Applications/Gangway.app/Contents/MacOS/Gangway' '/Applications/Gangway'\\''s copy.app/Contents/Resources/dist/helper/cli.js' 'service' 'install' '--socket-owner' '501:20'`,
@@ -66,8 +69,25 @@ test('the install command runs the packaged CLI as Node and names the user for t
     encoding: 'utf8',
   });
   assert.deepEqual(echoed.trim().split('\n').slice(-4), ['service', 'install', '--socket-owner', '501:20']);
-  assert.match(WHY_ADMIN, /network interface/);
-  assert.match(WHY_ADMIN, /routes/);
+  for (const platform of ['linux', 'darwin'] as const) {
+    const why = whyAdmin(platform);
+    for (const what of [
+      /network interface/,
+      /routes/,
+      /port 53 of the tunnel/,
+      /state, control socket and log/,
+    ])
+      assert.match(why, what);
+    assert.equal(rootChanges(platform).length, 6);
+  }
+  assert.match(
+    whyAdmin('linux'),
+    /systemd-resolved.*\n.*\/usr\/local\/lib\/gangway and \/etc\/systemd\/system\/gangway\.service/,
+  );
+  assert.match(
+    whyAdmin('darwin'),
+    /\/etc\/resolver\/<suffix>.*\n.*\/Library\/PrivilegedHelperTools\/dev\.gangway\.helper/,
+  );
 });
 
 test('service install takes --socket-owner from the app', async () => {
@@ -75,6 +95,7 @@ test('service install takes --socket-owner from the app', async () => {
   const manager = {
     kind: 'systemd' as const,
     path: '/etc/systemd/system/gangway.service',
+    render: () => '',
     install: (o: InstallOptions) => {
       installed.push(o);
       return Promise.resolve({ path: '/x', started: true, warnings: [] });
@@ -99,6 +120,15 @@ test('service install takes --socket-owner from the app', async () => {
       err: (s) => errs.push(s),
       isRoot: () => true,
       installDefaults: () => base,
+      // Nothing is copied anywhere: this test is about the owner only.
+      plan: {
+        dest: '/opt/gangway-test/0.1.0',
+        ownership: {
+          lstat: () => ({ uid: 0, mode: 0o755, isSymbolicLink: () => false }),
+          realpath: (p) => p,
+        },
+      },
+      copyHelper: () => undefined,
     });
   assert.equal(await run(['install', '--socket-owner', '501:20']), 0);
   assert.deepEqual(installed[0]?.owner, { uid: 501, gid: 20, user: 'uid 501' });

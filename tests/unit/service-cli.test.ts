@@ -1,5 +1,10 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CopyItem } from '../../helper/service/helper-copy';
+import type { OwnershipDeps } from '../../helper/service/root-owned';
 import { runServiceCommand, type ServiceCliDeps } from '../../helper/service/service-cli';
 import type {
   InstallOptions,
@@ -23,6 +28,9 @@ class FakeManager implements ServiceManager {
     pid: 7,
     detail: 'active',
   };
+  render(o: InstallOptions): string {
+    return `[Service]\nExecStart=${o.nodePath} ${o.cliPath} daemon`;
+  }
   install(o: InstallOptions): Promise<InstallResult> {
     this.installed.push(o);
     return Promise.resolve({
@@ -49,10 +57,33 @@ const BASE: InstallOptions = {
   extraArgs: [],
 };
 
+/** A bundle directory as npm run build leaves it (the files' contents do not matter here). */
+const BUNDLE = (() => {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-bundle-'));
+  for (const f of ['gangway.js', 'gangway_native.node', 'gangway-agent.js', 'gangway-agent.Dockerfile'])
+    writeFileSync(join(dir, f), f);
+  mkdirSync(join(dir, 'prebuilds', 'linux-arm64'), { recursive: true });
+  writeFileSync(join(dir, 'prebuilds', 'linux-arm64', 'gangway_native.node'), 'arm64');
+  return dir;
+})();
+after(() => rmSync(BUNDLE, { recursive: true, force: true }));
+
+const DEST = '/opt/gangway-test/0.1.0';
+
+/** Ownership as the test says: root's and 0755, unless listed in `users` (path -> uid). */
+function ownership(users: Record<string, number> = {}, links: Record<string, string> = {}): OwnershipDeps {
+  return {
+    realpath: (p) => links[p] ?? p,
+    lstat: (p) => ({ uid: users[p] ?? 0, mode: 0o40755, isSymbolicLink: () => p in links }),
+    userName: (uid) => (uid === 1000 ? 'bob' : undefined),
+  };
+}
+
 async function cli(argv: string[], over: Partial<ServiceCliDeps> = {}) {
   const manager = new FakeManager();
   const out: string[] = [];
   const err: string[] = [];
+  const copies: { items: CopyItem[]; dest: string }[] = [];
   const code = await runServiceCommand(argv, {
     manager,
     out: (s) => out.push(s),
@@ -60,9 +91,14 @@ async function cli(argv: string[], over: Partial<ServiceCliDeps> = {}) {
     isRoot: () => true,
     installDefaults: () => BASE,
     disconnect: () => Promise.resolve('disconnected (fake)'),
+    removeDnsRegistrations: () => Promise.resolve([]),
+    bundleDir: () => BUNDLE,
+    plan: { dest: DEST, ownership: ownership() },
+    copyHelper: (items, dest) => void copies.push({ items: [...items], dest }),
+    removeHelperCopies: () => ['/opt/gangway-test'],
     ...over,
   });
-  return { code, out: out.join('\n'), err: err.join('\n'), manager };
+  return { code, out: out.join('\n'), err: err.join('\n'), manager, copies };
 }
 
 test('usage errors exit 2, --help exits 0', async () => {
@@ -81,6 +117,7 @@ test('install passes flags and daemon args after --', async () => {
   assert.equal(r.code, 0, r.err);
   assert.deepEqual(r.manager.installed[0], {
     ...BASE,
+    cliPath: `${DEST}/gangway.js`,
     socketPath: '/tmp/s.sock',
     logFile: '/tmp/l',
     extraArgs: ['--mtu', '1400'],
@@ -116,7 +153,10 @@ test('status and uninstall, human and --json', async () => {
   assert.equal((await cli(['status'], { manager })).code, 1);
   const u = await cli(['uninstall', '--json']);
   assert.equal(u.code, 0);
-  assert.deepEqual((JSON.parse(u.out) as UninstallResult).removed, ['/etc/systemd/system/gangway.service']);
+  assert.deepEqual((JSON.parse(u.out) as UninstallResult).removed, [
+    '/etc/systemd/system/gangway.service',
+    '/opt/gangway-test',
+  ]);
 });
 
 test('uninstall disconnects the daemon first, and still uninstalls when that fails', async () => {
@@ -136,5 +176,85 @@ test('uninstall disconnects the daemon first, and still uninstalls when that fai
   assert.equal(wedged.code, 0);
   const j = JSON.parse(wedged.out) as UninstallResult & { disconnected: string };
   assert.match(j.disconnected, /could not disconnect first \(the daemon did not answer/);
-  assert.deepEqual(j.removed, ['/etc/systemd/system/gangway.service']);
+  assert.deepEqual(j.removed, ['/etc/systemd/system/gangway.service', '/opt/gangway-test']);
+});
+
+test('install copies the bundle into the root-owned directory and the unit runs that copy', async () => {
+  const r = await cli(['install']);
+  assert.equal(r.code, 0, r.err);
+  assert.deepEqual(r.copies, [
+    {
+      dest: DEST,
+      items: [
+        { from: join(BUNDLE, 'gangway.js'), to: 'gangway.js', mode: 0o644 },
+        { from: join(BUNDLE, 'gangway_native.node'), to: 'gangway_native.node', mode: 0o755 },
+        { from: join(BUNDLE, 'gangway-agent.js'), to: 'gangway-agent.js', mode: 0o644 },
+        { from: join(BUNDLE, 'gangway-agent.Dockerfile'), to: 'gangway-agent.Dockerfile', mode: 0o644 },
+        {
+          from: join(BUNDLE, 'prebuilds/linux-arm64/gangway_native.node'),
+          to: 'prebuilds/linux-arm64/gangway_native.node',
+          mode: 0o755,
+        },
+      ],
+    },
+  ]);
+  assert.equal(r.manager.installed[0]?.cliPath, `${DEST}/gangway.js`);
+  assert.match(r.out, new RegExp(`^copied the helper into ${DEST}$`, 'm'));
+});
+
+test('a runtime a user can change is refused, naming the path and its owner; nothing is changed', async () => {
+  const r = await cli(['install'], {
+    installDefaults: () => ({ ...BASE, nodePath: '/home/bob/.nvm/node' }),
+    plan: { dest: DEST, ownership: ownership({ '/home/bob': 1000, '/home/bob/.nvm/node': 1000 }) },
+  });
+  assert.equal(r.code, 1);
+  assert.match(r.err, /refused, nothing was changed/);
+  assert.match(r.err, /\/home\/bob\/\.nvm\/node is owned by bob \(uid 1000\)/);
+  assert.match(r.err, /\/home\/bob is owned by bob \(uid 1000\)/);
+  assert.deepEqual(r.copies, []);
+  assert.deepEqual(r.manager.installed, []);
+  // A root-owned link to a user's binary: the target is what runs, so it is checked too.
+  const link = await cli(['install'], {
+    installDefaults: () => ({ ...BASE, nodePath: '/usr/local/bin/node' }),
+    plan: {
+      dest: DEST,
+      ownership: ownership({ '/home/bob/node': 1000 }, { '/usr/local/bin/node': '/home/bob/node' }),
+    },
+  });
+  assert.equal(link.code, 1);
+  assert.match(link.err, /\/home\/bob\/node is owned by bob/);
+});
+
+test('an app on a disk image or a translocated path is refused: move Gangway to Applications first', async () => {
+  for (const dir of [
+    '/Volumes/Gangway/Gangway.app/Contents/Resources/helper',
+    '/private/var/folders/x/T/AppTranslocation/ABC/d/Gangway.app/Contents/Resources/helper',
+  ]) {
+    const r = await cli(['install'], { bundleDir: () => dir });
+    assert.equal(r.code, 1);
+    assert.match(r.err, /move Gangway to Applications first/);
+    assert.deepEqual(r.copies, []);
+  }
+});
+
+test('--dry-run prints the unit and the copies, changes nothing, and needs no root', async () => {
+  const r = await cli(['install', '--dry-run'], { isRoot: () => false });
+  assert.equal(r.code, 0, r.err);
+  assert.match(
+    r.out,
+    /^# \/etc\/systemd\/system\/gangway.service\n\[Service\]\nExecStart=\/usr\/bin\/node \/opt\/gangway-test\/0.1.0\/gangway.js daemon/,
+  );
+  assert.match(r.out, new RegExp(`${join(BUNDLE, 'gangway.js')} -> ${DEST}/gangway.js \\(mode 644\\)`));
+  assert.match(r.out, /nothing was changed \(--dry-run\)/);
+  assert.deepEqual(r.copies, []);
+  assert.deepEqual(r.manager.installed, []);
+  const refused = await cli(['install', '--dry-run'], {
+    plan: { dest: DEST, ownership: ownership({ '/usr/bin/node': 1000 }) },
+  });
+  assert.equal(refused.code, 1);
+  assert.match(
+    refused.out,
+    /the install would be refused:\n- the runtime the service would start, \/usr\/bin\/node/,
+  );
+  assert.equal((await cli(['status', '--dry-run'])).code, 2);
 });

@@ -1,0 +1,92 @@
+// What `gangway service install` will do, decided before anything changes (and all that --dry-run shows):
+// which files are copied where, which runtime the service starts, and every reason to refuse.
+import { existsSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { BUNDLE_FILES } from '../bundle-dir';
+import { helperCopyPlan, helperInstallDir, transientLocation, type CopyItem } from './helper-copy';
+import { nonRootWritable, type OwnershipDeps } from './root-owned';
+import type { InstallOptions } from './service-manager';
+
+export interface InstallPlan {
+  /** The service's options: the runtime's real path and the copied gangway.js. */
+  options: InstallOptions;
+  /** Where the helper is copied to. */
+  dest: string;
+  files: CopyItem[];
+  /** Reasons to refuse, each naming the path, what is wrong and the way out. Empty: go ahead. */
+  refusals: string[];
+}
+
+export interface PlanInput {
+  platform: NodeJS.Platform;
+  version: string;
+  /** The bundle directory to copy from (helper/bundle-dir.ts). */
+  bundleDir: string;
+  /** The options as the CLI gathered them; nodePath is the runtime to start. */
+  base: InstallOptions;
+  /** Overrides the install directory (tests). */
+  dest?: string;
+  ownership?: OwnershipDeps;
+}
+
+export function planServiceInstall(input: PlanInput): InstallPlan {
+  const dest = input.dest ?? helperInstallDir(input.platform, input.version);
+  const refusals: string[] = [];
+  const from = transientLocation(input.bundleDir);
+  if (from) refusals.push(from);
+  let files: CopyItem[] = [];
+  try {
+    files = helperCopyPlan(input.bundleDir);
+  } catch (err) {
+    refusals.push((err as Error).message);
+  }
+  // The unit names the runtime's real path: a link (/usr/local/bin/node -> a user's version manager) could
+  // be pointed elsewhere later, and its target is what runs.
+  let runtime = input.base.nodePath;
+  try {
+    runtime = (input.ownership?.realpath ?? realpathSync.native)(runtime);
+  } catch {
+    // nonRootWritable reports it
+  }
+  const unsafe = nonRootWritable(input.base.nodePath, input.ownership);
+  if (unsafe.length)
+    refusals.push(
+      `the runtime the service would start, ${input.base.nodePath}, can be changed by a user other than root: ` +
+        `${unsafe.join('; ')}. Install Node.js (or Gangway) where only root can write, e.g. from your ` +
+        `distribution's packages, and run the install with that one`,
+    );
+  // The directories above the copy must be root's already (the copy creates the missing ones as root's).
+  let existing = dirname(dest);
+  while (!existsSync(existing)) existing = dirname(existing);
+  const above = nonRootWritable(existing, input.ownership);
+  if (above.length)
+    refusals.push(
+      `the helper would be copied under ${existing}, which a user other than root can change: ${above.join('; ')}`,
+    );
+  return {
+    options: { ...input.base, nodePath: runtime, cliPath: join(dest, BUNDLE_FILES.cli) },
+    dest,
+    files,
+    refusals,
+  };
+}
+
+/** After the copy: the copied helper must itself pass (a parent directory a user owns would undo it all). */
+export function checkInstalledCopy(plan: InstallPlan, ownership?: OwnershipDeps): string[] {
+  return plan.files.flatMap((f) => nonRootWritable(join(plan.dest, f.to), ownership));
+}
+
+/** The --dry-run text: the unit or plist, then the copies, then what would stop the install. */
+export function describePlan(plan: InstallPlan, unitPath: string, unitText: string): string {
+  return [
+    `# ${unitPath}`,
+    unitText.trimEnd(),
+    '',
+    `# files copied into ${plan.dest} (owner root, not writable by group or others)`,
+    ...plan.files.map((f) => `${f.from} -> ${join(plan.dest, f.to)} (mode ${f.mode.toString(8)})`),
+    '',
+    plan.refusals.length
+      ? `# the install would be refused:\n${plan.refusals.map((r) => `- ${r}`).join('\n')}`
+      : '# nothing stops the install; nothing was changed (--dry-run)',
+  ].join('\n');
+}
