@@ -27,6 +27,7 @@ import { ApiFailure, invalidRequest, startControlServer } from './control-server
 import { AGENT_CONTAINER_NAME, AgentContainer } from './docker/agent-container';
 import { agentImageTag, ensureAgentImage } from './docker/agent-image';
 import { bundleDir } from './bundle-dir';
+import { auditInstalledService } from './service/service-audit';
 import { parseIfconfig, parseIpLink, runDoctor } from './doctor';
 import { runCommand } from './exec';
 import { openDataPlane, planeParams, type DataPlane, type PlaneParams } from './data-plane';
@@ -632,6 +633,7 @@ export class Daemon {
       tunnel: { state: s.state, peer: s.peer, lastHeardAgoMs: s.lastHeardMs, configAcked: s.configAcked },
       device,
       installedRoutes: this.reconciler?.installed ?? [],
+      service: () => auditInstalledService(),
       networks: (this.plan?.networks ?? []).map((n) => ({
         name: n.name,
         wanted: n.wanted,

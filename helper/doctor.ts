@@ -2,6 +2,7 @@
 // do. The logic is a function over an injected probe, so every state can be tested with fakes.
 import type { DiagnosticCheck, Diagnostics, DnsStatus } from '../common/api';
 import { formatCidr, nthAddress, parseCidr } from '../common/cidr';
+import type { ServiceAudit } from './service/service-audit';
 
 export type CheckStatus = DiagnosticCheck['status'];
 
@@ -60,6 +61,8 @@ export interface DoctorProbe {
     /** Asks the server, over the network, for a name it should know. */
     query(): Promise<{ name: string | null; ok: boolean; detail: string }>;
   };
+  /** What the installed service runs, and what of it a non-root user could change (service-audit.ts). */
+  service?: () => ServiceAudit;
 }
 
 const TITLES = {
@@ -74,6 +77,7 @@ const TITLES = {
   conflicts: 'No route conflicts',
   gateways: 'Network gateways answer through the tunnel',
   dns: 'DNS',
+  service: 'Service runs root-owned files',
 } as const;
 export type CheckId = keyof typeof TITLES;
 export const CHECK_ORDER = Object.keys(TITLES) as CheckId[];
@@ -285,6 +289,9 @@ export async function runDoctor(p: DoctorProbe): Promise<Diagnostics> {
   // 11. DNS: the server answers a name it should know, and the OS sends the suffix to it.
   await checkDns(p.dns, set);
 
+  // 12. The service runs nothing a non-root user could change (an install from before the root-owned copy).
+  checkService(p.service, set);
+
   const list = CHECK_ORDER.map((id) => checks.get(id)!);
   return { ok: !list.some((c) => c.status === 'fail'), checks: list };
 }
@@ -333,6 +340,28 @@ async function checkDns(
       'rename a container, or give it its own name with the dev.gangway.name label',
     );
   set('dns', 'ok', parts.join('; '));
+}
+
+function checkService(
+  audit: DoctorProbe['service'],
+  set: (id: CheckId, status: CheckStatus, detail: string, fix?: string) => void,
+): void {
+  if (!audit) return void set('service', 'skip', 'not checked');
+  let a: ServiceAudit;
+  try {
+    a = audit();
+  } catch (err) {
+    return void set('service', 'skip', `cannot read the service: ${msg(err)}`);
+  }
+  if (!a.installed) return void set('service', 'skip', `no service installed (${a.path})`);
+  if (a.problems.length)
+    return void set(
+      'service',
+      'warn',
+      `${a.path} runs ${a.programs.join(' ')}, which a user other than root can change: ${a.problems.join('; ')}`,
+      'install the service again: "sudo gangway service install" copies the helper into a root-owned directory and runs that copy',
+    );
+  set('service', 'ok', `${a.path} runs ${a.programs.join(' ')}, which only root can change`);
 }
 
 /** `ip -j link show dev X` output -> whether it is up. */

@@ -52,8 +52,10 @@ describe('gangway doctor', { timeout: 300_000 }, () => {
     const { code, out, d } = await doctor();
     assert.equal(code, 0, out);
     assert.equal(d.ok, true);
-    // DNS answers, but the rig has no systemd-resolved to register it with: a warning, not a failure.
-    for (const c of d.checks) assert.equal(c.status, c.id === 'dns' ? 'warn' : 'ok', `${c.id}: ${c.detail}`);
+    // DNS answers, but the rig has no systemd-resolved to register it with: a warning, not a failure. The
+    // rig's daemon runs by hand, not as a service: nothing to check there.
+    const expected: Record<string, string> = { dns: 'warn', service: 'skip' };
+    for (const c of d.checks) assert.equal(c.status, expected[c.id] ?? 'ok', `${c.id}: ${c.detail}`);
     assert.match(
       d.checks.find((c) => c.id === 'dns')?.detail ?? '',
       /answers \(web\.gangway\.internal -> .*not registered with the OS: (systemd-resolved is not running|the daemon runs in another network namespace)/,

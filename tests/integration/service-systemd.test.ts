@@ -9,7 +9,7 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { waitFor } from '../rig/exec';
 import {
@@ -262,6 +262,49 @@ describe('gangway service on a real systemd (systemd-nspawn)', { timeout: 900_00
     assert.equal(dry.code, 1);
     assert.match(dry.stdout, /the install would be refused/);
     assert.equal(await systemctl('is-active', 'gangway.service'), 'active');
+  });
+
+  test('doctor warns about an old install whose unit runs files a user owns', async (t) => {
+    if (!ready(t)) return;
+    const m = machine!;
+    const doctorCheck = async () => {
+      const r = await gangway(['doctor', '--json', '--socket', SOCKET]);
+      const d = JSON.parse(r.stdout) as { checks: { id: string; status: string; detail: string }[] };
+      return d.checks.find((c) => c.id === 'service')!;
+    };
+    assert.equal((await doctorCheck()).status, 'ok');
+    // What installs before the root-owned copy wrote: the unit runs a tree in the user's home directory.
+    const unit = await readFile(m.hostPath(UNIT), 'utf8');
+    const prep = await m.exec(
+      'sh',
+      ['-c', `cp -r ${INSIDE}/dist/bundle /home/dev/old && chown -R ${USER}:${USER} /home/dev/old`],
+      { allowFail: true },
+    );
+    assert.equal(prep.code, 0, prep.stderr);
+    const old = unit.replace(`"${COPY}/gangway.js"`, '"/home/dev/old/gangway.js"');
+    assert.notEqual(old, unit);
+    await writeFile(m.hostPath(UNIT), old);
+    await systemctl('daemon-reload');
+    await systemctl('restart', 'gangway.service');
+    await waitFor(
+      'the old-style daemon to answer',
+      async () => (await gangway(['status', '--socket', SOCKET])).code === 0,
+      15_000,
+      100,
+    );
+    const c = await doctorCheck();
+    assert.equal(c.status, 'warn', c.detail);
+    assert.match(c.detail, new RegExp(`/home/dev/old/gangway.js is owned by uid ${USER}`));
+    // Installing again puts it right.
+    const r = await gangway(['service', 'install', '--', '--no-docker', '--dns-port', '0']);
+    assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
+    await waitFor(
+      'the daemon to answer',
+      async () => (await gangway(['status', '--socket', SOCKET])).code === 0,
+      15_000,
+      100,
+    );
+    assert.equal((await doctorCheck()).status, 'ok');
   });
 
   test('service status: installed and running, with the pid systemd reports', async (t) => {

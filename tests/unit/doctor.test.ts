@@ -41,6 +41,12 @@ function healthy(over: Partial<DoctorProbe> = {}): DoctorProbe & { probed: strin
       probed.push(ip);
       return Promise.resolve(true);
     },
+    service: () => ({
+      installed: true,
+      path: '/etc/systemd/system/gangway.service',
+      programs: ['/usr/bin/node', '/usr/local/lib/gangway/0.1.0/gangway.js'],
+      problems: [],
+    }),
     ...over,
   };
 }
@@ -341,5 +347,42 @@ describe('doctor: the DNS hop', () => {
       query: answers,
     });
     assert.equal(off.status, 'skip');
+  });
+});
+
+describe('the service check', () => {
+  const check = async (over: Partial<DoctorProbe>) =>
+    (await runDoctor(healthy(over))).checks.find((c) => c.id === 'service')!;
+
+  test('an old install that runs a checkout in a home directory: a warning naming the file and the fix', async () => {
+    const c = await check({
+      service: () => ({
+        installed: true,
+        path: '/etc/systemd/system/gangway.service',
+        programs: ['/usr/bin/node', '/home/bob/gangway/dist/helper/cli.js'],
+        problems: ['/home/bob is owned by bob (uid 1000) (mode 0755)'],
+      }),
+    });
+    assert.equal(c.status, 'warn');
+    assert.match(
+      c.detail,
+      /runs \/usr\/bin\/node \/home\/bob\/gangway\/dist\/helper\/cli\.js, which a user other than root can change: \/home\/bob is owned by bob/,
+    );
+    assert.match(c.fix ?? '', /sudo gangway service install/);
+  });
+
+  test('no service, no probe, or an unreadable one: skipped, never a failure', async () => {
+    assert.equal(
+      (await check({ service: () => ({ installed: false, path: '/x', programs: [], problems: [] }) })).status,
+      'skip',
+    );
+    assert.equal((await check({ service: undefined })).status, 'skip');
+    const thrown = await check({
+      service: () => {
+        throw new Error('EACCES');
+      },
+    });
+    assert.equal(thrown.status, 'skip');
+    assert.match(thrown.detail, /EACCES/);
   });
 });
