@@ -6,9 +6,20 @@
 //   gangway_native.node        this machine's build of the addon, loaded from beside the bundles
 //   prebuilds/linux-*/gangway_native.node   Linux builds for Docker's VM, when the checkout has them
 // `gangway service install` copies exactly this directory; the agent image holds the agent's three files.
+// Also dist/launchd/dev.gangway.helper.plist: the SMAppService daemon the signed macOS app carries in
+// Contents/Library/LaunchDaemons (src-main/daemon-service-plist.ts; tsc has compiled it by now).
 // Type-checking is tsc's job (npm run build runs it first); esbuild only bundles.
 import { build } from 'esbuild';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -50,4 +61,9 @@ if (existsSync(prebuilds))
     mkdirSync(join(out, 'prebuilds', d), { recursive: true });
     copyFileSync(f, join(out, 'prebuilds', d, 'gangway_native.node'));
   }
+const { smAppServicePlist, SM_SERVICE_NAME } = createRequire(import.meta.url)(
+  join(root, 'dist', 'src-main', 'daemon-service-plist.js'),
+);
+mkdirSync(join(root, 'dist', 'launchd'), { recursive: true });
+writeFileSync(join(root, 'dist', 'launchd', SM_SERVICE_NAME), smAppServicePlist());
 console.log(`built dist/bundle (gangway.js, gangway-agent.js) for version ${version}`);

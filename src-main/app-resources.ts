@@ -16,6 +16,11 @@ export function helperCli(): string {
     : join(resourcesRoot(), 'dist', 'bundle', 'gangway.js');
 }
 
+/** The app's own location: its .app bundle on macOS (Contents/MacOS/<binary> is three levels down). */
+export function appLocation(): string {
+  return process.platform === 'darwin' ? join(process.execPath, '..', '..', '..') : process.execPath;
+}
+
 export function socketPath(): string {
   return process.env.GANGWAY_SOCKET ?? defaultConfig().socket;
 }

@@ -1,12 +1,14 @@
 // Gangway's menu-bar app. Reads top to bottom: one instance, no Dock icon, a tray whose menu is rebuilt from
 // the daemon's state on every event, the window on demand, and the helper installed when none answers.
 import { app, dialog } from 'electron';
-import { userInfo } from 'node:os';
+import { release, userInfo } from 'node:os';
 import { networksResponseSchema, settingsResponseSchema, statusSchema } from '../common/api';
 import { callApi } from '../helper/api-client';
-import { helperCli, socketPath } from './app-resources';
+import { appLocation, helperCli, socketPath } from './app-resources';
+import { bundleIsSigned, registerDaemonService } from './daemon-service-electron';
 import { DaemonState } from './daemon-state';
 import { installHelper } from './helper-install';
+import { chooseInstallMethod } from './install-method';
 import { wireIpc } from './ipc';
 import { createLoginItem } from './login-item';
 import { buildMenuModel, type MenuAction } from './menu-model';
@@ -48,6 +50,19 @@ async function run(key: string, fn: () => Promise<unknown>): Promise<void> {
 }
 
 async function install(update: boolean): Promise<void> {
+  const method = chooseInstallMethod({
+    platform: process.platform,
+    osRelease: release(),
+    packaged: app.isPackaged,
+    signed: process.platform === 'darwin' && app.isPackaged && (await bundleIsSigned(appLocation())),
+    appPath: appLocation(),
+  });
+  if (method.kind === 'refuse') throw new Error(method.message);
+  if (method.kind === 'sm-app-service') {
+    if (registerDaemonService(method.serviceName, update) === 'requires-approval')
+      throw new Error('Allow Gangway’s helper in System Settings › General › Login Items, then try again.');
+    return void (await state.checkVersion());
+  }
   const me = userInfo();
   const outcome = await installHelper(
     { runtime: process.execPath, cli: helperCli(), uid: me.uid, gid: me.gid },

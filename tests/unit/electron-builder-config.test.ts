@@ -3,7 +3,7 @@
 // every source present after the build: the helper's bundle directory and the window's files, nothing else.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { DebugLogger } from 'builder-util';
 import { getConfig, validateConfiguration } from 'app-builder-lib/out/util/config/config';
@@ -75,6 +75,11 @@ test('app id, name, macOS dmg + zip for arm64 and x64 as a menu-bar app, Linux A
     ['zip', ['arm64', 'x64']],
   ]);
   assert.deepEqual(c.linux?.target, ['AppImage', 'deb']);
+  // macOS 13+: the SMAppService daemon's plist lands in Contents/Library/LaunchDaemons.
+  const extra = (mac.extraFiles ?? []) as Resource[];
+  const plist = extra.find((r) => r.to === 'Library/LaunchDaemons/dev.gangway.helper.plist');
+  assert.ok(plist, 'mac.extraFiles carries the daemon plist');
+  assert.match(readFileSync(join(ROOT, plist.from), 'utf8'), /<key>BundleProgram<\/key>/);
 });
 
 test('every extraResources source exists after the build; the helper ships as its bundle directory', async () => {

@@ -1,0 +1,35 @@
+// How the app installs its root helper, decided from plain facts so it is tested without Electron:
+//   refuse          the app runs from a disk image (/Volumes) or an App Translocation path: whatever it
+//                   installed would vanish or move; the user moves Gangway to Applications first
+//   sm-app-service  macOS 13+, packaged and signed: SMAppService registers the plist inside the bundle and
+//                   launchd checks the bundle's signature before it starts the helper
+//   copy            everything else (Linux, unsigned or development builds, older macOS): the administrator
+//                   prompt runs `gangway service install`, which copies the helper into a root-owned
+//                   directory (helper/service/helper-copy.ts)
+import { transientLocation } from '../helper/service/helper-copy';
+import { SM_SERVICE_NAME } from './daemon-service-plist';
+
+export type InstallMethod =
+  { kind: 'refuse'; message: string } | { kind: 'sm-app-service'; serviceName: string } | { kind: 'copy' };
+
+export interface InstallFacts {
+  platform: NodeJS.Platform;
+  /** os.release(): Darwin 22 is macOS 13. */
+  osRelease: string;
+  packaged: boolean;
+  /** Whether codesign accepts the app bundle. */
+  signed: boolean;
+  /** The app's own path (its bundle on macOS, its binary elsewhere). */
+  appPath: string;
+}
+
+export function chooseInstallMethod(f: InstallFacts): InstallMethod {
+  if (f.platform === 'darwin') {
+    const transient = transientLocation(f.appPath);
+    if (transient) return { kind: 'refuse', message: transient };
+    const darwinMajor = Number(/^(\d+)\./.exec(f.osRelease)?.[1] ?? 0);
+    if (darwinMajor >= 22 && f.packaged && f.signed)
+      return { kind: 'sm-app-service', serviceName: SM_SERVICE_NAME };
+  }
+  return { kind: 'copy' };
+}

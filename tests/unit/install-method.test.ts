@@ -1,0 +1,106 @@
+// How the app installs its helper (SMAppService on a signed macOS 13+ app, the root-owned copy otherwise,
+// never from a disk image or a translocated app), and the SMAppService plist the app carries: its keys, and
+// its loader run with a stand-in require, as Electron-as-Node would run it. Neither macOS nor Electron runs
+// here: the plist is not loaded by launchd in any test.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import vm from 'node:vm';
+import {
+  SM_PLIST_PATH,
+  SM_SERVICE_NAME,
+  smAppServicePlist,
+  smDaemonLoader,
+} from '../../src-main/daemon-service-plist';
+import { chooseInstallMethod, type InstallFacts } from '../../src-main/install-method';
+
+const MAC: InstallFacts = {
+  platform: 'darwin',
+  osRelease: '23.4.0', // macOS 14
+  packaged: true,
+  signed: true,
+  appPath: '/Applications/Gangway.app',
+};
+
+test('a signed, packaged app on macOS 13+ registers with SMAppService', () => {
+  assert.deepEqual(chooseInstallMethod(MAC), {
+    kind: 'sm-app-service',
+    serviceName: 'dev.gangway.helper.plist',
+  });
+  assert.deepEqual(chooseInstallMethod({ ...MAC, osRelease: '22.1.0' }).kind, 'sm-app-service');
+});
+
+test('unsigned, development, older macOS and Linux builds use the root-owned copy', () => {
+  for (const f of [
+    { ...MAC, signed: false },
+    { ...MAC, packaged: false },
+    { ...MAC, osRelease: '21.6.0' }, // macOS 12
+    { ...MAC, platform: 'linux' as const, osRelease: '6.1.0', appPath: '/opt/Gangway/gangway' },
+  ])
+    assert.deepEqual(chooseInstallMethod(f), { kind: 'copy' }, JSON.stringify(f));
+});
+
+test('from a disk image or an App Translocation path: refused, "move Gangway to Applications first"', () => {
+  for (const appPath of [
+    '/Volumes/Gangway 0.1.0/Gangway.app',
+    '/private/var/folders/ab/xyz/T/AppTranslocation/1234-ABCD/d/Gangway.app',
+  ]) {
+    for (const signed of [true, false]) {
+      const m = chooseInstallMethod({ ...MAC, appPath, signed });
+      assert.equal(m.kind, 'refuse');
+      assert.match(m.kind === 'refuse' ? m.message : '', /move Gangway to Applications first/);
+    }
+  }
+});
+
+test('the plist: label, BundleProgram inside the bundle, Electron as Node, kept alive', () => {
+  const p = smAppServicePlist();
+  assert.equal(SM_PLIST_PATH, `Contents/Library/LaunchDaemons/${SM_SERVICE_NAME}`);
+  const value = (key: string) => new RegExp(`<key>${key}</key>\\s*<string>([^<]*)</string>`).exec(p)?.[1];
+  assert.equal(value('Label'), 'dev.gangway.helper');
+  assert.equal(value('BundleProgram'), 'Contents/MacOS/Gangway');
+  assert.match(p, /<key>ELECTRON_RUN_AS_NODE<\/key>\s*<string>1<\/string>/);
+  assert.match(p, /<key>KeepAlive<\/key>\s*<true\/>/);
+  assert.doesNotMatch(p, /<key>Program<\/key>/, 'BundleProgram, not an absolute Program');
+  // The loader sits in the plist XML-escaped.
+  assert.ok(
+    p.includes(smDaemonLoader().replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/>/g, '&gt;')),
+  );
+});
+
+test("the loader starts the bundle's daemon and gives the socket to the app bundle's owner", async () => {
+  let required = '';
+  let argv: string[] = [];
+  const proc = {
+    execPath: '/Applications/Gangway.app/Contents/MacOS/Gangway',
+    exitCode: undefined as unknown,
+  };
+  const fakeRequire = (id: string): unknown => {
+    if (id === 'path') return path;
+    if (id === 'fs')
+      return {
+        statSync: (p: string) => {
+          assert.equal(p, '/Applications/Gangway.app');
+          return { uid: 501, gid: 20 };
+        },
+      };
+    required = id;
+    return {
+      main: (a: string[]) => {
+        argv = a;
+        return Promise.resolve(0);
+      },
+    };
+  };
+  vm.runInNewContext(smDaemonLoader(), { require: fakeRequire, process: proc, console });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(required, '/Applications/Gangway.app/Contents/Resources/helper/gangway.js');
+  assert.deepEqual(Array.from(argv.slice(0, 3)), ['daemon', '--socket-owner', '501:20']); // from the vm's realm
+  assert.equal(proc.exitCode, 0);
+});
+
+test('the real bundle exports main() for the loader, and requiring it runs nothing', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const mod = require(path.resolve(__dirname, '../../bundle/gangway.js')) as { main?: unknown };
+  assert.equal(typeof mod.main, 'function');
+});
