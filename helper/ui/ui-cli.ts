@@ -15,9 +15,13 @@ export const UI_USAGE = `Usage: gangway ui [--port N] [--socket PATH]
 Serves Gangway's window on http://127.0.0.1:PORT (default ${DEFAULT_UI_PORT}; 0 picks a free port) and prints
 the address to open, with a token for this run, as its first line. Stop it with Ctrl-C.`;
 
-/** dist/ui next to dist/helper in a build; resources/ui in a packaged app. */
+/** dist/ui next to dist/helper (or dist/bundle, the bundled CLI) in a build; resources/ui in a packaged app. */
 export function findStaticDir(): string {
-  const candidates = [resolve(__dirname, '..', '..', 'ui'), resolve(__dirname, '..', '..', '..', 'ui')];
+  const candidates = [
+    resolve(__dirname, '..', '..', 'ui'),
+    resolve(__dirname, '..', '..', '..', 'ui'),
+    resolve(__dirname, '..', 'ui'),
+  ];
   for (const c of candidates) if (existsSync(join(c, 'index.html'))) return c;
   throw new Error(`the built window was not found (looked in ${candidates.join(', ')}): run "npm run build"`);
 }
