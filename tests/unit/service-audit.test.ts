@@ -33,19 +33,29 @@ test('the programs round-trip through the unit and the plist, whatever the paths
   assert.deepEqual(plistPrograms(launchdPlist(o)), [o.nodePath, o.cliPath]);
 });
 
-test("an old install's unit pointing into a user-writable tree: the problems name it", () => {
+test("an old install's unit pointing into a user's home directory: the problems name it", () => {
   const unit = join(work, 'old.service');
-  const script = join(work, 'cli.js');
-  writeFileSync(script, '');
-  writeFileSync(unit, systemdUnit(opts('/bin/sh', script)));
-  const a = auditInstalledService('linux', { path: unit });
+  writeFileSync(unit, systemdUnit(opts('/usr/bin/node', '/home/bob/gangway/dist/helper/cli.js')));
+  const ownership = {
+    realpath: (p: string) => p,
+    lstat: (p: string) => ({
+      uid: p.startsWith('/home/bob') ? 1000 : 0,
+      mode: 0o755,
+      isSymbolicLink: () => false,
+    }),
+    userName: () => 'bob',
+  };
+  const a = auditInstalledService('linux', { path: unit, ownership });
   assert.equal(a.installed, true);
-  assert.deepEqual(a.programs, ['/bin/sh', script]);
-  assert.ok(
-    a.problems.some((p) => p.startsWith(`${tmpdir()} is writable by every user`)),
-    a.problems.join('\n'),
-  );
-
+  assert.deepEqual(a.programs, ['/usr/bin/node', '/home/bob/gangway/dist/helper/cli.js']);
+  assert.deepEqual(a.problems, [
+    '/home/bob/gangway/dist/helper/cli.js is owned by bob (uid 1000) (mode 0755)',
+    '/home/bob/gangway/dist/helper is owned by bob (uid 1000) (mode 0755)',
+    '/home/bob/gangway/dist is owned by bob (uid 1000) (mode 0755)',
+    '/home/bob/gangway is owned by bob (uid 1000) (mode 0755)',
+    '/home/bob is owned by bob (uid 1000) (mode 0755)',
+  ]);
+  // On the real file system: distribution binaries pass; no unit, nothing installed.
   writeFileSync(unit, systemdUnit(opts('/bin/sh', '/bin/true')));
   assert.deepEqual(auditInstalledService('linux', { path: unit }).problems, []);
   assert.equal(auditInstalledService('linux', { path: join(work, 'none') }).installed, false);
