@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { DebugLogger } from 'builder-util';
+import { DebugLogger, log } from 'builder-util';
 import { getConfig, validateConfiguration } from 'app-builder-lib/out/util/config/config';
 import type { Configuration } from 'app-builder-lib';
 import { BUNDLE_FILES } from '../../helper/bundle-dir';
@@ -19,6 +19,11 @@ interface Resource {
 }
 
 const load = () => getConfig(ROOT, 'electron-builder.yml', null);
+
+// electron-builder logs ("• loaded configuration") to stdout in pieces, and node's test runner reads stdout
+// for its own messages: a piece landing amid one now and then broke the run ("Unable to deserialize cloned
+// data"). Its log goes to stderr here.
+Object.assign(log, { stream: process.stderr });
 
 /** The few glob shapes the config uses: "**\/*", "**\/*.ext", and "!" to exclude. */
 function passes(file: string, filter: string[] | undefined): boolean {
@@ -82,12 +87,12 @@ test('app id, name, macOS dmg + zip for arm64 and x64 as a menu-bar app, Linux A
   assert.match(readFileSync(join(ROOT, plist.from), 'utf8'), /<key>BundleProgram<\/key>/);
 });
 
-test('every extraResources source exists after the build; the helper ships as its bundle directory', async () => {
+test('every extraResources source exists after the build; the helper ships as its bundle directory', async (t) => {
   const c = await load();
   const resources = c.extraResources as Resource[];
   for (const r of resources) assert.ok(existsSync(join(ROOT, r.from)), `${r.from} exists after the build`);
   const packed = packedResources(resources);
-  console.log(`# electron-builder would pack ${packed.size} files as resources`);
+  t.diagnostic(`electron-builder would pack ${packed.size} files as resources`);
   // `gangway service install` copies Resources/helper; the daemon builds the agent image from it.
   for (const f of Object.values(BUNDLE_FILES))
     assert.ok(packed.has(join('helper', f)), `helper/${f} is packed`);
