@@ -168,6 +168,7 @@ export class Daemon {
     this.control = await startControlServer({
       socketPath: cfg.socket,
       ...(cfg.socketOwner ? { owner: cfg.socketOwner } : {}),
+      socketDirRecord: join(cfg.stateDir, 'socket-dir.json'),
       streams: { '/v1/events': this.events.handler },
       routes: {
         'GET /v1/version': (): VersionInfo => ({ version: VERSION, apiVersion: API_VERSION }),
