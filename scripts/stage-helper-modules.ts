@@ -1,10 +1,10 @@
-// Copies the production packages the helper needs (dockerode, zod and everything they depend on, read from
+// Copies the production packages the helper needs (dockerode, zod, tldts and everything they depend on, read from
 // package-lock.json) into dist/app-resources/node_modules, which electron-builder packs as a resource next
 // to the helper. The window's packages (react, zustand …) are bundled into dist/ui and not needed there.
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-export const HELPER_PACKAGES = ['dockerode', 'zod'];
+export const HELPER_PACKAGES = ['dockerode', 'tldts', 'zod'];
 
 interface LockEntry {
   dependencies?: Record<string, string>;
