@@ -60,6 +60,13 @@ function refusal(dir: string, st: Stats, owner: SocketOwner | undefined): string
   return undefined;
 }
 
+/** Whether `who` may pass through the directory (search permission), as the kernel would decide. */
+function canEnter(st: Stats, who: SocketOwner): boolean {
+  if (st.uid === who.uid) return (st.mode & 0o100) !== 0;
+  if (st.gid === who.gid) return (st.mode & 0o010) !== 0;
+  return (st.mode & 0o001) !== 0;
+}
+
 interface DirIdentity {
   path: string;
   dev: number;
@@ -127,7 +134,14 @@ export async function prepareSocketDir(socketPath: string, opts: SocketDirOption
     // A directory the daemon made earlier may still belong to the previous owner: it is handed over.
     const why = refusal(dir, st, ours ? { uid: st.uid, gid: st.gid } : owner);
     if (why) throw new SocketDirError(why);
-    if (!ours) return;
+    if (!ours) {
+      // Left as it is, it must still let the owner reach the socket, or the owner would only see EACCES.
+      if (owner && !canEnter(st, owner))
+        throw new SocketDirError(
+          `the socket directory ${dir} (uid ${st.uid}, mode ${(st.mode & 0o7777).toString(8)}) does not let uid ${owner.uid} reach the socket, and the daemon changes no directory it did not create: ${WAY_OUT}`,
+        );
+      return;
+    }
     fchmodSync(fd, 0o700);
     fchownSync(fd, owner?.uid ?? 0, owner?.gid ?? 0);
     if (recordFile && !sameDir(readRecord(recordFile), id))

@@ -157,6 +157,18 @@ describe('control socket directory', () => {
     assert.equal(modeOf(dir).mode, 0o777);
   });
 
+  test('a root directory the owner cannot enter is refused, not silently left unreachable', async () => {
+    const dir = join(root, 'roots');
+    mkdirSync(dir, { mode: 0o700 });
+    chmodSync(dir, 0o700);
+    await refused(start(join(dir, 'gangway.sock'), NOBODY), /does not let uid 65534 reach the socket/);
+    assert.deepEqual(modeOf(dir), { uid: 0, gid: 0, mode: 0o700 });
+    // Without an owner, root alone uses it: fine as it is.
+    await start(join(dir, 'gangway.sock'));
+    assert.deepEqual(modeOf(dir), { uid: 0, gid: 0, mode: 0o700 });
+    await stopAll();
+  });
+
   test('a file that is not a socket is never removed to make room', async () => {
     const dir = join(root, 'has-file');
     mkdirSync(dir, { mode: 0o700 });
