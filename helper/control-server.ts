@@ -184,6 +184,12 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Se
   server.requestTimeout = 10_000;
   // One over the limit, so precheck() can see that a request went past it.
   server.maxHeadersCount = MAX_HEADERS + 1;
-  await listenOnSocket(server, opts.socketPath, opts.owner);
+  try {
+    await listenOnSocket(server, opts.socketPath, opts.owner);
+  } catch (err) {
+    // Bound but not safely handed over (the socket was swapped): nobody may use this one.
+    server.close();
+    throw err;
+  }
   return server;
 }

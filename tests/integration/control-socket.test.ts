@@ -169,6 +169,62 @@ describe('control socket directory', () => {
     await stopAll();
   });
 
+  test('a socket swapped for a link right after bind: the link is never followed (a real racing uid)', async () => {
+    // The owner's own directory is allowed; the owner (nobody) races to replace the fresh socket with a link
+    // to a root file, hoping the daemon's chmod/chown follows it. Bounded: 150 starts or 8 s.
+    const dir = join(root, 'race');
+    mkdirSync(dir, { mode: 0o700 });
+    chownSync(dir, NOBODY.uid, NOBODY.gid);
+    const victim = join(root, 'victim-file');
+    writeFileSync(victim, 'root only');
+    chmodSync(victim, 0o644);
+    const sock = join(dir, 'gangway.sock');
+    const attacker = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const fs = require('node:fs');
+         const [sock, victim] = process.argv.slice(1);
+         const end = Date.now() + 10000;
+         let i = 0;
+         process.stdout.write('ready\\n');
+         while (Date.now() < end) {
+           try {
+             if (fs.lstatSync(sock).isSocket()) {
+               const tmp = sock + '.link' + (i++ % 8);
+               fs.symlinkSync(victim, tmp);
+               fs.renameSync(tmp, sock);
+             }
+           } catch {}
+         }`,
+        sock,
+        victim,
+      ],
+      { uid: NOBODY.uid, gid: NOBODY.gid, cwd: '/', stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    await new Promise<void>((r) => attacker.stdout.once('data', () => r()));
+    let started = 0;
+    let refusedStarts = 0;
+    try {
+      const t0 = Date.now();
+      for (let i = 0; i < 150 && Date.now() - t0 < 8_000; i++) {
+        try {
+          await start(sock, NOBODY);
+          started++;
+        } catch {
+          refusedStarts++;
+        }
+        await stopAll();
+        // A link left at the path is removed here, as the test's own cleanup (the daemon refuses it).
+        rmSync(sock, { force: true });
+      }
+    } finally {
+      attacker.kill('SIGKILL');
+    }
+    console.log(`# race: ${started} starts bound and handed over, ${refusedStarts} refused`);
+    assert.deepEqual(modeOf(victim), { uid: 0, gid: 0, mode: 0o644 }, 'the link was followed');
+  });
+
   test('a file that is not a socket is never removed to make room', async () => {
     const dir = join(root, 'has-file');
     mkdirSync(dir, { mode: 0o700 });
