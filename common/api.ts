@@ -1,7 +1,9 @@
 // The control API's contract (HTTP/1.1 + JSON on a unix socket, versioned under /v1). Both the daemon and
 // its clients (CLI, app) validate against these schemas.
+import { parse as parseDomain } from 'tldts';
 import { z } from 'zod';
 import { parseCidr } from './cidr';
+import { PRIVATE_RANGES, isPrivateSubnet } from './private-ranges';
 
 export const API_VERSION = 1;
 /** Sent on every request and response; a daemon refuses a client speaking another API version. */
@@ -57,6 +59,8 @@ export const statusSchema = z.object({
     state: z.enum(['connecting', 'connected', 'unreachable', 'disabled']),
     endpoint: z.string().nullable(),
     lastError: z.string().optional(),
+    /** Something about the endpoint the user should know: tcp:// without TLS carries the agent's secret in clear. */
+    warning: z.string().optional(),
   }),
   settingsWarning: z.string().nullable(),
   dns: dnsStatusSchema,
@@ -82,6 +86,10 @@ export const networkSchema = z.object({
   /** Wanted, and at least one subnet routed. */
   routed: z.boolean(),
   conflict: z.string().nullable(),
+  /** Subnets with public addresses (outside the private ranges): never routed automatically. */
+  publicSubnets: z.array(z.string()).default([]),
+  /** The user allowed routing them anyway (gangway route NET on --allow-public, or the window's confirmation). */
+  allowPublic: z.boolean().default(false),
 });
 export type Network = z.infer<typeof networkSchema>;
 
@@ -95,7 +103,12 @@ export type NetworksResponse = z.infer<typeof networksResponseSchema>;
 
 /** POST /v1/networks/route */
 export const routeRequestSchema = z
-  .object({ network: z.string().min(1).max(512), routed: z.boolean() })
+  .object({
+    network: z.string().min(1).max(512),
+    routed: z.boolean(),
+    /** Needed to route a network with public addresses: the user's explicit word. */
+    allowPublic: z.boolean().optional(),
+  })
   .strict();
 
 /** POST /v1/networks/join: lets two networks' containers reach each other (joined) or not. */
@@ -119,20 +132,41 @@ export type Diagnostics = z.infer<typeof diagnosticsSchema>;
 
 // ---- Settings (GET /v1/settings, PATCH /v1/settings) -------------------------------------------------------
 
-/** A DNS suffix: dot-separated lower-case labels, like "gangway.internal". */
+/**
+ * Whether `name` is itself a public suffix (`com`, `co.uk`, `github.io`) on the Public Suffix List, ICANN
+ * and private sections (the list ships inside the tldts package: nothing is downloaded). Names the list
+ * does not know (`internal`, `test`, `docker`) are not: they reach no one else's domain.
+ */
+export function isPublicSuffix(name: string): boolean {
+  const d = parseDomain(name, { allowPrivateDomains: true });
+  return d.publicSuffix === name && (d.isIcann === true || d.isPrivate === true);
+}
+
+/** A DNS suffix: dot-separated lower-case labels, like "gangway.internal", never a public suffix. */
 export const dnsSuffixSchema = z
   .string()
   .max(200)
   .regex(
     /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/,
     'lower-case labels of letters, digits and "-", separated by dots (like gangway.internal)',
-  );
+  )
+  // On a Mac this suffix becomes /etc/resolver/<suffix>: every lookup under it would go to Gangway.
+  .refine((s) => !isPublicSuffix(s), {
+    error: (iss) =>
+      `"${String(iss.input)}" is a public suffix (Public Suffix List): Gangway would answer every name under it; use a name under a domain you own, or a reserved one like gangway.internal`,
+  });
 
-/** The tunnel's two addresses come from this subnet: it needs room for two (/30 or larger). */
-export const tunnelSubnetSchema = z.string().refine((s) => {
-  const c = parseCidr(s);
-  return !!c && c.prefix <= (c.family === 4 ? 30 : 126);
-}, 'a subnet with room for two addresses, like 10.57.0.0/30');
+/** The tunnel's two addresses come from this subnet: room for two (/30 or larger), in a private range. */
+export const tunnelSubnetSchema = z
+  .string()
+  .refine((s) => {
+    const c = parseCidr(s);
+    return !!c && c.prefix <= (c.family === 4 ? 30 : 126);
+  }, 'a subnet with room for two addresses, like 10.57.0.0/30')
+  .refine(
+    (s) => !parseCidr(s) || isPrivateSubnet(s),
+    `the tunnel subnet must lie in a private range (${PRIVATE_RANGES.join(', ')}), like 10.57.0.0/30: a public one would take someone's addresses`,
+  );
 
 /**
  * What a user may change at run time (the app's Settings page, `gangway settings set`). The daemon's command

@@ -10,6 +10,7 @@ import {
   type Status,
 } from '../common/api';
 import { createLogger } from '../common/log';
+import { PUBLIC_NOT_ROUTED, publicNote } from '../common/private-ranges';
 import { native } from '../native/index';
 import { ApiClientError, callApi } from './api-client';
 import { watchStatus } from './event-client';
@@ -106,6 +107,7 @@ function formatStatus(s: Status): string {
     : 'not followed (--no-docker)';
   const lines = [
     ...(s.settingsWarning ? [`Warning: ${s.settingsWarning}`] : []),
+    ...(s.docker.warning ? [`Warning: ${s.docker.warning}`] : []),
     `Gangway ${s.version}: ${s.state === 'connected' ? 'connected' : 'waiting for the agent'}`,
     `  peer        ${s.peer ?? '-'}${s.lastHeardMs !== null ? ` (heard ${(s.lastHeardMs / 1000).toFixed(1)} s ago)` : ''}`,
     `  tunnel      ${s.tunnel.device} ${s.tunnel.hostAddress} <-> ${s.tunnel.agentAddress}, mtu ${s.tunnel.mtu}, udp ${s.tunnel.listen}${s.tunnel.offload ? ', offloads on' : ''}`,
@@ -167,6 +169,12 @@ async function runStatus(argv: string[]): Promise<number> {
   return EXIT.unreachable;
 }
 
+/** The shared wording, with the way out where one is needed. */
+function cliPublicNote(n: NetworksResponse['networks'][number]): string | undefined {
+  const note = publicNote(n);
+  return note === PUBLIC_NOT_ROUTED ? `${note} (gangway route ${n.name} on --allow-public)` : note;
+}
+
 function formatNetworks(r: NetworksResponse): string {
   if (r.networks.length === 0)
     return 'No Docker networks with subnets (is Docker running? see "gangway status").';
@@ -174,7 +182,7 @@ function formatNetworks(r: NetworksResponse): string {
     n.routed ? 'routed' : n.wanted ? 'NOT ROUTED' : 'off',
     n.name,
     n.subnets.join(', ') || '-',
-    n.conflict ?? '',
+    [n.conflict, cliPublicNote(n)].filter(Boolean).join('; '),
   ]);
   const table = formatTable(['STATE', 'NETWORK', 'SUBNETS', 'CONFLICT'], rows);
   const footer = `New networks are ${r.routeNewNetworks ? '' : 'not '}routed automatically.`;
@@ -205,10 +213,10 @@ async function runRoute(argv: string[]): Promise<number> {
     args: argv,
     strict: true,
     allowPositionals: true,
-    options: COMMON_OPTIONS,
+    options: { ...COMMON_OPTIONS, 'allow-public': { type: 'boolean' } },
   });
   const usage =
-    'Usage: gangway route NETWORK on|off [--json] [--socket PATH]\n\nChooses whether a Docker network is reachable from the host; the choice is kept by network name.';
+    'Usage: gangway route NETWORK on|off [--allow-public] [--json] [--socket PATH]\n\nChooses whether a Docker network is reachable from the host; the choice is kept by network name.\nA network with public addresses (outside 10/8, 172.16/12, 192.168/16, 100.64/10, 198.18/15, fc00::/7)\nis routed only with --allow-public.';
   if (values.help) {
     console.log(usage);
     return EXIT.ok;
@@ -224,12 +232,15 @@ async function runRoute(argv: string[]): Promise<number> {
     {
       network,
       routed: onOff === 'on',
+      ...(values['allow-public'] ? { allowPublic: true } : {}),
     },
   );
   const n = r.networks.find((x) => x.name === network);
   if (values.json) console.log(JSON.stringify(n ?? null, null, 2));
   else if (n && onOff === 'on' && !n.routed)
-    console.log(`${network}: on, but not routed: ${n.conflict ?? 'see gangway networks'}`);
+    console.log(
+      `${network}: on, but not routed: ${n.conflict ?? cliPublicNote(n) ?? 'see gangway networks'}`,
+    );
   else console.log(`${network}: ${onOff === 'on' ? 'routed' : 'not routed'}`);
   return n && onOff === 'on' && !n.routed ? EXIT.failure : EXIT.ok;
 }

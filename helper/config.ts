@@ -4,9 +4,8 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { dnsSuffixSchema } from '../common/api';
+import { dnsSuffixSchema, tunnelSubnetSchema } from '../common/api';
 import { cidr } from '../common/tunnel-config';
-import { parseCidr } from '../common/cidr';
 import { defaultTunName } from './platform/platform';
 
 export const DEFAULT_PORT = 2611;
@@ -25,10 +24,7 @@ export const daemonConfigSchema = z
     port: z.number().int().min(1).max(65535),
     routes: z.array(cidr).max(1024),
     mtu: z.number().int().min(576).max(9000),
-    tunnelSubnet: cidr.refine((s) => {
-      const c = parseCidr(s);
-      return !!c && c.prefix <= (c.family === 4 ? 30 : 126);
-    }, 'a subnet with room for two addresses (/30 or larger)'),
+    tunnelSubnet: tunnelSubnetSchema,
     stateDir: z.string().min(1),
     socket: z.string().min(1).max(100),
     tunName: ifName,

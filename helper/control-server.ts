@@ -1,11 +1,9 @@
 // The local control API: HTTP/1.1 + JSON on a unix socket inside a directory only the owner can open.
 // Errors are values ({ error: { code, message } }) with a fitting HTTP status; bodies are capped.
-import { chmodSync, chownSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { dirname } from 'node:path';
 import { API_VERSION, API_VERSION_HEADER, VERSION_HEADER, type ApiError } from '../common/api';
 import type { ZodError } from 'zod';
+import { clearStaleSocket, listenOnSocket, prepareSocketDir } from './control-socket';
 import { VERSION } from './version';
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -92,21 +90,6 @@ function readBody(req: IncomingMessage): Promise<unknown> {
   });
 }
 
-/** Refuses to start over a socket another daemon is still serving; removes a stale one. */
-async function clearStaleSocket(path: string): Promise<void> {
-  if (!existsSync(path)) return;
-  const alive = await new Promise<boolean>((resolve) => {
-    const c = createConnection(path);
-    c.once('connect', () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.once('error', () => resolve(false));
-  });
-  if (alive) throw new Error(`another Gangway daemon is already listening on ${path}`);
-  unlinkSync(path);
-}
-
 /** Refusals that do not depend on the route: too many headers, API version skew, oversize bodies. */
 function precheck(req: IncomingMessage, path: string): ApiFailure | undefined {
   if (req.rawHeaders.length / 2 > MAX_HEADERS)
@@ -137,14 +120,16 @@ export interface ControlServerOptions {
   streams?: Record<string, StreamHandler>;
   /** uid/gid that may use the socket besides root (the user who installed Gangway). */
   owner?: { uid: number; gid: number };
+  /** Remembers the socket directory the daemon created, so a later run may hand it to a new owner. */
+  socketDirRecord?: string;
 }
 
 export async function startControlServer(opts: ControlServerOptions): Promise<Server> {
-  const dir = dirname(opts.socketPath);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
   // The directory is the access check: only its owner (and root) can reach the socket inside.
-  chmodSync(dir, 0o700);
-  if (opts.owner) chownSync(dir, opts.owner.uid, opts.owner.gid);
+  await prepareSocketDir(opts.socketPath, {
+    ...(opts.owner ? { owner: opts.owner } : {}),
+    ...(opts.socketDirRecord ? { recordFile: opts.socketDirRecord } : {}),
+  });
   await clearStaleSocket(opts.socketPath);
 
   const streams = opts.streams ?? {};
@@ -199,11 +184,12 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Se
   server.requestTimeout = 10_000;
   // One over the limit, so precheck() can see that a request went past it.
   server.maxHeadersCount = MAX_HEADERS + 1;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.socketPath, () => resolve());
-  });
-  chmodSync(opts.socketPath, 0o600);
-  if (opts.owner) chownSync(opts.socketPath, opts.owner.uid, opts.owner.gid);
+  try {
+    await listenOnSocket(server, opts.socketPath, opts.owner);
+  } catch (err) {
+    // Bound but not safely handed over (the socket was swapped): nobody may use this one.
+    server.close();
+    throw err;
+  }
   return server;
 }

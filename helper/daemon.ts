@@ -1,6 +1,7 @@
 // gangwayd's core: the TUN device, the native pump, the tunnel handshake, host routes and the control API.
 import { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
+import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import {
   API_VERSION,
@@ -33,10 +34,17 @@ import { runCommand } from './exec';
 import { openDataPlane, planeParams, type DataPlane, type PlaneParams } from './data-plane';
 import { probeAddress } from './probe';
 import { EventStream, type ChangeEvents } from './event-stream';
-import { resolveDockerEndpoint } from './docker/docker-endpoint';
+import { cleartextWarning, resolveDockerEndpoint } from './docker/docker-endpoint';
 import { NetworkWatcher } from './docker/network-watcher';
 import type { RouteReconciler, RouteStatus } from './routes/route-reconciler';
-import { isNetworkWanted, tunnelSubnetClash, type RoutePlan } from './routes/route-planner';
+import {
+  isNetworkWanted,
+  isPublicAllowed,
+  isPublicSubnet,
+  publicRouteRefusal,
+  tunnelSubnetClash,
+  type RoutePlan,
+} from './routes/route-planner';
 import { SettingsStore } from './settings/settings-store';
 import type { HostRoute, NetPlatform } from './platform/net-platform';
 import { RouteMonitor } from './platform/route-monitor';
@@ -67,6 +75,8 @@ export class Daemon {
   private settings: SettingsStore | undefined;
   private watcher: NetworkWatcher | undefined;
   private dockerEndpoint: string | null = null;
+  /** Set when Docker's endpoint carries the agent's secret in clear (tcp:// without TLS). */
+  private dockerWarning: string | undefined;
   private resync: NodeJS.Timeout | undefined;
   private routeMonitor: RouteMonitor | undefined;
   private announcedRoutes = '';
@@ -169,6 +179,7 @@ export class Daemon {
     this.control = await startControlServer({
       socketPath: cfg.socket,
       ...(cfg.socketOwner ? { owner: cfg.socketOwner } : {}),
+      socketDirRecord: join(cfg.stateDir, 'socket-dir.json'),
       streams: { '/v1/events': this.events.handler },
       routes: {
         'GET /v1/version': (): VersionInfo => ({ version: VERSION, apiVersion: API_VERSION }),
@@ -266,10 +277,13 @@ export class Daemon {
 
   private startDockerWatcher(dockerHost: string | null): void {
     const { deps } = this;
+    this.dockerWarning = undefined;
     try {
       const ep = resolveDockerEndpoint(dockerHost ?? undefined, process.env);
       for (const w of ep.warnings) deps.log.warn(w, {});
       this.dockerEndpoint = ep.url;
+      this.dockerWarning = cleartextWarning(ep);
+      if (this.dockerWarning) deps.log.warn(this.dockerWarning, {});
       this.docker = new Dockerode(ep.options);
       this.agent = new AgentContainer(this.docker, { log: deps.log });
       this.watcher = new NetworkWatcher(this.docker, { log: deps.log });
@@ -450,6 +464,8 @@ export class Daemon {
           wanted: p.wanted,
           routed: p.routed,
           conflict: p.conflict ?? null,
+          publicSubnets: p.publicSubnets,
+          allowPublic: p.allowPublic,
         };
       }),
       joins: this.settings?.settings.joins ?? [],
@@ -476,6 +492,8 @@ export class Daemon {
           wanted: settings ? isNetworkWanted(settings, n.name) : true,
           routed: false,
           conflict: null,
+          publicSubnets: n.subnets.filter(isPublicSubnet),
+          allowPublic: settings ? isPublicAllowed(settings, n.name) : false,
         })),
       joins: settings?.joins ?? [],
     };
@@ -484,11 +502,15 @@ export class Daemon {
   private async setRouted(body: unknown): Promise<NetworksResponse> {
     const req = routeRequestSchema.safeParse(body);
     if (!req.success) throw invalidRequest(req.error);
-    const known = this.watcher?.networks.some((n) => n.name === req.data.network);
-    if (!known)
+    const net = this.watcher?.networks.find((n) => n.name === req.data.network);
+    if (!net)
       throw new ApiFailure(404, 'NO_SUCH_NETWORK', `Docker has no network named "${req.data.network}"`);
+    const { routed, allowPublic } = req.data;
+    const refusal = publicRouteRefusal(net, routed, allowPublic === true);
+    if (refusal) throw new ApiFailure(409, 'PUBLIC_SUBNET', refusal);
     await this.settings?.update((d) => {
-      d.networks[req.data.network] = { routed: req.data.routed };
+      // The explicit word for public addresses is kept with the choice; turning the network off drops it.
+      d.networks[req.data.network] = { routed, ...(routed && allowPublic ? { allowPublic: true } : {}) };
     });
     await this.sync();
     return this.networks();
@@ -712,6 +734,7 @@ export class Daemon {
         state: this.watcher?.status.state ?? 'disabled',
         endpoint: this.dockerEndpoint,
         ...(this.watcher?.status.lastError ? { lastError: this.watcher.status.lastError } : {}),
+        ...(this.dockerWarning ? { warning: this.dockerWarning } : {}),
       },
       settingsWarning: this.settings?.warning ?? null,
       dns: this.dnsStatus(),

@@ -29,6 +29,8 @@ export interface DoctorProbe {
     state: 'connecting' | 'connected' | 'unreachable' | 'disabled';
     endpoint: string | null;
     lastError?: string;
+    /** tcp:// without TLS: the agent's secret crosses it in clear. */
+    warning?: string;
   };
   /** gangway up was asked for (and not undone by gangway down). */
   agentWanted: boolean;
@@ -133,12 +135,19 @@ export async function runDoctor(p: DoctorProbe): Promise<Diagnostics> {
       'the daemon does not follow Docker (--no-docker, or the endpoint could not be used)',
       'start the daemon without --no-docker (see its log for why Docker could not be used)',
     );
+  else if (d.state === 'connected' && d.warning)
+    set(
+      'docker',
+      'warn',
+      `connected to ${d.endpoint ?? '?'}, without TLS: the agent's secret crosses it in clear`,
+      'use a unix:// socket, or tcp:// with TLS (DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH, or a docker context with TLS)',
+    );
   else if (d.state === 'connected') set('docker', 'ok', `connected to ${d.endpoint ?? '?'}`);
   else
     set(
       'docker',
       'fail',
-      `${d.state} (${d.endpoint ?? '?'})${d.lastError ? `: ${d.lastError}` : ''}`,
+      `${d.state} (${d.endpoint ?? '?'})${d.lastError ? `: ${d.lastError}` : ''}${d.warning ? `; ${d.warning}` : ''}`,
       `start Docker (or its VM), or point the daemon at it with --docker-host / DOCKER_HOST; the daemon reconnects by itself`,
     );
   const dockerUsed = d.enabled && d.state !== 'disabled';

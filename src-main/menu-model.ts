@@ -2,6 +2,7 @@
 // menu (status line, actions, one checkbox per network). menu-template.ts turns it into Electron's menu;
 // tests and the README's menu picture use it directly.
 import type { NetworksResponse, Status } from '../common/api';
+import { PUBLIC_NOT_ROUTED, publicNote } from '../common/private-ranges';
 
 export type TrayState = 'connected' | 'connecting' | 'disconnected' | 'error';
 
@@ -89,22 +90,32 @@ function networkItems(
   else if (disconnected) items.push({ type: 'label', label: 'Routed again on Connect' });
   for (const n of networks.networks) {
     const name = `${n.name} — ${n.subnets.join(', ') || 'no subnet'}`;
+    const note = publicNote(n);
     items.push(
-      n.conflict
+      // Public addresses need an explicit confirmation, which a menu cannot ask for: the window or the CLI.
+      note === PUBLIC_NOT_ROUTED
         ? {
             type: 'checkbox',
-            label: cut(`${name} (${n.conflict})`),
+            label: cut(`${name} (${note})`),
             checked: false,
             enabled: false,
             action: { kind: 'route', network: n.name, routed: true },
           }
-        : {
-            type: 'checkbox',
-            label: cut(name),
-            checked: n.wanted,
-            enabled: !busy.has(`route:${n.name}`),
-            action: { kind: 'route', network: n.name, routed: !n.wanted },
-          },
+        : n.conflict
+          ? {
+              type: 'checkbox',
+              label: cut(`${name} (${n.conflict})`),
+              checked: false,
+              enabled: false,
+              action: { kind: 'route', network: n.name, routed: true },
+            }
+          : {
+              type: 'checkbox',
+              label: cut(note ? `${name} (${note})` : name),
+              checked: n.wanted,
+              enabled: !busy.has(`route:${n.name}`),
+              action: { kind: 'route', network: n.name, routed: !n.wanted },
+            },
     );
   }
   items.push({

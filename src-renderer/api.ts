@@ -58,8 +58,12 @@ export function createApi(t: Transport) {
   return {
     status: () => call(t, statusSchema, 'GET', '/v1/status'),
     networks: () => call(t, networksResponseSchema, 'GET', '/v1/networks'),
-    route: (network: string, routed: boolean) =>
-      call(t, networksResponseSchema, 'POST', '/v1/networks/route', { network, routed }),
+    route: (network: string, routed: boolean, allowPublic = false) =>
+      call(t, networksResponseSchema, 'POST', '/v1/networks/route', {
+        network,
+        routed,
+        ...(allowPublic ? { allowPublic: true } : {}),
+      }),
     join: (a: string, b: string, joined: boolean) =>
       call(t, networksResponseSchema, 'POST', '/v1/networks/join', { a, b, joined }),
     connect: () => call(t, statusSchema, 'POST', '/v1/connect'),

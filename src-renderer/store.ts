@@ -45,7 +45,8 @@ export interface GangwayState {
   refreshStatus: () => Promise<void>;
   load: (key: LoadKey) => Promise<void>;
   setLogLevel: (level: LogEntry['level']) => void;
-  route: (network: string, routed: boolean) => Promise<void>;
+  /** allowPublic: the user confirmed routing the network's public addresses. */
+  route: (network: string, routed: boolean, allowPublic?: boolean) => Promise<void>;
   join: (a: string, b: string, joined: boolean) => Promise<void>;
   connect: () => Promise<void>;
   disconnect: () => Promise<void>;
@@ -150,10 +151,10 @@ export const useGangway = create<GangwayState>()((set, get) => {
       void get().load('logs');
     },
 
-    route: (network, routed) =>
+    route: (network, routed, allowPublic) =>
       inOrder(() =>
         act(`route:${network}`, async (api) => {
-          const data = await api.route(network, routed);
+          const data = await api.route(network, routed, allowPublic);
           set({ networks: { data, error: null, loading: false } });
         }),
       ),

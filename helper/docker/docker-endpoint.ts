@@ -102,6 +102,15 @@ export function parseDockerHost(
   );
 }
 
+/**
+ * The warning for a Docker API reached over TCP without TLS: creating the agent container sends the
+ * agent's secret through it, readable by anyone on the path. Undefined for unix sockets and TLS.
+ */
+export function cleartextWarning(ep: Pick<DockerEndpoint, 'url' | 'options'>): string | undefined {
+  if (!('protocol' in ep.options) || ep.options.protocol !== 'http') return undefined;
+  return `Docker's API at ${ep.url} has no TLS: the agent's secret crosses it in clear when Gangway creates the agent container; use a unix:// socket, or tcp:// with TLS (DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH, or a docker context with TLS)`;
+}
+
 /** Client TLS files from a directory (ca.pem, cert.pem, key.pem), or undefined when there are none. */
 function readTls(e: EndpointEnv, dir: string): { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined {
   const files = { ca: 'ca.pem', cert: 'cert.pem', key: 'key.pem' } as const;

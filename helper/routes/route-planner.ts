@@ -6,13 +6,17 @@
 // not routed and the conflict is reported on its network. Default routes are the exception: our more
 // specific route only wins for the container subnet itself, which the default route could not reach anyway.
 import { formatCidr, overlaps, parseCidr, type Cidr } from '../../common/cidr';
+import { isPrivateSubnet } from '../../common/private-ranges';
 import type { HostRoute } from '../platform/net-platform';
 
 export interface RouteSettings {
   /** Whether a network without its own entry is routed. */
   routeNewNetworks: boolean;
-  /** Per network NAME (names survive `docker compose down/up`, ids do not). */
-  networks: Record<string, { routed: boolean }>;
+  /**
+   * Per network NAME (names survive `docker compose down/up`, ids do not). allowPublic: the user explicitly
+   * allowed its public subnets (gangway route NET on --allow-public).
+   */
+  networks: Record<string, { routed: boolean; allowPublic?: boolean }>;
 }
 
 export interface PlannedNetwork {
@@ -38,6 +42,8 @@ export interface SubnetPlan {
   cidr: string;
   routed: boolean;
   conflict?: string;
+  /** Outside the private and reserved ranges: routed only when the user allowed it explicitly. */
+  public?: true;
 }
 
 export interface NetworkPlan {
@@ -49,6 +55,10 @@ export interface NetworkPlan {
   routed: boolean;
   /** Why some or all of its subnets cannot be routed; set whether or not the network is wanted. */
   conflict?: string;
+  /** Its subnets that hold public addresses (never routed automatically). */
+  publicSubnets: string[];
+  /** The user explicitly allowed routing them. */
+  allowPublic: boolean;
   subnets: SubnetPlan[];
 }
 
@@ -70,6 +80,31 @@ const RESERVED: [string, string][] = [
   ['ff00::/8', 'multicast'],
 ];
 const RESERVED_CIDRS = RESERVED.map(([c, what]) => ({ cidr: parseCidr(c)!, what }));
+
+/** Whether the user explicitly allowed a network's public subnets to be routed. */
+export function isPublicAllowed(settings: RouteSettings, name: string): boolean {
+  return Object.hasOwn(settings.networks, name) && settings.networks[name]!.allowPublic === true;
+}
+
+/** Whether a subnet holds public addresses: neither private nor one of the ranges that are never routed. */
+export function isPublicSubnet(cidr: string): boolean {
+  const c = parseCidr(cidr);
+  return !!c && c.prefix > 0 && !isPrivateSubnet(c) && !RESERVED_CIDRS.some((r) => overlaps(r.cidr, c));
+}
+
+/**
+ * Why turning a network on needs the user's explicit word, or undefined when it does not: a network with
+ * public addresses is routed only with allowPublic (the CLI's --allow-public, the window's confirmation).
+ */
+export function publicRouteRefusal(
+  network: { name: string; subnets: readonly string[] },
+  routed: boolean,
+  allowPublic: boolean,
+): string | undefined {
+  const pub = network.subnets.filter(isPublicSubnet);
+  if (!routed || allowPublic || pub.length === 0) return undefined;
+  return `network "${network.name}" holds public addresses (${pub.join(', ')}): routing it sends the host's traffic for them into Docker's VM, so it is not routed automatically; to route it anyway: gangway route ${network.name} on --allow-public`;
+}
 
 /** Whether the user wants a network routed: its own setting, else the default for new networks. */
 export function isNetworkWanted(settings: RouteSettings, name: string): boolean {
@@ -142,16 +177,19 @@ export function planRoutes(input: PlanInput): RoutePlan {
     hostRoutes: parseHostRoutes(input.hostRoutes),
   };
   const desired = new Set<string>();
-  const planSubnet = (cidr: string, wanted: boolean): SubnetPlan => {
+  // allowPublic: Docker's networks need the user's explicit word for public addresses; --route is that word.
+  const planSubnet = (cidr: string, wanted: boolean, allowPublic: boolean): SubnetPlan => {
     const text = norm(cidr);
     const conflict = findConflict(text, ctx);
-    const routed = wanted && conflict === undefined;
+    const isPublic = isPublicSubnet(text);
+    const routed = wanted && conflict === undefined && (allowPublic || !isPublic);
     if (routed) desired.add(text);
-    return { cidr: text, routed, ...(conflict ? { conflict } : {}) };
+    return { cidr: text, routed, ...(conflict ? { conflict } : {}), ...(isPublic ? { public: true } : {}) };
   };
   const networks = input.networks.map((n): NetworkPlan => {
     const wanted = isNetworkWanted(input.settings, n.name);
-    const subnets = n.subnets.map((s) => planSubnet(s, wanted));
+    const allowPublic = isPublicAllowed(input.settings, n.name);
+    const subnets = n.subnets.map((s) => planSubnet(s, wanted, allowPublic));
     const conflicts = subnets.flatMap((s) => (s.conflict ? [s.conflict] : []));
     return {
       id: n.id,
@@ -159,10 +197,12 @@ export function planRoutes(input: PlanInput): RoutePlan {
       wanted,
       routed: subnets.some((s) => s.routed),
       ...(conflicts.length ? { conflict: conflicts.join('; ') } : {}),
+      publicSubnets: subnets.filter((s) => s.public).map((s) => s.cidr),
+      allowPublic,
       subnets,
     };
   });
-  const statics = (input.staticRoutes ?? []).map((s) => planSubnet(s, true));
+  const statics = (input.staticRoutes ?? []).map((s) => planSubnet(s, true, true));
   return { routes: [...desired].sort(compareCidr), networks, static: statics };
 }
 

@@ -21,7 +21,11 @@ export const settingsSchema = z
   .object({
     version: z.literal(1),
     routeNewNetworks: z.boolean(),
-    networks: z.record(networkName, z.object({ routed: z.boolean() }).strict()),
+    networks: z.record(
+      networkName,
+      // allowPublic: the user allowed this network's public addresses to be routed (--allow-public).
+      z.object({ routed: z.boolean(), allowPublic: z.literal(true).optional() }).strict(),
+    ),
     joins: z
       .array(z.tuple([networkName, networkName]).refine(([a, b]) => a !== b, 'a network cannot join itself'))
       .max(1024),
@@ -43,6 +47,20 @@ function describeIssues(err: z.ZodError): string {
     .slice(0, 5)
     .map((i) => `${i.path.join('.') || '(file)'}: ${i.message}`)
     .join('; ');
+}
+
+/**
+ * A file that fails only on user settings a newer rule refuses (a public dnsSuffix, a public tunnelSubnet
+ * saved by an older Gangway): those values are dropped, so the user's other choices (networks, joins) stay.
+ */
+function withoutRefusedValues(data: unknown, err: z.ZodError): Settings | undefined {
+  const dropable = new Set(Object.keys(userSettingsSchema.shape).filter((k) => k !== 'routeNewNetworks'));
+  const keys = new Set(err.issues.map((i) => String(i.path[0] ?? '')));
+  if (typeof data !== 'object' || data === null || ![...keys].every((k) => dropable.has(k))) return undefined;
+  const rest = { ...(data as Record<string, unknown>) };
+  for (const k of keys) delete rest[k];
+  const again = settingsSchema.safeParse(rest);
+  return again.success ? again.data : undefined;
 }
 
 export class SettingsStore {
@@ -77,6 +95,12 @@ export class SettingsStore {
     try {
       const parsed = settingsSchema.safeParse(JSON.parse(text));
       if (parsed.success) return new SettingsStore(file, parsed.data, undefined);
+      const kept = withoutRefusedValues(JSON.parse(text), parsed.error);
+      if (kept) {
+        const warning = `The settings file ${file} held values that are no longer accepted, which are not used: ${describeIssues(parsed.error)}. The other settings are in use.`;
+        opts.log?.warn(warning, {});
+        return new SettingsStore(file, kept, warning);
+      }
       const version = (JSON.parse(text) as { version?: unknown } | null)?.version;
       problem =
         typeof version === 'number' && version > 1

@@ -1,7 +1,14 @@
 // `gangway ui`'s web server: serves the app's renderer (dist/ui) on loopback and forwards /api/v1/* to the
 // daemon's control socket. Anything on the machine (and any web page, through the browser) can reach a
-// loopback port, so every request needs the per-run token, the Host header must name this server (a
+// loopback port, so every API request needs the per-run token, the Host header must name this server (a
 // DNS-rebinding page sends its own host name), and only the API's own routes are let through.
+//
+// Where the token lives: never in a cookie. Cookies ignore ports, so the browser would hand a cookie for
+// 127.0.0.1 to every other server on 127.0.0.1 it visits. The printed address carries the token in its
+// fragment (#token=…), which browsers never send to any server; the page moves it into sessionStorage (read
+// only by this origin: scheme, host and port) and sends it as an Authorization header. EventSource cannot
+// send headers, so the event stream is opened with a one-time ticket the page fetches with the header. The
+// static files (the app's code, no secret) are served without the token.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import {
@@ -17,7 +24,11 @@ import { API_VERSION_HEADER, VERSION_HEADER } from '../../common/api';
 import { EVENTS_PATH, isApiRoute } from '../../common/api-routes';
 
 export const UI_MAX_BODY_BYTES = 64 * 1024;
-export const TOKEN_COOKIE = 'gangway_ui_token';
+/** POST here with the token: a one-time ticket for the event stream (GET /api/v1/events?ticket=…). */
+export const TICKET_PATH = '/ui/ticket';
+export const TICKET_TTL_MS = 30_000;
+/** Unused tickets kept at most; the oldest goes first. */
+const MAX_TICKETS = 64;
 
 export interface UiServerOptions {
   /** The daemon's control socket. */
@@ -34,7 +45,7 @@ export interface UiServer {
   server: Server;
   port: number;
   token: string;
-  /** The address to open, token included. */
+  /** The address to open, the token in its fragment. */
   url: string;
   close(): Promise<void>;
 }
@@ -53,7 +64,7 @@ const SECURITY_HEADERS = {
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
-  // The first URL carries the token: never hand it on.
+  // Never hand an address of ours on (the event stream's carries a ticket).
   'referrer-policy': 'no-referrer',
   'cache-control': 'no-store',
 };
@@ -73,14 +84,6 @@ function sameToken(given: string | undefined | null, token: string): boolean {
   const a = Buffer.from(given);
   const b = Buffer.from(token);
   return a.length === b.length && timingSafeEqual(a, b);
-}
-
-function cookieToken(req: IncomingMessage): string | undefined {
-  for (const part of (req.headers.cookie ?? '').split(';')) {
-    const [k, ...v] = part.trim().split('=');
-    if (k === TOKEN_COOKIE) return v.join('=');
-  }
-  return undefined;
 }
 
 function bearerToken(req: IncomingMessage): string | undefined {
@@ -178,8 +181,30 @@ async function serveStatic(res: ServerResponse, staticDir: string, pathname: str
   res.end(data);
 }
 
+/** One-time tickets for the event stream: random, short-lived, each good for one GET. */
+class Tickets {
+  private readonly live = new Map<string, number>();
+
+  issue(now = Date.now()): string {
+    for (const [t, expires] of this.live) if (expires <= now) this.live.delete(t);
+    while (this.live.size >= MAX_TICKETS) this.live.delete(this.live.keys().next().value!);
+    const ticket = randomBytes(24).toString('base64url');
+    this.live.set(ticket, now + TICKET_TTL_MS);
+    return ticket;
+  }
+
+  /** True once for a ticket that was issued and has not expired. */
+  redeem(ticket: string | null, now = Date.now()): boolean {
+    if (!ticket) return false;
+    const expires = this.live.get(ticket);
+    this.live.delete(ticket);
+    return expires !== undefined && expires > now;
+  }
+}
+
 export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   const token = opts.token ?? randomBytes(24).toString('base64url');
+  const tickets = new Tickets();
   let hosts = new Set<string>();
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
@@ -190,40 +215,44 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
         'BAD_HOST',
         'this server answers only as 127.0.0.1 or localhost (a page under another name was refused)',
       );
-    const fromUrl = url.searchParams.get('token');
-    if (fromUrl !== null) {
-      if (!sameToken(fromUrl, token)) return sendJson(res, 401, 'BAD_TOKEN', 'wrong or expired token');
-      // Trade the token in the address for a cookie, and drop it from the address bar and history.
-      url.searchParams.delete('token');
-      res.writeHead(303, {
-        ...SECURITY_HEADERS,
-        'set-cookie': `${TOKEN_COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/`,
-        location: url.pathname + url.search,
-      });
-      return res.end();
+    const method = req.method ?? 'GET';
+    const isApi = url.pathname.startsWith('/api/');
+    if (!isApi && url.pathname !== TICKET_PATH) {
+      // The app's own files: no secret in them, and the first page load cannot carry the token.
+      if (method !== 'GET' && method !== 'HEAD')
+        return sendJson(res, 405, 'METHOD_NOT_ALLOWED', `${method} ${url.pathname}`);
+      return void serveStatic(res, opts.staticDir, url.pathname).catch(() => res.destroy());
     }
-    if (!sameToken(cookieToken(req), token) && !sameToken(bearerToken(req), token))
+    // A cross-site page cannot set the Authorization header without a preflight we never answer; a
+    // same-site one must still say who it is.
+    const origin = req.headers.origin;
+    if (origin !== undefined && !hosts.has(origin.replace(/^http:\/\//, '')))
+      return sendJson(res, 403, 'BAD_ORIGIN', `requests from ${origin} are refused`);
+    const apiPath = url.pathname.slice('/api'.length);
+    const isEvents = isApi && apiPath === EVENTS_PATH && method === 'GET';
+    const byTicket = isEvents && tickets.redeem(url.searchParams.get('ticket'));
+    if (!byTicket && !sameToken(bearerToken(req), token))
       return sendJson(
         res,
         401,
         'NO_TOKEN',
-        'open the address "gangway ui" printed (it carries a token for this run)',
+        'open the address "gangway ui" printed (it carries a token for this run, for this tab)',
       );
-    // A cross-site page cannot send the cookie (SameSite=Strict); a same-site one must still say who it is.
-    const origin = req.headers.origin;
-    if (origin !== undefined && !hosts.has(origin.replace(/^http:\/\//, '')))
-      return sendJson(res, 403, 'BAD_ORIGIN', `requests from ${origin} are refused`);
-    const method = req.method ?? 'GET';
-    if (url.pathname.startsWith('/api/')) {
-      const apiPath = url.pathname.slice('/api'.length);
-      const isEvents = apiPath === EVENTS_PATH && method === 'GET';
-      if (!isEvents && !isApiRoute(method, apiPath))
-        return sendJson(res, 404, 'NOT_FOUND', `no API route ${method} ${apiPath}`);
-      return proxy(req, res, opts.socketPath, apiPath, url.search);
+    if (!isApi) {
+      if (method !== 'POST') return sendJson(res, 405, 'METHOD_NOT_ALLOWED', `${method} ${url.pathname}`);
+      const body = JSON.stringify({ ticket: tickets.issue() });
+      res.writeHead(200, {
+        ...SECURITY_HEADERS,
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+      });
+      return res.end(body);
     }
-    if (method !== 'GET' && method !== 'HEAD')
-      return sendJson(res, 405, 'METHOD_NOT_ALLOWED', `${method} ${url.pathname}`);
-    serveStatic(res, opts.staticDir, url.pathname).catch(() => res.destroy());
+    if (!isEvents && !isApiRoute(method, apiPath))
+      return sendJson(res, 404, 'NOT_FOUND', `no API route ${method} ${apiPath}`);
+    // The ticket is ours, not the daemon's.
+    url.searchParams.delete('ticket');
+    return proxy(req, res, opts.socketPath, apiPath, url.search);
   });
   server.headersTimeout = 5_000;
   // The event stream is long-lived: no whole-request timeout.
@@ -238,7 +267,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     server,
     port,
     token,
-    url: `http://127.0.0.1:${port}/?token=${token}`,
+    url: `http://127.0.0.1:${port}/#token=${token}`,
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();

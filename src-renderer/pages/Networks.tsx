@@ -1,6 +1,7 @@
 // Networks: one checkbox per Docker network, labelled with its name; subnets, conflicts and joined pairs.
 import { useEffect, useId, useState } from 'react';
 import type { Network } from '../../common/api';
+import { PUBLIC_NOT_ROUTED, publicNote } from '../../common/private-ranges';
 import { useGangway } from '../store';
 
 function NetworkRow({ n }: { n: Network }) {
@@ -9,20 +10,28 @@ function NetworkRow({ n }: { n: Network }) {
   // The box follows the click at once; the daemon's answer (or the next event) settles it. It is never
   // disabled meanwhile: a disabled control loses the keyboard focus.
   const [pending, setPending] = useState<boolean | null>(null);
+  // Public addresses are routed only after the user confirms it here (the CLI's --allow-public).
+  const [confirming, setConfirming] = useState(false);
   const id = useId();
-  const state = n.routed ? 'routed' : n.wanted ? 'not routed' : 'off';
+  const note = publicNote(n);
+  const needsConfirm = note === PUBLIC_NOT_ROUTED;
+  const state = n.routed ? 'routed' : n.wanted && !needsConfirm ? 'not routed' : 'off';
+  const send = (routed: boolean, allowPublic = false) => {
+    setPending(routed);
+    void route(n.name, routed, allowPublic).finally(() => setPending(null));
+  };
   return (
     <li className="network" data-network={n.name}>
       <label>
         <input
           type="checkbox"
-          checked={pending ?? n.wanted}
+          checked={pending ?? (n.wanted && !needsConfirm)}
           aria-busy={busy}
           aria-describedby={`${id}-detail`}
           onChange={(e) => {
             const routed = e.target.checked;
-            setPending(routed);
-            void route(n.name, routed).finally(() => setPending(null));
+            if (routed && needsConfirm) return setConfirming(true);
+            send(routed);
           }}
         />
         <span className="name">{n.name}</span>
@@ -30,8 +39,30 @@ function NetworkRow({ n }: { n: Network }) {
       <span id={`${id}-detail`} className="detail">
         {n.subnets.join(', ') || 'no subnet'} · {state}
         {n.internal && ' · internal'}
+        {note && <span className="public"> · {note}</span>}
         {n.conflict && <span className="conflict"> · conflict: {n.conflict}</span>}
       </span>
+      {confirming && (
+        <div role="alertdialog" aria-labelledby={`${id}-confirm`} className="confirm">
+          <p id={`${id}-confirm`}>
+            {n.publicSubnets.join(', ')} {n.publicSubnets.length > 1 ? 'hold' : 'holds'} public addresses:
+            routing {n.name} sends this computer&apos;s traffic for them (to anyone&apos;s servers there) into
+            Docker&apos;s VM. Route it anyway?
+          </p>
+          <button
+            type="button"
+            onClick={() => {
+              setConfirming(false);
+              send(true, true);
+            }}
+          >
+            Route public addresses
+          </button>{' '}
+          <button type="button" autoFocus onClick={() => setConfirming(false)}>
+            Cancel
+          </button>
+        </div>
+      )}
     </li>
   );
 }

@@ -57,7 +57,8 @@ export async function startUi(socket: string, timeoutMs = 10_000): Promise<UiPro
     output: () => out,
     url: first,
     origin: url.origin,
-    token: url.searchParams.get('token') ?? '',
+    // The token rides in the fragment (#token=…), which the browser never sends to a server.
+    token: new URLSearchParams(url.hash.slice(1)).get('token') ?? url.searchParams.get('token') ?? '',
   };
 }
 

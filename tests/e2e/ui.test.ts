@@ -5,6 +5,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import {
@@ -73,7 +75,8 @@ describe(
       );
       ui = await startUi(daemon.socket);
       browser = await launchChromium();
-      page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+      // One context of our own, so a test can open a second tab in the same browser session (same cookies).
+      page = await (await browser.newContext({ viewport: { width: 1000, height: 700 } })).newPage();
       await page.goto(ui.url);
       await page.getByText('Live', { exact: true }).waitFor({ timeout: 10_000 });
     });
@@ -84,12 +87,11 @@ describe(
       await teardownDockerRig({ daemon, dockerd, rig, work });
     });
 
-    test('the token became a cookie and left the address bar; the Overview shows the daemon', async () => {
-      assert.doesNotMatch(page.url(), /token=/);
-      const cookies = await page.context().cookies();
-      const c = cookies.find((x) => x.name === 'gangway_ui_token');
-      assert.equal(c?.httpOnly, true);
-      assert.equal(c?.sameSite, 'Strict');
+    test('the token left the address bar for this tab’s sessionStorage, never a cookie; the Overview shows the daemon', async () => {
+      assert.ok(ui.token.length >= 32, 'the printed address carries the token in its fragment');
+      assert.doesNotMatch(page.url(), /token/);
+      assert.deepEqual(await page.context().cookies(), [], 'no cookie at all');
+      assert.equal(await page.evaluate(() => sessionStorage.getItem('gangway_ui_token')), ui.token);
       await page.getByTestId('tunnel-state').waitFor();
       assert.match(await page.getByTestId('tunnel-state').innerText(), /Disconnected|Waiting for the agent/);
       // The daemon's DNS, as its status reports it (the rig has no systemd-resolved to register with).
@@ -98,6 +100,67 @@ describe(
         /^\*\.gangway\.internal on 10\.57\.0\.1:53, not registered with the OS/,
       );
       await shot('overview');
+    });
+
+    test('another server on 127.0.0.1 that the same browser visits receives no token', async () => {
+      // Cookies ignore ports: a cookie for 127.0.0.1 would be sent here too. Plain HTTP, loopback only.
+      const seen: { url: string; headers: Record<string, string | string[] | undefined> }[] = [];
+      const other = createServer((req, res) => {
+        seen.push({ url: req.url ?? '', headers: req.headers });
+        res.writeHead(200, { 'content-type': 'text/html' });
+        res.end('<!doctype html><title>another local server</title><p>hello');
+      });
+      await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+      const port = (other.address() as AddressInfo).port;
+      let tab: Page | undefined;
+      try {
+        tab = await page.context().newPage();
+        for (const host of ['127.0.0.1', 'localhost']) {
+          await tab.goto(`http://${host}:${port}/visit`);
+          await tab.evaluate(() => fetch('/fetched', { credentials: 'include' }).then((r) => r.text()));
+        }
+        // The UI's own tab still works: the token is there, only for its origin.
+        await page.getByText('Live', { exact: true }).waitFor({ timeout: 5_000 });
+      } finally {
+        await tab?.close();
+        other.closeAllConnections();
+        await new Promise<void>((r) => other.close(() => r()));
+      }
+      assert.ok(seen.length >= 4, `the other server was visited (${seen.length} requests)`);
+      for (const r of seen) {
+        const text = `${r.url} ${JSON.stringify(r.headers)}`;
+        assert.ok(!text.includes(ui.token), `the token reached the other server: ${text}`);
+        assert.equal(r.headers.cookie, undefined, `a cookie reached the other server: ${text}`);
+        assert.equal(r.headers.authorization, undefined);
+      }
+    });
+
+    test('a network with public addresses: not routed; the window asks before routing it', async () => {
+      // Only routing tables are checked: nothing is ever sent to these addresses.
+      await goto('networks', 'Networks');
+      await dockerd.docker(['network', 'create', '--subnet', '8.8.0.0/16', 'ui-pub']);
+      const row = page.locator('[data-network="ui-pub"]');
+      await row.getByText('public addresses: not routed automatically').waitFor({ timeout: 5_000 });
+      const box = page.getByRole('checkbox', { name: 'ui-pub', exact: true });
+      assert.equal(await box.isChecked(), false);
+      const pub = routeFor('8.8.0.0/16');
+      await box.click();
+      const dialog = page.getByRole('alertdialog');
+      await dialog.getByText(/8\.8\.0\.0\/16 holds public addresses/).waitFor();
+      await shot('networks-public-confirm');
+      await dialog.getByRole('button', { name: 'Cancel' }).click();
+      assert.equal(await dialog.count(), 0);
+      assert.equal(await box.isChecked(), false);
+      assert.doesNotMatch(await hostRoutes(), pub);
+      await box.click();
+      await page.getByRole('alertdialog').getByRole('button', { name: 'Route public addresses' }).click();
+      await waitFor('the public route', async () => pub.test(await hostRoutes()), 5_000, 50);
+      await row.getByText('public addresses: routed by your choice').waitFor({ timeout: 5_000 });
+      assert.equal(await box.isChecked(), true);
+      await box.uncheck();
+      await waitFor('the public route to go', async () => !pub.test(await hostRoutes()), 5_000, 50);
+      await dockerd.docker(['network', 'rm', 'ui-pub']);
+      await row.waitFor({ state: 'detached', timeout: 5_000 });
     });
 
     test('unticking a network removes its route from the host; ticking restores it', async () => {

@@ -3,6 +3,8 @@
 // process in the VM namespace here (the agent container has its own test).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { networksResponseSchema, type Network } from '../../common/api';
 import { callApi } from '../../helper/api-client';
 import type { Dockerd } from '../rig/dockerd';
@@ -110,6 +112,58 @@ describe('routes follow Docker networks', { timeout: 240_000 }, () => {
     assert.equal(await hostRoutes(), before, 'the host routing table is unchanged');
     const listed = await gangway('networks');
     assert.match(listed.out, /NOT ROUTED\s+clash/);
+  });
+
+  test('a network with public addresses is not routed until --allow-public; the choice is kept', async () => {
+    // Any Compose file can ask for this subnet: routed, it would send the host's traffic for Google's DNS
+    // into the VM. Only routing tables are checked here: nothing is ever sent to these addresses.
+    await dockerd.docker(['network', 'create', '--subnet', '8.8.0.0/16', 'pub']);
+    const n = await waitFor('the public network to be listed', () => network('pub'), 5_000);
+    assert.deepEqual(
+      [n.wanted, n.routed, n.publicSubnets, n.allowPublic],
+      [true, false, ['8.8.0.0/16'], false],
+    );
+    assert.doesNotMatch(await hostRoutes(), /8\.8\.0\.0\/16/);
+    const listed = await gangway('networks');
+    assert.match(
+      listed.out,
+      /pub\s+8\.8\.0\.0\/16\s+public addresses: not routed automatically \(gangway route pub on --allow-public\)/,
+    );
+    const settingsFile = join(daemon.stateDir, 'settings.json');
+    const savedBefore = readFileSync(settingsFile, 'utf8');
+
+    const refused = await gangway('route', 'pub', 'on');
+    assert.equal(refused.code, 1, refused.out);
+    assert.match(
+      refused.out,
+      /holds public addresses \(8\.8\.0\.0\/16\).*gangway route pub on --allow-public/,
+    );
+    assert.equal(readFileSync(settingsFile, 'utf8'), savedBefore, 'nothing saved');
+    assert.doesNotMatch(await hostRoutes(), /8\.8\.0\.0\/16/);
+
+    const on = await gangway('route', 'pub', 'on', '--allow-public');
+    assert.equal(on.code, 0, on.out);
+    assert.equal((await network('pub'))?.routed, true);
+    assert.match(await hostRoutes(), /8\.8\.0\.0\/16 dev gw0/);
+    const saved = JSON.parse(readFileSync(settingsFile, 'utf8')) as { networks: Record<string, unknown> };
+    assert.deepEqual(saved.networks.pub, { routed: true, allowPublic: true });
+
+    // Kept across a restart, like every per-network choice.
+    await stop(daemon);
+    start();
+    await waitConnected(daemon, 10_000, agent);
+    await waitFor(
+      'the public network routed again',
+      async () => (await network('pub'))?.routed === true,
+      5_000,
+    );
+    assert.match(await hostRoutes(), /8\.8\.0\.0\/16 dev gw0/);
+
+    // Off drops the permission: on again needs the explicit word again.
+    assert.equal((await gangway('route', 'pub', 'off')).code, 0);
+    await waitFor('the route to go', async () => !/8\.8\.0\.0\/16/.test(await hostRoutes()), 5_000, 50);
+    assert.equal((await gangway('route', 'pub', 'on')).code, 1);
+    await dockerd.docker(['network', 'rm', 'pub']);
   });
 
   test('names with quotes, $(...), ; and unicode are data, never executed', async () => {

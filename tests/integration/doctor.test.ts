@@ -119,6 +119,25 @@ describe('gangway doctor', { timeout: 300_000 }, () => {
     assert.equal(d.checks.find((c) => c.id === 'agent')?.status, 'skip');
   });
 
+  test('(d) Docker over tcp:// without TLS: status and doctor warn that the secret crosses it in clear', async () => {
+    // Nothing listens there (nothing is sent but a connection attempt on the rig's own loopback).
+    const set = await gangway('settings', 'set', 'dockerHost=tcp://127.0.0.1:9');
+    assert.equal(set.code, 0, set.out);
+    const status = await gangway('status');
+    assert.match(
+      status.out,
+      /^Warning: Docker's API at tcp:\/\/127\.0\.0\.1:9 has no TLS: the agent's secret crosses it in clear/m,
+    );
+    const { d, out } = await doctor();
+    const docker = d.checks.find((c) => c.id === 'docker');
+    assert.match(docker?.detail ?? '', /has no TLS: the agent's secret crosses it in clear/, out);
+    const json = JSON.parse((await gangway('status', '--json')).out) as { docker: { warning?: string } };
+    assert.match(json.docker.warning ?? '', /has no TLS/);
+    // Back to a unix socket: the warning goes.
+    assert.equal((await gangway('settings', 'set', 'dockerHost=auto')).code, 0);
+    assert.doesNotMatch((await gangway('status')).out, /has no TLS/);
+  });
+
   test('daemon unreachable: exit 3 with the fix', async () => {
     const r = await gangwayCli(`${work.dir}/nothing.sock`, 'doctor');
     assert.equal(r.code, 3, r.out);

@@ -97,6 +97,23 @@ describe('settings, logs and status --watch against a live daemon', { timeout: 2
     assert.equal((await settings()).settings.mtu, 1420);
   });
 
+  test('settings with system-wide effect are refused, naming the rule, through the API and the CLI', async () => {
+    // A public suffix would send every .com lookup to Gangway; a public tunnel subnet takes someone's addresses.
+    const fields = await fetchFields({ dnsSuffix: 'com', tunnelSubnet: '1.1.2.0/30' });
+    assert.match(fields.dnsSuffix!, /"com" is a public suffix \(Public Suffix List\)/);
+    assert.match(fields.tunnelSubnet!, /must lie in a private range \(10\.0\.0\.0\/8, /);
+    for (const dnsSuffix of ['co.uk', 'github.io']) {
+      const e = await patchError(daemon.socket, { dnsSuffix });
+      assert.equal(e.code, 'INVALID_SETTINGS');
+      assert.match(e.message, /dnsSuffix: .* is a public suffix/);
+    }
+    const cli = await gangwayCli(daemon.socket, 'settings', 'set', 'dnsSuffix=com');
+    assert.equal(cli.code, 2, cli.out);
+    assert.match(cli.out, /dnsSuffix: "com" is a public suffix/);
+    assert.equal(existsSync(settingsFile()), false, 'nothing was saved');
+    assert.equal((await settings()).settings.dnsSuffix, 'gangway.internal');
+  });
+
   /** The fields map of a rejected PATCH, read raw (the client keeps only code and message). */
   async function fetchFields(body: unknown): Promise<Record<string, string>> {
     const r = await rig.exec(rig.hostNs, 'curl', [

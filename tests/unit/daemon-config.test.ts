@@ -31,6 +31,8 @@ test('bad values are usage errors that name the field', () => {
     [['--route', '$(reboot)'], /routes\.0/],
     [['--bind', 'localhost; rm'], /bind/],
     [['--tunnel-subnet', '10.0.0.0/31'], /tunnelSubnet/],
+    [['--tunnel-subnet', '1.1.2.0/30'], /tunnelSubnet: the tunnel subnet must lie in a private range/],
+    [['--dns-suffix', 'co.uk'], /dnsSuffix: "co\.uk" is a public suffix/],
     [['--tun-name', 'a'.repeat(16)], /tunName/],
     [['--frobnicate'], /Unknown option/],
     [['--socket-owner', 'alice'], /--socket-owner takes UID:GID/],

@@ -11,6 +11,7 @@ import {
   parseDockerHost,
   resolveDockerEndpoint,
   type EndpointEnv,
+  cleartextWarning,
 } from '../../helper/docker/docker-endpoint';
 
 const root = mkdtempSync(join(tmpdir(), 'gw-endpoint-'));
@@ -70,6 +71,11 @@ test('DOCKER_HOST wins over the context; tcp:// becomes host, port and protocol'
   const e = resolveDockerEndpoint(undefined, env(h, { DOCKER_HOST: 'tcp://10.0.0.5:2375' }));
   assert.equal(e.source, 'env');
   assert.deepEqual(e.options, { protocol: 'http', host: '10.0.0.5', port: 2375 });
+  // Without TLS the agent's secret would cross it in clear: status and doctor say so.
+  assert.match(
+    cleartextWarning(e) ?? '',
+    /tcp:\/\/10\.0\.0\.5:2375 has no TLS: the agent's secret crosses it in clear/,
+  );
 });
 
 test('DOCKER_HOST with DOCKER_TLS_VERIFY uses https and the certificates in DOCKER_CERT_PATH', () => {
@@ -86,6 +92,8 @@ test('DOCKER_HOST with DOCKER_TLS_VERIFY uses https and the certificates in DOCK
   assert.equal(e.options.port, 2376);
   assert.equal(e.options.ca?.toString(), 'ca.pem');
   assert.equal(e.options.key?.toString(), 'key.pem');
+  assert.equal(cleartextWarning(e), undefined);
+  assert.equal(cleartextWarning(resolveDockerEndpoint('unix:///opt/d.sock', env(h))), undefined);
 });
 
 test("the current context from ~/.docker/config.json, found under sha256 of the context's name", () => {

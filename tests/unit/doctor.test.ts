@@ -94,6 +94,23 @@ describe('runDoctor', () => {
     assert.equal(s.routes, 'ok');
   });
 
+  test('Docker over tcp:// without TLS: the Docker hop warns that the secret crosses it in clear', async () => {
+    const warning = "Docker's API at tcp://10.0.0.5:2375 has no TLS: the agent's secret crosses it in clear";
+    const p = healthy({
+      docker: { enabled: true, state: 'connected', endpoint: 'tcp://10.0.0.5:2375', warning },
+    });
+    const d = await runDoctor(p);
+    const c = d.checks.find((x) => x.id === 'docker')!;
+    assert.equal(c.status, 'warn');
+    assert.match(c.detail, /without TLS: the agent's secret crosses it in clear/);
+    assert.match(c.fix ?? '', /unix:\/\/ socket, or tcp:\/\/ with TLS/);
+    assert.equal(d.ok, true, 'a warning, not a failure');
+    const down = await firstFail(
+      healthy({ docker: { enabled: true, state: 'unreachable', endpoint: 'tcp://10.0.0.5:2375', warning } }),
+    );
+    assert.match(down.detail, /crosses it in clear/);
+  });
+
   test('image missing: image hop fails, fix is gangway up', async () => {
     const f = await firstFail(
       healthy({

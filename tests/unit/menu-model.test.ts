@@ -46,6 +46,8 @@ function net(name: string, subnet: string, over: Partial<Network> = {}): Network
     wanted: true,
     routed: true,
     conflict: null,
+    publicSubnets: [],
+    allowPublic: false,
     ...over,
   };
 }
@@ -132,6 +134,33 @@ test('a conflicting network is a disabled, unticked checkbox that says why', () 
   assert.equal(m.tooltip, 'Gangway: Connected · 0 networks routed');
 });
 
+test('public addresses: not routed automatically; once allowed (window or CLI), an ordinary box', () => {
+  const nets: NetworksResponse = {
+    ...NETS,
+    networks: [
+      net('pub', '8.8.0.0/16', { routed: false, publicSubnets: ['8.8.0.0/16'] }),
+      net('allowed', '1.1.0.0/16', { publicSubnets: ['1.1.0.0/16'], allowPublic: true }),
+    ],
+  };
+  const m = menu({ kind: 'ok', status: connected, networks: nets });
+  const box = (name: string) => m.items.find((i) => i.type === 'checkbox' && i.label.startsWith(name));
+  // A menu cannot ask for the confirmation: disabled, with the reason.
+  assert.deepEqual(box('pub'), {
+    type: 'checkbox',
+    label: 'pub — 8.8.0.0/16 (public addresses: not routed automatically)',
+    checked: false,
+    enabled: false,
+    action: { kind: 'route', network: 'pub', routed: true },
+  });
+  assert.deepEqual(box('allowed'), {
+    type: 'checkbox',
+    label: 'allowed — 1.1.0.0/16 (public addresses: routed by your choice)',
+    checked: true,
+    enabled: true,
+    action: { kind: 'route', network: 'allowed', routed: false },
+  });
+});
+
 test('an empty network list says so; a very long reason is cut to one line', () => {
   const m = menu({
     kind: 'ok',
@@ -160,6 +189,8 @@ test('an empty network list says so; a very long reason is cut to one line', () 
           wanted: true,
           routed: false,
           conflict: null,
+          publicSubnets: [],
+          allowPublic: false,
         },
       ],
       joins: [],

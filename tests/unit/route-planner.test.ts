@@ -5,7 +5,9 @@ import { formatCidr, overlaps, parseCidr } from '../../common/cidr';
 import type { HostRoute } from '../../helper/platform/net-platform';
 import {
   isNetworkWanted,
+  isPublicSubnet,
   planRoutes,
+  publicRouteRefusal,
   tunnelSubnetClash,
   type PlanInput,
   type PlannedNetwork,
@@ -167,6 +169,64 @@ test('many clashes are summarised; unreadable host routes and devices are handle
   const p = plan([net('n', '10.1.0.0/16')], { hostRoutes });
   assert.match(p.networks[0]!.conflict!, /via an unknown device/);
   assert.match(p.networks[0]!.conflict!, /\(and 2 more\)/);
+});
+
+test('public subnets are never routed automatically; private and reserved ranges are (issue 11)', () => {
+  const nets = [
+    net('google', '8.8.0.0/16'),
+    net('v6doc', '2001:db8::/64'),
+    net('rfc1918', '10.9.0.0/16', '172.31.0.0/16', '192.168.200.0/24'),
+    net('cgnat', '100.64.5.0/24'),
+    net('bench', '198.18.0.0/16'),
+    net('ula', 'fd12:3456::/64'),
+    // Straddles the edge of 172.16.0.0/12: part of it is public.
+    net('edge', '172.0.0.0/10'),
+  ];
+  const p = plan(nets);
+  assert.deepEqual(p.routes, [
+    '10.9.0.0/16',
+    '100.64.5.0/24',
+    '172.31.0.0/16',
+    '192.168.200.0/24',
+    '198.18.0.0/16',
+    'fd12:3456::/64',
+  ]);
+  const byName = Object.fromEntries(p.networks.map((n) => [n.name, n]));
+  for (const name of ['google', 'v6doc', 'edge']) {
+    assert.equal(byName[name]!.wanted, true, `${name} is wanted by default`);
+    assert.equal(byName[name]!.routed, false, `${name} is not routed`);
+    assert.equal(byName[name]!.allowPublic, false);
+  }
+  assert.deepEqual(byName.google!.publicSubnets, ['8.8.0.0/16']);
+  assert.deepEqual(byName.edge!.publicSubnets, ['172.0.0.0/10']);
+  for (const name of ['rfc1918', 'cgnat', 'bench', 'ula']) assert.deepEqual(byName[name]!.publicSubnets, []);
+  // Only the user's explicit word routes them; turning the network off still wins.
+  const allowed = plan(nets, {
+    settings: {
+      routeNewNetworks: true,
+      networks: { google: { routed: true, allowPublic: true }, v6doc: { routed: false, allowPublic: true } },
+    },
+  });
+  assert.ok(allowed.routes.includes('8.8.0.0/16'));
+  assert.ok(!allowed.routes.includes('2001:db8::/64'));
+  assert.ok(!allowed.routes.includes('172.0.0.0/10'));
+  // --route on the daemon's command line is the administrator's explicit word.
+  assert.deepEqual(plan([], { staticRoutes: ['8.8.4.0/24'] }).routes, ['8.8.4.0/24']);
+  // Reserved ranges stay conflicts, not "public".
+  assert.equal(isPublicSubnet('127.0.0.0/8'), false);
+  assert.equal(isPublicSubnet('224.0.0.0/4'), false);
+  assert.equal(isPublicSubnet('1.1.1.0/24'), true);
+});
+
+test('turning a public network on needs --allow-public, and the refusal names the way out', () => {
+  const n = { name: 'pub', subnets: ['172.18.0.0/16', '8.8.0.0/16'] };
+  assert.match(
+    publicRouteRefusal(n, true, false) ?? '',
+    /network "pub" holds public addresses \(8\.8\.0\.0\/16\).*gangway route pub on --allow-public/,
+  );
+  assert.equal(publicRouteRefusal(n, true, true), undefined);
+  assert.equal(publicRouteRefusal(n, false, false), undefined, 'turning it off needs no confirmation');
+  assert.equal(publicRouteRefusal({ name: 'p', subnets: ['10.1.0.0/16'] }, true, false), undefined);
 });
 
 test('invalid subnets are reported, not routed', () => {

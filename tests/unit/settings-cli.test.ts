@@ -15,6 +15,17 @@ test('KEY=VALUE words become a typed patch', () => {
     ]),
     { port: 2700, mtu: 1380, routeNewNetworks: false, dockerHost: null, dnsSuffix: 'dev.test' },
   );
+  // Names under a public suffix, and suffixes the list does not know, are fine.
+  for (const dnsSuffix of ['dev.example.com', 'docker', 'internal', 'home.arpa.test'])
+    assert.deepEqual(parseAssignments([`dnsSuffix=${dnsSuffix}`]), { dnsSuffix });
+  for (const tunnelSubnet of [
+    '10.57.0.0/30',
+    '100.64.7.0/30',
+    '198.18.0.0/30',
+    '192.168.77.0/30',
+    'fd00::/126',
+  ])
+    assert.deepEqual(parseAssignments([`tunnelSubnet=${tunnelSubnet}`]), { tunnelSubnet });
   assert.deepEqual(parseAssignments(['dockerHost=unix:///var/run/docker.sock']), {
     dockerHost: 'unix:///var/run/docker.sock',
   });
@@ -31,6 +42,15 @@ test('unclear assignments are usage errors that say why', () => {
     [['routeNewNetworks=yes'], /true or false/],
     [['tunnelSubnet=10.0.0.0/31'], /tunnelSubnet: a subnet with room for two/],
     [['dnsSuffix=Has_Caps'], /dnsSuffix: lower-case labels/],
+    // Settings with system-wide effect (issue 11): a public suffix would take every name under it.
+    [['dnsSuffix=com'], /dnsSuffix: "com" is a public suffix \(Public Suffix List\).*gangway\.internal/],
+    [['dnsSuffix=co.uk'], /dnsSuffix: "co\.uk" is a public suffix/],
+    [['dnsSuffix=github.io'], /dnsSuffix: "github\.io" is a public suffix/],
+    [
+      ['tunnelSubnet=1.1.2.0/30'],
+      /tunnelSubnet: the tunnel subnet must lie in a private range .*10\.57\.0\.0\/30/,
+    ],
+    [['tunnelSubnet=2001:db8::/126'], /tunnelSubnet: the tunnel subnet must lie in a private range/],
     [['__proto__=1'], /unknown setting/],
   ];
   for (const [words, re] of cases)

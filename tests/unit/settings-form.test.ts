@@ -35,6 +35,10 @@ test('each bad value gets its own message', () => {
   assert.match(e.tunnelSubnet!, /room for two addresses/);
   assert.match(e.dnsSuffix!, /lower-case labels/);
   assert.equal(e.dnsPort, 'a whole number');
+  // The same rules as the daemon's, with the same words.
+  const pub = draftErrors({ ...draftFrom(saved), dnsSuffix: 'github.io', tunnelSubnet: '1.1.2.0/30' });
+  assert.match(pub.dnsSuffix!, /"github\.io" is a public suffix \(Public Suffix List\)/);
+  assert.match(pub.tunnelSubnet!, /must lie in a private range/);
 });
 
 test('only changed fields are sent; an empty Docker endpoint means automatic (null)', () => {

@@ -163,3 +163,26 @@ test('a crash on the very first write leaves no settings.json at all, so default
   assert.deepEqual(s.settings, defaultSettings());
   assert.equal(s.warning, undefined);
 });
+
+test('a value a newer rule refuses (a public dnsSuffix or tunnelSubnet) is dropped; the other choices stay', () => {
+  const saved = {
+    version: 1,
+    routeNewNetworks: false,
+    networks: { web: { routed: true } },
+    joins: [['web', 'db']],
+    dnsSuffix: 'com',
+    tunnelSubnet: '1.1.2.0/30',
+    mtu: 1380,
+  };
+  const { dir, s } = loadWith(JSON.stringify(saved));
+  assert.deepEqual(s.settings, {
+    version: 1,
+    routeNewNetworks: false,
+    networks: { web: { routed: true } },
+    joins: [['web', 'db']],
+    mtu: 1380,
+  });
+  assert.match(s.warning ?? '', /no longer accepted.*dnsSuffix: "com" is a public suffix/);
+  assert.match(s.warning ?? '', /tunnelSubnet: the tunnel subnet must lie in a private range/);
+  assert.equal(readdirSync(dir).filter((f) => f.includes('.corrupt-')).length, 0);
+});

@@ -1,4 +1,5 @@
-// `gangway ui`'s server against a small fake daemon on a unix socket: the token (URL → cookie, header),
+// `gangway ui`'s server against a small fake daemon on a unix socket: the token (a header, never a cookie;
+// a one-time ticket for the event stream),
 // the Host and Origin checks, the route allow-list, the body cap, streaming of the event stream, static
 // files without path traversal, and a clear 502 when no daemon answers.
 import { after, before, describe, test } from 'node:test';
@@ -9,7 +10,7 @@ import { createServer, request, type IncomingHttpHeaders, type Server } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { TOKEN_COOKIE, UI_MAX_BODY_BYTES, startUiServer, type UiServer } from '../../helper/ui/ui-server';
+import { TICKET_PATH, UI_MAX_BODY_BYTES, startUiServer, type UiServer } from '../../helper/ui/ui-server';
 
 interface Answer {
   status: number;
@@ -81,42 +82,86 @@ describe('gangway ui server', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('the address carries a long random token on 127.0.0.1', () => {
-    assert.match(ui.url, /^http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]{32}$/);
+  test('the address carries a long random token on 127.0.0.1, in its fragment (never sent to a server)', () => {
+    assert.match(ui.url, /^http:\/\/127\.0\.0\.1:\d+\/#token=[A-Za-z0-9_-]{32}$/);
     assert.notEqual(ui.port, 0);
   });
 
-  test('without the token every request is refused with 401', async () => {
-    for (const path of ['/', '/app.js', '/api/v1/status', '/api/v1/events']) {
+  test('without the token every API request is refused with 401; the app’s files need none', async () => {
+    for (const path of ['/api/v1/status', '/api/v1/events', '/api/v1/events?ticket=made-up']) {
       const r = await http(ui.port, path);
       assert.equal(r.status, 401, path);
       assert.match(r.body, /NO_TOKEN/);
     }
-    assert.equal((await http(ui.port, '/?token=wrong')).status, 401);
-    assert.equal((await http(ui.port, '/', { headers: { authorization: 'Bearer wrong' } })).status, 401);
-    assert.equal((await http(ui.port, '/', { headers: { cookie: `${TOKEN_COOKIE}=wrong` } })).status, 401);
+    assert.equal((await http(ui.port, TICKET_PATH, { method: 'POST' })).status, 401);
+    const wrong = { authorization: 'Bearer wrong' };
+    assert.equal((await http(ui.port, '/api/v1/status', { headers: wrong })).status, 401);
+    assert.equal((await http(ui.port, '/?token=wrong')).status, 200, 'the page itself holds no secret');
+    assert.equal((await http(ui.port, '/app.js')).status, 200);
     assert.equal(seen.length, 0, 'nothing reached the daemon');
   });
 
-  test('the token in the URL becomes an HttpOnly SameSite=Strict cookie, and the URL drops it', async () => {
-    const r = await http(ui.port, `/?token=${ui.token}`);
-    assert.equal(r.status, 303);
-    assert.equal(r.headers.location, '/');
-    assert.deepEqual(r.headers['set-cookie'], [
-      `${TOKEN_COOKIE}=${ui.token}; HttpOnly; SameSite=Strict; Path=/`,
-    ]);
-    assert.equal(r.headers['referrer-policy'], 'no-referrer');
-    const page = await http(ui.port, '/', { headers: { cookie: `other=1; ${TOKEN_COOKIE}=${ui.token}` } });
+  test('a cookie never carries the token: none is set, and one sent is not accepted', async () => {
+    // Cookies ignore ports: a cookie for 127.0.0.1 would reach every other local server the browser visits.
+    for (const path of ['/', `/?token=${ui.token}`, '/app.js'])
+      assert.equal((await http(ui.port, path)).headers['set-cookie'], undefined, path);
+    for (const cookie of [`gangway_ui_token=${ui.token}`, `token=${ui.token}`]) {
+      const r = await http(ui.port, '/api/v1/status', { headers: { cookie } });
+      assert.equal(r.status, 401, cookie);
+    }
+    const page = await http(ui.port, '/');
     assert.equal(page.status, 200);
     assert.match(page.body, /<title>Gangway/);
     assert.match(String(page.headers['content-security-policy']), /default-src 'self'/);
+    assert.equal(page.headers['referrer-policy'], 'no-referrer');
+  });
+
+  test('the event stream opens with a one-time ticket, which the daemon never sees', async () => {
+    const issued = await http(ui.port, TICKET_PATH, { method: 'POST', headers: auth() });
+    assert.equal(issued.status, 200);
+    const { ticket } = JSON.parse(issued.body) as { ticket: string };
+    assert.match(ticket, /^[A-Za-z0-9_-]{32}$/);
+    assert.equal((await http(ui.port, TICKET_PATH, { headers: auth() })).status, 405);
+    seen.length = 0;
+    const first = await new Promise<string>((resolveChunk, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: ui.port,
+          path: `/api/v1/events?ticket=${ticket}`,
+          headers: { host: `127.0.0.1:${ui.port}` },
+        },
+        (res) => {
+          assert.equal(res.statusCode, 200);
+          res.once('data', (c: Buffer) => {
+            resolveChunk(c.toString());
+            req.destroy();
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    assert.match(first, /^event: state/);
+    assert.deepEqual(
+      seen.map((x) => x.url),
+      ['/v1/events'],
+    );
+    // Spent: a second use, or a ticket on any other route, is refused.
+    assert.equal((await http(ui.port, `/api/v1/events?ticket=${ticket}`)).status, 401);
+    const other = JSON.parse(
+      (await http(ui.port, TICKET_PATH, { method: 'POST', headers: auth() })).body,
+    ) as {
+      ticket: string;
+    };
+    assert.equal((await http(ui.port, `/api/v1/status?ticket=${other.ticket}`)).status, 401);
   });
 
   test('a Host other than 127.0.0.1:PORT or localhost:PORT is refused (DNS rebinding)', async () => {
     for (const host of ['evil.example', `evil.example:${ui.port}`, `127.0.0.1:${ui.port + 1}`, '127.0.0.1']) {
-      const r = await http(ui.port, `/?token=${ui.token}`, { headers: { host } });
+      const r = await http(ui.port, '/api/v1/status', { headers: { host, ...auth() } });
       assert.equal(r.status, 421, host);
-      assert.equal(r.headers['set-cookie'], undefined);
+      assert.equal((await http(ui.port, '/', { headers: { host } })).status, 421, host);
     }
     const ok = await http(ui.port, '/', { headers: { host: `localhost:${ui.port}`, ...auth() } });
     assert.equal(ok.status, 200);
@@ -129,7 +174,7 @@ describe('gangway ui server', () => {
     });
     assert.equal(r.status, 403);
     const same = await http(ui.port, '/api/v1/status', {
-      headers: { ...auth(), origin: ui.url.split('/?')[0]! },
+      headers: { ...auth(), origin: ui.url.split('/#')[0]! },
     });
     assert.equal(same.status, 200);
   });
@@ -233,7 +278,7 @@ describe('gangway ui server', () => {
     });
     try {
       const line = await new Promise<string>((r) => createInterface({ input: child.stdout }).once('line', r));
-      assert.match(line, /^http:\/\/127\.0\.0\.1:\d+\/\?token=\S{32}$/);
+      assert.match(line, /^http:\/\/127\.0\.0\.1:\d+\/#token=\S{32}$/);
     } finally {
       child.kill('SIGTERM');
     }

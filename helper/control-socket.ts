@@ -1,0 +1,194 @@
+// Where the control socket lives, made safe for a daemon that runs as root. The directory is the access
+// check (only its owner and root may enter), so the daemon must never be tricked into handing another
+// directory or file to the socket's owner:
+// - modes and owners change through a descriptor opened with O_NOFOLLOW, or with lchown, never by path;
+// - a directory the daemon did not create (`--socket /tmp/x.sock`) is used as it is and never changed; one
+//   it created is recognised on later runs by its identity (device, inode, birth time), kept in a
+//   root-only file in the state directory (a marker inside the directory could be forged by its owner);
+// - a socket directory that is a link, belongs to another non-root user, or that others may write to
+//   without the sticky bit (they could swap the socket) is refused, naming the rule and the way out.
+// The socket file gets its mode at bind time (umask), so no chmod by path is needed after it exists.
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  lchownSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  unlinkSync,
+  type Stats,
+} from 'node:fs';
+import { createConnection } from 'node:net';
+import type { Server } from 'node:http';
+import { basename, dirname } from 'node:path';
+import { writeFileAtomic } from './atomic-file';
+
+export interface SocketOwner {
+  uid: number;
+  gid: number;
+}
+
+export class SocketDirError extends Error {
+  readonly code = 'SOCKET_DIR_REFUSED';
+}
+
+const WAY_OUT = 'choose another --socket, or remove the directory so the daemon creates its own';
+
+function lstatOrUndefined(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** Why an existing directory cannot hold the socket, or undefined when it can. */
+function refusal(dir: string, st: Stats, owner: SocketOwner | undefined): string | undefined {
+  if (st.isSymbolicLink())
+    return `the socket directory ${dir} is a symbolic link (a link can be pointed elsewhere): ${WAY_OUT}`;
+  if (!st.isDirectory()) return `the socket directory ${dir} is not a directory: ${WAY_OUT}`;
+  if (st.uid !== 0 && st.uid !== owner?.uid)
+    return `the socket directory ${dir} belongs to uid ${st.uid}, another non-root user (who could swap the socket): ${WAY_OUT}`;
+  // Others who may write there could replace the socket, unless the sticky bit keeps their hands off it.
+  if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0)
+    return `the socket directory ${dir} may be written by other users and has no sticky bit (they could swap the socket): ${WAY_OUT}`;
+  return undefined;
+}
+
+/** Whether `who` may pass through the directory (search permission), as the kernel would decide. */
+function canEnter(st: Stats, who: SocketOwner): boolean {
+  if (st.uid === who.uid) return (st.mode & 0o100) !== 0;
+  if (st.gid === who.gid) return (st.mode & 0o010) !== 0;
+  return (st.mode & 0o001) !== 0;
+}
+
+interface DirIdentity {
+  path: string;
+  dev: number;
+  ino: number;
+  birthtimeMs: number;
+}
+
+function identity(path: string, st: Stats): DirIdentity {
+  return { path, dev: st.dev, ino: st.ino, birthtimeMs: st.birthtimeMs };
+}
+
+function readRecord(file: string | undefined): DirIdentity | undefined {
+  if (!file) return undefined;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as DirIdentity;
+  } catch {
+    return undefined;
+  }
+}
+
+function sameDir(a: DirIdentity | undefined, b: DirIdentity): boolean {
+  return !!a && a.path === b.path && a.dev === b.dev && a.ino === b.ino && a.birthtimeMs === b.birthtimeMs;
+}
+
+export interface SocketDirOptions {
+  owner?: SocketOwner;
+  /** A root-only file (in the state directory) that remembers the directory this daemon created. */
+  recordFile?: string;
+}
+
+/**
+ * Makes the socket's directory ready: creates it (mode 0700, the owner's) when missing, re-applies owner
+ * and mode to the one it created on an earlier run, and leaves any other directory exactly as it is.
+ * Throws SocketDirError, naming the rule and the way out, for a directory that must not be used.
+ */
+export async function prepareSocketDir(socketPath: string, opts: SocketDirOptions = {}): Promise<void> {
+  const { owner, recordFile } = opts;
+  const dir = dirname(socketPath);
+  let created = false;
+  if (!lstatOrUndefined(dir)) {
+    // Parents made on the way must stay passable for the owner; the last directory is the lock.
+    mkdirSync(dirname(dir), { recursive: true, mode: 0o755 });
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+      created = true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+  let fd: number;
+  try {
+    fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch (err) {
+    const st = lstatOrUndefined(dir);
+    const why = st && refusal(dir, st, owner);
+    throw new SocketDirError(
+      why ?? `cannot open the socket directory ${dir}: ${(err as Error).message}: ${WAY_OUT}`,
+    );
+  }
+  try {
+    // Checked on the descriptor: this is the directory that is used (and maybe changed), whatever the path does.
+    const st = fstatSync(fd);
+    const id = identity(dir, st);
+    const ours = created || sameDir(readRecord(recordFile), id);
+    // A directory the daemon made earlier may still belong to the previous owner: it is handed over.
+    const why = refusal(dir, st, ours ? { uid: st.uid, gid: st.gid } : owner);
+    if (why) throw new SocketDirError(why);
+    if (!ours) {
+      // Left as it is, it must still let the owner reach the socket, or the owner would only see EACCES.
+      if (owner && !canEnter(st, owner))
+        throw new SocketDirError(
+          `the socket directory ${dir} (uid ${st.uid}, mode ${(st.mode & 0o7777).toString(8)}) does not let uid ${owner.uid} reach the socket, and the daemon changes no directory it did not create: ${WAY_OUT}`,
+        );
+      return;
+    }
+    fchmodSync(fd, 0o700);
+    fchownSync(fd, owner?.uid ?? 0, owner?.gid ?? 0);
+    if (recordFile && !sameDir(readRecord(recordFile), id))
+      await writeFileAtomic(recordFile, `${JSON.stringify(id)}\n`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Refuses to start over a socket another daemon is still serving; removes a stale socket, nothing else. */
+export async function clearStaleSocket(path: string): Promise<void> {
+  const st = lstatOrUndefined(path);
+  if (!st) return;
+  if (!st.isSocket())
+    throw new SocketDirError(
+      `${path} exists and is not a socket; the daemon removes only a stale socket there: choose another --socket, or remove it`,
+    );
+  const alive = await new Promise<boolean>((resolve) => {
+    const c = createConnection(path);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+  if (alive) throw new Error(`another Gangway daemon is already listening on ${path}`);
+  unlinkSync(path);
+}
+
+/**
+ * Binds `server` to the socket with mode 0600 from the start (the umask is narrowed for the synchronous
+ * bind only), then hands it to `owner` with lchown, which never follows a link planted under its name.
+ */
+export async function listenOnSocket(server: Server, socketPath: string, owner?: SocketOwner): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    const previous = process.umask(0o177);
+    try {
+      // node binds a unix socket synchronously inside listen(); errors still arrive as 'error'.
+      server.listen(socketPath, () => resolve());
+    } finally {
+      process.umask(previous);
+    }
+  });
+  if (owner) {
+    const st = lstatSync(socketPath);
+    if (!st.isSocket()) throw new SocketDirError(`${basename(socketPath)} was replaced after it was bound`);
+    lchownSync(socketPath, owner.uid, owner.gid);
+  }
+}
