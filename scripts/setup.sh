@@ -45,3 +45,5 @@ export ELECTRON_SKIP_BINARY_DOWNLOAD=1
 npm ci --no-audit --no-fund
 echo "==> build"
 npm run build --silent
+echo "==> prebuilds (the addon cross-compiled with zig for macOS and Linux, x86_64 and arm64)"
+npm run prebuilds --silent
