@@ -10,6 +10,7 @@ import { getConfig, validateConfiguration } from 'app-builder-lib/out/util/confi
 import type { Configuration } from 'app-builder-lib';
 import { agentRuntimeClosure } from '../../helper/docker/agent-image';
 import { helperModuleClosure, stageHelperModules } from '../../scripts/stage-helper-modules';
+import { checkPrebuild } from '../../scripts/prebuild-check';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
 
@@ -20,6 +21,16 @@ interface Resource {
 }
 
 const load = () => getConfig(ROOT, 'electron-builder.yml', null);
+
+/** What electron-builder copies as resources for one platform and CPU: the root list, then the platform's
+ *  own (it merges both), with the \${arch} macro expanded as it does. */
+function resourcesFor(c: Configuration, platform: 'mac' | 'linux', arch: 'x64' | 'arm64'): Resource[] {
+  const own = (c[platform]?.extraResources ?? []) as Resource[];
+  return [...(c.extraResources as Resource[]), ...own].map((r) => ({
+    ...r,
+    from: r.from.replaceAll('${arch}', arch),
+  }));
+}
 
 /** The few glob shapes the config uses: "**\/*", "**\/*.ext", and "!" to exclude. */
 function passes(file: string, filter: string[] | undefined): boolean {
@@ -81,7 +92,7 @@ test('app id, name, macOS dmg + zip for arm64 and x64 as a menu-bar app, Linux A
 test('every extraResources source exists after the build, and the helper and agent have all they need', async () => {
   const c = await load();
   stageHelperModules(ROOT);
-  const resources = c.extraResources as Resource[];
+  const resources = resourcesFor(c, 'linux', process.arch === 'arm64' ? 'arm64' : 'x64');
   for (const r of resources) assert.ok(existsSync(join(ROOT, r.from)), `${r.from} exists after the build`);
   const packed = packedResources(resources);
   console.log(`# electron-builder would pack ${packed.size} files as resources`);
@@ -104,4 +115,28 @@ test('every extraResources source exists after the build, and the helper and age
     assert.ok(packed.has(join('node_modules', p, 'package.json')), `node_modules/${p} is packed`);
   assert.ok(!modules.includes('react') && !modules.includes('electron'));
   assert.ok(![...packed].some((f) => f.endsWith('.map')), 'no source maps');
+});
+
+test("prebuilds: the darwin addon for each Mac CPU as the helper's, both Linux ones for the agent image", async () => {
+  const c = await load();
+  for (const arch of ['arm64', 'x64'] as const) {
+    for (const platform of ['mac', 'linux'] as const) {
+      const resources = resourcesFor(c, platform, arch);
+      const addon = resources.filter((r) => r.to === 'native/build/Release/gangway_native.node');
+      assert.equal(addon.length, 1, `${platform} ${arch}: one helper addon`);
+      if (platform === 'mac') {
+        assert.equal(addon[0]!.from, `prebuilds/darwin-${arch}/gangway_native.node`);
+        assert.deepEqual(checkPrebuild(join(ROOT, addon[0]!.from), `darwin-${arch}`), []);
+      }
+      const packed = packedResources(resources);
+      for (const linux of ['linux-x64', 'linux-arm64'] as const) {
+        const to = `prebuilds/${linux}/gangway_native.node`;
+        assert.ok(packed.has(to), `${platform} ${arch}: ${to} is packed`);
+        assert.deepEqual(checkPrebuild(join(ROOT, to), linux), [], 'and is what its folder says');
+      }
+    }
+  }
+  // getConfig normalises files to one FileSet whose filter is the list.
+  const files = (c.files as { filter?: string[] }[]).flatMap((f) => f.filter ?? []);
+  assert.ok(files.includes('!node_modules/@ryoppippi/**'), 'zig, a build tool, is not packed');
 });
