@@ -16,12 +16,12 @@ import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
-import { pickAgentAddon, prebuiltAddonPath, vmArch } from './agent-addon';
+import { agentArch, pickAgentAddon, prebuiltAddonPath } from './agent-addon';
 import type { Logger } from '../../common/log';
 import { VERSION } from '../version';
 
 export const AGENT_IMAGE_REPO = 'gangway/agent';
-export const DEFAULT_AGENT_BASE = 'node:20-bookworm-slim';
+export const DEFAULT_AGENT_BASE = 'node:24-bookworm-slim';
 /** Image label holding the hash of the build inputs. */
 export const INPUTS_LABEL = 'com.gangway.inputs';
 export const VERSION_LABEL = 'com.gangway.version';
@@ -286,7 +286,7 @@ export function agentInputsHash(entries: TarEntry[], baseImage: string): string 
 // Building.
 
 export interface EnsureAgentImageOptions extends AgentContextOptions {
-  /** Default node:20-bookworm-slim; offline rigs pass gangway-rig/agent-base:latest. */
+  /** Default node:24-bookworm-slim; offline rigs pass gangway-rig/agent-base:latest. */
   baseImage?: string;
   log: Logger;
   /** Each line of the build's output. */
@@ -369,13 +369,7 @@ export async function ensureAgentImage(
 ): Promise<AgentImageResult> {
   const tag = opts.tag ?? agentImageTag();
   const baseImage = opts.baseImage ?? DEFAULT_AGENT_BASE;
-  const info = (await docker.info()) as { Architecture?: unknown };
-  const reported = typeof info.Architecture === 'string' ? info.Architecture : '';
-  const arch = vmArch(reported);
-  if (!arch)
-    throw new Error(
-      `Docker's VM runs on ${reported || 'an unknown CPU'}; the agent supports x86_64 and aarch64`,
-    );
+  const arch = await agentArch(docker, baseImage);
   const nativeAddonPath = pickAgentAddon(
     [prebuiltAddonPath(opts.contextRoot, arch), opts.nativeAddonPath],
     arch,

@@ -155,11 +155,11 @@ test('the inputs hash is stable and changes with the base image and with any byt
   const f = fakeRoot();
   try {
     const ctx = () => agentContextEntries({ contextRoot: f.root, nativeAddonPath: f.addon });
-    const h = agentInputsHash(ctx(), 'node:20-bookworm-slim');
-    assert.equal(agentInputsHash(ctx(), 'node:20-bookworm-slim'), h);
+    const h = agentInputsHash(ctx(), 'node:24-bookworm-slim');
+    assert.equal(agentInputsHash(ctx(), 'node:24-bookworm-slim'), h);
     assert.notEqual(agentInputsHash(ctx(), 'gangway-rig/agent-base:latest'), h);
     writeFileSync(f.addon, 'ELF2');
-    assert.notEqual(agentInputsHash(ctx(), 'node:20-bookworm-slim'), h);
+    assert.notEqual(agentInputsHash(ctx(), 'node:24-bookworm-slim'), h);
   } finally {
     f.cleanup();
   }
@@ -257,7 +257,7 @@ test('ensureAgentImage: builds when absent, is present after, rebuilds when the 
     const b = fake.builds[0]!;
     assert.equal(b.opts.t, first.tag);
     assert.equal(b.opts.dockerfile, 'Dockerfile');
-    assert.deepEqual(b.opts.buildargs, { BASE: 'node:20-bookworm-slim' });
+    assert.deepEqual(b.opts.buildargs, { BASE: 'node:24-bookworm-slim' });
     assert.equal(b.opts.labels?.[INPUTS_LABEL], first.inputsHash);
     assert.ok(b.listing.includes('Dockerfile') && b.listing.includes('dist/vm-agent/main.js'));
     assert.deepEqual(progress, ['Step 1/1 : FROM x']);
