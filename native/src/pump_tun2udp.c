@@ -188,6 +188,7 @@ static void flush(struct tun2udp *t) {
     }
     if ((e == EIO || e == EINVAL) && t->gso_size[i]) {
       t->gso = false;
+      t->cb.udp_gso_fallback++;
       send_each(t, i++);
       continue;
     }
