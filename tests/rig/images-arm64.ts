@@ -42,6 +42,25 @@ export function arm64EmulationProblem(entry = BINFMT_AARCH64): string | undefine
   return undefined;
 }
 
+function rootfsHash(): string {
+  return createHash('sha256')
+    .update(`recipe ${RECIPE_VERSION}\n${debootstrapArgs('TARGET').join('\n')}\n${ARM64_NODE_PACKAGE}\n`)
+    .digest('hex');
+}
+
+/** The arm64 root filesystem's tarball in the cache (built when missing: minutes). Also used by the bench,
+ *  which runs its node under qemu-aarch64 without Docker. */
+export async function ensureArm64Rootfs(
+  opts: { cacheDir?: string; progress?: (m: string) => void } = {},
+): Promise<{ tarball: string; built: boolean }> {
+  const cacheDir = opts.cacheDir ?? IMAGE_CACHE_DIR;
+  const tarball = path.join(cacheDir, `gangway-rig_agent-base-arm64-${rootfsHash().slice(0, 16)}.tar`);
+  if (existsSync(tarball)) return { tarball, built: false };
+  await writeRootfsTarball(tarball, opts.progress ?? (() => undefined));
+  await pruneOtherVersions(tarball);
+  return { tarball, built: true };
+}
+
 /** Builds (or finds) the arm64 agent base in the engine at dockerHost. */
 export async function buildArm64AgentBase(
   dockerHost: string,
@@ -54,9 +73,7 @@ export async function buildArm64AgentBase(
   if (problem) throw new Error(`cannot run linux/arm64 images here: ${problem}`);
   const docker = (args: string[], allowFail = false) =>
     run(opts.dockerCli ?? DEFAULT_DOCKER_CLI, ['-H', dockerHost, ...args], { timeoutMs: 600_000, allowFail });
-  const hash = createHash('sha256')
-    .update(`recipe ${RECIPE_VERSION}\n${debootstrapArgs('TARGET').join('\n')}\n${ARM64_NODE_PACKAGE}\n`)
-    .digest('hex');
+  const hash = rootfsHash();
   const have = await docker(
     ['image', 'inspect', '--format', `{{index .Config.Labels "${HASH_LABEL}"}} {{.Architecture}}`, tag],
     true,
@@ -65,14 +82,8 @@ export async function buildArm64AgentBase(
     say('already present');
     return { tag, inputsHash: hash, how: 'present', ms: Date.now() - t0 };
   }
-  const cacheDir = opts.cacheDir ?? IMAGE_CACHE_DIR;
-  const tarball = path.join(cacheDir, `gangway-rig_agent-base-arm64-${hash.slice(0, 16)}.tar`);
-  let how: ImageResult['how'] = 'cached';
-  if (!existsSync(tarball)) {
-    how = 'built';
-    await writeRootfsTarball(tarball, say);
-    await pruneOtherVersions(tarball);
-  }
+  const { tarball, built } = await ensureArm64Rootfs({ ...opts, progress: say });
+  const how: ImageResult['how'] = built ? 'built' : 'cached';
   say(`loading ${Math.round((await stat(tarball)).size / 1e6)} MB as linux/arm64`);
   await loadAsArm64(tarball, tag, hash, (args) => docker(args));
   say(`${how} in ${Date.now() - t0} ms`);
