@@ -19,6 +19,7 @@ import {
 } from '../tests/integration/harness';
 import { nsRun, waitFor } from '../tests/rig/exec';
 import type { Rig } from '../tests/rig/rig';
+import { Arm64Agent } from './arm64-agent';
 import { threadCount } from './cpu';
 import type { PathName } from './types';
 
@@ -130,8 +131,9 @@ class GangwayPath implements BenchPath {
 
   constructor(
     private readonly rig: Rig,
-    readonly name: 'gangway' | 'gangway-nooffload',
+    readonly name: 'gangway' | 'gangway-nooffload' | 'gangway-arm64',
   ) {}
+  private arm64: Arm64Agent | undefined;
 
   private get extra(): string[] {
     return this.name === 'gangway-nooffload' ? ['--no-offload'] : [];
@@ -152,8 +154,13 @@ class GangwayPath implements BenchPath {
     try {
       const s = await waitForDaemon(daemon);
       this.device = s.tunnel.device;
-      this.agent = startAgent(rig, daemon, this.extra);
-      await waitConnected(daemon, 15_000);
+      if (this.name === 'gangway-arm64') {
+        this.arm64 = await Arm64Agent.prepare((m) => process.stderr.write(`  ${m}\n`));
+        this.agent = this.arm64.start(rig, daemon, this.extra);
+      } else {
+        this.agent = startAgent(rig, daemon, this.extra);
+      }
+      await waitConnected(daemon, this.arm64 ? 120_000 : 15_000);
       await waitReachable(rig, rig.containers[0]!.ip, 'Gangway');
     } catch (err) {
       throw explain(err);
@@ -203,6 +210,8 @@ class GangwayPath implements BenchPath {
     this.daemon = undefined;
     this.work?.cleanup();
     this.work = undefined;
+    this.arm64?.cleanup();
+    this.arm64 = undefined;
     // If the daemon died without removing its route, the TUN (and so the route) went with it; make sure.
     await nsRun(this.rig.hostNs, 'ip', ['route', 'del', this.rig.containerSubnet, 'dev', this.device], {
       allowFail: true,
@@ -343,6 +352,7 @@ export function createPath(rig: Rig, name: PathName): BenchPath {
       return new DirectPath(rig);
     case 'gangway':
     case 'gangway-nooffload':
+    case 'gangway-arm64':
       return new GangwayPath(rig, name);
     case 'wireguard':
       return new WireguardPath(rig);

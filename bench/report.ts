@@ -64,7 +64,7 @@ export function formatRatios(paths: readonly PathResult[]): string[] {
   const out: string[] = [];
   const direct = find(paths, 'direct');
   const wg = find(paths, 'wireguard');
-  for (const name of ['gangway', 'gangway-nooffload'] as const) {
+  for (const name of ['gangway', 'gangway-nooffload', 'gangway-arm64'] as const) {
     const g = find(paths, name);
     if (!g) continue;
     const parts: string[] = [];

@@ -25,6 +25,7 @@ import { runServiceCommand } from './service/service-cli';
 import { runContainersCommand } from './dns/containers-cli';
 import { runSettingsCommand } from './settings/settings-cli';
 import { runUiCommand } from './ui/ui-cli';
+import { runAgentCommand } from './docker/agent-archive';
 
 const USAGE = `Usage: gangway <command> [options]
 
@@ -43,6 +44,7 @@ Commands:
   logs        show the helper's recent log entries (--follow to keep watching)
   doctor      check each hop from the host to the containers and say what to fix
   ui          serve Gangway's window on 127.0.0.1 and print the address to open
+  agent       export|import FILE: the agent image as a file, for a Docker VM without a registry
 
 Run "gangway <command> --help" for a command's options.`;
 
@@ -354,6 +356,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   settings: runSettingsCommand,
   logs: runLogsCommand,
   ui: runUiCommand,
+  agent: runAgentCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

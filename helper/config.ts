@@ -98,7 +98,7 @@ Options:
   --no-docker            do not follow Docker's networks (route only --route subnets)
   --socket-owner UID:GID the user who may use the control socket (besides root)
   --agent-dial HOST      what the agent in the VM dials (default host.docker.internal)
-  --agent-base-image REF base image for the agent image (default node:20-bookworm-slim)
+  --agent-base-image REF base image for the agent image (default node:24-bookworm-slim)
   --dns-port N           port of Gangway's DNS on the tunnel address (default ${DEFAULT_DNS_PORT}; 0: off)
   --dns-suffix SUFFIX    container names end in this (default ${DEFAULT_DNS_SUFFIX})
   --dns-resolver-dir DIR register DNS as a resolver(5) file in DIR (default: /etc/resolver on macOS,

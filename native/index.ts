@@ -61,6 +61,8 @@ export interface PumpStats {
   dropOversize: number; // packet larger than the MTU
   dropTunWrite: number; // write to the TUN failed
   dropUdpSend: number; // sendmmsg failed
+  /** Times the kernel refused a UDP GSO send (EIO/EINVAL): the pump then sends one datagram per packet. */
+  udpGsoFallback?: number;
   dropControlQueue: number; // control datagram dropped because JavaScript was not keeping up
   /**
    * With TUN offloads, tunRx/tunTx count TUN reads/writes, and one of them may be a 64 KB super-packet:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is needed, then runs Gangway end to end against a simulated Docker VM (a real dockerd in a
-# network namespace) and shows a container reached by IP from the "host" namespace. Cleans up after itself.
+# network namespace) and shows a container reached by IP and by name from the "host" namespace. Cleans up after
+# itself. --vm-arch arm64: the agent is a linux/arm64 image run under qemu, as on Apple Silicon's Docker VM.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-node --enable-source-maps dist/scripts/demo.js
+node --enable-source-maps dist/scripts/demo.js "$@"

@@ -6,6 +6,8 @@ import { startDockerd, type Dockerd } from '../tests/rig/dockerd';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE, buildRigImages } from '../tests/rig/images';
+import { ARM64_AGENT_BASE_IMAGE, buildArm64AgentBase } from '../tests/rig/images-arm64';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import {
   CLI,
   Workdir,
@@ -34,7 +36,17 @@ async function curl(rig: Rig, url: string, timeoutS: number): Promise<{ ok: bool
   return { ok: r.code === 0, body: (r.code === 0 ? r.stdout : r.stderr).trim() };
 }
 
+/** `--vm-arch arm64`: rehearse Apple Silicon's Docker VM, the agent an arm64 image run under qemu. */
+function vmArchOption(argv: string[]): 'native' | 'arm64' {
+  const i = argv.indexOf('--vm-arch');
+  if (i < 0) return 'native';
+  const v = argv[i + 1];
+  if (v === 'arm64' || v === 'native') return v;
+  throw new Error(`--vm-arch takes "arm64" or "native", not "${v ?? ''}"`);
+}
+
 async function main(): Promise<void> {
+  const vmArch = vmArchOption(process.argv.slice(2));
   const total = 6;
   let rig: Rig | undefined;
   let dockerd: Dockerd | undefined;
@@ -59,6 +71,8 @@ async function main(): Promise<void> {
     step(2, total, 'Starting a real dockerd inside the VM namespace and building a small image offline');
     dockerd = await startDockerd(rig);
     await buildRigImages(dockerd.host, { progress: (l) => console.log(`    ${l}`) });
+    if (vmArch === 'arm64')
+      await buildArm64AgentBase(dockerd.host, { progress: (l) => console.log(`    ${l}`) });
 
     step(3, total, 'docker network create demo && docker run -d --network demo busybox httpd');
     await dockerd.docker(['network', 'create', 'demo']);
@@ -103,7 +117,7 @@ async function main(): Promise<void> {
       rig.hostVethIp,
       // No registry here: the agent image is built on a base made from this machine's files.
       '--agent-base-image',
-      AGENT_BASE_IMAGE,
+      vmArch === 'arm64' ? ARM64_AGENT_BASE_IMAGE : AGENT_BASE_IMAGE,
     ]);
     procs.push(daemon);
     const s0 = await waitForDaemon(daemon);
@@ -114,10 +128,19 @@ async function main(): Promise<void> {
     step(5, total, 'gangway up: the helper builds the agent image and starts the agent container in the VM');
     const up = await gangway(daemon.socket, 'up');
     console.log(indent(up));
-    await waitConnected(daemon, 15_000);
+    await waitConnected(daemon, vmArch === 'arm64' ? 120_000 : 15_000);
     console.log(indent(await gangway(daemon.socket, 'networks')));
+    const agentImage = (await dockerd.docker(['inspect', '-f', '{{.Image}}', 'gangway-agent'])).stdout.trim();
+    const platform = await dockerd.docker([
+      'image',
+      'inspect',
+      '-f',
+      '{{.Os}}/{{.Architecture}}',
+      agentImage,
+    ]);
+    console.log(`    the agent container runs ${platform.stdout.trim()} (docker inspect)`);
 
-    step(6, total, `From the host namespace: curl http://${ip}/`);
+    step(6, total, `From the host namespace: curl http://${ip}/ and http://web.gangway.internal/`);
     const after = await curl(rig, `http://${ip}/`, 5);
     console.log(`    -> ${after.ok ? after.body : `FAILED: ${after.body}`}`);
     const s2 = await daemon.status();
@@ -125,6 +148,17 @@ async function main(): Promise<void> {
       `    tunnel counters: to VM ${s2.counters.pump.udpTxPackets} datagrams, from VM ${s2.counters.pump.udpRxPackets}`,
     );
     if (!after.ok) throw new Error('the container was not reachable through Gangway');
+    // By name: the host namespace asks Gangway's DNS on the tunnel address (/etc/netns: that namespace only).
+    const netnsDir = `/etc/netns/${rig.hostNs}`;
+    mkdirSync(netnsDir, { recursive: true });
+    writeFileSync(`${netnsDir}/resolv.conf`, `nameserver ${s0.tunnel.hostAddress}\n`);
+    const byName = await curl(rig, 'http://web.gangway.internal/', 5).finally(() =>
+      rmSync(netnsDir, { recursive: true, force: true }),
+    );
+    console.log(
+      `    curl http://web.gangway.internal/ -> ${byName.ok ? byName.body : `FAILED: ${byName.body}`}`,
+    );
+    if (!byName.ok) throw new Error('the container was not reachable by name through Gangway');
     await gangway(daemon.socket, 'down');
     console.log(
       `\nDemo done: the host reached ${ip} through Gangway; "gangway down" removed the agent. Cleaning up.`,

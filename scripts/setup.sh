@@ -18,6 +18,7 @@ PACKAGES=(
   systemd                                 # systemd-analyze verify of the generated unit
   systemd-container debootstrap           # service test: a Debian machine booted with systemd-nspawn
   chromium                                # UI tests (Playwright drives Debian's Chromium)
+  qemu-user-static binfmt-support         # the arm64 agent (Apple Silicon's Docker VM) under emulation
 )
 # node and npm may come from elsewhere (nodesource, the machine image); Debian's only when absent.
 command -v node >/dev/null || PACKAGES+=(nodejs)
@@ -33,6 +34,19 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# arm64 programs run here through qemu-aarch64 in binfmt_misc. The F flag (Debian's default) lets the kernel
+# open qemu once, so it also works inside containers' root filesystems.
+if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+  echo "==> mounting binfmt_misc"
+  mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc ||
+    echo "setup: warning: cannot mount binfmt_misc; the arm64 agent test will be skipped" >&2
+fi
+if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+  echo "==> registering qemu-aarch64 in binfmt_misc"
+  update-binfmts --enable qemu-aarch64 ||
+    echo "setup: warning: cannot register qemu-aarch64; the arm64 agent test will be skipped" >&2
+fi
+
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$node_major" -lt 20 ]; then
   echo "setup: Node.js 20 or newer is needed (found $(node --version))" >&2
@@ -43,5 +57,8 @@ echo "==> npm ci (builds the native addon)"
 # Electron's own binary cannot be downloaded on these machines; its types are all the build needs.
 export ELECTRON_SKIP_BINARY_DOWNLOAD=1
 npm ci --no-audit --no-fund
+# Before the build: the helper's bundle directory carries the Linux prebuilds for the agent image.
+echo "==> prebuilds (the addon cross-compiled with zig for macOS and Linux, x86_64 and arm64)"
+npm run prebuilds --silent
 echo "==> build"
 npm run build --silent

@@ -141,12 +141,27 @@ async function run(log: Logger): Promise<number> {
     localPort: pump.localPort(),
   });
 
+  // `docker kill -s USR1 gangway-agent`: what the pump did so far, and whether offloads are on (a VM's kernel,
+  // or qemu emulating one, may refuse them; the pump then carries on without).
+  const logCounters = () => log.info('agent counters', { offload: tun.offload, stats: pump.stats() });
+  process.on('SIGUSR1', logCounters);
+  let gsoRefused = false;
+  const offloadTicker = setInterval(() => {
+    if (gsoRefused || !pump.stats().udpGsoFallback) return;
+    gsoRefused = true;
+    log.warn('the kernel refused UDP GSO: sending one datagram per packet from now on', {
+      counter: 'udpGsoFallback',
+    });
+  }, 2_000);
+
   await new Promise<void>((r) => {
     process.once('SIGTERM', () => r());
     process.once('SIGINT', () => r());
   });
   clearInterval(ticker);
   clearInterval(firewallTicker);
+  clearInterval(offloadTicker);
+  process.off('SIGUSR1', logCounters);
   await firewall?.removeAll();
   pump.close();
   log.info('agent stopped', { stats: pump.stats() });

@@ -3,6 +3,7 @@
 // would crash the agent at its first line. Candidates are checked by their ELF header, not by their name.
 import { closeSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
+import type Dockerode from 'dockerode';
 
 export type LinuxArch = 'x86_64' | 'aarch64';
 
@@ -71,4 +72,29 @@ export function pickAgentAddon(candidates: string[], arch: LinuxArch): string {
     `no Linux ${arch} build of the native addon for the agent (Docker's VM runs ${arch}); looked at ${seen.join('; ')}. ` +
       'A packaged app carries one in prebuilds/; from a Linux checkout, "npm run build:native" makes it.',
   );
+}
+
+/**
+ * The CPU the agent will run on. An image runs on its base's platform, so when the engine already has the
+ * base image, its architecture decides (the rig's linux/arm64 base on an x86_64 engine, run under qemu);
+ * otherwise Docker's VM's (`docker info`), which is also what building then pulls the base for.
+ */
+export async function agentArch(docker: Dockerode, baseImage: string): Promise<LinuxArch> {
+  let reported = '';
+  try {
+    const base = (await docker.getImage(baseImage).inspect()) as { Architecture?: unknown };
+    if (typeof base.Architecture === 'string') reported = base.Architecture;
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+  }
+  if (!reported) {
+    const info = (await docker.info()) as { Architecture?: unknown };
+    reported = typeof info.Architecture === 'string' ? info.Architecture : '';
+  }
+  const arch = vmArch(reported);
+  if (!arch)
+    throw new Error(
+      `Docker's VM runs on ${reported || 'an unknown CPU'}; the agent supports x86_64 and aarch64`,
+    );
+  return arch;
 }

@@ -13,14 +13,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
-import { pickAgentAddon, prebuiltAddonPath, vmArch } from './agent-addon';
+import { agentArch, pickAgentAddon, prebuiltAddonPath } from './agent-addon';
 import { tarArchive, type TarEntry } from './tar';
 import { BUNDLE_FILES } from '../bundle-dir';
 import type { Logger } from '../../common/log';
 import { VERSION } from '../version';
 
 export const AGENT_IMAGE_REPO = 'gangway/agent';
-export const DEFAULT_AGENT_BASE = 'node:20-bookworm-slim';
+export const DEFAULT_AGENT_BASE = 'node:24-bookworm-slim';
 /** Image label holding the hash of the build inputs. */
 export const INPUTS_LABEL = 'com.gangway.inputs';
 export const VERSION_LABEL = 'com.gangway.version';
@@ -72,7 +72,7 @@ export function agentInputsHash(entries: TarEntry[], baseImage: string): string 
 export interface EnsureAgentImageOptions {
   /** The helper's bundle directory (helper/bundle-dir.ts): the agent's files and the addons. */
   bundleDir: string;
-  /** Default node:20-bookworm-slim; offline rigs pass gangway-rig/agent-base:latest. */
+  /** Default node:24-bookworm-slim; offline rigs pass gangway-rig/agent-base:latest. */
   baseImage?: string;
   log: Logger;
   /** Each line of the build's output. */
@@ -155,13 +155,7 @@ export async function ensureAgentImage(
 ): Promise<AgentImageResult> {
   const tag = opts.tag ?? agentImageTag();
   const baseImage = opts.baseImage ?? DEFAULT_AGENT_BASE;
-  const info = (await docker.info()) as { Architecture?: unknown };
-  const reported = typeof info.Architecture === 'string' ? info.Architecture : '';
-  const arch = vmArch(reported);
-  if (!arch)
-    throw new Error(
-      `Docker's VM runs on ${reported || 'an unknown CPU'}; the agent supports x86_64 and aarch64`,
-    );
+  const arch = await agentArch(docker, baseImage);
   // A Linux helper's own addon fits a VM of the same CPU; a Mac's never does, so prebuilds come first.
   const nativeAddonPath = pickAgentAddon(
     [prebuiltAddonPath(opts.bundleDir, arch), path.join(opts.bundleDir, BUNDLE_FILES.addon)],

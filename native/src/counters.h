@@ -24,6 +24,7 @@
   X(drop_oversize, "dropOversize")            \
   X(drop_tun_write, "dropTunWrite")           \
   X(drop_udp_send, "dropUdpSend")             \
+  X(udp_gso_fallback, "udpGsoFallback")       \
   X(drop_control_queue, "dropControlQueue")   \
   X(tun_rx_gso_packets, "tunRxGsoPackets")    \
   X(tun_tx_gro_packets, "tunTxGroPackets")

@@ -147,7 +147,8 @@ static void queue_segments(struct tun2udp *t, const struct segments *s) {
 static void send_each(struct tun2udp *t, unsigned k) {
   const struct msghdr *m = &t->msgs[k].msg_hdr;
   size_t size = t->gso_size[k];
-  for (size_t v = 0; v < m->msg_iovlen; v++) {  // datagrams never straddle iovecs
+  // msg_iovlen is a size_t on Linux and an int on macOS: compare in size_t either way.
+  for (size_t v = 0; v < (size_t)m->msg_iovlen; v++) {  // datagrams never straddle iovecs
     uint8_t *base = m->msg_iov[v].iov_base;
     size_t left = m->msg_iov[v].iov_len;
     while (left > 0) {
@@ -187,6 +188,7 @@ static void flush(struct tun2udp *t) {
     }
     if ((e == EIO || e == EINVAL) && t->gso_size[i]) {
       t->gso = false;
+      t->cb.udp_gso_fallback++;
       send_each(t, i++);
       continue;
     }

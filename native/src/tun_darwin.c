@@ -4,7 +4,6 @@
 #include "tun.h"
 
 #include <fcntl.h>
-#include <net/if_utun.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,9 +12,24 @@
 #include <sys/ioctl.h>
 #include <sys/kern_control.h>
 #include <sys/socket.h>
-#include <sys/sys_domain.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+// Xcode's SDK has <net/if_utun.h> and <sys/sys_domain.h>; the libc headers of a cross toolchain (zig's, used
+// for the prebuilds) lack them. Without them, define the four constants as Apple's headers do, so an Xcode
+// build still takes Apple's own definitions.
+#if __has_include(<net/if_utun.h>)
+#include <net/if_utun.h>
+#else
+#define UTUN_CONTROL_NAME "com.apple.net.utun_control"  // <net/if_utun.h>
+#define UTUN_OPT_IFNAME 2                               // <net/if_utun.h>
+#endif
+#if __has_include(<sys/sys_domain.h>)
+#include <sys/sys_domain.h>
+#else
+#define SYSPROTO_CONTROL 2  // <sys/sys_domain.h>
+#define AF_SYS_CONTROL 2    // <sys/sys_domain.h>
+#endif
 
 #include "error.h"
 

@@ -18,7 +18,7 @@ export interface Proc {
   output: () => string;
 }
 
-function track(child: ChildProcess): Proc {
+export function track(child: ChildProcess): Proc {
   let out = '';
   child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (out += c.toString()));

@@ -5,6 +5,8 @@
 //   ns B: veth 10.98.0.2/24                                   the pump binds "::" (dual-stack) there
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
@@ -101,9 +103,9 @@ class JsonProcess {
 
 const children = new Set<JsonProcess>();
 
-function spawnIn(ns: string, cmd: string, args: string[]): JsonProcess {
+function spawnIn(ns: string, cmd: string, args: string[], env?: NodeJS.ProcessEnv): JsonProcess {
   const p = new JsonProcess(
-    spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'] }),
+    spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env }),
   );
   children.add(p);
   return p;
@@ -116,8 +118,8 @@ class Endpoint {
     readonly offload: boolean,
   ) {}
 
-  static async start(ns: string, args: string[]): Promise<Endpoint> {
-    const p = spawnIn(ns, process.execPath, [ENDPOINT, '--exit-on-eof', ...args]);
+  static async start(ns: string, args: string[], env?: NodeJS.ProcessEnv): Promise<Endpoint> {
+    const p = spawnIn(ns, process.execPath, [ENDPOINT, '--exit-on-eof', ...args], env);
     const ready = await p.waitFor((l) => l.ready === true, 'the endpoint to be ready');
     return new Endpoint(p, ready.port as number, ready.offload as boolean);
   }
@@ -137,15 +139,29 @@ async function pair(
   modeB: 'plain' | 'offload',
   portA: number,
   portB: number,
+  envA?: NodeJS.ProcessEnv,
 ): Promise<[Endpoint, Endpoint]> {
   const common = ['--tun', 'gwt0', '--mtu', '1420'];
   return Promise.all([
-    Endpoint.start(NS_A, [
-      ...common,
-      ...(modeA === 'offload' ? ['--offload'] : []),
-      ...['--addr', '10.99.0.1', '--peer-addr', '10.99.0.2', '--addr6', 'fd99::1', '--peer-addr6', 'fd99::2'],
-      ...['--bind', A_IP, '--port', String(portA), '--peer', `${B_IP}:${portB}`],
-    ]),
+    Endpoint.start(
+      NS_A,
+      [
+        ...common,
+        ...(modeA === 'offload' ? ['--offload'] : []),
+        ...[
+          '--addr',
+          '10.99.0.1',
+          '--peer-addr',
+          '10.99.0.2',
+          '--addr6',
+          'fd99::1',
+          '--peer-addr6',
+          'fd99::2',
+        ],
+        ...['--bind', A_IP, '--port', String(portA), '--peer', `${B_IP}:${portB}`],
+      ],
+      envA,
+    ),
     Endpoint.start(NS_B, [
       ...common,
       ...(modeB === 'offload' ? ['--offload'] : []),
@@ -260,6 +276,19 @@ function ipv4Header(totalLength: number): string {
   return h.toString('hex');
 }
 
+/** Compiles the GSO-refusing LD_PRELOAD shim once; returns the .so's path. */
+let shim: string | undefined;
+async function refuseGsoShim(): Promise<string> {
+  if (shim) return shim;
+  const dir = mkdtempSync(path.join(tmpdir(), 'gangway-shim-'));
+  const so = path.join(dir, 'refuse-udp-gso.so');
+  const src = path.join(ROOT, 'tests', 'fixtures', 'refuse-udp-gso.c');
+  await run('cc', ['-shared', '-fPIC', '-O2', '-Wall', '-Wextra', '-Werror', '-o', so, src, '-ldl']);
+  shimDir = dir;
+  return (shim = so);
+}
+let shimDir: string | undefined;
+
 // ---- the suite --------------------------------------------------------------------------------------------
 
 function cleanupSync(): void {
@@ -307,6 +336,7 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
   after(async () => {
     await Promise.all([...children].map((c) => c.stop()));
     cleanupSync();
+    if (shimDir) rmSync(shimDir, { recursive: true, force: true });
     process.off('exit', cleanupSync);
   });
 
@@ -314,6 +344,8 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
     { name: 'plain', a: 'plain', b: 'plain', ports: [5101, 5102] },
     { name: 'offload', a: 'offload', b: 'offload', ports: [5201, 5202] },
     { name: 'plain <-> offload', a: 'plain', b: 'offload', ports: [5301, 5302] },
+    // A's kernel refuses UDP GSO (tests/fixtures/refuse-udp-gso.c): A falls back to one datagram per send.
+    { name: 'offload, UDP GSO refused', a: 'offload', b: 'offload', ports: [5401, 5402], refuseGso: true },
   ] as const;
 
   for (const mode of modes) {
@@ -321,7 +353,8 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
       let a: Endpoint;
       let b: Endpoint;
       before(async () => {
-        [a, b] = await pair(mode.a, mode.b, mode.ports[0], mode.ports[1]);
+        const envA = 'refuseGso' in mode ? { ...process.env, LD_PRELOAD: await refuseGsoShim() } : undefined;
+        [a, b] = await pair(mode.a, mode.b, mode.ports[0], mode.ports[1], envA);
         assert.equal(a.offload, mode.a === 'offload');
         assert.equal(b.offload, mode.b === 'offload');
       });
@@ -378,6 +411,10 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
         }
         // Whatever one side sent the other received, less what UDP lost on the way (nothing, usually).
         assert.ok(sb.udpRxPackets <= sa.udpTxPackets && sa.udpRxPackets <= sb.udpTxPackets);
+        // Each refused send is counted (the messages already batched with GSO when the first one failed);
+        // the pump then sends datagram by datagram, and nothing is lost (no dropUdpSend above).
+        if ('refuseGso' in mode) assert.ok((sa.udpGsoFallback ?? 0) > 0, 'UDP GSO refusals counted');
+        else assert.equal(sa.udpGsoFallback, 0, 'no UDP GSO refusal');
         if (mode.a === 'offload') {
           assert.ok((sa.tunRxGsoPackets ?? 0) > 0, 'A read TSO super-packets from its TUN');
           assert.ok(sa.udpTxPackets > sa.tunRxPackets, 'and split them into several datagrams');

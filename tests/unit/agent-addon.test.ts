@@ -3,7 +3,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { describeBinary, pickAgentAddon, prebuiltAddonPath, vmArch } from '../../helper/docker/agent-addon';
+import type Dockerode from 'dockerode';
+import {
+  agentArch,
+  describeBinary,
+  pickAgentAddon,
+  prebuiltAddonPath,
+  vmArch,
+} from '../../helper/docker/agent-addon';
 
 const ADDON = path.resolve(__dirname, '..', '..', '..', 'native', 'build', 'Release', 'gangway_native.node');
 const dir = mkdtempSync(path.join(tmpdir(), 'gangway-addon-'));
@@ -58,4 +65,26 @@ test("Docker's architecture names, and where prebuilt addons live", () => {
   assert.equal(vmArch('arm64'), 'aarch64');
   assert.equal(vmArch('s390x'), undefined);
   assert.equal(prebuiltAddonPath('/app', 'aarch64'), '/app/prebuilds/linux-arm64/gangway_native.node');
+});
+
+/** Just what agentArch asks: one image's inspect, and docker info. */
+function fakeDocker(images: Record<string, string>, info: string): Dockerode {
+  return {
+    getImage: (name: string) => ({
+      inspect: () =>
+        name in images
+          ? Promise.resolve({ Architecture: images[name] })
+          : Promise.reject(Object.assign(new Error('no such image'), { statusCode: 404 })),
+    }),
+    info: () => Promise.resolve({ Architecture: info }),
+  } as unknown as Dockerode;
+}
+
+test("the agent's CPU: the base image's when the engine has it, else Docker's VM's", async () => {
+  // The rig's arm64 base on an x86_64 engine (run under qemu): the arm64 addon.
+  assert.equal(await agentArch(fakeDocker({ 'rig/arm64': 'arm64' }, 'x86_64'), 'rig/arm64'), 'aarch64');
+  // A Mac's VM before the base is pulled: docker info decides (the pull then fetches that platform).
+  assert.equal(await agentArch(fakeDocker({}, 'aarch64'), 'node:24-bookworm-slim'), 'aarch64');
+  assert.equal(await agentArch(fakeDocker({ 'node:24': 'amd64' }, 'x86_64'), 'node:24'), 'x86_64');
+  await assert.rejects(agentArch(fakeDocker({}, 's390x'), 'b'), /runs on s390x; the agent supports/);
 });

@@ -102,11 +102,11 @@ test('the inputs hash is stable and changes with the base image and with any byt
   const f = fakeRoot();
   try {
     const ctx = () => agentContextEntries({ bundleDir: f.root, nativeAddonPath: f.addon });
-    const h = agentInputsHash(ctx(), 'node:20-bookworm-slim');
-    assert.equal(agentInputsHash(ctx(), 'node:20-bookworm-slim'), h);
+    const h = agentInputsHash(ctx(), 'node:24-bookworm-slim');
+    assert.equal(agentInputsHash(ctx(), 'node:24-bookworm-slim'), h);
     assert.notEqual(agentInputsHash(ctx(), 'gangway-rig/agent-base:latest'), h);
     writeFileSync(f.addon, 'ELF2');
-    assert.notEqual(agentInputsHash(ctx(), 'node:20-bookworm-slim'), h);
+    assert.notEqual(agentInputsHash(ctx(), 'node:24-bookworm-slim'), h);
   } finally {
     f.cleanup();
   }
@@ -203,7 +203,7 @@ test('ensureAgentImage: builds when absent, is present after, rebuilds when the 
     const b = fake.builds[0]!;
     assert.equal(b.opts.t, first.tag);
     assert.equal(b.opts.dockerfile, 'Dockerfile');
-    assert.deepEqual(b.opts.buildargs, { BASE: 'node:20-bookworm-slim' });
+    assert.deepEqual(b.opts.buildargs, { BASE: 'node:24-bookworm-slim' });
     assert.equal(b.opts.labels?.[INPUTS_LABEL], first.inputsHash);
     assert.deepEqual(b.listing, ['Dockerfile', 'gangway-agent.js', 'gangway_native.node']);
     assert.deepEqual(progress, ['Step 1/1 : FROM x']);

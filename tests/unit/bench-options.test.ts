@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { checkTargets, formatRatios } from '../../bench/report';
 import { estimateSeconds, parseOptions } from '../../bench/run';
+import { PATH_LABELS, type PathName, type PathResult } from '../../bench/types';
 
 test('defaults: 5 s, 3 runs, all paths in a fixed order', () => {
   assert.deepEqual(parseOptions([]), {
@@ -30,4 +32,24 @@ test('the expected duration grows with paths, runs and seconds', () => {
   assert.ok(t > 4 * 2 * 3 * 5 && t < 400, String(t));
   assert.ok(estimateSeconds({ ...base, runs: 1 }) < t);
   assert.ok(estimateSeconds({ ...base, paths: ['direct'] }) < t);
+});
+
+test('the emulated arm64 agent is measured only when asked for, and gets no target', () => {
+  const o = parseOptions(['--paths', 'gangway-arm64,direct']);
+  assert.ok(o !== 'help');
+  assert.deepEqual(o.paths, ['direct', 'gangway-arm64']);
+  const d = parseOptions([]);
+  assert.ok(d !== 'help' && !d.paths.includes('gangway-arm64'));
+  const row = (name: PathName, gbps: number): PathResult => ({
+    name,
+    label: PATH_LABELS[name],
+    status: 'ok',
+    oneStream: { streams: 1, runs: [], medianGbps: gbps, cpu: [], cpuSecondsPerGB: NaN },
+    fourStream: { streams: 4, runs: [], medianGbps: gbps * 2, cpu: [], cpuSecondsPerGB: NaN },
+  });
+  const paths = [row('direct', 10), row('gangway-arm64', 2.5)];
+  assert.deepEqual(formatRatios(paths), [
+    'Gangway, arm64 agent under qemu (ratio only) / direct: 1 stream 0.25×, 4 streams 0.25×',
+  ]);
+  assert.deepEqual(checkTargets(paths), []);
 });

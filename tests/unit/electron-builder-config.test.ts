@@ -9,6 +9,7 @@ import { DebugLogger, log } from 'builder-util';
 import { getConfig, validateConfiguration } from 'app-builder-lib/out/util/config/config';
 import type { Configuration } from 'app-builder-lib';
 import { BUNDLE_FILES } from '../../helper/bundle-dir';
+import { checkPrebuild } from '../../scripts/prebuild-check';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
 
@@ -25,10 +26,21 @@ const load = () => getConfig(ROOT, 'electron-builder.yml', null);
 // data"). Its log goes to stderr here.
 Object.assign(log, { stream: process.stderr });
 
-/** The few glob shapes the config uses: "**\/*", "**\/*.ext", and "!" to exclude. */
+/** What electron-builder copies as resources for one platform and CPU: the root list, then the platform's
+ *  own (it merges both), with the \${arch} macro expanded as it does. */
+function resourcesFor(c: Configuration, platform: 'mac' | 'linux', arch: 'x64' | 'arm64'): Resource[] {
+  const own = (c[platform]?.extraResources ?? []) as Resource[];
+  return [...(c.extraResources as Resource[]), ...own].map((r) => ({
+    ...r,
+    from: r.from.replaceAll('${arch}', arch),
+  }));
+}
+
+/** The few glob shapes the config uses: "**\/*", "**\/*.ext", a plain relative path, and "!" to exclude. */
 function passes(file: string, filter: string[] | undefined): boolean {
   if (!filter) return true;
-  const match = (p: string) => p === '**/*' || (p.startsWith('**/*.') && file.endsWith(p.slice(4)));
+  const match = (p: string) =>
+    p === '**/*' || p === file || (p.startsWith('**/*.') && file.endsWith(p.slice(4)));
   return (
     filter.some((p) => !p.startsWith('!') && match(p)) &&
     !filter.some((p) => p.startsWith('!') && match(p.slice(1)))
@@ -89,7 +101,7 @@ test('app id, name, macOS dmg + zip for arm64 and x64 as a menu-bar app, Linux A
 
 test('every extraResources source exists after the build; the helper ships as its bundle directory', async (t) => {
   const c = await load();
-  const resources = c.extraResources as Resource[];
+  const resources = resourcesFor(c, 'linux', process.arch === 'arm64' ? 'arm64' : 'x64');
   for (const r of resources) assert.ok(existsSync(join(ROOT, r.from)), `${r.from} exists after the build`);
   const packed = packedResources(resources);
   t.diagnostic(`electron-builder would pack ${packed.size} files as resources`);
@@ -103,4 +115,37 @@ test('every extraResources source exists after the build; the helper ships as it
     [],
   );
   assert.ok(![...packed].some((f) => f.endsWith('.map')), 'no source maps');
+});
+
+test("prebuilds: the darwin addon for each Mac CPU as the helper's, both Linux ones for the agent image", async () => {
+  const c = await load();
+  for (const arch of ['arm64', 'x64'] as const) {
+    for (const platform of ['mac', 'linux'] as const) {
+      const resources = resourcesFor(c, platform, arch);
+      const packed = packedResources(resources);
+      // Exactly one source lands on the helper's addon: the platform's own, never the build machine's.
+      const addon = resources.filter(
+        (r) =>
+          r.to === `helper/${BUNDLE_FILES.addon}` ||
+          (r.to === 'helper' && passes(BUNDLE_FILES.addon, r.filter)),
+      );
+      assert.equal(addon.length, 1, `${platform} ${arch}: one helper addon`);
+      if (platform === 'mac') {
+        assert.equal(addon[0]!.from, `prebuilds/darwin-${arch}/gangway_native.node`);
+        assert.deepEqual(checkPrebuild(join(ROOT, addon[0]!.from), `darwin-${arch}`), []);
+      }
+      for (const linux of ['linux-x64', 'linux-arm64'] as const) {
+        const to = `helper/prebuilds/${linux}/gangway_native.node`;
+        assert.ok(packed.has(to), `${platform} ${arch}: ${to} is packed`);
+        assert.deepEqual(
+          checkPrebuild(join(ROOT, 'dist/bundle/prebuilds', linux, 'gangway_native.node'), linux),
+          [],
+          'and is what its folder says',
+        );
+      }
+    }
+  }
+  // getConfig normalises files to one FileSet whose filter is the list.
+  const files = (c.files as { filter?: string[] }[]).flatMap((f) => f.filter ?? []);
+  assert.ok(files.includes('!node_modules/@ryoppippi/**'), 'zig, a build tool, is not packed');
 });
