@@ -56,6 +56,17 @@ export const statusSchema = z.object({
     enabled: z.boolean(),
     state: z.enum(['connecting', 'connected', 'unreachable', 'disabled']),
     endpoint: z.string().nullable(),
+    /** Which engine runs Docker (helper/docker/engine-detect.ts), once Docker answered. */
+    engine: z
+      .object({
+        kind: z.string(),
+        label: z.string(),
+        agentDial: z.string(),
+        routesItself: z.boolean(),
+        source: z.enum(['detected', 'option']),
+        evidence: z.string(),
+      })
+      .optional(),
     lastError: z.string().optional(),
   }),
   settingsWarning: z.string().nullable(),

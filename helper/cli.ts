@@ -102,7 +102,7 @@ function formatDns(d: Status['dns']): string {
 
 function formatStatus(s: Status): string {
   const docker = s.docker.enabled
-    ? `${s.docker.state} (${s.docker.endpoint ?? '?'})${s.docker.lastError ? `: ${s.docker.lastError}` : ''}`
+    ? `${s.docker.state} (${s.docker.endpoint ?? '?'})${s.docker.engine ? `, ${s.docker.engine.label}` : ''}${s.docker.lastError ? `: ${s.docker.lastError}` : ''}`
     : 'not followed (--no-docker)';
   const lines = [
     ...(s.settingsWarning ? [`Warning: ${s.settingsWarning}`] : []),

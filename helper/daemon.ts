@@ -33,6 +33,7 @@ import { openDataPlane, planeParams, type DataPlane, type PlaneParams } from './
 import { probeAddress } from './probe';
 import { EventStream, type ChangeEvents } from './event-stream';
 import { resolveDockerEndpoint } from './docker/docker-endpoint';
+import { EngineChoice } from './docker/engine-choice';
 import { NetworkWatcher } from './docker/network-watcher';
 import type { RouteReconciler, RouteStatus } from './routes/route-reconciler';
 import { isNetworkWanted, tunnelSubnetClash, type RoutePlan } from './routes/route-planner';
@@ -72,7 +73,9 @@ export class Daemon {
   private announcedJoins = '';
   private docker: Dockerode | undefined;
   private agent: AgentContainer | undefined;
+  private engine: EngineChoice | undefined;
   private agentWanted = false;
+  private engineDetect: (() => void) | undefined;
   /** gangway down pauses routing (no routes into a tunnel with no agent); up resumes it. */
   private routing = true;
   private agentError: string | null = null;
@@ -266,10 +269,21 @@ export class Daemon {
   private startDockerWatcher(dockerHost: string | null): void {
     const { deps } = this;
     try {
-      const ep = resolveDockerEndpoint(dockerHost ?? undefined, process.env);
+      const ep = resolveDockerEndpoint(dockerHost ?? undefined, {
+        serviceUid: this.cfg.socketOwner?.uid,
+      });
       for (const w of ep.warnings) deps.log.warn(w, {});
       this.dockerEndpoint = ep.url;
       this.docker = new Dockerode(ep.options);
+      const where = { endpoint: ep.url, context: ep.context };
+      const docker = this.docker;
+      this.engine = new EngineChoice({
+        override: this.cfg.engine,
+        agentDial: this.cfg.agentDial,
+        log: deps.log,
+        onChange: () => this.changed(),
+      });
+      this.engineDetect = () => void this.engine?.detect(docker, where);
       this.agent = new AgentContainer(this.docker, { log: deps.log });
       this.watcher = new NetworkWatcher(this.docker, { log: deps.log });
     } catch (err) {
@@ -280,6 +294,7 @@ export class Daemon {
     this.watcher.on('status', (st) => {
       deps.log.info(`docker ${st.state}`, { endpoint: this.dockerEndpoint, error: st.lastError });
       this.changed();
+      if (st.state === 'connected') this.engineDetect?.();
       // Docker (or its VM) came back: the agent container may be gone with it.
       if (st.state === 'connected' && this.agentWanted) this.launchAgent().catch(() => undefined);
     });
@@ -364,6 +379,8 @@ export class Daemon {
         'DOCKER_DISABLED',
         'the daemon runs with --no-docker or could not use Docker',
       );
+    const refusal = (await this.engine?.settled()) && this.engine?.refusal();
+    if (refusal) throw new ApiFailure(409, 'ENGINE_ROUTES_ITSELF', refusal);
     this.agentWanted = true;
     this.routing = true;
     await this.rememberConnected(true);
@@ -408,8 +425,8 @@ export class Daemon {
   }
 
   private async launchAgent(): Promise<void> {
-    const { agent, docker, secret, cfg, deps } = this;
-    if (!agent || !docker || !secret) return;
+    const { agent, docker, secret, cfg, deps, engine } = this;
+    if (!agent || !docker || !secret || !engine) return;
     // dist/helper/daemon.js -> the package root, which holds dist/, node_modules/ and the native build.
     const root = resolve(__dirname, '..', '..');
     try {
@@ -420,7 +437,8 @@ export class Daemon {
         ...(cfg.agentBaseImage ? { baseImage: cfg.agentBaseImage } : {}),
         onProgress: (line) => deps.log.debug('agent image build', { line }),
       });
-      const r = await agent.up({ image: image.tag, server: `${cfg.agentDial}:${this.plane.port}`, secret });
+      const target = engine.agentTarget(this.plane.port);
+      const r = await agent.up({ image: image.tag, ...target, secret });
       this.agentError = null;
       this.changed();
       deps.log.info('agent container ready', { image: image.tag, how: image.how, action: r.action });
@@ -712,6 +730,7 @@ export class Daemon {
         enabled: this.cfg.docker,
         state: this.watcher?.status.state ?? 'disabled',
         endpoint: this.dockerEndpoint,
+        ...(this.engine?.status() ? { engine: this.engine.status() } : {}),
         ...(this.watcher?.status.lastError ? { lastError: this.watcher.status.lastError } : {}),
       },
       settingsWarning: this.settings?.warning ?? null,

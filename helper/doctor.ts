@@ -28,6 +28,14 @@ export interface DoctorProbe {
     state: 'connecting' | 'connected' | 'unreachable' | 'disabled';
     endpoint: string | null;
     lastError?: string;
+    /** The engine in effect (engine-choice.ts), once Docker answered. */
+    engine?: {
+      label: string;
+      agentDial: string;
+      routesItself: boolean;
+      source: 'detected' | 'option';
+      evidence: string;
+    };
   };
   /** gangway up was asked for (and not undone by gangway down). */
   agentWanted: boolean;
@@ -94,6 +102,11 @@ function norm(cidr: string): string {
   return c ? formatCidr(c) : cidr;
 }
 
+function engineText(e: NonNullable<DoctorProbe['docker']['engine']>): string {
+  const how = e.source === 'option' ? 'set with --engine' : e.evidence;
+  return `engine ${e.label} (${how}), the agent dials ${e.agentDial}`;
+}
+
 /** Runs every check in order; a check whose prerequisite failed (or was skipped) is skipped. */
 export async function runDoctor(p: DoctorProbe): Promise<Diagnostics> {
   const checks = new Map<CheckId, DiagnosticCheck>();
@@ -129,7 +142,15 @@ export async function runDoctor(p: DoctorProbe): Promise<Diagnostics> {
       'the daemon does not follow Docker (--no-docker, or the endpoint could not be used)',
       'start the daemon without --no-docker (see its log for why Docker could not be used)',
     );
-  else if (d.state === 'connected') set('docker', 'ok', `connected to ${d.endpoint ?? '?'}`);
+  else if (d.state === 'connected' && d.engine?.routesItself && d.engine.source === 'detected')
+    set(
+      'docker',
+      'warn',
+      `connected to ${d.endpoint ?? '?'}; ${engineText(d.engine)}: it routes container IPs itself, so Gangway does not start its agent`,
+      `nothing to do: containers are reachable through ${d.engine.label}; to use Gangway's tunnel anyway, start the daemon with --engine`,
+    );
+  else if (d.state === 'connected')
+    set('docker', 'ok', `connected to ${d.endpoint ?? '?'}${d.engine ? `; ${engineText(d.engine)}` : ''}`);
   else
     set(
       'docker',

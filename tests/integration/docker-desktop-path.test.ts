@@ -54,6 +54,9 @@ describe("Docker Desktop's UDP proxy and a frozen VM", { timeout: 300_000 }, () 
     const s = await d.status();
     assert.equal(s.peer, `127.0.0.1:${open.port}`, proxy.output());
     assert.equal(s.tunnel.listen, `127.0.0.1:${PORT}`);
+    // The rig's dockerd is Docker Engine on Linux, and says so; its agent dials host.docker.internal.
+    assert.equal(s.docker.engine?.kind, 'linux', JSON.stringify(s.docker));
+    assert.equal(s.docker.engine?.agentDial, 'host.docker.internal');
     await waitFor(`the container ${web} through the relay`, () => httpOk(r!.rig, web), 10_000, 100);
   });
 
