@@ -36,6 +36,16 @@ export type DnsStatus = z.infer<typeof dnsStatusSchema>;
 
 const counterMap = z.record(z.string(), z.number());
 
+/** Where Docker's iptables chains are in the VM and how many of the agent's rules are there. */
+export const agentFirewallSchema = z.object({
+  backend: z.enum(['nft', 'legacy', 'none']),
+  command: z.string(),
+  dockerUser: z.boolean(),
+  rules: z.number(),
+  problem: z.string().optional(),
+});
+export type AgentFirewall = z.infer<typeof agentFirewallSchema>;
+
 export const statusSchema = z.object({
   version: z.string(),
   apiVersion: z.number(),
@@ -76,6 +86,8 @@ export const statusSchema = z.object({
     wanted: z.boolean(),
     /** The last failure launching it, if the last attempt failed. */
     lastError: z.string().nullable(),
+    /** The VM's firewall as the agent last reported it (docker exec), once it ran. */
+    firewall: agentFirewallSchema.optional(),
   }),
   /** dns: the DNS server's counters (received, answered, nxdomain, refused, formerr, dropped, ...). */
   counters: z.object({ pump: counterMap, control: counterMap, dns: counterMap.optional() }),

@@ -110,6 +110,7 @@ function formatStatus(s: Status): string {
     `  peer        ${s.peer ?? '-'}${s.lastHeardMs !== null ? ` (heard ${(s.lastHeardMs / 1000).toFixed(1)} s ago)` : ''}`,
     `  tunnel      ${s.tunnel.device} ${s.tunnel.hostAddress} <-> ${s.tunnel.agentAddress}, mtu ${s.tunnel.mtu}, udp ${s.tunnel.listen}${s.tunnel.offload ? ', offloads on' : ''}`,
     `  docker      ${docker}`,
+    ...(s.agent.firewall?.problem ? [`  firewall    ${s.agent.firewall.problem}`] : []),
     `  dns         ${formatDns(s.dns)}`,
     `  routes      ${s.routes.map((r) => (r.installed ? r.cidr : `${r.cidr} (not installed: ${r.error ?? '?'})`)).join(', ') || '-'}`,
   ];

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import Dockerode from 'dockerode';
 import {
   API_VERSION,
+  type AgentFirewall,
   type Diagnostics,
   type ContainersResponse,
   type DnsStatus,
@@ -34,6 +35,7 @@ import { probeAddress } from './probe';
 import { EventStream, type ChangeEvents } from './event-stream';
 import { resolveDockerEndpoint } from './docker/docker-endpoint';
 import { EngineChoice } from './docker/engine-choice';
+import { readAgentFirewall, type FirewallRead } from './docker/agent-firewall';
 import { NetworkWatcher } from './docker/network-watcher';
 import type { RouteReconciler, RouteStatus } from './routes/route-reconciler';
 import { isNetworkWanted, tunnelSubnetClash, type RoutePlan } from './routes/route-planner';
@@ -76,6 +78,8 @@ export class Daemon {
   private engine: EngineChoice | undefined;
   private agentWanted = false;
   private engineDetect: (() => void) | undefined;
+  /** The agent's last firewall report (status shows it; doctor asks afresh). */
+  private firewall: AgentFirewall | undefined;
   /** gangway down pauses routing (no routes into a tunnel with no agent); up resumes it. */
   private routing = true;
   private agentError: string | null = null;
@@ -166,7 +170,11 @@ export class Daemon {
       });
       this.routeMonitor.start();
     }
-    this.resync = setInterval(() => void this.sync(), 30_000);
+    this.resync = setInterval(() => {
+      void this.sync();
+      if (this.docker && this.agentWanted && this.tunnel?.state === 'connected')
+        void this.readFirewall(this.docker);
+    }, 30_000);
     this.events = new EventStream({ source: this.changes, snapshot: () => this.status() });
     this.control = await startControlServer({
       socketPath: cfg.socket,
@@ -671,6 +679,7 @@ export class Daemon {
           throw err;
         }
       },
+      agentFirewall: docker ? () => this.readFirewall(docker) : undefined,
       agentContainer: async () => {
         if (!agent) throw new Error('Docker is not used');
         const a = await agent.status();
@@ -735,13 +744,28 @@ export class Daemon {
       },
       settingsWarning: this.settings?.warning ?? null,
       dns: this.dnsStatus(),
-      agent: { wanted: this.agentWanted, lastError: this.agentError },
+      agent: {
+        wanted: this.agentWanted,
+        lastError: this.agentError,
+        ...(this.firewall ? { firewall: this.firewall } : {}),
+      },
       counters: {
         pump: pump ? { ...pump.stats() } : {},
         control: t ? t.counters.snapshot() : {},
         dns: this.dns?.counters() ?? {},
       },
     };
+  }
+
+  /** Asks the agent about the VM's firewall and keeps the answer for status. */
+  private async readFirewall(docker: Dockerode): Promise<FirewallRead> {
+    const r = await readAgentFirewall(docker);
+    const before = JSON.stringify(this.firewall);
+    this.firewall = r.ok ? r.report : undefined;
+    if (r.ok && r.report.problem && before !== JSON.stringify(this.firewall))
+      this.deps.log.warn(r.report.problem, { backend: r.report.backend });
+    if (before !== JSON.stringify(this.firewall)) this.changed();
+    return r;
   }
 
   private dnsStatus(): DnsStatus {

@@ -1,6 +1,6 @@
 // `gangway doctor`: checks each hop from the CLI to a container, in order, and says what failed and what to
 // do. The logic is a function over an injected probe, so every state can be tested with fakes.
-import type { DiagnosticCheck, Diagnostics, DnsStatus } from '../common/api';
+import type { AgentFirewall, DiagnosticCheck, Diagnostics, DnsStatus } from '../common/api';
 import { formatCidr, nthAddress, parseCidr } from '../common/cidr';
 
 export type CheckStatus = DiagnosticCheck['status'];
@@ -55,6 +55,8 @@ export interface DoctorProbe {
   agentImage(): Promise<{ tag: string; present: boolean }>;
   /** The agent container's state; throws when Docker cannot be asked. */
   agentContainer(): Promise<{ state: 'absent' | 'running' | 'restarting' | 'exited'; detail?: string }>;
+  /** The agent's report on the VM's firewall (docker exec); absent when Docker is not used. */
+  agentFirewall?: () => Promise<{ ok: true; report: AgentFirewall } | { ok: false; error: string }>;
   /** Whether the TUN device is up, with what was seen. */
   tunLink(): Promise<{ up: boolean; detail: string }>;
   /** The host's routes whose device is the TUN device (normalised CIDRs). */
@@ -75,6 +77,7 @@ const TITLES = {
   docker: 'Docker reachable',
   image: 'Agent image present',
   agent: 'Agent container running',
+  firewall: "Agent's firewall rules where Docker's chains are",
   handshake: 'Tunnel handshake done',
   keepalive: 'Keepalives fresh',
   tun: 'TUN device up',
@@ -194,6 +197,34 @@ export async function runDoctor(p: DoctorProbe): Promise<Diagnostics> {
     } catch (err) {
       set('agent', 'fail', `cannot ask Docker: ${msg(err)}`, 'check that Docker answers (docker info)');
     }
+  }
+
+  // 4b. The VM's firewall, as the agent sees it.
+  if (!skipUnless('firewall', ['agent'])) {
+    const r = p.agentFirewall
+      ? await p.agentFirewall()
+      : { ok: false as const, error: 'Docker is not used: the agent runs by hand' };
+    if (!r.ok) set('firewall', 'skip', `cannot ask the agent: ${r.error}`);
+    else if (r.report.backend === 'none')
+      set(
+        'firewall',
+        'fail',
+        r.report.problem ?? "Docker's chains are in neither iptables backend",
+        'routed networks (docker network create -o com.docker.network.bridge.gateway_mode_ipv4=routed), or dockerd with its iptables firewall backend',
+      );
+    else if (r.report.rules === 0)
+      set(
+        'firewall',
+        'warn',
+        `Docker's chains are in ${r.report.command}, but none of the agent's rules are there yet`,
+        'wait for the agent to connect (it writes its rules then); see "docker logs gangway-agent"',
+      );
+    else
+      set(
+        'firewall',
+        'ok',
+        `${r.report.rules} rules in ${r.report.command} (${r.report.dockerUser ? 'DOCKER-USER' : 'FORWARD'}), where Docker's chains are`,
+      );
   }
 
   // 5. Handshake. Without Docker the agent is run by hand: the tunnel is checked on its own.
