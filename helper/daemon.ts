@@ -291,7 +291,12 @@ export class Daemon {
         log: deps.log,
         onChange: () => this.changed(),
       });
-      this.engineDetect = () => void this.engine?.detect(docker, where);
+      this.engineDetect = () =>
+        void this.engine
+          ?.detect(docker, where)
+          .then(() =>
+            this.watcher?.pollNetworks(this.engine?.current?.networkEvents === false ? 2_000 : undefined),
+          );
       this.agent = new AgentContainer(this.docker, { log: deps.log });
       this.watcher = new NetworkWatcher(this.docker, { log: deps.log });
     } catch (err) {

@@ -30,6 +30,8 @@ export interface EngineProfile {
   extraHosts: string[];
   /** The engine already routes container IPs to the host: Gangway stays out unless told otherwise. */
   routesItself: boolean;
+  /** Its event stream reports network create/destroy; otherwise the network list is polled. */
+  networkEvents: boolean;
 }
 
 /** Lima's user-mode network puts the host at 192.168.5.2 (host.lima.internal); Colima and Rancher Desktop
@@ -47,6 +49,7 @@ export function engineProfile(kind: EngineKind): EngineProfile {
         agentDial: 'host.docker.internal',
         extraHosts: hostGateway,
         routesItself: false,
+        networkEvents: true,
       };
     case 'orbstack':
       return {
@@ -55,6 +58,7 @@ export function engineProfile(kind: EngineKind): EngineProfile {
         agentDial: 'host.docker.internal',
         extraHosts: [],
         routesItself: true,
+        networkEvents: true,
       };
     case 'colima':
     case 'lima':
@@ -65,16 +69,19 @@ export function engineProfile(kind: EngineKind): EngineProfile {
         agentDial: LIMA_HOST,
         extraHosts: [`${LIMA_HOST}:${LIMA_HOST_IP}`],
         routesItself: false,
+        networkEvents: true,
       };
     case 'podman-machine':
     case 'podman':
-      // Podman adds host.containers.internal to every container's /etc/hosts itself.
+      // Podman adds host.containers.internal to every container's /etc/hosts itself. Its compat API (4.3,
+      // seen here) sent no network events: the list is polled.
       return {
         kind,
         label: kind === 'podman' ? 'Podman' : 'Podman machine',
         agentDial: 'host.containers.internal',
         extraHosts: [],
         routesItself: false,
+        networkEvents: false,
       };
     case 'linux':
     case 'unknown':
@@ -84,6 +91,7 @@ export function engineProfile(kind: EngineKind): EngineProfile {
         agentDial: 'host.docker.internal',
         extraHosts: hostGateway,
         routesItself: false,
+        networkEvents: true,
       };
   }
 }

@@ -40,6 +40,11 @@ test('what the agent dials per engine, and the host entries its container gets',
   for (const k of ['podman', 'podman-machine'] as const) {
     assert.equal(dial(k), 'host.containers.internal');
     assert.deepEqual(engineProfile(k).extraHosts, [], 'Podman writes host.containers.internal itself');
+    assert.equal(
+      engineProfile(k).networkEvents,
+      false,
+      'Podman 4.3 sent no network events: the list is polled',
+    );
   }
   assert.deepEqual(engineProfile('linux').extraHosts, ['host.docker.internal:host-gateway']);
   assert.equal(engineProfile('orbstack').routesItself, true);
