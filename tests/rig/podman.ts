@@ -4,7 +4,7 @@
 // 20000, and nproc is capped too: shared/reference/toolchain.md), both set to this process's hard limits. Its own mount namespace, like the rig's dockerd.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { RIG_RUN_ROOT } from './dockerd';
 import { run, waitFor } from './exec';
@@ -87,7 +87,26 @@ export class PodmanService {
   }
 }
 
+/** Removes the directories of crashed runs (their owner pid is gone; the podman service died with the
+ *  rig's namespace, its mounts with its own mount namespace). */
+async function sweepStalePodmanDirs(): Promise<void> {
+  for (const name of await readdir(RIG_RUN_ROOT).catch(() => [])) {
+    if (!/^gw[0-9a-z]+[0-9a-f]{4}-podman$/.test(name)) continue;
+    const dir = path.join(RIG_RUN_ROOT, name);
+    const pid = Number((await readFile(path.join(dir, 'owner'), 'utf8').catch(() => '')).trim());
+    let alive = false;
+    try {
+      alive = Number.isInteger(pid) && pid > 0 && process.kill(pid, 0);
+    } catch {
+      alive = false;
+    }
+    const mounted = (await readFile('/proc/self/mountinfo', 'utf8')).includes(` ${dir}/`);
+    if (!alive && !mounted) await rm(dir, { recursive: true, force: true });
+  }
+}
+
 export async function startPodman(rig: Rig): Promise<PodmanService> {
+  await sweepStalePodmanDirs();
   const p = new PodmanService(rig);
   try {
     await p.start();
