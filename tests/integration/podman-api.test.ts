@@ -1,22 +1,33 @@
 // Podman's Docker-compatible API in the rig's VM namespace (Debian's podman 4.3.1, `podman system service`),
 // with Gangway pointed at its socket: the engine is detected as Podman through the API, and networks made
 // with the docker CLI against Podman are followed (re-listed: Podman sent no network events) and routed on the host, then
-// unrouted when removed. Containers through Podman are not rehearsed: `docker run` through its API failed
-// here with "error setting rlimit type 6" (nproc) although containers.conf caps it (see README, Engines).
+// unrouted when removed; a container run through Podman's API is reached by IP through the tunnel (the agent
+// as a process in the VM namespace: the agent image through Podman's build API is not rehearsed).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { networksResponseSchema } from '../../common/api';
 import { callApi } from '../../helper/api-client';
 import { waitFor } from '../rig/exec';
-import { AGENT_BASE_IMAGE } from '../rig/images';
+import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE, buildRigImages } from '../rig/images';
 import { startPodman, type PodmanService } from '../rig/podman';
 import { createRig, type Rig } from '../rig/rig';
-import { Workdir, startDaemon, stop, waitForDaemon, type DaemonHandle } from './harness';
+import {
+  Workdir,
+  startAgent,
+  startDaemon,
+  stop,
+  waitConnected,
+  waitForDaemon,
+  type DaemonHandle,
+  type Proc,
+} from './harness';
+import { httpOk } from './docker-helpers';
 
 describe("Gangway against Podman's Docker-compatible API", { timeout: 180_000 }, () => {
   let rig: Rig | undefined;
   let podman: PodmanService | undefined;
   let daemon: DaemonHandle | undefined;
+  let agent: Proc | undefined;
   const work = new Workdir();
 
   const hostRoutes = async () => (await rig!.exec(rig!.hostNs, 'ip', ['route', 'show'])).stdout;
@@ -36,6 +47,7 @@ describe("Gangway against Podman's Docker-compatible API", { timeout: 180_000 },
   });
 
   after(async () => {
+    if (agent) await stop(agent);
     if (daemon) await stop(daemon);
     await podman?.stop();
     await rig?.teardown();
@@ -80,5 +92,29 @@ describe("Gangway against Podman's Docker-compatible API", { timeout: 180_000 },
     console.log(`# Podman network routed ${Date.now() - t0} ms after it was created`);
     await podman!.docker(['network', 'rm', 'pnet']);
     await waitFor('the route to go', async () => !(await hostRoutes()).includes('10.89.7.0/24'), 15_000, 100);
+  });
+
+  test('a container run through Podman is reached by IP through the tunnel', async () => {
+    await buildRigImages(podman!.host);
+    await podman!.docker(['network', 'create', '--subnet', '10.89.8.0/24', 'webnet']);
+    await podman!.docker([
+      'run',
+      '-d',
+      '--name',
+      'web',
+      '--network',
+      'webnet',
+      BUSYBOX_IMAGE,
+      'sh',
+      '-c',
+      'mkdir -p /www && echo hi > /www/index.html && exec httpd -f -p 80 -h /www',
+    ]);
+    const inspect = ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', 'web'];
+    const ip = (await podman!.docker(inspect)).stdout.trim();
+    assert.match(ip, /^10\.89\.8\.\d+$/);
+    agent = startAgent(rig!, daemon!);
+    await waitConnected(daemon!, 15_000, agent);
+    await waitFor(`the Podman container ${ip} from the host`, () => httpOk(rig!, ip), 15_000, 100);
+    await podman!.docker(['rm', '-f', 'web']);
   });
 });

@@ -1,7 +1,7 @@
 // Debian's podman serving its Docker-compatible API inside the rig's VM namespace (`podman system service`),
 // with everything of its own under /tmp/gangway-rig/<rig id>-podman: storage, run state, the CNI network
 // configs (never /etc/cni/net.d) and a containers.conf capping ulimits (this machine's hard nofile limit is
-// 20000, and nproc is capped too: shared/reference/toolchain.md), both set to this process's hard limits. Its own mount namespace, like the rig's dockerd.
+// 20000, and nproc is capped too: shared/reference/toolchain.md). Its own mount namespace, like the rig's dockerd.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -37,7 +37,8 @@ export class PodmanService {
       /^Max (\S+ )*\S+\s+\S+\s+(\S+)/.exec(
         limits.split('\n').find((l) => l.startsWith(`Max ${what}`)) ?? '',
       )?.[2];
-    const ulimits = [`nofile=${hard('open files') ?? 20000}`, `nproc=${hard('processes') ?? 4096}`]
+    // nproc at the hard limit (96365 here) still failed with "error setting rlimit type 6"; 4096 works.
+    const ulimits = [`nofile=${hard('open files') ?? 20000}`, 'nproc=4096']
       .map(
         (u) =>
           `"${u.replace(/=(\S+)$/, (_m, n: string) => `=${n === 'unlimited' ? '-1' : n}:${n === 'unlimited' ? '-1' : n}`)}"`,
