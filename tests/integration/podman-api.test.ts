@@ -1,8 +1,9 @@
 // Podman's Docker-compatible API in the rig's VM namespace (Debian's podman 4.3.1, `podman system service`),
 // with Gangway pointed at its socket: the engine is detected as Podman through the API, and networks made
 // with the docker CLI against Podman are followed (re-listed: Podman sent no network events) and routed on the host, then
-// unrouted when removed; a container run through Podman's API is reached by IP through the tunnel (the agent
-// as a process in the VM namespace: the agent image through Podman's build API is not rehearsed).
+// unrouted when removed; `gangway up` builds the agent image and starts its container through Podman's API,
+// a container run through Podman is reached by IP and by name through the tunnel, and `gangway down` removes
+// the agent.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { networksResponseSchema } from '../../common/api';
@@ -11,23 +12,13 @@ import { waitFor } from '../rig/exec';
 import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE, buildRigImages } from '../rig/images';
 import { startPodman, type PodmanService } from '../rig/podman';
 import { createRig, type Rig } from '../rig/rig';
-import {
-  Workdir,
-  startAgent,
-  startDaemon,
-  stop,
-  waitConnected,
-  waitForDaemon,
-  type DaemonHandle,
-  type Proc,
-} from './harness';
-import { httpOk } from './docker-helpers';
+import { Workdir, startDaemon, stop, waitConnected, waitForDaemon, type DaemonHandle } from './harness';
+import { gangwayCli, httpOk } from './docker-helpers';
 
 describe("Gangway against Podman's Docker-compatible API", { timeout: 180_000 }, () => {
   let rig: Rig | undefined;
   let podman: PodmanService | undefined;
   let daemon: DaemonHandle | undefined;
-  let agent: Proc | undefined;
   const work = new Workdir();
 
   const hostRoutes = async () => (await rig!.exec(rig!.hostNs, 'ip', ['route', 'show'])).stdout;
@@ -47,7 +38,6 @@ describe("Gangway against Podman's Docker-compatible API", { timeout: 180_000 },
   });
 
   after(async () => {
-    if (agent) await stop(agent);
     if (daemon) await stop(daemon);
     await podman?.stop();
     await rig?.teardown();
@@ -94,8 +84,11 @@ describe("Gangway against Podman's Docker-compatible API", { timeout: 180_000 },
     await waitFor('the route to go', async () => !(await hostRoutes()).includes('10.89.7.0/24'), 15_000, 100);
   });
 
-  test('a container run through Podman is reached by IP through the tunnel', async () => {
+  test('gangway up builds and starts the agent through Podman; a Podman container is reached by IP and by name; down removes the agent', async () => {
     await buildRigImages(podman!.host);
+    const up = await gangwayCli(daemon!.socket, 'up');
+    assert.equal(up.code, 0, `${up.out}\n${daemon!.output().slice(-2000)}`);
+    await waitConnected(daemon!, 60_000);
     await podman!.docker(['network', 'create', '--subnet', '10.89.8.0/24', 'webnet']);
     await podman!.docker([
       'run',
@@ -112,9 +105,29 @@ describe("Gangway against Podman's Docker-compatible API", { timeout: 180_000 },
     const inspect = ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', 'web'];
     const ip = (await podman!.docker(inspect)).stdout.trim();
     assert.match(ip, /^10\.89\.8\.\d+$/);
-    agent = startAgent(rig!, daemon!);
-    await waitConnected(daemon!, 15_000, agent);
     await waitFor(`the Podman container ${ip} from the host`, () => httpOk(rig!, ip), 15_000, 100);
+    // By name, through Gangway's DNS on the tunnel address, from Podman's container list.
+    const dig = async () =>
+      (
+        await rig!.exec(
+          rig!.hostNs,
+          'dig',
+          ['+short', '+time=1', '+tries=1', '@10.57.0.1', 'web.gangway.internal'],
+          { allowFail: true },
+        )
+      ).stdout.trim();
+    await waitFor(
+      'web.gangway.internal to resolve to the Podman container',
+      async () => (await dig()) === ip,
+      10_000,
+      200,
+    );
+    const agents = async () =>
+      (await podman!.docker(['ps', '-aq', '--filter', 'label=com.gangway.role=agent'])).stdout.trim();
+    assert.notEqual(await agents(), '', 'the agent runs as a Podman container');
+    const down = await gangwayCli(daemon!.socket, 'down');
+    assert.equal(down.code, 0, down.out);
+    assert.equal(await agents(), '', 'down removed the agent container');
     await podman!.docker(['rm', '-f', 'web']);
   });
 });
