@@ -1,9 +1,9 @@
 // Podman's Docker-compatible API in the rig's VM namespace (Debian's podman 4.3.1, `podman system service`),
-// with Gangway pointed at its socket: the engine is detected as Podman through the API, and networks made
-// with the docker CLI against Podman are followed (re-listed: Podman sent no network events) and routed on the host, then
-// unrouted when removed; `gangway up` builds the agent image and starts its container through Podman's API,
-// a container run through Podman is reached by IP and by name through the tunnel, and `gangway down` removes
-// the agent.
+// with Gangway pointed at its socket: the engine is detected as Podman through the API; networks made with
+// the docker CLI against Podman are followed (re-listed: Podman sent no network events) and routed on the
+// host, then unrouted when removed; `gangway up` builds the agent image and starts its container through
+// Podman's API; a container run through Podman is reached by IP and by name through the tunnel; and
+// `gangway down` removes the agent.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { networksResponseSchema } from '../../common/api';
