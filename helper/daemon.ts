@@ -80,6 +80,8 @@ export class Daemon {
   private engineDetect: (() => void) | undefined;
   /** The agent's last firewall report (status shows it; doctor asks afresh). */
   private firewall: AgentFirewall | undefined;
+  /** The agent session (its peer) whose firewall was last asked about after it connected. */
+  private firewallAsked = '';
   /** gangway down pauses routing (no routes into a tunnel with no agent); up resumes it. */
   private routing = true;
   private agentError: string | null = null;
@@ -225,7 +227,10 @@ export class Daemon {
         routes: this.reconciler?.installed ?? [],
         joins: this.joinedBridges(),
       }),
-      onChange: () => this.changed(),
+      onChange: () => {
+        this.changed();
+        this.firewallAfterConnect();
+      },
     });
     this.dataPlane = dp;
     this.lastDevice = dp.device;
@@ -760,6 +765,17 @@ export class Daemon {
         dns: this.dns?.counters() ?? {},
       },
     };
+  }
+
+  /** Once per agent session, shortly after it applied its configuration (its rules follow it), so status
+   *  shows the firewall without waiting for doctor or the 30 s resync. */
+  private firewallAfterConnect(): void {
+    const t = this.tunnel;
+    const docker = this.docker;
+    const key = t?.peer && t.configAcked ? `${t.peer.address}:${t.peer.port}` : '';
+    if (!key || !docker || key === this.firewallAsked) return;
+    this.firewallAsked = key;
+    setTimeout(() => void this.readFirewall(docker), 1_500).unref();
   }
 
   /** Asks the agent about the VM's firewall and keeps the answer for status. */

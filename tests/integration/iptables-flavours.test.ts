@@ -66,11 +66,16 @@ for (const [i, flavour] of (['legacy', 'nft'] as const).entries()) {
       await waitFor(`the container on net-a (${ipA})`, () => httpOk(r!.rig, ipA), 15_000, 100);
       await waitFor(`rules in ${flavour}`, async () => (await ourRules(r!, flavour)) >= 4, 10_000, 200);
       assert.equal(await ourRules(r!, other), 0, `rules leaked into ${other}`);
+      // Status learns the backend by itself shortly after the agent connected (before any doctor run).
+      await waitFor(
+        'status to show the backend',
+        async () => (await daemon!.status()).agent.firewall?.backend === flavour,
+        10_000,
+        200,
+      );
       const check = await firewallCheck(daemon!);
       assert.equal(check?.status, 'ok', JSON.stringify(check));
       assert.match(check?.detail ?? '', new RegExp(`in iptables-${flavour} \\(DOCKER-USER\\)`));
-      const s = await daemon!.status();
-      assert.equal(s.agent.firewall?.backend, flavour, 'status shows the backend doctor found');
     });
 
     test('a join lets the two networks reach each other', async () => {
@@ -110,6 +115,13 @@ describe(
 
     test('doctor fails the firewall check and says what to do; status and `gangway status` carry it', async () => {
       assert.equal(await r!.dockerd.iptablesFlavour(), 'none');
+      // Status learns it by itself shortly after the agent connected (before any doctor run).
+      await waitFor(
+        'status to show the missing chains',
+        async () => (await daemon!.status()).agent.firewall?.backend === 'none',
+        10_000,
+        200,
+      );
       const check = await firewallCheck(daemon!);
       assert.equal(check?.status, 'fail', JSON.stringify(check));
       assert.match(check?.detail ?? '', /neither iptables-legacy nor iptables-nft/);
