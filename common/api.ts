@@ -38,6 +38,16 @@ export type DnsStatus = z.infer<typeof dnsStatusSchema>;
 
 const counterMap = z.record(z.string(), z.number());
 
+/** Where Docker's iptables chains are in the VM and how many of the agent's rules are there. */
+export const agentFirewallSchema = z.object({
+  backend: z.enum(['nft', 'legacy', 'none']),
+  command: z.string(),
+  dockerUser: z.boolean(),
+  rules: z.number(),
+  problem: z.string().optional(),
+});
+export type AgentFirewall = z.infer<typeof agentFirewallSchema>;
+
 export const statusSchema = z.object({
   version: z.string(),
   apiVersion: z.number(),
@@ -58,6 +68,17 @@ export const statusSchema = z.object({
     enabled: z.boolean(),
     state: z.enum(['connecting', 'connected', 'unreachable', 'disabled']),
     endpoint: z.string().nullable(),
+    /** Which engine runs Docker (helper/docker/engine-detect.ts), once Docker answered. */
+    engine: z
+      .object({
+        kind: z.string(),
+        label: z.string(),
+        agentDial: z.string(),
+        routesItself: z.boolean(),
+        source: z.enum(['detected', 'option']),
+        evidence: z.string(),
+      })
+      .optional(),
     lastError: z.string().optional(),
     /** Something about the endpoint the user should know: tcp:// without TLS carries the agent's secret in clear. */
     warning: z.string().optional(),
@@ -69,6 +90,8 @@ export const statusSchema = z.object({
     wanted: z.boolean(),
     /** The last failure launching it, if the last attempt failed. */
     lastError: z.string().nullable(),
+    /** The VM's firewall as the agent last reported it (docker exec), once it ran. */
+    firewall: agentFirewallSchema.optional(),
   }),
   /** dns: the DNS server's counters (received, answered, nxdomain, refused, formerr, dropped, ...). */
   counters: z.object({ pump: counterMap, control: counterMap, dns: counterMap.optional() }),

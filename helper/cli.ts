@@ -105,7 +105,7 @@ function formatDns(d: Status['dns']): string {
 
 function formatStatus(s: Status): string {
   const docker = s.docker.enabled
-    ? `${s.docker.state} (${s.docker.endpoint ?? '?'})${s.docker.lastError ? `: ${s.docker.lastError}` : ''}`
+    ? `${s.docker.state} (${s.docker.endpoint ?? '?'})${s.docker.engine ? `, ${s.docker.engine.label}` : ''}${s.docker.lastError ? `: ${s.docker.lastError}` : ''}`
     : 'not followed (--no-docker)';
   const lines = [
     ...(s.settingsWarning ? [`Warning: ${s.settingsWarning}`] : []),
@@ -114,6 +114,7 @@ function formatStatus(s: Status): string {
     `  peer        ${s.peer ?? '-'}${s.lastHeardMs !== null ? ` (heard ${(s.lastHeardMs / 1000).toFixed(1)} s ago)` : ''}`,
     `  tunnel      ${s.tunnel.device} ${s.tunnel.hostAddress} <-> ${s.tunnel.agentAddress}, mtu ${s.tunnel.mtu}, udp ${s.tunnel.listen}${s.tunnel.offload ? ', offloads on' : ''}`,
     `  docker      ${docker}`,
+    ...(s.agent.firewall?.problem ? [`  firewall    ${s.agent.firewall.problem}`] : []),
     `  dns         ${formatDns(s.dns)}`,
     `  routes      ${s.routes.map((r) => (r.installed ? r.cidr : `${r.cidr} (not installed: ${r.error ?? '?'})`)).join(', ') || '-'}`,
   ];

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { dnsSuffixSchema, tunnelSubnetSchema } from '../common/api';
 import { cidr } from '../common/tunnel-config';
 import { defaultTunName } from './platform/platform';
+import { ENGINE_KINDS } from './docker/engine-detect';
 
 export const DEFAULT_PORT = 2611;
 export const DEFAULT_MTU = 1420;
@@ -38,8 +39,14 @@ export const daemonConfigSchema = z
       .object({ uid: z.number().int().min(0), gid: z.number().int().min(0) })
       .strict()
       .optional(),
-    /** What the agent in the VM dials to reach this helper (host name or address, without the port). */
-    agentDial: z.string().regex(/^[A-Za-z0-9.:_-]{1,253}$/, 'a host name or IP address'),
+    /** What the agent in the VM dials to reach this helper (host name or address, without the port); unset:
+     *  what the detected engine uses (host.docker.internal, host.lima.internal, host.containers.internal). */
+    agentDial: z
+      .string()
+      .regex(/^[A-Za-z0-9.:_-]{1,253}$/, 'a host name or IP address')
+      .optional(),
+    /** The engine, instead of detecting it (also makes Gangway act on OrbStack, which routes by itself). */
+    engine: z.enum(ENGINE_KINDS).optional(),
     /** Register DNS by writing resolver(5) files here (macOS's /etc/resolver format) instead of the platform's way. */
     dnsResolverDir: z.string().min(1).max(1024).optional(),
     /** Base image for the agent image; offline rigs use a locally built one. */
@@ -72,7 +79,6 @@ export function defaultConfig(platform: NodeJS.Platform = process.platform): Dae
     tunName: defaultTunName(platform),
     offload: true,
     docker: true,
-    agentDial: 'host.docker.internal',
     dnsPort: DEFAULT_DNS_PORT,
     dnsSuffix: DEFAULT_DNS_SUFFIX,
     logFile: darwin ? '/Library/Logs/Gangway/gangway.log' : '/var/log/gangway/gangway.log',
@@ -97,7 +103,8 @@ Options:
   --docker-host URL      Docker's API (default: DOCKER_HOST, the current docker context, the platform socket)
   --no-docker            do not follow Docker's networks (route only --route subnets)
   --socket-owner UID:GID the user who may use the control socket (besides root)
-  --agent-dial HOST      what the agent in the VM dials (default host.docker.internal)
+  --agent-dial HOST      what the agent in the VM dials (default: the engine's, e.g. host.docker.internal)
+  --engine KIND          the engine, instead of detecting it: ${ENGINE_KINDS.join(', ')}
   --agent-base-image REF base image for the agent image (default node:24-bookworm-slim)
   --dns-port N           port of Gangway's DNS on the tunnel address (default ${DEFAULT_DNS_PORT}; 0: off)
   --dns-suffix SUFFIX    container names end in this (default ${DEFAULT_DNS_SUFFIX})
@@ -133,6 +140,7 @@ export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConf
         'docker-host': { type: 'string' },
         'no-docker': { type: 'boolean' },
         'agent-dial': { type: 'string' },
+        engine: { type: 'string' },
         'socket-owner': { type: 'string' },
         'agent-base-image': { type: 'string' },
         'dns-port': { type: 'string' },
@@ -169,6 +177,7 @@ export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConf
     dockerHost: v['docker-host'],
     docker: v['no-docker'] ? false : undefined,
     agentDial: v['agent-dial'],
+    engine: v.engine,
     socketOwner: parseOwner(v['socket-owner']),
     agentBaseImage: v['agent-base-image'],
     dnsPort: num(v['dns-port'], 'dns-port'),

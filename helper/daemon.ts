@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import {
   API_VERSION,
+  type AgentFirewall,
   type Diagnostics,
   type ContainersResponse,
   type DnsStatus,
@@ -35,6 +36,8 @@ import { openDataPlane, planeParams, type DataPlane, type PlaneParams } from './
 import { probeAddress } from './probe';
 import { EventStream, type ChangeEvents } from './event-stream';
 import { cleartextWarning, resolveDockerEndpoint } from './docker/docker-endpoint';
+import { EngineChoice } from './docker/engine-choice';
+import { readAgentFirewall, type FirewallRead } from './docker/agent-firewall';
 import { NetworkWatcher } from './docker/network-watcher';
 import type { RouteReconciler, RouteStatus } from './routes/route-reconciler';
 import {
@@ -83,7 +86,13 @@ export class Daemon {
   private announcedJoins = '';
   private docker: Dockerode | undefined;
   private agent: AgentContainer | undefined;
+  private engine: EngineChoice | undefined;
   private agentWanted = false;
+  private engineDetect: (() => void) | undefined;
+  /** The agent's last firewall report (status shows it; doctor asks afresh). */
+  private firewall: AgentFirewall | undefined;
+  /** The agent session (its peer) whose firewall was last asked about after it connected. */
+  private firewallAsked = '';
   /** gangway down pauses routing (no routes into a tunnel with no agent); up resumes it. */
   private routing = true;
   private agentError: string | null = null;
@@ -174,7 +183,11 @@ export class Daemon {
       });
       this.routeMonitor.start();
     }
-    this.resync = setInterval(() => void this.sync(), 30_000);
+    this.resync = setInterval(() => {
+      void this.sync();
+      if (this.docker && this.agentWanted && this.tunnel?.state === 'connected')
+        void this.readFirewall(this.docker);
+    }, 30_000);
     this.events = new EventStream({ source: this.changes, snapshot: () => this.status() });
     this.control = await startControlServer({
       socketPath: cfg.socket,
@@ -226,7 +239,10 @@ export class Daemon {
         routes: this.reconciler?.installed ?? [],
         joins: this.joinedBridges(),
       }),
-      onChange: () => this.changed(),
+      onChange: () => {
+        this.changed();
+        this.firewallAfterConnect();
+      },
     });
     this.dataPlane = dp;
     this.lastDevice = dp.device;
@@ -279,12 +295,28 @@ export class Daemon {
     const { deps } = this;
     this.dockerWarning = undefined;
     try {
-      const ep = resolveDockerEndpoint(dockerHost ?? undefined, process.env);
+      const ep = resolveDockerEndpoint(dockerHost ?? undefined, {
+        serviceUid: this.cfg.socketOwner?.uid,
+      });
       for (const w of ep.warnings) deps.log.warn(w, {});
       this.dockerEndpoint = ep.url;
       this.dockerWarning = cleartextWarning(ep);
       if (this.dockerWarning) deps.log.warn(this.dockerWarning, {});
       this.docker = new Dockerode(ep.options);
+      const where = { endpoint: ep.url, context: ep.context };
+      const docker = this.docker;
+      this.engine = new EngineChoice({
+        override: this.cfg.engine,
+        agentDial: this.cfg.agentDial,
+        log: deps.log,
+        onChange: () => this.changed(),
+      });
+      this.engineDetect = () =>
+        void this.engine
+          ?.detect(docker, where)
+          .then(() =>
+            this.watcher?.pollNetworks(this.engine?.current?.networkEvents === false ? 2_000 : undefined),
+          );
       this.agent = new AgentContainer(this.docker, { log: deps.log });
       this.watcher = new NetworkWatcher(this.docker, { log: deps.log });
     } catch (err) {
@@ -295,6 +327,7 @@ export class Daemon {
     this.watcher.on('status', (st) => {
       deps.log.info(`docker ${st.state}`, { endpoint: this.dockerEndpoint, error: st.lastError });
       this.changed();
+      if (st.state === 'connected') this.engineDetect?.();
       // Docker (or its VM) came back: the agent container may be gone with it.
       if (st.state === 'connected' && this.agentWanted) this.launchAgent().catch(() => undefined);
     });
@@ -379,6 +412,8 @@ export class Daemon {
         'DOCKER_DISABLED',
         'the daemon runs with --no-docker or could not use Docker',
       );
+    const refusal = (await this.engine?.settled()) && this.engine?.refusal();
+    if (refusal) throw new ApiFailure(409, 'ENGINE_ROUTES_ITSELF', refusal);
     this.agentWanted = true;
     this.routing = true;
     await this.rememberConnected(true);
@@ -423,8 +458,8 @@ export class Daemon {
   }
 
   private async launchAgent(): Promise<void> {
-    const { agent, docker, secret, cfg, deps } = this;
-    if (!agent || !docker || !secret) return;
+    const { agent, docker, secret, cfg, deps, engine } = this;
+    if (!agent || !docker || !secret || !engine) return;
     try {
       const image = await ensureAgentImage(docker, {
         bundleDir: bundleDir(),
@@ -432,7 +467,8 @@ export class Daemon {
         ...(cfg.agentBaseImage ? { baseImage: cfg.agentBaseImage } : {}),
         onProgress: (line) => deps.log.debug('agent image build', { line }),
       });
-      const r = await agent.up({ image: image.tag, server: `${cfg.agentDial}:${this.plane.port}`, secret });
+      const target = engine.agentTarget(this.plane.port);
+      const r = await agent.up({ image: image.tag, ...target, secret });
       this.agentError = null;
       this.changed();
       deps.log.info('agent container ready', { image: image.tag, how: image.how, action: r.action });
@@ -674,6 +710,7 @@ export class Daemon {
           throw err;
         }
       },
+      agentFirewall: docker ? () => this.readFirewall(docker) : undefined,
       agentContainer: async () => {
         if (!agent) throw new Error('Docker is not used');
         const a = await agent.status();
@@ -733,18 +770,45 @@ export class Daemon {
         enabled: this.cfg.docker,
         state: this.watcher?.status.state ?? 'disabled',
         endpoint: this.dockerEndpoint,
+        ...(this.engine?.status() ? { engine: this.engine.status() } : {}),
         ...(this.watcher?.status.lastError ? { lastError: this.watcher.status.lastError } : {}),
         ...(this.dockerWarning ? { warning: this.dockerWarning } : {}),
       },
       settingsWarning: this.settings?.warning ?? null,
       dns: this.dnsStatus(),
-      agent: { wanted: this.agentWanted, lastError: this.agentError },
+      agent: {
+        wanted: this.agentWanted,
+        lastError: this.agentError,
+        ...(this.firewall ? { firewall: this.firewall } : {}),
+      },
       counters: {
         pump: pump ? { ...pump.stats() } : {},
         control: t ? t.counters.snapshot() : {},
         dns: this.dns?.counters() ?? {},
       },
     };
+  }
+
+  /** Once per agent session, shortly after it applied its configuration (its rules follow it), so status
+   *  shows the firewall without waiting for doctor or the 30 s resync. */
+  private firewallAfterConnect(): void {
+    const t = this.tunnel;
+    const docker = this.docker;
+    const key = t?.peer && t.configAcked ? `${t.peer.address}:${t.peer.port}` : '';
+    if (!key || !docker || key === this.firewallAsked) return;
+    this.firewallAsked = key;
+    setTimeout(() => void this.readFirewall(docker), 1_500).unref();
+  }
+
+  /** Asks the agent about the VM's firewall and keeps the answer for status. */
+  private async readFirewall(docker: Dockerode): Promise<FirewallRead> {
+    const r = await readAgentFirewall(docker);
+    const before = JSON.stringify(this.firewall);
+    this.firewall = r.ok ? r.report : undefined;
+    if (r.ok && r.report.problem && before !== JSON.stringify(this.firewall))
+      this.deps.log.warn(r.report.problem, { backend: r.report.backend });
+    if (before !== JSON.stringify(this.firewall)) this.changed();
+    return r;
   }
 
   private dnsStatus(): DnsStatus {

@@ -1,6 +1,6 @@
 // `gangway doctor`: checks each hop from the CLI to a container, in order, and says what failed and what to
 // do. The logic is a function over an injected probe, so every state can be tested with fakes.
-import type { DiagnosticCheck, Diagnostics, DnsStatus } from '../common/api';
+import type { AgentFirewall, DiagnosticCheck, Diagnostics, DnsStatus } from '../common/api';
 import { formatCidr, nthAddress, parseCidr } from '../common/cidr';
 import type { ServiceAudit } from './service/service-audit';
 
@@ -31,6 +31,14 @@ export interface DoctorProbe {
     lastError?: string;
     /** tcp:// without TLS: the agent's secret crosses it in clear. */
     warning?: string;
+    /** The engine in effect (engine-choice.ts), once Docker answered. */
+    engine?: {
+      label: string;
+      agentDial: string;
+      routesItself: boolean;
+      source: 'detected' | 'option';
+      evidence: string;
+    };
   };
   /** gangway up was asked for (and not undone by gangway down). */
   agentWanted: boolean;
@@ -50,6 +58,8 @@ export interface DoctorProbe {
   agentImage(): Promise<{ tag: string; present: boolean }>;
   /** The agent container's state; throws when Docker cannot be asked. */
   agentContainer(): Promise<{ state: 'absent' | 'running' | 'restarting' | 'exited'; detail?: string }>;
+  /** The agent's report on the VM's firewall (docker exec); absent when Docker is not used. */
+  agentFirewall?: () => Promise<{ ok: true; report: AgentFirewall } | { ok: false; error: string }>;
   /** Whether the TUN device is up, with what was seen. */
   tunLink(): Promise<{ up: boolean; detail: string }>;
   /** The host's routes whose device is the TUN device (normalised CIDRs). */
@@ -72,6 +82,7 @@ const TITLES = {
   docker: 'Docker reachable',
   image: 'Agent image present',
   agent: 'Agent container running',
+  firewall: "Agent's firewall rules where Docker's chains are",
   handshake: 'Tunnel handshake done',
   keepalive: 'Keepalives fresh',
   tun: 'TUN device up',
@@ -98,6 +109,11 @@ export function gatewayOf(cidr: string): string | undefined {
 function norm(cidr: string): string {
   const c = parseCidr(cidr);
   return c ? formatCidr(c) : cidr;
+}
+
+function engineText(e: NonNullable<DoctorProbe['docker']['engine']>): string {
+  const how = e.source === 'option' ? 'set with --engine' : e.evidence;
+  return `engine ${e.label} (${how}), the agent dials ${e.agentDial}`;
 }
 
 /** Runs every check in order; a check whose prerequisite failed (or was skipped) is skipped. */
@@ -142,7 +158,15 @@ export async function runDoctor(p: DoctorProbe): Promise<Diagnostics> {
       `connected to ${d.endpoint ?? '?'}, without TLS: the agent's secret crosses it in clear`,
       'use a unix:// socket, or tcp:// with TLS (DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH, or a docker context with TLS)',
     );
-  else if (d.state === 'connected') set('docker', 'ok', `connected to ${d.endpoint ?? '?'}`);
+  else if (d.state === 'connected' && d.engine?.routesItself && d.engine.source === 'detected')
+    set(
+      'docker',
+      'warn',
+      `connected to ${d.endpoint ?? '?'}; ${engineText(d.engine)}: it routes container IPs itself, so Gangway does not start its agent`,
+      `nothing to do: containers are reachable through ${d.engine.label}; to use Gangway's tunnel anyway, start the daemon with --engine`,
+    );
+  else if (d.state === 'connected')
+    set('docker', 'ok', `connected to ${d.endpoint ?? '?'}${d.engine ? `; ${engineText(d.engine)}` : ''}`);
   else
     set(
       'docker',
@@ -186,6 +210,34 @@ export async function runDoctor(p: DoctorProbe): Promise<Diagnostics> {
     } catch (err) {
       set('agent', 'fail', `cannot ask Docker: ${msg(err)}`, 'check that Docker answers (docker info)');
     }
+  }
+
+  // 4b. The VM's firewall, as the agent sees it.
+  if (!skipUnless('firewall', ['agent'])) {
+    const r = p.agentFirewall
+      ? await p.agentFirewall()
+      : { ok: false as const, error: 'Docker is not used: the agent runs by hand' };
+    if (!r.ok) set('firewall', 'skip', `cannot ask the agent: ${r.error}`);
+    else if (r.report.backend === 'none')
+      set(
+        'firewall',
+        'fail',
+        r.report.problem ?? "Docker's chains are in neither iptables backend",
+        'routed networks (docker network create -o com.docker.network.bridge.gateway_mode_ipv4=routed), or dockerd with its iptables firewall backend',
+      );
+    else if (r.report.rules === 0)
+      set(
+        'firewall',
+        'warn',
+        `Docker's chains are in ${r.report.command}, but none of the agent's rules are there yet`,
+        'wait for the agent to connect (it writes its rules then); see "docker logs gangway-agent"',
+      );
+    else
+      set(
+        'firewall',
+        'ok',
+        `${r.report.rules} rules in ${r.report.command} (${r.report.dockerUser ? 'DOCKER-USER' : 'FORWARD'}), where Docker's chains are`,
+      );
   }
 
   // 5. Handshake. Without Docker the agent is run by hand: the tunnel is checked on its own.

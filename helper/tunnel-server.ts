@@ -39,6 +39,7 @@ export const SERVER_COUNTERS = [
   'sealedUnexpected',
   'configRetransmits',
   'peerRoamed',
+  'peerForgotten',
 ] as const;
 export type ServerCounter = (typeof SERVER_COUNTERS)[number];
 
@@ -165,6 +166,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   tick(): void {
     const now = this.now();
     for (const [k, p] of this.pending) if (p.expires < now) this.pending.delete(k);
+    if (this.session && now - this.session.lastHeard > this.peerTimeoutMs) this.forgetSilentPeer();
     const c = this.session?.config;
     if (this.session && c && !c.acked && now >= c.nextSend) {
       // Backoff 200 ms doubling to 2 s: survives heavy loss without flooding a dead peer.
@@ -180,6 +182,17 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       this.send(c.frame, this.session.peer.address, this.session.peer.port);
     }
     this.updateState();
+  }
+
+  /**
+   * A peer silent past the timeout is gone (a frozen or stopped VM): its pin and session die, so nothing more
+   * is sent to its address. Behind Docker Desktop's proxy that port is a forgotten flow's, which the proxy,
+   * or any other process, may hand out again. The agent dials again with a fresh handshake.
+   */
+  private forgetSilentPeer(): void {
+    this.session = undefined;
+    this.port.clearPeer();
+    this.counters.inc('peerForgotten');
   }
 
   private updateState(): void {

@@ -1,10 +1,18 @@
 // The README's demo: a simulated Docker VM (a real dockerd in a network namespace), a container running a
 // web server, and Gangway making it reachable by IP from the "host" namespace. Everything is created for
 // the demo and removed at the end, also on Ctrl-C or failure.
+//
+// --engine docker-desktop: the helper binds 127.0.0.1 and the agent dials host.docker.internal, which reaches
+// it only through a relay that behaves like Docker Desktop's UDP proxy (tests/integration/docker-desktop-rig.ts).
 import { createRig, type Rig } from '../tests/rig/rig';
 import { startDockerd, type Dockerd } from '../tests/rig/dockerd';
 import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
+import {
+  desktopDaemonArgs,
+  desktopDockerdOptions,
+  startDesktopProxy,
+} from '../tests/integration/docker-desktop-rig';
 import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE, buildRigImages } from '../tests/rig/images';
 import { ARM64_AGENT_BASE_IMAGE, buildArm64AgentBase } from '../tests/rig/images-arm64';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +27,23 @@ import {
 } from '../tests/integration/harness';
 
 const execFileP = promisify(execFile);
+
+type Engine = 'rig' | 'docker-desktop';
+
+/** The demo's options: --engine rig|docker-desktop and --vm-arch native|arm64 (either, both, or neither). */
+function parseDemoArgs(argv: string[]): { engine: Engine; vmArch: 'native' | 'arm64' } {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: { engine: { type: 'string' }, 'vm-arch': { type: 'string' } },
+  });
+  const e = values.engine ?? 'rig';
+  if (e !== 'rig' && e !== 'docker-desktop')
+    throw new Error(`--engine takes rig or docker-desktop, got "${e}"`);
+  const v = values['vm-arch'] ?? 'native';
+  if (v !== 'arm64' && v !== 'native') throw new Error(`--vm-arch takes "arm64" or "native", not "${v}"`);
+  return { engine: e, vmArch: v };
+}
 const indent = (text: string) => text.trimEnd().replace(/^/gm, '    ');
 
 /** Runs the real CLI, as a user would. */
@@ -37,16 +62,10 @@ async function curl(rig: Rig, url: string, timeoutS: number): Promise<{ ok: bool
 }
 
 /** `--vm-arch arm64`: rehearse Apple Silicon's Docker VM, the agent an arm64 image run under qemu. */
-function vmArchOption(argv: string[]): 'native' | 'arm64' {
-  const i = argv.indexOf('--vm-arch');
-  if (i < 0) return 'native';
-  const v = argv[i + 1];
-  if (v === 'arm64' || v === 'native') return v;
-  throw new Error(`--vm-arch takes "arm64" or "native", not "${v ?? ''}"`);
-}
 
 async function main(): Promise<void> {
-  const vmArch = vmArchOption(process.argv.slice(2));
+  const { engine, vmArch } = parseDemoArgs(process.argv.slice(2));
+  const desktop = engine === 'docker-desktop';
   const total = 6;
   let rig: Rig | undefined;
   let dockerd: Dockerd | undefined;
@@ -69,7 +88,7 @@ async function main(): Promise<void> {
     console.log(`    host: ${rig.hostNs} (${rig.hostVethIp}), vm: ${rig.vmNs} (${rig.vmVethIp})`);
 
     step(2, total, 'Starting a real dockerd inside the VM namespace and building a small image offline');
-    dockerd = await startDockerd(rig);
+    dockerd = await startDockerd(rig, desktop ? desktopDockerdOptions(rig) : {});
     await buildRigImages(dockerd.host, { progress: (l) => console.log(`    ${l}`) });
     if (vmArch === 'arm64')
       await buildArm64AgentBase(dockerd.host, { progress: (l) => console.log(`    ${l}`) });
@@ -109,16 +128,33 @@ async function main(): Promise<void> {
       total,
       'Starting the Gangway helper in the host namespace; it follows Docker and routes its networks',
     );
-    const daemon = startDaemon(rig, work, [
-      '--docker-host',
-      dockerd.host,
-      // In the rig the VM reaches the host over the veth; on Docker Desktop it is host.docker.internal.
-      '--agent-dial',
-      rig.hostVethIp,
-      // No registry here: the agent image is built on a base made from this machine's files.
-      '--agent-base-image',
-      vmArch === 'arm64' ? ARM64_AGENT_BASE_IMAGE : AGENT_BASE_IMAGE,
-    ]);
+    if (desktop) {
+      // Docker Desktop's proxy forgets a flow after 90 s idle: the demo keeps Docker Desktop's figure.
+      await startDesktopProxy(rig, 2611, 90_000);
+      console.log(
+        `    Docker Desktop's path: host.docker.internal is ${rig.hostVethIp}, where a UDP relay forwards to ` +
+          `127.0.0.1:2611 from a port of its own per flow`,
+      );
+    }
+    // No registry here: the agent image is built on a base made from this machine's files.
+    const baseImage = vmArch === 'arm64' ? ARM64_AGENT_BASE_IMAGE : AGENT_BASE_IMAGE;
+    const daemon = desktop
+      ? startDaemon(
+          rig,
+          work,
+          [...desktopDaemonArgs(dockerd), '--agent-base-image', baseImage],
+          2611,
+          '127.0.0.1',
+        )
+      : startDaemon(rig, work, [
+          '--docker-host',
+          dockerd.host,
+          // In the rig the VM reaches the host over the veth; on Docker Desktop it is host.docker.internal.
+          '--agent-dial',
+          rig.hostVethIp,
+          '--agent-base-image',
+          baseImage,
+        ]);
     procs.push(daemon);
     const s0 = await waitForDaemon(daemon);
     console.log(
@@ -129,6 +165,10 @@ async function main(): Promise<void> {
     const up = await gangway(daemon.socket, 'up');
     console.log(indent(up));
     await waitConnected(daemon, vmArch === 'arm64' ? 120_000 : 15_000);
+    if (desktop)
+      console.log(
+        `    the helper sees the agent at ${(await daemon.status()).peer ?? '?'} (the relay's flow)`,
+      );
     console.log(indent(await gangway(daemon.socket, 'networks')));
     const agentImage = (await dockerd.docker(['inspect', '-f', '{{.Image}}', 'gangway-agent'])).stdout.trim();
     const platform = await dockerd.docker([

@@ -13,6 +13,7 @@ PACKAGES=(
   build-essential python3                 # the native addon's toolchain
   iproute2 iptables iputils-ping tcpdump curl procps psmisc util-linux kmod   # the namespace rig
   docker.io busybox-static                # the simulated Docker VM and its images
+  podman                                  # Podman's Docker-compatible API in the rig (podman-api test)
   iperf3 wireguard-go wireguard-tools     # benchmarks and the peer to compare with
   dnsutils                                # DNS tests
   systemd                                 # systemd-analyze verify of the generated unit

@@ -78,6 +78,13 @@ function describeStatus(s: Status, networks: NetworksResponse | null): { line: s
   return { line: 'Disconnected', tray: 'disconnected' };
 }
 
+/** The engine label in the menu: which engine, and whether Gangway stays out of its way. */
+export function engineLine(e: NonNullable<Status['docker']['engine']>): string {
+  return e.routesItself && e.source === 'detected'
+    ? `Engine: ${e.label} (it routes container IPs itself)`
+    : `Engine: ${e.label}`;
+}
+
 function networkItems(
   networks: NetworksResponse | null,
   busy: ReadonlySet<string>,
@@ -170,6 +177,8 @@ export function buildMenuModel(input: MenuInput): MenuModel {
       tray = d.tray;
       if (daemon.status.settingsWarning)
         head.push({ type: 'label', label: cut(`Settings: ${daemon.status.settingsWarning}`) });
+      const engine = daemon.status.docker.engine;
+      if (engine) head.push({ type: 'label', label: cut(engineLine(engine)) });
       const wanted = daemon.status.agent.wanted;
       const toggleBusy = busy.has('connect') || busy.has('disconnect');
       head.push(

@@ -3,8 +3,7 @@
 import type { Runner } from '../helper/exec';
 import type { Logger } from '../common/log';
 import { firewallRules, ruleArgs, type FirewallInput, type Rule } from './firewall-rules';
-
-export type Flavour = 'iptables-legacy' | 'iptables-nft' | 'iptables';
+import { NO_DOCKER_CHAINS, probeBackend, type BackendProbe } from './firewall-backend';
 
 async function works(run: Runner, cmd: string, args: string[]): Promise<boolean> {
   try {
@@ -15,18 +14,6 @@ async function works(run: Runner, cmd: string, args: string[]): Promise<boolean>
   }
 }
 
-/**
- * Docker writes its chains with one backend; rules in the other backend are evaluated separately and can
- * not override Docker's drops. Pick the backend where Docker's DOCKER chain exists (Alpine-based VMs use
- * legacy, most others nf_tables), else whatever `iptables` is.
- */
-export async function detectFlavour(run: Runner): Promise<Flavour> {
-  for (const f of ['iptables-nft', 'iptables-legacy'] as const) {
-    if (await works(run, f, ['-w', '5', '-t', 'filter', '-S', 'DOCKER'])) return f;
-  }
-  return 'iptables';
-}
-
 export class Firewall {
   private applied: Rule[] = [];
   /** ensure() calls run one after another: a timer and a config change must not interleave iptables calls. */
@@ -35,8 +22,9 @@ export class Firewall {
   constructor(
     private readonly run: Runner,
     private readonly log: Logger,
-    private flavour: Flavour = 'iptables',
+    private flavour = 'iptables',
   ) {}
+  private lastBackend = '';
 
   /** Makes the rules for `input` present (and removes ours that are no longer wanted). Idempotent. */
   ensure(input: Omit<FirewallInput, 'filterChain'>): Promise<number> {
@@ -46,17 +34,15 @@ export class Firewall {
   }
 
   private async ensureNow(input: Omit<FirewallInput, 'filterChain'>): Promise<number> {
-    this.flavour = await detectFlavour(this.run);
-    const filterChain = (await works(this.run, this.flavour, [
-      '-w',
-      '5',
-      '-t',
-      'filter',
-      '-S',
-      'DOCKER-USER',
-    ]))
-      ? 'DOCKER-USER'
-      : 'FORWARD';
+    const probe = await probeBackend(this.run);
+    this.noteBackend(probe);
+    // Rules already written stay with the backend they were written to until removed.
+    if (probe.command !== this.flavour) {
+      for (const r of this.applied) await this.remove(r);
+      this.applied = [];
+      this.flavour = probe.command;
+    }
+    const filterChain = probe.dockerUser ? 'DOCKER-USER' : 'FORWARD';
     const wanted = firewallRules({ ...input, filterChain });
     const key = (r: Rule) => `${r.table} ${r.chain} ${r.spec.join(' ')}`;
     const wantedKeys = new Set(wanted.map(key));
@@ -71,6 +57,19 @@ export class Firewall {
     if (inserted > 0)
       this.log.info('firewall rules applied', { flavour: this.flavour, chain: filterChain, inserted });
     return inserted;
+  }
+
+  /** Logs the backend once, and again whenever it changes (Docker restarted with another iptables). */
+  private noteBackend(p: BackendProbe): void {
+    const key = `${p.backend} ${p.dockerUser}`;
+    if (key === this.lastBackend) return;
+    this.lastBackend = key;
+    if (p.backend === 'none') this.log.warn(NO_DOCKER_CHAINS, { backend: p.backend });
+    else
+      this.log.info("firewall backend: Docker's chains found", {
+        backend: p.backend,
+        dockerUser: p.dockerUser,
+      });
   }
 
   /** Removes every rule this agent added (all copies). Never throws. */

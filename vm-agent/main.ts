@@ -12,6 +12,7 @@ import { runCommand } from '../helper/exec';
 import { readSecretFile } from '../helper/secret';
 import { TunnelClient } from './tunnel-client';
 import { Firewall } from './firewall';
+import { firewallReport } from './firewall-backend';
 import { readFileSync, writeFileSync } from 'node:fs';
 
 const USAGE = `Usage: gangway-agent --server HOST:PORT --secret-file FILE [--tun-name NAME] [--no-offload]
@@ -20,7 +21,8 @@ const USAGE = `Usage: gangway-agent --server HOST:PORT --secret-file FILE [--tun
   --secret-file FILE   the per-install secret the helper created
   --tun-name NAME      TUN device name (default gwa0)
   --no-offload         do not use TUN offloads
-  --no-firewall        do not add iptables rules (when the VM needs none)`;
+  --no-firewall        do not add iptables rules (when the VM needs none)
+  --firewall-report    print where Docker's chains are and how many of our rules are there (JSON), and exit`;
 
 function parseServer(s: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(s);
@@ -44,11 +46,17 @@ async function run(log: Logger): Promise<number> {
       'tun-name': { type: 'string' },
       'no-offload': { type: 'boolean' },
       'no-firewall': { type: 'boolean' },
+      'firewall-report': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
     console.log(USAGE);
+    return 0;
+  }
+  if (values['firewall-report']) {
+    // Run by the helper with `docker exec` for status and doctor.
+    console.log(JSON.stringify(await firewallReport(runCommand)));
     return 0;
   }
   if (!values.server || !values['secret-file']) {

@@ -38,6 +38,8 @@ export interface AgentUpOptions {
   /** The per-install secret (raw bytes; written hex-encoded, as the helper's own secret file). */
   secret: Buffer;
   tunName?: string;
+  /** `--add-host` entries; default host.docker.internal:host-gateway (the engine decides: engine-detect.ts). */
+  extraHosts?: string[];
   /** More agent arguments (e.g. --no-offload). */
   extraArgs?: string[];
 }
@@ -96,7 +98,7 @@ export function agentContainerSpec(
       Devices: [{ PathOnHost: '/dev/net/tun', PathInContainer: '/dev/net/tun', CgroupPermissions: 'rwm' }],
       RestartPolicy: { Name: 'unless-stopped', MaximumRetryCount: 0 },
       // Docker Desktop and friends define host.docker.internal themselves; plain Linux engines need this.
-      ExtraHosts: ['host.docker.internal:host-gateway'],
+      ExtraHosts: o.extraHosts ?? ['host.docker.internal:host-gateway'],
       LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '2' } },
     },
   };

@@ -1,11 +1,13 @@
 // Where the Docker API is, decided the way the docker CLI decides it (--docker-host, DOCKER_HOST, the
 // current context, the platform's usual sockets), so that Gangway talks to the same engine the user's
 // `docker` commands do. The helper runs as root: under sudo, the invoking user's ~/.docker is the one that
-// names their context, not root's.
+// names their context, not root's; as a service, the console user's or the installing user's
+// (docker-locate.ts).
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
+import { listDir, ownerOf, serviceUserHome, type ServiceUserEnv } from './docker-locate';
 
 export type DockerConnectOptions =
   | { socketPath: string }
@@ -22,11 +24,9 @@ export interface DockerEndpoint {
   warnings: string[];
 }
 
-export interface EndpointEnv {
+export interface EndpointEnv extends ServiceUserEnv {
   env: NodeJS.ProcessEnv;
-  platform: NodeJS.Platform;
   exists: (path: string) => boolean;
-  readFile: (path: string) => Buffer;
   /** The passwd file used to find SUDO_USER's home (macOS has no users there: /Users/<name> then). */
   passwdFile: string;
 }
@@ -42,12 +42,18 @@ function defaults(): EndpointEnv {
     exists: existsSync,
     readFile: (p) => readFileSync(p),
     passwdFile: '/etc/passwd',
+    uid: process.getuid?.() ?? -1,
+    consoleFile: '/dev/console',
+    usersDir: '/Users',
+    ownerOf,
+    listDir,
   };
 }
 
-/** The home of the person who ran the helper: SUDO_USER's when run under sudo, else $HOME. */
+/** The home of the person who ran the helper: SUDO_USER's when run under sudo; as a root service, the
+ *  console or installing user's (docker-locate.ts); else $HOME. */
 export function invokingUserHome(
-  e: Pick<EndpointEnv, 'env' | 'platform' | 'readFile' | 'passwdFile'>,
+  e: Pick<EndpointEnv, 'env' | 'platform' | 'readFile' | 'passwdFile'> & Partial<ServiceUserEnv>,
 ): string {
   const user = e.env.SUDO_USER;
   if (user && user !== 'root' && /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(user)) {
@@ -62,6 +68,12 @@ export function invokingUserHome(
       if (f[0] === user && f[5] && isAbsolute(f[5])) return f[5];
     }
     if (e.platform === 'darwin') return `/Users/${user}`;
+    return e.env.HOME || homedir();
+  }
+  const { uid, consoleFile, usersDir, ownerOf: owner, listDir: list } = e;
+  if (uid !== undefined && consoleFile && usersDir && owner && list) {
+    const home = serviceUserHome({ ...e, uid, consoleFile, usersDir, ownerOf: owner, listDir: list });
+    if (home) return home;
   }
   return e.env.HOME || homedir();
 }
@@ -162,7 +174,10 @@ function defaultSocket(e: EndpointEnv, home: string, warnings: string[]): Docker
       join(home, '.docker', 'run', 'docker.sock'),
       join(home, '.colima', 'default', 'docker.sock'),
       join(home, '.orbstack', 'run', 'docker.sock'),
+      join(home, '.rd', 'docker.sock'),
     );
+  // Docker Desktop for Linux keeps its socket in the user's home.
+  else candidates.push(join(home, '.docker', 'desktop', 'docker.sock'));
   const found = candidates.find((p) => e.exists(p));
   if (!found) warnings.push(`no Docker socket found (looked at ${candidates.join(', ')})`);
   const socketPath = found ?? DEFAULT_SOCKET;

@@ -97,6 +97,9 @@ export class NetworkWatcher extends EventEmitter<WatcherEvents> {
   private st: WatcherStatus = { state: 'connecting', since: Date.now() };
   private readonly follower: DockerEventFollower;
   private readonly log: Logger | undefined;
+  /** The live session's re-lister, for polling; undefined between sessions. */
+  private relister: (() => Promise<void>) | undefined;
+  private poller: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly client: DockerEventsClient,
@@ -110,6 +113,8 @@ export class NetworkWatcher extends EventEmitter<WatcherEvents> {
       ...opts,
       openSession: (signal, fail) => {
         const refresher = this.refresher(signal, fail);
+        this.relister = () => refresher.request();
+        signal.addEventListener('abort', () => (this.relister = undefined), { once: true });
         return {
           list: () => refresher.request(),
           onLine: (line) => {
@@ -135,8 +140,19 @@ export class NetworkWatcher extends EventEmitter<WatcherEvents> {
     this.follower.start();
   }
 
+  /**
+   * Also re-lists every `ms` (undefined: events only). For engines whose event stream says nothing about
+   * networks: Podman 4.3's Docker-compatible API sent no network event for `docker network create` or `rm`.
+   */
+  pollNetworks(ms: number | undefined): void {
+    if (this.poller) clearInterval(this.poller);
+    this.poller = undefined;
+    if (ms) this.poller = setInterval(() => void this.relister?.().catch(() => undefined), ms);
+  }
+
   /** Closes the stream and waits for the loop to finish. Safe to call more than once. */
   stop(): Promise<void> {
+    this.pollNetworks(undefined);
     return this.follower.stop();
   }
 

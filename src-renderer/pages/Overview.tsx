@@ -83,6 +83,17 @@ export function Overview() {
           {status.docker.endpoint && ` (${status.docker.endpoint})`}
           {status.docker.lastError && `: ${status.docker.lastError}`}
         </dd>
+        {status.docker.engine && (
+          <>
+            <dt>Engine</dt>
+            <dd data-testid="engine">
+              {status.docker.engine.label}, the agent dials {status.docker.engine.agentDial}
+              {status.docker.engine.routesItself &&
+                status.docker.engine.source === 'detected' &&
+                ' (it routes container IPs itself: Gangway stays out of its way)'}
+            </dd>
+          </>
+        )}
         <dt>Routes</dt>
         <dd>{routed} routed</dd>
         <dt>DNS</dt>

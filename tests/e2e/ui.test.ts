@@ -367,6 +367,12 @@ describe(
         .getByTestId('traffic-from-vm')
         .filter({ hasNotText: '(0 B in all)' })
         .waitFor({ timeout: 5_000 });
+      // The rig's dockerd is Docker Engine on Linux: the window names it, and what the agent dials
+      // (--agent-dial: the rig's veth address).
+      assert.equal(
+        await page.getByTestId('engine').innerText(),
+        `Docker Engine (Linux), the agent dials ${rig.hostVethIp}`,
+      );
       await shot('overview-connected');
       // The README's menu picture: the tray menu model built from this daemon's real state, drawn as HTML.
       const status = await callApi(daemon.socket, 'GET', '/v1/status', statusSchema);

@@ -90,7 +90,7 @@ describe('an arm64 agent under emulation', { timeout: 1_800_000, skip: arm64Emul
       AGENT,
       'node',
       '-p',
-      'require("fs").readFileSync("/opt/gangway/native/build/Release/gangway_native.node").readUInt16LE(18)',
+      'require("fs").readFileSync("/opt/gangway/gangway_native.node").readUInt16LE(18)',
     ]);
     assert.equal(addon.stdout.trim(), '183', 'the addon in the image is an aarch64 ELF (EM_AARCH64)');
 

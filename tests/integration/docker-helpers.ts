@@ -3,7 +3,7 @@
 // namespace, run the real CLI.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { startDockerd, type Dockerd } from '../rig/dockerd';
+import { startDockerd, type Dockerd, type DockerdOptions } from '../rig/dockerd';
 import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE, buildRigImages } from '../rig/images';
 import { createRig, type Rig, type RigOptions } from '../rig/rig';
 import { CLI, Workdir, startDaemon, stop, waitForDaemon, type DaemonHandle } from './harness';
@@ -79,11 +79,14 @@ export interface DockerRig {
  * A rig with a real dockerd in its VM namespace, the rig's images loaded, and a work directory. When a step
  * fails, what the earlier steps made is removed before the error is thrown.
  */
-export async function startDockerRig(opts: RigOptions): Promise<DockerRig> {
+export async function startDockerRig(
+  opts: RigOptions,
+  dockerdOpts: (rig: Rig) => DockerdOptions = () => ({}),
+): Promise<DockerRig> {
   const rig = await createRig(opts);
   let dockerd: Dockerd | undefined;
   try {
-    dockerd = await startDockerd(rig);
+    dockerd = await startDockerd(rig, dockerdOpts(rig));
     await buildRigImages(dockerd.host);
     return { rig, dockerd, work: new Workdir() };
   } catch (err) {

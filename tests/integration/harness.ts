@@ -40,7 +40,14 @@ export class Workdir {
   }
 }
 
-export function startDaemon(rig: Rig, work: Workdir, extra: string[] = [], port = 2611): DaemonHandle {
+/** `bind`: the helper's UDP address; the rig's veth by default, 127.0.0.1 behind Docker Desktop's proxy. */
+export function startDaemon(
+  rig: Rig,
+  work: Workdir,
+  extra: string[] = [],
+  port = 2611,
+  bind = rig.hostVethIp,
+): DaemonHandle {
   const socket = join(work.dir, 'run', 'gangway.sock');
   const stateDir = join(work.dir, 'state');
   const logFile = join(work.dir, 'log', 'gangway.log');
@@ -49,7 +56,7 @@ export function startDaemon(rig: Rig, work: Workdir, extra: string[] = [], port 
     CLI,
     'daemon',
     '--bind',
-    rig.hostVethIp,
+    bind,
     '--port',
     String(port),
     // The rig's own "container" namespaces, when it has any (Docker's networks are followed by themselves).

@@ -26,7 +26,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { openSync, closeSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, rmdir, symlink, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { nsRun, run, waitFor, type RunResult } from './exec';
@@ -52,6 +52,9 @@ export interface DockerdOptions {
   /** `--default-address-pool` values; default: Docker's own minus the rig's 172.30.0.0/16. */
   addressPools?: string[];
   extraArgs?: string[];
+  /** Which iptables dockerd finds first on its PATH (links in its run directory); default: the system's
+   *  `iptables` alternative (nft here). */
+  iptables?: 'legacy' | 'nft';
   dockerCli?: string;
   startTimeoutMs?: number;
 }
@@ -131,9 +134,10 @@ export class Dockerd {
       ...(this.opts.addressPools ?? DEFAULT_POOLS).flatMap((p) => ['--default-address-pool', p]),
       ...(this.opts.extraArgs ?? []),
     ];
+    const env = this.opts.iptables ? await this.iptablesPath(this.opts.iptables) : process.env;
     const log = openSync(this.logPath, 'a');
     // nsenter and unshare exec without forking, so this child *is* dockerd.
-    const child = spawn('nsenter', args, { stdio: ['ignore', log, log] });
+    const child = spawn('nsenter', args, { stdio: ['ignore', log, log], env });
     closeSync(log);
     this.child = child;
     let exited = false;
@@ -151,6 +155,20 @@ export class Dockerd {
       await killRunLeftovers(this.rig.id);
       throw new Error(`${(err as Error).message}\n--- ${this.logPath} (tail) ---\n${tail}`);
     }
+  }
+
+  /** An environment whose PATH finds `flavour`'s iptables tools first, under the plain names dockerd runs. */
+  private async iptablesPath(flavour: 'legacy' | 'nft'): Promise<NodeJS.ProcessEnv> {
+    const bin = path.join(this.dir, `iptables-${flavour}`);
+    await mkdir(bin, { recursive: true });
+    for (const tool of ['iptables', 'ip6tables'])
+      for (const suffix of ['', '-save', '-restore'])
+        await symlink(`/usr/sbin/${tool}-${flavour}${suffix}`, path.join(bin, `${tool}${suffix}`)).catch(
+          (err: NodeJS.ErrnoException) => {
+            if (err.code !== 'EEXIST') throw err;
+          },
+        );
+    return { ...process.env, PATH: `${bin}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` };
   }
 
   /** Stops dockerd, removes its containers, leftovers and temp dir. Never throws. */

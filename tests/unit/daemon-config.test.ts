@@ -58,3 +58,14 @@ test('--socket-owner names the user who may use the control socket', () => {
   assert.ok(cfg !== 'help');
   assert.deepEqual(cfg.socketOwner, { uid: 1000, gid: 1000 });
 });
+
+test('--engine takes a known engine kind; --agent-dial is unset unless given (the engine decides)', () => {
+  const cfg = parseDaemonArgs(['--engine', 'orbstack'], base);
+  assert.ok(cfg !== 'help');
+  assert.equal(cfg.engine, 'orbstack');
+  assert.equal(cfg.agentDial, undefined);
+  const dial = parseDaemonArgs(['--agent-dial', 'host.lima.internal'], base);
+  assert.ok(dial !== 'help');
+  assert.equal(dial.agentDial, 'host.lima.internal');
+  assert.throws(() => parseDaemonArgs(['--engine', 'vmware'], base), UsageError);
+});

@@ -2,7 +2,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
@@ -13,6 +13,7 @@ import {
   type EndpointEnv,
   cleartextWarning,
 } from '../../helper/docker/docker-endpoint';
+import { listDir, ownerOf } from '../../helper/docker/docker-locate';
 
 const root = mkdtempSync(join(tmpdir(), 'gw-endpoint-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -51,6 +52,8 @@ function env(
     platform: 'linux',
     exists: (p) => p.startsWith(root) && existsSync(p),
     passwdFile: join(root, 'no-passwd'),
+    consoleFile: join(root, 'no-console'),
+    usersDir: join(root, 'no-users'),
     ...more,
   };
 }
@@ -234,5 +237,67 @@ test('bad URLs are errors that say what is wrong', () => {
   assert.throws(
     () => resolveDockerEndpoint(undefined, env(home(), { DOCKER_HOST: 'ssh://x' })),
     DockerEndpointError,
+  );
+});
+
+test('a root service on macOS follows the console user: their context, else their Docker Desktop socket', () => {
+  const users = join(root, `Users${n++}`);
+  const ana = join(users, 'ana');
+  mkdirSync(join(users, 'Shared'), { recursive: true });
+  mkdirSync(ana, { recursive: true });
+  chownSync(ana, 501, 20);
+  const consoleFile = join(root, `console${n++}`);
+  put(consoleFile, '');
+  chownSync(consoleFile, 501, 0);
+  const mac = { platform: 'darwin' as const, uid: 0, consoleFile, usersDir: users, ownerOf, listDir };
+  // Docker Desktop 4.37.2 made no /var/run/docker.sock: her ~/.docker/run/docker.sock is the way in.
+  put(join(ana, '.docker', 'run', 'docker.sock'), '');
+  const d = resolveDockerEndpoint(undefined, env('/var/root', {}, mac));
+  assert.deepEqual(d.options, { socketPath: join(ana, '.docker', 'run', 'docker.sock') });
+  // Her current context wins over the sockets.
+  put(join(ana, '.docker', 'config.json'), JSON.stringify({ currentContext: 'colima' }));
+  addContext(ana, 'colima', `unix://${ana}/.colima/default/docker.sock`);
+  const c = resolveDockerEndpoint(undefined, env('/var/root', {}, mac));
+  assert.equal(c.source, 'context');
+  assert.equal(c.context, 'colima');
+  // At the login window root owns the console: nobody to follow, root's own home is used.
+  chownSync(consoleFile, 0, 0);
+  assert.equal(
+    invokingUserHome({ ...env('/var/root', {}, mac), env: { HOME: '/var/root' } } as EndpointEnv),
+    '/var/root',
+  );
+  // A process that is not root never looks at the console.
+  chownSync(consoleFile, 501, 0);
+  assert.equal(
+    invokingUserHome({ ...env('/h', {}, { ...mac, uid: 501 }), env: { HOME: '/h' } } as EndpointEnv),
+    '/h',
+  );
+  assert.equal(
+    invokingUserHome({ ...env('/var/root', {}, mac), env: { HOME: '/var/root' } } as EndpointEnv),
+    ana,
+  );
+});
+
+test('a root service on Linux follows the user it was installed for (passwd), e.g. Docker Desktop for Linux', () => {
+  const bob = home();
+  put(join(root, 'passwd-svc'), `root:x:0:0:root:/root:/bin/sh\nbob:x:1000:1000::${bob}:/bin/bash\n`);
+  put(join(bob, '.docker', 'desktop', 'docker.sock'), '');
+  const linux = { uid: 0, serviceUid: 1000, passwdFile: join(root, 'passwd-svc'), ownerOf, listDir };
+  const e = resolveDockerEndpoint(undefined, env('/root', {}, linux));
+  assert.deepEqual(e.options, { socketPath: join(bob, '.docker', 'desktop', 'docker.sock') });
+  // Without an installing user (or one not in passwd), root's own home.
+  assert.equal(
+    invokingUserHome({
+      ...env('/root', {}, { ...linux, serviceUid: 4242 }),
+      env: { HOME: '/root' },
+    } as EndpointEnv),
+    '/root',
+  );
+  assert.equal(
+    invokingUserHome({
+      ...env('/root', {}, { ...linux, serviceUid: undefined }),
+      env: { HOME: '/root' },
+    } as EndpointEnv),
+    '/root',
   );
 });

@@ -35,6 +35,11 @@ function healthy(over: Partial<DoctorProbe> = {}): DoctorProbe & { probed: strin
     ],
     agentImage: () => Promise.resolve({ tag: 'gangway/agent:0.1.0', present: true }),
     agentContainer: () => Promise.resolve({ state: 'running' as const }),
+    agentFirewall: () =>
+      Promise.resolve({
+        ok: true as const,
+        report: { backend: 'nft' as const, command: 'iptables-nft', dockerUser: true, rules: 4 },
+      }),
     tunLink: () => Promise.resolve({ up: true, detail: 'up' }),
     tunRoutes: () => Promise.resolve(['172.18.0.0/16']),
     probeAddress: (ip: string) => {
@@ -274,7 +279,7 @@ describe('runDoctor', () => {
     assert.match(text, /✔ {2}1\. Gangway daemon running/);
     assert.match(text, /✖ {2}4\. Agent container running: container absent/);
     assert.match(text, /fix: run "gangway up"/);
-    assert.match(text, /- 11\. DNS: the daemon runs without DNS/);
+    assert.match(text, /- 12\. DNS: the daemon runs without DNS/);
     assert.match(text, /First failing hop: Agent container running/);
   });
 });

@@ -210,3 +210,31 @@ test('send errors are counted as lost datagrams, never thrown, and the handshake
   assert.deepEqual(configs, [1]);
   assert.ok(server.counters.get('controlSendFailed') + client.counters.get('controlSendFailed') > 0);
 });
+
+test('a peer silent past the timeout is forgotten: unpinned, no more datagrams to it, and it dials back', () => {
+  const { net, server, client } = setup();
+  client.dial();
+  net.run(200, [server, client]);
+  assert.equal(server.state, 'connected');
+  // The VM freezes: the agent neither ticks nor receives; a configuration is pushed meanwhile.
+  net.handlers.delete('127.0.0.1:5000');
+  server.pushConfig();
+  net.run(6_000, [server]);
+  assert.equal(server.state, 'waiting');
+  assert.equal(server.peer, undefined);
+  assert.equal(net.peers.get('127.0.0.1:4000'), undefined, 'the pump no longer has a peer');
+  assert.equal(server.counters.get('peerForgotten'), 1);
+  const sentBefore = net.sent.filter((s) => s.from.port === SERVER.port).length;
+  net.run(10_000, [server]);
+  assert.equal(
+    net.sent.filter((s) => s.from.port === SERVER.port).length,
+    sentBefore,
+    'nothing is sent to a forgotten peer (no config retransmissions)',
+  );
+  // The VM thaws: the agent notices its dead path, dials again and is pinned afresh.
+  net.handlers.set('127.0.0.1:5000', (d, a, p) => client.handle(d, a, p));
+  net.run(1_000, [server, client]);
+  assert.equal(server.state, 'connected');
+  assert.deepEqual(net.peers.get('127.0.0.1:4000'), AGENT);
+  assert.equal(client.counters.get('redials'), 1);
+});

@@ -1,0 +1,78 @@
+// Which iptables backend holds Docker's chains in the VM: legacy (x_tables) or nf_tables. Docker writes with
+// whatever `iptables` its PATH finds (Alpine-based VMs such as Rancher Desktop's: nf_tables since Alpine 3.19,
+// legacy on older ones); rules written with the other backend live in other tables and cannot override
+// Docker's drops. Probed with the *-save tools: listing with `iptables-legacy -L/-S` instantiates empty
+// legacy tables as a side effect, which makes iptables-nft warn about them from then on.
+//
+// Neither backend has Docker's chains when Docker runs with --iptables=false, or with Engine 29's nftables
+// firewall backend (its own nft tables, no DOCKER-USER): then the agent's rules cannot open Docker's
+// isolation, and status and doctor say so.
+import type { Runner } from '../helper/exec';
+
+export type Backend = 'nft' | 'legacy';
+
+export interface BackendProbe {
+  /** Where Docker's chains are; 'none' when neither backend has them. */
+  backend: Backend | 'none';
+  /** The iptables binary the agent writes with. */
+  command: string;
+  /** DOCKER-USER exists there (Docker made it); otherwise the agent uses FORWARD. */
+  dockerUser: boolean;
+}
+
+/** The filter table's chain names from `iptables-save -t filter` output. */
+export function savedChains(save: string): Set<string> {
+  const chains = new Set<string>();
+  for (const line of save.split('\n')) {
+    const m = /^:(\S+) /.exec(line);
+    if (m?.[1]) chains.add(m[1]);
+  }
+  return chains;
+}
+
+async function chainsOf(run: Runner, backend: Backend): Promise<Set<string>> {
+  try {
+    return savedChains(await run(`iptables-${backend}-save`, ['-t', 'filter']));
+  } catch {
+    // that backend's tools are missing, or its kernel side is: nothing of Docker's there
+    return new Set();
+  }
+}
+
+/** Probes both backends; DOCKER-USER decides, then any DOCKER chain; nf_tables first on a tie. */
+export async function probeBackend(run: Runner): Promise<BackendProbe> {
+  const found = await Promise.all(
+    (['nft', 'legacy'] as const).map(async (b) => ({ b, chains: await chainsOf(run, b) })),
+  );
+  const withUser = found.find((f) => f.chains.has('DOCKER-USER'));
+  const withDocker = withUser ?? found.find((f) => f.chains.has('DOCKER'));
+  if (!withDocker) return { backend: 'none', command: 'iptables', dockerUser: false };
+  return { backend: withDocker.b, command: `iptables-${withDocker.b}`, dockerUser: !!withUser };
+}
+
+/** What status and doctor show about the VM's firewall, and what to do when Docker's chains are missing. */
+export interface FirewallReport extends BackendProbe {
+  /** Our rules present now (by the "gangway" comment), in the backend written to. */
+  rules: number;
+  problem?: string;
+}
+
+export const NO_DOCKER_CHAINS =
+  "Docker's iptables chains are in neither iptables-legacy nor iptables-nft (Docker runs with --iptables=false, " +
+  "or with Engine 29's nftables firewall backend, which has no DOCKER-USER): Gangway cannot open Docker's " +
+  'isolation for tunnel traffic. Use routed networks instead (docker network create -o ' +
+  'com.docker.network.bridge.gateway_mode_ipv4=routed), or run dockerd with its iptables backend';
+
+export async function firewallReport(run: Runner): Promise<FirewallReport> {
+  const probe = await probeBackend(run);
+  let rules = 0;
+  const save = probe.backend === 'none' ? 'iptables-save' : `iptables-${probe.backend}-save`;
+  try {
+    rules = (await run(save, []))
+      .split('\n')
+      .filter((l) => l.includes('"gangway"') || / gangway( |$)/.test(l)).length;
+  } catch {
+    // no tables to read: no rules of ours either
+  }
+  return { ...probe, rules, ...(probe.backend === 'none' ? { problem: NO_DOCKER_CHAINS } : {}) };
+}
