@@ -107,7 +107,7 @@ function formatStatus(s: Status): string {
   const lines = [
     ...(s.settingsWarning ? [`Warning: ${s.settingsWarning}`] : []),
     `Gangway ${s.version}: ${s.state === 'connected' ? 'connected' : 'waiting for the agent'}`,
-    `  peer        ${s.peer ?? '-'}${s.lastHeardMs !== null ? ` (heard ${(s.lastHeardMs / 1000).toFixed(1)} s ago)` : ''}`,
+    `  peer        ${s.peer ?? (s.peerLost ? `none (forgotten: ${s.peerLost})` : '-')}${s.lastHeardMs !== null ? ` (heard ${(s.lastHeardMs / 1000).toFixed(1)} s ago)` : ''}`,
     `  tunnel      ${s.tunnel.device} ${s.tunnel.hostAddress} <-> ${s.tunnel.agentAddress}, mtu ${s.tunnel.mtu}, udp ${s.tunnel.listen}${s.tunnel.offload ? ', offloads on' : ''}`,
     `  docker      ${docker}`,
     `  dns         ${formatDns(s.dns)}`,

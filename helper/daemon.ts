@@ -73,6 +73,7 @@ export class Daemon {
   private docker: Dockerode | undefined;
   private agent: AgentContainer | undefined;
   private agentWanted = false;
+  private dockerWasUp = false;
   /** gangway down pauses routing (no routes into a tunnel with no agent); up resumes it. */
   private routing = true;
   private agentError: string | null = null;
@@ -279,6 +280,9 @@ export class Daemon {
     this.watcher.on('networks', () => void this.sync());
     this.watcher.on('status', (st) => {
       deps.log.info(`docker ${st.state}`, { endpoint: this.dockerEndpoint, error: st.lastError });
+      // Docker (or its VM) went away, and the agent with it: whoever gets its address next is a stranger.
+      if (st.state === 'unreachable' && this.dockerWasUp) this.tunnel?.forget('Docker went away');
+      this.dockerWasUp = st.state === 'connected';
       this.changed();
       // Docker (or its VM) came back: the agent container may be gone with it.
       if (st.state === 'connected' && this.agentWanted) this.launchAgent().catch(() => undefined);
@@ -382,9 +386,12 @@ export class Daemon {
     this.changed();
     await this.sync();
     await this.dns?.unregister();
+    this.tunnel?.forget('gangway down removed the agent');
     if (this.agent) {
       try {
         await this.agent.down();
+        // Once more: the agent may have handshaken again while it was being stopped.
+        this.tunnel?.forget('gangway down removed the agent');
       } catch (err) {
         throw new ApiFailure(
           503,
@@ -697,6 +704,7 @@ export class Daemon {
       apiVersion: API_VERSION,
       state: t?.state ?? 'waiting',
       peer: peer ? formatEndpoint(peer) : null,
+      peerLost: t?.peerLost ?? null,
       lastHeardMs: t?.lastHeardAgoMs ?? null,
       configAcked: t?.configAcked ?? false,
       tunnel: {

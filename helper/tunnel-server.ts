@@ -39,6 +39,7 @@ export const SERVER_COUNTERS = [
   'sealedUnexpected',
   'configRetransmits',
   'peerRoamed',
+  'peerForgotten',
 ] as const;
 export type ServerCounter = (typeof SERVER_COUNTERS)[number];
 
@@ -86,6 +87,8 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   readonly counters = new Counters<ServerCounter>(SERVER_COUNTERS);
   private readonly pending = new Map<string, Pending>();
   private session: Session | undefined;
+  /** Why the last session ended, while no new one has started (shown by status). */
+  private lost: string | undefined;
   private configSeq = 0;
   private lastState: TunnelState = 'waiting';
   private bucket: { tokens: number; at: number };
@@ -119,6 +122,28 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   /** Milliseconds since the agent was last heard from, if a session exists. */
   get lastHeardAgoMs(): number | undefined {
     return this.session ? this.now() - this.session.lastHeard : undefined;
+  }
+
+  /** Why no peer is pinned, when one was and is no more. */
+  get peerLost(): string | undefined {
+    return this.session ? undefined : this.lost;
+  }
+
+  /**
+   * Ends the session and unpins its peer: `gangway down`, Docker gone, or keepalives stopped. Whoever holds
+   * the old address and port afterwards (a new process in the VM, a proxy's recycled flow) gets nothing
+   * from the host and injects nothing; a real agent must handshake again.
+   */
+  forget(reason: string): void {
+    this.pending.clear();
+    const had = this.session !== undefined;
+    this.session = undefined;
+    this.port.clearPeer();
+    if (had) {
+      this.lost = reason;
+      this.counters.inc('peerForgotten');
+    }
+    this.updateState();
   }
 
   get configAcked(): boolean {
@@ -165,6 +190,10 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   tick(): void {
     const now = this.now();
     for (const [k, p] of this.pending) if (p.expires < now) this.pending.delete(k);
+    if (this.session && now - this.session.lastHeard > this.peerTimeoutMs) {
+      this.forget(`the agent sent no keepalive for ${Math.round(this.peerTimeoutMs / 1000)} s`);
+      return;
+    }
     const c = this.session?.config;
     if (this.session && c && !c.acked && now >= c.nextSend) {
       // Backoff 200 ms doubling to 2 s: survives heavy loss without flooding a dead peer.
@@ -251,6 +280,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       rxCounter: 0n,
       txCounter: 0n,
     };
+    this.lost = undefined;
     this.counters.inc('handshakeOk');
     this.port.setPeer(from.address, from.port);
     this.sendWelcome(this.session);

@@ -94,7 +94,8 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   /** Starts (or restarts) dialing `server`, e.g. after re-resolving host.docker.internal. */
   dial(server: Endpoint = this.server): void {
     this.server = server;
-    this.port.setPeer(server.address, server.port);
+    // No data is accepted, or sent, until the helper proved the secret again (setState pins it then).
+    this.port.clearPeer();
     this.agentNonce = newNonce();
     this.helperNonce = undefined;
     this.keys = undefined;
@@ -228,6 +229,8 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   private setState(s: ClientState): void {
     if (s === this.stateValue) return;
     this.stateValue = s;
+    if (s === 'connected') this.port.setPeer(this.server.address, this.server.port);
+    else this.port.clearPeer();
     this.emit('state', s);
   }
 

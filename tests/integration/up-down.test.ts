@@ -2,10 +2,11 @@
 // container, heals it when it is removed or Docker restarts, and `down` leaves nothing behind.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import type { Dockerd } from '../rig/dockerd';
 import { waitFor } from '../rig/exec';
 import type { Rig } from '../rig/rig';
-import { type Workdir, stop, waitConnected, type DaemonHandle } from './harness';
+import { DIST, type Workdir, stop, waitConnected, type DaemonHandle } from './harness';
 import {
   gangwayCli,
   httpOk,
@@ -21,6 +22,8 @@ describe('gangway up / down', { timeout: 300_000 }, () => {
   let work: Workdir;
   let daemon: DaemonHandle;
   let webIp = '';
+  /** The agent's UDP address and port as the helper saw them, just before `gangway down`. */
+  let peerBeforeDown = '';
 
   const gangway = (...args: string[]) => gangwayCli(daemon.socket, ...args);
   const agentContainers = async () =>
@@ -125,6 +128,7 @@ describe('gangway up / down', { timeout: 300_000 }, () => {
   });
 
   test('gangway down: no agent container, no Gangway iptables rules in the VM, no routes on the host', async () => {
+    peerBeforeDown = (await waitConnected(daemon, 15_000)).peer ?? '';
     const r = await gangway('down');
     assert.equal(r.code, 0, r.out);
     assert.equal(await agentContainers(), '');
@@ -139,5 +143,46 @@ describe('gangway up / down', { timeout: 300_000 }, () => {
       [],
     );
     assert.equal(await httpOk(rig, webIp), false);
+  });
+
+  test('after gangway down the peer is forgotten: its old address and port get nothing and inject nothing', async () => {
+    const s0 = await daemon.status();
+    assert.equal(s0.peer, null, 'status names no peer');
+    assert.equal(s0.state, 'waiting');
+    assert.match(s0.peerLost ?? '', /gangway down/, 'status says why');
+    assert.match((await gangway('status')).out, /forgotten: gangway down/);
+    const m = /^([\d.]+):(\d+)$/.exec(peerBeforeDown);
+    assert.ok(m?.[1] && m[2], `the agent's endpoint before down: "${peerBeforeDown}"`);
+    // A process in the VM takes over the departed agent's address and port, and claims to be it.
+    const probe = rig.spawn(rig.vmNs, process.execPath, [
+      join(DIST, 'tests', 'fixtures', 'stale-peer.js'),
+      m[1],
+      m[2],
+      rig.hostVethIp,
+      String(daemon.port),
+      '2500',
+      webIp,
+      s0.tunnel.hostAddress,
+      '20',
+    ]);
+    let out = '';
+    probe.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise((r) => probe.once('exit', r));
+    // Meanwhile the host sends into the tunnel: with a stale pin these would go to the probe.
+    await rig.exec(rig.hostNs, 'ping', ['-c', '3', '-i', '0.2', '-W', '1', s0.tunnel.agentAddress], {
+      allowFail: true,
+    });
+    await exited;
+    const got = JSON.parse(out) as { sent: number; received: number };
+    assert.deepEqual(got, { sent: 20, received: 0 }, 'the host sent the old endpoint nothing');
+    const s1 = await daemon.status();
+    const delta = (k: string) => (s1.counters.pump[k] ?? 0) - (s0.counters.pump[k] ?? 0);
+    assert.ok(
+      delta('dropNotPeer') >= 20,
+      `its data was dropped and counted: ${JSON.stringify(s1.counters.pump)}`,
+    );
+    assert.equal(delta('udpRxPackets'), 0, 'nothing of it was accepted');
+    assert.equal(delta('tunTxPackets'), 0, 'nothing of it reached the TUN');
+    assert.ok(delta('dropNoPeer') >= 3, "the host's packets were dropped: no peer is pinned");
   });
 });

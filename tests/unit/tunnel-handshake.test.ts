@@ -210,3 +210,56 @@ test('send errors are counted as lost datagrams, never thrown, and the handshake
   assert.deepEqual(configs, [1]);
   assert.ok(server.counters.get('controlSendFailed') + client.counters.get('controlSendFailed') > 0);
 });
+
+test('the agent pins the helper only once the handshake completes, and unpins it when it re-dials', () => {
+  const { net, server, client } = setup();
+  const agentPin = () => net.peers.get('127.0.0.1:5000');
+  net.peers.set('127.0.0.1:5000', { address: '10.0.0.9', port: 1 }); // a stale pin from before
+  client.dial();
+  assert.equal(agentPin(), undefined, 'dialling: no data is accepted from anyone');
+  net.run(200, [server, client]);
+  assert.equal(client.state, 'connected');
+  assert.deepEqual(agentPin(), SERVER);
+  // The helper goes silent (it was stopped): the agent re-dials and forgets the endpoint meanwhile.
+  net.handlers.delete('127.0.0.1:4000');
+  net.run(4_000, [client]);
+  assert.equal(client.counters.get('redials'), 1);
+  assert.notEqual(client.state, 'connected');
+  assert.equal(agentPin(), undefined);
+});
+
+test('the helper forgets the peer when its keepalives stop, and says why', () => {
+  const { net, server, client } = setup();
+  client.dial();
+  net.run(200, [server, client]);
+  assert.deepEqual(net.peers.get('127.0.0.1:4000'), AGENT);
+  assert.equal(server.peerLost, undefined);
+  net.handlers.delete('127.0.0.1:5000'); // the agent's process is gone
+  const disconnected: number[] = [];
+  server.on('disconnected', () => disconnected.push(net.now));
+  net.run(6_000, [server]);
+  assert.equal(server.state, 'waiting');
+  assert.equal(server.peer, undefined);
+  assert.equal(net.peers.get('127.0.0.1:4000'), undefined, 'unpinned in the pump');
+  assert.match(server.peerLost ?? '', /no keepalive/);
+  assert.equal(server.counters.get('peerForgotten'), 1);
+  assert.equal(disconnected.length, 1);
+});
+
+test('forget() ends the session: the old peer is unpinned, its sealed messages are refused, a new handshake works', () => {
+  const { net, server, client } = setup();
+  client.dial();
+  net.run(200, [server, client]);
+  server.forget('gangway down removed the agent');
+  assert.equal(server.state, 'waiting');
+  assert.equal(net.peers.get('127.0.0.1:4000'), undefined);
+  assert.equal(server.peerLost, 'gangway down removed the agent');
+  // The agent's keepalives under the old session are refused until it dials again.
+  net.run(1_000, [server, client]);
+  assert.ok(server.counters.get('sealedUnknownSession') >= 1);
+  assert.equal(server.peer, undefined);
+  net.run(4_000, [server, client]);
+  assert.equal(server.state, 'connected', 'the agent re-dialled and proved the secret again');
+  assert.equal(server.peerLost, undefined);
+  assert.deepEqual(net.peers.get('127.0.0.1:4000'), AGENT);
+});
