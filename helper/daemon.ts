@@ -332,6 +332,7 @@ export class Daemon {
       if (joinsKey !== this.announcedJoins) this.deps.log.info('joins changed', { bridges: joins });
       this.announcedRoutes = key;
       this.announcedJoins = joinsKey;
+      this.dataPlane?.allowSources(reconciler.installed);
       this.tunnel?.pushConfig();
     }
     // Networks can change without changing routes (a new network that conflicts, a rename).

@@ -53,6 +53,11 @@ export interface DataPlane {
   readonly reconciler: RouteReconciler;
   readonly device: string;
   readonly offload: boolean;
+  /**
+   * Anti-spoofing: data from the agent is let through only from its tunnel address and from `routed` (the
+   * container subnets routed into the tunnel); anything else is dropped in the pump as dropSpoofed.
+   */
+  allowSources(routed: readonly string[]): void;
   /** Removes the routes it added, then closes the tunnel, the pump and the device. */
   close(): Promise<void>;
 }
@@ -75,7 +80,17 @@ export async function openDataPlane(p: PlaneParams, d: DataPlaneDeps): Promise<D
     throw err;
   }
   // The pump owns the TUN fd from here on: closing it is the one cleanup path, also when setup fails.
+  // Normalised (host bits cleared, as the pump requires); a CIDR that does not parse is not allowed.
+  const allowSources = (routed: readonly string[]) =>
+    pump.setAllowedSources([
+      `${p.agentAddress}/32`,
+      ...routed.flatMap((c) => {
+        const x = parseCidr(c);
+        return x ? [formatCidr(x)] : [];
+      }),
+    ]);
   try {
+    allowSources([]);
     await d.net.configureTun(tun.name, { local: p.hostAddress, peer: p.agentAddress, mtu: p.mtu });
   } catch (err) {
     pump.close();
@@ -103,6 +118,7 @@ export async function openDataPlane(p: PlaneParams, d: DataPlaneDeps): Promise<D
     reconciler,
     device: tun.name,
     offload: tun.offload,
+    allowSources,
     close: async () => {
       await reconciler.close();
       server.removeAllListeners();

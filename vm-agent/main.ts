@@ -72,6 +72,8 @@ async function run(log: Logger): Promise<number> {
     mtu: 9000,
     onControl: (data, address, p) => holder.client?.handle(data, address, p),
   });
+  // Anti-spoofing: data from the helper must come from the host's tunnel address, known once configured.
+  pump.setAllowedSources([]);
   const client = new TunnelClient(pump, secret, server);
   holder.client = client;
   let applied = '';
@@ -102,6 +104,7 @@ async function run(log: Logger): Promise<number> {
     }
   });
   client.on('config', (cfg) => {
+    pump.setAllowedSources([`${cfg.hostAddress}/32`]);
     // The latest configuration's joins win, whichever address change finishes last.
     joins = cfg.joins;
     const key = `${cfg.agentAddress} ${cfg.hostAddress} ${cfg.mtu}`;

@@ -14,6 +14,7 @@
 #include "error.h"
 #include "pump.h"
 #include "sockaddr_util.h"
+#include "src_filter.h"
 #include "tun.h"
 
 #define MTU_MIN 576
@@ -331,6 +332,47 @@ static napi_value m_clear_peer(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// setAllowedSources(prefixes | null): the inner sources data from the peer may carry.
+static napi_value m_set_allowed_sources(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  struct js_pump *jp = this_pump(env, info, &argc, argv);
+  if (!jp) return NULL;
+  if (jp->closed) return throw_error(env, "setAllowedSources: pump is closed");
+  if (argc < 1 || is_nullish(env, argv[0])) {
+    pump_set_filter(jp->pump, NULL);
+    return NULL;
+  }
+  bool is_array = false;
+  uint32_t n = 0;
+  if (napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, argv[0], &n) != napi_ok)
+    return throw_type(env, "setAllowedSources: prefixes must be an array of strings, or null");
+  if (n > 2 * SRC_FILTER_MAX) return throw_range(env, "setAllowedSources: too many prefixes");
+  struct src_filter *f = calloc(1, sizeof *f);
+  if (!f) return throw_error(env, "setAllowedSources: out of memory");
+  f->on = true;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    char text[STRING_MAX], err[ERRBUF_LEN], msg[ERRBUF_LEN + 32];
+    if (napi_get_element(env, argv[0], i, &v) != napi_ok ||
+        !get_string(env, v, "setAllowedSources: each prefix", text)) {
+      free(f);
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      return pending ? NULL : throw_type(env, "setAllowedSources: each prefix must be a string");
+    }
+    if (src_filter_add(f, text, err) < 0) {
+      free(f);
+      snprintf(msg, sizeof msg, "setAllowedSources: %s", err);
+      return throw_type(env, msg);
+    }
+  }
+  pump_set_filter(jp->pump, f);
+  free(f);
+  return NULL;
+}
+
 static napi_value m_send(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -487,6 +529,7 @@ NAPI_MODULE_INIT() {
       {"localPort", NULL, m_local_port, NULL, NULL, NULL, napi_default, NULL},
       {"setPeer", NULL, m_set_peer, NULL, NULL, NULL, napi_default, NULL},
       {"clearPeer", NULL, m_clear_peer, NULL, NULL, NULL, napi_default, NULL},
+      {"setAllowedSources", NULL, m_set_allowed_sources, NULL, NULL, NULL, napi_default, NULL},
       {"send", NULL, m_send, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, m_stats, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, m_close, NULL, NULL, NULL, napi_default, NULL},

@@ -25,6 +25,7 @@
   X(drop_tun_write, "dropTunWrite")           \
   X(drop_udp_send, "dropUdpSend")             \
   X(drop_control_queue, "dropControlQueue")   \
+  X(drop_spoofed, "dropSpoofed")              \
   X(tun_rx_gso_packets, "tunRxGsoPackets")    \
   X(tun_tx_gro_packets, "tunTxGroPackets")
 

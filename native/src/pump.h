@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "counters.h"
+#include "src_filter.h"
 
 // Receives a control datagram on the UDP -> TUN thread. Must not block; returns false when it could not
 // take the datagram (its queue is full), which the pump counts as dropControlQueue.
@@ -39,6 +40,9 @@ int pump_family(const struct pump *p);  // the socket's: AF_INET or AF_INET6 (du
 // Thread-safe. The address must be in the socket's family (sockaddr_parse does that).
 void pump_set_peer(struct pump *p, const struct sockaddr *addr, socklen_t len);
 void pump_clear_peer(struct pump *p);
+// Thread-safe. Data from the peer whose inner source lies outside f is dropped (dropSpoofed); NULL lets any
+// source through.
+void pump_set_filter(struct pump *p, const struct src_filter *f);
 
 // Sends one control datagram. Returns 0 when sent, 1 when the socket buffer was full (dropped and counted
 // as dropUdpSend: UDP may lose it anyway), -1 with a message in err.

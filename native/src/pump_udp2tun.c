@@ -32,6 +32,8 @@ struct udp2tun {
   size_t npkts;
   struct tun_pkt pkts[GRO_MAX_PKTS];
   struct peer_view peer;
+  struct src_filter filter;
+  unsigned filter_gen;
   struct counter_batch cb;
 };
 
@@ -62,7 +64,8 @@ static void write_pending(struct udp2tun *u) {
 }
 
 // One datagram. Order of checks: control first (any source may talk to the control plane; JS
-// authenticates), then data must come from the pinned peer, fit the MTU and be one plausible IP packet.
+// authenticates), then data must come from the pinned peer, fit the MTU, be one plausible IP packet and
+// come from an address behind the peer.
 static void handle_datagram(struct udp2tun *u, uint8_t *buf, size_t len, const struct sockaddr *from,
                             socklen_t from_len) {
   struct pump *p = u->p;
@@ -86,6 +89,10 @@ static void handle_datagram(struct udp2tun *u, uint8_t *buf, size_t len, const s
   }
   if (!ip_header_valid(buf, len)) {
     u->cb.drop_malformed++;
+    return;
+  }
+  if (!src_filter_allows(&u->filter, buf)) {
+    u->cb.drop_spoofed++;  // the peer speaks for an address that is not behind it
     return;
   }
   u->cb.udp_rx_packets++;
@@ -140,6 +147,7 @@ void *udp2tun_main(void *arg) {
       continue;
     }
     pump_peer_refresh(p, &u->peer);
+    pump_filter_refresh(p, &u->filter, &u->filter_gen);
     for (int k = 0; k < r; k++) {
       struct msghdr *m = &u->msgs[k].msg_hdr;
       uint8_t *buf = u->iov[k].iov_base;

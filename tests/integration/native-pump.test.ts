@@ -249,14 +249,31 @@ try {
   // keep the skip reason
 }
 
-/** A minimal IPv4 header: version 4, IHL 5, the given total length, protocol 17, 10.99.0.1 -> 10.99.0.2. */
-function ipv4Header(totalLength: number): string {
+/** A minimal IPv4 header: version 4, IHL 5, the given total length, protocol 17, src -> 10.99.0.2. */
+function ipv4Header(totalLength: number, src = '10.99.0.1'): string {
   const h = Buffer.alloc(20);
   h[0] = 0x45;
   h.writeUInt16BE(totalLength, 2);
   h[8] = 64;
   h[9] = 17;
-  Buffer.from([10, 99, 0, 1, 10, 99, 0, 2]).copy(h, 12);
+  Buffer.from([...src.split('.').map(Number), 10, 99, 0, 2]).copy(h, 12);
+  return h.toString('hex');
+}
+
+/** A whole IPv6 packet with no payload (next header 59), src -> fd99::2. */
+function ipv6Header(src: string): string {
+  const h = Buffer.alloc(40);
+  h[0] = 0x60;
+  h[6] = 59;
+  h[7] = 64;
+  const words = (a: string) => {
+    const [head = '', tail = ''] = a.split('::');
+    const hs = head ? head.split(':') : [];
+    const ts = tail ? tail.split(':') : [];
+    return [...hs, ...Array<string>(8 - hs.length - ts.length).fill('0'), ...ts];
+  };
+  words(src).forEach((w, i) => h.writeUInt16BE(parseInt(w, 16), 8 + 2 * i));
+  words('fd99::2').forEach((w, i) => h.writeUInt16BE(parseInt(w, 16), 24 + 2 * i));
   return h.toString('hex');
 }
 
@@ -487,6 +504,77 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
           await waitStats(b, (s) => s.udpRxPackets === before.udpRxPackets + 1);
         } finally {
           await b.cmd(`peer ${A_IP}:${a.port}`);
+        }
+      });
+
+      test('anti-spoofing: data from the peer with an inner source outside the allowed prefixes is dropped as dropSpoofed', async () => {
+        const peerPort = 40001;
+        await b.cmd(`peer ${THIRD_IP}:${peerPort}`);
+        try {
+          await b.cmd('allow 10.99.0.1/32,172.31.0.0/16,fd99::1/128,fd42:1::/64');
+          const before = await b.stats();
+          const allowed = [
+            ipv4Header(20, '10.99.0.1'),
+            ipv4Header(20, '172.31.200.7'),
+            ipv6Header('fd99::1'),
+            ipv6Header('fd42:1::abcd'),
+          ];
+          const spoofed = [
+            ipv4Header(20, '10.99.0.3'),
+            ipv4Header(20, '172.32.0.1'),
+            ipv4Header(20, '8.8.8.8'),
+            ipv6Header('fd99::3'),
+            ipv6Header('fd42:2::1'),
+            ipv6Header('2001:4860::8888'),
+          ];
+          await nsRun(NS_A, process.execPath, [
+            '-e',
+            UDP_SENDER,
+            THIRD_IP,
+            String(peerPort),
+            B_IP,
+            String(b.port),
+            ...allowed,
+            ...spoofed,
+          ]);
+          const after = await waitStats(
+            b,
+            (s) => s.udpRxPackets + s.dropSpoofed >= before.udpRxPackets + before.dropSpoofed + 10,
+          );
+          assert.equal(after.dropSpoofed - before.dropSpoofed, spoofed.length, JSON.stringify(after));
+          assert.equal(after.udpRxPackets - before.udpRxPackets, allowed.length, JSON.stringify(after));
+          // An empty list lets nothing through; bad prefixes are refused with the rule that failed.
+          await b.cmd('allow ');
+          for (const bad of ['10.99.0.1/33', '10.99.0.1/24', 'fd99::1/129', 'nonsense/8', '10.0.0.0']) {
+            const answer = await b.p.command(`allow ${bad}`, (l) => 'ok' in l || 'error' in l);
+            assert.match(String(answer.error), /setAllowedSources: .*(prefix|host bits)/, bad);
+          }
+          await nsRun(NS_A, process.execPath, [
+            '-e',
+            UDP_SENDER,
+            THIRD_IP,
+            String(peerPort),
+            B_IP,
+            String(b.port),
+            ipv4Header(20, '10.99.0.1'),
+          ]);
+          await waitStats(b, (s) => s.dropSpoofed === after.dropSpoofed + 1);
+        } finally {
+          await b.cmd('allow-all');
+          await b.cmd(`peer ${A_IP}:${a.port}`);
+        }
+        // With the real tunnel addresses allowed on both ends, traffic flows as before. (The kernel's own
+        // IPv6 chatter on a TUN, MLD reports and the like, comes from fe80::.)
+        await b.cmd('allow 10.99.0.1/32,fd99::1/128,fe80::/10');
+        await a.cmd('allow 10.99.0.2/32,fd99::2/128,fe80::/10');
+        try {
+          const before = await b.stats();
+          await nsRun(NS_A, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', '10.99.0.2']);
+          await nsRun(NS_A, 'ping', ['-6', '-c', '2', '-i', '0.2', '-W', '2', 'fd99::2']);
+          assert.equal((await b.stats()).dropSpoofed, before.dropSpoofed);
+        } finally {
+          await b.cmd('allow-all');
+          await a.cmd('allow-all');
         }
       });
 

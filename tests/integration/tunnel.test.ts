@@ -174,6 +174,42 @@ describe('tunnel in the namespace rig', { timeout: 240_000 }, () => {
     assert.ok(await pingOnce(rig, rig.hostNs, target), 'the real agent still carries traffic');
   });
 
+  test('anti-spoofing: packets whose inner source is not behind the other end are dropped, both ways', async () => {
+    const s0 = await daemon.status();
+    const target = rig.containers[0]!.ip;
+    // The VM sends the host a packet from an address that is neither the agent's nor a routed subnet's.
+    // Without the filter the host would answer it (over the veth, straight back).
+    assert.equal(
+      (
+        await rig.exec(
+          rig.vmNs,
+          'ping',
+          ['-c', '3', '-i', '0.2', '-W', '1', '-I', rig.vmVethIp, s0.tunnel.hostAddress],
+          { allowFail: true },
+        )
+      ).code,
+      1,
+      'the host answered a packet from a source the agent does not route',
+    );
+    const s1 = await daemon.status();
+    const d = (k: string) => (s1.counters.pump[k] ?? 0) - (s0.counters.pump[k] ?? 0);
+    assert.ok(d('dropSpoofed') >= 3, JSON.stringify(s1.counters.pump));
+    // The host sends a container a packet from its veth address: the agent drops it, so no echo comes back.
+    assert.equal(
+      (
+        await rig.exec(
+          rig.hostNs,
+          'ping',
+          ['-c', '3', '-i', '0.2', '-W', '1', '-I', rig.hostVethIp, target],
+          { allowFail: true },
+        )
+      ).code,
+      1,
+      "the agent let in a packet whose source is not the host's tunnel address",
+    );
+    assert.ok(await pingOnce(rig, rig.hostNs, target), 'traffic from the tunnel addresses still flows');
+  });
+
   test('the agent killed and started again: traffic resumes within 5 s', async () => {
     await stop(agent, 'SIGKILL');
     agent = startAgent(rig, daemon);
