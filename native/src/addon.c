@@ -22,6 +22,7 @@
 #define SOCKBUF_MIN 4096
 #define SOCKBUF_MAX (256 << 20)
 #define CONTROL_QUEUE 256  // control datagrams waiting for the JS thread; more are dropped and counted
+#define PEER_QUEUE 64      // the pinned peer's own queue: its keepalives never wait behind a stranger's flood
 #define STRING_MAX 256
 
 // ---- small helpers -------------------------------------------------------------------------------------
@@ -161,7 +162,8 @@ static napi_value open_tun(napi_env env, napi_callback_info info) {
 struct js_pump {
   struct pump *pump;
   napi_env env;
-  napi_threadsafe_function tsfn;
+  napi_threadsafe_function tsfn;       // control datagrams from anyone but the pinned peer
+  napi_threadsafe_function tsfn_peer;  // the pinned peer's
   int refs;
   bool closed;
   bool cleanup_hook;  // registered, so an env teardown without close() still joins the threads
@@ -194,6 +196,7 @@ static void js_pump_close(struct js_pump *jp) {
   if (jp->pump) pump_close(jp->pump);  // joins the threads: nothing calls the tsfn after this
   // abort: control datagrams still queued are freed (call_js with env == NULL), not delivered after close().
   napi_release_threadsafe_function(jp->tsfn, napi_tsfn_abort);
+  napi_release_threadsafe_function(jp->tsfn_peer, napi_tsfn_abort);
   if (jp->cleanup_hook) {
     jp->cleanup_hook = false;
     napi_remove_env_cleanup_hook(jp->env, env_cleanup, jp);
@@ -207,7 +210,8 @@ static void env_cleanup(void *arg) {
 }
 
 // UDP -> TUN thread: copy the datagram and queue it for the JS thread. Never blocks.
-static bool on_control(void *ctx, const uint8_t *data, size_t len, const struct sockaddr *from, socklen_t from_len) {
+static bool on_control(void *ctx, const uint8_t *data, size_t len, const struct sockaddr *from, socklen_t from_len,
+                       bool from_peer) {
   struct js_pump *jp = ctx;
   struct control_msg *m = malloc(sizeof *m + len);
   if (!m) return false;
@@ -215,7 +219,7 @@ static bool on_control(void *ctx, const uint8_t *data, size_t len, const struct 
   memcpy(&m->from, from, from_len < sizeof m->from ? from_len : sizeof m->from);
   m->len = len;
   memcpy(m->data, data, len);
-  if (napi_call_threadsafe_function(jp->tsfn, m, napi_tsfn_nonblocking) != napi_ok) {
+  if (napi_call_threadsafe_function(from_peer ? jp->tsfn_peer : jp->tsfn, m, napi_tsfn_nonblocking) != napi_ok) {
     free(m);  // napi_queue_full, or napi_closing during close()
     return false;
   }
@@ -496,12 +500,20 @@ static napi_value create_pump(napi_env env, napi_callback_info info) {
     return throw_error(env, "createPump: napi_create_threadsafe_function failed");
   }
   jp->refs = 1;  // the tsfn's
+  if (napi_create_threadsafe_function(env, on_control_fn, NULL, resource_name, PEER_QUEUE, 1, jp, tsfn_finalize, jp,
+                                      call_js, &jp->tsfn_peer) != napi_ok) {
+    jp->closed = true;
+    napi_release_threadsafe_function(jp->tsfn, napi_tsfn_abort);  // its finalizer frees jp
+    return throw_error(env, "createPump: napi_create_threadsafe_function failed");
+  }
+  jp->refs++;  // the peer tsfn's
 
   cfg.on_control = on_control;
   cfg.control_ctx = jp;
   if (pump_create(&cfg, &jp->pump, err) < 0) {
     jp->closed = true;
-    napi_release_threadsafe_function(jp->tsfn, napi_tsfn_abort);  // its finalizer frees jp
+    napi_release_threadsafe_function(jp->tsfn, napi_tsfn_abort);  // the two finalizers free jp
+    napi_release_threadsafe_function(jp->tsfn_peer, napi_tsfn_abort);
     return throw_error(env, err);
   }
   if (napi_wrap(env, self, jp, wrap_finalize, NULL, NULL) != napi_ok) {

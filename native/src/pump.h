@@ -12,9 +12,10 @@
 #include "src_filter.h"
 
 // Receives a control datagram on the UDP -> TUN thread. Must not block; returns false when it could not
-// take the datagram (its queue is full), which the pump counts as dropControlQueue.
+// take the datagram (its queue is full), which the pump counts as dropControlQueue. from_peer: it came from
+// the pinned peer, whose messages get their own queue so that a flood from elsewhere cannot crowd them out.
 typedef bool (*pump_control_fn)(void *ctx, const uint8_t *data, size_t len, const struct sockaddr *from,
-                                socklen_t from_len);
+                                socklen_t from_len, bool from_peer);
 
 struct pump_config {
   int tun_fd;    // becomes the pump's only when pump_create succeeds

@@ -70,9 +70,10 @@ static void handle_datagram(struct udp2tun *u, uint8_t *buf, size_t len, const s
                             socklen_t from_len) {
   struct pump *p = u->p;
   if (!ip_is_data(buf, len)) {
+    bool from_peer = u->peer.set && sockaddr_equal(from, (const struct sockaddr *)&u->peer.addr);
     if (len == 0) {
       u->cb.drop_malformed++;  // no type byte: neither data nor control
-    } else if (p->on_control(p->control_ctx, buf, len, from, from_len)) {
+    } else if (p->on_control(p->control_ctx, buf, len, from, from_len, from_peer)) {
       u->cb.control_rx++;
     } else {
       u->cb.drop_control_queue++;

@@ -614,6 +614,46 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
         assert.ok(after.dropControlQueue - before.dropControlQueue >= flood.length - 256 - 16);
       });
 
+      test("the pinned peer's control datagrams have their own queue: a stranger's flood cannot crowd them out", async () => {
+        const before = await b.stats();
+        const from = b.p.lines.length;
+        const t0 = Date.now();
+        const blocked = b.p.command('block 4000', (l) => 'ok' in l || 'error' in l);
+        // A stranger fills B's control queue while B's JavaScript is busy...
+        const flood = Array.from({ length: 600 }, () => '03');
+        await nsRun(NS_A, process.execPath, [
+          '-e',
+          UDP_SENDER,
+          THIRD_IP,
+          '0',
+          B_IP,
+          String(b.port),
+          ...flood,
+        ]);
+        // ...then B's pinned peer (A's pump socket) sends its own control messages.
+        const mine = Array.from({ length: 20 }, (_, i) => `07${i.toString(16).padStart(2, '0')}`);
+        for (const hex of mine) await a.cmd(`send ${hex} ${B_IP}:${b.port}`);
+        assert.ok(Date.now() - t0 < 3_500, 'all sent while B was still busy (else this shows nothing)');
+        await blocked;
+        const after = await waitStats(
+          b,
+          (s) =>
+            s.controlRx + s.dropControlQueue >=
+            before.controlRx + before.dropControlQueue + flood.length + mine.length,
+        );
+        assert.ok(
+          after.dropControlQueue - before.dropControlQueue >= flood.length - 256 - 16,
+          'the flood overflowed',
+        );
+        for (const hex of mine)
+          await b.p.waitFor(
+            (l) => (l.control as { data?: string } | undefined)?.data === hex,
+            `the peer's control datagram ${hex}`,
+            5000,
+            from,
+          );
+      });
+
       test('control datagrams from anyone are handed up, with their source', async () => {
         const from = b.p.lines.length;
         await nsRun(NS_A, process.execPath, [
