@@ -42,6 +42,7 @@ import { RouteMonitor } from './platform/route-monitor';
 import { readLogs } from './logs/log-reader';
 import { parseLogQuery } from './logs/log-query';
 import { loadOrCreateSecret } from './secret';
+import { AgentKeys } from './agent-keys';
 import type { TunnelServer } from './tunnel-server';
 import { ContainerIndex } from './dns/container-index';
 import { DnsService } from './dns/dns-service';
@@ -77,7 +78,7 @@ export class Daemon {
   /** gangway down pauses routing (no routes into a tunnel with no agent); up resumes it. */
   private routing = true;
   private agentError: string | null = null;
-  private secret: Buffer | undefined;
+  private agentKeys: AgentKeys | undefined;
   private events: EventStream | undefined;
   private announcedStatus = '';
   /** Gangway DNS; applyDns() reconfigures it when the DNS settings or the tunnel change. */
@@ -127,7 +128,7 @@ export class Daemon {
 
   async start(): Promise<void> {
     const { cfg, deps } = this;
-    this.secret = await loadOrCreateSecret(cfg.stateDir);
+    this.agentKeys = new AgentKeys(await loadOrCreateSecret(cfg.stateDir), cfg.stateDir);
     this.settings = SettingsStore.load(cfg.stateDir, { log: deps.log });
     if (this.settings.warning) deps.log.warn(this.settings.warning, {});
     // Carry on as before a restart: after `up`, the agent is kept running (launched once Docker answers).
@@ -199,12 +200,12 @@ export class Daemon {
   /** Opens the data plane for `p` and makes it current. On failure nothing is left open. */
   private async openDataPlane(p: PlaneParams): Promise<void> {
     const { cfg, deps } = this;
-    if (!this.secret) throw new Error('the secret is not loaded');
+    if (!this.agentKeys) throw new Error('the secret is not loaded');
     const dp = await openDataPlane(p, {
       native: deps.native,
       net: deps.net,
       log: deps.log,
-      secret: this.secret,
+      secret: this.agentKeys.secretFor,
       tunName: cfg.tunName,
       offload: cfg.offload,
       bind: cfg.bind,
@@ -387,6 +388,8 @@ export class Daemon {
     this.changed();
     await this.sync();
     await this.dns?.unregister();
+    // The container's key dies with it: a copy of its secret no longer opens a session.
+    await this.agentKeys?.revoke();
     this.tunnel?.forget('gangway down removed the agent');
     if (this.agent) {
       try {
@@ -416,8 +419,8 @@ export class Daemon {
   }
 
   private async launchAgent(): Promise<void> {
-    const { agent, docker, secret, cfg, deps } = this;
-    if (!agent || !docker || !secret) return;
+    const { agent, docker, agentKeys, cfg, deps } = this;
+    if (!agent || !docker || !agentKeys) return;
     // dist/helper/daemon.js -> the package root, which holds dist/, node_modules/ and the native build.
     const root = resolve(__dirname, '..', '..');
     try {
@@ -428,7 +431,11 @@ export class Daemon {
         ...(cfg.agentBaseImage ? { baseImage: cfg.agentBaseImage } : {}),
         onProgress: (line) => deps.log.debug('agent image build', { line }),
       });
-      const r = await agent.up({ image: image.tag, server: `${cfg.agentDial}:${this.plane.port}`, secret });
+      const r = await agent.up({
+        image: image.tag,
+        server: `${cfg.agentDial}:${this.plane.port}`,
+        secret: agentKeys,
+      });
       this.agentError = null;
       this.changed();
       deps.log.info('agent container ready', { image: image.tag, how: image.how, action: r.action });

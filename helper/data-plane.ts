@@ -9,7 +9,7 @@ import type { Logger } from '../common/log';
 import type { NativeAddon, Pump } from '../native/index';
 import type { NetPlatform } from './platform/net-platform';
 import { RouteReconciler } from './routes/route-reconciler';
-import { TunnelServer, type TunnelServerOptions } from './tunnel-server';
+import { type AgentSecretLookup, TunnelServer, type TunnelServerOptions } from './tunnel-server';
 
 /** What the data plane is built from: the tunnel's subnet and its two addresses, the UDP port, the MTU. */
 export interface PlaneParams {
@@ -36,7 +36,8 @@ export interface DataPlaneDeps {
   native: NativeAddon;
   net: NetPlatform;
   log: Logger;
-  secret: Buffer;
+  /** The per-install secret, or the lookup of the secrets valid now (AgentKeys.secretFor). */
+  secret: Buffer | AgentSecretLookup;
   tunName: string;
   offload: boolean;
   bind: string;

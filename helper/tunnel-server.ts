@@ -2,11 +2,18 @@
 //
 // Only a peer that proved knowledge of the per-install secret is pinned in the pump; until then, and for any
 // other source, data is dropped by the pump and control messages are counted and ignored here.
+//
+// HELLO floods (any local process or container can send them): each source (address and port) has its own
+// small budget, so one noisy socket cannot starve a restarting agent; above a global rate the helper answers
+// HELLOs without a valid cookie with a stateless COOKIE instead of a challenge, so spoofed sources cannot
+// use up the challenge budget; and the pump hands the pinned peer's control messages up in their own queue.
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Counters } from '../common/counters';
 import { type ControlPort, type Endpoint, sameEndpoint } from '../common/control-port';
 import {
   MsgType,
+  INSTALL_KEY_ID,
   type ChallengeOrAuth,
   type Hello,
   type Sealed,
@@ -23,6 +30,9 @@ import {
   parseControl,
   seal,
   checkSealed,
+  cookieFor,
+  encodeCookieReply,
+  hasCookie,
 } from '../common/wire';
 
 export const SERVER_COUNTERS = [
@@ -33,6 +43,9 @@ export const SERVER_COUNTERS = [
   'handshakeUnknownNonce',
   'handshakeWrongSource',
   'handshakeRateLimited',
+  'handshakeUnknownKey',
+  'handshakeCookieSent',
+  'handshakeCookieRateLimited',
   'sealedUnknownSession',
   'sealedBadTag',
   'sealedReplay',
@@ -54,17 +67,58 @@ export interface TunnelServerOptions {
   challengeTtlMs?: number;
   /** Upper bound on challenges sent per second, so spoofed HELLOs cannot make us a traffic reflector. */
   challengesPerSecond?: number;
+  /** HELLOs answered per second for one source (address and port), and its burst. */
+  helloPerSourcePerSecond?: number;
+  helloPerSourceBurst?: number;
+  /** HELLOs per second (all sources) above which the helper is under load and asks for cookies. */
+  helloLoadThreshold?: number;
+  /** Upper bound on COOKIE replies per second. */
+  cookiesPerSecond?: number;
   now?: () => number;
 }
 
+/**
+ * The secret for a HELLO's key id: the per-install secret for INSTALL_KEY_ID, the current agent container's
+ * for its key id, nothing for a revoked or unknown one.
+ */
+export type AgentSecretLookup = (keyId: Buffer) => Buffer | undefined;
+
+/** A token bucket: `rate` per second, at most `burst`. */
+class Bucket {
+  private tokens: number;
+  private at: number;
+  constructor(
+    private readonly rate: number,
+    private readonly burst: number,
+    now: number,
+  ) {
+    this.tokens = burst;
+    this.at = now;
+  }
+  take(now: number): boolean {
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.at) / 1000) * this.rate);
+    this.at = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+/** Sources tracked for per-source HELLO budgets; the least recently seen is forgotten beyond this. */
+const MAX_SOURCES = 4096;
+/** The cookie secret changes this often; cookies of the previous one stay valid until the next change. */
+const COOKIE_ROTATE_MS = 120_000;
+
 interface Pending {
   agentNonce: Buffer;
+  secret: Buffer;
   from: Endpoint;
   expires: number;
 }
 
 interface Session {
   keys: SessionKeys;
+  secret: Buffer;
   agentNonce: Buffer;
   helperNonce: Buffer;
   peer: Endpoint;
@@ -91,23 +145,33 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   private lost: string | undefined;
   private configSeq = 0;
   private lastState: TunnelState = 'waiting';
-  private bucket: { tokens: number; at: number };
+  private readonly challenges: Bucket;
+  private readonly cookies: Bucket;
+  private readonly sources = new Map<string, Bucket>();
+  private helloWindow = { start: 0, count: 0, prev: 0 };
+  private cookieSecrets: { current: Buffer; previous: Buffer; rotatedAt: number };
   private readonly now: () => number;
   private readonly peerTimeoutMs: number;
   private readonly challengeTtlMs: number;
-  private readonly challengesPerSecond: number;
+  private readonly secretFor: AgentSecretLookup;
 
   constructor(
     private readonly port: ControlPort,
-    private readonly secret: Buffer,
+    secret: Buffer | AgentSecretLookup,
     private readonly opts: TunnelServerOptions,
   ) {
     super();
     this.now = opts.now ?? Date.now;
     this.peerTimeoutMs = opts.peerTimeoutMs ?? 5_000;
     this.challengeTtlMs = opts.challengeTtlMs ?? 10_000;
-    this.challengesPerSecond = opts.challengesPerSecond ?? 50;
-    this.bucket = { tokens: this.challengesPerSecond, at: this.now() };
+    const now = this.now();
+    const perSecond = opts.challengesPerSecond ?? 50;
+    this.challenges = new Bucket(perSecond, perSecond, now);
+    const cookies = opts.cookiesPerSecond ?? 5_000;
+    this.cookies = new Bucket(cookies, cookies, now);
+    this.cookieSecrets = { current: randomBytes(32), previous: randomBytes(32), rotatedAt: now };
+    this.secretFor =
+      typeof secret === 'function' ? secret : (id) => (id.equals(INSTALL_KEY_ID) ? secret : undefined);
   }
 
   get state(): TunnelState {
@@ -219,17 +283,74 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     else this.emit('disconnected');
   }
 
-  private takeToken(): boolean {
-    const now = this.now();
-    const refill = ((now - this.bucket.at) / 1000) * this.challengesPerSecond;
-    this.bucket = { tokens: Math.min(this.challengesPerSecond, this.bucket.tokens + refill), at: now };
-    if (this.bucket.tokens < 1) return false;
-    this.bucket.tokens -= 1;
-    return true;
+  /** Counts a HELLO; true while more than helloLoadThreshold arrived in this second or the last. */
+  private underLoad(now: number): boolean {
+    const w = this.helloWindow;
+    if (now - w.start >= 1000) {
+      w.prev = now - w.start >= 2000 ? 0 : w.count;
+      w.start = now;
+      w.count = 0;
+    }
+    w.count++;
+    const threshold = this.opts.helloLoadThreshold ?? 100;
+    return w.count > threshold || w.prev > threshold;
+  }
+
+  private validCookie(msg: Hello, from: Endpoint, now: number): boolean {
+    const c = this.cookieSecrets;
+    if (now - c.rotatedAt >= COOKIE_ROTATE_MS) {
+      this.cookieSecrets = { current: randomBytes(32), previous: c.current, rotatedAt: now };
+    }
+    if (!hasCookie(msg)) return false;
+    const { current, previous } = this.cookieSecrets;
+    return (
+      macEqual(msg.cookie, cookieFor(current, from.address, from.port)) ||
+      macEqual(msg.cookie, cookieFor(previous, from.address, from.port))
+    );
+  }
+
+  /** The source's own HELLO budget (a bounded table: the least recently seen source is dropped). */
+  private sourceAllows(from: Endpoint, now: number): boolean {
+    const key = `${from.address}|${from.port}`;
+    let b = this.sources.get(key);
+    if (b) this.sources.delete(key);
+    else {
+      b = new Bucket(this.opts.helloPerSourcePerSecond ?? 2, this.opts.helloPerSourceBurst ?? 5, now);
+      if (this.sources.size >= MAX_SOURCES) {
+        const oldest = this.sources.keys().next().value;
+        if (oldest !== undefined) this.sources.delete(oldest);
+      }
+    }
+    this.sources.set(key, b);
+    return b.take(now);
   }
 
   private onHello(msg: Hello, from: Endpoint): void {
-    if (!this.takeToken()) {
+    const now = this.now();
+    // Under load, first make the sender show it receives at its address: a stateless cookie costs one MAC
+    // and a datagram no larger than the HELLO, and keeps no state for spoofed sources.
+    if (this.underLoad(now) && !this.validCookie(msg, from, now)) {
+      // The source's budget covers cookies too: one noisy socket gets a few per second, not the global share.
+      if (!this.sourceAllows(from, now)) {
+        this.counters.inc('handshakeRateLimited');
+        return;
+      }
+      if (!this.cookies.take(now)) {
+        this.counters.inc('handshakeCookieRateLimited');
+        return;
+      }
+      const cookie = cookieFor(this.cookieSecrets.current, from.address, from.port);
+      this.counters.inc('handshakeCookieSent');
+      this.send(encodeCookieReply(msg.agentNonce, cookie), from.address, from.port);
+      return;
+    }
+    const secret = this.secretFor(msg.keyId);
+    if (!secret) {
+      // A revoked container's key (gangway down, or the container replaced), or one we never issued.
+      this.counters.inc('handshakeUnknownKey');
+      return;
+    }
+    if (!this.sourceAllows(from, now) || !this.challenges.take(now)) {
       this.counters.inc('handshakeRateLimited');
       return;
     }
@@ -240,10 +361,11 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     }
     this.pending.set(helperNonce.toString('hex'), {
       agentNonce: msg.agentNonce,
+      secret,
       from,
-      expires: this.now() + this.challengeTtlMs,
+      expires: now + this.challengeTtlMs,
     });
-    const challenge = encodeChallengeOrAuth(this.secret, MsgType.Challenge, msg.agentNonce, helperNonce);
+    const challenge = encodeChallengeOrAuth(secret, MsgType.Challenge, msg.agentNonce, helperNonce);
     this.send(challenge, from.address, from.port);
   }
 
@@ -253,7 +375,12 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     const s = this.session;
     if (!p) {
       // The agent resends AUTH until it hears WELCOME; answer the copy if it is for the live session.
-      if (s && sameEndpoint(s.peer, from) && s.helperNonce.equals(msg.helperNonce) && this.authValid(msg)) {
+      if (
+        s &&
+        sameEndpoint(s.peer, from) &&
+        s.helperNonce.equals(msg.helperNonce) &&
+        this.authValid(msg, s.secret)
+      ) {
         this.sendWelcome(s);
         return;
       }
@@ -264,14 +391,15 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       this.counters.inc('handshakeWrongSource');
       return;
     }
-    if (!p.agentNonce.equals(msg.agentNonce) || !this.authValid(msg)) {
+    if (!p.agentNonce.equals(msg.agentNonce) || !this.authValid(msg, p.secret)) {
       this.counters.inc('handshakeBadMac');
       return;
     }
     this.pending.delete(key);
     const now = this.now();
     this.session = {
-      keys: deriveSessionKeys(this.secret, msg.agentNonce, msg.helperNonce),
+      keys: deriveSessionKeys(p.secret, msg.agentNonce, msg.helperNonce),
+      secret: p.secret,
       agentNonce: msg.agentNonce,
       helperNonce: msg.helperNonce,
       peer: from,
@@ -290,8 +418,8 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     this.pushConfig();
   }
 
-  private authValid(msg: ChallengeOrAuth): boolean {
-    return macEqual(msg.mac, handshakeMac(this.secret, MsgType.Auth, msg.agentNonce, msg.helperNonce));
+  private authValid(msg: ChallengeOrAuth, secret: Buffer): boolean {
+    return macEqual(msg.mac, handshakeMac(secret, MsgType.Auth, msg.agentNonce, msg.helperNonce));
   }
 
   private onSealed(msg: Sealed, raw: Buffer, from: Endpoint): void {

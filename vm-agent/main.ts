@@ -9,7 +9,7 @@ import { formatEndpoint, type Endpoint } from '../common/control-port';
 import { native, type Pump } from '../native/index';
 import { LinuxNet } from '../helper/platform/net-linux';
 import { runCommand } from '../helper/exec';
-import { readSecretFile } from '../helper/secret';
+import { parseAgentCredential } from '../common/agent-credential';
 import { TunnelClient } from './tunnel-client';
 import { Firewall } from './firewall';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -56,7 +56,10 @@ async function run(log: Logger): Promise<number> {
     return 2;
   }
   const { host, port } = parseServer(values.server);
-  const secret = readSecretFile(values['secret-file']);
+  const secretFile = values['secret-file'];
+  const secret = parseAgentCredential(readFileSync(secretFile, 'utf8'));
+  if (!secret)
+    throw new Error(`${secretFile} does not hold a Gangway secret (hex, or "KEYID SECRET" in hex)`);
   const net = new LinuxNet(runCommand);
   const tun = native().openTun(values['tun-name'] ?? 'gwa0', { offload: !values['no-offload'] });
   enableForwarding(log);

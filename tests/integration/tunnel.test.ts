@@ -223,6 +223,66 @@ describe('tunnel in the namespace rig', { timeout: 240_000 }, () => {
     console.log(`# traffic resumed ${Date.now() - t0} ms after the agent restarted`);
   });
 
+  test('20,000 HELLOs/s from another socket for 10 s: the session stays up; an agent restarted meanwhile is back within 5 s', async () => {
+    const s0 = await waitConnected(daemon, 5_000);
+    const flooder = rig.spawn(rig.vmNs, process.execPath, [
+      join(FIXTURES, 'hello-flood.js'),
+      rig.hostVethIp,
+      String(daemon.port),
+      '20000',
+      '10',
+    ]);
+    let out = '';
+    flooder.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    const done = new Promise((r) => flooder.once('exit', r));
+    try {
+      // The live session: still the same peer, connected, for 3 s of flood.
+      const until = Date.now() + 3_000;
+      while (Date.now() < until) {
+        const s = await daemon.status();
+        assert.equal(
+          s.state,
+          'connected',
+          `the session lapsed under the flood: ${JSON.stringify(s.counters)}`,
+        );
+        assert.equal(s.peer, s0.peer);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      assert.equal((await daemon.status()).counters.control.handshakeOk, s0.counters.control.handshakeOk);
+      // The agent restarts in the middle of the flood (a new process, a new source port).
+      await stop(agent, 'SIGKILL');
+      agent = startAgent(rig, daemon);
+      const t0 = Date.now();
+      await waitFor(
+        'the restarted agent under the flood',
+        async () => {
+          const s = await daemon.status();
+          return s.state === 'connected' && s.peer !== s0.peer && s.configAcked ? s : undefined;
+        },
+        5_000,
+        50,
+      );
+      await waitFor(
+        'ping through the new session',
+        () => pingOnce(rig, rig.hostNs, rig.containers[0]!.ip),
+        5_000 - (Date.now() - t0),
+        50,
+      );
+      console.log(`# agent restarted under a HELLO flood: traffic back after ${Date.now() - t0} ms`);
+    } finally {
+      await done;
+    }
+    const flood = JSON.parse(out) as { sent: number; ms: number; cookies: number; challenges: number };
+    const s1 = await daemon.status();
+    const c = s1.counters.control;
+    console.log(
+      `# flood: ${flood.sent} HELLOs in ${flood.ms} ms (${Math.round(flood.sent / (flood.ms / 1000))}/s); answered with ${flood.cookies} cookies and ${flood.challenges} challenges; helper: ${JSON.stringify({ cookieSent: c.handshakeCookieSent, rateLimited: c.handshakeRateLimited, cookieRateLimited: c.handshakeCookieRateLimited, dropControlQueue: s1.counters.pump.dropControlQueue })}`,
+    );
+    assert.ok(flood.sent >= 150_000, `the flood ran (${flood.sent} HELLOs)`);
+    assert.ok(flood.challenges <= 30, 'the flooder got a handful of challenges at most');
+    assert.equal(s1.state, 'connected');
+  });
+
   test('the helper restarted: the agent reconnects within 5 s', async () => {
     await stop(daemon);
     daemon = startDaemon(rig, work);

@@ -2,6 +2,7 @@
 // container, heals it when it is removed or Docker restarts, and `down` leaves nothing behind.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Dockerd } from '../rig/dockerd';
 import { waitFor } from '../rig/exec';
@@ -24,6 +25,8 @@ describe('gangway up / down', { timeout: 300_000 }, () => {
   let webIp = '';
   /** The agent's UDP address and port as the helper saw them, just before `gangway down`. */
   let peerBeforeDown = '';
+  /** The agent container's secret file, copied out of it (as `docker cp` could) before `gangway down`. */
+  let copiedSecret = '';
 
   const gangway = (...args: string[]) => gangwayCli(daemon.socket, ...args);
   const agentContainers = async () =>
@@ -129,6 +132,10 @@ describe('gangway up / down', { timeout: 300_000 }, () => {
 
   test('gangway down: no agent container, no Gangway iptables rules in the VM, no routes on the host', async () => {
     peerBeforeDown = (await waitConnected(daemon, 15_000)).peer ?? '';
+    copiedSecret = (await dockerd.docker(['exec', 'gangway-agent', 'cat', '/run/gangway/secret'])).stdout;
+    assert.match(copiedSecret, /^[0-9a-f]{32} [0-9a-f]{64}\n$/, 'a per-container key id and secret');
+    const install = readFileSync(join(daemon.stateDir, 'secret'), 'utf8').trim();
+    assert.ok(!copiedSecret.includes(install), 'the container never holds the per-install secret');
     const r = await gangway('down');
     assert.equal(r.code, 0, r.out);
     assert.equal(await agentContainers(), '');
@@ -184,5 +191,42 @@ describe('gangway up / down', { timeout: 300_000 }, () => {
     assert.equal(delta('udpRxPackets'), 0, 'nothing of it was accepted');
     assert.equal(delta('tunTxPackets'), 0, 'nothing of it reached the TUN');
     assert.ok(delta('dropNoPeer') >= 3, "the host's packets were dropped: no peer is pinned");
+  });
+
+  test("after down and up, the old container's secret fails the handshake", async () => {
+    const r = await gangway('up');
+    assert.equal(r.code, 0, `${r.out}\n${daemon.output()}`);
+    const live = await waitConnected(daemon, 15_000);
+    const fresh = (await dockerd.docker(['exec', 'gangway-agent', 'cat', '/run/gangway/secret'])).stdout;
+    assert.notEqual(fresh, copiedSecret, 'the new container has its own secret');
+    // Someone kept the old container's secret and runs an agent with it in the VM.
+    const file = join(work.dir, 'copied-secret');
+    writeFileSync(file, copiedSecret, { mode: 0o600 });
+    const before = (await daemon.status()).counters.control;
+    const thief = rig.spawn(rig.vmNs, process.execPath, [
+      join(DIST, 'vm-agent', 'main.js'),
+      '--server',
+      `${rig.hostVethIp}:${daemon.port}`,
+      '--secret-file',
+      file,
+      '--tun-name',
+      'gwx0',
+      '--no-firewall',
+    ]);
+    try {
+      await new Promise((res) => setTimeout(res, 3_000));
+      const s = await daemon.status();
+      const c = s.counters.control;
+      assert.ok(
+        (c.handshakeUnknownKey ?? 0) > (before.handshakeUnknownKey ?? 0),
+        `the old key was refused: ${JSON.stringify(c)}`,
+      );
+      assert.equal(c.handshakeOk, before.handshakeOk, 'no session for the old secret');
+      assert.equal(s.peer, live.peer, 'the new container is still the pinned peer');
+      assert.equal(s.state, 'connected');
+    } finally {
+      thief.kill('SIGKILL');
+    }
+    await waitFor('the web container through the new agent', () => httpOk(rig, webIp), 10_000, 100);
   });
 });
