@@ -62,6 +62,7 @@ export interface PumpStats {
   dropUdpSend: number; // sendmmsg failed
   dropControlQueue: number; // control datagram dropped because JavaScript was not keeping up
   dropSpoofed: number; // data from the peer whose inner source is outside setAllowedSources' prefixes
+  dropControlRate: number; // control datagram over its source's budget (50/s, burst 100; not the pinned peer)
   /**
    * With TUN offloads, tunRx/tunTx count TUN reads/writes, and one of them may be a 64 KB super-packet:
    * these count the super-packets read (split into several datagrams) and written (coalesced from several).

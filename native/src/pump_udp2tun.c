@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 
+#include "ctrl_limit.h"
 #include "ip.h"
 #include "offload.h"
 #include "pump_internal.h"
@@ -34,6 +36,8 @@ struct udp2tun {
   struct peer_view peer;
   struct src_filter filter;
   unsigned filter_gen;
+  struct ctrl_limit limit;
+  uint64_t now_ms;  // read once per batch
   struct counter_batch cb;
 };
 
@@ -73,6 +77,8 @@ static void handle_datagram(struct udp2tun *u, uint8_t *buf, size_t len, const s
     bool from_peer = u->peer.set && sockaddr_equal(from, (const struct sockaddr *)&u->peer.addr);
     if (len == 0) {
       u->cb.drop_malformed++;  // no type byte: neither data nor control
+    } else if (!from_peer && !ctrl_limit_take(&u->limit, from, u->now_ms)) {
+      u->cb.drop_control_rate++;
     } else if (p->on_control(p->control_ctx, buf, len, from, from_len, from_peer)) {
       u->cb.control_rx++;
     } else {
@@ -149,6 +155,9 @@ void *udp2tun_main(void *arg) {
     }
     pump_peer_refresh(p, &u->peer);
     pump_filter_refresh(p, &u->filter, &u->filter_gen);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    u->now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
     for (int k = 0; k < r; k++) {
       struct msghdr *m = &u->msgs[k].msg_hdr;
       uint8_t *buf = u->iov[k].iov_base;

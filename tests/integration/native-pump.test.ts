@@ -195,6 +195,34 @@ s.bind(Number(bindPort), bindIp, async () => {
 });
 `;
 
+/** Sends PER datagrams of HEX from each of SOCKETS sockets (ephemeral ports on bindIp), then exits. */
+const MULTI_SENDER = `
+const dgram = require('dgram');
+const [bindIp, host, port, sockets, per, hex] = process.argv.slice(1);
+const payload = Buffer.from(hex, 'hex');
+Promise.all(Array.from({ length: Number(sockets) }, () => new Promise((done) => {
+  const s = dgram.createSocket('udp4');
+  s.bind(0, bindIp, async () => {
+    for (let i = 0; i < Number(per); i++) await new Promise((r, j) => s.send(payload, Number(port), host, (e) => e ? j(e) : r()));
+    s.close();
+    done();
+  });
+})));
+`;
+
+/** A control flood from several sockets, each within the pump's per-source budget (100). */
+const controlFlood = (port: number, sockets: number) =>
+  nsRun(NS_A, process.execPath, [
+    '-e',
+    MULTI_SENDER,
+    THIRD_IP,
+    B_IP,
+    String(port),
+    String(sockets),
+    '100',
+    '03',
+  ]);
+
 async function tcpRoundTrip(host: string, port: number): Promise<void> {
   const server = spawnIn(NS_B, process.execPath, [
     '-e',
@@ -594,22 +622,15 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
       test('a control flood while JavaScript is busy is bounded and counted as dropControlQueue', async () => {
         const before = await b.stats();
         const blocked = b.p.command('block 1500', (l) => 'ok' in l || 'error' in l);
-        const flood = Array.from({ length: 600 }, () => '03');
-        await nsRun(NS_A, process.execPath, [
-          '-e',
-          UDP_SENDER,
-          THIRD_IP,
-          '0',
-          B_IP,
-          String(b.port),
-          ...flood,
-        ]);
+        const flood = { length: 600 };
+        await controlFlood(b.port, 6);
         await blocked;
         const after = await waitStats(
           b,
           (s) =>
             s.controlRx + s.dropControlQueue === before.controlRx + before.dropControlQueue + flood.length,
         );
+        assert.equal(after.dropControlRate, before.dropControlRate, 'each socket stayed within its budget');
         assert.ok(after.controlRx - before.controlRx <= 256, 'at most the queue size waits for JavaScript');
         assert.ok(after.dropControlQueue - before.dropControlQueue >= flood.length - 256 - 16);
       });
@@ -619,17 +640,9 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
         const from = b.p.lines.length;
         const t0 = Date.now();
         const blocked = b.p.command('block 4000', (l) => 'ok' in l || 'error' in l);
-        // A stranger fills B's control queue while B's JavaScript is busy...
-        const flood = Array.from({ length: 600 }, () => '03');
-        await nsRun(NS_A, process.execPath, [
-          '-e',
-          UDP_SENDER,
-          THIRD_IP,
-          '0',
-          B_IP,
-          String(b.port),
-          ...flood,
-        ]);
+        // Strangers fill B's control queue while B's JavaScript is busy...
+        const flood = { length: 600 };
+        await controlFlood(b.port, 6);
         // ...then B's pinned peer (A's pump socket) sends its own control messages.
         const mine = Array.from({ length: 20 }, (_, i) => `07${i.toString(16).padStart(2, '0')}`);
         for (const hex of mine) await a.cmd(`send ${hex} ${B_IP}:${b.port}`);
@@ -652,6 +665,36 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
             5000,
             from,
           );
+      });
+
+      test('one socket over its budget (100, then 50/s) is cut off in the pump as dropControlRate; the pinned peer is not', async () => {
+        const before = await b.stats();
+        const t0 = Date.now();
+        await nsRun(NS_A, process.execPath, [
+          '-e',
+          UDP_SENDER,
+          THIRD_IP,
+          '0',
+          B_IP,
+          String(b.port),
+          ...Array.from({ length: 1000 }, () => '03'),
+        ]);
+        const seconds = (Date.now() - t0) / 1000;
+        const after = await waitStats(
+          b,
+          (s) =>
+            s.controlRx + s.dropControlRate + s.dropControlQueue >=
+            before.controlRx + before.dropControlRate + 1000,
+        );
+        const passed =
+          after.controlRx - before.controlRx + (after.dropControlQueue - before.dropControlQueue);
+        assert.ok(passed >= 100 && passed <= 100 + 50 * seconds + 1, `${passed} handed up in ${seconds} s`);
+        assert.equal(after.dropControlRate - before.dropControlRate, 1000 - passed);
+        // The pinned peer (A's pump socket) sends 150 in a row: all handed up.
+        const p0 = await b.stats();
+        for (let i = 0; i < 150; i++) await a.cmd(`send 05 ${B_IP}:${b.port}`);
+        const p1 = await waitStats(b, (s) => s.controlRx >= p0.controlRx + 150);
+        assert.equal(p1.dropControlRate, p0.dropControlRate);
       });
 
       test('control datagrams from anyone are handed up, with their source', async () => {

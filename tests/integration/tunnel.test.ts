@@ -276,7 +276,7 @@ describe('tunnel in the namespace rig', { timeout: 240_000 }, () => {
     const s1 = await daemon.status();
     const c = s1.counters.control;
     console.log(
-      `# flood: ${flood.sent} HELLOs in ${flood.ms} ms (${Math.round(flood.sent / (flood.ms / 1000))}/s); answered with ${flood.cookies} cookies and ${flood.challenges} challenges; helper: ${JSON.stringify({ cookieSent: c.handshakeCookieSent, rateLimited: c.handshakeRateLimited, cookieRateLimited: c.handshakeCookieRateLimited, dropControlQueue: s1.counters.pump.dropControlQueue })}`,
+      `# flood: ${flood.sent} HELLOs in ${flood.ms} ms (${Math.round(flood.sent / (flood.ms / 1000))}/s); answered with ${flood.cookies} cookies and ${flood.challenges} challenges; helper: ${JSON.stringify({ cookieSent: c.handshakeCookieSent, rateLimited: c.handshakeRateLimited, cookieRateLimited: c.handshakeCookieRateLimited, dropControlQueue: s1.counters.pump.dropControlQueue, dropControlRate: s1.counters.pump.dropControlRate })}`,
     );
     assert.ok(flood.sent >= 150_000, `the flood ran (${flood.sent} HELLOs)`);
     assert.ok(flood.challenges <= 30, 'the flooder got a handful of challenges at most');
