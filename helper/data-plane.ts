@@ -103,7 +103,7 @@ export async function openDataPlane(p: PlaneParams, d: DataPlaneDeps): Promise<D
     d.onChange();
   });
   server.on('disconnected', () => {
-    d.log.warn('agent silent; waiting for it', {});
+    d.log.warn('agent gone; waiting for it', { reason: server.peerLost ?? 'no keepalive yet' });
     d.onChange();
   });
   server.on('configAcked', (seq) => {

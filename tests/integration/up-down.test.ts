@@ -72,6 +72,16 @@ describe('gangway up / down', { timeout: 300_000 }, () => {
     await dockerd.docker(['start', 'web']);
     await waitFor('traffic after the dockerd restart', () => httpOk(rig, webIp), 10_000, 100);
     console.log(`# dockerd restarted -> traffic back: ${Date.now() - t0} ms`);
+    // The old agent's pin was dropped while Docker was down, and the log says why. (dockerd keeps its event
+    // stream open while it stops containers, so here the keepalive timeout usually comes first.)
+    const reasons = readFileSync(daemon.logFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"agent gone; waiting for it"'))
+      .map((l) => (JSON.parse(l) as { reason?: string }).reason);
+    assert.ok(
+      reasons.some((r) => r === 'Docker went away' || r === 'the agent sent no keepalive for 5 s'),
+      JSON.stringify(reasons),
+    );
   });
 
   test('kill -9 of the helper, started again: no stale routes, reconnects', async () => {
