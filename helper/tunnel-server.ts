@@ -1,14 +1,10 @@
 // The helper's side of the tunnel handshake and control channel (see common/wire.ts for the messages).
 //
-// Only a peer that proved knowledge of the per-install secret is pinned in the pump; until then, and for any
-// other source, data is dropped by the pump and control messages are counted and ignored here.
-//
-// HELLO floods (any local process or container can send them): each source (address and port) has its own
-// small budget, so one noisy socket cannot starve a restarting agent; above a global rate the helper answers
-// HELLOs without a valid cookie with a stateless COOKIE instead of a challenge, so spoofed sources cannot
-// use up the challenge budget; and the pump hands the pinned peer's control messages up in their own queue.
-import { randomBytes } from 'node:crypto';
+// Only a peer that proved knowledge of its secret (the per-install one, or its container's) is pinned in the
+// pump; until then, and for any other source, data is dropped by the pump and control messages are counted
+// and ignored here. Who gets an answer to a HELLO at all is HelloGuard's call (hello-guard.ts).
 import { EventEmitter } from 'node:events';
+import { HelloGuard, type HelloGuardOptions } from './hello-guard';
 import { Counters } from '../common/counters';
 import { type ControlPort, type Endpoint, sameEndpoint } from '../common/control-port';
 import {
@@ -30,9 +26,7 @@ import {
   parseControl,
   seal,
   checkSealed,
-  cookieFor,
   encodeCookieReply,
-  hasCookie,
 } from '../common/wire';
 
 export const SERVER_COUNTERS = [
@@ -58,22 +52,13 @@ export type ServerCounter = (typeof SERVER_COUNTERS)[number];
 
 export type TunnelState = 'waiting' | 'connected';
 
-export interface TunnelServerOptions {
+export interface TunnelServerOptions extends HelloGuardOptions {
   /** The configuration pushed to the agent (seq is added here). */
   config: () => Omit<TunnelConfig, 'seq'>;
   /** A session with no authenticated message for this long is reported as not connected. */
   peerTimeoutMs?: number;
   /** How long a challenge may be answered. */
   challengeTtlMs?: number;
-  /** Upper bound on challenges sent per second, so spoofed HELLOs cannot make us a traffic reflector. */
-  challengesPerSecond?: number;
-  /** HELLOs answered per second for one source (address and port), and its burst. */
-  helloPerSourcePerSecond?: number;
-  helloPerSourceBurst?: number;
-  /** HELLOs per second (all sources) above which the helper is under load and asks for cookies. */
-  helloLoadThreshold?: number;
-  /** Upper bound on COOKIE replies per second. */
-  cookiesPerSecond?: number;
   now?: () => number;
 }
 
@@ -82,32 +67,6 @@ export interface TunnelServerOptions {
  * for its key id, nothing for a revoked or unknown one.
  */
 export type AgentSecretLookup = (keyId: Buffer) => Buffer | undefined;
-
-/** A token bucket: `rate` per second, at most `burst`. */
-class Bucket {
-  private tokens: number;
-  private at: number;
-  constructor(
-    private readonly rate: number,
-    private readonly burst: number,
-    now: number,
-  ) {
-    this.tokens = burst;
-    this.at = now;
-  }
-  take(now: number): boolean {
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.at) / 1000) * this.rate);
-    this.at = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
-  }
-}
-
-/** Sources tracked for per-source HELLO budgets; the least recently seen is forgotten beyond this. */
-const MAX_SOURCES = 4096;
-/** The cookie secret changes this often; cookies of the previous one stay valid until the next change. */
-const COOKIE_ROTATE_MS = 120_000;
 
 interface Pending {
   agentNonce: Buffer;
@@ -145,11 +104,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   private lost: string | undefined;
   private configSeq = 0;
   private lastState: TunnelState = 'waiting';
-  private readonly challenges: Bucket;
-  private readonly cookies: Bucket;
-  private readonly sources = new Map<string, Bucket>();
-  private helloWindow = { start: 0, count: 0, prev: 0 };
-  private cookieSecrets: { current: Buffer; previous: Buffer; rotatedAt: number };
+  private readonly guard: HelloGuard;
   private readonly now: () => number;
   private readonly peerTimeoutMs: number;
   private readonly challengeTtlMs: number;
@@ -164,12 +119,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     this.now = opts.now ?? Date.now;
     this.peerTimeoutMs = opts.peerTimeoutMs ?? 5_000;
     this.challengeTtlMs = opts.challengeTtlMs ?? 10_000;
-    const now = this.now();
-    const perSecond = opts.challengesPerSecond ?? 50;
-    this.challenges = new Bucket(perSecond, perSecond, now);
-    const cookies = opts.cookiesPerSecond ?? 5_000;
-    this.cookies = new Bucket(cookies, cookies, now);
-    this.cookieSecrets = { current: randomBytes(32), previous: randomBytes(32), rotatedAt: now };
+    this.guard = new HelloGuard(opts, this.now());
     this.secretFor =
       typeof secret === 'function' ? secret : (id) => (id.equals(INSTALL_KEY_ID) ? secret : undefined);
   }
@@ -283,65 +233,18 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     else this.emit('disconnected');
   }
 
-  /** Counts a HELLO; true while more than helloLoadThreshold arrived in this second or the last. */
-  private underLoad(now: number): boolean {
-    const w = this.helloWindow;
-    if (now - w.start >= 1000) {
-      w.prev = now - w.start >= 2000 ? 0 : w.count;
-      w.start = now;
-      w.count = 0;
-    }
-    w.count++;
-    const threshold = this.opts.helloLoadThreshold ?? 100;
-    return w.count > threshold || w.prev > threshold;
-  }
-
-  private validCookie(msg: Hello, from: Endpoint, now: number): boolean {
-    const c = this.cookieSecrets;
-    if (now - c.rotatedAt >= COOKIE_ROTATE_MS) {
-      this.cookieSecrets = { current: randomBytes(32), previous: c.current, rotatedAt: now };
-    }
-    if (!hasCookie(msg)) return false;
-    const { current, previous } = this.cookieSecrets;
-    return (
-      macEqual(msg.cookie, cookieFor(current, from.address, from.port)) ||
-      macEqual(msg.cookie, cookieFor(previous, from.address, from.port))
-    );
-  }
-
-  /** The source's own HELLO budget (a bounded table: the least recently seen source is dropped). */
-  private sourceAllows(from: Endpoint, now: number): boolean {
-    const key = `${from.address}|${from.port}`;
-    let b = this.sources.get(key);
-    if (b) this.sources.delete(key);
-    else {
-      b = new Bucket(this.opts.helloPerSourcePerSecond ?? 2, this.opts.helloPerSourceBurst ?? 5, now);
-      if (this.sources.size >= MAX_SOURCES) {
-        const oldest = this.sources.keys().next().value;
-        if (oldest !== undefined) this.sources.delete(oldest);
-      }
-    }
-    this.sources.set(key, b);
-    return b.take(now);
-  }
-
   private onHello(msg: Hello, from: Endpoint): void {
     const now = this.now();
     // Under load, first make the sender show it receives at its address: a stateless cookie costs one MAC
     // and a datagram no larger than the HELLO, and keeps no state for spoofed sources.
-    if (this.underLoad(now) && !this.validCookie(msg, from, now)) {
-      // The source's budget covers cookies too: one noisy socket gets a few per second, not the global share.
-      if (!this.sourceAllows(from, now)) {
-        this.counters.inc('handshakeRateLimited');
-        return;
-      }
-      if (!this.cookies.take(now)) {
-        this.counters.inc('handshakeCookieRateLimited');
-        return;
-      }
-      const cookie = cookieFor(this.cookieSecrets.current, from.address, from.port);
+    const verdict = this.guard.admit(msg, from, now);
+    if (verdict.kind === 'drop') {
+      this.counters.inc(verdict.reason);
+      return;
+    }
+    if (verdict.kind === 'cookie') {
       this.counters.inc('handshakeCookieSent');
-      this.send(encodeCookieReply(msg.agentNonce, cookie), from.address, from.port);
+      this.send(encodeCookieReply(msg.agentNonce, verdict.cookie), from.address, from.port);
       return;
     }
     const secret = this.secretFor(msg.keyId);
@@ -350,7 +253,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       this.counters.inc('handshakeUnknownKey');
       return;
     }
-    if (!this.sourceAllows(from, now) || !this.challenges.take(now)) {
+    if (!this.guard.mayChallenge(from, now)) {
       this.counters.inc('handshakeRateLimited');
       return;
     }
