@@ -32,6 +32,13 @@ describe('gangway up / down', { timeout: 300_000 }, () => {
   const agentContainers = async () =>
     (await dockerd.docker(['ps', '-aq', '--filter', 'label=com.gangway.role=agent'])).stdout.trim();
 
+  /** Why the helper dropped the agent's pin, from its log, oldest first. */
+  const goneReasons = () =>
+    readFileSync(daemon.logFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"agent gone; waiting for it"'))
+      .map((l) => (JSON.parse(l) as { reason?: string }).reason);
+
   before(async () => {
     ({ rig, dockerd, work } = await startDockerRig({ containers: 0, subnetIndex: 12 }));
     daemon = await startDockerDaemon({ rig, dockerd, work });
@@ -74,10 +81,7 @@ describe('gangway up / down', { timeout: 300_000 }, () => {
     console.log(`# dockerd restarted -> traffic back: ${Date.now() - t0} ms`);
     // The old agent's pin was dropped while Docker was down, and the log says why. (dockerd keeps its event
     // stream open while it stops containers, so here the keepalive timeout usually comes first.)
-    const reasons = readFileSync(daemon.logFile, 'utf8')
-      .split('\n')
-      .filter((l) => l.includes('"agent gone; waiting for it"'))
-      .map((l) => (JSON.parse(l) as { reason?: string }).reason);
+    const reasons = goneReasons();
     assert.ok(
       reasons.some((r) => r === 'Docker went away' || r === 'the agent sent no keepalive for 5 s'),
       JSON.stringify(reasons),
@@ -120,6 +124,8 @@ describe('gangway up / down', { timeout: 300_000 }, () => {
   });
 
   test('a new Docker endpoint applies without a restart', async () => {
+    const dockerGone = () => goneReasons().filter((r) => r === 'Docker went away').length;
+    const gone0 = dockerGone();
     const bad = await gangway('settings', 'set', 'dockerHost=unix:///nonexistent/docker.sock');
     assert.equal(bad.code, 0, bad.out);
     await waitFor(
@@ -129,6 +135,13 @@ describe('gangway up / down', { timeout: 300_000 }, () => {
       100,
     );
     assert.equal((await daemon.status()).docker.endpoint, 'unix:///nonexistent/docker.sock');
+    // Docker went away (as far as the helper can tell): the agent's pin was dropped at once, for that reason.
+    await waitFor(
+      'the pin dropped because Docker went away',
+      () => dockerGone() > gone0 || undefined,
+      5_000,
+      100,
+    );
     const good = await gangway('settings', 'set', `dockerHost=${dockerd.host}`);
     assert.equal(good.code, 0, good.out);
     await waitFor(
