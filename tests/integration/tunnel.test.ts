@@ -283,6 +283,56 @@ describe('tunnel in the namespace rig', { timeout: 240_000 }, () => {
     assert.equal(s1.state, 'connected');
   });
 
+  test('a HELLO flood from 50 sockets puts the helper under load: a restarted agent gets a cookie, then its session, within 5 s', async () => {
+    const s0 = await waitConnected(daemon, 5_000);
+    const flooder = rig.spawn(rig.vmNs, process.execPath, [
+      join(FIXTURES, 'hello-flood.js'),
+      rig.hostVethIp,
+      String(daemon.port),
+      '20000',
+      '6',
+      '50',
+    ]);
+    let out = '';
+    flooder.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    const done = new Promise((r) => flooder.once('exit', r));
+    try {
+      await new Promise((r) => setTimeout(r, 1_500));
+      const s1 = await daemon.status();
+      assert.equal(s1.state, 'connected');
+      assert.equal(s1.peer, s0.peer);
+      assert.ok(
+        (s1.counters.control.handshakeCookieSent ?? 0) > (s0.counters.control.handshakeCookieSent ?? 0),
+        `under load the helper answers with cookies: ${JSON.stringify(s1.counters.control)}`,
+      );
+      await stop(agent, 'SIGKILL');
+      agent = startAgent(rig, daemon);
+      const t0 = Date.now();
+      await waitFor(
+        'the restarted agent under load',
+        async () => {
+          const s = await daemon.status();
+          return s.state === 'connected' && s.peer !== s0.peer && s.configAcked ? s : undefined;
+        },
+        5_000,
+        50,
+      );
+      console.log(
+        `# agent restarted under a 50-socket HELLO flood: session back after ${Date.now() - t0} ms`,
+      );
+    } finally {
+      await done;
+    }
+    const flood = JSON.parse(out) as { sent: number; ms: number; cookies: number; challenges: number };
+    const c = (await daemon.status()).counters;
+    console.log(
+      `# 50-socket flood: ${flood.sent} HELLOs in ${flood.ms} ms; answered with ${flood.cookies} cookies and ${flood.challenges} challenges; helper: ${JSON.stringify({ cookieSent: c.control.handshakeCookieSent, rateLimited: c.control.handshakeRateLimited, dropControlRate: c.pump.dropControlRate, dropControlQueue: c.pump.dropControlQueue })}`,
+    );
+    // Only before the load was noticed (the first 100 HELLOs of a second) may its HELLOs be challenged, and
+    // the global budget (50 a second) bounds that; after, a flooder that does not answer cookies gets none.
+    assert.ok(flood.challenges <= 60, `${flood.challenges} challenges`);
+  });
+
   test('the helper restarted: the agent reconnects within 5 s', async () => {
     await stop(daemon);
     daemon = startDaemon(rig, work);
