@@ -53,6 +53,8 @@ export const statusSchema = z.object({
   apiVersion: z.number(),
   state: z.enum(['connected', 'waiting']),
   peer: z.string().nullable(),
+  /** Why no peer is pinned any more (gangway down, Docker gone, keepalives stopped); null while one is. */
+  peerLost: z.string().nullable().optional(),
   lastHeardMs: z.number().nullable(),
   configAcked: z.boolean(),
   tunnel: z.object({

@@ -2,23 +2,35 @@
 //
 // One UDP datagram carries one raw IP packet when its first nibble is 4 or 6; such datagrams have no
 // header at all and never reach JavaScript. Every other datagram is a control message whose first byte is
-// its type. The handshake proves that both ends hold the per-install secret:
+// its type. The handshake proves that both ends hold the agent's secret: the per-install secret (key id all
+// zeros), or the per-container secret derived from it for the key id the helper handed that container:
 //
-//   agent  -> helper  HELLO      v | agentNonce
+//   agent  -> helper  HELLO      v | agentNonce | keyId | cookie (zeros when it has none)
+//   helper -> agent   COOKIE     v | agentNonce | cookie                    (only under load, see below)
 //   helper -> agent   CHALLENGE  v | agentNonce | helperNonce | HMAC(secret, "challenge" | both nonces)
 //   agent  -> helper  AUTH       v | agentNonce | helperNonce | HMAC(secret, "auth" | both nonces)
 //   helper -> agent   WELCOME    (sealed)
+//
+// Under a HELLO flood the helper answers a HELLO without a valid cookie with a stateless COOKIE (a MAC of
+// the sender's address and port under a rotating secret, as WireGuard does), no larger than the HELLO: only
+// a sender that receives at its address can then go on, and per-source limits apply to real sources.
 //
 // After AUTH both ends derive a session id and one key per direction from the secret and the two nonces.
 // Later control messages are "sealed": type | sessionId | counter | body | tag, where the tag is a truncated
 // HMAC-SHA256 under the sender's direction key and the counter only ever grows (replays are rejected).
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
-export const PROTOCOL_VERSION = 1;
+/** 2: HELLO carries a key id and a cookie; COOKIE replies. */
+export const PROTOCOL_VERSION = 2;
 export const NONCE_LEN = 16;
 export const MAC_LEN = 32;
 export const TAG_LEN = 16;
 export const SESSION_ID_LEN = 8;
+export const KEY_ID_LEN = 16;
+export const COOKIE_LEN = 16;
+/** The key id of the per-install secret itself (an agent run by hand with --secret-file <state-dir>/secret). */
+export const INSTALL_KEY_ID: Buffer = Buffer.alloc(KEY_ID_LEN);
+const NO_COOKIE = Buffer.alloc(COOKIE_LEN);
 /** Smallest secret we accept: 256 bits. */
 export const SECRET_LEN = 32;
 
@@ -31,6 +43,7 @@ export enum MsgType {
   KeepaliveAck = 0x06,
   Config = 0x07,
   ConfigAck = 0x08,
+  Cookie = 0x09,
 }
 
 /** True for datagrams the pump treats as data (raw IPv4/IPv6). */
@@ -60,6 +73,16 @@ export interface Hello {
   type: MsgType.Hello;
   version: number;
   agentNonce: Buffer;
+  keyId: Buffer;
+  /** All zeros when the agent holds no cookie. */
+  cookie: Buffer;
+}
+
+export interface CookieReply {
+  type: MsgType.Cookie;
+  version: number;
+  agentNonce: Buffer;
+  cookie: Buffer;
 }
 
 export interface ChallengeOrAuth {
@@ -70,8 +93,30 @@ export interface ChallengeOrAuth {
   mac: Buffer;
 }
 
-export function encodeHello(agentNonce: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([MsgType.Hello, PROTOCOL_VERSION]), agentNonce]);
+export function encodeHello(
+  agentNonce: Buffer,
+  keyId: Buffer = INSTALL_KEY_ID,
+  cookie: Buffer = NO_COOKIE,
+): Buffer {
+  return Buffer.concat([Buffer.from([MsgType.Hello, PROTOCOL_VERSION]), agentNonce, keyId, cookie]);
+}
+
+export function hasCookie(h: Hello): boolean {
+  return !h.cookie.equals(NO_COOKIE);
+}
+
+export function encodeCookieReply(agentNonce: Buffer, cookie: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([MsgType.Cookie, PROTOCOL_VERSION]), agentNonce, cookie]);
+}
+
+/** The cookie for a sender: a MAC of its address and port under the helper's current cookie secret. */
+export function cookieFor(cookieSecret: Buffer, address: string, port: number): Buffer {
+  return hmac(cookieSecret, 'gangway v2 cookie', `${address}|${port}`).subarray(0, COOKIE_LEN);
+}
+
+/** A per-container secret: derived from the per-install secret and the container's key id. */
+export function deriveAgentSecret(installSecret: Buffer, keyId: Buffer): Buffer {
+  return hmac(installSecret, 'gangway v2 agent key', keyId);
 }
 
 export function handshakeMac(
@@ -181,7 +226,7 @@ export function checkSealed(
 
 export type ParseError = 'empty' | 'data' | 'unknown-type' | 'bad-length' | 'bad-version';
 
-export type Parsed = Hello | ChallengeOrAuth | Sealed;
+export type Parsed = Hello | CookieReply | ChallengeOrAuth | Sealed;
 
 /**
  * Parses a control datagram's framing. Authenticity is NOT checked here: handshake MACs and sealed tags are
@@ -192,9 +237,26 @@ export function parseControl(buf: Buffer): Parsed | ParseError {
   if (isDataPacket(buf)) return 'data';
   const type = buf[0] as MsgType;
   if (type === MsgType.Hello) {
-    if (buf.length !== 2 + NONCE_LEN) return 'bad-length';
+    if (buf.length >= 2 && buf[1] !== PROTOCOL_VERSION) return 'bad-version';
+    if (buf.length !== 2 + NONCE_LEN + KEY_ID_LEN + COOKIE_LEN) return 'bad-length';
+    const k = 2 + NONCE_LEN;
+    return {
+      type: MsgType.Hello,
+      version: PROTOCOL_VERSION,
+      agentNonce: Buffer.from(buf.subarray(2, k)),
+      keyId: Buffer.from(buf.subarray(k, k + KEY_ID_LEN)),
+      cookie: Buffer.from(buf.subarray(k + KEY_ID_LEN)),
+    };
+  }
+  if (type === MsgType.Cookie) {
+    if (buf.length !== 2 + NONCE_LEN + COOKIE_LEN) return 'bad-length';
     if (buf[1] !== PROTOCOL_VERSION) return 'bad-version';
-    return { type: MsgType.Hello, version: buf[1], agentNonce: Buffer.from(buf.subarray(2)) };
+    return {
+      type: MsgType.Cookie,
+      version: PROTOCOL_VERSION,
+      agentNonce: Buffer.from(buf.subarray(2, 2 + NONCE_LEN)),
+      cookie: Buffer.from(buf.subarray(2 + NONCE_LEN)),
+    };
   }
   if (type === MsgType.Challenge || type === MsgType.Auth) {
     if (buf.length !== 2 + 2 * NONCE_LEN + MAC_LEN) return 'bad-length';

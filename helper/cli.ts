@@ -111,7 +111,7 @@ function formatStatus(s: Status): string {
     ...(s.settingsWarning ? [`Warning: ${s.settingsWarning}`] : []),
     ...(s.docker.warning ? [`Warning: ${s.docker.warning}`] : []),
     `Gangway ${s.version}: ${s.state === 'connected' ? 'connected' : 'waiting for the agent'}`,
-    `  peer        ${s.peer ?? '-'}${s.lastHeardMs !== null ? ` (heard ${(s.lastHeardMs / 1000).toFixed(1)} s ago)` : ''}`,
+    `  peer        ${s.peer ?? (s.peerLost ? `none (forgotten: ${s.peerLost})` : '-')}${s.lastHeardMs !== null ? ` (heard ${(s.lastHeardMs / 1000).toFixed(1)} s ago)` : ''}`,
     `  tunnel      ${s.tunnel.device} ${s.tunnel.hostAddress} <-> ${s.tunnel.agentAddress}, mtu ${s.tunnel.mtu}, udp ${s.tunnel.listen}${s.tunnel.offload ? ', offloads on' : ''}`,
     `  docker      ${docker}`,
     ...(s.agent.firewall?.problem ? [`  firewall    ${s.agent.firewall.problem}`] : []),

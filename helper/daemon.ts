@@ -54,6 +54,7 @@ import { RouteMonitor } from './platform/route-monitor';
 import { readLogs } from './logs/log-reader';
 import { parseLogQuery } from './logs/log-query';
 import { loadOrCreateSecret } from './secret';
+import { AgentKeys } from './agent-keys';
 import type { TunnelServer } from './tunnel-server';
 import { ContainerIndex } from './dns/container-index';
 import { DnsService } from './dns/dns-service';
@@ -93,10 +94,11 @@ export class Daemon {
   private firewall: AgentFirewall | undefined;
   /** The agent session (its peer) whose firewall was last asked about after it connected. */
   private firewallAsked = '';
+  private dockerWasUp = false;
   /** gangway down pauses routing (no routes into a tunnel with no agent); up resumes it. */
   private routing = true;
   private agentError: string | null = null;
-  private secret: Buffer | undefined;
+  private agentKeys: AgentKeys | undefined;
   private events: EventStream | undefined;
   private announcedStatus = '';
   /** Gangway DNS; applyDns() reconfigures it when the DNS settings or the tunnel change. */
@@ -146,7 +148,7 @@ export class Daemon {
 
   async start(): Promise<void> {
     const { cfg, deps } = this;
-    this.secret = await loadOrCreateSecret(cfg.stateDir);
+    this.agentKeys = new AgentKeys(await loadOrCreateSecret(cfg.stateDir), cfg.stateDir);
     this.settings = SettingsStore.load(cfg.stateDir, { log: deps.log });
     if (this.settings.warning) deps.log.warn(this.settings.warning, {});
     // Carry on as before a restart: after `up`, the agent is kept running (launched once Docker answers).
@@ -223,12 +225,12 @@ export class Daemon {
   /** Opens the data plane for `p` and makes it current. On failure nothing is left open. */
   private async openDataPlane(p: PlaneParams): Promise<void> {
     const { cfg, deps } = this;
-    if (!this.secret) throw new Error('the secret is not loaded');
+    if (!this.agentKeys) throw new Error('the secret is not loaded');
     const dp = await openDataPlane(p, {
       native: deps.native,
       net: deps.net,
       log: deps.log,
-      secret: this.secret,
+      secret: this.agentKeys.secretFor,
       tunName: cfg.tunName,
       offload: cfg.offload,
       bind: cfg.bind,
@@ -326,6 +328,9 @@ export class Daemon {
     this.watcher.on('networks', () => void this.sync());
     this.watcher.on('status', (st) => {
       deps.log.info(`docker ${st.state}`, { endpoint: this.dockerEndpoint, error: st.lastError });
+      // Docker (or its VM) went away, and the agent with it: whoever gets its address next is a stranger.
+      if (st.state === 'unreachable' && this.dockerWasUp) this.tunnel?.forget('Docker went away');
+      this.dockerWasUp = st.state === 'connected';
       this.changed();
       if (st.state === 'connected') this.engineDetect?.();
       // Docker (or its VM) came back: the agent container may be gone with it.
@@ -376,6 +381,7 @@ export class Daemon {
       if (joinsKey !== this.announcedJoins) this.deps.log.info('joins changed', { bridges: joins });
       this.announcedRoutes = key;
       this.announcedJoins = joinsKey;
+      this.dataPlane?.allowSources(reconciler.installed);
       this.tunnel?.pushConfig();
     }
     // Networks can change without changing routes (a new network that conflicts, a rename).
@@ -432,9 +438,14 @@ export class Daemon {
     this.changed();
     await this.sync();
     await this.dns?.unregister();
+    // The container's key dies with it: a copy of its secret no longer opens a session.
+    await this.agentKeys?.revoke();
+    this.tunnel?.forget('gangway down removed the agent');
     if (this.agent) {
       try {
         await this.agent.down();
+        // Once more: the agent may have handshaken again while it was being stopped.
+        this.tunnel?.forget('gangway down removed the agent');
       } catch (err) {
         throw new ApiFailure(
           503,
@@ -458,8 +469,8 @@ export class Daemon {
   }
 
   private async launchAgent(): Promise<void> {
-    const { agent, docker, secret, cfg, deps, engine } = this;
-    if (!agent || !docker || !secret || !engine) return;
+    const { agent, docker, agentKeys, cfg, deps, engine } = this;
+    if (!agent || !docker || !agentKeys || !engine) return;
     try {
       const image = await ensureAgentImage(docker, {
         bundleDir: bundleDir(),
@@ -468,7 +479,7 @@ export class Daemon {
         onProgress: (line) => deps.log.debug('agent image build', { line }),
       });
       const target = engine.agentTarget(this.plane.port);
-      const r = await agent.up({ image: image.tag, ...target, secret });
+      const r = await agent.up({ image: image.tag, ...target, secret: agentKeys });
       this.agentError = null;
       this.changed();
       deps.log.info('agent container ready', { image: image.tag, how: image.how, action: r.action });
@@ -755,6 +766,7 @@ export class Daemon {
       apiVersion: API_VERSION,
       state: t?.state ?? 'waiting',
       peer: peer ? formatEndpoint(peer) : null,
+      peerLost: t?.peerLost ?? null,
       lastHeardMs: t?.lastHeardAgoMs ?? null,
       configAcked: t?.configAcked ?? false,
       tunnel: {

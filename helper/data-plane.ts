@@ -9,7 +9,7 @@ import type { Logger } from '../common/log';
 import type { NativeAddon, Pump } from '../native/index';
 import type { NetPlatform } from './platform/net-platform';
 import { RouteReconciler } from './routes/route-reconciler';
-import { TunnelServer, type TunnelServerOptions } from './tunnel-server';
+import { type AgentSecretLookup, TunnelServer, type TunnelServerOptions } from './tunnel-server';
 
 /** What the data plane is built from: the tunnel's subnet and its two addresses, the UDP port, the MTU. */
 export interface PlaneParams {
@@ -36,7 +36,8 @@ export interface DataPlaneDeps {
   native: NativeAddon;
   net: NetPlatform;
   log: Logger;
-  secret: Buffer;
+  /** The per-install secret, or the lookup of the secrets valid now (AgentKeys.secretFor). */
+  secret: Buffer | AgentSecretLookup;
   tunName: string;
   offload: boolean;
   bind: string;
@@ -53,6 +54,11 @@ export interface DataPlane {
   readonly reconciler: RouteReconciler;
   readonly device: string;
   readonly offload: boolean;
+  /**
+   * Anti-spoofing: data from the agent is let through only from its tunnel address and from `routed` (the
+   * container subnets routed into the tunnel); anything else is dropped in the pump as dropSpoofed.
+   */
+  allowSources(routed: readonly string[]): void;
   /** Removes the routes it added, then closes the tunnel, the pump and the device. */
   close(): Promise<void>;
 }
@@ -75,7 +81,17 @@ export async function openDataPlane(p: PlaneParams, d: DataPlaneDeps): Promise<D
     throw err;
   }
   // The pump owns the TUN fd from here on: closing it is the one cleanup path, also when setup fails.
+  // Normalised (host bits cleared, as the pump requires); a CIDR that does not parse is not allowed.
+  const allowSources = (routed: readonly string[]) =>
+    pump.setAllowedSources([
+      `${p.agentAddress}/32`,
+      ...routed.flatMap((c) => {
+        const x = parseCidr(c);
+        return x ? [formatCidr(x)] : [];
+      }),
+    ]);
   try {
+    allowSources([]);
     await d.net.configureTun(tun.name, { local: p.hostAddress, peer: p.agentAddress, mtu: p.mtu });
   } catch (err) {
     pump.close();
@@ -87,7 +103,7 @@ export async function openDataPlane(p: PlaneParams, d: DataPlaneDeps): Promise<D
     d.onChange();
   });
   server.on('disconnected', () => {
-    d.log.warn('agent silent; waiting for it', {});
+    d.log.warn('agent gone; waiting for it', { reason: server.peerLost ?? 'no keepalive yet' });
     d.onChange();
   });
   server.on('configAcked', (seq) => {
@@ -103,6 +119,7 @@ export async function openDataPlane(p: PlaneParams, d: DataPlaneDeps): Promise<D
     reconciler,
     device: tun.name,
     offload: tun.offload,
+    allowSources,
     close: async () => {
       await reconciler.close();
       server.removeAllListeners();

@@ -1,12 +1,15 @@
 // The helper's side of the tunnel handshake and control channel (see common/wire.ts for the messages).
 //
-// Only a peer that proved knowledge of the per-install secret is pinned in the pump; until then, and for any
-// other source, data is dropped by the pump and control messages are counted and ignored here.
+// Only a peer that proved knowledge of its secret (the per-install one, or its container's) is pinned in the
+// pump; until then, and for any other source, data is dropped by the pump and control messages are counted
+// and ignored here. Who gets an answer to a HELLO at all is HelloGuard's call (hello-guard.ts).
 import { EventEmitter } from 'node:events';
+import { HelloGuard, type HelloGuardOptions } from './hello-guard';
 import { Counters } from '../common/counters';
 import { type ControlPort, type Endpoint, sameEndpoint } from '../common/control-port';
 import {
   MsgType,
+  INSTALL_KEY_ID,
   type ChallengeOrAuth,
   type Hello,
   type Sealed,
@@ -23,6 +26,7 @@ import {
   parseControl,
   seal,
   checkSealed,
+  encodeCookieReply,
 } from '../common/wire';
 
 export const SERVER_COUNTERS = [
@@ -33,6 +37,9 @@ export const SERVER_COUNTERS = [
   'handshakeUnknownNonce',
   'handshakeWrongSource',
   'handshakeRateLimited',
+  'handshakeUnknownKey',
+  'handshakeCookieSent',
+  'handshakeCookieRateLimited',
   'sealedUnknownSession',
   'sealedBadTag',
   'sealedReplay',
@@ -45,26 +52,32 @@ export type ServerCounter = (typeof SERVER_COUNTERS)[number];
 
 export type TunnelState = 'waiting' | 'connected';
 
-export interface TunnelServerOptions {
+export interface TunnelServerOptions extends HelloGuardOptions {
   /** The configuration pushed to the agent (seq is added here). */
   config: () => Omit<TunnelConfig, 'seq'>;
   /** A session with no authenticated message for this long is reported as not connected. */
   peerTimeoutMs?: number;
   /** How long a challenge may be answered. */
   challengeTtlMs?: number;
-  /** Upper bound on challenges sent per second, so spoofed HELLOs cannot make us a traffic reflector. */
-  challengesPerSecond?: number;
   now?: () => number;
 }
 
+/**
+ * The secret for a HELLO's key id: the per-install secret for INSTALL_KEY_ID, the current agent container's
+ * for its key id, nothing for a revoked or unknown one.
+ */
+export type AgentSecretLookup = (keyId: Buffer) => Buffer | undefined;
+
 interface Pending {
   agentNonce: Buffer;
+  secret: Buffer;
   from: Endpoint;
   expires: number;
 }
 
 interface Session {
   keys: SessionKeys;
+  secret: Buffer;
   agentNonce: Buffer;
   helperNonce: Buffer;
   peer: Endpoint;
@@ -87,25 +100,28 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   readonly counters = new Counters<ServerCounter>(SERVER_COUNTERS);
   private readonly pending = new Map<string, Pending>();
   private session: Session | undefined;
+  /** Why the last session ended, while no new one has started (shown by status). */
+  private lost: string | undefined;
   private configSeq = 0;
   private lastState: TunnelState = 'waiting';
-  private bucket: { tokens: number; at: number };
+  private readonly guard: HelloGuard;
   private readonly now: () => number;
   private readonly peerTimeoutMs: number;
   private readonly challengeTtlMs: number;
-  private readonly challengesPerSecond: number;
+  private readonly secretFor: AgentSecretLookup;
 
   constructor(
     private readonly port: ControlPort,
-    private readonly secret: Buffer,
+    secret: Buffer | AgentSecretLookup,
     private readonly opts: TunnelServerOptions,
   ) {
     super();
     this.now = opts.now ?? Date.now;
     this.peerTimeoutMs = opts.peerTimeoutMs ?? 5_000;
     this.challengeTtlMs = opts.challengeTtlMs ?? 10_000;
-    this.challengesPerSecond = opts.challengesPerSecond ?? 50;
-    this.bucket = { tokens: this.challengesPerSecond, at: this.now() };
+    this.guard = new HelloGuard(opts, this.now());
+    this.secretFor =
+      typeof secret === 'function' ? secret : (id) => (id.equals(INSTALL_KEY_ID) ? secret : undefined);
   }
 
   get state(): TunnelState {
@@ -120,6 +136,28 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   /** Milliseconds since the agent was last heard from, if a session exists. */
   get lastHeardAgoMs(): number | undefined {
     return this.session ? this.now() - this.session.lastHeard : undefined;
+  }
+
+  /** Why no peer is pinned, when one was and is no more. */
+  get peerLost(): string | undefined {
+    return this.session ? undefined : this.lost;
+  }
+
+  /**
+   * Ends the session and unpins its peer: `gangway down`, Docker gone, or keepalives stopped. Whoever holds
+   * the old address and port afterwards (a new process in the VM, a proxy's recycled flow) gets nothing
+   * from the host and injects nothing; a real agent must handshake again.
+   */
+  forget(reason: string): void {
+    this.pending.clear();
+    const had = this.session !== undefined;
+    this.session = undefined;
+    this.port.clearPeer();
+    if (had) {
+      this.lost = reason;
+      this.counters.inc('peerForgotten');
+    }
+    this.updateState();
   }
 
   get configAcked(): boolean {
@@ -166,7 +204,10 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   tick(): void {
     const now = this.now();
     for (const [k, p] of this.pending) if (p.expires < now) this.pending.delete(k);
-    if (this.session && now - this.session.lastHeard > this.peerTimeoutMs) this.forgetSilentPeer();
+    if (this.session && now - this.session.lastHeard > this.peerTimeoutMs) {
+      this.forget(`the agent sent no keepalive for ${Math.round(this.peerTimeoutMs / 1000)} s`);
+      return;
+    }
     const c = this.session?.config;
     if (this.session && c && !c.acked && now >= c.nextSend) {
       // Backoff 200 ms doubling to 2 s: survives heavy loss without flooding a dead peer.
@@ -189,12 +230,6 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
    * is sent to its address. Behind Docker Desktop's proxy that port is a forgotten flow's, which the proxy,
    * or any other process, may hand out again. The agent dials again with a fresh handshake.
    */
-  private forgetSilentPeer(): void {
-    this.session = undefined;
-    this.port.clearPeer();
-    this.counters.inc('peerForgotten');
-  }
-
   private updateState(): void {
     const state = this.state;
     if (state === this.lastState) return;
@@ -203,17 +238,27 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     else this.emit('disconnected');
   }
 
-  private takeToken(): boolean {
-    const now = this.now();
-    const refill = ((now - this.bucket.at) / 1000) * this.challengesPerSecond;
-    this.bucket = { tokens: Math.min(this.challengesPerSecond, this.bucket.tokens + refill), at: now };
-    if (this.bucket.tokens < 1) return false;
-    this.bucket.tokens -= 1;
-    return true;
-  }
-
   private onHello(msg: Hello, from: Endpoint): void {
-    if (!this.takeToken()) {
+    const now = this.now();
+    // Under load, first make the sender show it receives at its address: a stateless cookie costs one MAC
+    // and a datagram no larger than the HELLO, and keeps no state for spoofed sources.
+    const verdict = this.guard.admit(msg, from, now);
+    if (verdict.kind === 'drop') {
+      this.counters.inc(verdict.reason);
+      return;
+    }
+    if (verdict.kind === 'cookie') {
+      this.counters.inc('handshakeCookieSent');
+      this.send(encodeCookieReply(msg.agentNonce, verdict.cookie), from.address, from.port);
+      return;
+    }
+    const secret = this.secretFor(msg.keyId);
+    if (!secret) {
+      // A revoked container's key (gangway down, or the container replaced), or one we never issued.
+      this.counters.inc('handshakeUnknownKey');
+      return;
+    }
+    if (!this.guard.mayChallenge(from, now)) {
       this.counters.inc('handshakeRateLimited');
       return;
     }
@@ -224,10 +269,11 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     }
     this.pending.set(helperNonce.toString('hex'), {
       agentNonce: msg.agentNonce,
+      secret,
       from,
-      expires: this.now() + this.challengeTtlMs,
+      expires: now + this.challengeTtlMs,
     });
-    const challenge = encodeChallengeOrAuth(this.secret, MsgType.Challenge, msg.agentNonce, helperNonce);
+    const challenge = encodeChallengeOrAuth(secret, MsgType.Challenge, msg.agentNonce, helperNonce);
     this.send(challenge, from.address, from.port);
   }
 
@@ -237,7 +283,12 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     const s = this.session;
     if (!p) {
       // The agent resends AUTH until it hears WELCOME; answer the copy if it is for the live session.
-      if (s && sameEndpoint(s.peer, from) && s.helperNonce.equals(msg.helperNonce) && this.authValid(msg)) {
+      if (
+        s &&
+        sameEndpoint(s.peer, from) &&
+        s.helperNonce.equals(msg.helperNonce) &&
+        this.authValid(msg, s.secret)
+      ) {
         this.sendWelcome(s);
         return;
       }
@@ -248,14 +299,15 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       this.counters.inc('handshakeWrongSource');
       return;
     }
-    if (!p.agentNonce.equals(msg.agentNonce) || !this.authValid(msg)) {
+    if (!p.agentNonce.equals(msg.agentNonce) || !this.authValid(msg, p.secret)) {
       this.counters.inc('handshakeBadMac');
       return;
     }
     this.pending.delete(key);
     const now = this.now();
     this.session = {
-      keys: deriveSessionKeys(this.secret, msg.agentNonce, msg.helperNonce),
+      keys: deriveSessionKeys(p.secret, msg.agentNonce, msg.helperNonce),
+      secret: p.secret,
       agentNonce: msg.agentNonce,
       helperNonce: msg.helperNonce,
       peer: from,
@@ -264,6 +316,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       rxCounter: 0n,
       txCounter: 0n,
     };
+    this.lost = undefined;
     this.counters.inc('handshakeOk');
     this.port.setPeer(from.address, from.port);
     this.sendWelcome(this.session);
@@ -273,8 +326,8 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     this.pushConfig();
   }
 
-  private authValid(msg: ChallengeOrAuth): boolean {
-    return macEqual(msg.mac, handshakeMac(this.secret, MsgType.Auth, msg.agentNonce, msg.helperNonce));
+  private authValid(msg: ChallengeOrAuth, secret: Buffer): boolean {
+    return macEqual(msg.mac, handshakeMac(secret, MsgType.Auth, msg.agentNonce, msg.helperNonce));
   }
 
   private onSealed(msg: Sealed, raw: Buffer, from: Endpoint): void {

@@ -9,7 +9,9 @@
         "src/pump.c",
         "src/pump_tun2udp.c",
         "src/pump_udp2tun.c",
-        "src/sockaddr_util.c"
+        "src/sockaddr_util.c",
+        "src/src_filter.c",
+        "src/ctrl_limit.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-Wall", "-Wextra", "-Werror", "-pthread"],

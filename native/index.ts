@@ -64,6 +64,8 @@ export interface PumpStats {
   /** Times the kernel refused a UDP GSO send (EIO/EINVAL): the pump then sends one datagram per packet. */
   udpGsoFallback?: number;
   dropControlQueue: number; // control datagram dropped because JavaScript was not keeping up
+  dropSpoofed: number; // data from the peer whose inner source is outside setAllowedSources' prefixes
+  dropControlRate: number; // control datagram over its source's budget (50/s, burst 100; not the pinned peer)
   /**
    * With TUN offloads, tunRx/tunTx count TUN reads/writes, and one of them may be a 64 KB super-packet:
    * these count the super-packets read (split into several datagrams) and written (coalesced from several).
@@ -78,6 +80,12 @@ export interface Pump {
   /** Pin the peer: data goes only to it, and data is accepted only from it. */
   setPeer(address: string, port: number): void;
   clearPeer(): void;
+  /**
+   * Anti-spoofing: data from the peer is written to the TUN only when its inner source address lies in one
+   * of these prefixes ("10.57.0.2/32", "172.18.0.0/16", "fd00::/64"; host bits zero; at most 256 per
+   * family), else dropped as dropSpoofed. null (the default) lets every source through.
+   */
+  setAllowedSources(prefixes: readonly string[] | null): void;
   /** Send one control datagram (first nibble must not be 4 or 6) to any address. */
   send(data: Buffer, address: string, port: number): void;
   stats(): PumpStats;

@@ -9,7 +9,7 @@
 //
 // Same warnings as node-gyp's Linux build, as errors: a darwin compile error fails this script, and CI with it.
 // Each output is then checked by its header and exported symbol (dist/scripts/prebuild-check.js, when built).
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -18,9 +18,15 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SRC = join(ROOT, 'native', 'src');
 const ZIG = join(ROOT, 'node_modules', '@ryoppippi', 'zig-linux-x64', 'zig');
 
-const COMMON = ['addon.c', 'checksum.c', 'pump.c', 'pump_tun2udp.c', 'pump_udp2tun.c', 'sockaddr_util.c'];
-const LINUX = [...COMMON, 'tun_linux.c', 'udp_linux.c', 'offload_linux.c'];
-const DARWIN = [...COMMON, 'tun_darwin.c', 'udp_darwin.c'];
+// The source lists of native/binding.gyp (JSON plus # comments), so both builds compile the same files.
+const gyp = JSON.parse(readFileSync(join(ROOT, 'native', 'binding.gyp'), 'utf8').replace(/^\s*#.*$/gm, ''));
+const gypTarget = gyp.targets[0];
+const gypSources = (list) => list.map((s) => s.replace(/^src\//, ''));
+const osSources = (os) =>
+  gypSources(gypTarget.conditions.find(([cond]) => cond === `OS=='${os}'`)[1].sources);
+const COMMON = gypSources(gypTarget.sources);
+const LINUX = [...COMMON, ...osSources('linux')];
+const DARWIN = [...COMMON, ...osSources('mac')];
 // The flags of native/binding.gyp, so a prebuild fails where node-gyp's build would.
 const CFLAGS = [
   '-std=gnu11',

@@ -9,7 +9,7 @@ import { formatEndpoint, type Endpoint } from '../common/control-port';
 import { native, type Pump } from '../native/index';
 import { LinuxNet } from '../helper/platform/net-linux';
 import { runCommand } from '../helper/exec';
-import { readSecretFile } from '../helper/secret';
+import { parseAgentCredential } from '../common/agent-credential';
 import { TunnelClient } from './tunnel-client';
 import { Firewall } from './firewall';
 import { firewallReport } from './firewall-backend';
@@ -64,7 +64,10 @@ async function run(log: Logger): Promise<number> {
     return 2;
   }
   const { host, port } = parseServer(values.server);
-  const secret = readSecretFile(values['secret-file']);
+  const secretFile = values['secret-file'];
+  const secret = parseAgentCredential(readFileSync(secretFile, 'utf8'));
+  if (!secret)
+    throw new Error(`${secretFile} does not hold a Gangway secret (hex, or "KEYID SECRET" in hex)`);
   const net = new LinuxNet(runCommand);
   const tun = native().openTun(values['tun-name'] ?? 'gwa0', { offload: !values['no-offload'] });
   enableForwarding(log);
@@ -80,6 +83,8 @@ async function run(log: Logger): Promise<number> {
     mtu: 9000,
     onControl: (data, address, p) => holder.client?.handle(data, address, p),
   });
+  // Anti-spoofing: data from the helper must come from the host's tunnel address, known once configured.
+  pump.setAllowedSources([]);
   const client = new TunnelClient(pump, secret, server);
   holder.client = client;
   let applied = '';
@@ -110,6 +115,7 @@ async function run(log: Logger): Promise<number> {
     }
   });
   client.on('config', (cfg) => {
+    pump.setAllowedSources([`${cfg.hostAddress}/32`]);
     // The latest configuration's joins win, whichever address change finishes last.
     joins = cfg.joins;
     const key = `${cfg.agentAddress} ${cfg.hostAddress} ${cfg.mtu}`;

@@ -7,7 +7,9 @@ import { EventEmitter } from 'node:events';
 import { Counters } from '../common/counters';
 import { type ControlPort, type Endpoint, sameEndpoint } from '../common/control-port';
 import { tunnelConfigSchema } from '../common/tunnel-config';
+import type { AgentCredential } from '../common/agent-credential';
 import {
+  INSTALL_KEY_ID,
   MsgType,
   type SessionKeys,
   type TunnelConfig,
@@ -31,6 +33,7 @@ export const CLIENT_COUNTERS = [
   'wrongSource',
   'challengeBadMac',
   'challengeStale',
+  'cookieStale',
   'sealedUnknownSession',
   'sealedBadTag',
   'sealedReplay',
@@ -67,6 +70,10 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   private nextSend = 0;
   private attempt = 0;
   private lastConfigSeq = 0;
+  /** The helper's last cookie for our address (it asks for one under load); zeros until then. */
+  private cookie: Buffer | undefined;
+  private readonly keyId: Buffer;
+  private readonly secret: Buffer;
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly keepaliveMs: number;
@@ -74,11 +81,14 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
 
   constructor(
     private readonly port: ControlPort,
-    private readonly secret: Buffer,
+    credential: Buffer | AgentCredential,
     private server: Endpoint,
     opts: TunnelClientOptions = {},
   ) {
     super();
+    const c = Buffer.isBuffer(credential) ? { keyId: INSTALL_KEY_ID, secret: credential } : credential;
+    this.keyId = c.keyId;
+    this.secret = c.secret;
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
     // Twice a second: with 20% loss each way, six round trips in a row must fail before the 3 s deadline
@@ -94,7 +104,8 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   /** Starts (or restarts) dialing `server`, e.g. after re-resolving host.docker.internal. */
   dial(server: Endpoint = this.server): void {
     this.server = server;
-    this.port.setPeer(server.address, server.port);
+    // No data is accepted, or sent, until the helper proved the secret again (setState pins it then).
+    this.port.clearPeer();
     this.agentNonce = newNonce();
     this.helperNonce = undefined;
     this.keys = undefined;
@@ -111,6 +122,16 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     const msg = parseControl(data);
     if (typeof msg === 'string') {
       this.counters.inc('controlMalformed');
+      return;
+    }
+    if (msg.type === MsgType.Cookie) {
+      // The helper is under load and wants proof that we receive at this address: ask again with it.
+      if (this.stateValue !== 'dialing' || !msg.agentNonce.equals(this.agentNonce)) {
+        this.counters.inc('cookieStale');
+        return;
+      }
+      this.cookie = msg.cookie;
+      this.send(encodeHello(this.agentNonce, this.keyId, this.cookie), address, port);
       return;
     }
     if (msg.type === MsgType.Challenge) {
@@ -153,7 +174,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     if (now < this.nextSend) return;
     const { address, port } = this.server;
     if (this.stateValue === 'dialing') {
-      this.send(encodeHello(this.agentNonce), address, port);
+      this.send(encodeHello(this.agentNonce, this.keyId, this.cookie), address, port);
       this.nextSend = now + this.backoff();
     } else if (this.stateValue === 'authenticating' && this.helperNonce) {
       this.send(
@@ -228,6 +249,8 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   private setState(s: ClientState): void {
     if (s === this.stateValue) return;
     this.stateValue = s;
+    if (s === 'connected') this.port.setPeer(this.server.address, this.server.port);
+    else this.port.clearPeer();
     this.emit('state', s);
   }
 

@@ -4,7 +4,9 @@
 // The secret never appears in `docker inspect`: no environment variable, no argument. The container is
 // created, the secret file is copied into it (PUT /containers/<id>/archive, a tar holding
 // /run/gangway/secret with mode 0600) and only then started; the agent gets `--secret-file` pointing there.
-// The file lives in the container's own writable layer, so Docker's restarts find it again.
+// The file lives in the container's own writable layer, so Docker's restarts find it again. With a source of
+// per-container secrets (the daemon's AgentKeys), a running container is kept only while its key is the
+// current one, and every container created gets a fresh key, so a copied secret dies with its container.
 //
 // up() is idempotent: the settings (image ID, command, host config, a fingerprint of the secret) are hashed
 // into a label; a running or restarting container with the same hash is left alone, anything else of ours
@@ -17,6 +19,14 @@ import type { Logger } from '../../common/log';
 import { DEFAULT_PORT } from '../config';
 import { VERSION } from '../version';
 import { tarArchive } from './tar';
+import { type AgentCredential, formatAgentCredential } from '../../common/agent-credential';
+import { INSTALL_KEY_ID } from '../../common/wire';
+
+/** Per-container secrets: the current one (if still valid), and a fresh one for a new container. */
+export interface AgentSecretSource {
+  current(): AgentCredential | undefined;
+  mint(): Promise<AgentCredential>;
+}
 
 export const AGENT_CONTAINER_NAME = 'gangway-agent';
 export const ROLE_LABEL = 'com.gangway.role';
@@ -35,8 +45,11 @@ export interface AgentUpOptions {
   server?: string;
   /** The helper's UDP port, for the default server. Default 2611. */
   port?: number;
-  /** The per-install secret (raw bytes; written hex-encoded, as the helper's own secret file). */
-  secret: Buffer;
+  /**
+   * The per-install secret (raw bytes; written hex-encoded, as the helper's own secret file), or a source of
+   * per-container secrets.
+   */
+  secret: Buffer | AgentSecretSource;
   tunName?: string;
   /** `--add-host` entries; default host.docker.internal:host-gateway (the engine decides: engine-detect.ts). */
   extraHosts?: string[];
@@ -112,8 +125,14 @@ export function specHash(spec: Dockerode.ContainerCreateOptions, imageId: string
     .digest('hex');
 }
 
+/** What the spec hash fingerprints: the secret, and the key id of a per-container one. */
+function credentialBytes(c: AgentCredential): Buffer {
+  return c.keyId.equals(INSTALL_KEY_ID) ? c.secret : Buffer.concat([c.keyId, c.secret]);
+}
+
 /** The tar put into the container before it starts: /run/gangway/ (0700) and the secret (0600). */
-export function secretArchive(secret: Buffer): Promise<Buffer> {
+export function secretArchive(secret: Buffer | AgentCredential): Promise<Buffer> {
+  const cred = Buffer.isBuffer(secret) ? { keyId: INSTALL_KEY_ID, secret } : secret;
   const dir = SECRET_PATH.slice(1, SECRET_PATH.lastIndexOf('/'));
   return tarArchive([
     { path: dir, type: 'dir', mode: 0o700, mtime: Math.floor(Date.now() / 1000) },
@@ -121,7 +140,7 @@ export function secretArchive(secret: Buffer): Promise<Buffer> {
       path: SECRET_PATH.slice(1),
       type: 'file',
       mode: 0o600,
-      data: Buffer.from(`${secret.toString('hex')}\n`),
+      data: Buffer.from(formatAgentCredential(cred)),
       mtime: Math.floor(Date.now() / 1000),
     },
   ]);
@@ -218,7 +237,14 @@ export class AgentContainer {
   }
 
   private async upNow(o: AgentUpOptions): Promise<AgentUpResult> {
-    if (o.secret.length === 0) throw new Error('the agent needs the secret');
+    const given = o.secret;
+    if (Buffer.isBuffer(given) && given.length === 0) throw new Error('the agent needs the secret');
+    const source: AgentSecretSource = Buffer.isBuffer(given)
+      ? {
+          current: () => ({ keyId: INSTALL_KEY_ID, secret: given }),
+          mint: () => Promise.resolve({ keyId: INSTALL_KEY_ID, secret: given }),
+        }
+      : given;
     let imageId: string;
     try {
       imageId = (await this.docker.getImage(o.image).inspect()).Id;
@@ -227,8 +253,9 @@ export class AgentContainer {
       throw err;
     }
     const spec = agentContainerSpec(o, this.version);
-    const hash = specHash(spec, imageId, o.secret);
-    spec.Labels = { ...spec.Labels, [SPEC_LABEL]: hash };
+    const current = source.current();
+    // No valid key: whatever runs holds a revoked one and is replaced.
+    const hash = current ? specHash(spec, imageId, credentialBytes(current)) : undefined;
 
     const replaced: string[] = [];
     let keep: Found | undefined;
@@ -242,6 +269,7 @@ export class AgentContainer {
       const same =
         !keep &&
         c.name === AGENT_CONTAINER_NAME &&
+        hash !== undefined &&
         c.labels[SPEC_LABEL] === hash &&
         (c.state === 'running' || c.state === 'restarting');
       if (same) keep = c;
@@ -257,9 +285,12 @@ export class AgentContainer {
     }
     if (keep) return { id: keep.id, action: 'unchanged', replaced };
 
+    // After the old containers are gone: minting revokes their key.
+    const credential = await source.mint();
+    spec.Labels = { ...spec.Labels, [SPEC_LABEL]: specHash(spec, imageId, credentialBytes(credential)) };
     const container = await this.docker.createContainer(spec);
     try {
-      await container.putArchive(await secretArchive(o.secret), { path: '/' });
+      await container.putArchive(await secretArchive(credential), { path: '/' });
       await container.start();
     } catch (err) {
       await container.remove({ force: true }).catch(() => undefined);

@@ -14,6 +14,7 @@
 #include "error.h"
 #include "pump.h"
 #include "sockaddr_util.h"
+#include "src_filter.h"
 #include "tun.h"
 
 #define MTU_MIN 576
@@ -21,6 +22,7 @@
 #define SOCKBUF_MIN 4096
 #define SOCKBUF_MAX (256 << 20)
 #define CONTROL_QUEUE 256  // control datagrams waiting for the JS thread; more are dropped and counted
+#define PEER_QUEUE 64      // the pinned peer's own queue: its keepalives never wait behind a stranger's flood
 #define STRING_MAX 256
 
 // ---- small helpers -------------------------------------------------------------------------------------
@@ -160,7 +162,8 @@ static napi_value open_tun(napi_env env, napi_callback_info info) {
 struct js_pump {
   struct pump *pump;
   napi_env env;
-  napi_threadsafe_function tsfn;
+  napi_threadsafe_function tsfn;       // control datagrams from anyone but the pinned peer
+  napi_threadsafe_function tsfn_peer;  // the pinned peer's
   int refs;
   bool closed;
   bool cleanup_hook;  // registered, so an env teardown without close() still joins the threads
@@ -193,6 +196,7 @@ static void js_pump_close(struct js_pump *jp) {
   if (jp->pump) pump_close(jp->pump);  // joins the threads: nothing calls the tsfn after this
   // abort: control datagrams still queued are freed (call_js with env == NULL), not delivered after close().
   napi_release_threadsafe_function(jp->tsfn, napi_tsfn_abort);
+  napi_release_threadsafe_function(jp->tsfn_peer, napi_tsfn_abort);
   if (jp->cleanup_hook) {
     jp->cleanup_hook = false;
     napi_remove_env_cleanup_hook(jp->env, env_cleanup, jp);
@@ -206,7 +210,8 @@ static void env_cleanup(void *arg) {
 }
 
 // UDP -> TUN thread: copy the datagram and queue it for the JS thread. Never blocks.
-static bool on_control(void *ctx, const uint8_t *data, size_t len, const struct sockaddr *from, socklen_t from_len) {
+static bool on_control(void *ctx, const uint8_t *data, size_t len, const struct sockaddr *from, socklen_t from_len,
+                       bool from_peer) {
   struct js_pump *jp = ctx;
   struct control_msg *m = malloc(sizeof *m + len);
   if (!m) return false;
@@ -214,7 +219,7 @@ static bool on_control(void *ctx, const uint8_t *data, size_t len, const struct 
   memcpy(&m->from, from, from_len < sizeof m->from ? from_len : sizeof m->from);
   m->len = len;
   memcpy(m->data, data, len);
-  if (napi_call_threadsafe_function(jp->tsfn, m, napi_tsfn_nonblocking) != napi_ok) {
+  if (napi_call_threadsafe_function(from_peer ? jp->tsfn_peer : jp->tsfn, m, napi_tsfn_nonblocking) != napi_ok) {
     free(m);  // napi_queue_full, or napi_closing during close()
     return false;
   }
@@ -328,6 +333,47 @@ static napi_value m_clear_peer(napi_env env, napi_callback_info info) {
   struct js_pump *jp = this_pump(env, info, &argc, NULL);
   if (!jp) return NULL;
   if (!jp->closed) pump_clear_peer(jp->pump);
+  return NULL;
+}
+
+// setAllowedSources(prefixes | null): the inner sources data from the peer may carry.
+static napi_value m_set_allowed_sources(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  struct js_pump *jp = this_pump(env, info, &argc, argv);
+  if (!jp) return NULL;
+  if (jp->closed) return throw_error(env, "setAllowedSources: pump is closed");
+  if (argc < 1 || is_nullish(env, argv[0])) {
+    pump_set_filter(jp->pump, NULL);
+    return NULL;
+  }
+  bool is_array = false;
+  uint32_t n = 0;
+  if (napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, argv[0], &n) != napi_ok)
+    return throw_type(env, "setAllowedSources: prefixes must be an array of strings, or null");
+  if (n > 2 * SRC_FILTER_MAX) return throw_range(env, "setAllowedSources: too many prefixes");
+  struct src_filter *f = calloc(1, sizeof *f);
+  if (!f) return throw_error(env, "setAllowedSources: out of memory");
+  f->on = true;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    char text[STRING_MAX], err[ERRBUF_LEN], msg[ERRBUF_LEN + 32];
+    if (napi_get_element(env, argv[0], i, &v) != napi_ok ||
+        !get_string(env, v, "setAllowedSources: each prefix", text)) {
+      free(f);
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      return pending ? NULL : throw_type(env, "setAllowedSources: each prefix must be a string");
+    }
+    if (src_filter_add(f, text, err) < 0) {
+      free(f);
+      snprintf(msg, sizeof msg, "setAllowedSources: %s", err);
+      return throw_type(env, msg);
+    }
+  }
+  pump_set_filter(jp->pump, f);
+  free(f);
   return NULL;
 }
 
@@ -454,12 +500,20 @@ static napi_value create_pump(napi_env env, napi_callback_info info) {
     return throw_error(env, "createPump: napi_create_threadsafe_function failed");
   }
   jp->refs = 1;  // the tsfn's
+  if (napi_create_threadsafe_function(env, on_control_fn, NULL, resource_name, PEER_QUEUE, 1, jp, tsfn_finalize, jp,
+                                      call_js, &jp->tsfn_peer) != napi_ok) {
+    jp->closed = true;
+    napi_release_threadsafe_function(jp->tsfn, napi_tsfn_abort);  // its finalizer frees jp
+    return throw_error(env, "createPump: napi_create_threadsafe_function failed");
+  }
+  jp->refs++;  // the peer tsfn's
 
   cfg.on_control = on_control;
   cfg.control_ctx = jp;
   if (pump_create(&cfg, &jp->pump, err) < 0) {
     jp->closed = true;
-    napi_release_threadsafe_function(jp->tsfn, napi_tsfn_abort);  // its finalizer frees jp
+    napi_release_threadsafe_function(jp->tsfn, napi_tsfn_abort);  // the two finalizers free jp
+    napi_release_threadsafe_function(jp->tsfn_peer, napi_tsfn_abort);
     return throw_error(env, err);
   }
   if (napi_wrap(env, self, jp, wrap_finalize, NULL, NULL) != napi_ok) {
@@ -487,6 +541,7 @@ NAPI_MODULE_INIT() {
       {"localPort", NULL, m_local_port, NULL, NULL, NULL, napi_default, NULL},
       {"setPeer", NULL, m_set_peer, NULL, NULL, NULL, napi_default, NULL},
       {"clearPeer", NULL, m_clear_peer, NULL, NULL, NULL, napi_default, NULL},
+      {"setAllowedSources", NULL, m_set_allowed_sources, NULL, NULL, NULL, napi_default, NULL},
       {"send", NULL, m_send, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, m_stats, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, m_close, NULL, NULL, NULL, napi_default, NULL},

@@ -26,6 +26,8 @@
   X(drop_udp_send, "dropUdpSend")             \
   X(udp_gso_fallback, "udpGsoFallback")       \
   X(drop_control_queue, "dropControlQueue")   \
+  X(drop_spoofed, "dropSpoofed")              \
+  X(drop_control_rate, "dropControlRate")     \
   X(tun_rx_gso_packets, "tunRxGsoPackets")    \
   X(tun_tx_gro_packets, "tunTxGroPackets")
 

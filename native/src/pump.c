@@ -25,6 +25,14 @@ void pump_peer_refresh(struct pump *p, struct peer_view *v) {
   pthread_mutex_unlock(&p->peer_lock);
 }
 
+void pump_filter_refresh(struct pump *p, struct src_filter *f, unsigned *gen) {
+  if (atomic_load_explicit(&p->filter_gen, memory_order_acquire) == *gen) return;
+  pthread_mutex_lock(&p->peer_lock);
+  *f = p->filter;
+  *gen = atomic_load_explicit(&p->filter_gen, memory_order_relaxed);
+  pthread_mutex_unlock(&p->peer_lock);
+}
+
 bool pump_wait(struct pump *p, int fd, short events) {
   struct pollfd fds[2] = {{.fd = fd, .events = events}, {.fd = p->wake_rd, .events = POLLIN}};
   while (!pump_stopping(p)) {
@@ -129,6 +137,7 @@ int pump_create(const struct pump_config *cfg, struct pump **out, char *err) {
   p->udp.fd = p->wake_rd = p->wake_wr = -1;
   atomic_init(&p->stopping, false);
   atomic_init(&p->peer_gen, 1);
+  atomic_init(&p->filter_gen, 1);
   pthread_mutex_init(&p->peer_lock, NULL);
 
   int wake[2];
@@ -208,6 +217,16 @@ void pump_clear_peer(struct pump *p) {
   pthread_mutex_lock(&p->peer_lock);
   p->peer_set = false;
   atomic_fetch_add_explicit(&p->peer_gen, 1, memory_order_release);
+  pthread_mutex_unlock(&p->peer_lock);
+}
+
+void pump_set_filter(struct pump *p, const struct src_filter *f) {
+  pthread_mutex_lock(&p->peer_lock);
+  if (f)
+    p->filter = *f;
+  else
+    p->filter.on = false;
+  atomic_fetch_add_explicit(&p->filter_gen, 1, memory_order_release);
   pthread_mutex_unlock(&p->peer_lock);
 }
 

@@ -9,11 +9,13 @@
 #include <sys/socket.h>
 
 #include "counters.h"
+#include "src_filter.h"
 
 // Receives a control datagram on the UDP -> TUN thread. Must not block; returns false when it could not
-// take the datagram (its queue is full), which the pump counts as dropControlQueue.
+// take the datagram (its queue is full), which the pump counts as dropControlQueue. from_peer: it came from
+// the pinned peer, whose messages get their own queue so that a flood from elsewhere cannot crowd them out.
 typedef bool (*pump_control_fn)(void *ctx, const uint8_t *data, size_t len, const struct sockaddr *from,
-                                socklen_t from_len);
+                                socklen_t from_len, bool from_peer);
 
 struct pump_config {
   int tun_fd;    // becomes the pump's only when pump_create succeeds
@@ -39,6 +41,9 @@ int pump_family(const struct pump *p);  // the socket's: AF_INET or AF_INET6 (du
 // Thread-safe. The address must be in the socket's family (sockaddr_parse does that).
 void pump_set_peer(struct pump *p, const struct sockaddr *addr, socklen_t len);
 void pump_clear_peer(struct pump *p);
+// Thread-safe. Data from the peer whose inner source lies outside f is dropped (dropSpoofed); NULL lets any
+// source through.
+void pump_set_filter(struct pump *p, const struct src_filter *f);
 
 // Sends one control datagram. Returns 0 when sent, 1 when the socket buffer was full (dropped and counted
 // as dropUdpSend: UDP may lose it anyway), -1 with a message in err.

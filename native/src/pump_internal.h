@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 
 #include "pump.h"
+#include "src_filter.h"
 #include "udp.h"
 
 struct tun2udp;
@@ -32,6 +33,11 @@ struct pump {
   bool peer_set;
   atomic_uint peer_gen;
 
+  // Allowed inner sources of data from the peer, under peer_lock, copied by the UDP -> TUN thread when
+  // filter_gen moved (the same scheme as the peer).
+  struct src_filter filter;
+  atomic_uint filter_gen;
+
   struct pump_counters counters;
 
   pthread_t threads[2];
@@ -50,6 +56,8 @@ struct peer_view {
 };
 
 void pump_peer_refresh(struct pump *p, struct peer_view *v);
+// Copies the filter into *f when it changed since *gen (0 never matches).
+void pump_filter_refresh(struct pump *p, struct src_filter *f, unsigned *gen);
 
 // Blocks until fd has `events` or the pump stops; false when stopping.
 bool pump_wait(struct pump *p, int fd, short events);

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 
+#include "ctrl_limit.h"
 #include "ip.h"
 #include "offload.h"
 #include "pump_internal.h"
@@ -32,6 +34,10 @@ struct udp2tun {
   size_t npkts;
   struct tun_pkt pkts[GRO_MAX_PKTS];
   struct peer_view peer;
+  struct src_filter filter;
+  unsigned filter_gen;
+  struct ctrl_limit limit;
+  uint64_t now_ms;  // read once per batch
   struct counter_batch cb;
 };
 
@@ -62,14 +68,18 @@ static void write_pending(struct udp2tun *u) {
 }
 
 // One datagram. Order of checks: control first (any source may talk to the control plane; JS
-// authenticates), then data must come from the pinned peer, fit the MTU and be one plausible IP packet.
+// authenticates), then data must come from the pinned peer, fit the MTU, be one plausible IP packet and
+// come from an address behind the peer.
 static void handle_datagram(struct udp2tun *u, uint8_t *buf, size_t len, const struct sockaddr *from,
                             socklen_t from_len) {
   struct pump *p = u->p;
   if (!ip_is_data(buf, len)) {
+    bool from_peer = u->peer.set && sockaddr_equal(from, (const struct sockaddr *)&u->peer.addr);
     if (len == 0) {
       u->cb.drop_malformed++;  // no type byte: neither data nor control
-    } else if (p->on_control(p->control_ctx, buf, len, from, from_len)) {
+    } else if (!from_peer && !ctrl_limit_take(&u->limit, from, u->now_ms)) {
+      u->cb.drop_control_rate++;
+    } else if (p->on_control(p->control_ctx, buf, len, from, from_len, from_peer)) {
       u->cb.control_rx++;
     } else {
       u->cb.drop_control_queue++;
@@ -86,6 +96,10 @@ static void handle_datagram(struct udp2tun *u, uint8_t *buf, size_t len, const s
   }
   if (!ip_header_valid(buf, len)) {
     u->cb.drop_malformed++;
+    return;
+  }
+  if (!src_filter_allows(&u->filter, buf)) {
+    u->cb.drop_spoofed++;  // the peer speaks for an address that is not behind it
     return;
   }
   u->cb.udp_rx_packets++;
@@ -140,6 +154,10 @@ void *udp2tun_main(void *arg) {
       continue;
     }
     pump_peer_refresh(p, &u->peer);
+    pump_filter_refresh(p, &u->filter, &u->filter_gen);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    u->now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
     for (int k = 0; k < r; k++) {
       struct msghdr *m = &u->msgs[k].msg_hdr;
       uint8_t *buf = u->iov[k].iov_base;

@@ -211,6 +211,34 @@ s.bind(Number(bindPort), bindIp, async () => {
 });
 `;
 
+/** Sends PER datagrams of HEX from each of SOCKETS sockets (ephemeral ports on bindIp), then exits. */
+const MULTI_SENDER = `
+const dgram = require('dgram');
+const [bindIp, host, port, sockets, per, hex] = process.argv.slice(1);
+const payload = Buffer.from(hex, 'hex');
+Promise.all(Array.from({ length: Number(sockets) }, () => new Promise((done) => {
+  const s = dgram.createSocket('udp4');
+  s.bind(0, bindIp, async () => {
+    for (let i = 0; i < Number(per); i++) await new Promise((r, j) => s.send(payload, Number(port), host, (e) => e ? j(e) : r()));
+    s.close();
+    done();
+  });
+})));
+`;
+
+/** A control flood from several sockets, each within the pump's per-source budget (100). */
+const controlFlood = (port: number, sockets: number) =>
+  nsRun(NS_A, process.execPath, [
+    '-e',
+    MULTI_SENDER,
+    THIRD_IP,
+    B_IP,
+    String(port),
+    String(sockets),
+    '100',
+    '03',
+  ]);
+
 async function tcpRoundTrip(host: string, port: number): Promise<void> {
   const server = spawnIn(NS_B, process.execPath, [
     '-e',
@@ -265,14 +293,31 @@ try {
   // keep the skip reason
 }
 
-/** A minimal IPv4 header: version 4, IHL 5, the given total length, protocol 17, 10.99.0.1 -> 10.99.0.2. */
-function ipv4Header(totalLength: number): string {
+/** A minimal IPv4 header: version 4, IHL 5, the given total length, protocol 17, src -> 10.99.0.2. */
+function ipv4Header(totalLength: number, src = '10.99.0.1'): string {
   const h = Buffer.alloc(20);
   h[0] = 0x45;
   h.writeUInt16BE(totalLength, 2);
   h[8] = 64;
   h[9] = 17;
-  Buffer.from([10, 99, 0, 1, 10, 99, 0, 2]).copy(h, 12);
+  Buffer.from([...src.split('.').map(Number), 10, 99, 0, 2]).copy(h, 12);
+  return h.toString('hex');
+}
+
+/** A whole IPv6 packet with no payload (next header 59), src -> fd99::2. */
+function ipv6Header(src: string): string {
+  const h = Buffer.alloc(40);
+  h[0] = 0x60;
+  h[6] = 59;
+  h[7] = 64;
+  const words = (a: string) => {
+    const [head = '', tail = ''] = a.split('::');
+    const hs = head ? head.split(':') : [];
+    const ts = tail ? tail.split(':') : [];
+    return [...hs, ...Array<string>(8 - hs.length - ts.length).fill('0'), ...ts];
+  };
+  words(src).forEach((w, i) => h.writeUInt16BE(parseInt(w, 16), 8 + 2 * i));
+  words('fd99::2').forEach((w, i) => h.writeUInt16BE(parseInt(w, 16), 24 + 2 * i));
   return h.toString('hex');
 }
 
@@ -527,6 +572,77 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
         }
       });
 
+      test('anti-spoofing: data from the peer with an inner source outside the allowed prefixes is dropped as dropSpoofed', async () => {
+        const peerPort = 40001;
+        await b.cmd(`peer ${THIRD_IP}:${peerPort}`);
+        try {
+          await b.cmd('allow 10.99.0.1/32,172.31.0.0/16,fd99::1/128,fd42:1::/64');
+          const before = await b.stats();
+          const allowed = [
+            ipv4Header(20, '10.99.0.1'),
+            ipv4Header(20, '172.31.200.7'),
+            ipv6Header('fd99::1'),
+            ipv6Header('fd42:1::abcd'),
+          ];
+          const spoofed = [
+            ipv4Header(20, '10.99.0.3'),
+            ipv4Header(20, '172.32.0.1'),
+            ipv4Header(20, '8.8.8.8'),
+            ipv6Header('fd99::3'),
+            ipv6Header('fd42:2::1'),
+            ipv6Header('2001:4860::8888'),
+          ];
+          await nsRun(NS_A, process.execPath, [
+            '-e',
+            UDP_SENDER,
+            THIRD_IP,
+            String(peerPort),
+            B_IP,
+            String(b.port),
+            ...allowed,
+            ...spoofed,
+          ]);
+          const after = await waitStats(
+            b,
+            (s) => s.udpRxPackets + s.dropSpoofed >= before.udpRxPackets + before.dropSpoofed + 10,
+          );
+          assert.equal(after.dropSpoofed - before.dropSpoofed, spoofed.length, JSON.stringify(after));
+          assert.equal(after.udpRxPackets - before.udpRxPackets, allowed.length, JSON.stringify(after));
+          // An empty list lets nothing through; bad prefixes are refused with the rule that failed.
+          await b.cmd('allow ');
+          for (const bad of ['10.99.0.1/33', '10.99.0.1/24', 'fd99::1/129', 'nonsense/8', '10.0.0.0']) {
+            const answer = await b.p.command(`allow ${bad}`, (l) => 'ok' in l || 'error' in l);
+            assert.match(String(answer.error), /setAllowedSources: .*(prefix|host bits)/, bad);
+          }
+          await nsRun(NS_A, process.execPath, [
+            '-e',
+            UDP_SENDER,
+            THIRD_IP,
+            String(peerPort),
+            B_IP,
+            String(b.port),
+            ipv4Header(20, '10.99.0.1'),
+          ]);
+          await waitStats(b, (s) => s.dropSpoofed === after.dropSpoofed + 1);
+        } finally {
+          await b.cmd('allow-all');
+          await b.cmd(`peer ${A_IP}:${a.port}`);
+        }
+        // With the real tunnel addresses allowed on both ends, traffic flows as before. (The kernel's own
+        // IPv6 chatter on a TUN, MLD reports and the like, comes from fe80::.)
+        await b.cmd('allow 10.99.0.1/32,fd99::1/128,fe80::/10');
+        await a.cmd('allow 10.99.0.2/32,fd99::2/128,fe80::/10');
+        try {
+          const before = await b.stats();
+          await nsRun(NS_A, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', '10.99.0.2']);
+          await nsRun(NS_A, 'ping', ['-6', '-c', '2', '-i', '0.2', '-W', '2', 'fd99::2']);
+          assert.equal((await b.stats()).dropSpoofed, before.dropSpoofed);
+        } finally {
+          await b.cmd('allow-all');
+          await a.cmd('allow-all');
+        }
+      });
+
       test('without a pinned peer, TUN packets count as dropNoPeer; re-pinning restores traffic', async () => {
         await b.cmd('clear-peer');
         try {
@@ -543,7 +659,54 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
       test('a control flood while JavaScript is busy is bounded and counted as dropControlQueue', async () => {
         const before = await b.stats();
         const blocked = b.p.command('block 1500', (l) => 'ok' in l || 'error' in l);
-        const flood = Array.from({ length: 600 }, () => '03');
+        const flood = { length: 600 };
+        await controlFlood(b.port, 6);
+        await blocked;
+        const after = await waitStats(
+          b,
+          (s) =>
+            s.controlRx + s.dropControlQueue === before.controlRx + before.dropControlQueue + flood.length,
+        );
+        assert.equal(after.dropControlRate, before.dropControlRate, 'each socket stayed within its budget');
+        assert.ok(after.controlRx - before.controlRx <= 256, 'at most the queue size waits for JavaScript');
+        assert.ok(after.dropControlQueue - before.dropControlQueue >= flood.length - 256 - 16);
+      });
+
+      test("the pinned peer's control datagrams have their own queue: a stranger's flood cannot crowd them out", async () => {
+        const before = await b.stats();
+        const from = b.p.lines.length;
+        const t0 = Date.now();
+        const blocked = b.p.command('block 4000', (l) => 'ok' in l || 'error' in l);
+        // Strangers fill B's control queue while B's JavaScript is busy...
+        const flood = { length: 600 };
+        await controlFlood(b.port, 6);
+        // ...then B's pinned peer (A's pump socket) sends its own control messages.
+        const mine = Array.from({ length: 20 }, (_, i) => `07${i.toString(16).padStart(2, '0')}`);
+        for (const hex of mine) await a.cmd(`send ${hex} ${B_IP}:${b.port}`);
+        assert.ok(Date.now() - t0 < 3_500, 'all sent while B was still busy (else this shows nothing)');
+        await blocked;
+        const after = await waitStats(
+          b,
+          (s) =>
+            s.controlRx + s.dropControlQueue >=
+            before.controlRx + before.dropControlQueue + flood.length + mine.length,
+        );
+        assert.ok(
+          after.dropControlQueue - before.dropControlQueue >= flood.length - 256 - 16,
+          'the flood overflowed',
+        );
+        for (const hex of mine)
+          await b.p.waitFor(
+            (l) => (l.control as { data?: string } | undefined)?.data === hex,
+            `the peer's control datagram ${hex}`,
+            5000,
+            from,
+          );
+      });
+
+      test('one socket over its budget (100, then 50/s) is cut off in the pump as dropControlRate; the pinned peer is not', async () => {
+        const before = await b.stats();
+        const t0 = Date.now();
         await nsRun(NS_A, process.execPath, [
           '-e',
           UDP_SENDER,
@@ -551,16 +714,24 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
           '0',
           B_IP,
           String(b.port),
-          ...flood,
+          ...Array.from({ length: 1000 }, () => '03'),
         ]);
-        await blocked;
+        const seconds = (Date.now() - t0) / 1000;
         const after = await waitStats(
           b,
           (s) =>
-            s.controlRx + s.dropControlQueue === before.controlRx + before.dropControlQueue + flood.length,
+            s.controlRx + s.dropControlRate + s.dropControlQueue >=
+            before.controlRx + before.dropControlRate + 1000,
         );
-        assert.ok(after.controlRx - before.controlRx <= 256, 'at most the queue size waits for JavaScript');
-        assert.ok(after.dropControlQueue - before.dropControlQueue >= flood.length - 256 - 16);
+        const passed =
+          after.controlRx - before.controlRx + (after.dropControlQueue - before.dropControlQueue);
+        assert.ok(passed >= 100 && passed <= 100 + 50 * seconds + 1, `${passed} handed up in ${seconds} s`);
+        assert.equal(after.dropControlRate - before.dropControlRate, 1000 - passed);
+        // The pinned peer (A's pump socket) sends 150 in a row: all handed up.
+        const p0 = await b.stats();
+        for (let i = 0; i < 150; i++) await a.cmd(`send 05 ${B_IP}:${b.port}`);
+        const p1 = await waitStats(b, (s) => s.controlRx >= p0.controlRx + 150);
+        assert.equal(p1.dropControlRate, p0.dropControlRate);
       });
 
       test('control datagrams from anyone are handed up, with their source', async () => {

@@ -174,6 +174,42 @@ describe('tunnel in the namespace rig', { timeout: 240_000 }, () => {
     assert.ok(await pingOnce(rig, rig.hostNs, target), 'the real agent still carries traffic');
   });
 
+  test('anti-spoofing: packets whose inner source is not behind the other end are dropped, both ways', async () => {
+    const s0 = await daemon.status();
+    const target = rig.containers[0]!.ip;
+    // The VM sends the host a packet from an address that is neither the agent's nor a routed subnet's.
+    // Without the filter the host would answer it (over the veth, straight back).
+    assert.equal(
+      (
+        await rig.exec(
+          rig.vmNs,
+          'ping',
+          ['-c', '3', '-i', '0.2', '-W', '1', '-I', rig.vmVethIp, s0.tunnel.hostAddress],
+          { allowFail: true },
+        )
+      ).code,
+      1,
+      'the host answered a packet from a source the agent does not route',
+    );
+    const s1 = await daemon.status();
+    const d = (k: string) => (s1.counters.pump[k] ?? 0) - (s0.counters.pump[k] ?? 0);
+    assert.ok(d('dropSpoofed') >= 3, JSON.stringify(s1.counters.pump));
+    // The host sends a container a packet from its veth address: the agent drops it, so no echo comes back.
+    assert.equal(
+      (
+        await rig.exec(
+          rig.hostNs,
+          'ping',
+          ['-c', '3', '-i', '0.2', '-W', '1', '-I', rig.hostVethIp, target],
+          { allowFail: true },
+        )
+      ).code,
+      1,
+      "the agent let in a packet whose source is not the host's tunnel address",
+    );
+    assert.ok(await pingOnce(rig, rig.hostNs, target), 'traffic from the tunnel addresses still flows');
+  });
+
   test('the agent killed and started again: traffic resumes within 5 s', async () => {
     await stop(agent, 'SIGKILL');
     agent = startAgent(rig, daemon);
@@ -185,6 +221,116 @@ describe('tunnel in the namespace rig', { timeout: 240_000 }, () => {
       50,
     );
     console.log(`# traffic resumed ${Date.now() - t0} ms after the agent restarted`);
+  });
+
+  test('20,000 HELLOs/s from another socket for 10 s: the session stays up; an agent restarted meanwhile is back within 5 s', async () => {
+    const s0 = await waitConnected(daemon, 5_000);
+    const flooder = rig.spawn(rig.vmNs, process.execPath, [
+      join(FIXTURES, 'hello-flood.js'),
+      rig.hostVethIp,
+      String(daemon.port),
+      '20000',
+      '10',
+    ]);
+    let out = '';
+    flooder.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    const done = new Promise((r) => flooder.once('exit', r));
+    try {
+      // The live session: still the same peer, connected, for 3 s of flood.
+      const until = Date.now() + 3_000;
+      while (Date.now() < until) {
+        const s = await daemon.status();
+        assert.equal(
+          s.state,
+          'connected',
+          `the session lapsed under the flood: ${JSON.stringify(s.counters)}`,
+        );
+        assert.equal(s.peer, s0.peer);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      assert.equal((await daemon.status()).counters.control.handshakeOk, s0.counters.control.handshakeOk);
+      // The agent restarts in the middle of the flood (a new process, a new source port).
+      await stop(agent, 'SIGKILL');
+      agent = startAgent(rig, daemon);
+      const t0 = Date.now();
+      await waitFor(
+        'the restarted agent under the flood',
+        async () => {
+          const s = await daemon.status();
+          return s.state === 'connected' && s.peer !== s0.peer && s.configAcked ? s : undefined;
+        },
+        5_000,
+        50,
+      );
+      await waitFor(
+        'ping through the new session',
+        () => pingOnce(rig, rig.hostNs, rig.containers[0]!.ip),
+        5_000 - (Date.now() - t0),
+        50,
+      );
+      console.log(`# agent restarted under a HELLO flood: traffic back after ${Date.now() - t0} ms`);
+    } finally {
+      await done;
+    }
+    const flood = JSON.parse(out) as { sent: number; ms: number; cookies: number; challenges: number };
+    const s1 = await daemon.status();
+    const c = s1.counters.control;
+    console.log(
+      `# flood: ${flood.sent} HELLOs in ${flood.ms} ms (${Math.round(flood.sent / (flood.ms / 1000))}/s); answered with ${flood.cookies} cookies and ${flood.challenges} challenges; helper: ${JSON.stringify({ cookieSent: c.handshakeCookieSent, rateLimited: c.handshakeRateLimited, cookieRateLimited: c.handshakeCookieRateLimited, dropControlQueue: s1.counters.pump.dropControlQueue, dropControlRate: s1.counters.pump.dropControlRate })}`,
+    );
+    assert.ok(flood.sent >= 150_000, `the flood ran (${flood.sent} HELLOs)`);
+    assert.ok(flood.challenges <= 30, 'the flooder got a handful of challenges at most');
+    assert.equal(s1.state, 'connected');
+  });
+
+  test('a HELLO flood from 50 sockets puts the helper under load: a restarted agent gets a cookie, then its session, within 5 s', async () => {
+    const s0 = await waitConnected(daemon, 5_000);
+    const flooder = rig.spawn(rig.vmNs, process.execPath, [
+      join(FIXTURES, 'hello-flood.js'),
+      rig.hostVethIp,
+      String(daemon.port),
+      '20000',
+      '6',
+      '50',
+    ]);
+    let out = '';
+    flooder.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    const done = new Promise((r) => flooder.once('exit', r));
+    try {
+      await new Promise((r) => setTimeout(r, 1_500));
+      const s1 = await daemon.status();
+      assert.equal(s1.state, 'connected');
+      assert.equal(s1.peer, s0.peer);
+      assert.ok(
+        (s1.counters.control.handshakeCookieSent ?? 0) > (s0.counters.control.handshakeCookieSent ?? 0),
+        `under load the helper answers with cookies: ${JSON.stringify(s1.counters.control)}`,
+      );
+      await stop(agent, 'SIGKILL');
+      agent = startAgent(rig, daemon);
+      const t0 = Date.now();
+      await waitFor(
+        'the restarted agent under load',
+        async () => {
+          const s = await daemon.status();
+          return s.state === 'connected' && s.peer !== s0.peer && s.configAcked ? s : undefined;
+        },
+        5_000,
+        50,
+      );
+      console.log(
+        `# agent restarted under a 50-socket HELLO flood: session back after ${Date.now() - t0} ms`,
+      );
+    } finally {
+      await done;
+    }
+    const flood = JSON.parse(out) as { sent: number; ms: number; cookies: number; challenges: number };
+    const c = (await daemon.status()).counters;
+    console.log(
+      `# 50-socket flood: ${flood.sent} HELLOs in ${flood.ms} ms; answered with ${flood.cookies} cookies and ${flood.challenges} challenges; helper: ${JSON.stringify({ cookieSent: c.control.handshakeCookieSent, rateLimited: c.control.handshakeRateLimited, dropControlRate: c.pump.dropControlRate, dropControlQueue: c.pump.dropControlQueue })}`,
+    );
+    // Only before the load was noticed (the first 100 HELLOs of a second) may its HELLOs be challenged, and
+    // the global budget (50 a second) bounds that; after, a flooder that does not answer cookies gets none.
+    assert.ok(flood.challenges <= 60, `${flood.challenges} challenges`);
   });
 
   test('the helper restarted: the agent reconnects within 5 s', async () => {

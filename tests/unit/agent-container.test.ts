@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type Dockerode from 'dockerode';
 import { createLogger } from '../../common/log';
+import { formatAgentCredential } from '../../common/agent-credential';
+import { AgentKeys } from '../../helper/agent-keys';
 import {
   AGENT_CONTAINER_NAME,
   AgentContainer,
@@ -355,4 +357,30 @@ test('status(): absent, running, restarting, exited with the last exit', async (
   assert.deepEqual(s.lastExit, { code: 1, at: '2026-01-01T00:01:00Z' });
   c.state = 'exited';
   assert.equal((await agent.status()).state, 'exited');
+});
+
+test('up() with per-container keys: kept while its key is current, a fresh key for every new container', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gangway-keys-'));
+  try {
+    const keys = new AgentKeys(SECRET, dir);
+    const { fake, agent } = make();
+    const first = await agent.up({ image: IMAGE, secret: keys });
+    const key1 = keys.current()!;
+    assert.equal(first.action, 'created');
+    assert.ok(fake.containers[0]!.archive!.includes(Buffer.from(formatAgentCredential(key1))));
+    assert.ok(!fake.containers[0]!.archive!.includes(Buffer.from(SECRET.toString('hex'))));
+    assert.equal((await agent.up({ image: IMAGE, secret: keys })).action, 'unchanged');
+    // Replaced for other settings: the new container gets a new key, the old one's is no longer valid.
+    const second = await agent.up({ image: IMAGE, secret: keys, tunName: 'gwb' });
+    assert.equal(second.action, 'created');
+    assert.ok(!keys.current()!.keyId.equals(key1.keyId));
+    assert.equal(keys.secretFor(key1.keyId), undefined);
+    // After a revoke (gangway down) even an identical running container is replaced.
+    await keys.revoke();
+    const third = await agent.up({ image: IMAGE, secret: keys, tunName: 'gwb' });
+    assert.equal(third.action, 'created');
+    assert.deepEqual(third.replaced, [second.id]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { ControlPort, Endpoint } from '../../common/control-port';
-import { MsgType, encodeChallengeOrAuth, encodeHello, newNonce } from '../../common/wire';
+import { INSTALL_KEY_ID, MsgType, encodeChallengeOrAuth, encodeHello, newNonce } from '../../common/wire';
 import { TunnelServer } from '../../helper/tunnel-server';
 import { TunnelClient } from '../../vm-agent/tunnel-client';
 
@@ -191,14 +191,89 @@ test('a restarted helper is re-dialled within a few seconds; a restarted agent g
   assert.deepEqual(net.peers.get('127.0.0.1:4000'), agent2);
 });
 
-test('a flood of HELLOs is rate limited', () => {
+test('a flood of HELLOs from many sources is rate limited, and answered with cookies under load', () => {
   const { net, server } = setup();
   for (let i = 0; i < 500; i++)
     net.inject({ address: '127.0.0.1', port: 9000 + i }, SERVER, encodeHello(newNonce()));
   net.run(20, [server]);
-  const challenges = net.sent.filter((s) => s.from.port === SERVER.port).length;
+  const replies = net.sent.filter((s) => s.from.port === SERVER.port);
+  const challenges = replies.filter((s) => s.data[0] === MsgType.Challenge).length;
+  const cookies = replies.filter((s) => s.data[0] === MsgType.Cookie);
   assert.ok(challenges <= 60, `${challenges} challenges sent`);
-  assert.ok(server.counters.get('handshakeRateLimited') >= 440);
+  assert.ok(server.counters.get('handshakeCookieSent') >= 350, JSON.stringify(server.counters.snapshot()));
+  assert.equal(cookies.length, server.counters.get('handshakeCookieSent'));
+  // A cookie reply is never larger than the HELLO it answers: no amplification.
+  assert.ok(cookies.every((c) => c.data.length <= encodeHello(newNonce()).length));
+});
+
+test('under load: a HELLO with its own cookie gets a challenge, a cookie of another source does not', () => {
+  const { net, server } = setup();
+  const a: Endpoint = { address: '127.0.0.1', port: 7001 };
+  for (let i = 0; i < 150; i++)
+    net.inject({ address: '127.0.0.9', port: 20000 + i }, SERVER, encodeHello(newNonce()));
+  net.run(10, [server]);
+  const nonce = newNonce();
+  net.inject(a, SERVER, encodeHello(nonce));
+  net.run(10, [server]);
+  const cookie = net.sent.filter((s) => s.to.port === a.port).at(-1);
+  assert.equal(cookie?.data[0], MsgType.Cookie, 'under load the first answer is a cookie');
+  const value = cookie.data.subarray(2 + 16);
+  // Someone else presents a's cookie: still only a cookie.
+  const b: Endpoint = { address: '127.0.0.1', port: 7002 };
+  net.inject(b, SERVER, encodeHello(newNonce(), INSTALL_KEY_ID, value));
+  net.inject(a, SERVER, encodeHello(nonce, INSTALL_KEY_ID, value));
+  net.run(10, [server]);
+  assert.equal(net.sent.filter((s) => s.to.port === b.port).at(-1)?.data[0], MsgType.Cookie);
+  assert.equal(net.sent.filter((s) => s.to.port === a.port).at(-1)?.data[0], MsgType.Challenge);
+});
+
+test('20,000 HELLOs/s from one socket for 10 s: the live session stays up, a restarted agent is back within 5 s', () => {
+  const { net, server, client, secret } = setup();
+  client.dial();
+  net.run(200, [server, client]);
+  const flooder: Endpoint = { address: '127.0.0.1', port: 6000 };
+  const flood = (ms: number, tickers: { tick(): void }[]) => {
+    for (let t = 0; t < ms; t += 10) {
+      for (let i = 0; i < 200; i++) net.inject(flooder, SERVER, encodeHello(newNonce()));
+      net.run(10, tickers);
+    }
+  };
+  flood(3_000, [server, client]);
+  assert.equal(server.state, 'connected');
+  assert.equal(client.counters.get('redials'), 0, 'the live session never lapsed');
+  // The agent restarts (a new process, a new port) in the middle of the flood.
+  const agent2: Endpoint = { address: '127.0.0.1', port: 5002 };
+  const client2 = new TunnelClient(net.port(agent2), secret, SERVER, { now: () => net.now });
+  net.handlers.delete('127.0.0.1:5000');
+  net.handlers.set('127.0.0.1:5002', (d, a, p) => client2.handle(d, a, p));
+  client2.dial();
+  const t0 = net.now;
+  let back: number | undefined;
+  for (let t = 0; t < 7_000 && back === undefined; t += 10) {
+    flood(10, [server, client2]);
+    if (client2.state === 'connected' && server.peer?.port === agent2.port) back = net.now - t0;
+  }
+  assert.ok(back !== undefined && back <= 5_000, `back after ${back} ms`);
+  flood(7_000 - (net.now - t0), [server, client2]);
+  assert.equal(server.state, 'connected');
+  const c = server.counters.snapshot();
+  assert.ok(
+    c.handshakeCookieSent + c.handshakeRateLimited + c.handshakeCookieRateLimited >= 190_000,
+    JSON.stringify(c),
+  );
+  assert.ok(
+    net.sent.filter((s) => s.to.port === flooder.port && s.data[0] === MsgType.Challenge).length <= 30,
+    'the flooder got a handful of challenges at most',
+  );
+});
+
+test('a HELLO with an unknown key id is refused without an answer', () => {
+  const { net, server } = setup(0, randomBytes(32));
+  const keyId = randomBytes(16);
+  net.inject({ address: '127.0.0.1', port: 7100 }, SERVER, encodeHello(newNonce(), keyId));
+  net.run(20, [server]);
+  assert.equal(server.counters.get('handshakeUnknownKey'), 1);
+  assert.equal(net.sent.filter((s) => s.to.port === 7100).length, 0);
 });
 
 test('send errors are counted as lost datagrams, never thrown, and the handshake still completes', () => {
@@ -237,4 +312,57 @@ test('a peer silent past the timeout is forgotten: unpinned, no more datagrams t
   assert.equal(server.state, 'connected');
   assert.deepEqual(net.peers.get('127.0.0.1:4000'), AGENT);
   assert.equal(client.counters.get('redials'), 1);
+});
+
+test('the agent pins the helper only once the handshake completes, and unpins it when it re-dials', () => {
+  const { net, server, client } = setup();
+  const agentPin = () => net.peers.get('127.0.0.1:5000');
+  net.peers.set('127.0.0.1:5000', { address: '10.0.0.9', port: 1 }); // a stale pin from before
+  client.dial();
+  assert.equal(agentPin(), undefined, 'dialling: no data is accepted from anyone');
+  net.run(200, [server, client]);
+  assert.equal(client.state, 'connected');
+  assert.deepEqual(agentPin(), SERVER);
+  // The helper goes silent (it was stopped): the agent re-dials and forgets the endpoint meanwhile.
+  net.handlers.delete('127.0.0.1:4000');
+  net.run(4_000, [client]);
+  assert.equal(client.counters.get('redials'), 1);
+  assert.notEqual(client.state, 'connected');
+  assert.equal(agentPin(), undefined);
+});
+
+test('the helper forgets the peer when its keepalives stop, and says why', () => {
+  const { net, server, client } = setup();
+  client.dial();
+  net.run(200, [server, client]);
+  assert.deepEqual(net.peers.get('127.0.0.1:4000'), AGENT);
+  assert.equal(server.peerLost, undefined);
+  net.handlers.delete('127.0.0.1:5000'); // the agent's process is gone
+  const disconnected: number[] = [];
+  server.on('disconnected', () => disconnected.push(net.now));
+  net.run(6_000, [server]);
+  assert.equal(server.state, 'waiting');
+  assert.equal(server.peer, undefined);
+  assert.equal(net.peers.get('127.0.0.1:4000'), undefined, 'unpinned in the pump');
+  assert.match(server.peerLost ?? '', /no keepalive/);
+  assert.equal(server.counters.get('peerForgotten'), 1);
+  assert.equal(disconnected.length, 1);
+});
+
+test('forget() ends the session: the old peer is unpinned, its sealed messages are refused, a new handshake works', () => {
+  const { net, server, client } = setup();
+  client.dial();
+  net.run(200, [server, client]);
+  server.forget('gangway down removed the agent');
+  assert.equal(server.state, 'waiting');
+  assert.equal(net.peers.get('127.0.0.1:4000'), undefined);
+  assert.equal(server.peerLost, 'gangway down removed the agent');
+  // The agent's keepalives under the old session are refused until it dials again.
+  net.run(1_000, [server, client]);
+  assert.ok(server.counters.get('sealedUnknownSession') >= 1);
+  assert.equal(server.peer, undefined);
+  net.run(4_000, [server, client]);
+  assert.equal(server.state, 'connected', 'the agent re-dialled and proved the secret again');
+  assert.equal(server.peerLost, undefined);
+  assert.deepEqual(net.peers.get('127.0.0.1:4000'), AGENT);
 });
