@@ -11,7 +11,7 @@ export function resourcesRoot(): string {
 
 /** The `gangway` CLI that `service install` runs from. */
 export function helperCli(): string {
-  return join(resourcesRoot(), 'dist', 'helper', 'cli.js');
+  return join(resourcesRoot(), 'dist', 'cli', 'gangway.js');
 }
 
 export function socketPath(): string {

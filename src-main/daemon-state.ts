@@ -2,7 +2,7 @@
 // from, plus the network list (fetched again after each event, since status does not carry it).
 import { EventEmitter } from 'node:events';
 import { networksResponseSchema, statusSchema, versionSchema, type NetworksResponse } from '../common/api';
-import { ApiClientError, callApi } from '../helper/api-client';
+import { ApiClientError, callApi } from '../client/api-client';
 import type { DaemonView } from './menu-model';
 import { followEvents, helperInstalled, type EventFollower } from './helper-client';
 

@@ -5,7 +5,7 @@ import { request } from 'node:http';
 import { API_VERSION, API_VERSION_HEADER } from '../common/api';
 import { EVENTS_PATH, isApiRoute, type ApiMethod } from '../common/api-routes';
 import type { ApiAnswer } from '../common/app-bridge';
-import { SseParser } from './sse-parser';
+import { SseParser } from '../client/sse-parser';
 
 export const BRIDGE_MAX_BODY_BYTES = 64 * 1024;
 

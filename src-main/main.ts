@@ -3,7 +3,7 @@
 import { app, dialog } from 'electron';
 import { userInfo } from 'node:os';
 import { networksResponseSchema, settingsResponseSchema, statusSchema } from '../common/api';
-import { callApi } from '../helper/api-client';
+import { callApi } from '../client/api-client';
 import { helperCli, socketPath } from './app-resources';
 import { DaemonState } from './daemon-state';
 import { installHelper } from './helper-install';

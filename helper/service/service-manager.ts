@@ -15,7 +15,7 @@ export interface ServiceOwner {
 export interface InstallOptions {
   /** Absolute path of the node binary that runs the daemon (process.execPath). */
   nodePath: string;
-  /** Absolute path of dist/helper/cli.js. */
+  /** Absolute path of dist/cli/gangway.js. */
   cliPath: string;
   /** The user who installed the service: the control socket is handed to them. */
   owner: ServiceOwner;
@@ -151,7 +151,7 @@ export function defaultLogFile(platform: NodeJS.Platform = process.platform): st
   return platform === 'darwin' ? '/Library/Logs/Gangway/helper.log' : '/var/log/gangway/helper.log';
 }
 
-/** InstallOptions for this machine; `overrides` wins. cliPath is dist/helper/cli.js next to this file. */
+/** InstallOptions for this machine; `overrides` wins. cliPath is dist/cli/gangway.js. */
 export function defaultInstallOptions(
   overrides: Partial<InstallOptions> = {},
   platform: NodeJS.Platform = process.platform,
@@ -160,7 +160,7 @@ export function defaultInstallOptions(
   const cfg = defaultConfig(platform);
   return {
     nodePath: process.execPath,
-    cliPath: resolve(__dirname, '..', 'cli.js'),
+    cliPath: resolve(__dirname, '..', '..', 'cli', 'gangway.js'),
     owner: resolveOwner(env),
     socketPath: cfg.socket,
     stateDir: cfg.stateDir,

@@ -15,7 +15,7 @@ import {
 } from '../../common/api';
 import { buildMenuModel } from '../../src-main/menu-model';
 import { menuPreviewHtml } from './menu-preview';
-import { ApiClientError, callApi } from '../../helper/api-client';
+import { ApiClientError, callApi } from '../../client/api-client';
 import type { Dockerd } from '../rig/dockerd';
 import { waitFor } from '../rig/exec';
 import type { Rig } from '../rig/rig';

@@ -7,7 +7,7 @@ import { request, type IncomingMessage } from 'node:http';
 import { createConnection } from 'node:net';
 import { promisify } from 'node:util';
 import { API_VERSION, statusSchema, versionSchema, type Status } from '../../common/api';
-import { ApiClientError, callApi } from '../../helper/api-client';
+import { ApiClientError, callApi } from '../../client/api-client';
 import { MAX_BODY_BYTES } from '../../helper/control-server';
 import { waitFor } from '../rig/exec';
 import { createRig, type Rig } from '../rig/rig';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { containersResponseSchema, diagnosticsSchema, type Status } from '../../common/api';
-import { callApi } from '../../helper/api-client';
+import { callApi } from '../../client/api-client';
 import { RESOLVER_MARKER } from '../../helper/dns/resolver-darwin';
 import type { Dockerd } from '../rig/dockerd';
 import { waitFor } from '../rig/exec';

@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { networksResponseSchema, type Network } from '../../common/api';
-import { callApi } from '../../helper/api-client';
+import { callApi } from '../../client/api-client';
 import type { Dockerd } from '../rig/dockerd';
 import { waitFor } from '../rig/exec';
 import type { Rig } from '../rig/rig';

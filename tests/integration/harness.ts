@@ -4,12 +4,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { statusSchema, type Status } from '../../common/api';
-import { callApi } from '../../helper/api-client';
+import { callApi } from '../../client/api-client';
 import { waitFor } from '../rig/exec';
 import type { Rig } from '../rig/rig';
 
 export const DIST = resolve(__dirname, '..', '..');
-export const CLI = join(DIST, 'helper', 'cli.js');
+export const CLI = join(DIST, 'cli', 'gangway.js');
 export const AGENT = join(DIST, 'vm-agent', 'main.js');
 
 export interface Proc {

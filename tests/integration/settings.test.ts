@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { logsResponseSchema, settingsResponseSchema, statusSchema } from '../../common/api';
-import { ApiClientError, callApi } from '../../helper/api-client';
+import { ApiClientError, callApi } from '../../client/api-client';
 import { waitFor } from '../rig/exec';
 import { createRig, type Rig } from '../rig/rig';
 import { gangwayCli } from './docker-helpers';

@@ -86,8 +86,8 @@ test('every extraResources source exists after the build, and the helper and age
   const packed = packedResources(resources);
   console.log(`# electron-builder would pack ${packed.size} files as resources`);
 
-  // The helper (the service runs dist/helper/cli.js) and the agent's image context, file by file.
-  const helper = agentRuntimeClosure(ROOT, 'dist/helper/cli.js');
+  // The helper (the service runs dist/cli/gangway.js) and the agent's image context, file by file.
+  const helper = agentRuntimeClosure(ROOT, 'dist/cli/gangway.js');
   const agent = agentRuntimeClosure(ROOT, 'dist/vm-agent/main.js');
   for (const f of [...helper.files, ...agent.files]) assert.ok(packed.has(f), `${f} is packed`);
   for (const f of [

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runServiceCommand, type ServiceCliDeps } from '../../helper/service/service-cli';
+import { runServiceCommand, type ServiceCliDeps } from '../../cli/service-cli';
 import type {
   InstallOptions,
   InstallResult,
@@ -41,7 +41,7 @@ class FakeManager implements ServiceManager {
 
 const BASE: InstallOptions = {
   nodePath: '/usr/bin/node',
-  cliPath: '/opt/g/dist/helper/cli.js',
+  cliPath: '/opt/g/dist/cli/gangway.js',
   owner: { uid: 1000, gid: 1000, user: 'bob' },
   socketPath: '/run/gangway/gangway.sock',
   stateDir: '/var/lib/gangway',

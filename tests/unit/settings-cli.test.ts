@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { UsageError } from '../../helper/config';
-import { SseParser } from '../../helper/event-client';
-import { formatSettings, parseAssignments } from '../../helper/settings/settings-cli';
+import { SseParser } from '../../client/event-client';
+import { formatSettings, parseAssignments } from '../../cli/settings-cli';
 
 test('KEY=VALUE words become a typed patch', () => {
   assert.deepEqual(

@@ -9,7 +9,7 @@ import { createServer, request, type IncomingHttpHeaders, type Server } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { TOKEN_COOKIE, UI_MAX_BODY_BYTES, startUiServer, type UiServer } from '../../helper/ui/ui-server';
+import { TOKEN_COOKIE, UI_MAX_BODY_BYTES, startUiServer, type UiServer } from '../../cli/ui-server';
 
 interface Answer {
   status: number;
@@ -227,7 +227,7 @@ describe('gangway ui server', () => {
   });
 
   test('gangway ui prints the address as its first line of stdout', async () => {
-    const cli = resolve(__dirname, '..', '..', 'helper', 'cli.js');
+    const cli = resolve(__dirname, '..', '..', 'cli', 'gangway.js');
     const child = spawn(process.execPath, [cli, 'ui', '--port', '0', '--socket', socket], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -1,9 +1,9 @@
 // `gangway containers [--json]`: running containers, their networks and addresses, and their DNS names.
 import { parseArgs } from 'node:util';
-import { containersResponseSchema, type ContainersResponse } from '../../common/api';
-import { callApi } from '../api-client';
-import { formatTable } from '../table';
-import { defaultConfig } from '../config';
+import { containersResponseSchema, type ContainersResponse } from '../common/api';
+import { callApi } from '../client/api-client';
+import { formatTable } from './table';
+import { defaultConfig } from '../helper/config';
 
 export const CONTAINERS_USAGE = `Usage: gangway containers [--json] [--socket PATH]
 

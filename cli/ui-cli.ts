@@ -3,9 +3,9 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { versionSchema } from '../../common/api';
-import { callApi } from '../api-client';
-import { UsageError, defaultConfig } from '../config';
+import { versionSchema } from '../common/api';
+import { callApi } from '../client/api-client';
+import { UsageError, defaultConfig } from '../helper/config';
 import { startUiServer } from './ui-server';
 
 export const DEFAULT_UI_PORT = 2612;
@@ -15,9 +15,9 @@ export const UI_USAGE = `Usage: gangway ui [--port N] [--socket PATH]
 Serves Gangway's window on http://127.0.0.1:PORT (default ${DEFAULT_UI_PORT}; 0 picks a free port) and prints
 the address to open, with a token for this run, as its first line. Stop it with Ctrl-C.`;
 
-/** dist/ui next to dist/helper in a build; resources/ui in a packaged app. */
+/** dist/ui next to dist/cli in a build; resources/ui in a packaged app. */
 export function findStaticDir(): string {
-  const candidates = [resolve(__dirname, '..', '..', 'ui'), resolve(__dirname, '..', '..', '..', 'ui')];
+  const candidates = [resolve(__dirname, '..', 'ui'), resolve(__dirname, '..', '..', 'ui')];
   for (const c of candidates) if (existsSync(join(c, 'index.html'))) return c;
   throw new Error(`the built window was not found (looked in ${candidates.join(', ')}): run "npm run build"`);
 }

@@ -7,9 +7,9 @@ import {
   userSettingsSchema,
   type SettingsResponse,
   type UserSettings,
-} from '../../common/api';
-import { callApi } from '../api-client';
-import { UsageError, defaultConfig } from '../config';
+} from '../common/api';
+import { callApi } from '../client/api-client';
+import { UsageError, defaultConfig } from '../helper/config';
 
 const KEYS = Object.keys(userSettingsSchema.shape) as (keyof UserSettings)[];
 

@@ -11,19 +11,19 @@ import {
 } from '../common/api';
 import { createLogger } from '../common/log';
 import { native } from '../native/index';
-import { ApiClientError, callApi } from './api-client';
-import { watchStatus } from './event-client';
-import { DAEMON_USAGE, UsageError, defaultConfig, parseDaemonArgs } from './config';
-import { Daemon } from './daemon';
-import { formatDiagnostics } from './doctor';
+import { ApiClientError, callApi } from '../client/api-client';
+import { watchStatus } from '../client/event-client';
+import { DAEMON_USAGE, UsageError, defaultConfig, parseDaemonArgs } from '../helper/config';
+import { Daemon } from '../helper/daemon';
+import { formatDiagnostics } from '../helper/doctor';
 import { formatTable } from './table';
-import { createNetPlatform } from './platform/platform';
-import { LogFile } from './logs/log-file';
-import { runLogsCommand } from './logs/logs-cli';
-import { runServiceCommand } from './service/service-cli';
-import { runContainersCommand } from './dns/containers-cli';
-import { runSettingsCommand } from './settings/settings-cli';
-import { runUiCommand } from './ui/ui-cli';
+import { createNetPlatform } from '../helper/platform/platform';
+import { LogFile } from '../helper/logs/log-file';
+import { runLogsCommand } from './logs-cli';
+import { runServiceCommand } from './service-cli';
+import { runContainersCommand } from './containers-cli';
+import { runSettingsCommand } from './settings-cli';
+import { runUiCommand } from './ui-cli';
 
 const USAGE = `Usage: gangway <command> [options]
 

@@ -1,9 +1,9 @@
 // `gangway logs`: the helper's recent log entries, read through the API (GET /v1/logs), so the user needs no
 // access to the root-owned log file. --follow polls for newer entries until interrupted.
 import { parseArgs } from 'node:util';
-import { type LogEntry, logLevelSchema, logsResponseSchema } from '../../common/api';
-import { callApi } from '../api-client';
-import { UsageError, defaultConfig } from '../config';
+import { type LogEntry, logLevelSchema, logsResponseSchema } from '../common/api';
+import { callApi } from '../client/api-client';
+import { UsageError, defaultConfig } from '../helper/config';
 
 const USAGE = `Usage: gangway logs [--lines N] [--level debug|info|warn|error] [--follow] [--json] [--socket PATH]
 

@@ -1,11 +1,15 @@
-// `gangway service install|uninstall|status [--json]`. The lead wires it into helper/cli.ts's COMMANDS.
+// `gangway service install|uninstall|status [--json]`. The lead wires it into cli/gangway.ts's COMMANDS.
 import { parseArgs } from 'node:util';
-import { removeLeftoverRegistrations } from '../dns/resolver';
-import { statusSchema } from '../../common/api';
-import { ApiClientError, callApi } from '../api-client';
-import { defaultConfig } from '../config';
-import { createServiceManager } from './service-factory';
-import { defaultInstallOptions, type InstallOptions, type ServiceManager } from './service-manager';
+import { removeLeftoverRegistrations } from '../helper/dns/resolver';
+import { statusSchema } from '../common/api';
+import { ApiClientError, callApi } from '../client/api-client';
+import { defaultConfig } from '../helper/config';
+import { createServiceManager } from '../helper/service/service-factory';
+import {
+  defaultInstallOptions,
+  type InstallOptions,
+  type ServiceManager,
+} from '../helper/service/service-manager';
 
 const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
