@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { containersResponseSchema, type ContainersResponse } from '../common/api';
 import { callApi } from '../client/api-client';
 import { formatTable } from './table';
-import { defaultConfig } from '../helper/config';
+import { defaultSocketPath } from '../common/default-paths';
 
 export const CONTAINERS_USAGE = `Usage: gangway containers [--json] [--socket PATH]
 
@@ -47,7 +47,7 @@ export async function runContainersCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const r = await callApi(
-    values.socket ?? defaultConfig().socket,
+    values.socket ?? defaultSocketPath(),
     'GET',
     '/v1/containers',
     containersResponseSchema,

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `gangway`: the command-line entry point. Each command is a small function; exit codes are stable:
-// 0 ok, 1 failure, 2 usage error, 3 daemon unreachable.
+// 0 ok, 1 failure, 2 usage error, 3 daemon unreachable. It runs as the user and talks to the daemon through
+// client/; only `gangway daemon` (and `service`, as root) loads daemon code, by dynamic import.
 import { parseArgs } from 'node:util';
 import {
   diagnosticsSchema,
@@ -9,16 +10,13 @@ import {
   type NetworksResponse,
   type Status,
 } from '../common/api';
-import { createLogger } from '../common/log';
-import { native } from '../native/index';
-import { ApiClientError, callApi } from '../client/api-client';
+import { defaultSocketPath } from '../common/default-paths';
+import { UsageError } from '../common/usage-error';
+import { ApiError, callApi } from '../client/api-client';
 import { watchStatus } from '../client/event-client';
-import { DAEMON_USAGE, UsageError, defaultConfig, parseDaemonArgs } from '../helper/config';
-import { Daemon } from '../helper/daemon';
-import { formatDiagnostics } from '../helper/doctor';
+import { formatDiagnostics } from './doctor-format';
+import { EXIT } from './exit-codes';
 import { formatTable } from './table';
-import { createNetPlatform } from '../helper/platform/platform';
-import { LogFile } from '../helper/logs/log-file';
 import { runLogsCommand } from './logs-cli';
 import { runServiceCommand } from './service-cli';
 import { runContainersCommand } from './containers-cli';
@@ -44,54 +42,6 @@ Commands:
   ui          serve Gangway's window on 127.0.0.1 and print the address to open
 
 Run "gangway <command> --help" for a command's options.`;
-
-export const EXIT = { ok: 0, failure: 1, usage: 2, unreachable: 3 } as const;
-
-async function runDaemon(argv: string[]): Promise<number> {
-  const cfg = parseDaemonArgs(argv);
-  if (cfg === 'help') {
-    console.log(DAEMON_USAGE);
-    return EXIT.ok;
-  }
-  let file: LogFile | undefined;
-  try {
-    file = cfg.logFile ? new LogFile(cfg.logFile) : undefined;
-  } catch (err) {
-    console.error(`gangway daemon: cannot open the log file: ${(err as Error).message} (see --log-file)`);
-    return EXIT.failure;
-  }
-  const log = createLogger('daemon', (line) => {
-    if (cfg.logStderr) process.stderr.write(line);
-    file?.write(line);
-  });
-  const daemon = new Daemon(cfg, { native: native(), net: createNetPlatform(), log });
-  try {
-    await daemon.start();
-  } catch (err) {
-    log.error('daemon failed to start', { error: (err as Error).message });
-    await daemon.stop();
-    return EXIT.failure;
-  }
-  await new Promise<void>((resolve) => {
-    const done = (signal: string) => {
-      log.info('stopping', { signal });
-      resolve();
-    };
-    process.once('SIGTERM', () => done('SIGTERM'));
-    process.once('SIGINT', () => done('SIGINT'));
-  });
-  await daemon.stop();
-  // Everything is closed by now and the process exits by itself. Should a library leave a socket or timer
-  // behind, exit anyway rather than linger as a half-stopped daemon, and say what held it.
-  setTimeout(() => {
-    log.warn('still running 3 s after stopping; exiting', {
-      resources: process.getActiveResourcesInfo(),
-    });
-    process.exit(EXIT.ok);
-  }, 3_000).unref();
-  file?.close();
-  return EXIT.ok;
-}
 
 function formatDns(d: Status['dns']): string {
   if (!d.enabled) return `off${d.lastError ? ` (${d.lastError})` : ''}`;
@@ -142,7 +92,7 @@ async function runStatus(argv: string[]): Promise<number> {
     );
     return EXIT.ok;
   }
-  const socket = values.socket ?? defaultConfig().socket;
+  const socket = values.socket ?? defaultSocketPath();
   if (!values.watch) {
     const s = await callApi(socket, 'GET', '/v1/status', statusSchema);
     console.log(values.json ? JSON.stringify(s, null, 2) : formatStatus(s));
@@ -191,7 +141,7 @@ async function runNetworks(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   const r = await callApi(
-    values.socket ?? defaultConfig().socket,
+    values.socket ?? defaultSocketPath(),
     'GET',
     '/v1/networks',
     networksResponseSchema,
@@ -217,7 +167,7 @@ async function runRoute(argv: string[]): Promise<number> {
   if (!network || (onOff !== 'on' && onOff !== 'off') || positionals.length !== 2)
     throw new UsageError(usage);
   const r = await callApi(
-    values.socket ?? defaultConfig().socket,
+    values.socket ?? defaultSocketPath(),
     'POST',
     '/v1/networks/route',
     networksResponseSchema,
@@ -253,7 +203,7 @@ function joinUnjoin(joined: boolean) {
     if (!a || !b || positionals.length !== 2) throw new UsageError(usage);
     if (a === b) throw new UsageError(`a network cannot be joined to itself\n\n${usage}`);
     const r = await callApi(
-      values.socket ?? defaultConfig().socket,
+      values.socket ?? defaultSocketPath(),
       'POST',
       '/v1/networks/join',
       networksResponseSchema,
@@ -283,7 +233,7 @@ function upDown(action: 'connect' | 'disconnect') {
       );
     // Building the image the first time can take minutes (a package install inside the VM).
     const s = await callApi(
-      values.socket ?? defaultConfig().socket,
+      values.socket ?? defaultSocketPath(),
       'POST',
       `/v1/${action}`,
       statusSchema,
@@ -303,12 +253,12 @@ async function runDoctorCommand(argv: string[]): Promise<number> {
     );
     return EXIT.ok;
   }
-  const socket = values.socket ?? defaultConfig().socket;
+  const socket = values.socket ?? defaultSocketPath();
   let d;
   try {
     d = await callApi(socket, 'GET', '/v1/diagnostics', diagnosticsSchema, undefined, 30_000);
   } catch (err) {
-    if (!(err instanceof ApiClientError) || err.code !== 'DAEMON_UNREACHABLE') throw err;
+    if (!(err instanceof ApiError) || err.code !== 'DAEMON_UNREACHABLE') throw err;
     const down = {
       ok: false,
       checks: [
@@ -332,7 +282,8 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   service: (argv) => runServiceCommand(argv),
   up: upDown('connect'),
   down: upDown('disconnect'),
-  daemon: runDaemon,
+  // The daemon's code (dockerode, DNS, the native addon …) loads only for the daemon itself.
+  daemon: async (argv) => (await import('../helper/daemon-main.js')).runDaemon(argv),
   status: runStatus,
   networks: runNetworks,
   containers: runContainersCommand,
@@ -363,7 +314,7 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`gangway ${cmd}: ${(err as Error).message}`);
       return EXIT.usage;
     }
-    if (err instanceof ApiClientError) {
+    if (err instanceof ApiError) {
       console.error(`gangway ${cmd}: ${err.message}`);
       return err.code === 'DAEMON_UNREACHABLE' ? EXIT.unreachable : EXIT.failure;
     }

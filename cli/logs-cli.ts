@@ -3,7 +3,8 @@
 import { parseArgs } from 'node:util';
 import { type LogEntry, logLevelSchema, logsResponseSchema } from '../common/api';
 import { callApi } from '../client/api-client';
-import { UsageError, defaultConfig } from '../helper/config';
+import { UsageError } from '../common/usage-error';
+import { defaultSocketPath } from '../common/default-paths';
 
 const USAGE = `Usage: gangway logs [--lines N] [--level debug|info|warn|error] [--follow] [--json] [--socket PATH]
 
@@ -47,7 +48,7 @@ export async function runLogsCommand(argv: string[]): Promise<number> {
     throw new UsageError(`--lines takes a number from 1 to 5000, got "${lines}"`);
   const level = logLevelSchema.safeParse(values.level ?? 'debug');
   if (!level.success) throw new UsageError(`--level takes debug, info, warn or error, got "${values.level}"`);
-  const socket = values.socket ?? defaultConfig().socket;
+  const socket = values.socket ?? defaultSocketPath();
   const print = (e: LogEntry) => console.log(values.json ? JSON.stringify(e) : formatLogEntry(e));
   const fetchLogs = (limit: number, since?: string) =>
     callApi(

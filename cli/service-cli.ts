@@ -1,15 +1,9 @@
 // `gangway service install|uninstall|status [--json]`. The lead wires it into cli/gangway.ts's COMMANDS.
 import { parseArgs } from 'node:util';
-import { removeLeftoverRegistrations } from '../helper/dns/resolver';
 import { statusSchema } from '../common/api';
-import { ApiClientError, callApi } from '../client/api-client';
-import { defaultConfig } from '../helper/config';
-import { createServiceManager } from '../helper/service/service-factory';
-import {
-  defaultInstallOptions,
-  type InstallOptions,
-  type ServiceManager,
-} from '../helper/service/service-manager';
+import { ApiError, callApi } from '../client/api-client';
+import { defaultSocketPath } from '../common/default-paths';
+import type { InstallOptions, ServiceManager } from '../helper/service/service-manager';
 
 const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
@@ -56,7 +50,7 @@ async function disconnectDaemon(socket: string): Promise<string> {
     ];
     return removed.length ? `disconnected: removed ${removed.join(' and ')}` : 'disconnected';
   } catch (e) {
-    if (e instanceof ApiClientError && e.code === 'DAEMON_UNREACHABLE')
+    if (e instanceof ApiError && e.code === 'DAEMON_UNREACHABLE')
       return 'the daemon was not running; an agent container left in Docker can be removed with "docker rm -f gangway-agent"';
     throw e;
   }
@@ -114,9 +108,13 @@ export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {
     return EXIT.failure;
   }
   try {
-    const manager = deps.manager ?? createServiceManager();
+    // Installing is root's work on the daemon's own files: that code loads only here.
+    const manager =
+      deps.manager ?? (await import('../helper/service/service-factory.js')).createServiceManager();
     if (sub === 'install') {
-      const base = deps.installDefaults?.() ?? defaultInstallOptions();
+      const base =
+        deps.installDefaults?.() ??
+        (await import('../helper/service/service-manager.js')).defaultInstallOptions();
       const opts: InstallOptions = {
         ...base,
         ...(v.socket !== undefined && { socketPath: v.socket }),
@@ -146,14 +144,17 @@ export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {
     if (sub === 'uninstall') {
       let disconnected: string;
       try {
-        disconnected = await (deps.disconnect ?? disconnectDaemon)(v.socket ?? defaultConfig().socket);
+        disconnected = await (deps.disconnect ?? disconnectDaemon)(v.socket ?? defaultSocketPath());
       } catch (e) {
         // Uninstalling must still work when the daemon is wedged; say what may be left behind.
         disconnected = `could not disconnect first (${(e as Error).message}); check "docker ps" for gangway-agent`;
       }
       const r = await manager.uninstall();
       // The stopped daemon removed its DNS registration; this catches one that was killed.
-      const dns = await (deps.removeDnsRegistrations ?? removeLeftoverRegistrations)().catch((e: Error) => {
+      const removeDns =
+        deps.removeDnsRegistrations ??
+        (await import('../helper/dns/resolver.js')).removeLeftoverRegistrations;
+      const dns = await removeDns().catch((e: Error) => {
         r.warnings.push(`could not remove Gangway's DNS registration: ${e.message}`);
         return [];
       });

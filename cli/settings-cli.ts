@@ -9,7 +9,8 @@ import {
   type UserSettings,
 } from '../common/api';
 import { callApi } from '../client/api-client';
-import { UsageError, defaultConfig } from '../helper/config';
+import { UsageError } from '../common/usage-error';
+import { defaultSocketPath } from '../common/default-paths';
 
 const KEYS = Object.keys(userSettingsSchema.shape) as (keyof UserSettings)[];
 
@@ -90,7 +91,7 @@ export async function runSettingsCommand(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const socket = values.socket ?? defaultConfig().socket;
+  const socket = values.socket ?? defaultSocketPath();
   const [verb, ...rest] = positionals;
   if (verb === 'get') {
     if (rest.length > 1) throw new UsageError(USAGE);

@@ -5,7 +5,8 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { versionSchema } from '../common/api';
 import { callApi } from '../client/api-client';
-import { UsageError, defaultConfig } from '../helper/config';
+import { UsageError } from '../common/usage-error';
+import { defaultSocketPath } from '../common/default-paths';
 import { startUiServer } from './ui-server';
 
 export const DEFAULT_UI_PORT = 2612;
@@ -39,7 +40,7 @@ export async function runUiCommand(argv: string[]): Promise<number> {
   const port = values.port === undefined ? DEFAULT_UI_PORT : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new UsageError(`--port must be a number from 0 to 65535\n\n${UI_USAGE}`);
-  const socketPath = values.socket ?? defaultConfig().socket;
+  const socketPath = values.socket ?? defaultSocketPath();
   // Listen for the stop signal before printing the address: a script may stop us as soon as it reads it.
   const stopped = new Promise<void>((r) => {
     process.once('SIGINT', () => r());

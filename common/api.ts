@@ -20,7 +20,7 @@ export const apiErrorSchema = z.object({
     fields: z.record(z.string(), z.string()).optional(),
   }),
 });
-export type ApiError = z.infer<typeof apiErrorSchema>;
+export type ApiErrorBody = z.infer<typeof apiErrorSchema>;
 
 /** Gangway's DNS server, in status and GET /v1/containers. */
 export const dnsStatusSchema = z.object({

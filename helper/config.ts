@@ -8,6 +8,8 @@ import { dnsSuffixSchema } from '../common/api';
 import { cidr } from '../common/tunnel-config';
 import { parseCidr } from '../common/cidr';
 import { defaultTunName } from './platform/platform';
+import { UsageError } from '../common/usage-error';
+import { defaultSocketPath } from '../common/default-paths';
 
 export const DEFAULT_PORT = 2611;
 export const DEFAULT_MTU = 1420;
@@ -72,7 +74,7 @@ export function defaultConfig(platform: NodeJS.Platform = process.platform): Dae
     mtu: DEFAULT_MTU,
     tunnelSubnet: DEFAULT_TUNNEL_SUBNET,
     stateDir: darwin ? '/Library/Application Support/Gangway' : '/var/lib/gangway',
-    socket: darwin ? '/var/run/gangway/gangway.sock' : '/run/gangway/gangway.sock',
+    socket: defaultSocketPath(platform),
     tunName: defaultTunName(platform),
     offload: true,
     docker: true,
@@ -115,7 +117,7 @@ Saved settings (gangway settings set) override --port, --mtu, --tunnel-subnet, -
 and --dns-suffix, and apply without a restart.
   -h, --help             show this help`;
 
-export class UsageError extends Error {}
+export { UsageError };
 
 /** Parses `gangway daemon` arguments into a validated configuration. Throws UsageError with a clear message. */
 export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConfig()): DaemonConfig | 'help' {

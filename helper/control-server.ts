@@ -4,7 +4,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, unlinkSync } from 'node:fs
 import { createConnection } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
-import { API_VERSION, API_VERSION_HEADER, VERSION_HEADER, type ApiError } from '../common/api';
+import { API_VERSION, API_VERSION_HEADER, VERSION_HEADER, type ApiErrorBody } from '../common/api';
 import type { ZodError } from 'zod';
 import { VERSION } from './version';
 
@@ -60,7 +60,7 @@ function fail(
   message: string,
   fields?: Record<string, string>,
 ): void {
-  const err: ApiError = { error: { code, message, ...(fields ? { fields } : {}) } };
+  const err: ApiErrorBody = { error: { code, message, ...(fields ? { fields } : {}) } };
   send(res, status, err);
 }
 

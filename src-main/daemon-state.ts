@@ -2,7 +2,7 @@
 // from, plus the network list (fetched again after each event, since status does not carry it).
 import { EventEmitter } from 'node:events';
 import { networksResponseSchema, statusSchema, versionSchema, type NetworksResponse } from '../common/api';
-import { ApiClientError, callApi } from '../client/api-client';
+import { ApiError, callApi } from '../client/api-client';
 import type { DaemonView } from './menu-model';
 import { followEvents, helperInstalled, type EventFollower } from './helper-client';
 
@@ -52,7 +52,7 @@ export class DaemonState extends EventEmitter<{ change: [DaemonView]; status: [u
       if (v.version !== this.appVersion)
         this.set({ kind: 'version-skew', daemonVersion: v.version, appVersion: this.appVersion });
     } catch (err) {
-      if (err instanceof ApiClientError && err.code === 'VERSION_SKEW')
+      if (err instanceof ApiError && err.code === 'VERSION_SKEW')
         return this.set({ kind: 'version-skew', daemonVersion: 'unknown', appVersion: this.appVersion });
       this.set({
         kind: 'unreachable',

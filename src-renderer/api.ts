@@ -2,7 +2,6 @@
 // the shared schema: a daemon of another version gets a clear "update" message, not a crash.
 import type { z } from 'zod';
 import {
-  apiErrorSchema,
   containersResponseSchema,
   diagnosticsSchema,
   logsResponseSchema,
@@ -12,19 +11,11 @@ import {
   type LogEntry,
   type SettingsPatch,
 } from '../common/api';
+import { ApiError, parseAnswer } from '../common/api-error';
 import type { ApiMethod } from '../common/api-routes';
 import type { Transport } from './transport';
 
-export class ApiError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly status = 0,
-    readonly fields?: Record<string, string>,
-  ) {
-    super(message);
-  }
-}
+export { ApiError };
 
 async function call<T extends z.ZodType>(
   t: Transport,
@@ -37,21 +28,9 @@ async function call<T extends z.ZodType>(
   try {
     answer = await t.request(method, path, body);
   } catch (err) {
-    throw new ApiError('UNREACHABLE', `cannot reach Gangway: ${(err as Error).message}`);
+    throw new ApiError('DAEMON_UNREACHABLE', `cannot reach Gangway: ${(err as Error).message}`);
   }
-  if (answer.status >= 400) {
-    const e = apiErrorSchema.safeParse(answer.body);
-    if (!e.success) throw new ApiError('BAD_RESPONSE', `the daemon answered ${answer.status}`, answer.status);
-    throw new ApiError(e.data.error.code, e.data.error.message, answer.status, e.data.error.fields);
-  }
-  const parsed = schema.safeParse(answer.body);
-  if (!parsed.success)
-    throw new ApiError(
-      'VERSION_SKEW',
-      `the daemon's answer to ${path} does not match this app's version: update the app or the helper`,
-      answer.status,
-    );
-  return parsed.data;
+  return parseAnswer(schema, answer, path);
 }
 
 export function createApi(t: Transport) {

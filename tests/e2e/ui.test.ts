@@ -15,7 +15,7 @@ import {
 } from '../../common/api';
 import { buildMenuModel } from '../../src-main/menu-model';
 import { menuPreviewHtml } from './menu-preview';
-import { ApiClientError, callApi } from '../../client/api-client';
+import { ApiError, callApi } from '../../client/api-client';
 import type { Dockerd } from '../rig/dockerd';
 import { waitFor } from '../rig/exec';
 import type { Rig } from '../rig/rig';
@@ -223,7 +223,7 @@ describe(
       try {
         before = await callApi(daemon.socket, 'GET', '/v1/settings', settingsResponseSchema);
       } catch (err) {
-        if (err instanceof ApiClientError && err.status === 404) {
+        if (err instanceof ApiError && err.status === 404) {
           await goto('settings', 'Settings');
           await page.getByText('This helper cannot change settings yet — update it.').waitFor();
           await shot('settings');

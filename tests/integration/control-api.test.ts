@@ -7,7 +7,7 @@ import { request, type IncomingMessage } from 'node:http';
 import { createConnection } from 'node:net';
 import { promisify } from 'node:util';
 import { API_VERSION, statusSchema, versionSchema, type Status } from '../../common/api';
-import { ApiClientError, callApi } from '../../client/api-client';
+import { ApiError, callApi } from '../../client/api-client';
 import { MAX_BODY_BYTES } from '../../helper/control-server';
 import { waitFor } from '../rig/exec';
 import { createRig, type Rig } from '../rig/rig';
@@ -148,7 +148,7 @@ describe('control API under bad input and load', { timeout: 120_000 }, () => {
     assert.match(v2.text, /API v1/);
     await assert.rejects(
       callApi(daemon.socket, 'GET', '/v2/status', statusSchema),
-      (e: unknown) => e instanceof ApiClientError && e.code === 'VERSION_SKEW',
+      (e: unknown) => e instanceof ApiError && e.code === 'VERSION_SKEW',
     );
   });
 

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { logsResponseSchema, settingsResponseSchema, statusSchema } from '../../common/api';
-import { ApiClientError, callApi } from '../../client/api-client';
+import { ApiError, callApi } from '../../client/api-client';
 import { waitFor } from '../rig/exec';
 import { createRig, type Rig } from '../rig/rig';
 import { gangwayCli } from './docker-helpers';
@@ -27,11 +27,11 @@ import {
 
 const FIXTURES = join(DIST, 'tests', 'fixtures');
 
-async function patchError(socket: string, body: unknown): Promise<ApiClientError> {
+async function patchError(socket: string, body: unknown): Promise<ApiError> {
   try {
     await callApi(socket, 'PATCH', '/v1/settings', settingsResponseSchema, body, 60_000);
   } catch (err) {
-    if (err instanceof ApiClientError) return err;
+    if (err instanceof ApiError) return err;
     throw err;
   }
   assert.fail(`PATCH ${JSON.stringify(body)} was accepted`);
@@ -243,7 +243,7 @@ describe('settings, logs and status --watch against a live daemon', { timeout: 2
     for (const q of ['limit=0', 'limit=x', 'level=loud', 'since=yesterday']) {
       await assert.rejects(
         callApi(daemon.socket, 'GET', `/v1/logs?${q}`, logsResponseSchema),
-        (err: ApiClientError) => err.status === 400,
+        (err: ApiError) => err.status === 400,
         q,
       );
     }

@@ -3,13 +3,13 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   CHECK_ORDER,
-  formatDiagnostics,
   gatewayOf,
   parseIfconfig,
   parseIpLink,
   runDoctor,
   type DoctorProbe,
 } from '../../helper/doctor';
+import { formatDiagnostics } from '../../cli/doctor-format';
 
 function healthy(over: Partial<DoctorProbe> = {}): DoctorProbe & { probed: string[] } {
   const probed: string[] = [];
