@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { dnsSuffixSchema } from '../common/api';
 import { cidr } from '../common/tunnel-config';
 import { parseCidr } from '../common/cidr';
-import { defaultTunName } from './platform/platform';
+import { defaultTunName } from '../shared/platform/platform';
 import { UsageError } from '../common/usage-error';
 import { defaultSocketPath } from '../common/default-paths';
 

@@ -5,7 +5,7 @@ import { native } from '../native/index';
 import { DAEMON_USAGE, parseDaemonArgs } from './config';
 import { Daemon } from './daemon';
 import { LogFile } from './logs/log-file';
-import { createNetPlatform } from './platform/platform';
+import { createNetPlatform } from '../shared/platform/platform';
 
 const EXIT = { ok: 0, failure: 1 } as const;
 

@@ -6,7 +6,7 @@
 // not routed and the conflict is reported on its network. Default routes are the exception: our more
 // specific route only wins for the container subnet itself, which the default route could not reach anyway.
 import { formatCidr, overlaps, parseCidr, type Cidr } from '../../common/cidr';
-import type { HostRoute } from '../platform/net-platform';
+import type { HostRoute } from '../../shared/platform/net-platform';
 
 export interface RouteSettings {
   /** Whether a network without its own entry is routed. */

@@ -10,7 +10,7 @@ import Dockerode from 'dockerode';
 import { createLogger } from '../../common/log';
 import { AGENT_CONTAINER_NAME, AgentContainer, SECRET_PATH } from '../../helper/docker/agent-container';
 import { ensureAgentImage, type AgentImageResult } from '../../helper/docker/agent-image';
-import { readSecretFile } from '../../helper/secret';
+import { readSecretFile } from '../../shared/secret';
 import { startDockerd, type Dockerd } from '../rig/dockerd';
 import { waitFor } from '../rig/exec';
 import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE, buildRigImages } from '../rig/images';

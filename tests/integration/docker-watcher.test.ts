@@ -13,8 +13,8 @@ import {
   type DockerNetwork,
   type WatcherStatus,
 } from '../../helper/docker/network-watcher';
-import { runCommand, type Runner } from '../../helper/exec';
-import { LinuxNet } from '../../helper/platform/net-linux';
+import { runCommand, type Runner } from '../../shared/exec';
+import { LinuxNet } from '../../shared/platform/net-linux';
 import { planRoutes } from '../../helper/routes/route-planner';
 import { RouteReconciler } from '../../helper/routes/route-reconciler';
 import { startDockerd, type Dockerd } from '../rig/dockerd';

@@ -108,7 +108,7 @@ test("the real agent's closure: its own files, no tests or bench, zod the only p
   assert.ok(c.files.includes('dist/vm-agent/main.js'));
   assert.ok(c.files.includes('dist/native/index.js'));
   assert.ok(
-    c.files.every((f) => /^dist\/(vm-agent|common|helper|native)\//.test(f)),
+    c.files.every((f) => /^dist\/(vm-agent|common|shared|native)\//.test(f)),
     c.files.join(' '),
   );
   assert.ok(!c.files.some((f) => /daemon\.js|\/cli\.js|\/docker\//.test(f)), c.files.join(' '));

@@ -2,9 +2,9 @@
 // the integration tests.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DarwinNet, parseNetstat } from '../../helper/platform/net-darwin';
-import { LinuxNet } from '../../helper/platform/net-linux';
-import { createNetPlatform } from '../../helper/platform/platform';
+import { DarwinNet, parseNetstat } from '../../shared/platform/net-darwin';
+import { LinuxNet } from '../../shared/platform/net-linux';
+import { createNetPlatform } from '../../shared/platform/platform';
 
 function recorder() {
   const calls: string[] = [];

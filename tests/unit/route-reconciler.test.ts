@@ -2,7 +2,7 @@
 // route with the same destination whatever its device), so touching someone else's route would show.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { HostRoute, NetPlatform } from '../../helper/platform/net-platform';
+import type { HostRoute, NetPlatform } from '../../shared/platform/net-platform';
 import type { PlannedNetwork, RouteSettings } from '../../helper/routes/route-planner';
 import { RouteReconciler, type ReconcileRequest } from '../../helper/routes/route-reconciler';
 

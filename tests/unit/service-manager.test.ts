@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CommandError, type Runner } from '../../helper/exec';
+import { CommandError, type Runner } from '../../shared/exec';
 import {
   LaunchdServiceManager,
   launchdPlist,
