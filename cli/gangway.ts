@@ -11,6 +11,7 @@ import {
   type Status,
 } from '../common/api';
 import { defaultSocketPath } from '../common/default-paths';
+import { phaseText } from '../common/phase';
 import { UsageError } from '../common/usage-error';
 import { ApiError, callApi } from '../client/api-client';
 import { watchStatus } from '../client/event-client';
@@ -50,13 +51,13 @@ function formatDns(d: Status['dns']): string {
   return `*.${d.suffix} ${where}, ${os}${d.lastError ? ` (${d.lastError})` : ''}`;
 }
 
-function formatStatus(s: Status): string {
+export function formatStatus(s: Status): string {
   const docker = s.docker.enabled
     ? `${s.docker.state} (${s.docker.endpoint ?? '?'})${s.docker.lastError ? `: ${s.docker.lastError}` : ''}`
     : 'not followed (--no-docker)';
   const lines = [
     ...(s.settingsWarning ? [`Warning: ${s.settingsWarning}`] : []),
-    `Gangway ${s.version}: ${s.state === 'connected' ? 'connected' : 'waiting for the agent'}`,
+    `Gangway ${s.version}: ${phaseText(s)}`,
     `  peer        ${s.peer ?? '-'}${s.lastHeardMs !== null ? ` (heard ${(s.lastHeardMs / 1000).toFixed(1)} s ago)` : ''}`,
     `  tunnel      ${s.tunnel.device} ${s.tunnel.hostAddress} <-> ${s.tunnel.agentAddress}, mtu ${s.tunnel.mtu}, udp ${s.tunnel.listen}${s.tunnel.offload ? ', offloads on' : ''}`,
     `  docker      ${docker}`,

@@ -2,6 +2,7 @@
 // its clients (CLI, app) validate against these schemas.
 import { z } from 'zod';
 import { parseCidr } from './cidr';
+import { PHASES } from './phase';
 
 export const API_VERSION = 1;
 /** Sent on every request and response; a daemon refuses a client speaking another API version. */
@@ -39,7 +40,10 @@ const counterMap = z.record(z.string(), z.number());
 export const statusSchema = z.object({
   version: z.string(),
   apiVersion: z.number(),
+  /** The tunnel's own state: an agent is handshaken and heard from, or not. */
   state: z.enum(['connected', 'waiting']),
+  /** The connection's one phase (intent, Docker, agent, tunnel): what the tray, window and CLI show. */
+  phase: z.enum(PHASES),
   peer: z.string().nullable(),
   lastHeardMs: z.number().nullable(),
   configAcked: z.boolean(),

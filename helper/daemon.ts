@@ -47,6 +47,7 @@ import { ContainerIndex } from './dns/container-index';
 import { DnsService } from './dns/dns-service';
 import { createOsResolver, type OsResolver } from './dns/resolver';
 import { VERSION } from './version';
+import { ConnectionState } from './connection-state';
 
 export interface DaemonDeps {
   native: NativeAddon;
@@ -72,10 +73,8 @@ export class Daemon {
   private announcedJoins = '';
   private docker: Dockerode | undefined;
   private agent: AgentContainer | undefined;
-  private agentWanted = false;
-  /** gangway down pauses routing (no routes into a tunnel with no agent); up resumes it. */
-  private routing = true;
-  private agentError: string | null = null;
+  /** Intent (up/down), the agent's launch and the one phase /v1/status publishes. */
+  private readonly conn: ConnectionState;
   private secret: Buffer | undefined;
   private events: EventStream | undefined;
   private announcedStatus = '';
@@ -93,6 +92,20 @@ export class Daemon {
     private readonly deps: DaemonDeps,
   ) {
     this.plane = planeParams(cfg);
+    this.conn = new ConnectionState(
+      { enabled: cfg.docker, state: () => this.watcher?.status.state ?? 'disabled' },
+      { tunnelState: () => this.tunnel?.state ?? 'waiting' },
+    );
+    this.conn.on('phase', (phase) => deps.log.info('phase', { phase }));
+  }
+
+  /** gangway down pauses routing (no routes into a tunnel with no agent); up resumes it. */
+  private get routing(): boolean {
+    return this.conn.routing;
+  }
+
+  private get agentWanted(): boolean {
+    return this.conn.agentWanted;
   }
 
   private get pump(): Pump | undefined {
@@ -131,10 +144,7 @@ export class Daemon {
     if (this.settings.warning) deps.log.warn(this.settings.warning, {});
     // Carry on as before a restart: after `up`, the agent is kept running (launched once Docker answers).
     const connected = this.settings.settings.connected;
-    if (connected !== undefined) {
-      this.agentWanted = connected && cfg.docker;
-      this.routing = connected;
-    }
+    if (connected !== undefined) this.conn[connected ? 'up' : 'down']();
     const eff = this.effectiveSettings();
     await this.openDataPlane(planeParams({ ...cfg, ...eff }));
     this.ticker = setInterval(() => this.tunnel?.tick(), 100);
@@ -339,6 +349,7 @@ export class Daemon {
   }
 
   private changed(): void {
+    this.conn.update();
     this.changes.emit('changed');
   }
 
@@ -364,8 +375,7 @@ export class Daemon {
         'DOCKER_DISABLED',
         'the daemon runs with --no-docker or could not use Docker',
       );
-    this.agentWanted = true;
-    this.routing = true;
+    this.conn.up();
     await this.rememberConnected(true);
     this.changed();
     await this.sync();
@@ -376,8 +386,7 @@ export class Daemon {
 
   /** gangway down: removes the agent container (its exit removes its firewall rules). */
   private async disconnect(): Promise<Status> {
-    this.agentWanted = false;
-    this.routing = false;
+    this.conn.down();
     await this.rememberConnected(false);
     this.changed();
     await this.sync();
@@ -412,6 +421,7 @@ export class Daemon {
     if (!agent || !docker || !secret) return;
     // dist/helper/daemon.js -> the package root, which holds dist/, node_modules/ and the native build.
     const root = resolve(__dirname, '..', '..');
+    this.conn.launchStarted();
     try {
       const image = await ensureAgentImage(docker, {
         contextRoot: root,
@@ -421,18 +431,16 @@ export class Daemon {
         onProgress: (line) => deps.log.debug('agent image build', { line }),
       });
       const r = await agent.up({ image: image.tag, server: `${cfg.agentDial}:${this.plane.port}`, secret });
-      this.agentError = null;
+      this.conn.launchSucceeded();
       this.changed();
       deps.log.info('agent container ready', { image: image.tag, how: image.how, action: r.action });
     } catch (err) {
-      this.agentError = (err as Error).message;
+      const message = (err as Error).message;
+      // Down while the launch was in flight: the failure is no longer the user's problem.
+      if (this.agentWanted) this.conn.launchFailed(message);
       this.changed();
-      deps.log.error('cannot launch the agent container', { error: this.agentError });
-      throw new ApiFailure(
-        503,
-        'AGENT_LAUNCH_FAILED',
-        `cannot launch the agent container: ${this.agentError}`,
-      );
+      deps.log.error('cannot launch the agent container', { error: message });
+      throw new ApiFailure(503, 'AGENT_LAUNCH_FAILED', `cannot launch the agent container: ${message}`);
     }
   }
 
@@ -631,7 +639,7 @@ export class Daemon {
       settingsWarning: s.settingsWarning,
       docker: s.docker,
       agentWanted: this.agentWanted,
-      agentError: this.agentError,
+      agentError: this.conn.lastError,
       tunnel: { state: s.state, peer: s.peer, lastHeardAgoMs: s.lastHeardMs, configAcked: s.configAcked },
       device,
       installedRoutes: this.reconciler?.installed ?? [],
@@ -696,6 +704,7 @@ export class Daemon {
       version: VERSION,
       apiVersion: API_VERSION,
       state: t?.state ?? 'waiting',
+      phase: this.conn.phase(),
       peer: peer ? formatEndpoint(peer) : null,
       lastHeardMs: t?.lastHeardAgoMs ?? null,
       configAcked: t?.configAcked ?? false,
@@ -716,7 +725,7 @@ export class Daemon {
       },
       settingsWarning: this.settings?.warning ?? null,
       dns: this.dnsStatus(),
-      agent: { wanted: this.agentWanted, lastError: this.agentError },
+      agent: { wanted: this.agentWanted, lastError: this.conn.lastError },
       counters: {
         pump: pump ? { ...pump.stats() } : {},
         control: t ? t.counters.snapshot() : {},
