@@ -3,17 +3,12 @@
 // 0 ok, 1 failure, 2 usage error, 3 daemon unreachable. It runs as the user and talks to the daemon through
 // client/; only `gangway daemon` (and `service`, as root) loads daemon code, by dynamic import.
 import { parseArgs } from 'node:util';
-import {
-  diagnosticsSchema,
-  networksResponseSchema,
-  statusSchema,
-  type NetworksResponse,
-  type Status,
-} from '../common/api';
+import { type NetworksResponse, type Status } from '../common/api';
 import { defaultSocketPath } from '../common/default-paths';
 import { phaseText } from '../common/phase';
 import { UsageError } from '../common/usage-error';
 import { ApiError, callApi } from '../client/api-client';
+import { ROUTES } from '../common/api-routes';
 import { watchStatus } from '../client/event-client';
 import { formatDiagnostics } from './doctor-format';
 import { EXIT } from './exit-codes';
@@ -95,7 +90,7 @@ async function runStatus(argv: string[]): Promise<number> {
   }
   const socket = values.socket ?? defaultSocketPath();
   if (!values.watch) {
-    const s = await callApi(socket, 'GET', '/v1/status', statusSchema);
+    const s = await callApi(socket, ROUTES.status);
     console.log(values.json ? JSON.stringify(s, null, 2) : formatStatus(s));
     return EXIT.ok;
   }
@@ -141,12 +136,7 @@ async function runNetworks(argv: string[]): Promise<number> {
     );
     return EXIT.ok;
   }
-  const r = await callApi(
-    values.socket ?? defaultSocketPath(),
-    'GET',
-    '/v1/networks',
-    networksResponseSchema,
-  );
+  const r = await callApi(values.socket ?? defaultSocketPath(), ROUTES.networks);
   console.log(values.json ? JSON.stringify(r, null, 2) : formatNetworks(r));
   return EXIT.ok;
 }
@@ -167,16 +157,12 @@ async function runRoute(argv: string[]): Promise<number> {
   const [network, onOff] = positionals;
   if (!network || (onOff !== 'on' && onOff !== 'off') || positionals.length !== 2)
     throw new UsageError(usage);
-  const r = await callApi(
-    values.socket ?? defaultSocketPath(),
-    'POST',
-    '/v1/networks/route',
-    networksResponseSchema,
-    {
+  const r = await callApi(values.socket ?? defaultSocketPath(), ROUTES.route, {
+    body: {
       network,
       routed: onOff === 'on',
     },
-  );
+  });
   const n = r.networks.find((x) => x.name === network);
   if (values.json) console.log(JSON.stringify(n ?? null, null, 2));
   else if (n && onOff === 'on' && !n.routed)
@@ -203,13 +189,7 @@ function joinUnjoin(joined: boolean) {
     const [a, b] = positionals;
     if (!a || !b || positionals.length !== 2) throw new UsageError(usage);
     if (a === b) throw new UsageError(`a network cannot be joined to itself\n\n${usage}`);
-    const r = await callApi(
-      values.socket ?? defaultSocketPath(),
-      'POST',
-      '/v1/networks/join',
-      networksResponseSchema,
-      { a, b, joined },
-    );
+    const r = await callApi(values.socket ?? defaultSocketPath(), ROUTES.join, { body: { a, b, joined } });
     if (values.json) console.log(JSON.stringify({ a, b, joined, joins: r.joins }, null, 2));
     else console.log(`${a} <-> ${b}: ${joined ? 'joined' : 'not joined'}`);
     return EXIT.ok;
@@ -233,14 +213,7 @@ function upDown(action: 'connect' | 'disconnect') {
           : 'Removing the agent...',
       );
     // Building the image the first time can take minutes (a package install inside the VM).
-    const s = await callApi(
-      values.socket ?? defaultSocketPath(),
-      'POST',
-      `/v1/${action}`,
-      statusSchema,
-      undefined,
-      600_000,
-    );
+    const s = await callApi(values.socket ?? defaultSocketPath(), ROUTES[action], { timeoutMs: 600_000 });
     console.log(values.json ? JSON.stringify(s, null, 2) : formatStatus(s));
     return EXIT.ok;
   };
@@ -257,7 +230,7 @@ async function runDoctorCommand(argv: string[]): Promise<number> {
   const socket = values.socket ?? defaultSocketPath();
   let d;
   try {
-    d = await callApi(socket, 'GET', '/v1/diagnostics', diagnosticsSchema, undefined, 30_000);
+    d = await callApi(socket, ROUTES.diagnostics, { timeoutMs: 30_000 });
   } catch (err) {
     if (!(err instanceof ApiError) || err.code !== 'DAEMON_UNREACHABLE') throw err;
     const down = {

@@ -1,8 +1,9 @@
 // `gangway logs`: the helper's recent log entries, read through the API (GET /v1/logs), so the user needs no
 // access to the root-owned log file. --follow polls for newer entries until interrupted.
 import { parseArgs } from 'node:util';
-import { type LogEntry, logLevelSchema, logsResponseSchema } from '../common/api';
+import { type LogEntry, logLevelSchema } from '../common/api';
 import { callApi } from '../client/api-client';
+import { ROUTES } from '../common/api-routes';
 import { UsageError } from '../common/usage-error';
 import { defaultSocketPath } from '../common/default-paths';
 
@@ -51,12 +52,7 @@ export async function runLogsCommand(argv: string[]): Promise<number> {
   const socket = values.socket ?? defaultSocketPath();
   const print = (e: LogEntry) => console.log(values.json ? JSON.stringify(e) : formatLogEntry(e));
   const fetchLogs = (limit: number, since?: string) =>
-    callApi(
-      socket,
-      'GET',
-      `/v1/logs?${new URLSearchParams({ limit: String(limit), level: level.data, ...(since ? { since } : {}) }).toString()}`,
-      logsResponseSchema,
-    );
+    callApi(socket, ROUTES.logs, { query: { limit, level: level.data, since } });
   const first = await fetchLogs(Number(lines));
   if (first.file === null) {
     console.error('The helper writes no log file (it runs with --log-file none); see its stderr.');

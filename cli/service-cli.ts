@@ -1,7 +1,8 @@
 // `gangway service install|uninstall|status [--json]`. The lead wires it into cli/gangway.ts's COMMANDS.
 import { parseArgs } from 'node:util';
-import { statusSchema } from '../common/api';
+
 import { ApiError, callApi } from '../client/api-client';
+import { ROUTES } from '../common/api-routes';
 import { defaultSocketPath } from '../common/default-paths';
 import type { InstallOptions, ServiceManager } from '../helper/service/service-manager';
 
@@ -43,7 +44,7 @@ export interface ServiceCliDeps {
 /** Tells the daemon to remove what it made outside itself (agent container, resolver entry). */
 async function disconnectDaemon(socket: string): Promise<string> {
   try {
-    const s = await callApi(socket, 'POST', '/v1/disconnect', statusSchema, undefined, 60_000);
+    const s = await callApi(socket, ROUTES.disconnect, { timeoutMs: 60_000 });
     const removed = [
       ...(s.docker.enabled ? ['the agent container'] : []),
       ...(s.dns.enabled ? ['the DNS resolver entry'] : []),

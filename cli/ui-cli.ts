@@ -3,8 +3,9 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { versionSchema } from '../common/api';
+
 import { callApi } from '../client/api-client';
+import { ROUTES } from '../common/api-routes';
 import { UsageError } from '../common/usage-error';
 import { defaultSocketPath } from '../common/default-paths';
 import { startUiServer } from './ui-server';
@@ -49,7 +50,7 @@ export async function runUiCommand(argv: string[]): Promise<number> {
   const ui = await startUiServer({ socketPath, staticDir: findStaticDir(), port });
   // First line, alone: scripts and tests read it.
   console.log(ui.url);
-  callApi(socketPath, 'GET', '/v1/version', versionSchema, undefined, 2_000).then(
+  callApi(socketPath, ROUTES.version, { timeoutMs: 2_000 }).then(
     (v) => console.error(`gangway ui: talking to the Gangway daemon ${v.version} on ${socketPath}`),
     (err: Error) => console.error(`gangway ui: warning: ${err.message} (the page will say so too)`),
   );

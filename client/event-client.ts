@@ -3,7 +3,7 @@
 // --watch); `followEvents` reconnects with backoff until stopped (the app's main process).
 import { request } from 'node:http';
 import { API_VERSION, API_VERSION_HEADER, type Status, statusSchema } from '../common/api';
-import { EVENTS_PATH } from '../common/api-routes';
+import { EVENTS } from '../common/api-routes';
 import { ApiError } from '../common/api-error';
 import { SseParser } from './sse-parser';
 import { unreachable } from './socket-request';
@@ -26,7 +26,7 @@ function openStream(
     {
       socketPath,
       method: 'GET',
-      path: EVENTS_PATH,
+      path: EVENTS.path,
       headers: { [API_VERSION_HEADER]: String(API_VERSION) },
       ...(signal ? { signal } : {}),
     },
@@ -40,7 +40,7 @@ function openStream(
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
         for (const e of parser.push(chunk)) {
-          if (e.event !== 'state') continue;
+          if (e.event !== EVENTS.event) continue;
           let json: unknown;
           try {
             json = JSON.parse(e.data);

@@ -48,6 +48,8 @@ import { DnsService } from './dns/dns-service';
 import { createOsResolver, type OsResolver } from './dns/resolver';
 import { VERSION } from './version';
 import { ConnectionState } from './connection-state';
+import { apiRoutes } from './api-router';
+import { EVENTS } from '../common/api-routes';
 
 export interface DaemonDeps {
   native: NativeAddon;
@@ -178,21 +180,21 @@ export class Daemon {
     this.control = await startControlServer({
       socketPath: cfg.socket,
       ...(cfg.socketOwner ? { owner: cfg.socketOwner } : {}),
-      streams: { '/v1/events': this.events.handler },
-      routes: {
-        'GET /v1/version': (): VersionInfo => ({ version: VERSION, apiVersion: API_VERSION }),
-        'GET /v1/status': () => this.status(),
-        'GET /v1/networks': () => this.networks(),
-        'POST /v1/networks/route': ({ body }) => this.setRouted(body),
-        'POST /v1/networks/join': ({ body }) => this.setJoined(body),
-        'POST /v1/connect': () => this.connect(),
-        'POST /v1/disconnect': () => this.disconnect(),
-        'GET /v1/diagnostics': () => this.diagnostics(),
-        'GET /v1/containers': () => this.containers(),
-        'GET /v1/settings': () => this.settingsResponse(),
-        'PATCH /v1/settings': ({ body }) => this.patchSettings(body),
-        'GET /v1/logs': ({ query }) => this.logs(query),
-      },
+      streams: { [EVENTS.path]: this.events.handler },
+      routes: apiRoutes({
+        version: (): VersionInfo => ({ version: VERSION, apiVersion: API_VERSION }),
+        status: () => this.status(),
+        networks: () => this.networks(),
+        route: ({ body }) => this.setRouted(body),
+        join: ({ body }) => this.setJoined(body),
+        connect: () => this.connect(),
+        disconnect: () => this.disconnect(),
+        diagnostics: () => this.diagnostics(),
+        containers: () => this.containers(),
+        settings: () => this.settingsResponse(),
+        saveSettings: ({ body }) => this.patchSettings(body),
+        logs: ({ query }) => this.logs(query),
+      }),
     });
     deps.log.info('gangway daemon started', {
       version: VERSION,

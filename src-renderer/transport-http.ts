@@ -1,7 +1,7 @@
 // The transport for `gangway ui`: fetch for calls and EventSource for the status stream, both under /api
 // on the same origin (the token travels in an HttpOnly cookie the server set).
 import { API_VERSION, API_VERSION_HEADER } from '../common/api';
-import type { ApiMethod } from '../common/api-routes';
+import { EVENTS, type ApiMethod } from '../common/api-routes';
 import type { Transport } from './transport';
 
 const MAX_BACKOFF_MS = 10_000;
@@ -36,12 +36,12 @@ export function createHttpTransport(base = '/api'): Transport {
       // EventSource gives up for good on a non-200 answer (the daemon down behind the proxy): reconnect
       // ourselves, with backoff, instead of relying on its own retry.
       const open = () => {
-        source = new EventSource(`${base}/v1/events`, { withCredentials: true });
+        source = new EventSource(`${base}${EVENTS.path}`, { withCredentials: true });
         source.addEventListener('open', () => {
           backoff = 500;
           onConnection(true);
         });
-        source.addEventListener('state', (e) => {
+        source.addEventListener(EVENTS.event, (e) => {
           try {
             onStatus(JSON.parse((e as MessageEvent<string>).data));
           } catch {

@@ -3,8 +3,9 @@
 // process in the VM namespace here (the agent container has its own test).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { networksResponseSchema, type Network } from '../../common/api';
+import { type Network } from '../../common/api';
 import { callApi } from '../../client/api-client';
+import { ROUTES } from '../../common/api-routes';
 import type { Dockerd } from '../rig/dockerd';
 import { waitFor } from '../rig/exec';
 import type { Rig } from '../rig/rig';
@@ -27,8 +28,7 @@ describe('routes follow Docker networks', { timeout: 240_000 }, () => {
   let daemon: DaemonHandle;
   let agent: Proc;
 
-  const networks = async () =>
-    (await callApi(daemon.socket, 'GET', '/v1/networks', networksResponseSchema)).networks;
+  const networks = async () => (await callApi(daemon.socket, ROUTES.networks)).networks;
   const network = async (name: string): Promise<Network | undefined> =>
     (await networks()).find((n) => n.name === name);
   const gangway = (...args: string[]) => gangwayCli(daemon.socket, ...args);

@@ -3,8 +3,9 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { statusSchema, type Status } from '../../common/api';
+import { type Status } from '../../common/api';
 import { callApi } from '../../client/api-client';
+import { ROUTES } from '../../common/api-routes';
 import { waitFor } from '../rig/exec';
 import type { Rig } from '../rig/rig';
 
@@ -68,7 +69,7 @@ export function startDaemon(rig: Rig, work: Workdir, extra: string[] = [], port 
     stateDir,
     logFile,
     port,
-    status: () => callApi(socket, 'GET', '/v1/status', statusSchema),
+    status: () => callApi(socket, ROUTES.status),
   };
 }
 
