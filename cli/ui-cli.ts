@@ -1,13 +1,14 @@
 // `gangway ui`: the app's window in a browser, for Linux and headless users and for tests. Prints the
 // address to open (token included) as the first line of stdout, then serves until interrupted.
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { callApi } from '../client/api-client';
 import { ROUTES } from '../common/api-routes';
 import { UsageError } from '../common/usage-error';
 import { defaultSocketPath } from '../common/default-paths';
+import { packageRoot } from '../shared/package-root';
 import { startUiServer } from './ui-server';
 
 export const DEFAULT_UI_PORT = 2612;
@@ -17,9 +18,9 @@ export const UI_USAGE = `Usage: gangway ui [--port N] [--socket PATH]
 Serves Gangway's window on http://127.0.0.1:PORT (default ${DEFAULT_UI_PORT}; 0 picks a free port) and prints
 the address to open, with a token for this run, as its first line. Stop it with Ctrl-C.`;
 
-/** dist/ui next to dist/cli in a build; resources/ui in a packaged app. */
+/** dist/ui under the package root (in a packaged app, its Resources folder). */
 export function findStaticDir(): string {
-  const candidates = [resolve(__dirname, '..', 'ui'), resolve(__dirname, '..', '..', 'ui')];
+  const candidates = [join(packageRoot(), 'dist', 'ui')];
   for (const c of candidates) if (existsSync(join(c, 'index.html'))) return c;
   throw new Error(`the built window was not found (looked in ${candidates.join(', ')}): run "npm run build"`);
 }

@@ -1,7 +1,7 @@
 // gangwayd's core: the TUN device, the native pump, the tunnel handshake, host routes and the control API.
 import { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import {
   API_VERSION,
@@ -48,6 +48,7 @@ import { DnsService } from './dns/dns-service';
 import { createOsResolver, type OsResolver } from './dns/resolver';
 import { VERSION } from './version';
 import { ConnectionState } from './connection-state';
+import { packageRoot } from '../shared/package-root';
 import { apiRoutes } from './api-router';
 import { EVENTS } from '../common/api-routes';
 
@@ -421,8 +422,7 @@ export class Daemon {
   private async launchAgent(): Promise<void> {
     const { agent, docker, secret, cfg, deps } = this;
     if (!agent || !docker || !secret) return;
-    // dist/helper/daemon.js -> the package root, which holds dist/, node_modules/ and the native build.
-    const root = resolve(__dirname, '..', '..');
+    const root = packageRoot();
     this.conn.launchStarted();
     try {
       const image = await ensureAgentImage(docker, {

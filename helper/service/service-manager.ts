@@ -3,7 +3,8 @@
 // of the unit / plist text are pure functions in service-linux.ts and service-darwin.ts.
 import { mkdirSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
+import { packageRoot } from '../../shared/package-root';
 import { defaultConfig } from '../config';
 
 export interface ServiceOwner {
@@ -160,7 +161,7 @@ export function defaultInstallOptions(
   const cfg = defaultConfig(platform);
   return {
     nodePath: process.execPath,
-    cliPath: resolve(__dirname, '..', '..', 'cli', 'gangway.js'),
+    cliPath: join(packageRoot(), 'dist', 'cli', 'gangway.js'),
     owner: resolveOwner(env),
     socketPath: cfg.socket,
     stateDir: cfg.stateDir,
