@@ -27,8 +27,7 @@ import type { DaemonConfig } from './config';
 import { ApiFailure, invalidRequest, startControlServer } from './control-server';
 import { AGENT_CONTAINER_NAME, AgentContainer } from './docker/agent-container';
 import { agentImageTag, ensureAgentImage } from './docker/agent-image';
-import { parseIfconfig, parseIpLink, runDoctor } from './doctor';
-import { runCommand } from '../shared/exec';
+import { runDoctor } from './doctor';
 import { openDataPlane, planeParams, type DataPlane, type PlaneParams } from './data-plane';
 import { probeAddress } from './probe';
 import { EventStream, type ChangeEvents } from './event-stream';
@@ -675,10 +674,7 @@ export class Daemon {
             : [a.dockerState, exit].filter(Boolean).join(', ');
         return { state: a.state, ...(detail ? { detail } : {}) };
       },
-      tunLink: async () =>
-        process.platform === 'darwin'
-          ? parseIfconfig(await runCommand('ifconfig', [device]))
-          : parseIpLink(await runCommand('ip', ['-j', 'link', 'show', 'dev', device])),
+      tunLink: () => deps.net.linkState(device),
       tunRoutes: async () =>
         (await deps.net.listRoutes())
           .filter((r) => r.device === device)

@@ -334,24 +334,3 @@ async function checkDns(
     );
   set('dns', 'ok', parts.join('; '));
 }
-
-/** `ip -j link show dev X` output -> whether it is up. */
-export function parseIpLink(json: string): { up: boolean; detail: string } {
-  const links = JSON.parse(json || '[]') as { flags?: string[]; operstate?: string }[];
-  const l = links[0];
-  if (!l) return { up: false, detail: 'no such device' };
-  const flags = l.flags ?? [];
-  const up = flags.includes('UP');
-  return {
-    up,
-    detail: `${up ? 'up' : 'down'} (flags ${flags.join(',') || '-'}, operstate ${l.operstate ?? '?'})`,
-  };
-}
-
-/** `ifconfig X` output (macOS) -> whether it is up. */
-export function parseIfconfig(out: string): { up: boolean; detail: string } {
-  const m = /flags=[0-9a-f]+<([^>]*)>/i.exec(out);
-  const flags = m?.[1]?.split(',') ?? [];
-  const up = flags.includes('UP');
-  return { up, detail: `${up ? 'up' : 'down'} (flags ${flags.join(',') || '-'})` };
-}

@@ -1,15 +1,10 @@
 // gangway doctor's ordering and skip logic, over a fake probe: each broken hop is the first failure named.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  CHECK_ORDER,
-  gatewayOf,
-  parseIfconfig,
-  parseIpLink,
-  runDoctor,
-  type DoctorProbe,
-} from '../../helper/doctor';
+import { CHECK_ORDER, gatewayOf, runDoctor, type DoctorProbe } from '../../helper/doctor';
 import { formatDiagnostics } from '../../cli/doctor-format';
+import { parseIpLink } from '../../shared/platform/net-linux';
+import { parseIfconfig } from '../../shared/platform/net-darwin';
 
 function healthy(over: Partial<DoctorProbe> = {}): DoctorProbe & { probed: string[] } {
   const probed: string[] = [];
