@@ -1,11 +1,11 @@
 // The README's demo: a simulated Docker VM (a real dockerd in a network namespace), a container running a
 // web server, and Gangway making it reachable by IP from the "host" namespace. Everything is created for
 // the demo and removed at the end, also on Ctrl-C or failure.
-import { createRig, type Rig } from '../tests/rig/rig';
-import { startDockerd, type Dockerd } from '../tests/rig/dockerd';
+import { createRig, type Rig } from '../rig/rig';
+import { startDockerd, type Dockerd } from '../rig/dockerd';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE, buildRigImages } from '../tests/rig/images';
+import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE, buildRigImages } from '../rig/images';
 import {
   CLI,
   Workdir,

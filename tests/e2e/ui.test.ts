@@ -12,9 +12,9 @@ import { buildMenuModel } from '../../src-main/menu-model';
 import { menuPreviewHtml } from './menu-preview';
 import { ApiError, callApi } from '../../client/api-client';
 import { ROUTES } from '../../common/api-routes';
-import type { Dockerd } from '../rig/dockerd';
-import { waitFor } from '../rig/exec';
-import type { Rig } from '../rig/rig';
+import type { Dockerd } from '../../rig/dockerd';
+import { waitFor } from '../../rig/exec';
+import type { Rig } from '../../rig/rig';
 import { DIST, type Workdir, stop, type DaemonHandle } from '../integration/harness';
 import {
   httpOk,

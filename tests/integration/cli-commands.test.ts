@@ -15,8 +15,8 @@ import {
   statusSchema,
   type LogEntry,
 } from '../../common/api';
-import type { Dockerd } from '../rig/dockerd';
-import type { Rig } from '../rig/rig';
+import type { Dockerd } from '../../rig/dockerd';
+import type { Rig } from '../../rig/rig';
 import {
   gangwayCli,
   httpOk,
@@ -26,7 +26,7 @@ import {
   teardownDockerRig,
 } from './docker-helpers';
 import { CLI, type Workdir, stop, waitConnected, type DaemonHandle } from './harness';
-import { waitFor } from '../rig/exec';
+import { waitFor } from '../../rig/exec';
 
 const execFileP = promisify(execFile);
 

@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { promisify } from 'node:util';
-import { createRig, type Rig } from '../rig/rig';
+import { createRig, type Rig } from '../../rig/rig';
 import { CLI, DIST, Workdir, startDaemon, stop, waitForDaemon, type DaemonHandle } from './harness';
 
 const execFileP = promisify(execFile);

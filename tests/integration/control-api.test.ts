@@ -10,8 +10,8 @@ import { API_VERSION, statusSchema, type Status } from '../../common/api';
 import { ApiError, callApi } from '../../client/api-client';
 import { ROUTES } from '../../common/api-routes';
 import { MAX_BODY_BYTES } from '../../helper/control-server';
-import { waitFor } from '../rig/exec';
-import { createRig, type Rig } from '../rig/rig';
+import { waitFor } from '../../rig/exec';
+import { createRig, type Rig } from '../../rig/rig';
 import {
   Workdir,
   startAgent,

@@ -10,10 +10,10 @@ import { containersResponseSchema, type Status } from '../../common/api';
 import { callApi } from '../../client/api-client';
 import { ROUTES } from '../../common/api-routes';
 import { RESOLVER_MARKER } from '../../helper/dns/resolver-darwin';
-import type { Dockerd } from '../rig/dockerd';
-import { waitFor } from '../rig/exec';
-import { BUSYBOX_IMAGE } from '../rig/images';
-import type { Rig } from '../rig/rig';
+import type { Dockerd } from '../../rig/dockerd';
+import { waitFor } from '../../rig/exec';
+import { BUSYBOX_IMAGE } from '../../rig/images';
+import type { Rig } from '../../rig/rig';
 import { gangwayCli, ipOn, rigDockerArgs, startDockerRig, teardownDockerRig } from './docker-helpers';
 import type { Workdir } from './harness';
 import {

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { type Network } from '../../common/api';
 import { callApi } from '../../client/api-client';
 import { ROUTES } from '../../common/api-routes';
-import type { Dockerd } from '../rig/dockerd';
-import { waitFor } from '../rig/exec';
-import type { Rig } from '../rig/rig';
+import type { Dockerd } from '../../rig/dockerd';
+import { waitFor } from '../../rig/exec';
+import type { Rig } from '../../rig/rig';
 import type { Workdir } from './harness';
 import {
   startAgent,

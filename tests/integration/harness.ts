@@ -6,8 +6,8 @@ import { join, resolve } from 'node:path';
 import { type Status } from '../../common/api';
 import { callApi } from '../../client/api-client';
 import { ROUTES } from '../../common/api-routes';
-import { waitFor } from '../rig/exec';
-import type { Rig } from '../rig/rig';
+import { waitFor } from '../../rig/exec';
+import type { Rig } from '../../rig/rig';
 
 export const DIST = resolve(__dirname, '..', '..');
 export const CLI = join(DIST, 'cli', 'gangway.js');

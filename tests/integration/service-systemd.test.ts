@@ -8,13 +8,13 @@ import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { waitFor } from '../rig/exec';
+import { waitFor } from '../../rig/exec';
 import {
   ensureSystemdRootfs,
   SystemdMachine,
   SystemdMachineBootError,
   systemdMachineUnavailable,
-} from '../rig/systemd-machine';
+} from '../../rig/systemd-machine';
 import { CLI, DIST } from './harness';
 
 const CHECKOUT = path.resolve(DIST, '..');

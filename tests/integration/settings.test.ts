@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { settingsResponseSchema, statusSchema, type SettingsPatch } from '../../common/api';
 import { ApiError, callApi } from '../../client/api-client';
 import { ROUTES } from '../../common/api-routes';
-import { waitFor } from '../rig/exec';
-import { createRig, type Rig } from '../rig/rig';
+import { waitFor } from '../../rig/exec';
+import { createRig, type Rig } from '../../rig/rig';
 import { gangwayCli } from './docker-helpers';
 import {
   CLI,

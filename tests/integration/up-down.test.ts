@@ -2,9 +2,9 @@
 // container, heals it when it is removed or Docker restarts, and `down` leaves nothing behind.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Dockerd } from '../rig/dockerd';
-import { waitFor } from '../rig/exec';
-import type { Rig } from '../rig/rig';
+import type { Dockerd } from '../../rig/dockerd';
+import { waitFor } from '../../rig/exec';
+import type { Rig } from '../../rig/rig';
 import { type Workdir, stop, waitConnected, type DaemonHandle } from './harness';
 import {
   gangwayCli,
