@@ -2,6 +2,7 @@
 // promises) need type information, so the project service is on.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { boundaries } from './scripts/eslint-boundaries.mjs';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'native/build/**', 'scripts/*.mjs', 'eslint.config.mjs'] },
@@ -47,4 +48,6 @@ export default tseslint.config(
       },
     },
   },
+  // Import boundaries between the folders (scripts/eslint-boundaries.mjs; tested in tests/unit/import-boundaries).
+  ...boundaries,
 );

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BUNDLE_FILES, bundleDir } from '../helper/bundle-dir';
 import { DIST, track, type DaemonHandle, type Proc } from '../tests/integration/harness';
-import { run } from '../tests/rig/exec';
-import { arm64EmulationProblem, ensureArm64Rootfs } from '../tests/rig/images-arm64';
-import type { Rig } from '../tests/rig/rig';
+import { run } from '../rig/exec';
+import { arm64EmulationProblem, ensureArm64Rootfs } from '../rig/images-arm64';
+import type { Rig } from '../rig/rig';
 
 const ROOT = resolve(DIST, '..');
 const QEMU = '/usr/bin/qemu-aarch64-static';

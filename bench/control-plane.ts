@@ -4,9 +4,9 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
-import { startDockerd, type Dockerd } from '../tests/rig/dockerd';
-import { buildRigImages } from '../tests/rig/images';
-import { createRig, type Rig } from '../tests/rig/rig';
+import { startDockerd, type Dockerd } from '../rig/dockerd';
+import { buildRigImages } from '../rig/images';
+import { createRig, type Rig } from '../rig/rig';
 import {
   CLI,
   Workdir,

@@ -1,8 +1,8 @@
 // iperf3: a one-off server in the container namespace, the client in the host namespace with -J, and
 // the parsing of its JSON report.
 import type { ChildProcess } from 'node:child_process';
-import { nsRun, waitFor } from '../tests/rig/exec';
-import type { Rig } from '../tests/rig/rig';
+import { nsRun, waitFor } from '../rig/exec';
+import type { Rig } from '../rig/rig';
 
 export interface IperfResult {
   streams: number;

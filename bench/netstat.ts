@@ -1,6 +1,6 @@
 // UDP counters of a namespace (/proc/net/snmp): receive-buffer overflows are where a tunnel loses packets
 // under load, so the bench records their change per path on both ends.
-import { nsRun } from '../tests/rig/exec';
+import { nsRun } from '../rig/exec';
 
 export type UdpCounters = Record<string, number>;
 

@@ -17,8 +17,8 @@ import {
   type DaemonHandle,
   type Proc,
 } from '../tests/integration/harness';
-import { nsRun, waitFor } from '../tests/rig/exec';
-import type { Rig } from '../tests/rig/rig';
+import { nsRun, waitFor } from '../rig/exec';
+import type { Rig } from '../rig/rig';
 import { Arm64Agent } from './arm64-agent';
 import { threadCount } from './cpu';
 import type { PathName } from './types';

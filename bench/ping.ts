@@ -1,6 +1,6 @@
 // ping: run iputils ping in a namespace and parse every reply's RTT (not just ping's own summary), so
 // percentiles can be computed.
-import { nsRun } from '../tests/rig/exec';
+import { nsRun } from '../rig/exec';
 import { mean, percentile } from './stats';
 
 export interface PingParse {

@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createRig, type Rig } from '../tests/rig/rig';
+import { createRig, type Rig } from '../rig/rig';
 import { cpuPerGB, totalCpuSeconds } from './cpu';
 import { runIperf } from './iperf';
 import {

@@ -4,6 +4,7 @@ import { parse as parseDomain } from 'tldts';
 import { z } from 'zod';
 import { parseCidr } from './cidr';
 import { PRIVATE_RANGES, isPrivateSubnet } from './private-ranges';
+import { PHASES } from './phase';
 
 export const API_VERSION = 1;
 /** Sent on every request and response; a daemon refuses a client speaking another API version. */
@@ -22,7 +23,7 @@ export const apiErrorSchema = z.object({
     fields: z.record(z.string(), z.string()).optional(),
   }),
 });
-export type ApiError = z.infer<typeof apiErrorSchema>;
+export type ApiErrorBody = z.infer<typeof apiErrorSchema>;
 
 /** Gangway's DNS server, in status and GET /v1/containers. */
 export const dnsStatusSchema = z.object({
@@ -51,7 +52,10 @@ export type AgentFirewall = z.infer<typeof agentFirewallSchema>;
 export const statusSchema = z.object({
   version: z.string(),
   apiVersion: z.number(),
+  /** The tunnel's own state: an agent is handshaken and heard from, or not. */
   state: z.enum(['connected', 'waiting']),
+  /** The connection's one phase (intent, Docker, agent, tunnel): what the tray, window and CLI show. */
+  phase: z.enum(PHASES),
   peer: z.string().nullable(),
   /** Why no peer is pinned any more (gangway down, Docker gone, keepalives stopped); null while one is. */
   peerLost: z.string().nullable().optional(),

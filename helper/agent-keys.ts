@@ -9,7 +9,7 @@ import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AgentCredential } from '../common/agent-credential';
 import { INSTALL_KEY_ID, KEY_ID_LEN, deriveAgentSecret } from '../common/wire';
-import { writeFileAtomic } from './atomic-file';
+import { writeFileAtomic } from '../shared/atomic-file';
 
 export const AGENT_KEY_FILE = 'agent-key';
 

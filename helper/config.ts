@@ -6,7 +6,9 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { dnsSuffixSchema, tunnelSubnetSchema } from '../common/api';
 import { cidr } from '../common/tunnel-config';
-import { defaultTunName } from './platform/platform';
+import { defaultTunName } from '../shared/platform/platform';
+import { UsageError } from '../common/usage-error';
+import { defaultSocketPath } from '../common/default-paths';
 import { ENGINE_KINDS } from './docker/engine-detect';
 
 export const DEFAULT_PORT = 2611;
@@ -75,7 +77,7 @@ export function defaultConfig(platform: NodeJS.Platform = process.platform): Dae
     mtu: DEFAULT_MTU,
     tunnelSubnet: DEFAULT_TUNNEL_SUBNET,
     stateDir: darwin ? '/Library/Application Support/Gangway' : '/var/lib/gangway',
-    socket: darwin ? '/var/run/gangway/gangway.sock' : '/run/gangway/gangway.sock',
+    socket: defaultSocketPath(platform),
     tunName: defaultTunName(platform),
     offload: true,
     docker: true,
@@ -118,7 +120,7 @@ Saved settings (gangway settings set) override --port, --mtu, --tunnel-subnet, -
 and --dns-suffix, and apply without a restart.
   -h, --help             show this help`;
 
-export class UsageError extends Error {}
+export { UsageError };
 
 /** Parses `gangway daemon` arguments into a validated configuration. Throws UsageError with a clear message. */
 export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConfig()): DaemonConfig | 'help' {

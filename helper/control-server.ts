@@ -1,7 +1,7 @@
 // The local control API: HTTP/1.1 + JSON on a unix socket inside a directory only the owner can open.
 // Errors are values ({ error: { code, message } }) with a fitting HTTP status; bodies are capped.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { API_VERSION, API_VERSION_HEADER, VERSION_HEADER, type ApiError } from '../common/api';
+import { API_VERSION, API_VERSION_HEADER, VERSION_HEADER, type ApiErrorBody } from '../common/api';
 import type { ZodError } from 'zod';
 import { clearStaleSocket, listenOnSocket, prepareSocketDir } from './control-socket';
 import { VERSION } from './version';
@@ -58,7 +58,7 @@ function fail(
   message: string,
   fields?: Record<string, string>,
 ): void {
-  const err: ApiError = { error: { code, message, ...(fields ? { fields } : {}) } };
+  const err: ApiErrorBody = { error: { code, message, ...(fields ? { fields } : {}) } };
   send(res, status, err);
 }
 

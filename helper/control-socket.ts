@@ -25,7 +25,7 @@ import {
 import { createConnection } from 'node:net';
 import type { Server } from 'node:http';
 import { basename, dirname } from 'node:path';
-import { writeFileAtomic } from './atomic-file';
+import { writeFileAtomic } from '../shared/atomic-file';
 
 export interface SocketOwner {
   uid: number;

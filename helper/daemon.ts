@@ -30,8 +30,7 @@ import { AGENT_CONTAINER_NAME, AgentContainer } from './docker/agent-container';
 import { agentImageTag, ensureAgentImage } from './docker/agent-image';
 import { bundleDir } from './bundle-dir';
 import { auditInstalledService } from './service/service-audit';
-import { parseIfconfig, parseIpLink, runDoctor } from './doctor';
-import { runCommand } from './exec';
+import { runDoctor } from './doctor';
 import { openDataPlane, planeParams, type DataPlane, type PlaneParams } from './data-plane';
 import { probeAddress } from './probe';
 import { EventStream, type ChangeEvents } from './event-stream';
@@ -49,17 +48,20 @@ import {
   type RoutePlan,
 } from './routes/route-planner';
 import { SettingsStore } from './settings/settings-store';
-import type { HostRoute, NetPlatform } from './platform/net-platform';
+import type { HostRoute, NetPlatform } from '../shared/platform/net-platform';
 import { RouteMonitor } from './platform/route-monitor';
 import { readLogs } from './logs/log-reader';
 import { parseLogQuery } from './logs/log-query';
-import { loadOrCreateSecret } from './secret';
+import { loadOrCreateSecret } from '../shared/secret';
 import { AgentKeys } from './agent-keys';
 import type { TunnelServer } from './tunnel-server';
 import { ContainerIndex } from './dns/container-index';
 import { DnsService } from './dns/dns-service';
 import { createOsResolver, type OsResolver } from './dns/resolver';
 import { VERSION } from './version';
+import { ConnectionState } from './connection-state';
+import { apiRoutes } from './api-router';
+import { EVENTS } from '../common/api-routes';
 
 export interface DaemonDeps {
   native: NativeAddon;
@@ -88,17 +90,15 @@ export class Daemon {
   private docker: Dockerode | undefined;
   private agent: AgentContainer | undefined;
   private engine: EngineChoice | undefined;
-  private agentWanted = false;
   private engineDetect: (() => void) | undefined;
   /** The agent's last firewall report (status shows it; doctor asks afresh). */
   private firewall: AgentFirewall | undefined;
   /** The agent session (its peer) whose firewall was last asked about after it connected. */
   private firewallAsked = '';
   private dockerWasUp = false;
-  /** gangway down pauses routing (no routes into a tunnel with no agent); up resumes it. */
-  private routing = true;
-  private agentError: string | null = null;
   private agentKeys: AgentKeys | undefined;
+  /** Intent (up/down), the agent's launch and the one phase /v1/status publishes. */
+  private readonly conn: ConnectionState;
   private events: EventStream | undefined;
   private announcedStatus = '';
   /** Gangway DNS; applyDns() reconfigures it when the DNS settings or the tunnel change. */
@@ -115,6 +115,20 @@ export class Daemon {
     private readonly deps: DaemonDeps,
   ) {
     this.plane = planeParams(cfg);
+    this.conn = new ConnectionState(
+      { enabled: cfg.docker, state: () => this.watcher?.status.state ?? 'disabled' },
+      { tunnelState: () => this.tunnel?.state ?? 'waiting' },
+    );
+    this.conn.on('phase', (phase) => deps.log.info('phase', { phase }));
+  }
+
+  /** gangway down pauses routing (no routes into a tunnel with no agent); up resumes it. */
+  private get routing(): boolean {
+    return this.conn.routing;
+  }
+
+  private get agentWanted(): boolean {
+    return this.conn.agentWanted;
   }
 
   private get pump(): Pump | undefined {
@@ -153,10 +167,7 @@ export class Daemon {
     if (this.settings.warning) deps.log.warn(this.settings.warning, {});
     // Carry on as before a restart: after `up`, the agent is kept running (launched once Docker answers).
     const connected = this.settings.settings.connected;
-    if (connected !== undefined) {
-      this.agentWanted = connected && cfg.docker;
-      this.routing = connected;
-    }
+    if (connected !== undefined) this.conn[connected ? 'up' : 'down']();
     const eff = this.effectiveSettings();
     await this.openDataPlane(planeParams({ ...cfg, ...eff }));
     this.ticker = setInterval(() => this.tunnel?.tick(), 100);
@@ -195,21 +206,21 @@ export class Daemon {
       socketPath: cfg.socket,
       ...(cfg.socketOwner ? { owner: cfg.socketOwner } : {}),
       socketDirRecord: join(cfg.stateDir, 'socket-dir.json'),
-      streams: { '/v1/events': this.events.handler },
-      routes: {
-        'GET /v1/version': (): VersionInfo => ({ version: VERSION, apiVersion: API_VERSION }),
-        'GET /v1/status': () => this.status(),
-        'GET /v1/networks': () => this.networks(),
-        'POST /v1/networks/route': ({ body }) => this.setRouted(body),
-        'POST /v1/networks/join': ({ body }) => this.setJoined(body),
-        'POST /v1/connect': () => this.connect(),
-        'POST /v1/disconnect': () => this.disconnect(),
-        'GET /v1/diagnostics': () => this.diagnostics(),
-        'GET /v1/containers': () => this.containers(),
-        'GET /v1/settings': () => this.settingsResponse(),
-        'PATCH /v1/settings': ({ body }) => this.patchSettings(body),
-        'GET /v1/logs': ({ query }) => this.logs(query),
-      },
+      streams: { [EVENTS.path]: this.events.handler },
+      routes: apiRoutes({
+        version: (): VersionInfo => ({ version: VERSION, apiVersion: API_VERSION }),
+        status: () => this.status(),
+        networks: () => this.networks(),
+        route: ({ body }) => this.setRouted(body),
+        join: ({ body }) => this.setJoined(body),
+        connect: () => this.connect(),
+        disconnect: () => this.disconnect(),
+        diagnostics: () => this.diagnostics(),
+        containers: () => this.containers(),
+        settings: () => this.settingsResponse(),
+        saveSettings: ({ body }) => this.patchSettings(body),
+        logs: ({ query }) => this.logs(query),
+      }),
     });
     deps.log.info('gangway daemon started', {
       version: VERSION,
@@ -393,6 +404,7 @@ export class Daemon {
   }
 
   private changed(): void {
+    this.conn.update();
     this.changes.emit('changed');
   }
 
@@ -420,8 +432,7 @@ export class Daemon {
       );
     const refusal = (await this.engine?.settled()) && this.engine?.refusal();
     if (refusal) throw new ApiFailure(409, 'ENGINE_ROUTES_ITSELF', refusal);
-    this.agentWanted = true;
-    this.routing = true;
+    this.conn.up();
     await this.rememberConnected(true);
     this.changed();
     await this.sync();
@@ -432,8 +443,7 @@ export class Daemon {
 
   /** gangway down: removes the agent container (its exit removes its firewall rules). */
   private async disconnect(): Promise<Status> {
-    this.agentWanted = false;
-    this.routing = false;
+    this.conn.down();
     await this.rememberConnected(false);
     this.changed();
     await this.sync();
@@ -471,6 +481,7 @@ export class Daemon {
   private async launchAgent(): Promise<void> {
     const { agent, docker, agentKeys, cfg, deps, engine } = this;
     if (!agent || !docker || !agentKeys || !engine) return;
+    this.conn.launchStarted();
     try {
       const image = await ensureAgentImage(docker, {
         bundleDir: bundleDir(),
@@ -480,18 +491,16 @@ export class Daemon {
       });
       const target = engine.agentTarget(this.plane.port);
       const r = await agent.up({ image: image.tag, ...target, secret: agentKeys });
-      this.agentError = null;
+      this.conn.launchSucceeded();
       this.changed();
       deps.log.info('agent container ready', { image: image.tag, how: image.how, action: r.action });
     } catch (err) {
-      this.agentError = (err as Error).message;
+      const message = (err as Error).message;
+      // Down while the launch was in flight: the failure is no longer the user's problem.
+      if (this.agentWanted) this.conn.launchFailed(message);
       this.changed();
-      deps.log.error('cannot launch the agent container', { error: this.agentError });
-      throw new ApiFailure(
-        503,
-        'AGENT_LAUNCH_FAILED',
-        `cannot launch the agent container: ${this.agentError}`,
-      );
+      deps.log.error('cannot launch the agent container', { error: message });
+      throw new ApiFailure(503, 'AGENT_LAUNCH_FAILED', `cannot launch the agent container: ${message}`);
     }
   }
 
@@ -698,7 +707,7 @@ export class Daemon {
       settingsWarning: s.settingsWarning,
       docker: s.docker,
       agentWanted: this.agentWanted,
-      agentError: this.agentError,
+      agentError: this.conn.lastError,
       tunnel: { state: s.state, peer: s.peer, lastHeardAgoMs: s.lastHeardMs, configAcked: s.configAcked },
       device,
       installedRoutes: this.reconciler?.installed ?? [],
@@ -734,10 +743,7 @@ export class Daemon {
             : [a.dockerState, exit].filter(Boolean).join(', ');
         return { state: a.state, ...(detail ? { detail } : {}) };
       },
-      tunLink: async () =>
-        process.platform === 'darwin'
-          ? parseIfconfig(await runCommand('ifconfig', [device]))
-          : parseIpLink(await runCommand('ip', ['-j', 'link', 'show', 'dev', device])),
+      tunLink: () => deps.net.linkState(device),
       tunRoutes: async () =>
         (await deps.net.listRoutes())
           .filter((r) => r.device === device)
@@ -765,6 +771,7 @@ export class Daemon {
       version: VERSION,
       apiVersion: API_VERSION,
       state: t?.state ?? 'waiting',
+      phase: this.conn.phase(),
       peer: peer ? formatEndpoint(peer) : null,
       peerLost: t?.peerLost ?? null,
       lastHeardMs: t?.lastHeardAgoMs ?? null,
@@ -790,7 +797,7 @@ export class Daemon {
       dns: this.dnsStatus(),
       agent: {
         wanted: this.agentWanted,
-        lastError: this.agentError,
+        lastError: this.conn.lastError,
         ...(this.firewall ? { firewall: this.firewall } : {}),
       },
       counters: {

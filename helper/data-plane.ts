@@ -7,7 +7,7 @@ import { formatEndpoint } from '../common/control-port';
 import { formatCidr, nthAddress, parseCidr } from '../common/cidr';
 import type { Logger } from '../common/log';
 import type { NativeAddon, Pump } from '../native/index';
-import type { NetPlatform } from './platform/net-platform';
+import type { NetPlatform } from '../shared/platform/net-platform';
 import { RouteReconciler } from './routes/route-reconciler';
 import { type AgentSecretLookup, TunnelServer, type TunnelServerOptions } from './tunnel-server';
 

@@ -60,6 +60,8 @@ export interface DoctorProbe {
   agentContainer(): Promise<{ state: 'absent' | 'running' | 'restarting' | 'exited'; detail?: string }>;
   /** The agent's report on the VM's firewall (docker exec); absent when Docker is not used. */
   agentFirewall?: () => Promise<{ ok: true; report: AgentFirewall } | { ok: false; error: string }>;
+  /** What the installed service runs, and what of it a non-root user could change (service-audit.ts). */
+  service?: () => ServiceAudit;
   /** Whether the TUN device is up, with what was seen. */
   tunLink(): Promise<{ up: boolean; detail: string }>;
   /** The host's routes whose device is the TUN device (normalised CIDRs). */
@@ -73,8 +75,6 @@ export interface DoctorProbe {
     /** Asks the server, over the network, for a name it should know. */
     query(): Promise<{ name: string | null; ok: boolean; detail: string }>;
   };
-  /** What the installed service runs, and what of it a non-root user could change (service-audit.ts). */
-  service?: () => ServiceAudit;
 }
 
 const TITLES = {
@@ -116,265 +116,311 @@ function engineText(e: NonNullable<DoctorProbe['docker']['engine']>): string {
   return `engine ${e.label} (${how}), the agent dials ${e.agentDial}`;
 }
 
-/** Runs every check in order; a check whose prerequisite failed (or was skipped) is skipped. */
-export async function runDoctor(p: DoctorProbe): Promise<Diagnostics> {
-  const checks = new Map<CheckId, DiagnosticCheck>();
-  const set = (id: CheckId, status: CheckStatus, detail: string, fix?: string) =>
-    checks.set(id, { id, title: TITLES[id], status, detail, ...(fix ? { fix } : {}) });
-  const good = (id: CheckId) => {
-    const s = checks.get(id)?.status;
-    return s === 'ok' || s === 'warn';
-  };
-  const skipUnless = (id: CheckId, deps: CheckId[]): boolean => {
-    const bad = deps.find((d) => !good(d));
-    if (!bad) return false;
-    set(id, 'skip', `skipped: "${TITLES[bad]}" did not pass`);
-    return true;
-  };
+/** One check's outcome. */
+interface Outcome {
+  status: CheckStatus;
+  detail: string;
+  fix?: string;
+}
 
-  // 1. The daemon: it answers, so it runs (the CLI reports an unreachable socket itself).
-  if (p.settingsWarning)
-    set(
-      'daemon',
-      'warn',
-      `gangwayd ${p.version} on ${p.socket}; settings: ${p.settingsWarning}`,
-      'fix or remove the settings file named above, then restart the daemon',
-    );
-  else set('daemon', 'ok', `gangwayd ${p.version} on ${p.socket}`);
+const outcome = (status: CheckStatus, detail: string, fix?: string): Outcome => ({
+  status,
+  detail,
+  ...(fix ? { fix } : {}),
+});
 
-  // 2. Docker.
-  const d = p.docker;
-  if (!d.enabled || d.state === 'disabled')
-    set(
-      'docker',
-      'skip',
-      'the daemon does not follow Docker (--no-docker, or the endpoint could not be used)',
-      'start the daemon without --no-docker (see its log for why Docker could not be used)',
-    );
-  else if (d.state === 'connected' && d.warning)
-    set(
-      'docker',
-      'warn',
-      `connected to ${d.endpoint ?? '?'}, without TLS: the agent's secret crosses it in clear`,
-      'use a unix:// socket, or tcp:// with TLS (DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH, or a docker context with TLS)',
-    );
-  else if (d.state === 'connected' && d.engine?.routesItself && d.engine.source === 'detected')
-    set(
-      'docker',
-      'warn',
-      `connected to ${d.endpoint ?? '?'}; ${engineText(d.engine)}: it routes container IPs itself, so Gangway does not start its agent`,
-      `nothing to do: containers are reachable through ${d.engine.label}; to use Gangway's tunnel anyway, start the daemon with --engine`,
-    );
-  else if (d.state === 'connected')
-    set('docker', 'ok', `connected to ${d.endpoint ?? '?'}${d.engine ? `; ${engineText(d.engine)}` : ''}`);
-  else
-    set(
-      'docker',
-      'fail',
-      `${d.state} (${d.endpoint ?? '?'})${d.lastError ? `: ${d.lastError}` : ''}${d.warning ? `; ${d.warning}` : ''}`,
-      `start Docker (or its VM), or point the daemon at it with --docker-host / DOCKER_HOST; the daemon reconnects by itself`,
-    );
-  const dockerUsed = d.enabled && d.state !== 'disabled';
+const askDockerFailed = (err: unknown): Outcome =>
+  outcome('fail', `cannot ask Docker: ${msg(err)}`, 'check that Docker answers (docker info)');
 
-  // 3. The agent image.
-  if (!skipUnless('image', ['docker'])) {
-    try {
-      const img = await p.agentImage();
-      if (img.present) set('image', 'ok', img.tag);
-      else
-        set(
-          'image',
-          'fail',
-          `${img.tag} is not in Docker${p.agentError ? `; last launch: ${p.agentError}` : ''}`,
-          'run "gangway up" (it builds or loads the image)',
+/** Whether the daemon follows Docker at all (without it the agent is run by hand). */
+const dockerUsed = (p: DoctorProbe) => p.docker.enabled && p.docker.state !== 'disabled';
+
+/**
+ * The checks, in the order they run and are shown. A check runs only when every check it needs passed (ok or
+ * warn); otherwise it is skipped and names the first one that did not.
+ */
+const CHECKS: {
+  id: CheckId;
+  needs: (p: DoctorProbe) => CheckId[];
+  run: (p: DoctorProbe) => Promise<Outcome>;
+}[] = [
+  {
+    // The daemon answers, so it runs (the CLI reports an unreachable socket itself).
+    id: 'daemon',
+    needs: () => [],
+    run: (p) =>
+      Promise.resolve(
+        p.settingsWarning
+          ? outcome(
+              'warn',
+              `gangwayd ${p.version} on ${p.socket}; settings: ${p.settingsWarning}`,
+              'fix or remove the settings file named above, then restart the daemon',
+            )
+          : outcome('ok', `gangwayd ${p.version} on ${p.socket}`),
+      ),
+  },
+  {
+    id: 'docker',
+    needs: () => [],
+    run: (p) => {
+      const d = p.docker;
+      if (!dockerUsed(p))
+        return Promise.resolve(
+          outcome(
+            'skip',
+            'the daemon does not follow Docker (--no-docker, or the endpoint could not be used)',
+            'start the daemon without --no-docker (see its log for why Docker could not be used)',
+          ),
         );
-    } catch (err) {
-      set('image', 'fail', `cannot ask Docker: ${msg(err)}`, 'check that Docker answers (docker info)');
-    }
-  }
-
-  // 4. The agent container.
-  if (!skipUnless('agent', ['docker'])) {
-    try {
-      const a = await p.agentContainer();
-      if (a.state === 'running') set('agent', 'ok', `running${a.detail ? ` (${a.detail})` : ''}`);
-      else
-        set(
-          'agent',
-          'fail',
-          `container ${a.state === 'absent' ? 'absent' : `not running (${a.state})`}${a.detail ? `: ${a.detail}` : ''}${p.agentError ? `; last launch: ${p.agentError}` : ''}`,
-          p.agentWanted
-            ? 'run "gangway up" to recreate it (see "docker logs gangway-agent" for why it stopped)'
-            : 'run "gangway up" to launch the agent',
+      if (d.state === 'connected' && d.warning)
+        return Promise.resolve(
+          outcome(
+            'warn',
+            `connected to ${d.endpoint ?? '?'}, without TLS: the agent's secret crosses it in clear`,
+            'use a unix:// socket, or tcp:// with TLS (DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH, or a docker context with TLS)',
+          ),
         );
-    } catch (err) {
-      set('agent', 'fail', `cannot ask Docker: ${msg(err)}`, 'check that Docker answers (docker info)');
-    }
-  }
-
-  // 4b. The VM's firewall, as the agent sees it.
-  if (!skipUnless('firewall', ['agent'])) {
-    const r = p.agentFirewall
-      ? await p.agentFirewall()
-      : { ok: false as const, error: 'Docker is not used: the agent runs by hand' };
-    if (!r.ok) set('firewall', 'skip', `cannot ask the agent: ${r.error}`);
-    else if (r.report.backend === 'none')
-      set(
-        'firewall',
+      if (d.state === 'connected' && d.engine?.routesItself && d.engine.source === 'detected')
+        return Promise.resolve(
+          outcome(
+            'warn',
+            `connected to ${d.endpoint ?? '?'}; ${engineText(d.engine)}: it routes container IPs itself, so Gangway does not start its agent`,
+            `nothing to do: containers are reachable through ${d.engine.label}; to use Gangway's tunnel anyway, start the daemon with --engine`,
+          ),
+        );
+      if (d.state === 'connected')
+        return Promise.resolve(
+          outcome('ok', `connected to ${d.endpoint ?? '?'}${d.engine ? `; ${engineText(d.engine)}` : ''}`),
+        );
+      return Promise.resolve(
+        outcome(
+          'fail',
+          `${d.state} (${d.endpoint ?? '?'})${d.lastError ? `: ${d.lastError}` : ''}${d.warning ? `; ${d.warning}` : ''}`,
+          `start Docker (or its VM), or point the daemon at it with --docker-host / DOCKER_HOST; the daemon reconnects by itself`,
+        ),
+      );
+    },
+  },
+  {
+    id: 'image',
+    needs: () => ['docker'],
+    run: async (p) => {
+      const img = await p.agentImage().catch(askDockerFailed);
+      if ('status' in img) return img;
+      return img.present
+        ? outcome('ok', img.tag)
+        : outcome(
+            'fail',
+            `${img.tag} is not in Docker${p.agentError ? `; last launch: ${p.agentError}` : ''}`,
+            'run "gangway up" (it builds or loads the image)',
+          );
+    },
+  },
+  {
+    id: 'agent',
+    needs: () => ['docker'],
+    run: async (p) => {
+      const a = await p.agentContainer().catch(askDockerFailed);
+      if ('status' in a) return a;
+      if (a.state === 'running') return outcome('ok', `running${a.detail ? ` (${a.detail})` : ''}`);
+      return outcome(
         'fail',
-        r.report.problem ?? "Docker's chains are in neither iptables backend",
-        'routed networks (docker network create -o com.docker.network.bridge.gateway_mode_ipv4=routed), or dockerd with its iptables firewall backend',
+        `container ${a.state === 'absent' ? 'absent' : `not running (${a.state})`}${a.detail ? `: ${a.detail}` : ''}${p.agentError ? `; last launch: ${p.agentError}` : ''}`,
+        p.agentWanted
+          ? 'run "gangway up" to recreate it (see "docker logs gangway-agent" for why it stopped)'
+          : 'run "gangway up" to launch the agent',
       );
-    else if (r.report.rules === 0)
-      set(
-        'firewall',
-        'warn',
-        `Docker's chains are in ${r.report.command}, but none of the agent's rules are there yet`,
-        'wait for the agent to connect (it writes its rules then); see "docker logs gangway-agent"',
-      );
-    else
-      set(
-        'firewall',
+    },
+  },
+  {
+    // The VM's firewall, as the agent sees it.
+    id: 'firewall',
+    needs: () => ['agent'],
+    run: async (p) => {
+      const r = p.agentFirewall
+        ? await p.agentFirewall()
+        : { ok: false as const, error: 'Docker is not used: the agent runs by hand' };
+      if (!r.ok) return outcome('skip', `cannot ask the agent: ${r.error}`);
+      if (r.report.backend === 'none')
+        return outcome(
+          'fail',
+          r.report.problem ?? "Docker's chains are in neither iptables backend",
+          'routed networks (docker network create -o com.docker.network.bridge.gateway_mode_ipv4=routed), or dockerd with its iptables firewall backend',
+        );
+      if (r.report.rules === 0)
+        return outcome(
+          'warn',
+          `Docker's chains are in ${r.report.command}, but none of the agent's rules are there yet`,
+          'wait for the agent to connect (it writes its rules then); see "docker logs gangway-agent"',
+        );
+      return outcome(
         'ok',
         `${r.report.rules} rules in ${r.report.command} (${r.report.dockerUser ? 'DOCKER-USER' : 'FORWARD'}), where Docker's chains are`,
       );
-  }
-
-  // 5. Handshake. Without Docker the agent is run by hand: the tunnel is checked on its own.
-  if (!(dockerUsed ? skipUnless('handshake', ['agent']) : false)) {
-    const t = p.tunnel;
-    if (t.peer && t.configAcked) set('handshake', 'ok', `session with ${t.peer}, configuration applied`);
-    else if (t.peer)
-      set(
-        'handshake',
-        'fail',
-        `session with ${t.peer}, but the agent has not applied the configuration`,
-        'see "docker logs gangway-agent"; "gangway down && gangway up" restarts the agent',
+    },
+  },
+  {
+    // Without Docker the agent is run by hand: the tunnel is checked on its own.
+    id: 'handshake',
+    needs: (p) => (dockerUsed(p) ? ['agent'] : []),
+    run: (p) => {
+      const t = p.tunnel;
+      if (t.peer && t.configAcked)
+        return Promise.resolve(outcome('ok', `session with ${t.peer}, configuration applied`));
+      if (t.peer)
+        return Promise.resolve(
+          outcome(
+            'fail',
+            `session with ${t.peer}, but the agent has not applied the configuration`,
+            'see "docker logs gangway-agent"; "gangway down && gangway up" restarts the agent',
+          ),
+        );
+      return Promise.resolve(
+        outcome(
+          'fail',
+          'no tunnel session: the agent never completed the handshake',
+          'check that the agent can reach the daemon on its UDP port (--agent-dial, firewall) and shares its secret; see "docker logs gangway-agent"',
+        ),
       );
-    else
-      set(
-        'handshake',
-        'fail',
-        'no tunnel session: the agent never completed the handshake',
-        'check that the agent can reach the daemon on its UDP port (--agent-dial, firewall) and shares its secret; see "docker logs gangway-agent"',
+    },
+  },
+  {
+    id: 'keepalive',
+    needs: () => ['handshake'],
+    run: (p) => {
+      const ago = p.tunnel.lastHeardAgoMs;
+      if (ago !== null && ago < KEEPALIVE_FRESH_MS)
+        return Promise.resolve(outcome('ok', `last heard ${(ago / 1000).toFixed(1)} s ago`));
+      return Promise.resolve(
+        outcome(
+          'fail',
+          ago === null ? 'never heard from the agent' : `last heard ${(ago / 1000).toFixed(1)} s ago`,
+          'the agent went quiet: check that it runs ("docker ps") and that UDP between the VM and the host is not blocked',
+        ),
       );
-  }
-
-  // 6. Keepalives.
-  if (!skipUnless('keepalive', ['handshake'])) {
-    const ago = p.tunnel.lastHeardAgoMs;
-    if (ago !== null && ago < KEEPALIVE_FRESH_MS)
-      set('keepalive', 'ok', `last heard ${(ago / 1000).toFixed(1)} s ago`);
-    else
-      set(
-        'keepalive',
-        'fail',
-        ago === null ? 'never heard from the agent' : `last heard ${(ago / 1000).toFixed(1)} s ago`,
-        'the agent went quiet: check that it runs ("docker ps") and that UDP between the VM and the host is not blocked',
-      );
-  }
-
-  // 7. The TUN device.
-  try {
-    const l = await p.tunLink();
-    if (l.up) set('tun', 'ok', `${p.device}: ${l.detail}`);
-    else
-      set(
-        'tun',
-        'fail',
-        `${p.device}: ${l.detail}`,
-        `bring it up ("ip link set ${p.device} up") or restart the daemon`,
-      );
-  } catch (err) {
-    set('tun', 'fail', `${p.device}: ${msg(err)}`, 'restart the daemon (it creates the TUN device)');
-  }
-
-  // 8. Routes.
-  if (!skipUnless('routes', ['tun'])) {
-    try {
-      const have = new Set((await p.tunRoutes()).map(norm));
+    },
+  },
+  {
+    id: 'tun',
+    needs: () => [],
+    run: async (p) => {
+      let l;
+      try {
+        l = await p.tunLink();
+      } catch (err) {
+        return outcome('fail', `${p.device}: ${msg(err)}`, 'restart the daemon (it creates the TUN device)');
+      }
+      return l.up
+        ? outcome('ok', `${p.device}: ${l.detail}`)
+        : outcome(
+            'fail',
+            `${p.device}: ${l.detail}`,
+            `bring it up ("ip link set ${p.device} up") or restart the daemon`,
+          );
+    },
+  },
+  {
+    id: 'routes',
+    needs: () => ['tun'],
+    run: async (p) => {
+      let have;
+      try {
+        have = new Set((await p.tunRoutes()).map(norm));
+      } catch (err) {
+        return outcome('fail', `cannot read the routing table: ${msg(err)}`, 'restart the daemon');
+      }
       const want = p.installedRoutes.map(norm);
       const missing = want.filter((r) => !have.has(r));
-      if (want.length === 0) set('routes', 'ok', 'no routes wanted');
-      else if (missing.length === 0) set('routes', 'ok', `${want.join(', ')} on ${p.device}`);
-      else
-        set(
-          'routes',
-          'fail',
-          `missing on ${p.device}: ${missing.join(', ')} (something removed them)`,
-          `run "gangway down && gangway up", or restart the daemon, to install the routes again`,
-        );
-    } catch (err) {
-      set('routes', 'fail', `cannot read the routing table: ${msg(err)}`, 'restart the daemon');
-    }
-  }
-
-  // 9. Conflicts.
-  if (!skipUnless('conflicts', ['docker'])) {
-    const blocked = p.networks.filter((n) => n.wanted && !n.routed && n.conflict);
-    if (blocked.length === 0) set('conflicts', 'ok', `${p.networks.length} network(s), none blocked`);
-    else
-      set(
-        'conflicts',
-        'warn',
-        blocked.map((n) => `${n.name}: ${n.conflict ?? '?'}`).join('; '),
-        'these networks overlap host routes (a VPN, a LAN): recreate them with another subnet, or change Docker\'s default-address-pools; "gangway networks" lists them',
+      if (want.length === 0) return outcome('ok', 'no routes wanted');
+      if (missing.length === 0) return outcome('ok', `${want.join(', ')} on ${p.device}`);
+      return outcome(
+        'fail',
+        `missing on ${p.device}: ${missing.join(', ')} (something removed them)`,
+        `run "gangway down && gangway up", or restart the daemon, to install the routes again`,
       );
-  }
-
-  // 10. Gateways through the tunnel.
-  if (!skipUnless('gateways', ['keepalive', 'routes'])) {
-    const targets: { name: string; ip: string }[] = [];
-    for (const n of p.networks)
-      for (const s of n.subnets) {
-        const ip = s.routed ? gatewayOf(s.cidr) : undefined;
-        if (ip && targets.length < MAX_GATEWAY_PROBES) targets.push({ name: n.name, ip });
-      }
-    if (targets.length === 0) set('gateways', 'skip', 'no routed IPv4 network');
-    else {
+    },
+  },
+  {
+    id: 'conflicts',
+    needs: () => ['docker'],
+    run: (p) => {
+      const blocked = p.networks.filter((n) => n.wanted && !n.routed && n.conflict);
+      if (blocked.length === 0)
+        return Promise.resolve(outcome('ok', `${p.networks.length} network(s), none blocked`));
+      return Promise.resolve(
+        outcome(
+          'warn',
+          blocked.map((n) => `${n.name}: ${n.conflict ?? '?'}`).join('; '),
+          'these networks overlap host routes (a VPN, a LAN): recreate them with another subnet, or change Docker\'s default-address-pools; "gangway networks" lists them',
+        ),
+      );
+    },
+  },
+  {
+    id: 'gateways',
+    needs: () => ['keepalive', 'routes'],
+    run: async (p) => {
+      const targets: { name: string; ip: string }[] = [];
+      for (const n of p.networks)
+        for (const s of n.subnets) {
+          const ip = s.routed ? gatewayOf(s.cidr) : undefined;
+          if (ip && targets.length < MAX_GATEWAY_PROBES) targets.push({ name: n.name, ip });
+        }
+      if (targets.length === 0) return outcome('skip', 'no routed IPv4 network');
       const answers = await Promise.all(
         targets.map((t) => p.probeAddress(t.ip, GATEWAY_TIMEOUT_MS).catch(() => false)),
       );
       const silent = targets.filter((_, i) => !answers[i]);
-      if (silent.length === 0) set('gateways', 'ok', targets.map((t) => `${t.name} ${t.ip}`).join(', '));
-      else
-        set(
-          'gateways',
-          'fail',
-          `no answer from ${silent.map((t) => `${t.name} ${t.ip}`).join(', ')}`,
-          'the tunnel carries no traffic to these networks: see "docker logs gangway-agent" (forwarding, firewall rules in the VM)',
-        );
+      if (silent.length === 0) return outcome('ok', targets.map((t) => `${t.name} ${t.ip}`).join(', '));
+      return outcome(
+        'fail',
+        `no answer from ${silent.map((t) => `${t.name} ${t.ip}`).join(', ')}`,
+        'the tunnel carries no traffic to these networks: see "docker logs gangway-agent" (forwarding, firewall rules in the VM)',
+      );
+    },
+  },
+  // The server answers a name it should know, and the OS sends the suffix to it.
+  { id: 'dns', needs: () => [], run: (p) => checkDns(p.dns) },
+  // The service runs nothing a non-root user could change (an install from before the root-owned copy).
+  { id: 'service', needs: () => [], run: (p) => Promise.resolve(checkService(p.service)) },
+];
+
+/** Runs every check in order; a check whose prerequisite failed (or was skipped) is skipped. */
+export async function runDoctor(p: DoctorProbe): Promise<Diagnostics> {
+  const checks: DiagnosticCheck[] = [];
+  const good = (id: CheckId) => {
+    const s = checks.find((c) => c.id === id)?.status;
+    return s === 'ok' || s === 'warn';
+  };
+  for (const c of CHECKS) {
+    const bad = c.needs(p).find((d) => !good(d));
+    let o: Outcome;
+    if (bad) o = outcome('skip', `skipped: "${TITLES[bad]}" did not pass`);
+    else {
+      try {
+        o = await c.run(p);
+      } catch (err) {
+        o = outcome('fail', `the check itself failed: ${msg(err)}`, 'see the daemon log');
+      }
     }
+    checks.push({ id: c.id, title: TITLES[c.id], ...o });
   }
-
-  // 11. DNS: the server answers a name it should know, and the OS sends the suffix to it.
-  await checkDns(p.dns, set);
-
-  // 12. The service runs nothing a non-root user could change (an install from before the root-owned copy).
-  checkService(p.service, set);
-
-  const list = CHECK_ORDER.map((id) => checks.get(id)!);
-  return { ok: !list.some((c) => c.status === 'fail'), checks: list };
+  return { ok: !checks.some((c) => c.status === 'fail'), checks };
 }
 
-async function checkDns(
-  dns: DoctorProbe['dns'],
-  set: (id: CheckId, status: CheckStatus, detail: string, fix?: string) => void,
-): Promise<void> {
-  if (!dns) return void set('dns', 'skip', 'the daemon runs without DNS');
+async function checkDns(dns: DoctorProbe['dns']): Promise<Outcome> {
+  if (!dns) return outcome('skip', 'the daemon runs without DNS');
   const st = dns.status;
-  if (!st.enabled) return void set('dns', 'skip', 'DNS is off (dnsPort 0)');
+  if (!st.enabled) return outcome('skip', 'DNS is off (dnsPort 0)');
   if (!st.listen)
-    return void set(
-      'dns',
+    return outcome(
       'fail',
       st.lastError ?? 'the DNS server is not listening',
       'another program may use that port: choose another DNS port: gangway settings set dnsPort=N',
     );
   const q = await dns.query().catch((err: unknown) => ({ name: null, ok: false, detail: msg(err) }));
   if (!q.ok)
-    return void set(
-      'dns',
+    return outcome(
       'fail',
       `the server on ${st.listen} did not answer: ${q.detail}`,
       'see the daemon log ("dns" entries)',
@@ -386,76 +432,35 @@ async function checkDns(
       `name collisions, resolving to every container's address: ${collide.join('; ')}${dns.collisions.length > 5 ? ' ...' : ''}`,
     );
   if (!st.resolver)
-    return void set(
-      'dns',
+    return outcome(
       'warn',
       [...parts, `not registered with the OS: ${st.lastError ?? 'unknown reason'}`].join('; '),
       `names under ${st.suffix} resolve only when asked from ${st.listen} directly (dig @ADDR -p PORT NAME)`,
     );
   parts.push(`registered: ${st.resolver}`);
   if (collide.length)
-    return void set(
-      'dns',
+    return outcome(
       'warn',
       parts.join('; '),
       'rename a container, or give it its own name with the dev.gangway.name label',
     );
-  set('dns', 'ok', parts.join('; '));
+  return outcome('ok', parts.join('; '));
 }
 
-function checkService(
-  audit: DoctorProbe['service'],
-  set: (id: CheckId, status: CheckStatus, detail: string, fix?: string) => void,
-): void {
-  if (!audit) return void set('service', 'skip', 'not checked');
+function checkService(audit: DoctorProbe['service']): Outcome {
+  if (!audit) return outcome('skip', 'not checked');
   let a: ServiceAudit;
   try {
     a = audit();
   } catch (err) {
-    return void set('service', 'skip', `cannot read the service: ${msg(err)}`);
+    return outcome('skip', `cannot read the service: ${msg(err)}`);
   }
-  if (!a.installed) return void set('service', 'skip', `no service installed (${a.path})`);
+  if (!a.installed) return outcome('skip', `no service installed (${a.path})`);
   if (a.problems.length)
-    return void set(
-      'service',
+    return outcome(
       'warn',
       `${a.path} runs ${a.programs.join(' ')}, which a user other than root can change: ${a.problems.join('; ')}`,
       'install the service again: "sudo gangway service install" copies the helper into a root-owned directory and runs that copy',
     );
-  set('service', 'ok', `${a.path} runs ${a.programs.join(' ')}, which only root can change`);
-}
-
-/** `ip -j link show dev X` output -> whether it is up. */
-export function parseIpLink(json: string): { up: boolean; detail: string } {
-  const links = JSON.parse(json || '[]') as { flags?: string[]; operstate?: string }[];
-  const l = links[0];
-  if (!l) return { up: false, detail: 'no such device' };
-  const flags = l.flags ?? [];
-  const up = flags.includes('UP');
-  return {
-    up,
-    detail: `${up ? 'up' : 'down'} (flags ${flags.join(',') || '-'}, operstate ${l.operstate ?? '?'})`,
-  };
-}
-
-/** `ifconfig X` output (macOS) -> whether it is up. */
-export function parseIfconfig(out: string): { up: boolean; detail: string } {
-  const m = /flags=[0-9a-f]+<([^>]*)>/i.exec(out);
-  const flags = m?.[1]?.split(',') ?? [];
-  const up = flags.includes('UP');
-  return { up, detail: `${up ? 'up' : 'down'} (flags ${flags.join(',') || '-'})` };
-}
-
-const MARK: Record<CheckStatus, string> = { ok: '✔', fail: '✖', warn: '!', skip: '-' };
-
-/** The readable checklist `gangway doctor` prints. */
-export function formatDiagnostics(d: Diagnostics): string {
-  const lines: string[] = [];
-  d.checks.forEach((c, i) => {
-    lines.push(`${MARK[c.status]} ${String(i + 1).padStart(2)}. ${c.title}: ${c.detail}`);
-    if (c.fix && (c.status === 'fail' || c.status === 'warn')) lines.push(`       fix: ${c.fix}`);
-  });
-  const first = d.checks.find((c) => c.status === 'fail');
-  lines.push('', first ? `First failing hop: ${first.title}.` : 'All checks passed.');
-  return lines.join('\n');
+  return outcome('ok', `${a.path} runs ${a.programs.join(' ')}, which only root can change`);
 }

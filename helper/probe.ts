@@ -1,6 +1,6 @@
 // Whether an address answers: what doctor asks of each routed network's gateway, through the tunnel.
 import { connect } from 'node:net';
-import { type CommandError, runCommand } from './exec';
+import { type CommandError, runCommand } from '../shared/exec';
 
 /** One ping (a TCP connect as a fallback where ping is missing): whether `ip` answers within `timeoutMs`. */
 export async function probeAddress(ip: string, timeoutMs: number): Promise<boolean> {

@@ -42,7 +42,7 @@ const common = {
   legalComments: 'eof',
   logLevel: 'warning',
 };
-await build({ ...common, entryPoints: [join(root, 'helper', 'cli.ts')], outfile: join(out, 'gangway.js') });
+await build({ ...common, entryPoints: [join(root, 'cli', 'gangway.ts')], outfile: join(out, 'gangway.js') });
 await build({
   ...common,
   entryPoints: [join(root, 'vm-agent', 'main.ts')],

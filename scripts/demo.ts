@@ -4,18 +4,18 @@
 //
 // --engine docker-desktop: the helper binds 127.0.0.1 and the agent dials host.docker.internal, which reaches
 // it only through a relay that behaves like Docker Desktop's UDP proxy (tests/integration/docker-desktop-rig.ts).
-import { createRig, type Rig } from '../tests/rig/rig';
-import { startDockerd, type Dockerd } from '../tests/rig/dockerd';
+import { createRig, type Rig } from '../rig/rig';
+import { startDockerd, type Dockerd } from '../rig/dockerd';
 import { execFile } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { parseArgs, promisify } from 'node:util';
 import {
   desktopDaemonArgs,
   desktopDockerdOptions,
   startDesktopProxy,
 } from '../tests/integration/docker-desktop-rig';
-import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE, buildRigImages } from '../tests/rig/images';
-import { ARM64_AGENT_BASE_IMAGE, buildArm64AgentBase } from '../tests/rig/images-arm64';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE, buildRigImages } from '../rig/images';
+import { ARM64_AGENT_BASE_IMAGE, buildArm64AgentBase } from '../rig/images-arm64';
 import {
   CLI,
   Workdir,

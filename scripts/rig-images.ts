@@ -1,6 +1,6 @@
 // `npm run rig:images -- --docker-host unix:///path/docker.sock`: builds the rig's base images
 // (gangway-rig/busybox, gangway-rig/agent-base) into that engine, from this machine's files.
-import { buildRigImages } from '../tests/rig/images';
+import { buildRigImages } from '../rig/images';
 
 function usage(message: string): never {
   process.stderr.write(

@@ -2,7 +2,7 @@
 // from the app's own resources (electron-builder's extraResources), never from the user or the network.
 import { app } from 'electron';
 import { join } from 'node:path';
-import { defaultConfig } from '../helper/config';
+import { defaultSocketPath } from '../common/default-paths';
 
 export function resourcesRoot(): string {
   // Packaged: Gangway.app/Contents/Resources; in development, the repository (dist/ sits in it).
@@ -22,7 +22,7 @@ export function appLocation(): string {
 }
 
 export function socketPath(): string {
-  return process.env.GANGWAY_SOCKET ?? defaultConfig().socket;
+  return process.env.GANGWAY_SOCKET ?? defaultSocketPath();
 }
 
 export function rendererIndex(): string {

@@ -5,7 +5,7 @@
 // (ELECTRON_RUN_AS_NODE) and loads the helper bundle from Resources/helper. A static plist cannot name the
 // user who gets the control socket, so the loader gives it to the owner of the app bundle (the user who
 // put Gangway in Applications).
-import { xmlEscape } from '../helper/service/service-darwin';
+import { xmlEscape } from '../common/xml-escape';
 
 export const SM_LABEL = 'dev.gangway.helper';
 /** The plist's file name: SMAppService.daemon(plistName:) and Electron's serviceName. */

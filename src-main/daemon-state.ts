@@ -1,8 +1,9 @@
 // What the app knows about the daemon, kept current from the event stream: the DaemonView the menu is built
 // from, plus the network list (fetched again after each event, since status does not carry it).
 import { EventEmitter } from 'node:events';
-import { networksResponseSchema, statusSchema, versionSchema, type NetworksResponse } from '../common/api';
-import { ApiClientError, callApi } from '../helper/api-client';
+import { statusSchema, type NetworksResponse } from '../common/api';
+import { ApiError, callApi } from '../client/api-client';
+import { ROUTES } from '../common/api-routes';
 import type { DaemonView } from './menu-model';
 import { followEvents, helperInstalled, type EventFollower } from './helper-client';
 
@@ -48,11 +49,11 @@ export class DaemonState extends EventEmitter<{ change: [DaemonView]; status: [u
   /** After a failed stream: tell "not installed", "not running" and "another version" apart. */
   async checkVersion(): Promise<void> {
     try {
-      const v = await callApi(this.socketPath, 'GET', '/v1/version', versionSchema, undefined, 3_000);
+      const v = await callApi(this.socketPath, ROUTES.version, { timeoutMs: 3_000 });
       if (v.version !== this.appVersion)
         this.set({ kind: 'version-skew', daemonVersion: v.version, appVersion: this.appVersion });
     } catch (err) {
-      if (err instanceof ApiClientError && err.code === 'VERSION_SKEW')
+      if (err instanceof ApiError && err.code === 'VERSION_SKEW')
         return this.set({ kind: 'version-skew', daemonVersion: 'unknown', appVersion: this.appVersion });
       this.set({
         kind: 'unreachable',
@@ -64,14 +65,7 @@ export class DaemonState extends EventEmitter<{ change: [DaemonView]; status: [u
 
   async refreshNetworks(): Promise<void> {
     try {
-      this.networks = await callApi(
-        this.socketPath,
-        'GET',
-        '/v1/networks',
-        networksResponseSchema,
-        undefined,
-        5_000,
-      );
+      this.networks = await callApi(this.socketPath, ROUTES.networks, { timeoutMs: 5_000 });
       if (this.view.kind === 'ok') this.set({ ...this.view, networks: this.networks });
     } catch {
       // the stream's own failure handling reports an unreachable daemon

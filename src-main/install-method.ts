@@ -6,7 +6,7 @@
 //   copy            everything else (Linux, unsigned or development builds, older macOS): the administrator
 //                   prompt runs `gangway service install`, which copies the helper into a root-owned
 //                   directory (helper/service/helper-copy.ts)
-import { transientLocation } from '../helper/service/helper-copy';
+import { transientLocation } from '../common/install-location';
 import { SM_SERVICE_NAME } from './daemon-service-plist';
 
 export type InstallMethod =

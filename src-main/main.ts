@@ -2,8 +2,9 @@
 // the daemon's state on every event, the window on demand, and the helper installed when none answers.
 import { app, dialog } from 'electron';
 import { release, userInfo } from 'node:os';
-import { networksResponseSchema, settingsResponseSchema, statusSchema } from '../common/api';
-import { callApi } from '../helper/api-client';
+
+import { callApi } from '../client/api-client';
+import { ROUTES } from '../common/api-routes';
 import { appLocation, helperCli, socketPath } from './app-resources';
 import { bundleIsSigned, registerDaemonService } from './daemon-service-electron';
 import { DaemonState } from './daemon-state';
@@ -76,22 +77,22 @@ async function install(update: boolean): Promise<void> {
 function onAction(a: MenuAction): void {
   switch (a.kind) {
     case 'connect':
-      return void run('connect', () =>
-        callApi(socket, 'POST', '/v1/connect', statusSchema, undefined, 600_000),
-      );
+      return void run('connect', () => callApi(socket, ROUTES.connect, { timeoutMs: 600_000 }));
     case 'disconnect':
-      return void run('disconnect', () => callApi(socket, 'POST', '/v1/disconnect', statusSchema));
+      return void run('disconnect', () => callApi(socket, ROUTES.disconnect));
     case 'route':
       return void run(`route:${a.network}`, async () => {
-        await callApi(socket, 'POST', '/v1/networks/route', networksResponseSchema, {
-          network: a.network,
-          routed: a.routed,
+        await callApi(socket, ROUTES.route, {
+          body: {
+            network: a.network,
+            routed: a.routed,
+          },
         });
         await state.refreshNetworks();
       });
     case 'route-new-networks':
       return void run('route-new-networks', async () => {
-        await callApi(socket, 'PATCH', '/v1/settings', settingsResponseSchema, { routeNewNetworks: a.on });
+        await callApi(socket, ROUTES.saveSettings, { body: { routeNewNetworks: a.on } });
         await state.refreshNetworks();
       });
     case 'open-at-login':

@@ -3,8 +3,9 @@
 // tests and the README's menu picture use it directly.
 import type { NetworksResponse, Status } from '../common/api';
 import { PUBLIC_NOT_ROUTED, publicNote } from '../common/private-ranges';
+import { PHASE_TRAY, phaseText, type TrayState } from '../common/phase';
 
-export type TrayState = 'connected' | 'connecting' | 'disconnected' | 'error';
+export type { TrayState };
 
 /** What the app knows about the daemon. */
 export type DaemonView =
@@ -61,21 +62,14 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
-/** The status line and the tray icon for a daemon that answers. */
+/** The status line (the phase's words, shared with the window and the CLI) and the tray icon. */
 function describeStatus(s: Status, networks: NetworksResponse | null): { line: string; tray: TrayState } {
-  if (s.docker.enabled && s.docker.state === 'unreachable')
-    return { line: 'Docker is not running', tray: 'error' };
-  if (s.agent.lastError) return { line: cut(`Agent failed to start: ${s.agent.lastError}`), tray: 'error' };
-  if (s.state === 'connected') {
-    const routed = networks
-      ? networks.networks.filter((n) => n.routed).length
-      : s.routes.filter((r) => r.installed).length;
-    return { line: `Connected · ${plural(routed, 'network')} routed`, tray: 'connected' };
-  }
-  if (s.docker.enabled && s.docker.state === 'connecting')
-    return { line: 'Connecting to Docker…', tray: 'connecting' };
-  if (s.agent.wanted) return { line: 'Waiting for the agent', tray: 'connecting' };
-  return { line: 'Disconnected', tray: 'disconnected' };
+  const tray = PHASE_TRAY[s.phase];
+  if (s.phase !== 'connected') return { line: cut(phaseText(s)), tray };
+  const routed = networks
+    ? networks.networks.filter((n) => n.routed).length
+    : s.routes.filter((r) => r.installed).length;
+  return { line: `${phaseText(s)} · ${plural(routed, 'network')} routed`, tray };
 }
 
 /** The engine label in the menu: which engine, and whether Gangway stays out of its way. */

@@ -1,79 +1,41 @@
 // Typed calls to the control API over whichever transport the window has. Every answer is checked against
 // the shared schema: a daemon of another version gets a clear "update" message, not a crash.
 import type { z } from 'zod';
-import {
-  apiErrorSchema,
-  containersResponseSchema,
-  diagnosticsSchema,
-  logsResponseSchema,
-  networksResponseSchema,
-  settingsResponseSchema,
-  statusSchema,
-  type LogEntry,
-  type SettingsPatch,
-} from '../common/api';
-import type { ApiMethod } from '../common/api-routes';
+import type { LogEntry, SettingsPatch } from '../common/api';
+import { ApiError, parseAnswer } from '../common/api-error';
+import { ROUTES, routePath, type CallInput, type RouteSpec } from '../common/api-routes';
 import type { Transport } from './transport';
 
-export class ApiError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly status = 0,
-    readonly fields?: Record<string, string>,
-  ) {
-    super(message);
-  }
-}
+export { ApiError };
 
-async function call<T extends z.ZodType>(
+async function call<R extends RouteSpec>(
   t: Transport,
-  schema: T,
-  method: ApiMethod,
-  path: string,
-  body?: unknown,
-): Promise<z.infer<T>> {
+  route: R,
+  input: CallInput<R> = {},
+): Promise<z.infer<R['response']>> {
   let answer;
   try {
-    answer = await t.request(method, path, body);
+    answer = await t.request(route.method, routePath(route, input.query), input.body);
   } catch (err) {
-    throw new ApiError('UNREACHABLE', `cannot reach Gangway: ${(err as Error).message}`);
+    throw new ApiError('DAEMON_UNREACHABLE', `cannot reach Gangway: ${(err as Error).message}`);
   }
-  if (answer.status >= 400) {
-    const e = apiErrorSchema.safeParse(answer.body);
-    if (!e.success) throw new ApiError('BAD_RESPONSE', `the daemon answered ${answer.status}`, answer.status);
-    throw new ApiError(e.data.error.code, e.data.error.message, answer.status, e.data.error.fields);
-  }
-  const parsed = schema.safeParse(answer.body);
-  if (!parsed.success)
-    throw new ApiError(
-      'VERSION_SKEW',
-      `the daemon's answer to ${path} does not match this app's version: update the app or the helper`,
-      answer.status,
-    );
-  return parsed.data;
+  return parseAnswer(route.response, answer, route.path) as z.infer<R['response']>;
 }
 
 export function createApi(t: Transport) {
   return {
-    status: () => call(t, statusSchema, 'GET', '/v1/status'),
-    networks: () => call(t, networksResponseSchema, 'GET', '/v1/networks'),
+    status: () => call(t, ROUTES.status),
+    networks: () => call(t, ROUTES.networks),
     route: (network: string, routed: boolean, allowPublic = false) =>
-      call(t, networksResponseSchema, 'POST', '/v1/networks/route', {
-        network,
-        routed,
-        ...(allowPublic ? { allowPublic: true } : {}),
-      }),
-    join: (a: string, b: string, joined: boolean) =>
-      call(t, networksResponseSchema, 'POST', '/v1/networks/join', { a, b, joined }),
-    connect: () => call(t, statusSchema, 'POST', '/v1/connect'),
-    disconnect: () => call(t, statusSchema, 'POST', '/v1/disconnect'),
-    diagnostics: () => call(t, diagnosticsSchema, 'GET', '/v1/diagnostics'),
-    settings: () => call(t, settingsResponseSchema, 'GET', '/v1/settings'),
-    saveSettings: (patch: SettingsPatch) => call(t, settingsResponseSchema, 'PATCH', '/v1/settings', patch),
-    logs: (limit: number, level: LogEntry['level']) =>
-      call(t, logsResponseSchema, 'GET', `/v1/logs?limit=${limit}&level=${level}`),
-    containers: () => call(t, containersResponseSchema, 'GET', '/v1/containers'),
+      call(t, ROUTES.route, { body: { network, routed, ...(allowPublic ? { allowPublic: true } : {}) } }),
+    join: (a: string, b: string, joined: boolean) => call(t, ROUTES.join, { body: { a, b, joined } }),
+    connect: () => call(t, ROUTES.connect),
+    disconnect: () => call(t, ROUTES.disconnect),
+    diagnostics: () => call(t, ROUTES.diagnostics),
+    settings: () => call(t, ROUTES.settings),
+    saveSettings: (patch: SettingsPatch) => call(t, ROUTES.saveSettings, { body: patch }),
+    logs: (limit: number, level: LogEntry['level']) => call(t, ROUTES.logs, { query: { limit, level } }),
+    containers: () => call(t, ROUTES.containers),
   };
 }
 export type Api = ReturnType<typeof createApi>;

@@ -140,7 +140,9 @@ export const useGangway = create<GangwayState>()((set, get) => {
         set({ [key]: { data, error: null, loading: false } } as Partial<GangwayState>);
       } catch (err) {
         const error =
-          err instanceof ApiError ? err : new ApiError('UNREACHABLE', (err as Error).message ?? String(err));
+          err instanceof ApiError
+            ? err
+            : new ApiError('DAEMON_UNREACHABLE', (err as Error).message ?? String(err));
         // Keep what was shown: the daemon restarting is no reason to blank the page.
         set((s) => ({ [key]: { data: s[key].data, error, loading: false } }));
       }

@@ -3,7 +3,7 @@
 // 127.0.0.1 would get it): the address's fragment hands it to this tab's sessionStorage, which only this
 // origin can read, and it travels as an Authorization header; the event stream uses a one-time ticket.
 import { API_VERSION, API_VERSION_HEADER } from '../common/api';
-import type { ApiMethod } from '../common/api-routes';
+import { EVENTS, type ApiMethod } from '../common/api-routes';
 import type { Transport } from './transport';
 
 const MAX_BACKOFF_MS = 10_000;
@@ -76,12 +76,12 @@ export function createHttpTransport(base = '/api'): Transport {
         const t = await ticket();
         if (closed) return;
         if (t === null) return retry();
-        source = new EventSource(`${base}/v1/events?ticket=${encodeURIComponent(t)}`);
+        source = new EventSource(`${base}${EVENTS.path}?ticket=${encodeURIComponent(t)}`);
         source.addEventListener('open', () => {
           backoff = 500;
           onConnection(true);
         });
-        source.addEventListener('state', (e) => {
+        source.addEventListener(EVENTS.event, (e) => {
           try {
             onStatus(JSON.parse((e as MessageEvent<string>).data));
           } catch {

@@ -7,7 +7,7 @@
 // Neither backend has Docker's chains when Docker runs with --iptables=false, or with Engine 29's nftables
 // firewall backend (its own nft tables, no DOCKER-USER): then the agent's rules cannot open Docker's
 // isolation, and status and doctor say so.
-import type { Runner } from '../helper/exec';
+import type { Runner } from '../shared/exec';
 
 export type Backend = 'nft' | 'legacy';
 

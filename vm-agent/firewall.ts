@@ -1,6 +1,6 @@
 // Applies the agent's firewall rules with the iptables flavour (legacy or nf_tables) that dockerd uses,
 // keeps them in place when Docker recreates its chains, and removes them on exit.
-import type { Runner } from '../helper/exec';
+import type { Runner } from '../shared/exec';
 import type { Logger } from '../common/log';
 import { firewallRules, ruleArgs, type FirewallInput, type Rule } from './firewall-rules';
 import { NO_DOCKER_CHAINS, probeBackend, type BackendProbe } from './firewall-backend';

@@ -2,7 +2,7 @@
 // are untouched. The file carries a marker line, so we only ever replace or remove files Gangway wrote.
 import { mkdir, readFile, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../atomic-file';
+import { writeFileAtomic } from '../../shared/atomic-file';
 import type { OsResolver, RegisterResult, ResolverTarget } from './resolver';
 
 export const RESOLVER_DIR = '/etc/resolver';

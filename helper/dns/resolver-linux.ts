@@ -2,7 +2,7 @@
 // ~<suffix>, so resolved sends names under the suffix there and nothing else. Without resolved there is no
 // safe per-domain mechanism: /etc/resolv.conf is never touched (it belongs to the user or another tool).
 import { existsSync, readlinkSync } from 'node:fs';
-import { runCommand, type Runner } from '../exec';
+import { runCommand, type Runner } from '../../shared/exec';
 import type { OsResolver, RegisterResult, ResolverTarget } from './resolver';
 
 export const RESOLVED_RUNTIME_DIR = '/run/systemd/resolve';

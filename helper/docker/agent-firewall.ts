@@ -5,8 +5,10 @@ import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { agentFirewallSchema, type AgentFirewall } from '../../common/api';
 import { AGENT_CONTAINER_NAME } from './agent-container';
+import { BUNDLE_FILES } from '../bundle-dir';
 
-const REPORT_CMD = ['node', '/opt/gangway/dist/vm-agent/main.js', '--firewall-report'];
+// The agent's bundle where the image's Dockerfile puts it (vm-agent/Dockerfile: COPY … /opt/gangway/).
+const REPORT_CMD = ['node', `/opt/gangway/${BUNDLE_FILES.agent}`, '--firewall-report'];
 const TIMEOUT_MS = 10_000;
 
 export type FirewallRead = { ok: true; report: AgentFirewall } | { ok: false; error: string };

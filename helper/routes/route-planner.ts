@@ -7,7 +7,7 @@
 // specific route only wins for the container subnet itself, which the default route could not reach anyway.
 import { formatCidr, overlaps, parseCidr, type Cidr } from '../../common/cidr';
 import { isPrivateSubnet } from '../../common/private-ranges';
-import type { HostRoute } from '../platform/net-platform';
+import type { HostRoute } from '../../shared/platform/net-platform';
 
 export interface RouteSettings {
   /** Whether a network without its own entry is routed. */

@@ -7,7 +7,7 @@
 // one bad route must not stop the others (or the daemon).
 import { formatCidr, parseCidr } from '../../common/cidr';
 import type { Logger } from '../../common/log';
-import type { NetPlatform } from '../platform/net-platform';
+import type { NetPlatform } from '../../shared/platform/net-platform';
 import { planRoutes, type PlanInput, type RoutePlan } from './route-planner';
 
 export type ReconcileRequest = Omit<PlanInput, 'hostRoutes' | 'device'>;

@@ -33,16 +33,6 @@ export function helperInstallRoot(platform: NodeJS.Platform): string {
   return platform === 'darwin' ? DARWIN_HELPER_DIR : LINUX_HELPER_ROOT;
 }
 
-/** A path the app must not be installed from: a mounted disk image or App Translocation's random copy,
- *  which vanish (or move) after the install. */
-export function transientLocation(path: string): string | undefined {
-  if (/^\/Volumes\//.test(path))
-    return `${path} is on a mounted disk image (/Volumes): move Gangway to Applications first`;
-  if (/\/AppTranslocation\//.test(path))
-    return `${path} is a translocated copy (macOS runs apps from a random path until they are moved): move Gangway to Applications first`;
-  return undefined;
-}
-
 export interface CopyItem {
   from: string;
   /** Relative to the install directory. */

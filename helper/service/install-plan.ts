@@ -3,7 +3,8 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BUNDLE_FILES } from '../bundle-dir';
-import { helperCopyPlan, helperInstallDir, transientLocation, type CopyItem } from './helper-copy';
+import { transientLocation } from '../../common/install-location';
+import { helperCopyPlan, helperInstallDir, type CopyItem } from './helper-copy';
 import { nonRootWritable, type OwnershipDeps } from './root-owned';
 import type { InstallOptions } from './service-manager';
 

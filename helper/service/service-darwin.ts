@@ -1,8 +1,9 @@
 // launchd implementation of `gangway service`: /Library/LaunchDaemons/dev.gangway.helper.plist.
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { writeFileAtomic } from '../atomic-file';
-import { runCommand, type Runner } from '../exec';
+import { writeFileAtomic } from '../../shared/atomic-file';
+import { runCommand, type Runner } from '../../shared/exec';
+import { xmlEscape } from '../../common/xml-escape';
 import {
   daemonArgv,
   serviceEnv,
@@ -16,20 +17,6 @@ import {
 
 export const LAUNCHD_LABEL = 'dev.gangway.helper';
 const TARGET = `system/${LAUNCHD_LABEL}`;
-
-/** Escapes text for XML character data and attribute values. */
-export function xmlEscape(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/.test(s)) {
-    throw new Error(`character not allowed in XML: ${JSON.stringify(s)}`);
-  }
-  return s
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&apos;');
-}
 
 /** The text of /Library/LaunchDaemons/dev.gangway.helper.plist. Pure. */
 export function launchdPlist(o: InstallOptions): string {

@@ -1,5 +1,5 @@
 // The one place that picks the service manager for the platform.
-import type { Runner } from '../exec';
+import type { Runner } from '../../shared/exec';
 import { LaunchdServiceManager } from './service-darwin';
 import { SystemdServiceManager } from './service-linux';
 import type { ServiceManager } from './service-manager';

@@ -1,8 +1,8 @@
 // systemd implementation of `gangway service`: /etc/systemd/system/gangway.service.
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { writeFileAtomic } from '../atomic-file';
-import { runCommand, type Runner } from '../exec';
+import { writeFileAtomic } from '../../shared/atomic-file';
+import { runCommand, type Runner } from '../../shared/exec';
 import {
   daemonArgv,
   serviceEnv,

@@ -3,7 +3,8 @@
 // of the unit / plist text are pure functions in service-linux.ts and service-darwin.ts.
 import { mkdirSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
+import { BUNDLE_FILES, bundleDir } from '../bundle-dir';
 import { defaultConfig } from '../config';
 
 export interface ServiceOwner {
@@ -163,7 +164,7 @@ export function defaultInstallOptions(
   const cfg = defaultConfig(platform);
   return {
     nodePath: process.execPath,
-    cliPath: resolve(__dirname, '..', 'cli.js'),
+    cliPath: join(bundleDir(), BUNDLE_FILES.cli),
     owner: resolveOwner(env),
     socketPath: cfg.socket,
     stateDir: cfg.stateDir,

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { userSettingsSchema } from '../../common/api';
 import type { Logger } from '../../common/log';
-import { removeStaleTemps, writeFileAtomic } from '../atomic-file';
+import { removeStaleTemps, writeFileAtomic } from '../../shared/atomic-file';
 
 export const SETTINGS_FILE = 'settings.json';
 

@@ -1,18 +1,12 @@
 // Overview: the tunnel's state, the peer, live traffic, and the Connect/Disconnect button.
 import { useEffect, useRef, useState } from 'react';
 import type { Status } from '../../common/api';
+import { phaseText } from '../../common/phase';
 import { useGangway } from '../store';
 import { formatBytes, formatRate, trafficRates, type Rates } from '../traffic';
 
 /** Counters change without an event: poll while the page shows them. */
 const TRAFFIC_POLL_MS = 1_000;
-
-function stateText(s: Status): string {
-  if (s.state === 'connected') return 'Connected';
-  if (s.agent.lastError) return 'Agent failed to start';
-  if (s.docker.enabled && s.docker.state === 'unreachable') return 'Docker is not running';
-  return s.agent.wanted ? 'Waiting for the agent' : 'Disconnected';
-}
 
 export function Overview() {
   const status = useGangway((s) => s.status.data);
@@ -48,8 +42,8 @@ export function Overview() {
           {status.settingsWarning}
         </p>
       )}
-      <p className={`state state-${status.state}`} data-testid="tunnel-state">
-        {stateText(status)}
+      <p className={`state state-${status.phase}`} data-testid="tunnel-state">
+        {phaseText(status)}
       </p>
       {status.agent.lastError && <p className="banner error">{status.agent.lastError}</p>}
       <button

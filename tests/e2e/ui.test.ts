@@ -9,18 +9,14 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import {
-  containersResponseSchema,
-  networksResponseSchema,
-  settingsResponseSchema,
-  statusSchema,
-} from '../../common/api';
+
 import { buildMenuModel } from '../../src-main/menu-model';
 import { menuPreviewHtml } from './menu-preview';
-import { ApiClientError, callApi } from '../../helper/api-client';
-import type { Dockerd } from '../rig/dockerd';
-import { waitFor } from '../rig/exec';
-import type { Rig } from '../rig/rig';
+import { ApiError, callApi } from '../../client/api-client';
+import { ROUTES } from '../../common/api-routes';
+import type { Dockerd } from '../../rig/dockerd';
+import { waitFor } from '../../rig/exec';
+import type { Rig } from '../../rig/rig';
 import { DIST, type Workdir, stop, type DaemonHandle } from '../integration/harness';
 import {
   httpOk,
@@ -47,7 +43,7 @@ describe(
     let webIp = '';
 
     const hostRoutes = async () => (await rig.exec(rig.hostNs, 'ip', ['route', 'show'])).stdout;
-    const networks = async () => callApi(daemon.socket, 'GET', '/v1/networks', networksResponseSchema);
+    const networks = async () => callApi(daemon.socket, ROUTES.networks);
     const subnetOf = async (name: string) => {
       const n = (await networks()).networks.find((x) => x.name === name);
       assert.ok(n?.subnets[0], `network ${name} has a subnet`);
@@ -252,7 +248,7 @@ describe(
     test('Containers: listed with addresses and DNS names', async () => {
       await goto('containers', 'Containers');
       await page.getByRole('cell', { name: 'ui-web', exact: true }).waitFor();
-      const listed = await callApi(daemon.socket, 'GET', '/v1/containers', containersResponseSchema);
+      const listed = await callApi(daemon.socket, ROUTES.containers);
       const web = listed.containers.find((c) => c.name === 'ui-web');
       assert.ok(web?.networks[0]?.ipv4, 'the daemon lists ui-web with an address');
       await page
@@ -284,9 +280,9 @@ describe(
     test('a bad setting shows an inline error, Save stays disabled, and nothing changes', async (t) => {
       let before;
       try {
-        before = await callApi(daemon.socket, 'GET', '/v1/settings', settingsResponseSchema);
+        before = await callApi(daemon.socket, ROUTES.settings);
       } catch (err) {
-        if (err instanceof ApiClientError && err.status === 404) {
+        if (err instanceof ApiError && err.status === 404) {
           await goto('settings', 'Settings');
           await page.getByText('This helper cannot change settings yet — update it.').waitFor();
           await shot('settings');
@@ -309,7 +305,7 @@ describe(
       await page.locator('#setting-dnsSuffix-error').waitFor();
       await suffix.press('Enter'); // submitting from the keyboard must not send an invalid form either
       await shot('settings');
-      const afterwards = await callApi(daemon.socket, 'GET', '/v1/settings', settingsResponseSchema);
+      const afterwards = await callApi(daemon.socket, ROUTES.settings);
       assert.deepEqual(afterwards, before);
       await page.getByRole('button', { name: 'Revert' }).click();
       assert.equal(await err.count(), 0);
@@ -325,17 +321,19 @@ describe(
       assert.match(await serverErr.innerText(), /overlap|docker|ui-net/i);
       assert.equal(await save.isDisabled(), true);
       await shot('settings-server-error');
-      assert.deepEqual(await callApi(daemon.socket, 'GET', '/v1/settings', settingsResponseSchema), before);
+      assert.deepEqual(await callApi(daemon.socket, ROUTES.settings), before);
       await page.getByRole('button', { name: 'Revert' }).click();
 
       // And a good change is saved and applied.
       await page.getByRole('checkbox', { name: 'Route new networks automatically' }).uncheck();
       await save.click();
       await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
-      const saved = await callApi(daemon.socket, 'GET', '/v1/settings', settingsResponseSchema);
+      const saved = await callApi(daemon.socket, ROUTES.settings);
       assert.equal(saved.settings.routeNewNetworks, false);
-      await callApi(daemon.socket, 'PATCH', '/v1/settings', settingsResponseSchema, {
-        routeNewNetworks: true,
+      await callApi(daemon.socket, ROUTES.saveSettings, {
+        body: {
+          routeNewNetworks: true,
+        },
       });
     });
 
@@ -375,7 +373,7 @@ describe(
       );
       await shot('overview-connected');
       // The README's menu picture: the tray menu model built from this daemon's real state, drawn as HTML.
-      const status = await callApi(daemon.socket, 'GET', '/v1/status', statusSchema);
+      const status = await callApi(daemon.socket, ROUTES.status);
       const model = buildMenuModel({
         daemon: { kind: 'ok', status, networks: await networks() },
         openAtLogin: true,
@@ -416,7 +414,7 @@ describe(
         'nothing is routed while disconnected',
       );
       // Connect (here through the API): the page turns live-routed by the event stream alone.
-      await callApi(daemon.socket, 'POST', '/v1/connect', statusSchema, undefined, 300_000);
+      await callApi(daemon.socket, ROUTES.connect, { timeoutMs: 300_000 });
       await page.getByTestId('networks-disconnected').waitFor({ state: 'detached', timeout: 10_000 });
       await page
         .locator('[data-network="ui-net"] .detail')

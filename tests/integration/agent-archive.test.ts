@@ -11,9 +11,9 @@ import Dockerode from 'dockerode';
 import { createLogger } from '../../common/log';
 import { agentImageTag, ensureAgentImage } from '../../helper/docker/agent-image';
 import { bundleDir } from '../../helper/bundle-dir';
-import type { Dockerd } from '../rig/dockerd';
-import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE } from '../rig/images';
-import type { Rig } from '../rig/rig';
+import type { Dockerd } from '../../rig/dockerd';
+import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE } from '../../rig/images';
+import type { Rig } from '../../rig/rig';
 import { startDockerRig, teardownDockerRig } from './docker-helpers';
 import { CLI, type Workdir } from './harness';
 

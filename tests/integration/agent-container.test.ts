@@ -10,11 +10,11 @@ import Dockerode from 'dockerode';
 import { createLogger } from '../../common/log';
 import { AGENT_CONTAINER_NAME, AgentContainer, SECRET_PATH } from '../../helper/docker/agent-container';
 import { ensureAgentImage, type AgentImageResult } from '../../helper/docker/agent-image';
-import { readSecretFile } from '../../helper/secret';
-import { startDockerd, type Dockerd } from '../rig/dockerd';
-import { waitFor } from '../rig/exec';
-import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE, buildRigImages } from '../rig/images';
-import { createRig, type Rig } from '../rig/rig';
+import { readSecretFile } from '../../shared/secret';
+import { startDockerd, type Dockerd } from '../../rig/dockerd';
+import { waitFor } from '../../rig/exec';
+import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE, buildRigImages } from '../../rig/images';
+import { createRig, type Rig } from '../../rig/rig';
 import { Workdir, startDaemon, stop, waitConnected, waitForDaemon, type DaemonHandle } from './harness';
 
 const ROOT = path.resolve(__dirname, '../../..');

@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { payload } from '../fixtures/http-server';
-import { run, waitFor } from '../rig/exec';
-import { createRig, type Rig } from '../rig/rig';
+import { run, waitFor } from '../../rig/exec';
+import { createRig, type Rig } from '../../rig/rig';
 import {
   AGENT,
   DIST,

@@ -15,8 +15,8 @@ import {
   statusSchema,
   type LogEntry,
 } from '../../common/api';
-import type { Dockerd } from '../rig/dockerd';
-import type { Rig } from '../rig/rig';
+import type { Dockerd } from '../../rig/dockerd';
+import type { Rig } from '../../rig/rig';
 import {
   gangwayCli,
   httpOk,
@@ -26,7 +26,7 @@ import {
   teardownDockerRig,
 } from './docker-helpers';
 import { CLI, type Workdir, stop, waitConnected, type DaemonHandle } from './harness';
-import { waitFor } from '../rig/exec';
+import { waitFor } from '../../rig/exec';
 
 const execFileP = promisify(execFile);
 
@@ -94,7 +94,7 @@ describe('every CLI command, human and --json, against a live daemon', { timeout
     assert.equal(s.state, 'connected');
     const human = await gangway('status');
     assert.equal(human.code, 0);
-    assert.match(human.out, /^Gangway \S+: connected$/m);
+    assert.match(human.out, /^Gangway \S+: Connected$/m);
     assert.match(human.out, /^ {2}docker {6}connected/m);
     assert.match(
       human.out,
@@ -170,6 +170,14 @@ describe('every CLI command, human and --json, against a live daemon', { timeout
   test('down, human and --json; then every read says the daemon is unreachable with exit 3 once it stops', async () => {
     const down = statusSchema.parse(await json('down'));
     assert.equal(down.agent.wanted, false);
+    // The tunnel may still hold the old peer for a while; what the user sees is the phase: disconnected.
+    assert.equal(down.phase, 'disconnected');
+    const human = await gangway('down');
+    assert.equal(human.code, 0, human.out);
+    assert.match(human.out, /^Gangway \S+: Disconnected$/m);
+    const after = await gangway('status');
+    assert.match(after.out, /^Gangway \S+: Disconnected$/m);
+    assert.doesNotMatch(after.out, /: Connected/);
     await stop(daemon);
     for (const cmd of ['status', 'networks', 'containers', 'settings get', 'logs', 'doctor']) {
       const r = await gangway(...cmd.split(' '));

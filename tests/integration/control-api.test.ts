@@ -6,11 +6,12 @@ import { execFile } from 'node:child_process';
 import { request, type IncomingMessage } from 'node:http';
 import { createConnection } from 'node:net';
 import { promisify } from 'node:util';
-import { API_VERSION, statusSchema, versionSchema, type Status } from '../../common/api';
-import { ApiClientError, callApi } from '../../helper/api-client';
+import { API_VERSION, statusSchema, type Status } from '../../common/api';
+import { ApiError, callApi } from '../../client/api-client';
+import { ROUTES } from '../../common/api-routes';
 import { MAX_BODY_BYTES } from '../../helper/control-server';
-import { waitFor } from '../rig/exec';
-import { createRig, type Rig } from '../rig/rig';
+import { waitFor } from '../../rig/exec';
+import { createRig, type Rig } from '../../rig/rig';
 import {
   Workdir,
   startAgent,
@@ -125,7 +126,7 @@ describe('control API under bad input and load', { timeout: 120_000 }, () => {
   });
 
   test('version handshake: headers, /v1/version, skew and unknown prefixes', async () => {
-    const v = await callApi(daemon.socket, 'GET', '/v1/version', versionSchema);
+    const v = await callApi(daemon.socket, ROUTES.version);
     assert.equal(v.apiVersion, API_VERSION);
     const head = await raw(daemon.socket, 'GET /v1/status HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
     assert.equal(head.status, 200);
@@ -147,8 +148,8 @@ describe('control API under bad input and load', { timeout: 120_000 }, () => {
     assert.equal(v2.status, 404);
     assert.match(v2.text, /API v1/);
     await assert.rejects(
-      callApi(daemon.socket, 'GET', '/v2/status', statusSchema),
-      (e: unknown) => e instanceof ApiClientError && e.code === 'VERSION_SKEW',
+      callApi(daemon.socket, { ...ROUTES.status, path: '/v2/status' }),
+      (e: unknown) => e instanceof ApiError && e.code === 'VERSION_SKEW',
     );
   });
 
@@ -227,9 +228,7 @@ describe('control API under bad input and load', { timeout: 120_000 }, () => {
   });
 
   test('300 concurrent status requests are all answered', async () => {
-    const all = await Promise.all(
-      Array.from({ length: 300 }, () => callApi(daemon.socket, 'GET', '/v1/status', statusSchema)),
-    );
+    const all = await Promise.all(Array.from({ length: 300 }, () => callApi(daemon.socket, ROUTES.status)));
     assert.equal(all.length, 300);
   });
 

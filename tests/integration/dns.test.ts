@@ -6,13 +6,14 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { containersResponseSchema, diagnosticsSchema, type Status } from '../../common/api';
-import { callApi } from '../../helper/api-client';
+import { containersResponseSchema, type Status } from '../../common/api';
+import { callApi } from '../../client/api-client';
+import { ROUTES } from '../../common/api-routes';
 import { RESOLVER_MARKER } from '../../helper/dns/resolver-darwin';
-import type { Dockerd } from '../rig/dockerd';
-import { waitFor } from '../rig/exec';
-import { BUSYBOX_IMAGE } from '../rig/images';
-import type { Rig } from '../rig/rig';
+import type { Dockerd } from '../../rig/dockerd';
+import { waitFor } from '../../rig/exec';
+import { BUSYBOX_IMAGE } from '../../rig/images';
+import type { Rig } from '../../rig/rig';
 import { gangwayCli, ipOn, rigDockerArgs, startDockerRig, teardownDockerRig } from './docker-helpers';
 import type { Workdir } from './harness';
 import {
@@ -182,7 +183,7 @@ describe('Gangway DNS', { timeout: 300_000 }, () => {
     assert.deepEqual((await dig(`shared.${SUFFIX}`)).answers, [one, two].sort());
     assert.equal((await dig(`shop.${SUFFIX}`)).status, 'NOERROR', 'the project is an empty non-terminal');
 
-    const r = await callApi(daemon.socket, 'GET', '/v1/containers', containersResponseSchema);
+    const r = await callApi(daemon.socket, ROUTES.containers);
     const c1 = r.containers.find((c) => c.name === 'shop-api-1');
     assert.equal(c1?.project, 'shop');
     assert.equal(c1?.service, 'api');
@@ -211,7 +212,7 @@ describe('Gangway DNS', { timeout: 300_000 }, () => {
     assert.equal(json.code, 0, json.out);
     assert.ok(containersResponseSchema.parse(JSON.parse(json.out)).containers.length >= 5);
 
-    const d = await callApi(daemon.socket, 'GET', '/v1/diagnostics', diagnosticsSchema, undefined, 30_000);
+    const d = await callApi(daemon.socket, ROUTES.diagnostics, { timeoutMs: 30_000 });
     const dns = d.checks.find((c) => c.id === 'dns');
     assert.equal(dns?.status, 'warn', dns?.detail);
     assert.match(dns?.detail ?? '', /answers .*collisions.*shared\.gangway\.internal \(one, two\)/);

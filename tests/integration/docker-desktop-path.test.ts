@@ -5,9 +5,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { waitFor } from '../rig/exec';
-import { freezeVm, type Frozen } from '../rig/freeze';
-import { countPackets } from '../rig/pcap';
+import { waitFor } from '../../rig/exec';
+import { freezeVm, type Frozen } from '../../rig/freeze';
+import { countPackets } from '../../rig/pcap';
 import {
   gangwayCli,
   httpOk,

@@ -4,11 +4,11 @@
 // flows idle for `idleMs`. Used by the docker-desktop-path test and `demo.sh --engine docker-desktop`.
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { DockerdOptions, Dockerd } from '../rig/dockerd';
-import { waitFor } from '../rig/exec';
-import { AGENT_BASE_IMAGE } from '../rig/images';
-import type { Rig } from '../rig/rig';
-import type { RelayEvent } from '../rig/udp-relay';
+import type { DockerdOptions, Dockerd } from '../../rig/dockerd';
+import { waitFor } from '../../rig/exec';
+import { AGENT_BASE_IMAGE } from '../../rig/images';
+import type { Rig } from '../../rig/rig';
+import type { RelayEvent } from '../../rig/udp-relay';
 import { DIST } from './harness';
 
 const PROXY = join(DIST, 'tests', 'fixtures', 'docker-desktop-proxy.js');

@@ -3,9 +3,9 @@
 // namespace, run the real CLI.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { startDockerd, type Dockerd, type DockerdOptions } from '../rig/dockerd';
-import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE, buildRigImages } from '../rig/images';
-import { createRig, type Rig, type RigOptions } from '../rig/rig';
+import { startDockerd, type Dockerd, type DockerdOptions } from '../../rig/dockerd';
+import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE, buildRigImages } from '../../rig/images';
+import { createRig, type Rig, type RigOptions } from '../../rig/rig';
 import { CLI, Workdir, startDaemon, stop, waitForDaemon, type DaemonHandle } from './harness';
 
 const execFileP = promisify(execFile);

@@ -4,11 +4,12 @@
 // process in the VM namespace (as in docker-routes.test.ts).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { networksResponseSchema } from '../../common/api';
-import { callApi } from '../../helper/api-client';
-import type { Dockerd } from '../rig/dockerd';
-import { waitFor } from '../rig/exec';
-import type { Rig } from '../rig/rig';
+
+import { callApi } from '../../client/api-client';
+import { ROUTES } from '../../common/api-routes';
+import type { Dockerd } from '../../rig/dockerd';
+import { waitFor } from '../../rig/exec';
+import type { Rig } from '../../rig/rig';
 import type { Workdir } from './harness';
 import {
   startAgent,
@@ -30,8 +31,7 @@ describe('gangway join lets two Docker networks reach each other', { timeout: 24
   let ipB = '';
 
   const gangway = (...args: string[]) => gangwayCli(daemon.socket, ...args);
-  const joins = async () =>
-    (await callApi(daemon.socket, 'GET', '/v1/networks', networksResponseSchema)).joins;
+  const joins = async () => (await callApi(daemon.socket, ROUTES.networks)).joins;
   /** Whether the container on net-a gets an HTTP answer from the one on net-b. */
   const aReachesB = async (timeoutS = 2) =>
     (
@@ -72,10 +72,12 @@ describe('gangway join lets two Docker networks reach each other', { timeout: 24
     const unknown = await gangway('join', 'net-a', 'no-such-net');
     assert.equal(unknown.code, 1);
     assert.match(unknown.out, /no network named "no-such-net"/);
-    const self = await callApi(daemon.socket, 'POST', '/v1/networks/join', networksResponseSchema, {
-      a: 'net-a',
-      b: 'net-a',
-      joined: true,
+    const self = await callApi(daemon.socket, ROUTES.join, {
+      body: {
+        a: 'net-a',
+        b: 'net-a',
+        joined: true,
+      },
     }).then(
       () => 'ok',
       (e: Error) => e.message,

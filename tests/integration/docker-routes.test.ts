@@ -5,11 +5,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { networksResponseSchema, type Network } from '../../common/api';
-import { callApi } from '../../helper/api-client';
-import type { Dockerd } from '../rig/dockerd';
-import { waitFor } from '../rig/exec';
-import type { Rig } from '../rig/rig';
+import { type Network } from '../../common/api';
+import { callApi } from '../../client/api-client';
+import { ROUTES } from '../../common/api-routes';
+import type { Dockerd } from '../../rig/dockerd';
+import { waitFor } from '../../rig/exec';
+import type { Rig } from '../../rig/rig';
 import type { Workdir } from './harness';
 import {
   startAgent,
@@ -29,8 +30,7 @@ describe('routes follow Docker networks', { timeout: 240_000 }, () => {
   let daemon: DaemonHandle;
   let agent: Proc;
 
-  const networks = async () =>
-    (await callApi(daemon.socket, 'GET', '/v1/networks', networksResponseSchema)).networks;
+  const networks = async () => (await callApi(daemon.socket, ROUTES.networks)).networks;
   const network = async (name: string): Promise<Network | undefined> =>
     (await networks()).find((n) => n.name === name);
   const gangway = (...args: string[]) => gangwayCli(daemon.socket, ...args);

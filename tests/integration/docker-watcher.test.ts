@@ -13,14 +13,14 @@ import {
   type DockerNetwork,
   type WatcherStatus,
 } from '../../helper/docker/network-watcher';
-import { runCommand, type Runner } from '../../helper/exec';
-import { LinuxNet } from '../../helper/platform/net-linux';
+import { runCommand, type Runner } from '../../shared/exec';
+import { LinuxNet } from '../../shared/platform/net-linux';
 import { planRoutes } from '../../helper/routes/route-planner';
 import { RouteReconciler } from '../../helper/routes/route-reconciler';
-import { startDockerd, type Dockerd } from '../rig/dockerd';
-import { waitFor } from '../rig/exec';
-import { BUSYBOX_IMAGE, buildRigImages } from '../rig/images';
-import { createRig, type Rig } from '../rig/rig';
+import { startDockerd, type Dockerd } from '../../rig/dockerd';
+import { waitFor } from '../../rig/exec';
+import { BUSYBOX_IMAGE, buildRigImages } from '../../rig/images';
+import { createRig, type Rig } from '../../rig/rig';
 
 const log = (m: string) => console.log(`# ${m}`);
 const SUBNET_INDEX = 41;

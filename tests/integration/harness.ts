@@ -3,13 +3,14 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { statusSchema, type Status } from '../../common/api';
-import { callApi } from '../../helper/api-client';
-import { waitFor } from '../rig/exec';
-import type { Rig } from '../rig/rig';
+import { type Status } from '../../common/api';
+import { callApi } from '../../client/api-client';
+import { ROUTES } from '../../common/api-routes';
+import { waitFor } from '../../rig/exec';
+import type { Rig } from '../../rig/rig';
 
 export const DIST = resolve(__dirname, '..', '..');
-export const CLI = join(DIST, 'helper', 'cli.js');
+export const CLI = join(DIST, 'cli', 'gangway.js');
 export const AGENT = join(DIST, 'vm-agent', 'main.js');
 
 export interface Proc {
@@ -75,7 +76,7 @@ export function startDaemon(
     stateDir,
     logFile,
     port,
-    status: () => callApi(socket, 'GET', '/v1/status', statusSchema),
+    status: () => callApi(socket, ROUTES.status),
   };
 }
 

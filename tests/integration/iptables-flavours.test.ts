@@ -6,9 +6,9 @@
 // status say so and what to do.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { diagnosticsSchema } from '../../common/api';
-import { callApi } from '../../helper/api-client';
-import { waitFor } from '../rig/exec';
+import { callApi } from '../../client/api-client';
+import { ROUTES } from '../../common/api-routes';
+import { waitFor } from '../../rig/exec';
 import {
   gangwayCli,
   httpOk,
@@ -26,7 +26,7 @@ async function ourRules(r: DockerRig, backend: 'legacy' | 'nft'): Promise<number
 }
 
 async function firewallCheck(d: DaemonHandle) {
-  const diag = await callApi(d.socket, 'GET', '/v1/diagnostics', diagnosticsSchema);
+  const diag = await callApi(d.socket, ROUTES.diagnostics);
   return diag.checks.find((c) => c.id === 'firewall');
 }
 

@@ -6,12 +6,12 @@
 // `gangway down` removes the agent.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { networksResponseSchema } from '../../common/api';
-import { callApi } from '../../helper/api-client';
-import { waitFor } from '../rig/exec';
-import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE, buildRigImages } from '../rig/images';
-import { startPodman, type PodmanService } from '../rig/podman';
-import { createRig, type Rig } from '../rig/rig';
+import { callApi } from '../../client/api-client';
+import { ROUTES } from '../../common/api-routes';
+import { waitFor } from '../../rig/exec';
+import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE, buildRigImages } from '../../rig/images';
+import { startPodman, type PodmanService } from '../../rig/podman';
+import { createRig, type Rig } from '../../rig/rig';
 import { Workdir, startDaemon, stop, waitConnected, waitForDaemon, type DaemonHandle } from './harness';
 import { gangwayCli, httpOk } from './docker-helpers';
 
@@ -69,7 +69,7 @@ describe("Gangway against Podman's Docker-compatible API", { timeout: 180_000 },
     await waitFor(
       'pnet in the daemon and its route on the host',
       async () => {
-        const n = await callApi(daemon!.socket, 'GET', '/v1/networks', networksResponseSchema);
+        const n = await callApi(daemon!.socket, ROUTES.networks);
         seen = JSON.stringify(n.networks);
         const pnet = n.networks.find((x) => x.name === 'pnet');
         return pnet?.routed && (await hostRoutes()).includes('10.89.7.0/24') ? pnet : undefined;

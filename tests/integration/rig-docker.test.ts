@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { waitFor } from '../rig/exec';
-import { createRig, type Rig } from '../rig/rig';
-import { startDockerd, sweepStaleDockerds, type Dockerd } from '../rig/dockerd';
-import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE, buildRigImages } from '../rig/images';
+import { waitFor } from '../../rig/exec';
+import { createRig, type Rig } from '../../rig/rig';
+import { startDockerd, sweepStaleDockerds, type Dockerd } from '../../rig/dockerd';
+import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE, buildRigImages } from '../../rig/images';
 
 const log = (m: string) => console.log(`# ${m}`);
 

@@ -11,13 +11,13 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { waitFor } from '../rig/exec';
+import { waitFor } from '../../rig/exec';
 import {
   ensureSystemdRootfs,
   SystemdMachine,
   SystemdMachineBootError,
   systemdMachineUnavailable,
-} from '../rig/systemd-machine';
+} from '../../rig/systemd-machine';
 import { CLI, DIST } from './harness';
 import { VERSION } from '../../helper/version';
 

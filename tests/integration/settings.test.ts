@@ -6,10 +6,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { logsResponseSchema, settingsResponseSchema, statusSchema } from '../../common/api';
-import { ApiClientError, callApi } from '../../helper/api-client';
-import { waitFor } from '../rig/exec';
-import { createRig, type Rig } from '../rig/rig';
+import { settingsResponseSchema, statusSchema, type SettingsPatch } from '../../common/api';
+import { ApiError, callApi } from '../../client/api-client';
+import { ROUTES } from '../../common/api-routes';
+import { waitFor } from '../../rig/exec';
+import { createRig, type Rig } from '../../rig/rig';
 import { gangwayCli } from './docker-helpers';
 import {
   CLI,
@@ -27,11 +28,12 @@ import {
 
 const FIXTURES = join(DIST, 'tests', 'fixtures');
 
-async function patchError(socket: string, body: unknown): Promise<ApiClientError> {
+async function patchError(socket: string, body: unknown): Promise<ApiError> {
   try {
-    await callApi(socket, 'PATCH', '/v1/settings', settingsResponseSchema, body, 60_000);
+    // Bad bodies on purpose: the daemon must refuse them, whatever the client's types allow.
+    await callApi(socket, ROUTES.saveSettings, { body: body as SettingsPatch, timeoutMs: 60_000 });
   } catch (err) {
-    if (err instanceof ApiClientError) return err;
+    if (err instanceof ApiError) return err;
     throw err;
   }
   assert.fail(`PATCH ${JSON.stringify(body)} was accepted`);
@@ -43,9 +45,9 @@ describe('settings, logs and status --watch against a live daemon', { timeout: 2
   let daemon: DaemonHandle;
   let agent: Proc;
   const settingsFile = () => join(daemon.stateDir, 'settings.json');
-  const settings = () => callApi(daemon.socket, 'GET', '/v1/settings', settingsResponseSchema);
+  const settings = () => callApi(daemon.socket, ROUTES.settings);
   const patch = (body: unknown) =>
-    callApi(daemon.socket, 'PATCH', '/v1/settings', settingsResponseSchema, body, 60_000);
+    callApi(daemon.socket, ROUTES.saveSettings, { body: body as SettingsPatch, timeoutMs: 60_000 });
   const reachable = (timeoutMs: number) =>
     waitFor(
       'a container to answer ping through the tunnel',
@@ -240,10 +242,10 @@ describe('settings, logs and status --watch against a live daemon', { timeout: 2
   });
 
   test('the log API and `gangway logs` return structured entries, filtered by level', async () => {
-    const api = await callApi(daemon.socket, 'GET', '/v1/logs?limit=5', logsResponseSchema);
+    const api = await callApi(daemon.socket, ROUTES.logs, { query: { limit: 5 } });
     assert.equal(api.file, daemon.logFile);
     assert.equal(api.entries.length, 5);
-    const all = await callApi(daemon.socket, 'GET', '/v1/logs?limit=5000', logsResponseSchema);
+    const all = await callApi(daemon.socket, ROUTES.logs, { query: { limit: 5000 } });
     // The file holds both daemon runs: the settings changes from before the restart are still there.
     assert.ok(
       all.entries.some((e) => e.msg === 'settings changed'),
@@ -257,11 +259,11 @@ describe('settings, logs and status --watch against a live daemon', { timeout: 2
     for (const l of lines) assert.match((JSON.parse(l) as { level: string }).level, /^(warn|error)$/);
     const human = await gangwayCli(daemon.socket, 'logs', '-n', '20');
     assert.match(human.out, /^\S+Z INFO {2}daemon /m);
-    for (const q of ['limit=0', 'limit=x', 'level=loud', 'since=yesterday']) {
+    for (const q of [{ limit: 0 }, { limit: 'x' }, { level: 'loud' }, { since: 'yesterday' }]) {
       await assert.rejects(
-        callApi(daemon.socket, 'GET', `/v1/logs?${q}`, logsResponseSchema),
-        (err: ApiClientError) => err.status === 400,
-        q,
+        callApi(daemon.socket, ROUTES.logs, { query: q }),
+        (err: ApiError) => err.status === 400,
+        JSON.stringify(q),
       );
     }
     assert.equal((await gangwayCli(daemon.socket, 'logs', '--lines', '0')).code, 2);

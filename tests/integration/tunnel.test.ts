@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { waitFor } from '../rig/exec';
-import { countPackets, readUdpPayloads } from '../rig/pcap';
-import { createRig, type Rig } from '../rig/rig';
+import { waitFor } from '../../rig/exec';
+import { countPackets, readUdpPayloads } from '../../rig/pcap';
+import { createRig, type Rig } from '../../rig/rig';
 import { payload } from '../fixtures/http-server';
 import {
   DIST,

@@ -3,10 +3,10 @@
 // chains.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDockerd, type Dockerd } from '../rig/dockerd';
-import { waitFor } from '../rig/exec';
-import { buildRigImages } from '../rig/images';
-import { createRig, type Rig } from '../rig/rig';
+import { startDockerd, type Dockerd } from '../../rig/dockerd';
+import { waitFor } from '../../rig/exec';
+import { buildRigImages } from '../../rig/images';
+import { createRig, type Rig } from '../../rig/rig';
 import {
   Workdir,
   startAgent,

@@ -10,9 +10,9 @@ import { autostartDesktopEntry, quoteExecArg } from '../../src-main/autostart-de
 import { installCommand, rootChanges, whyAdmin } from '../../src-main/install-command';
 import { createXdgLoginItem, autostartPath } from '../../src-main/login-item-linux';
 import { UnsafeArgumentError, buildCommand, quoteArg } from '../../src-main/shell-quote';
-import { runServiceCommand } from '../../helper/service/service-cli';
+import { runServiceCommand } from '../../cli/service-cli';
 import type { InstallOptions } from '../../helper/service/service-manager';
-import { SseParser } from '../../src-main/sse-parser';
+import { SseParser } from '../../client/sse-parser';
 
 const NASTY = [
   'plain',
@@ -49,7 +49,7 @@ test('the install command runs the packaged CLI as Node and names the user for t
   const command = installCommand(
     {
       runtime: '/Applications/Gangway.app/Contents/MacOS/Gangway',
-      cli: "/Applications/Gangway's copy.app/Contents/Resources/dist/helper/cli.js",
+      cli: "/Applications/Gangway's copy.app/Contents/Resources/helper/gangway.js",
       uid: 501,
       gid: 20,
     },
@@ -57,7 +57,7 @@ test('the install command runs the packaged CLI as Node and names the user for t
   );
   assert.equal(
     command,
-    `'/usr/bin/env' 'ELECTRON_RUN_AS_NODE=1' '/Applications/Gangway.app/Contents/MacOS/Gangway' '/Applications/Gangway'\\''s copy.app/Contents/Resources/dist/helper/cli.js' 'service' 'install' '--socket-owner' '501:20'`,
+    `'/usr/bin/env' 'ELECTRON_RUN_AS_NODE=1' '/Applications/Gangway.app/Contents/MacOS/Gangway' '/Applications/Gangway'\\''s copy.app/Contents/Resources/helper/gangway.js' 'service' 'install' '--socket-owner' '501:20'`,
   );
   assert.throws(() => installCommand({ runtime: '/a', cli: '/b', uid: -1, gid: 20 }));
   assert.throws(
@@ -105,7 +105,7 @@ test('service install takes --socket-owner from the app', async () => {
   };
   const base: InstallOptions = {
     nodePath: '/usr/bin/node',
-    cliPath: '/opt/g/dist/helper/cli.js',
+    cliPath: '/opt/g/dist/cli/gangway.js',
     owner: { uid: 0, gid: 0, user: 'root' },
     socketPath: '/run/gangway/gangway.sock',
     stateDir: '/var/lib/gangway',

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { ContainerIndex, type ContainerClient } from '../../helper/dns/container-index';
-import { waitFor } from '../rig/exec';
+import { waitFor } from '../../rig/exec';
 
 const ID = (n: number) => `${String(n).repeat(12)}`.slice(0, 12) + 'abcdef';
 

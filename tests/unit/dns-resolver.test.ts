@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DarwinResolver, RESOLVER_MARKER, resolverFileContent } from '../../helper/dns/resolver-darwin';
 import { LinuxResolver, resolvectlRegisterArgs } from '../../helper/dns/resolver-linux';
-import { runServiceCommand } from '../../helper/service/service-cli';
+import { runServiceCommand } from '../../cli/service-cli';
 import type { ServiceManager } from '../../helper/service/service-manager';
 
 const target = { address: '10.57.0.1', port: 53, suffix: 'gangway.internal', device: 'gw0' };

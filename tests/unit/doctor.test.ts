@@ -1,15 +1,10 @@
 // gangway doctor's ordering and skip logic, over a fake probe: each broken hop is the first failure named.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  CHECK_ORDER,
-  formatDiagnostics,
-  gatewayOf,
-  parseIfconfig,
-  parseIpLink,
-  runDoctor,
-  type DoctorProbe,
-} from '../../helper/doctor';
+import { CHECK_ORDER, gatewayOf, runDoctor, type DoctorProbe } from '../../helper/doctor';
+import { formatDiagnostics } from '../../cli/doctor-format';
+import { parseIpLink } from '../../shared/platform/net-linux';
+import { parseIfconfig } from '../../shared/platform/net-darwin';
 
 function healthy(over: Partial<DoctorProbe> = {}): DoctorProbe & { probed: string[] } {
   const probed: string[] = [];
@@ -145,7 +140,20 @@ describe('runDoctor', () => {
   test('Docker errors while asking: a fail, not a throw', async () => {
     const f = await firstFail(healthy({ agentImage: () => Promise.reject(new Error('socket hang up')) }));
     assert.equal(f.id, 'image');
-    assert.match(f.detail, /socket hang up/);
+    assert.match(f.detail, /^cannot ask Docker: socket hang up$/);
+  });
+
+  test('a probe that throws fails its own check only; the next checks still run', async () => {
+    const p = healthy({ tunRoutes: () => Promise.reject(new Error('netlink busy')) });
+    const d = await runDoctor(p);
+    const routes = d.checks.find((c) => c.id === 'routes');
+    assert.equal(routes?.status, 'fail');
+    assert.match(routes?.detail ?? '', /cannot read the routing table: netlink busy/);
+    assert.equal(d.checks.find((c) => c.id === 'conflicts')?.status, 'ok');
+    assert.deepEqual(
+      d.checks.map((c) => c.id),
+      CHECK_ORDER,
+    );
   });
 
   test('no handshake: handshake fails, keepalives skipped', async () => {

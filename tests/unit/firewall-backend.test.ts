@@ -2,7 +2,7 @@
 // report status and doctor show (doctor's check over it included).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Runner } from '../../helper/exec';
+import type { Runner } from '../../shared/exec';
 import { runDoctor, type DoctorProbe } from '../../helper/doctor';
 import { NO_DOCKER_CHAINS, firewallReport, probeBackend, savedChains } from '../../vm-agent/firewall-backend';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { createLogger } from '../../common/log';
 import { LogFile } from '../../helper/logs/log-file';
-import { formatLogEntry } from '../../helper/logs/logs-cli';
+import { formatLogEntry } from '../../cli/logs-cli';
 import { parseLogLines, readLogs } from '../../helper/logs/log-reader';
 
 const dir = mkdtempSync(join(tmpdir(), 'gangway-logs-'));

@@ -15,6 +15,7 @@ function status(over: Partial<Status> = {}): Status {
     version: '0.1.0',
     apiVersion: 1,
     state: 'waiting',
+    phase: 'disconnected',
     peer: null,
     lastHeardMs: null,
     configAcked: false,
@@ -65,6 +66,7 @@ const NETS: NetworksResponse = {
 
 const connected = status({
   state: 'connected',
+  phase: 'connected',
   peer: '127.0.0.1:50000',
   configAcked: true,
   agent: { wanted: true, lastError: null },
@@ -216,7 +218,7 @@ test('an empty network list says so; a very long reason is cut to one line', () 
 test('waiting for the agent (Connect was asked for, no agent yet)', () => {
   const m = menu({
     kind: 'ok',
-    status: status({ agent: { wanted: true, lastError: null } }),
+    status: status({ phase: 'waiting-for-agent', agent: { wanted: true, lastError: null } }),
     networks: NETS,
   });
   assert.equal(m.trayState, 'connecting');
@@ -243,6 +245,7 @@ test('Docker is not running', () => {
   const m = menu({
     kind: 'ok',
     status: status({
+      phase: 'docker-unavailable',
       docker: {
         enabled: true,
         state: 'unreachable',
@@ -259,7 +262,10 @@ test('Docker is not running', () => {
 test('the agent failed to launch', () => {
   const m = menu({
     kind: 'ok',
-    status: status({ agent: { wanted: true, lastError: 'image build failed: no space left on device' } }),
+    status: status({
+      phase: 'error',
+      agent: { wanted: true, lastError: 'image build failed: no space left on device' },
+    }),
     networks: NETS,
   });
   assert.equal(m.trayState, 'error');

@@ -2,9 +2,9 @@
 // the integration tests.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DarwinNet, parseNetstat } from '../../helper/platform/net-darwin';
-import { LinuxNet } from '../../helper/platform/net-linux';
-import { createNetPlatform } from '../../helper/platform/platform';
+import { DarwinNet, parseNetstat } from '../../shared/platform/net-darwin';
+import { LinuxNet } from '../../shared/platform/net-linux';
+import { createNetPlatform } from '../../shared/platform/platform';
 
 function recorder() {
   const calls: string[] = [];
@@ -73,4 +73,23 @@ fd00:1::/64                             link#21                         UCS     
 test('the factory refuses platforms it does not support, with a clear message', () => {
   assert.throws(() => createNetPlatform(undefined, 'win32'), /does not support win32/);
   assert.ok(createNetPlatform(undefined, 'linux') instanceof LinuxNet);
+});
+
+test('link state: each platform asks its own tool and parses its answer', async () => {
+  const asked: string[] = [];
+  const answer = (out: string) => (cmd: string, args: readonly string[]) => {
+    asked.push([cmd, ...args].join(' '));
+    return Promise.resolve(out);
+  };
+  const linux = new LinuxNet(answer('[{"ifname":"gw0","flags":["POINTOPOINT","UP"],"operstate":"UNKNOWN"}]'));
+  assert.deepEqual(await linux.linkState('gw0'), {
+    up: true,
+    detail: 'up (flags POINTOPOINT,UP, operstate UNKNOWN)',
+  });
+  const mac = new DarwinNet(answer('utun5: flags=8050<POINTOPOINT,RUNNING,MULTICAST> mtu 1400'));
+  assert.deepEqual(await mac.linkState('utun5'), {
+    up: false,
+    detail: 'down (flags POINTOPOINT,RUNNING,MULTICAST)',
+  });
+  assert.deepEqual(asked, ['ip -j link show dev gw0', 'ifconfig utun5']);
 });

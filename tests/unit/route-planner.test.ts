@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatCidr, overlaps, parseCidr } from '../../common/cidr';
-import type { HostRoute } from '../../helper/platform/net-platform';
+import type { HostRoute } from '../../shared/platform/net-platform';
 import {
   isNetworkWanted,
   isPublicSubnet,

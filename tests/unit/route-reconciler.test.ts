@@ -2,7 +2,7 @@
 // route with the same destination whatever its device), so touching someone else's route would show.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { HostRoute, NetPlatform } from '../../helper/platform/net-platform';
+import type { HostRoute, LinkState, NetPlatform } from '../../shared/platform/net-platform';
 import type { PlannedNetwork, RouteSettings } from '../../helper/routes/route-planner';
 import { RouteReconciler, type ReconcileRequest } from '../../helper/routes/route-reconciler';
 
@@ -51,6 +51,10 @@ class FakeNet implements NetPlatform {
       if (this.failDelete.has(cidr)) throw new Error('Operation not permitted');
       this.table = this.table.filter((r) => !(r.destination === cidr && r.device === device));
     });
+  }
+
+  linkState(): Promise<LinkState> {
+    return Promise.resolve({ up: true, detail: 'up' });
   }
 
   async listRoutes(): Promise<HostRoute[]> {

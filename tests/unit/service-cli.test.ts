@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CopyItem } from '../../helper/service/helper-copy';
 import type { OwnershipDeps } from '../../helper/service/root-owned';
-import { runServiceCommand, type ServiceCliDeps } from '../../helper/service/service-cli';
+import { runServiceCommand, type ServiceCliDeps } from '../../cli/service-cli';
 import type {
   InstallOptions,
   InstallResult,
@@ -49,7 +49,7 @@ class FakeManager implements ServiceManager {
 
 const BASE: InstallOptions = {
   nodePath: '/usr/bin/node',
-  cliPath: '/opt/g/dist/helper/cli.js',
+  cliPath: '/opt/g/dist/cli/gangway.js',
   owner: { uid: 1000, gid: 1000, user: 'bob' },
   socketPath: '/run/gangway/gangway.sock',
   stateDir: '/var/lib/gangway',

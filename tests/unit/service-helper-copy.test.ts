@@ -18,12 +18,8 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  copyHelper,
-  helperCopyPlan,
-  helperInstallDir,
-  transientLocation,
-} from '../../helper/service/helper-copy';
+import { copyHelper, helperCopyPlan, helperInstallDir } from '../../helper/service/helper-copy';
+import { transientLocation } from '../../common/install-location';
 import { nonRootWritable } from '../../helper/service/root-owned';
 
 const isRoot = process.getuid?.() === 0;

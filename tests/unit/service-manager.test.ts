@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CommandError, type Runner } from '../../helper/exec';
+import { CommandError, type Runner } from '../../shared/exec';
 import {
   LaunchdServiceManager,
   launchdPlist,
@@ -45,7 +45,7 @@ function withRoot(fn: (root: string) => Promise<void>): () => Promise<void> {
 function opts(root: string): InstallOptions {
   return {
     nodePath: process.execPath,
-    cliPath: '/opt/gangway/dist/helper/cli.js',
+    cliPath: '/opt/gangway/dist/cli/gangway.js',
     owner: { uid: 1000, gid: 1000, user: 'bob' },
     socketPath: '/run/gangway/gangway.sock',
     stateDir: '/var/lib/gangway',
@@ -255,6 +255,6 @@ test('owner comes from SUDO_* when present, else the current user', () => {
   const d = defaultInstallOptions({}, 'darwin', {});
   assert.equal(d.socketPath, '/var/run/gangway/gangway.sock');
   assert.equal(d.logFile, '/Library/Logs/Gangway/helper.log');
-  assert.match(d.cliPath, /helper\/cli\.js$/);
+  assert.match(d.cliPath, /bundle\/gangway\.js$/);
   assert.equal(d.nodePath, process.execPath);
 });

@@ -4,7 +4,8 @@ import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { launchdPlist, xmlEscape } from '../../helper/service/service-darwin';
+import { launchdPlist } from '../../helper/service/service-darwin';
+import { xmlEscape } from '../../common/xml-escape';
 import { systemdQuote, systemdUnit } from '../../helper/service/service-linux';
 import { daemonArgv, type InstallOptions } from '../../helper/service/service-manager';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { UsageError } from '../../helper/config';
-import { SseParser } from '../../helper/event-client';
-import { formatSettings, parseAssignments } from '../../helper/settings/settings-cli';
+import { UsageError } from '../../common/usage-error';
+import { SseParser } from '../../client/sse-parser';
+import { formatSettings, parseAssignments } from '../../cli/settings-cli';
 
 test('KEY=VALUE words become a typed patch', () => {
   assert.deepEqual(
@@ -78,11 +78,12 @@ test('settings print one per line, with the file warning first', () => {
   assert.match(out, /^dockerHost\s+auto$/m);
 });
 
-test('the SSE parser yields state events across chunk boundaries and ignores comments', () => {
+test('the SSE parser yields events across chunk boundaries and ignores comments', () => {
   const p = new SseParser();
   assert.deepEqual(p.push(': keepalive\n\nevent: sta'), []);
   assert.deepEqual(p.push('te\ndata: {"a":1}\n\nevent: other\ndata: x\n\nevent: state\ndata: {"b"'), [
-    '{"a":1}',
+    { event: 'state', data: '{"a":1}' },
+    { event: 'other', data: 'x' },
   ]);
-  assert.deepEqual(p.push(':2}\n\n'), ['{"b":2}']);
+  assert.deepEqual(p.push(':2}\n\n'), [{ event: 'state', data: '{"b":2}' }]);
 });

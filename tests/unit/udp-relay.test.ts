@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
-import { UdpRelay, type RelayEvent } from '../rig/udp-relay';
+import { UdpRelay, type RelayEvent } from '../../rig/udp-relay';
 
 function bound(): Promise<Socket> {
   const s = createSocket('udp4');

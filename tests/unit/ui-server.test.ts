@@ -10,7 +10,7 @@ import { createServer, request, type IncomingHttpHeaders, type Server } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { TICKET_PATH, UI_MAX_BODY_BYTES, startUiServer, type UiServer } from '../../helper/ui/ui-server';
+import { TICKET_PATH, UI_MAX_BODY_BYTES, startUiServer, type UiServer } from '../../cli/ui-server';
 
 interface Answer {
   status: number;
@@ -272,7 +272,7 @@ describe('gangway ui server', () => {
   });
 
   test('gangway ui prints the address as its first line of stdout', async () => {
-    const cli = resolve(__dirname, '..', '..', 'helper', 'cli.js');
+    const cli = resolve(__dirname, '..', '..', 'cli', 'gangway.js');
     const child = spawn(process.execPath, [cli, 'ui', '--port', '0', '--socket', socket], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -20,8 +20,8 @@ import {
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, resolve, sep } from 'node:path';
-import { API_VERSION_HEADER, VERSION_HEADER } from '../../common/api';
-import { EVENTS_PATH, isApiRoute } from '../../common/api-routes';
+import { API_VERSION_HEADER, VERSION_HEADER } from '../common/api';
+import { EVENTS_PATH, isApiRoute } from '../common/api-routes';
 
 export const UI_MAX_BODY_BYTES = 64 * 1024;
 /** POST here with the token: a one-time ticket for the event stream (GET /api/v1/events?ticket=…). */

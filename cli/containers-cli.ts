@@ -1,9 +1,10 @@
 // `gangway containers [--json]`: running containers, their networks and addresses, and their DNS names.
 import { parseArgs } from 'node:util';
-import { containersResponseSchema, type ContainersResponse } from '../../common/api';
-import { callApi } from '../api-client';
-import { formatTable } from '../table';
-import { defaultConfig } from '../config';
+import { type ContainersResponse } from '../common/api';
+import { callApi } from '../client/api-client';
+import { ROUTES } from '../common/api-routes';
+import { formatTable } from './table';
+import { defaultSocketPath } from '../common/default-paths';
 
 export const CONTAINERS_USAGE = `Usage: gangway containers [--json] [--socket PATH]
 
@@ -46,12 +47,7 @@ export async function runContainersCommand(argv: string[]): Promise<number> {
     console.log(CONTAINERS_USAGE);
     return 0;
   }
-  const r = await callApi(
-    values.socket ?? defaultConfig().socket,
-    'GET',
-    '/v1/containers',
-    containersResponseSchema,
-  );
+  const r = await callApi(values.socket ?? defaultSocketPath(), ROUTES.containers);
   console.log(values.json ? JSON.stringify(r, null, 2) : formatContainers(r));
   return 0;
 }

@@ -1,31 +1,24 @@
 #!/usr/bin/env node
 // `gangway`: the command-line entry point. Each command is a small function; exit codes are stable:
-// 0 ok, 1 failure, 2 usage error, 3 daemon unreachable.
+// 0 ok, 1 failure, 2 usage error, 3 daemon unreachable. It runs as the user and talks to the daemon through
+// client/; only `gangway daemon` (and `service`, as root) loads daemon code, by dynamic import.
 import { parseArgs } from 'node:util';
-import {
-  diagnosticsSchema,
-  networksResponseSchema,
-  statusSchema,
-  type NetworksResponse,
-  type Status,
-} from '../common/api';
-import { createLogger } from '../common/log';
+import { type NetworksResponse, type Status } from '../common/api';
+import { defaultSocketPath } from '../common/default-paths';
+import { phaseText } from '../common/phase';
 import { PUBLIC_NOT_ROUTED, publicNote } from '../common/private-ranges';
-import { native } from '../native/index';
-import { ApiClientError, callApi } from './api-client';
-import { watchStatus } from './event-client';
-import { DAEMON_USAGE, UsageError, defaultConfig, parseDaemonArgs } from './config';
-import { Daemon } from './daemon';
-import { formatDiagnostics } from './doctor';
+import { UsageError } from '../common/usage-error';
+import { ApiError, callApi } from '../client/api-client';
+import { ROUTES } from '../common/api-routes';
+import { watchStatus } from '../client/event-client';
+import { formatDiagnostics } from './doctor-format';
+import { EXIT } from './exit-codes';
 import { formatTable } from './table';
-import { createNetPlatform } from './platform/platform';
-import { LogFile } from './logs/log-file';
-import { runLogsCommand } from './logs/logs-cli';
-import { runServiceCommand } from './service/service-cli';
-import { runContainersCommand } from './dns/containers-cli';
-import { runSettingsCommand } from './settings/settings-cli';
-import { runUiCommand } from './ui/ui-cli';
-import { runAgentCommand } from './docker/agent-archive';
+import { runLogsCommand } from './logs-cli';
+import { runServiceCommand } from './service-cli';
+import { runContainersCommand } from './containers-cli';
+import { runSettingsCommand } from './settings-cli';
+import { runUiCommand } from './ui-cli';
 
 const USAGE = `Usage: gangway <command> [options]
 
@@ -48,54 +41,6 @@ Commands:
 
 Run "gangway <command> --help" for a command's options.`;
 
-export const EXIT = { ok: 0, failure: 1, usage: 2, unreachable: 3 } as const;
-
-async function runDaemon(argv: string[]): Promise<number> {
-  const cfg = parseDaemonArgs(argv);
-  if (cfg === 'help') {
-    console.log(DAEMON_USAGE);
-    return EXIT.ok;
-  }
-  let file: LogFile | undefined;
-  try {
-    file = cfg.logFile ? new LogFile(cfg.logFile) : undefined;
-  } catch (err) {
-    console.error(`gangway daemon: cannot open the log file: ${(err as Error).message} (see --log-file)`);
-    return EXIT.failure;
-  }
-  const log = createLogger('daemon', (line) => {
-    if (cfg.logStderr) process.stderr.write(line);
-    file?.write(line);
-  });
-  const daemon = new Daemon(cfg, { native: native(), net: createNetPlatform(), log });
-  try {
-    await daemon.start();
-  } catch (err) {
-    log.error('daemon failed to start', { error: (err as Error).message });
-    await daemon.stop();
-    return EXIT.failure;
-  }
-  await new Promise<void>((resolve) => {
-    const done = (signal: string) => {
-      log.info('stopping', { signal });
-      resolve();
-    };
-    process.once('SIGTERM', () => done('SIGTERM'));
-    process.once('SIGINT', () => done('SIGINT'));
-  });
-  await daemon.stop();
-  // Everything is closed by now and the process exits by itself. Should a library leave a socket or timer
-  // behind, exit anyway rather than linger as a half-stopped daemon, and say what held it.
-  setTimeout(() => {
-    log.warn('still running 3 s after stopping; exiting', {
-      resources: process.getActiveResourcesInfo(),
-    });
-    process.exit(EXIT.ok);
-  }, 3_000).unref();
-  file?.close();
-  return EXIT.ok;
-}
-
 function formatDns(d: Status['dns']): string {
   if (!d.enabled) return `off${d.lastError ? ` (${d.lastError})` : ''}`;
   const where = d.listen ? `on ${d.listen}` : 'not listening';
@@ -103,14 +48,14 @@ function formatDns(d: Status['dns']): string {
   return `*.${d.suffix} ${where}, ${os}${d.lastError ? ` (${d.lastError})` : ''}`;
 }
 
-function formatStatus(s: Status): string {
+export function formatStatus(s: Status): string {
   const docker = s.docker.enabled
     ? `${s.docker.state} (${s.docker.endpoint ?? '?'})${s.docker.engine ? `, ${s.docker.engine.label}` : ''}${s.docker.lastError ? `: ${s.docker.lastError}` : ''}`
     : 'not followed (--no-docker)';
   const lines = [
     ...(s.settingsWarning ? [`Warning: ${s.settingsWarning}`] : []),
     ...(s.docker.warning ? [`Warning: ${s.docker.warning}`] : []),
-    `Gangway ${s.version}: ${s.state === 'connected' ? 'connected' : 'waiting for the agent'}`,
+    `Gangway ${s.version}: ${phaseText(s)}`,
     `  peer        ${s.peer ?? (s.peerLost ? `none (forgotten: ${s.peerLost})` : '-')}${s.lastHeardMs !== null ? ` (heard ${(s.lastHeardMs / 1000).toFixed(1)} s ago)` : ''}`,
     `  tunnel      ${s.tunnel.device} ${s.tunnel.hostAddress} <-> ${s.tunnel.agentAddress}, mtu ${s.tunnel.mtu}, udp ${s.tunnel.listen}${s.tunnel.offload ? ', offloads on' : ''}`,
     `  docker      ${docker}`,
@@ -147,9 +92,9 @@ async function runStatus(argv: string[]): Promise<number> {
     );
     return EXIT.ok;
   }
-  const socket = values.socket ?? defaultConfig().socket;
+  const socket = values.socket ?? defaultSocketPath();
   if (!values.watch) {
-    const s = await callApi(socket, 'GET', '/v1/status', statusSchema);
+    const s = await callApi(socket, ROUTES.status);
     console.log(values.json ? JSON.stringify(s, null, 2) : formatStatus(s));
     return EXIT.ok;
   }
@@ -201,12 +146,7 @@ async function runNetworks(argv: string[]): Promise<number> {
     );
     return EXIT.ok;
   }
-  const r = await callApi(
-    values.socket ?? defaultConfig().socket,
-    'GET',
-    '/v1/networks',
-    networksResponseSchema,
-  );
+  const r = await callApi(values.socket ?? defaultSocketPath(), ROUTES.networks);
   console.log(values.json ? JSON.stringify(r, null, 2) : formatNetworks(r));
   return EXIT.ok;
 }
@@ -227,17 +167,13 @@ async function runRoute(argv: string[]): Promise<number> {
   const [network, onOff] = positionals;
   if (!network || (onOff !== 'on' && onOff !== 'off') || positionals.length !== 2)
     throw new UsageError(usage);
-  const r = await callApi(
-    values.socket ?? defaultConfig().socket,
-    'POST',
-    '/v1/networks/route',
-    networksResponseSchema,
-    {
+  const r = await callApi(values.socket ?? defaultSocketPath(), ROUTES.route, {
+    body: {
       network,
       routed: onOff === 'on',
       ...(values['allow-public'] ? { allowPublic: true } : {}),
     },
-  );
+  });
   const n = r.networks.find((x) => x.name === network);
   if (values.json) console.log(JSON.stringify(n ?? null, null, 2));
   else if (n && onOff === 'on' && !n.routed)
@@ -266,13 +202,7 @@ function joinUnjoin(joined: boolean) {
     const [a, b] = positionals;
     if (!a || !b || positionals.length !== 2) throw new UsageError(usage);
     if (a === b) throw new UsageError(`a network cannot be joined to itself\n\n${usage}`);
-    const r = await callApi(
-      values.socket ?? defaultConfig().socket,
-      'POST',
-      '/v1/networks/join',
-      networksResponseSchema,
-      { a, b, joined },
-    );
+    const r = await callApi(values.socket ?? defaultSocketPath(), ROUTES.join, { body: { a, b, joined } });
     if (values.json) console.log(JSON.stringify({ a, b, joined, joins: r.joins }, null, 2));
     else console.log(`${a} <-> ${b}: ${joined ? 'joined' : 'not joined'}`);
     return EXIT.ok;
@@ -296,14 +226,7 @@ function upDown(action: 'connect' | 'disconnect') {
           : 'Removing the agent...',
       );
     // Building the image the first time can take minutes (a package install inside the VM).
-    const s = await callApi(
-      values.socket ?? defaultConfig().socket,
-      'POST',
-      `/v1/${action}`,
-      statusSchema,
-      undefined,
-      600_000,
-    );
+    const s = await callApi(values.socket ?? defaultSocketPath(), ROUTES[action], { timeoutMs: 600_000 });
     console.log(values.json ? JSON.stringify(s, null, 2) : formatStatus(s));
     return EXIT.ok;
   };
@@ -317,12 +240,12 @@ async function runDoctorCommand(argv: string[]): Promise<number> {
     );
     return EXIT.ok;
   }
-  const socket = values.socket ?? defaultConfig().socket;
+  const socket = values.socket ?? defaultSocketPath();
   let d;
   try {
-    d = await callApi(socket, 'GET', '/v1/diagnostics', diagnosticsSchema, undefined, 30_000);
+    d = await callApi(socket, ROUTES.diagnostics, { timeoutMs: 30_000 });
   } catch (err) {
-    if (!(err instanceof ApiClientError) || err.code !== 'DAEMON_UNREACHABLE') throw err;
+    if (!(err instanceof ApiError) || err.code !== 'DAEMON_UNREACHABLE') throw err;
     const down = {
       ok: false,
       checks: [
@@ -346,7 +269,8 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   service: (argv) => runServiceCommand(argv),
   up: upDown('connect'),
   down: upDown('disconnect'),
-  daemon: runDaemon,
+  // The daemon's code (dockerode, DNS, the native addon …) loads only for the daemon itself.
+  daemon: async (argv) => (await import('../helper/daemon-main.js')).runDaemon(argv),
   status: runStatus,
   networks: runNetworks,
   containers: runContainersCommand,
@@ -357,7 +281,8 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   settings: runSettingsCommand,
   logs: runLogsCommand,
   ui: runUiCommand,
-  agent: runAgentCommand,
+  // docker save/load through dockerode: loaded only for this command.
+  agent: async (argv) => (await import('../helper/docker/agent-archive.js')).runAgentCommand(argv),
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -378,7 +303,7 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`gangway ${cmd}: ${(err as Error).message}`);
       return EXIT.usage;
     }
-    if (err instanceof ApiClientError) {
+    if (err instanceof ApiError) {
       console.error(`gangway ${cmd}: ${err.message}`);
       return err.code === 'DAEMON_UNREACHABLE' ? EXIT.unreachable : EXIT.failure;
     }

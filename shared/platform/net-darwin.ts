@@ -2,7 +2,7 @@
 // and tested there; this file is tested on the exact commands it produces.
 import type { Runner } from '../exec';
 import { CommandError } from '../exec';
-import type { HostRoute, NetPlatform, TunAddressing } from './net-platform';
+import type { HostRoute, NetPlatform, TunAddressing, LinkState } from './net-platform';
 
 function inet(cidr: string): '-inet' | '-inet6' {
   return cidr.includes(':') ? '-inet6' : '-inet';
@@ -12,6 +12,10 @@ export class DarwinNet implements NetPlatform {
   readonly routeMonitor = { cmd: 'route', args: ['-n', 'monitor'] };
 
   constructor(private readonly run: Runner) {}
+
+  async linkState(device: string): Promise<LinkState> {
+    return parseIfconfig(await this.run('ifconfig', [device]));
+  }
 
   async configureTun(device: string, a: TunAddressing): Promise<void> {
     if (a.local.includes(':')) {
@@ -86,4 +90,12 @@ function normaliseDarwinDestination(dest: string, v6: boolean): string {
   while (octets.length < 4) octets.push('0');
   const prefix = len ?? String(Math.min(32, addr.split('.').length * 8));
   return `${octets.join('.')}/${prefix}`;
+}
+
+/** `ifconfig X` output (macOS) -> whether it is up. */
+export function parseIfconfig(out: string): LinkState {
+  const m = /flags=[0-9a-f]+<([^>]*)>/i.exec(out);
+  const flags = m?.[1]?.split(',') ?? [];
+  const up = flags.includes('UP');
+  return { up, detail: `${up ? 'up' : 'down'} (flags ${flags.join(',') || '-'})` };
 }

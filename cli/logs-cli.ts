@@ -1,9 +1,11 @@
 // `gangway logs`: the helper's recent log entries, read through the API (GET /v1/logs), so the user needs no
 // access to the root-owned log file. --follow polls for newer entries until interrupted.
 import { parseArgs } from 'node:util';
-import { type LogEntry, logLevelSchema, logsResponseSchema } from '../../common/api';
-import { callApi } from '../api-client';
-import { UsageError, defaultConfig } from '../config';
+import { type LogEntry, logLevelSchema } from '../common/api';
+import { callApi } from '../client/api-client';
+import { ROUTES } from '../common/api-routes';
+import { UsageError } from '../common/usage-error';
+import { defaultSocketPath } from '../common/default-paths';
 
 const USAGE = `Usage: gangway logs [--lines N] [--level debug|info|warn|error] [--follow] [--json] [--socket PATH]
 
@@ -47,15 +49,10 @@ export async function runLogsCommand(argv: string[]): Promise<number> {
     throw new UsageError(`--lines takes a number from 1 to 5000, got "${lines}"`);
   const level = logLevelSchema.safeParse(values.level ?? 'debug');
   if (!level.success) throw new UsageError(`--level takes debug, info, warn or error, got "${values.level}"`);
-  const socket = values.socket ?? defaultConfig().socket;
+  const socket = values.socket ?? defaultSocketPath();
   const print = (e: LogEntry) => console.log(values.json ? JSON.stringify(e) : formatLogEntry(e));
   const fetchLogs = (limit: number, since?: string) =>
-    callApi(
-      socket,
-      'GET',
-      `/v1/logs?${new URLSearchParams({ limit: String(limit), level: level.data, ...(since ? { since } : {}) }).toString()}`,
-      logsResponseSchema,
-    );
+    callApi(socket, ROUTES.logs, { query: { limit, level: level.data, since } });
   const first = await fetchLogs(Number(lines));
   if (first.file === null) {
     console.error('The helper writes no log file (it runs with --log-file none); see its stderr.');

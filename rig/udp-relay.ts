@@ -6,7 +6,7 @@
 // Idleness counts traffic both ways (a reply keeps the flow as alive as a request). Replies are accepted
 // only from the target, and sent back to the VM from the listening socket, as the VM sees one server.
 import { createSocket, type Socket } from 'node:dgram';
-import { formatEndpoint, type Endpoint } from '../../common/control-port';
+import { formatEndpoint, type Endpoint } from '../common/control-port';
 
 export type RelayEvent =
   | { event: 'listening'; address: string; port: number }

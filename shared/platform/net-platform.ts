@@ -14,6 +14,12 @@ export interface HostRoute {
   device: string;
 }
 
+/** Whether a device is up, and what the OS says about it (for gangway doctor). */
+export interface LinkState {
+  up: boolean;
+  detail: string;
+}
+
 export interface NetPlatform {
   /** Addresses the TUN device and brings it up. */
   configureTun(device: string, addressing: TunAddressing): Promise<void>;
@@ -23,6 +29,8 @@ export interface NetPlatform {
   deleteRoute(cidr: string, device: string): Promise<void>;
   /** The host's routing table (both families), for conflict checks. */
   listRoutes(): Promise<HostRoute[]>;
+  /** Whether the device is up (doctor's TUN check). */
+  linkState(device: string): Promise<LinkState>;
   /** A long-running command that prints a line whenever the routing table changes (see route-monitor.ts). */
   readonly routeMonitor?: { cmd: string; args: string[] };
 }

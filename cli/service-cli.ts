@@ -1,15 +1,13 @@
-// `gangway service install|uninstall|status [--json]`. The lead wires it into helper/cli.ts's COMMANDS.
+// `gangway service install|uninstall|status [--json]`. Wired into cli/gangway.ts's COMMANDS.
 import { parseArgs } from 'node:util';
-import { removeLeftoverRegistrations } from '../dns/resolver';
-import { statusSchema } from '../../common/api';
-import { ApiClientError, callApi } from '../api-client';
-import { defaultConfig } from '../config';
-import { bundleDir } from '../bundle-dir';
-import { VERSION } from '../version';
-import { copyHelper, helperInstallRoot, pruneOtherVersions, removeHelperCopies } from './helper-copy';
-import { checkInstalledCopy, describePlan, planServiceInstall, type PlanInput } from './install-plan';
-import { createServiceManager } from './service-factory';
-import { defaultInstallOptions, type InstallOptions, type ServiceManager } from './service-manager';
+
+import { ApiError, callApi } from '../client/api-client';
+import { ROUTES } from '../common/api-routes';
+import { defaultSocketPath } from '../common/default-paths';
+// Installing is root's work on the daemon's own files: that code loads only by dynamic import, below.
+import type { copyHelper } from '../helper/service/helper-copy';
+import type { PlanInput } from '../helper/service/install-plan';
+import type { InstallOptions, ServiceManager } from '../helper/service/service-manager';
 
 const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
@@ -62,14 +60,14 @@ export interface ServiceCliDeps {
 /** Tells the daemon to remove what it made outside itself (agent container, resolver entry). */
 async function disconnectDaemon(socket: string): Promise<string> {
   try {
-    const s = await callApi(socket, 'POST', '/v1/disconnect', statusSchema, undefined, 60_000);
+    const s = await callApi(socket, ROUTES.disconnect, { timeoutMs: 60_000 });
     const removed = [
       ...(s.docker.enabled ? ['the agent container'] : []),
       ...(s.dns.enabled ? ['the DNS resolver entry'] : []),
     ];
     return removed.length ? `disconnected: removed ${removed.join(' and ')}` : 'disconnected';
   } catch (e) {
-    if (e instanceof ApiClientError && e.code === 'DAEMON_UNREACHABLE')
+    if (e instanceof ApiError && e.code === 'DAEMON_UNREACHABLE')
       return 'the daemon was not running; an agent container left in Docker can be removed with "docker rm -f gangway-agent"';
     throw e;
   }
@@ -130,9 +128,12 @@ export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {
     return EXIT.failure;
   }
   try {
-    const manager = deps.manager ?? createServiceManager();
+    const manager =
+      deps.manager ?? (await import('../helper/service/service-factory.js')).createServiceManager();
     if (sub === 'install') {
-      const base = deps.installDefaults?.() ?? defaultInstallOptions();
+      const base =
+        deps.installDefaults?.() ??
+        (await import('../helper/service/service-manager.js')).defaultInstallOptions();
       const opts: InstallOptions = {
         ...base,
         ...(v.socket !== undefined && { socketPath: v.socket }),
@@ -148,6 +149,11 @@ export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {
         extraArgs: [...base.extraArgs, ...extraArgs],
       };
       const platform = deps.platform ?? process.platform;
+      const { checkInstalledCopy, describePlan, planServiceInstall } =
+        await import('../helper/service/install-plan.js');
+      const { copyHelper, pruneOtherVersions } = await import('../helper/service/helper-copy.js');
+      const { bundleDir } = await import('../helper/bundle-dir.js');
+      const { VERSION } = await import('../helper/version.js');
       const plan = planServiceInstall({
         platform,
         version: VERSION,
@@ -192,22 +198,27 @@ export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {
     if (sub === 'uninstall') {
       let disconnected: string;
       try {
-        disconnected = await (deps.disconnect ?? disconnectDaemon)(v.socket ?? defaultConfig().socket);
+        disconnected = await (deps.disconnect ?? disconnectDaemon)(v.socket ?? defaultSocketPath());
       } catch (e) {
         // Uninstalling must still work when the daemon is wedged; say what may be left behind.
         disconnected = `could not disconnect first (${(e as Error).message}); check "docker ps" for gangway-agent`;
       }
       const r = await manager.uninstall();
       // The stopped daemon removed its DNS registration; this catches one that was killed.
-      const dns = await (deps.removeDnsRegistrations ?? removeLeftoverRegistrations)().catch((e: Error) => {
+      const removeDns =
+        deps.removeDnsRegistrations ??
+        (await import('../helper/dns/resolver.js')).removeLeftoverRegistrations;
+      const dns = await removeDns().catch((e: Error) => {
         r.warnings.push(`could not remove Gangway's DNS registration: ${e.message}`);
         return [];
       });
       r.removed.push(...dns);
       try {
-        r.removed.push(
-          ...(deps.removeHelperCopies ?? (() => removeHelperCopies(helperInstallRoot(process.platform))))(),
-        );
+        if (deps.removeHelperCopies) r.removed.push(...deps.removeHelperCopies());
+        else {
+          const copies = await import('../helper/service/helper-copy.js');
+          r.removed.push(...copies.removeHelperCopies(copies.helperInstallRoot(process.platform)));
+        }
       } catch (e) {
         r.warnings.push(`could not remove the copied helper: ${(e as Error).message}`);
       }

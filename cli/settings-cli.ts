@@ -3,13 +3,14 @@
 import { parseArgs } from 'node:util';
 import {
   settingsPatchSchema,
-  settingsResponseSchema,
   userSettingsSchema,
   type SettingsResponse,
   type UserSettings,
-} from '../../common/api';
-import { callApi } from '../api-client';
-import { UsageError, defaultConfig } from '../config';
+} from '../common/api';
+import { callApi } from '../client/api-client';
+import { ROUTES } from '../common/api-routes';
+import { UsageError } from '../common/usage-error';
+import { defaultSocketPath } from '../common/default-paths';
 
 const KEYS = Object.keys(userSettingsSchema.shape) as (keyof UserSettings)[];
 
@@ -90,14 +91,14 @@ export async function runSettingsCommand(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const socket = values.socket ?? defaultConfig().socket;
+  const socket = values.socket ?? defaultSocketPath();
   const [verb, ...rest] = positionals;
   if (verb === 'get') {
     if (rest.length > 1) throw new UsageError(USAGE);
     const key = rest[0];
     if (key !== undefined && !(KEYS as string[]).includes(key))
       throw new UsageError(`unknown setting "${key}" (one of: ${KEYS.join(', ')})`);
-    const r = await callApi(socket, 'GET', '/v1/settings', settingsResponseSchema);
+    const r = await callApi(socket, ROUTES.settings);
     if (key !== undefined) {
       const v = r.settings[key as keyof UserSettings];
       console.log(values.json ? JSON.stringify(v) : show(v));
@@ -109,7 +110,7 @@ export async function runSettingsCommand(argv: string[]): Promise<number> {
     const patch = parseAssignments(rest);
     if (!values.json) console.error('Applying...');
     // Moving the tunnel with a new port re-creates the agent container, which can take a while.
-    const r = await callApi(socket, 'PATCH', '/v1/settings', settingsResponseSchema, patch, 120_000);
+    const r = await callApi(socket, ROUTES.saveSettings, { body: patch, timeoutMs: 120_000 });
     console.log(values.json ? JSON.stringify(r, null, 2) : formatSettings(r));
     return 0;
   }

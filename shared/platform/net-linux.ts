@@ -2,7 +2,7 @@
 // (the helper exits or is killed), and no stale route can outlive the tunnel.
 import type { Runner } from '../exec';
 import { CommandError } from '../exec';
-import type { HostRoute, NetPlatform, TunAddressing } from './net-platform';
+import type { HostRoute, LinkState, NetPlatform, TunAddressing } from './net-platform';
 
 function family(cidr: string): '-4' | '-6' {
   return cidr.includes(':') ? '-6' : '-4';
@@ -18,6 +18,10 @@ export class LinuxNet implements NetPlatform {
     await this.run('ip', [family(a.local), 'addr', 'flush', 'dev', device]);
     await this.run('ip', [family(a.local), 'addr', 'replace', a.local, 'peer', a.peer, 'dev', device]);
     await this.run('ip', ['link', 'set', 'dev', device, 'mtu', String(a.mtu), 'up']);
+  }
+
+  async linkState(device: string): Promise<LinkState> {
+    return parseIpLink(await this.run('ip', ['-j', 'link', 'show', 'dev', device]));
   }
 
   async addRoute(cidr: string, device: string): Promise<void> {
@@ -61,4 +65,17 @@ export class LinuxNet implements NetPlatform {
     }
     return routes;
   }
+}
+
+/** `ip -j link show dev X` output -> whether it is up. */
+export function parseIpLink(json: string): LinkState {
+  const links = JSON.parse(json || '[]') as { flags?: string[]; operstate?: string }[];
+  const l = links[0];
+  if (!l) return { up: false, detail: 'no such device' };
+  const flags = l.flags ?? [];
+  const up = flags.includes('UP');
+  return {
+    up,
+    detail: `${up ? 'up' : 'down'} (flags ${flags.join(',') || '-'}, operstate ${l.operstate ?? '?'})`,
+  };
 }

@@ -1,0 +1,14 @@
+// XML text and attribute escaping for the plists Gangway writes (launchd's, and the app's SMAppService one).
+/** Escapes text for XML character data and attribute values. */
+export function xmlEscape(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/.test(s)) {
+    throw new Error(`character not allowed in XML: ${JSON.stringify(s)}`);
+  }
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;');
+}
