@@ -2,7 +2,7 @@
 import { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
-import Dockerode from 'dockerode';
+import type Dockerode from 'dockerode';
 import {
   API_VERSION,
   type AgentFirewall,
@@ -26,7 +26,7 @@ import type { Logger } from '../common/log';
 import type { NativeAddon, Pump } from '../native/index';
 import type { DaemonConfig } from './config';
 import { ApiFailure, invalidRequest, startControlServer } from './control-server';
-import { AGENT_CONTAINER_NAME, AgentContainer } from './docker/agent-container';
+import { AGENT_CONTAINER_NAME } from './docker/agent-container';
 import { agentImageTag, ensureAgentImage } from './docker/agent-image';
 import { bundleDir } from './bundle-dir';
 import { auditInstalledService } from './service/service-audit';
@@ -34,10 +34,8 @@ import { runDoctor } from './doctor';
 import { openDataPlane, planeParams, type DataPlane, type PlaneParams } from './data-plane';
 import { probeAddress } from './probe';
 import { EventStream, type ChangeEvents } from './event-stream';
-import { cleartextWarning, resolveDockerEndpoint } from './docker/docker-endpoint';
-import { EngineChoice } from './docker/engine-choice';
+import { DockerSession } from './docker/docker-session';
 import { readAgentFirewall, type FirewallRead } from './docker/agent-firewall';
-import { NetworkWatcher } from './docker/network-watcher';
 import type { RouteReconciler, RouteStatus } from './routes/route-reconciler';
 import {
   isNetworkWanted,
@@ -55,7 +53,6 @@ import { parseLogQuery } from './logs/log-query';
 import { loadOrCreateSecret } from '../shared/secret';
 import { AgentKeys } from './agent-keys';
 import type { TunnelServer } from './tunnel-server';
-import { ContainerIndex } from './dns/container-index';
 import { DnsService } from './dns/dns-service';
 import { createOsResolver, type OsResolver } from './dns/resolver';
 import { VERSION } from './version';
@@ -79,18 +76,14 @@ export class Daemon {
   private routes: RouteStatus[] = [];
   private plan: RoutePlan | undefined;
   private settings: SettingsStore | undefined;
-  private watcher: NetworkWatcher | undefined;
+  /** Docker at the endpoint in use: client, engine, agent handle, networks and containers; one event stream. */
+  private session: DockerSession | undefined;
+  /** The last endpoint a session opened on (status keeps showing it if a new one cannot be used). */
   private dockerEndpoint: string | null = null;
-  /** Set when Docker's endpoint carries the agent's secret in clear (tcp:// without TLS). */
-  private dockerWarning: string | undefined;
   private resync: NodeJS.Timeout | undefined;
   private routeMonitor: RouteMonitor | undefined;
   private announcedRoutes = '';
   private announcedJoins = '';
-  private docker: Dockerode | undefined;
-  private agent: AgentContainer | undefined;
-  private engine: EngineChoice | undefined;
-  private engineDetect: (() => void) | undefined;
   /** The agent's last firewall report (status shows it; doctor asks afresh). */
   private firewall: AgentFirewall | undefined;
   /** The agent session (its peer) whose firewall was last asked about after it connected. */
@@ -129,6 +122,26 @@ export class Daemon {
 
   private get agentWanted(): boolean {
     return this.conn.agentWanted;
+  }
+
+  private get watcher() {
+    return this.session?.watcher;
+  }
+
+  private get docker() {
+    return this.session?.docker;
+  }
+
+  private get agent() {
+    return this.session?.agent;
+  }
+
+  private get engine() {
+    return this.session?.engine;
+  }
+
+  private get dockerWarning(): string | undefined {
+    return this.session?.warning;
   }
 
   private get pump(): Pump | undefined {
@@ -174,7 +187,7 @@ export class Daemon {
     if (cfg.docker) this.startDockerWatcher(eff.dockerHost);
     // After the TUN is configured: the server binds the host's tunnel address.
     this.dns = new DnsService({
-      index: this.docker ? new ContainerIndex(this.docker, { log: deps.log }) : undefined,
+      index: this.session?.index,
       resolver: deps.resolver ?? createOsResolver(process.platform, cfg.dnsResolverDir),
       device: () => this.device,
       log: deps.log,
@@ -304,50 +317,38 @@ export class Daemon {
     );
   }
 
-  private startDockerWatcher(dockerHost: string | null): void {
+  /** Opens a Docker session on the endpoint, wires it to the daemon and starts its event stream. */
+  private startDockerWatcher(dockerHost: string | null): DockerSession | undefined {
     const { deps } = this;
-    this.dockerWarning = undefined;
+    let session: DockerSession;
     try {
-      const ep = resolveDockerEndpoint(dockerHost ?? undefined, {
+      session = new DockerSession({
+        dockerHost,
         serviceUid: this.cfg.socketOwner?.uid,
-      });
-      for (const w of ep.warnings) deps.log.warn(w, {});
-      this.dockerEndpoint = ep.url;
-      this.dockerWarning = cleartextWarning(ep);
-      if (this.dockerWarning) deps.log.warn(this.dockerWarning, {});
-      this.docker = new Dockerode(ep.options);
-      const where = { endpoint: ep.url, context: ep.context };
-      const docker = this.docker;
-      this.engine = new EngineChoice({
-        override: this.cfg.engine,
+        engine: this.cfg.engine,
         agentDial: this.cfg.agentDial,
         log: deps.log,
         onChange: () => this.changed(),
       });
-      this.engineDetect = () =>
-        void this.engine
-          ?.detect(docker, where)
-          .then(() =>
-            this.watcher?.pollNetworks(this.engine?.current?.networkEvents === false ? 2_000 : undefined),
-          );
-      this.agent = new AgentContainer(this.docker, { log: deps.log });
-      this.watcher = new NetworkWatcher(this.docker, { log: deps.log });
     } catch (err) {
       deps.log.error('cannot use Docker', { error: (err as Error).message });
-      return;
+      return undefined;
     }
-    this.watcher.on('networks', () => void this.sync());
-    this.watcher.on('status', (st) => {
+    this.session = session;
+    this.dockerEndpoint = session.endpoint;
+    const watcher = session.watcher;
+    watcher.on('networks', () => void this.sync());
+    watcher.on('status', (st) => {
       deps.log.info(`docker ${st.state}`, { endpoint: this.dockerEndpoint, error: st.lastError });
       // Docker (or its VM) went away, and the agent with it: whoever gets its address next is a stranger.
       if (st.state === 'unreachable' && this.dockerWasUp) this.tunnel?.forget('Docker went away');
       this.dockerWasUp = st.state === 'connected';
       this.changed();
-      if (st.state === 'connected') this.engineDetect?.();
+      if (st.state === 'connected') session.detectEngine();
       // Docker (or its VM) came back: the agent container may be gone with it.
       if (st.state === 'connected' && this.agentWanted) this.launchAgent().catch(() => undefined);
     });
-    this.watcher.on('activity', (a) => {
+    watcher.on('activity', (a) => {
       if (
         a.type === 'container' &&
         a.action === 'destroy' &&
@@ -358,7 +359,8 @@ export class Daemon {
         this.launchAgent().catch(() => undefined);
       }
     });
-    this.watcher.start();
+    session.start();
+    return session;
   }
 
   /** Re-plans routes from Docker's networks, the settings and the host's table, and applies the plan. */
@@ -668,18 +670,14 @@ export class Daemon {
     return tunnelSubnetClash(subnet, this.watcher?.networks ?? [], hostRoutes, this.device);
   }
 
+  /** The endpoint changed: the old session is closed whole and a new one opened. */
   private async restartDockerWatcher(): Promise<void> {
-    const old = this.watcher;
-    this.watcher = undefined;
-    this.agent = undefined;
-    this.docker = undefined;
-    old?.removeAllListeners();
-    await old?.stop();
-    this.startDockerWatcher(this.effectiveSettings().dockerHost);
+    const old = this.session;
+    this.session = undefined;
+    await old?.close();
+    const next = this.startDockerWatcher(this.effectiveSettings().dockerHost);
     // DNS follows the new engine's containers.
-    await this.dns?.replaceIndex(
-      this.docker ? new ContainerIndex(this.docker, { log: this.deps.log }) : undefined,
-    );
+    await this.dns?.replaceIndex(next?.index);
     this.changed();
   }
 
@@ -850,10 +848,9 @@ export class Daemon {
     this.resync = undefined;
     this.routeMonitor?.stop();
     // The Docker event stream is a live socket: left open, it keeps the process from exiting.
-    const watcher = this.watcher;
-    this.watcher = undefined;
-    watcher?.removeAllListeners();
-    await watcher?.stop();
+    const session = this.session;
+    this.session = undefined;
+    await session?.close();
     // Waits for a settings change in flight, so the data plane it opens is closed too.
     await this.applying;
     // Before the device goes: the Linux registration is attached to it.

@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import type Dockerode from 'dockerode';
 import type { Logger } from '../../common/log';
 import { DockerEventFollower, type FollowerTiming } from '../docker/docker-events';
+import type { DockerEventHub, EventConsumer } from '../docker/docker-event-hub';
 import type { ContainerRecord } from './name-table';
 
 export interface ContainerClient {
@@ -19,6 +20,8 @@ export interface ContainerClient {
 
 export interface ContainerIndexOptions extends FollowerTiming {
   log?: Logger;
+  /** Follow this shared stream (the endpoint's Docker session owns it) instead of opening one's own. */
+  hub?: DockerEventHub;
 }
 
 interface IndexEvents {
@@ -56,7 +59,9 @@ export function toContainerRecord(info: Dockerode.ContainerInspectInfo): Contain
 
 export class ContainerIndex extends EventEmitter<IndexEvents> {
   private readonly byId = new Map<string, ContainerRecord>();
-  private readonly follower: DockerEventFollower;
+  /** Undefined when the stream is shared: the hub's owner starts and stops it. */
+  private readonly follower: DockerEventFollower | undefined;
+  private readonly requestTimeout: number;
   private readonly inflight = new Map<string, { again: boolean }>();
   /** Containers that died while a re-list was in flight: the list may still show them running. */
   private diedDuringList: Set<string> | undefined;
@@ -69,10 +74,8 @@ export class ContainerIndex extends EventEmitter<IndexEvents> {
   ) {
     super();
     this.log = opts.log;
-    this.follower = new DockerEventFollower({
-      client,
+    const consumer: EventConsumer = {
       filters: { type: ['container', 'network'], event: [...CONTAINER_ACTIONS, ...NETWORK_ACTIONS] },
-      ...opts,
       openSession: (signal) => ({
         list: () => this.relist(signal),
         onLine: (line) => this.onEvent(line, signal),
@@ -82,7 +85,14 @@ export class ContainerIndex extends EventEmitter<IndexEvents> {
         this.state = 'unreachable';
         this.log?.warn('container index: Docker unreachable', { error: reason });
       },
-    });
+    };
+    if (opts.hub) {
+      opts.hub.attach(consumer);
+      this.requestTimeout = opts.hub.requestTimeout;
+    } else {
+      this.follower = new DockerEventFollower({ client, ...opts, ...consumer });
+      this.requestTimeout = this.follower.requestTimeout;
+    }
   }
 
   get containers(): ContainerRecord[] {
@@ -93,12 +103,13 @@ export class ContainerIndex extends EventEmitter<IndexEvents> {
     return this.state === 'connected';
   }
 
+  /** Starts following (a shared stream is started by its owner). */
   start(): void {
-    this.follower.start();
+    this.follower?.start();
   }
 
   stop(): Promise<void> {
-    return this.follower.stop();
+    return this.follower?.stop() ?? Promise.resolve();
   }
 
   private onEvent(line: string, signal: AbortSignal): void {
@@ -179,7 +190,7 @@ export class ContainerIndex extends EventEmitter<IndexEvents> {
   private async relistOnce(signal: AbortSignal, died: Set<string>): Promise<void> {
     const list = await this.client.listContainers({
       filters: { status: ['running'] },
-      abortSignal: AbortSignal.any([signal, AbortSignal.timeout(this.follower.requestTimeout)]),
+      abortSignal: AbortSignal.any([signal, AbortSignal.timeout(this.requestTimeout)]),
     });
     const ids = list.map((c) => c.Id).slice(0, MAX_CONTAINERS);
     const fresh = new Map<string, ContainerRecord>();

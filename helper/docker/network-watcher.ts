@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import type Dockerode from 'dockerode';
 import { DockerEventFollower, type FollowerTiming } from './docker-events';
+import type { DockerEventHub, EventConsumer } from './docker-event-hub';
 import { formatCidr, parseIp } from '../../common/cidr';
 import type { Logger } from '../../common/log';
 
@@ -46,6 +47,8 @@ export interface DockerEventsClient {
 
 export interface WatcherOptions extends FollowerTiming {
   log?: Logger;
+  /** Follow this shared stream (the endpoint's Docker session owns it) instead of opening one's own. */
+  hub?: DockerEventHub;
 }
 
 interface WatcherEvents {
@@ -95,7 +98,9 @@ export class NetworkWatcher extends EventEmitter<WatcherEvents> {
   private current: DockerNetwork[] = [];
   private currentKey: string | undefined;
   private st: WatcherStatus = { state: 'connecting', since: Date.now() };
-  private readonly follower: DockerEventFollower;
+  /** Undefined when the stream is shared: the hub's owner starts and stops it. */
+  private readonly follower: DockerEventFollower | undefined;
+  private readonly requestTimeout: number;
   private readonly log: Logger | undefined;
   /** The live session's re-lister, for polling; undefined between sessions. */
   private relister: (() => Promise<void>) | undefined;
@@ -107,10 +112,8 @@ export class NetworkWatcher extends EventEmitter<WatcherEvents> {
   ) {
     super();
     this.log = opts.log;
-    this.follower = new DockerEventFollower({
-      client,
+    const consumer: EventConsumer = {
       filters: { type: ['network', 'container'], event: WATCHED_ACTIONS },
-      ...opts,
       openSession: (signal, fail) => {
         const refresher = this.refresher(signal, fail);
         this.relister = () => refresher.request();
@@ -124,7 +127,14 @@ export class NetworkWatcher extends EventEmitter<WatcherEvents> {
       },
       onConnected: () => this.setStatus('connected'),
       onDisconnected: (reason) => this.setStatus('unreachable', reason),
-    });
+    };
+    if (opts.hub) {
+      opts.hub.attach(consumer);
+      this.requestTimeout = opts.hub.requestTimeout;
+    } else {
+      this.follower = new DockerEventFollower({ client, ...opts, ...consumer });
+      this.requestTimeout = this.follower.requestTimeout;
+    }
   }
 
   /** The last snapshot. Kept while Docker is unreachable, so routes do not flap when Docker restarts. */
@@ -136,8 +146,9 @@ export class NetworkWatcher extends EventEmitter<WatcherEvents> {
     return { ...this.st };
   }
 
+  /** Starts following (a shared stream is started by its owner). */
   start(): void {
-    this.follower.start();
+    this.follower?.start();
   }
 
   /**
@@ -153,7 +164,7 @@ export class NetworkWatcher extends EventEmitter<WatcherEvents> {
   /** Closes the stream and waits for the loop to finish. Safe to call more than once. */
   stop(): Promise<void> {
     this.pollNetworks(undefined);
-    return this.follower.stop();
+    return this.follower?.stop() ?? Promise.resolve();
   }
 
   private setStatus(state: WatcherState, error?: string): void {
@@ -176,7 +187,7 @@ export class NetworkWatcher extends EventEmitter<WatcherEvents> {
       do {
         again = false;
         const list = await this.client.listNetworks({
-          abortSignal: AbortSignal.any([signal, AbortSignal.timeout(this.follower.requestTimeout)]),
+          abortSignal: AbortSignal.any([signal, AbortSignal.timeout(this.requestTimeout)]),
         });
         if (signal.aborted) return;
         this.publish(list);

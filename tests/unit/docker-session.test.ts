@@ -1,0 +1,142 @@
+// A Docker session follows Docker with one event stream, shared by the network watcher and the container
+// index, and closing it (as the daemon does when dockerHost changes) closes that stream.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import type Dockerode from 'dockerode';
+import { createLogger } from '../../common/log';
+import { DockerSession } from '../../helper/docker/docker-session';
+
+const NETWORK: Dockerode.NetworkInspectInfo = {
+  Name: 'app',
+  Id: 'b'.repeat(64),
+  Created: '',
+  Scope: 'local',
+  Driver: 'bridge',
+  EnableIPv6: false,
+  IPAM: { Driver: 'default', Config: [{ Subnet: '172.20.0.0/16' }] },
+  Internal: false,
+  Attachable: false,
+  Ingress: false,
+  ConfigOnly: false,
+  Options: {},
+};
+
+const CONTAINER_ID = 'c'.repeat(64);
+
+function inspectInfo(ip: string): Dockerode.ContainerInspectInfo {
+  return {
+    Id: CONTAINER_ID,
+    Name: '/web',
+    State: { Running: true },
+    Config: { Labels: {} },
+    NetworkSettings: { Networks: { app: { IPAddress: ip, Aliases: [] } } },
+  } as unknown as Dockerode.ContainerInspectInfo;
+}
+
+/** Just what the session's parts call; counts the event streams it opens. */
+class FakeDocker {
+  streams: PassThrough[] = [];
+  filters: unknown[] = [];
+  ip = '172.20.0.2';
+
+  getEvents(opts: { filters?: unknown }): Promise<NodeJS.ReadableStream> {
+    const s = new PassThrough();
+    this.streams.push(s);
+    this.filters.push(opts.filters);
+    return Promise.resolve(s);
+  }
+
+  listNetworks(): Promise<Dockerode.NetworkInspectInfo[]> {
+    return Promise.resolve([NETWORK]);
+  }
+
+  listContainers(): Promise<Dockerode.ContainerInfo[]> {
+    return Promise.resolve([{ Id: CONTAINER_ID } as Dockerode.ContainerInfo]);
+  }
+
+  getContainer(): { inspect(): Promise<Dockerode.ContainerInspectInfo> } {
+    return { inspect: () => Promise.resolve(inspectInfo(this.ip)) };
+  }
+}
+
+const log = createLogger('test', () => undefined);
+
+function open(fake: FakeDocker): DockerSession {
+  return new DockerSession({
+    dockerHost: 'unix:///nonexistent/docker.sock',
+    log,
+    onChange: () => undefined,
+    createClient: () => fake as unknown as Dockerode,
+  });
+}
+
+async function until(what: string, ok: () => boolean, ms = 2_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+test('one event stream feeds both the network watcher and the container index', async () => {
+  const fake = new FakeDocker();
+  const session = open(fake);
+  try {
+    session.start();
+    await until('networks listed', () => session.watcher.networks.length === 1);
+    await until('containers listed', () => session.index.containers.length === 1);
+    assert.equal(session.watcher.status.state, 'connected');
+    assert.equal(session.index.connected, true);
+    assert.equal(fake.streams.length, 1, 'one getEvents call for both consumers');
+    // The stream asks for what both need: network create (watcher) and container rename (index).
+    const f = fake.filters[0] as { type: string[]; event: string[] };
+    assert.deepEqual([...f.type].sort(), ['container', 'network']);
+    for (const e of ['create', 'destroy', 'start', 'die', 'rename', 'connect'])
+      assert.ok(f.event.includes(e), e);
+
+    // An event on the one stream reaches the index (a restarted container's new address) ...
+    fake.ip = '172.20.0.9';
+    const activity: string[] = [];
+    session.watcher.on('activity', (a) => activity.push(a.action));
+    const ev = {
+      Type: 'container',
+      Action: 'start',
+      Actor: { ID: CONTAINER_ID, Attributes: { name: 'web' } },
+    };
+    fake.streams[0]!.write(`${JSON.stringify(ev)}\n`);
+    await until('index updated', () => session.index.containers[0]?.networks[0]?.ipv4 === '172.20.0.9');
+    // ... and the watcher (activity for the agent's restart logic).
+    assert.deepEqual(activity, ['start']);
+    // A rename is only the index's business: the watcher did not ask for it.
+    fake.streams[0]!.write(`${JSON.stringify({ ...ev, Action: 'rename' })}\n`);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(activity, ['start']);
+  } finally {
+    await session.close();
+  }
+});
+
+test('replacing the session closes the old stream and opens exactly one new one', async () => {
+  const oldFake = new FakeDocker();
+  const newFake = new FakeDocker();
+  const old = open(oldFake);
+  old.start();
+  await until('old session connected', () => old.watcher.status.state === 'connected');
+  await old.close();
+  assert.equal(oldFake.streams.length, 1);
+  assert.equal(oldFake.streams[0]!.destroyed, true, 'the old event stream is closed');
+  const next = open(newFake);
+  try {
+    next.start();
+    await until('new session connected', () => next.watcher.status.state === 'connected');
+    assert.equal(newFake.streams.length, 1);
+    assert.equal(oldFake.streams.length, 1, 'the old session does not reconnect');
+    // start() after close() opens nothing.
+    old.start();
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(oldFake.streams.length, 1);
+  } finally {
+    await next.close();
+  }
+});
