@@ -20,7 +20,6 @@ import {
   type VersionInfo,
 } from '../common/api';
 import { formatEndpoint } from '../common/control-port';
-import { interfaceName } from '../common/tunnel-config';
 import { formatCidr, parseCidr } from '../common/cidr';
 import type { Logger } from '../common/log';
 import type { NativeAddon, Pump } from '../native/index';
@@ -36,15 +35,9 @@ import { probeAddress } from './probe';
 import { EventStream, type ChangeEvents } from './event-stream';
 import { DockerSession } from './docker/docker-session';
 import { readAgentFirewall, type FirewallRead } from './docker/agent-firewall';
-import type { RouteReconciler, RouteStatus } from './routes/route-reconciler';
-import {
-  isNetworkWanted,
-  isPublicAllowed,
-  isPublicSubnet,
-  publicRouteRefusal,
-  tunnelSubnetClash,
-  type RoutePlan,
-} from './routes/route-planner';
+import type { RouteReconciler } from './routes/route-reconciler';
+import { publicRouteRefusal, tunnelSubnetClash } from './routes/route-planner';
+import { RouteSync } from './routes/route-sync';
 import { SettingsStore } from './settings/settings-store';
 import type { HostRoute, NetPlatform } from '../shared/platform/net-platform';
 import { RouteMonitor } from './platform/route-monitor';
@@ -73,8 +66,6 @@ export class Daemon {
   private lastDevice = '';
   private control: Server | undefined;
   private ticker: NodeJS.Timeout | undefined;
-  private routes: RouteStatus[] = [];
-  private plan: RoutePlan | undefined;
   private settings: SettingsStore | undefined;
   /** Docker at the endpoint in use: client, engine, agent handle, networks and containers; one event stream. */
   private session: DockerSession | undefined;
@@ -82,8 +73,6 @@ export class Daemon {
   private dockerEndpoint: string | null = null;
   private resync: NodeJS.Timeout | undefined;
   private routeMonitor: RouteMonitor | undefined;
-  private announcedRoutes = '';
-  private announcedJoins = '';
   /** The agent's last firewall report (status shows it; doctor asks afresh). */
   private firewall: AgentFirewall | undefined;
   /** The agent session (its peer) whose firewall was last asked about after it connected. */
@@ -93,7 +82,8 @@ export class Daemon {
   /** Intent (up/down), the agent's launch and the one phase /v1/status publishes. */
   private readonly conn: ConnectionState;
   private events: EventStream | undefined;
-  private announcedStatus = '';
+  /** Plans and reconciles routes, announces them to the pump and the agent, answers /v1/networks. */
+  private readonly routeSync: RouteSync;
   /** Gangway DNS; applyDns() reconfigures it when the DNS settings or the tunnel change. */
   dns: DnsService | undefined;
   /** The data plane's parameters now in effect (from the settings, else the flags). */
@@ -113,6 +103,21 @@ export class Daemon {
       { tunnelState: () => this.tunnel?.state ?? 'waiting' },
     );
     this.conn.on('phase', (phase) => deps.log.info('phase', { phase }));
+    this.routeSync = new RouteSync({
+      reconciler: () => this.reconciler,
+      settings: () => this.settings?.settings,
+      networks: () => this.watcher?.networks ?? [],
+      routing: () => this.routing,
+      tunnelSubnet: () => this.plane.subnet,
+      staticRoutes: cfg.routes,
+      announce: (installed) => {
+        this.dataPlane?.allowSources(installed);
+        this.tunnel?.pushConfig();
+      },
+      routedNetworks: (routed) => this.dns?.setRoutedNetworks(routed),
+      changed: () => this.changed(),
+      log: deps.log,
+    });
   }
 
   /** gangway down pauses routing (no routes into a tunnel with no agent); up resumes it. */
@@ -241,7 +246,7 @@ export class Daemon {
       offload: this.offload,
       listen: `${cfg.bind}:${this.pump?.localPort() ?? this.plane.port}`,
       hostAddress: this.hostAddress,
-      routes: this.routes,
+      routes: this.routeSync.routes,
       socket: cfg.socket,
     });
   }
@@ -263,7 +268,7 @@ export class Daemon {
         hostAddress: this.plane.hostAddress,
         agentAddress: this.plane.agentAddress,
         routes: this.reconciler?.installed ?? [],
-        joins: this.joinedBridges(),
+        joins: this.routeSync.joinedBridges(),
       }),
       onChange: () => {
         this.changed();
@@ -280,7 +285,7 @@ export class Daemon {
     const dp = this.dataPlane;
     this.dataPlane = undefined;
     await dp?.close();
-    this.announcedRoutes = '';
+    this.routeSync.forgetAnnounced();
   }
 
   /**
@@ -363,65 +368,14 @@ export class Daemon {
     return session;
   }
 
-  /** Re-plans routes from Docker's networks, the settings and the host's table, and applies the plan. */
-  private async sync(): Promise<void> {
-    const { reconciler, settings } = this;
-    if (!reconciler || !settings) return;
-    const r = await reconciler.reconcile({
-      networks: this.routing ? (this.watcher?.networks ?? []) : [],
-      settings: settings.settings,
-      tunnelSubnet: this.plane.subnet,
-      staticRoutes: this.routing ? this.cfg.routes : [],
-    });
-    this.routes = r.routes;
-    this.plan = r.plan ?? this.plan;
-    this.dns?.setRoutedNetworks(
-      (this.plan?.networks ?? [])
-        .filter((n) => n.routed)
-        .map((n) => ({ name: n.name, subnets: n.subnets.filter((x) => x.routed).map((x) => x.cidr) })),
-    );
-    for (const e of r.errors) this.deps.log.error(`route ${e.op} failed`, { cidr: e.cidr, error: e.error });
-    for (const n of r.plan?.networks ?? [])
-      if (n.wanted && n.conflict)
-        this.deps.log.warn('network not routed', { network: n.name, conflict: n.conflict });
-    // Concurrent sync() calls share one coalesced reconcile: compare with what was last announced.
-    const key = reconciler.installed.join(',');
-    const joins = this.joinedBridges();
-    const joinsKey = JSON.stringify(joins);
-    if (key !== this.announcedRoutes || joinsKey !== this.announcedJoins) {
-      if (key !== this.announcedRoutes)
-        this.deps.log.info('routes changed', { routes: reconciler.installed });
-      if (joinsKey !== this.announcedJoins) this.deps.log.info('joins changed', { bridges: joins });
-      this.announcedRoutes = key;
-      this.announcedJoins = joinsKey;
-      this.dataPlane?.allowSources(reconciler.installed);
-      this.tunnel?.pushConfig();
-    }
-    // Networks can change without changing routes (a new network that conflicts, a rename).
-    const statusKey = JSON.stringify([this.routes, this.networks()]);
-    if (statusKey !== this.announcedStatus) {
-      this.announcedStatus = statusKey;
-      this.changed();
-    }
+  /** Re-plans routes and applies the plan (see RouteSync). */
+  private sync(): Promise<void> {
+    return this.routeSync.sync();
   }
 
   private changed(): void {
     this.conn.update();
     this.changes.emit('changed');
-  }
-
-  /** The joined network pairs (kept by name) as the VM's bridge devices, for networks that exist now. */
-  private joinedBridges(): [string, string][] {
-    const bridges = new Map((this.watcher?.networks ?? []).map((n) => [n.name, n.bridge]));
-    const out: [string, string][] = [];
-    for (const [a, b] of this.settings?.settings.joins ?? []) {
-      const ba = bridges.get(a);
-      const bb = bridges.get(b);
-      if (!ba || !bb || ba === bb) continue;
-      // The agent rejects a whole configuration with an odd bridge name (set by a network option): skip it.
-      if (interfaceName.safeParse(ba).success && interfaceName.safeParse(bb).success) out.push([ba, bb]);
-    }
-    return out;
   }
 
   /** gangway up: builds or loads the agent image and (re)creates the agent container in the VM. */
@@ -507,54 +461,7 @@ export class Daemon {
   }
 
   networks(): NetworksResponse {
-    if (!this.routing) return this.networksWhileDisconnected();
-    const byId = new Map((this.watcher?.networks ?? []).map((n) => [n.id, n]));
-    return {
-      routeNewNetworks: this.settings?.settings.routeNewNetworks ?? true,
-      networks: (this.plan?.networks ?? []).map((p) => {
-        const n = byId.get(p.id);
-        return {
-          id: p.id,
-          name: p.name,
-          driver: n?.driver ?? 'bridge',
-          internal: n?.internal ?? false,
-          subnets: p.subnets.map((x) => x.cidr),
-          wanted: p.wanted,
-          routed: p.routed,
-          conflict: p.conflict ?? null,
-          publicSubnets: p.publicSubnets,
-          allowPublic: p.allowPublic,
-        };
-      }),
-      joins: this.settings?.settings.joins ?? [],
-    };
-  }
-
-  /**
-   * After `gangway down` nothing is planned or routed, but Docker's networks are still listed with the
-   * user's choices, so the app and the CLI can set them before connecting again.
-   */
-  private networksWhileDisconnected(): NetworksResponse {
-    const settings = this.settings?.settings;
-    return {
-      routeNewNetworks: settings?.routeNewNetworks ?? true,
-      networks: (this.watcher?.networks ?? [])
-        .filter((n) => n.subnets.length > 0)
-        .sort((a, b) => a.name.localeCompare(b.name))
-        .map((n) => ({
-          id: n.id,
-          name: n.name,
-          driver: n.driver,
-          internal: n.internal,
-          subnets: [...n.subnets],
-          wanted: settings ? isNetworkWanted(settings, n.name) : true,
-          routed: false,
-          conflict: null,
-          publicSubnets: n.subnets.filter(isPublicSubnet),
-          allowPublic: settings ? isPublicAllowed(settings, n.name) : false,
-        })),
-      joins: settings?.joins ?? [],
-    };
+    return this.routeSync.networks();
   }
 
   private async setRouted(body: unknown): Promise<NetworksResponse> {
@@ -710,7 +617,7 @@ export class Daemon {
       device,
       installedRoutes: this.reconciler?.installed ?? [],
       service: () => auditInstalledService(),
-      networks: (this.plan?.networks ?? []).map((n) => ({
+      networks: (this.routeSync.plan?.networks ?? []).map((n) => ({
         name: n.name,
         wanted: n.wanted,
         routed: n.routed,
@@ -782,7 +689,7 @@ export class Daemon {
         listen: `${this.cfg.bind}:${pump?.localPort() ?? this.plane.port}`,
         offload: this.offload,
       },
-      routes: this.routes.map((r) => ({ ...r })),
+      routes: this.routeSync.routes.map((r) => ({ ...r })),
       docker: {
         enabled: this.cfg.docker,
         state: this.watcher?.status.state ?? 'disabled',
