@@ -11,7 +11,6 @@ import {
   type DnsStatus,
   type LogsResponse,
   type SettingsResponse,
-  settingsPatchSchema,
   type UserSettings,
   joinRequestSchema,
   routeRequestSchema,
@@ -36,10 +35,11 @@ import { EventStream, type ChangeEvents } from './event-stream';
 import { DockerSession } from './docker/docker-session';
 import { readAgentFirewall, type FirewallRead } from './docker/agent-firewall';
 import type { RouteReconciler } from './routes/route-reconciler';
-import { publicRouteRefusal, tunnelSubnetClash } from './routes/route-planner';
+import { publicRouteRefusal } from './routes/route-planner';
 import { RouteSync } from './routes/route-sync';
 import { SettingsStore } from './settings/settings-store';
-import type { HostRoute, NetPlatform } from '../shared/platform/net-platform';
+import { SettingsApply } from './settings/settings-apply';
+import type { NetPlatform } from '../shared/platform/net-platform';
 import { RouteMonitor } from './platform/route-monitor';
 import { readLogs } from './logs/log-reader';
 import { parseLogQuery } from './logs/log-query';
@@ -88,8 +88,8 @@ export class Daemon {
   dns: DnsService | undefined;
   /** The data plane's parameters now in effect (from the settings, else the flags). */
   private plane: PlaneParams;
-  /** Settings changes apply one at a time. */
-  private applying: Promise<unknown> = Promise.resolve();
+  /** The settings in effect and PATCH /v1/settings. */
+  private readonly settingsApply: SettingsApply;
   /** 'changed' whenever what status() reports (tunnel, routes, networks, Docker, agent) may differ. */
   readonly changes = new EventEmitter<ChangeEvents>();
 
@@ -116,6 +116,22 @@ export class Daemon {
       },
       routedNetworks: (routed) => this.dns?.setRoutedNetworks(routed),
       changed: () => this.changed(),
+      log: deps.log,
+    });
+    this.settingsApply = new SettingsApply({
+      cfg,
+      store: () => this.settings,
+      plane: () => this.plane,
+      moveTunnel: (next) => this.rebuildDataPlane(next),
+      replaceDocker: () => this.restartDockerWatcher(),
+      applyDns: () => this.applyDns(),
+      agentWanted: () => this.agentWanted,
+      launchAgent: () => this.launchAgent(),
+      sync: () => this.sync(),
+      changed: () => this.changed(),
+      listRoutes: () => deps.net.listRoutes(),
+      networks: () => this.watcher?.networks ?? [],
+      device: () => this.device,
       log: deps.log,
     });
   }
@@ -236,7 +252,7 @@ export class Daemon {
         diagnostics: () => this.diagnostics(),
         containers: () => this.containers(),
         settings: () => this.settingsResponse(),
-        saveSettings: ({ body }) => this.patchSettings(body),
+        saveSettings: ({ body }) => this.settingsApply.patch(body),
         logs: ({ query }) => this.logs(query),
       }),
     });
@@ -502,79 +518,11 @@ export class Daemon {
 
   /** The settings in effect: saved values over the daemon's flags. */
   private effectiveSettings(): UserSettings {
-    const s = this.settings?.settings;
-    const { cfg } = this;
-    return {
-      tunnelSubnet: s?.tunnelSubnet ?? cfg.tunnelSubnet,
-      port: s?.port ?? cfg.port,
-      mtu: s?.mtu ?? cfg.mtu,
-      dnsSuffix: s?.dnsSuffix ?? cfg.dnsSuffix,
-      dnsPort: s?.dnsPort ?? cfg.dnsPort,
-      dockerHost: s?.dockerHost !== undefined ? s.dockerHost : (cfg.dockerHost ?? null),
-      routeNewNetworks: s?.routeNewNetworks ?? true,
-    };
+    return this.settingsApply.effective();
   }
 
   settingsResponse(): SettingsResponse {
-    return { settings: this.effectiveSettings(), warning: this.settings?.warning ?? null };
-  }
-
-  /** PATCH /v1/settings: validates, saves, then applies; a change that cannot be applied is undone. */
-  private patchSettings(body: unknown): Promise<SettingsResponse> {
-    const run = this.applying.then(() => this.applySettings(body));
-    this.applying = run.catch(() => undefined);
-    return run;
-  }
-
-  private async applySettings(body: unknown): Promise<SettingsResponse> {
-    const store = this.settings;
-    if (!store) throw new ApiFailure(503, 'NOT_READY', 'the daemon is still starting');
-    const req = settingsPatchSchema.safeParse(body);
-    if (!req.success) throw invalidRequest(req.error, 'INVALID_SETTINGS');
-    const patch = req.data;
-    const before = this.effectiveSettings();
-    const after: UserSettings = { ...before, ...patch };
-    const clash =
-      patch.tunnelSubnet !== undefined ? await this.tunnelSubnetProblem(after.tunnelSubnet) : undefined;
-    if (clash)
-      throw new ApiFailure(400, 'INVALID_SETTINGS', `tunnelSubnet: ${clash}`, { tunnelSubnet: clash });
-    const saved = store.settings;
-    await store.update((d) => {
-      Object.assign(d, patch);
-    });
-    const nextPlane = planeParams({ ...this.cfg, ...after });
-    const planeMoved = (['subnet', 'port', 'mtu'] as const).some((k) => nextPlane[k] !== this.plane[k]);
-    if (planeMoved) {
-      try {
-        await this.rebuildDataPlane(nextPlane);
-      } catch (err) {
-        await store.update(() => saved);
-        throw new ApiFailure(
-          409,
-          'SETTINGS_NOT_APPLIED',
-          `the tunnel cannot use these settings, so the previous ones stay: ${(err as Error).message}`,
-        );
-      }
-    }
-    this.deps.log.info('settings changed', { changed: patch });
-    if (after.dockerHost !== before.dockerHost && this.cfg.docker) await this.restartDockerWatcher();
-    if (after.dnsPort !== before.dnsPort || after.dnsSuffix !== before.dnsSuffix) await this.applyDns();
-    // A new port is baked into the agent container's command line: it has to be created again.
-    if (nextPlane.port !== before.port && this.agentWanted) await this.launchAgent().catch(() => undefined);
-    await this.sync();
-    this.changed();
-    return this.settingsResponse();
-  }
-
-  /** Why `subnet` cannot carry the tunnel, if it cannot (see tunnelSubnetClash). */
-  private async tunnelSubnetProblem(subnet: string): Promise<string | undefined> {
-    let hostRoutes: HostRoute[];
-    try {
-      hostRoutes = await this.deps.net.listRoutes();
-    } catch (err) {
-      return `the routing table cannot be read to check it: ${(err as Error).message}`;
-    }
-    return tunnelSubnetClash(subnet, this.watcher?.networks ?? [], hostRoutes, this.device);
+    return this.settingsApply.response();
   }
 
   /** The endpoint changed: the old session is closed whole and a new one opened. */
@@ -759,7 +707,7 @@ export class Daemon {
     this.session = undefined;
     await session?.close();
     // Waits for a settings change in flight, so the data plane it opens is closed too.
-    await this.applying;
+    await this.settingsApply.idle();
     // Before the device goes: the Linux registration is attached to it.
     await this.dns
       ?.stop()
