@@ -1,48 +1,27 @@
-// gangwayd's core: the TUN device, the native pump, the tunnel handshake, host routes and the control API.
+// gangwayd's core, which wires its parts together: the data plane (TUN device, native pump, tunnel server),
+// the Docker session, route sync, settings application, DNS, the agent's launch and the control API's handlers.
 import { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type Dockerode from 'dockerode';
-import {
-  API_VERSION,
-  type AgentFirewall,
-  type Diagnostics,
-  type ContainersResponse,
-  type DnsStatus,
-  type LogsResponse,
-  type SettingsResponse,
-  type UserSettings,
-  joinRequestSchema,
-  routeRequestSchema,
-  type NetworksResponse,
-  type Status,
-  type VersionInfo,
-} from '../common/api';
-import { formatEndpoint } from '../common/control-port';
-import { formatCidr, parseCidr } from '../common/cidr';
+import type { AgentFirewall, UserSettings } from '../common/api';
 import type { Logger } from '../common/log';
 import type { NativeAddon, Pump } from '../native/index';
 import type { DaemonConfig } from './config';
-import { ApiFailure, invalidRequest, startControlServer } from './control-server';
+import { ApiFailure, startControlServer } from './control-server';
 import { AGENT_CONTAINER_NAME } from './docker/agent-container';
-import { agentImageTag, ensureAgentImage } from './docker/agent-image';
+import { ensureAgentImage } from './docker/agent-image';
 import { bundleDir } from './bundle-dir';
-import { auditInstalledService } from './service/service-audit';
-import { runDoctor } from './doctor';
 import { openDataPlane, planeParams, type DataPlane, type PlaneParams } from './data-plane';
-import { probeAddress } from './probe';
 import { EventStream, type ChangeEvents } from './event-stream';
 import { DockerSession } from './docker/docker-session';
 import { readAgentFirewall, type FirewallRead } from './docker/agent-firewall';
 import type { RouteReconciler } from './routes/route-reconciler';
-import { publicRouteRefusal } from './routes/route-planner';
 import { RouteSync } from './routes/route-sync';
 import { SettingsStore } from './settings/settings-store';
 import { SettingsApply } from './settings/settings-apply';
 import type { NetPlatform } from '../shared/platform/net-platform';
 import { RouteMonitor } from './platform/route-monitor';
-import { readLogs } from './logs/log-reader';
-import { parseLogQuery } from './logs/log-query';
 import { loadOrCreateSecret } from '../shared/secret';
 import { AgentKeys } from './agent-keys';
 import type { TunnelServer } from './tunnel-server';
@@ -50,7 +29,7 @@ import { DnsService } from './dns/dns-service';
 import { createOsResolver, type OsResolver } from './dns/resolver';
 import { VERSION } from './version';
 import { ConnectionState } from './connection-state';
-import { apiRoutes } from './api-router';
+import { ApiHandlers } from './api-handlers';
 import { EVENTS } from '../common/api-routes';
 
 export interface DaemonDeps {
@@ -90,6 +69,8 @@ export class Daemon {
   private plane: PlaneParams;
   /** The settings in effect and PATCH /v1/settings. */
   private readonly settingsApply: SettingsApply;
+  /** The control API's handlers. */
+  private readonly api: ApiHandlers;
   /** 'changed' whenever what status() reports (tunnel, routes, networks, Docker, agent) may differ. */
   readonly changes = new EventEmitter<ChangeEvents>();
 
@@ -134,6 +115,27 @@ export class Daemon {
       device: () => this.device,
       log: deps.log,
     });
+    this.api = new ApiHandlers({
+      cfg,
+      net: deps.net,
+      log: deps.log,
+      conn: this.conn,
+      routeSync: this.routeSync,
+      settingsApply: this.settingsApply,
+      settings: () => this.settings,
+      session: () => this.session,
+      dockerEndpoint: () => this.dockerEndpoint,
+      dataPlane: () => this.dataPlane,
+      device: () => this.device,
+      plane: () => this.plane,
+      dns: () => this.dns,
+      agentKeys: () => this.agentKeys,
+      firewall: () => this.firewall,
+      readFirewall: (docker) => this.readFirewall(docker),
+      launchAgent: () => this.launchAgent(),
+      sync: () => this.sync(),
+      changed: () => this.changed(),
+    });
   }
 
   /** gangway down pauses routing (no routes into a tunnel with no agent); up resumes it. */
@@ -159,10 +161,6 @@ export class Daemon {
 
   private get engine() {
     return this.session?.engine;
-  }
-
-  private get dockerWarning(): string | undefined {
-    return this.session?.warning;
   }
 
   private get pump(): Pump | undefined {
@@ -235,26 +233,13 @@ export class Daemon {
       if (this.docker && this.agentWanted && this.tunnel?.state === 'connected')
         void this.readFirewall(this.docker);
     }, 30_000);
-    this.events = new EventStream({ source: this.changes, snapshot: () => this.status() });
+    this.events = new EventStream({ source: this.changes, snapshot: () => this.api.status() });
     this.control = await startControlServer({
       socketPath: cfg.socket,
       ...(cfg.socketOwner ? { owner: cfg.socketOwner } : {}),
       socketDirRecord: join(cfg.stateDir, 'socket-dir.json'),
       streams: { [EVENTS.path]: this.events.handler },
-      routes: apiRoutes({
-        version: (): VersionInfo => ({ version: VERSION, apiVersion: API_VERSION }),
-        status: () => this.status(),
-        networks: () => this.networks(),
-        route: ({ body }) => this.setRouted(body),
-        join: ({ body }) => this.setJoined(body),
-        connect: () => this.connect(),
-        disconnect: () => this.disconnect(),
-        diagnostics: () => this.diagnostics(),
-        containers: () => this.containers(),
-        settings: () => this.settingsResponse(),
-        saveSettings: ({ body }) => this.settingsApply.patch(body),
-        logs: ({ query }) => this.logs(query),
-      }),
+      routes: this.api.routes(),
     });
     deps.log.info('gangway daemon started', {
       version: VERSION,
@@ -394,62 +379,6 @@ export class Daemon {
     this.changes.emit('changed');
   }
 
-  /** gangway up: builds or loads the agent image and (re)creates the agent container in the VM. */
-  private async connect(): Promise<Status> {
-    if (!this.agent)
-      throw new ApiFailure(
-        409,
-        'DOCKER_DISABLED',
-        'the daemon runs with --no-docker or could not use Docker',
-      );
-    const refusal = (await this.engine?.settled()) && this.engine?.refusal();
-    if (refusal) throw new ApiFailure(409, 'ENGINE_ROUTES_ITSELF', refusal);
-    this.conn.up();
-    await this.rememberConnected(true);
-    this.changed();
-    await this.sync();
-    await this.dns?.register();
-    await this.launchAgent();
-    return this.status();
-  }
-
-  /** gangway down: removes the agent container (its exit removes its firewall rules). */
-  private async disconnect(): Promise<Status> {
-    this.conn.down();
-    await this.rememberConnected(false);
-    this.changed();
-    await this.sync();
-    await this.dns?.unregister();
-    // The container's key dies with it: a copy of its secret no longer opens a session.
-    await this.agentKeys?.revoke();
-    this.tunnel?.forget('gangway down removed the agent');
-    if (this.agent) {
-      try {
-        await this.agent.down();
-        // Once more: the agent may have handshaken again while it was being stopped.
-        this.tunnel?.forget('gangway down removed the agent');
-      } catch (err) {
-        throw new ApiFailure(
-          503,
-          'DOCKER_UNREACHABLE',
-          `cannot remove the agent container: ${(err as Error).message}`,
-        );
-      }
-    }
-    return this.status();
-  }
-
-  private async rememberConnected(connected: boolean): Promise<void> {
-    try {
-      await this.settings?.update((d) => {
-        d.connected = connected;
-      });
-    } catch (err) {
-      // Connecting still works; only a restart would not remember it.
-      this.deps.log.warn('cannot save the connection state', { error: (err as Error).message });
-    }
-  }
-
   private async launchAgent(): Promise<void> {
     const { agent, docker, agentKeys, cfg, deps, engine } = this;
     if (!agent || !docker || !agentKeys || !engine) return;
@@ -476,53 +405,9 @@ export class Daemon {
     }
   }
 
-  networks(): NetworksResponse {
-    return this.routeSync.networks();
-  }
-
-  private async setRouted(body: unknown): Promise<NetworksResponse> {
-    const req = routeRequestSchema.safeParse(body);
-    if (!req.success) throw invalidRequest(req.error);
-    const net = this.watcher?.networks.find((n) => n.name === req.data.network);
-    if (!net)
-      throw new ApiFailure(404, 'NO_SUCH_NETWORK', `Docker has no network named "${req.data.network}"`);
-    const { routed, allowPublic } = req.data;
-    const refusal = publicRouteRefusal(net, routed, allowPublic === true);
-    if (refusal) throw new ApiFailure(409, 'PUBLIC_SUBNET', refusal);
-    await this.settings?.update((d) => {
-      // The explicit word for public addresses is kept with the choice; turning the network off drops it.
-      d.networks[req.data.network] = { routed, ...(routed && allowPublic ? { allowPublic: true } : {}) };
-    });
-    await this.sync();
-    return this.networks();
-  }
-
-  private async setJoined(body: unknown): Promise<NetworksResponse> {
-    const req = joinRequestSchema.safeParse(body);
-    if (!req.success) throw invalidRequest(req.error);
-    const { a, b, joined } = req.data;
-    if (a === b) throw new ApiFailure(400, 'BAD_REQUEST', 'a network cannot be joined to itself');
-    const same = ([x, y]: [string, string]) => (x === a && y === b) || (x === b && y === a);
-    // A pair whose network was removed can still be unjoined (it is kept by name).
-    const stale = !joined && (this.settings?.settings.joins ?? []).some(same);
-    for (const name of stale ? [] : [a, b])
-      if (!this.watcher?.networks.some((n) => n.name === name))
-        throw new ApiFailure(404, 'NO_SUCH_NETWORK', `Docker has no network named "${name}"`);
-    await this.settings?.update((d) => {
-      d.joins = d.joins.filter((p) => !same(p));
-      if (joined) d.joins.push([a, b]);
-    });
-    await this.sync();
-    return this.networks();
-  }
-
   /** The settings in effect: saved values over the daemon's flags. */
   private effectiveSettings(): UserSettings {
     return this.settingsApply.effective();
-  }
-
-  settingsResponse(): SettingsResponse {
-    return this.settingsApply.response();
   }
 
   /** The endpoint changed: the old session is closed whole and a new one opened. */
@@ -534,131 +419,6 @@ export class Daemon {
     // DNS follows the new engine's containers.
     await this.dns?.replaceIndex(next?.index);
     this.changed();
-  }
-
-  /** GET /v1/logs?limit=N&level=L&since=ISO */
-  private logs(query: URLSearchParams): LogsResponse {
-    const q = parseLogQuery(query);
-    const file = this.cfg.logFile;
-    return file ? { file, entries: readLogs(file, q) } : { file: null, entries: [] };
-  }
-
-  /** GET /v1/containers: running containers, their addresses and DNS names. */
-  containers(): ContainersResponse {
-    if (this.dns) return this.dns.containers();
-    return { dns: this.dnsStatus(), containers: [], collisions: [] };
-  }
-
-  /** GET /v1/diagnostics: gangway doctor's checks, each hop in order. */
-  diagnostics(): Promise<Diagnostics> {
-    const s = this.status();
-    const { docker, agent, deps, device } = this;
-    const ours = (x: string | undefined) => (x ? parseCidr(x) : undefined);
-    return runDoctor({
-      version: VERSION,
-      socket: this.cfg.socket,
-      settingsWarning: s.settingsWarning,
-      docker: s.docker,
-      agentWanted: this.agentWanted,
-      agentError: this.conn.lastError,
-      tunnel: { state: s.state, peer: s.peer, lastHeardAgoMs: s.lastHeardMs, configAcked: s.configAcked },
-      device,
-      installedRoutes: this.reconciler?.installed ?? [],
-      service: () => auditInstalledService(),
-      networks: (this.routeSync.plan?.networks ?? []).map((n) => ({
-        name: n.name,
-        wanted: n.wanted,
-        routed: n.routed,
-        conflict: n.conflict ?? null,
-        subnets: n.subnets.map((x) => ({ cidr: x.cidr, routed: x.routed })),
-      })),
-      agentImage: async () => {
-        const tag = agentImageTag();
-        if (!docker) throw new Error('Docker is not used');
-        try {
-          await docker.getImage(tag).inspect();
-          return { tag, present: true };
-        } catch (err) {
-          if ((err as { statusCode?: number }).statusCode === 404) return { tag, present: false };
-          throw err;
-        }
-      },
-      agentFirewall: docker ? () => this.readFirewall(docker) : undefined,
-      agentContainer: async () => {
-        if (!agent) throw new Error('Docker is not used');
-        const a = await agent.status();
-        const exit = a.lastExit
-          ? `exit ${a.lastExit.code} at ${a.lastExit.at}${a.lastExit.error ? `: ${a.lastExit.error}` : ''}`
-          : undefined;
-        const detail =
-          a.state === 'running'
-            ? [a.image, a.restartCount ? `${a.restartCount} restart(s)` : ''].filter(Boolean).join(', ')
-            : [a.dockerState, exit].filter(Boolean).join(', ');
-        return { state: a.state, ...(detail ? { detail } : {}) };
-      },
-      tunLink: () => deps.net.linkState(device),
-      tunRoutes: async () =>
-        (await deps.net.listRoutes())
-          .filter((r) => r.device === device)
-          .map((r) => ours(r.destination))
-          .filter((c) => c !== undefined)
-          .map(formatCidr),
-      probeAddress: (ip, timeoutMs) => probeAddress(ip, timeoutMs),
-      ...(this.dns
-        ? {
-            dns: {
-              status: this.dns.status(),
-              collisions: this.dns.containers().collisions,
-              query: () => this.dns!.probe(),
-            },
-          }
-        : {}),
-    });
-  }
-
-  status(): Status {
-    const t = this.tunnel;
-    const pump = this.pump;
-    const peer = t?.peer;
-    return {
-      version: VERSION,
-      apiVersion: API_VERSION,
-      state: t?.state ?? 'waiting',
-      phase: this.conn.phase(),
-      peer: peer ? formatEndpoint(peer) : null,
-      peerLost: t?.peerLost ?? null,
-      lastHeardMs: t?.lastHeardAgoMs ?? null,
-      configAcked: t?.configAcked ?? false,
-      tunnel: {
-        device: this.device,
-        hostAddress: this.hostAddress,
-        agentAddress: this.agentAddress,
-        mtu: this.plane.mtu,
-        listen: `${this.cfg.bind}:${pump?.localPort() ?? this.plane.port}`,
-        offload: this.offload,
-      },
-      routes: this.routeSync.routes.map((r) => ({ ...r })),
-      docker: {
-        enabled: this.cfg.docker,
-        state: this.watcher?.status.state ?? 'disabled',
-        endpoint: this.dockerEndpoint,
-        ...(this.engine?.status() ? { engine: this.engine.status() } : {}),
-        ...(this.watcher?.status.lastError ? { lastError: this.watcher.status.lastError } : {}),
-        ...(this.dockerWarning ? { warning: this.dockerWarning } : {}),
-      },
-      settingsWarning: this.settings?.warning ?? null,
-      dns: this.dnsStatus(),
-      agent: {
-        wanted: this.agentWanted,
-        lastError: this.conn.lastError,
-        ...(this.firewall ? { firewall: this.firewall } : {}),
-      },
-      counters: {
-        pump: pump ? { ...pump.stats() } : {},
-        control: t ? t.counters.snapshot() : {},
-        dns: this.dns?.counters() ?? {},
-      },
-    };
   }
 
   /** Once per agent session, shortly after it applied its configuration (its rules follow it), so status
@@ -681,18 +441,6 @@ export class Daemon {
       this.deps.log.warn(r.report.problem, { backend: r.report.backend });
     if (before !== JSON.stringify(this.firewall)) this.changed();
     return r;
-  }
-
-  private dnsStatus(): DnsStatus {
-    return (
-      this.dns?.status() ?? {
-        enabled: false,
-        suffix: this.effectiveSettings().dnsSuffix,
-        listen: null,
-        resolver: null,
-        lastError: null,
-      }
-    );
   }
 
   /** Removes routes, closes the tunnel and the socket. Safe to call more than once. */
