@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
 import Dockerode from 'dockerode';
 import { resolveDockerEndpoint } from '../../helper/docker/docker-endpoint';
+import { DockerSession } from '../../helper/docker/docker-session';
+import { createLogger } from '../../common/log';
 import {
   NetworkWatcher,
   type DockerActivity,
@@ -190,6 +192,61 @@ describe('Docker watcher, planner and reconciler against a real dockerd', { time
       2_000,
       20,
     );
+  });
+
+  test('a Docker session: one event stream feeds its networks and containers, and closing it closes the stream', async () => {
+    const streams: NodeJS.ReadableStream[] = [];
+    const session = new DockerSession({
+      dockerHost: dockerd!.host,
+      log: createLogger('test', () => undefined),
+      onChange: () => undefined,
+      createClient: (opts) => {
+        const d = new Dockerode(opts);
+        const getEvents = d.getEvents.bind(d) as (o: object) => Promise<NodeJS.ReadableStream>;
+        (d as { getEvents: unknown }).getEvents = async (o: object) => {
+          const s = await getEvents(o);
+          streams.push(s);
+          return s;
+        };
+        return d;
+      },
+    });
+    const name = 'gw-session';
+    try {
+      session.start();
+      await waitFor('the session to connect', () => session.watcher.status.state === 'connected', 10_000, 20);
+      await dockerd!.docker(['network', 'create', '--subnet', '172.29.7.0/24', 'gw-session-net']);
+      await dockerd!.docker([
+        'run',
+        '-d',
+        '--name',
+        name,
+        '--network',
+        'gw-session-net',
+        BUSYBOX_IMAGE,
+        'sleep',
+        '3600',
+      ]);
+      await waitFor(
+        'the network in the session',
+        () => session.watcher.networks.some((n) => n.name === 'gw-session-net'),
+        2_000,
+        20,
+      );
+      await waitFor(
+        'the container in the index',
+        () => session.index.containers.some((c) => c.name === name),
+        2_000,
+        20,
+      );
+      assert.equal(streams.length, 1, 'one event stream for the watcher and the index');
+    } finally {
+      await session.close();
+      await dockerd!.docker(['rm', '-f', name], { allowFail: true });
+      await dockerd!.docker(['network', 'rm', 'gw-session-net'], { allowFail: true });
+    }
+    assert.equal((streams[0] as NodeJS.ReadableStream & { destroyed?: boolean }).destroyed, true);
+    assert.equal(streams.length, 1, 'a closed session does not reconnect');
   });
 
   test('dockerd restarting: the watcher reports unreachable, reconnects and re-lists within 10 s', async () => {
