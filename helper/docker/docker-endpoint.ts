@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
-import { listDir, ownerOf, serviceUserHome, type ServiceUserEnv } from './docker-locate';
+import { listDir, ownerOf, passwdEntries, serviceUserHome, type ServiceUserEnv } from './docker-locate';
 
 export type DockerConnectOptions =
   | { socketPath: string }
@@ -57,16 +57,9 @@ export function invokingUserHome(
 ): string {
   const user = e.env.SUDO_USER;
   if (user && user !== 'root' && /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(user)) {
-    let passwd = '';
-    try {
-      passwd = e.readFile(e.passwdFile).toString('utf8');
-    } catch {
-      // no passwd file to read (or not allowed): fall through to the platform's convention
-    }
-    for (const line of passwd.split('\n')) {
-      const f = line.split(':');
-      if (f[0] === user && f[5] && isAbsolute(f[5])) return f[5];
-    }
+    const entry = passwdEntries(e).find((f) => f[0] === user && f[5] && isAbsolute(f[5]));
+    if (entry) return entry[5]!;
+    // No entry (macOS keeps users in Directory Services): the platform's convention.
     if (e.platform === 'darwin') return `/Users/${user}`;
     return e.env.HOME || homedir();
   }

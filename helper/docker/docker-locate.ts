@@ -52,19 +52,24 @@ export function serviceUser(e: ServiceUserEnv): { uid: number; why: string } | u
   return undefined;
 }
 
-/** A uid's home: its passwd entry, else (macOS, where users live in Directory Services) the entry of
- *  /Users that the uid owns. */
-export function homeOfUid(e: ServiceUserEnv, uid: number): string | undefined {
+/** The passwd file's entries, split into fields (none when it cannot be read). */
+export function passwdEntries(e: Pick<ServiceUserEnv, 'readFile' | 'passwdFile'>): string[][] {
   let passwd = '';
   try {
     passwd = e.readFile(e.passwdFile).toString('utf8');
   } catch {
-    // no passwd file to read
+    // no passwd file to read (or not allowed)
   }
-  for (const line of passwd.split('\n')) {
-    const f = line.split(':');
-    if (f[2] === String(uid) && f[5] && isAbsolute(f[5]) && f[5] !== '/') return f[5];
-  }
+  return passwd.split('\n').map((line) => line.split(':'));
+}
+
+/** A uid's home: its passwd entry, else (macOS, where users live in Directory Services) the entry of
+ *  /Users that the uid owns. */
+export function homeOfUid(e: ServiceUserEnv, uid: number): string | undefined {
+  const entry = passwdEntries(e).find(
+    (f) => f[2] === String(uid) && f[5] && isAbsolute(f[5]) && f[5] !== '/',
+  );
+  if (entry) return entry[5];
   if (e.platform !== 'darwin') return undefined;
   for (const name of e.listDir(e.usersDir)) {
     if (name.startsWith('.') || name === 'Shared') continue;
