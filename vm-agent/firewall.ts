@@ -1,5 +1,10 @@
 // Applies the agent's firewall rules with the iptables flavour (legacy or nf_tables) that dockerd uses,
 // keeps them in place when Docker recreates its chains, and removes them on exit.
+//
+// Keeping them costs little when nothing changes: check() runs one `-C` per table (a sentinel, the first rule
+// written there) and the full probe-and-ensure only when a sentinel is gone. The backend is probed again on
+// every ensure (a config change, or a sentinel gone): dockerd restarting with another iptables flushes or
+// leaves behind the chains we wrote to, and in a real VM it restarts the agent's container too.
 import type { Runner } from '../shared/exec';
 import type { Logger } from '../common/log';
 import { firewallRules, ruleArgs, type FirewallInput, type Rule } from './firewall-rules';
@@ -25,6 +30,7 @@ export class Firewall {
     private flavour = 'iptables',
   ) {}
   private lastBackend = '';
+  private lastInput: Omit<FirewallInput, 'filterChain'> | undefined;
 
   /** Makes the rules for `input` present (and removes ours that are no longer wanted). Idempotent. */
   ensure(input: Omit<FirewallInput, 'filterChain'>): Promise<number> {
@@ -33,7 +39,35 @@ export class Firewall {
     return next;
   }
 
+  /**
+   * The periodic check: resolves to the rules re-inserted (0 when every sentinel is in place, the usual case,
+   * after one iptables run per table). Does nothing before the first ensure().
+   */
+  check(): Promise<number> {
+    const next = this.queue.then(async () => {
+      const input = this.lastInput;
+      if (!input) return 0;
+      if (await this.sentinelsPresent()) return 0;
+      this.log.info('firewall rules missing (Docker recreated its chains?): applying them again');
+      return this.ensureNow(input);
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async sentinelsPresent(): Promise<boolean> {
+    if (this.applied.length === 0) return false;
+    const seen = new Set<string>();
+    for (const r of this.applied) {
+      if (seen.has(r.table)) continue;
+      seen.add(r.table);
+      if (!(await works(this.run, this.flavour, ruleArgs('-C', r)))) return false;
+    }
+    return true;
+  }
+
   private async ensureNow(input: Omit<FirewallInput, 'filterChain'>): Promise<number> {
+    this.lastInput = input;
     const probe = await probeBackend(this.run);
     this.noteBackend(probe);
     // Rules already written stay with the backend they were written to until removed.
@@ -77,6 +111,7 @@ export class Firewall {
     await this.queue;
     for (const r of this.applied) await this.remove(r);
     this.applied = [];
+    this.lastInput = undefined;
   }
 
   private async remove(r: Rule): Promise<void> {

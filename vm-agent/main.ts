@@ -146,8 +146,13 @@ async function run(log: Logger): Promise<number> {
   });
   client.dial(server);
   const ticker = setInterval(() => client.tick(), 100);
-  // Docker recreates its chains when it restarts; put our rules back when that happens.
-  const firewallTicker = setInterval(ensureFirewall, 5_000);
+  // Docker recreates its chains when it restarts, a firewall reload flushes them: put our rules back then. The
+  // agent has no Docker socket to hear that from, so a cheap check (one `iptables -C` per table) polls.
+  const firewallTicker = setInterval(() => {
+    firewall
+      ?.check()
+      .catch((err: unknown) => log.error('cannot apply firewall rules', { error: String(err) }));
+  }, 5_000);
   log.info('agent started', {
     server: formatEndpoint(server),
     device: tun.name,
