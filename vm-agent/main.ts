@@ -14,6 +14,7 @@ import { TunnelClient } from './tunnel-client';
 import { Firewall } from './firewall';
 import { firewallReport } from './firewall-backend';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { DeadlineLoop } from '../shared/deadline-loop';
 
 const USAGE = `Usage: gangway-agent --server HOST:PORT --secret-file FILE [--tun-name NAME] [--no-offload]
 
@@ -145,7 +146,16 @@ async function run(log: Logger): Promise<number> {
     );
   });
   client.dial(server);
-  const ticker = setInterval(() => client.tick(), 100);
+  const ticker = new DeadlineLoop(
+    () => {
+      client.tick();
+      return client.msUntilDue();
+    },
+    { minMs: 20, maxMs: 1_000 },
+  );
+  ticker.start();
+  // A (re-)dial makes a HELLO due at once.
+  client.on('state', () => ticker.poke());
   // Docker recreates its chains when it restarts, a firewall reload flushes them: put our rules back then. The
   // agent has no Docker socket to hear that from, so a cheap check (one `iptables -C` per table) polls.
   const firewallTicker = setInterval(() => {
@@ -177,7 +187,7 @@ async function run(log: Logger): Promise<number> {
     process.once('SIGTERM', () => r());
     process.once('SIGINT', () => r());
   });
-  clearInterval(ticker);
+  ticker.stop();
   clearInterval(firewallTicker);
   clearInterval(offloadTicker);
   process.off('SIGUSR1', logCounters);
