@@ -1,14 +1,14 @@
 // Applies the agent's firewall rules with the iptables flavour (legacy or nf_tables) that dockerd uses,
 // keeps them in place when Docker recreates its chains, and removes them on exit.
 //
-// Keeping them costs little when nothing changes: check() runs one `-C` per table (a sentinel, the first rule
-// written there) and the full probe-and-ensure only when a sentinel is gone. The backend is probed again on
-// every ensure (a config change, or a sentinel gone): dockerd restarting with another iptables flushes or
+// Keeping them costs little when nothing changes: check() runs one `<flavour>-save` and counts our rules per
+// table, and the full probe-and-ensure only when a table has fewer than we wrote. The backend is probed again on
+// every ensure (a config change, or a rule gone): dockerd restarting with another iptables flushes or
 // leaves behind the chains we wrote to, and in a real VM it restarts the agent's container too.
 import type { Runner } from '../shared/exec';
 import type { Logger } from '../common/log';
 import { firewallRules, ruleArgs, type FirewallInput, type Rule } from './firewall-rules';
-import { NO_DOCKER_CHAINS, probeBackend, type BackendProbe } from './firewall-backend';
+import { NO_DOCKER_CHAINS, ourRulesPerTable, probeBackend, type BackendProbe } from './firewall-backend';
 
 async function works(run: Runner, cmd: string, args: string[]): Promise<boolean> {
   try {
@@ -40,14 +40,14 @@ export class Firewall {
   }
 
   /**
-   * The periodic check: resolves to the rules re-inserted (0 when every sentinel is in place, the usual case,
-   * after one iptables run per table). Does nothing before the first ensure().
+   * The periodic check: resolves to the rules re-inserted (0 when all are in place, the usual case, after one
+   * iptables-save run). Does nothing before the first ensure().
    */
   check(): Promise<number> {
     const next = this.queue.then(async () => {
       const input = this.lastInput;
       if (!input) return 0;
-      if (await this.sentinelsPresent()) return 0;
+      if (await this.rulesPresent()) return 0;
       this.log.info('firewall rules missing (Docker recreated its chains?): applying them again');
       return this.ensureNow(input);
     });
@@ -55,14 +55,20 @@ export class Firewall {
     return next;
   }
 
-  private async sentinelsPresent(): Promise<boolean> {
+  /** One `iptables-save` (one process: spawning dominates the cost) shows whether each table still has all of
+   *  ours. Fewer than we wrote in a table means a chain was flushed or recreated. */
+  private async rulesPresent(): Promise<boolean> {
     if (this.applied.length === 0) return false;
-    const seen = new Set<string>();
-    for (const r of this.applied) {
-      if (seen.has(r.table)) continue;
-      seen.add(r.table);
-      if (!(await works(this.run, this.flavour, ruleArgs('-C', r)))) return false;
+    let save: string;
+    try {
+      save = await this.run(`${this.flavour}-save`, []);
+    } catch {
+      return false;
     }
+    const present = ourRulesPerTable(save);
+    const wanted = new Map<string, number>();
+    for (const r of this.applied) wanted.set(r.table, (wanted.get(r.table) ?? 0) + 1);
+    for (const [table, n] of wanted) if ((present.get(table) ?? 0) < n) return false;
     return true;
   }
 

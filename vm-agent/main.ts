@@ -157,7 +157,7 @@ async function run(log: Logger): Promise<number> {
   // A (re-)dial makes a HELLO due at once.
   client.on('state', () => ticker.poke());
   // Docker recreates its chains when it restarts, a firewall reload flushes them: put our rules back then. The
-  // agent has no Docker socket to hear that from, so a cheap check (one `iptables -C` per table) polls.
+  // agent has no Docker socket to hear that from, so a cheap check (one `iptables-save`) polls.
   const firewallTicker = setInterval(() => {
     firewall
       ?.check()
