@@ -54,3 +54,23 @@ export function totalCpuSeconds(pids: readonly number[]): number {
 export function cpuPerGB(cpuS: number, bytes: number): number {
   return bytes > 0 ? cpuS / (bytes / 1e9) : NaN;
 }
+
+/** utime+stime+cutime+cstime in clock ticks: the process and the children it waited for (the agent's iptables
+ *  runs are its children, and their CPU is the agent's cost). */
+export function parseStatTicksWithChildren(stat: string): number {
+  const close = stat.lastIndexOf(')');
+  if (close < 0) throw new Error('not a /proc/<pid>/stat line');
+  const rest = stat
+    .slice(close + 2)
+    .trim()
+    .split(/\s+/);
+  // fields 14..17: utime, stime, cutime, cstime
+  const sum = [11, 12, 13, 14].reduce((s, i) => s + Number(rest[i]), 0);
+  if (!Number.isFinite(sum)) throw new Error('cannot read utime/stime/cutime/cstime');
+  return sum;
+}
+
+/** CPU seconds used so far by `pid` and its reaped children. */
+export function cpuSecondsWithChildren(pid: number): number {
+  return parseStatTicksWithChildren(readFileSync(`/proc/${pid}/stat`, 'utf8')) / clockTicks();
+}

@@ -31,6 +31,7 @@ import { VERSION } from './version';
 import { ConnectionState } from './connection-state';
 import { ApiHandlers } from './api-handlers';
 import { EVENTS } from '../common/api-routes';
+import { DeadlineLoop } from '../shared/deadline-loop';
 
 export interface DaemonDeps {
   native: NativeAddon;
@@ -44,7 +45,7 @@ export class Daemon {
   private dataPlane: DataPlane | undefined;
   private lastDevice = '';
   private control: Server | undefined;
-  private ticker: NodeJS.Timeout | undefined;
+  private ticker: DeadlineLoop | undefined;
   private settings: SettingsStore | undefined;
   /** Docker at the endpoint in use: client, engine, agent handle, networks and containers; one event stream. */
   private session: DockerSession | undefined;
@@ -202,7 +203,16 @@ export class Daemon {
     if (connected !== undefined) this.conn[connected ? 'up' : 'down']();
     const eff = this.effectiveSettings();
     await this.openDataPlane(planeParams({ ...cfg, ...eff }));
-    this.ticker = setInterval(() => this.tunnel?.tick(), 100);
+    // No deadline waits past a second: a config pushed (settings applied) is first sent at once, and a lost
+    // copy is resent at most a second late.
+    this.ticker = new DeadlineLoop(
+      () => {
+        this.tunnel?.tick();
+        return this.tunnel?.msUntilDue() ?? Infinity;
+      },
+      { minMs: 20, maxMs: 1_000 },
+    );
+    this.ticker.start();
     if (cfg.docker) this.startDockerWatcher(eff.dockerHost);
     // After the TUN is configured: the server binds the host's tunnel address.
     this.dns = new DnsService({
@@ -445,7 +455,7 @@ export class Daemon {
 
   /** Removes routes, closes the tunnel and the socket. Safe to call more than once. */
   async stop(): Promise<void> {
-    if (this.ticker) clearInterval(this.ticker);
+    this.ticker?.stop();
     this.ticker = undefined;
     if (this.resync) clearInterval(this.resync);
     this.resync = undefined;

@@ -200,7 +200,19 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     this.send(frame, s.peer.address, s.peer.port);
   }
 
-  /** Timers: config retransmission, challenge expiry, liveness. Call every ~100 ms. */
+  /** Milliseconds until tick() has something to do: a config to resend, a challenge or a peer to expire. */
+  msUntilDue(): number {
+    let due = Infinity;
+    for (const p of this.pending.values()) due = Math.min(due, p.expires + 1);
+    const s = this.session;
+    if (s) {
+      due = Math.min(due, s.lastHeard + this.peerTimeoutMs + 1);
+      if (s.config && !s.config.acked) due = Math.min(due, s.config.nextSend);
+    }
+    return Math.max(0, due - this.now());
+  }
+
+  /** Timers: config retransmission, challenge expiry, liveness. Call when msUntilDue() says. */
   tick(): void {
     const now = this.now();
     for (const [k, p] of this.pending) if (p.expires < now) this.pending.delete(k);

@@ -50,6 +50,22 @@ export async function probeBackend(run: Runner): Promise<BackendProbe> {
   return { backend: withDocker.b, command: `iptables-${withDocker.b}`, dockerUser: !!withUser };
 }
 
+/** A line of `iptables-save` output that is one of our rules (by the "gangway" comment). */
+export function isOurRule(line: string): boolean {
+  return line.includes('"gangway"') || / gangway( |$)/.test(line);
+}
+
+/** Our rules per table in `iptables-save` output (all tables). */
+export function ourRulesPerTable(save: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  let table = '';
+  for (const line of save.split('\n')) {
+    if (line.startsWith('*')) table = line.slice(1).trim();
+    else if (line.startsWith('-A ') && isOurRule(line)) counts.set(table, (counts.get(table) ?? 0) + 1);
+  }
+  return counts;
+}
+
 /** What status and doctor show about the VM's firewall, and what to do when Docker's chains are missing. */
 export interface FirewallReport extends BackendProbe {
   /** Our rules present now (by the "gangway" comment), in the backend written to. */
@@ -68,9 +84,7 @@ export async function firewallReport(run: Runner): Promise<FirewallReport> {
   let rules = 0;
   const save = probe.backend === 'none' ? 'iptables-save' : `iptables-${probe.backend}-save`;
   try {
-    rules = (await run(save, []))
-      .split('\n')
-      .filter((l) => l.includes('"gangway"') || / gangway( |$)/.test(l)).length;
+    rules = (await run(save, [])).split('\n').filter(isOurRule).length;
   } catch {
     // no tables to read: no rules of ours either
   }

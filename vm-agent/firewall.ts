@@ -1,9 +1,14 @@
 // Applies the agent's firewall rules with the iptables flavour (legacy or nf_tables) that dockerd uses,
 // keeps them in place when Docker recreates its chains, and removes them on exit.
+//
+// Keeping them costs little when nothing changes: check() runs one `<flavour>-save` and counts our rules per
+// table, and the full probe-and-ensure only when a table has fewer than we wrote. The backend is probed again on
+// every ensure (a config change, or a rule gone): dockerd restarting with another iptables flushes or
+// leaves behind the chains we wrote to, and in a real VM it restarts the agent's container too.
 import type { Runner } from '../shared/exec';
 import type { Logger } from '../common/log';
 import { firewallRules, ruleArgs, type FirewallInput, type Rule } from './firewall-rules';
-import { NO_DOCKER_CHAINS, probeBackend, type BackendProbe } from './firewall-backend';
+import { NO_DOCKER_CHAINS, ourRulesPerTable, probeBackend, type BackendProbe } from './firewall-backend';
 
 async function works(run: Runner, cmd: string, args: string[]): Promise<boolean> {
   try {
@@ -25,6 +30,7 @@ export class Firewall {
     private flavour = 'iptables',
   ) {}
   private lastBackend = '';
+  private lastInput: Omit<FirewallInput, 'filterChain'> | undefined;
 
   /** Makes the rules for `input` present (and removes ours that are no longer wanted). Idempotent. */
   ensure(input: Omit<FirewallInput, 'filterChain'>): Promise<number> {
@@ -33,7 +39,41 @@ export class Firewall {
     return next;
   }
 
+  /**
+   * The periodic check: resolves to the rules re-inserted (0 when all are in place, the usual case, after one
+   * iptables-save run). Does nothing before the first ensure().
+   */
+  check(): Promise<number> {
+    const next = this.queue.then(async () => {
+      const input = this.lastInput;
+      if (!input) return 0;
+      if (await this.rulesPresent()) return 0;
+      this.log.info('firewall rules missing (Docker recreated its chains?): applying them again');
+      return this.ensureNow(input);
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** One `iptables-save` (one process: spawning dominates the cost) shows whether each table still has all of
+   *  ours. Fewer than we wrote in a table means a chain was flushed or recreated. */
+  private async rulesPresent(): Promise<boolean> {
+    if (this.applied.length === 0) return false;
+    let save: string;
+    try {
+      save = await this.run(`${this.flavour}-save`, []);
+    } catch {
+      return false;
+    }
+    const present = ourRulesPerTable(save);
+    const wanted = new Map<string, number>();
+    for (const r of this.applied) wanted.set(r.table, (wanted.get(r.table) ?? 0) + 1);
+    for (const [table, n] of wanted) if ((present.get(table) ?? 0) < n) return false;
+    return true;
+  }
+
   private async ensureNow(input: Omit<FirewallInput, 'filterChain'>): Promise<number> {
+    this.lastInput = input;
     const probe = await probeBackend(this.run);
     this.noteBackend(probe);
     // Rules already written stay with the backend they were written to until removed.
@@ -77,6 +117,7 @@ export class Firewall {
     await this.queue;
     for (const r of this.applied) await this.remove(r);
     this.applied = [];
+    this.lastInput = undefined;
   }
 
   private async remove(r: Rule): Promise<void> {

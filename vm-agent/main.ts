@@ -14,6 +14,7 @@ import { TunnelClient } from './tunnel-client';
 import { Firewall } from './firewall';
 import { firewallReport } from './firewall-backend';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { DeadlineLoop } from '../shared/deadline-loop';
 
 const USAGE = `Usage: gangway-agent --server HOST:PORT --secret-file FILE [--tun-name NAME] [--no-offload]
 
@@ -145,9 +146,23 @@ async function run(log: Logger): Promise<number> {
     );
   });
   client.dial(server);
-  const ticker = setInterval(() => client.tick(), 100);
-  // Docker recreates its chains when it restarts; put our rules back when that happens.
-  const firewallTicker = setInterval(ensureFirewall, 5_000);
+  const ticker = new DeadlineLoop(
+    () => {
+      client.tick();
+      return client.msUntilDue();
+    },
+    { minMs: 20, maxMs: 1_000 },
+  );
+  ticker.start();
+  // A (re-)dial makes a HELLO due at once.
+  client.on('state', () => ticker.poke());
+  // Docker recreates its chains when it restarts, a firewall reload flushes them: put our rules back then. The
+  // agent has no Docker socket to hear that from, so a cheap check (one `iptables-save`) polls.
+  const firewallTicker = setInterval(() => {
+    firewall
+      ?.check()
+      .catch((err: unknown) => log.error('cannot apply firewall rules', { error: String(err) }));
+  }, 5_000);
   log.info('agent started', {
     server: formatEndpoint(server),
     device: tun.name,
@@ -172,7 +187,7 @@ async function run(log: Logger): Promise<number> {
     process.once('SIGTERM', () => r());
     process.once('SIGINT', () => r());
   });
-  clearInterval(ticker);
+  ticker.stop();
   clearInterval(firewallTicker);
   clearInterval(offloadTicker);
   process.off('SIGUSR1', logCounters);

@@ -163,7 +163,14 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     this.counters.inc('controlMalformed');
   }
 
-  /** Timers: HELLO/AUTH retransmission, keepalives, liveness. Call every ~100 ms. */
+  /** Milliseconds until tick() has something to do (a send due, or the helper's silence to judge). */
+  msUntilDue(): number {
+    let due = this.nextSend;
+    if (this.stateValue === 'connected') due = Math.min(due, this.lastHeard + this.deadAfterMs + 1);
+    return Math.max(0, due - this.now());
+  }
+
+  /** Timers: HELLO/AUTH retransmission, keepalives, liveness. Call when msUntilDue() says. */
   tick(): void {
     const now = this.now();
     if (this.stateValue === 'connected' && now - this.lastHeard > this.deadAfterMs) {

@@ -366,3 +366,58 @@ test('forget() ends the session: the old peer is unpinned, its sealed messages a
   assert.equal(server.peerLost, undefined);
   assert.deepEqual(net.peers.get('127.0.0.1:4000'), AGENT);
 });
+
+/** Ticks `x` only when its msUntilDue() says (within 20..1000 ms), as the DeadlineLoop in daemon and agent
+ *  does; counts the ticks that ran. */
+function dueTicker(net: FakeNet, x: { tick(): void; msUntilDue(): number }) {
+  let nextAt = 0;
+  const t = {
+    ran: 0,
+    poke: () => (nextAt = net.now),
+    tick: () => {
+      if (net.now < nextAt) return;
+      t.ran++;
+      x.tick();
+      nextAt = net.now + Math.min(1_000, Math.max(20, x.msUntilDue()));
+    },
+  };
+  return t;
+}
+
+test('ticked only when due, an idle tunnel stays connected and wakes about once a second, not ten times', () => {
+  const { net, server, client, configs } = setup();
+  const s = dueTicker(net, server);
+  const c = dueTicker(net, client);
+  client.on('state', () => c.poke());
+  client.dial();
+  net.run(500, [s, c]);
+  assert.equal(server.state, 'connected');
+  assert.equal(server.configAcked, true);
+  assert.deepEqual(configs, [1]);
+  s.ran = 0;
+  c.ran = 0;
+  net.run(60_000, [s, c]);
+  assert.equal(server.state, 'connected');
+  assert.equal(client.state, 'connected');
+  assert.equal(client.counters.get('redials'), 0);
+  // A 100 ms interval ran 600 times a minute on each side.
+  assert.ok(s.ran <= 70, `server woke ${s.ran} times in a minute`);
+  assert.ok(c.ran <= 130, `agent woke ${c.ran} times in a minute`);
+});
+
+test('ticked only when due, with 20% loss the handshake completes and a silent agent is still forgotten in time', () => {
+  for (let round = 0; round < 20; round++) {
+    const { net, server, client } = setup(0.2);
+    for (let i = 0; i < round; i++) net.random();
+    const s = dueTicker(net, server);
+    const c = dueTicker(net, client);
+    client.on('state', () => c.poke());
+    client.dial();
+    net.run(10_000, [s, c]);
+    assert.equal(server.state, 'connected', `round ${round}`);
+    assert.equal(server.configAcked, true, `round ${round}`);
+    // The agent goes silent (its VM froze): the helper forgets it within the peer timeout plus a tick.
+    net.run(6_100, [s]);
+    assert.equal(server.state, 'waiting', `round ${round}`);
+  }
+});

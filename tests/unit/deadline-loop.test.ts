@@ -1,0 +1,45 @@
+// The loop that runs the tunnel's timers only when due: sleeps what the step asks within its bounds, runs at
+// once on poke(), and leaves no timer once stopped.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DeadlineLoop } from '../../shared/deadline-loop';
+
+test('sleeps as long as the step asks (clamped to maxMs), runs at once on poke, and stops', async () => {
+  let runs = 0;
+  const loop = new DeadlineLoop(
+    () => {
+      runs++;
+      return Infinity;
+    },
+    { minMs: 20, maxMs: 400 },
+  );
+  loop.start();
+  assert.equal(runs, 1, 'start runs the step');
+  await sleep(150);
+  assert.equal(runs, 1, 'nothing due: no wake before maxMs');
+  loop.poke();
+  await sleep(20);
+  assert.equal(runs, 2, 'poke runs the step at once');
+  await sleep(500);
+  assert.equal(runs, 3, 'woken again after maxMs');
+  loop.stop();
+  loop.poke();
+  await sleep(500);
+  assert.equal(runs, 3, 'stopped: no more runs, and poke does nothing');
+});
+
+test('a step that is always due runs no more often than minMs', async () => {
+  let runs = 0;
+  const loop = new DeadlineLoop(
+    () => {
+      runs++;
+      return 0;
+    },
+    { minMs: 50, maxMs: 1_000 },
+  );
+  loop.start();
+  await sleep(300);
+  loop.stop();
+  assert.ok(runs >= 3 && runs <= 7, `${runs} runs in 300 ms at minMs 50`);
+});
