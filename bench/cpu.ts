@@ -17,14 +17,19 @@ export function clockTicks(): number {
   return ticks;
 }
 
-/** utime+stime in clock ticks from the text of /proc/<pid>/stat. The name (field 2) may hold spaces. */
-export function parseStatTicks(stat: string): number {
+/** The fields of a /proc/<pid>/stat line from field 3 (state) on: the name (field 2) may hold spaces. */
+function statFieldsAfterName(stat: string): string[] {
   const close = stat.lastIndexOf(')');
   if (close < 0) throw new Error('not a /proc/<pid>/stat line');
-  const rest = stat
+  return stat
     .slice(close + 2)
     .trim()
     .split(/\s+/);
+}
+
+/** utime+stime in clock ticks from the text of /proc/<pid>/stat. */
+export function parseStatTicks(stat: string): number {
+  const rest = statFieldsAfterName(stat);
   // rest[0] is field 3 (state); utime is field 14 and stime field 15.
   const utime = Number(rest[11]);
   const stime = Number(rest[12]);
@@ -58,12 +63,7 @@ export function cpuPerGB(cpuS: number, bytes: number): number {
 /** utime+stime+cutime+cstime in clock ticks: the process and the children it waited for (the agent's iptables
  *  runs are its children, and their CPU is the agent's cost). */
 export function parseStatTicksWithChildren(stat: string): number {
-  const close = stat.lastIndexOf(')');
-  if (close < 0) throw new Error('not a /proc/<pid>/stat line');
-  const rest = stat
-    .slice(close + 2)
-    .trim()
-    .split(/\s+/);
+  const rest = statFieldsAfterName(stat);
   // fields 14..17: utime, stime, cutime, cstime
   const sum = [11, 12, 13, 14].reduce((s, i) => s + Number(rest[i]), 0);
   if (!Number.isFinite(sum)) throw new Error('cannot read utime/stime/cutime/cstime');
