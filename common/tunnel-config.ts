@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { isIPv4, isIPv6 } from './ip-address';
 import { parseCidr } from './cidr';
 
+const ip6 = z.string().refine((s) => isIPv6(s), 'not an IPv6 address');
 const ip = z.string().refine((s) => isIPv4(s) || isIPv6(s), 'not an IP address');
 export const cidr = z.string().refine((s) => parseCidr(s) !== undefined, 'not a CIDR (like 172.18.0.0/16)');
 
@@ -16,6 +17,9 @@ export const tunnelConfigSchema = z
     mtu: z.number().int().min(576).max(65_000),
     hostAddress: ip,
     agentAddress: ip,
+    /** Absent from helpers older than IPv6, and when IPv6 is off: both or neither. */
+    hostAddress6: ip6.optional(),
+    agentAddress6: ip6.optional(),
     routes: z.array(cidr).max(4096),
     /** Absent from helpers older than joins: none. */
     joins: z
@@ -23,4 +27,7 @@ export const tunnelConfigSchema = z
       .max(1024)
       .default([]),
   })
-  .strict();
+  .strict()
+  .refine((c) => (c.hostAddress6 === undefined) === (c.agentAddress6 === undefined), {
+    message: 'hostAddress6 and agentAddress6 come together',
+  });

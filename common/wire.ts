@@ -292,6 +292,12 @@ export interface TunnelConfig {
   hostAddress: string;
   /** The agent's address inside the tunnel, e.g. 10.57.0.2. */
   agentAddress: string;
+  /**
+   * The tunnel ends' IPv6 addresses (from the ULA `tunnelSubnet6`, e.g. fd57:6177::1 and fd57:6177::2). Both
+   * present or both absent: absent means IPv6 is off (an old helper, or an inner MTU below 1280).
+   */
+  hostAddress6?: string;
+  agentAddress6?: string;
   /** Subnets the host routes into the tunnel (informational for the agent in this version). */
   routes: string[];
   /** Pairs of the VM's bridge interfaces (e.g. br-0123456789ab, docker0) whose containers may reach each other. */

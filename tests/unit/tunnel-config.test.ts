@@ -59,3 +59,12 @@ test('the networks response carries the joins by name', () => {
   const r = networksResponseSchema.parse({ routeNewNetworks: true, networks: [], joins: [['a', 'b']] });
   assert.deepEqual(r.joins, [['a', 'b']]);
 });
+
+test('IPv6 tunnel addresses: optional, IPv6 only, both or neither', () => {
+  const v6 = { ...base, hostAddress6: 'fd57:6177::1', agentAddress6: 'fd57:6177::2' };
+  assert.equal(tunnelConfigSchema.parse(v6).agentAddress6, 'fd57:6177::2');
+  assert.equal(tunnelConfigSchema.parse(base).hostAddress6, undefined);
+  assert.equal(tunnelConfigSchema.safeParse({ ...base, hostAddress6: 'fd57:6177::1' }).success, false);
+  assert.equal(tunnelConfigSchema.safeParse({ ...v6, agentAddress6: '10.0.0.2' }).success, false);
+  assert.equal(tunnelConfigSchema.safeParse({ ...v6, hostAddress6: 'fd57::1; rm -rf /' }).success, false);
+});
