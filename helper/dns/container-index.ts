@@ -6,8 +6,13 @@
 import { EventEmitter } from 'node:events';
 import type Dockerode from 'dockerode';
 import type { Logger } from '../../common/log';
-import { DockerEventFollower, type FollowerTiming } from '../docker/docker-events';
-import type { DockerEventHub, EventConsumer } from '../docker/docker-event-hub';
+import type { FollowerTiming } from '../docker/docker-events';
+import {
+  subscribe,
+  type DockerEventHub,
+  type EventConsumer,
+  type EventSubscription,
+} from '../docker/docker-event-hub';
 import type { ContainerRecord } from './name-table';
 
 export interface ContainerClient {
@@ -59,9 +64,7 @@ export function toContainerRecord(info: Dockerode.ContainerInspectInfo): Contain
 
 export class ContainerIndex extends EventEmitter<IndexEvents> {
   private readonly byId = new Map<string, ContainerRecord>();
-  /** Undefined when the stream is shared: the hub's owner starts and stops it. */
-  private readonly follower: DockerEventFollower | undefined;
-  private readonly requestTimeout: number;
+  private readonly events: EventSubscription;
   private readonly inflight = new Map<string, { again: boolean }>();
   /** Containers that died while a re-list was in flight: the list may still show them running. */
   private diedDuringList: Set<string> | undefined;
@@ -86,13 +89,7 @@ export class ContainerIndex extends EventEmitter<IndexEvents> {
         this.log?.warn('container index: Docker unreachable', { error: reason });
       },
     };
-    if (opts.hub) {
-      opts.hub.attach(consumer);
-      this.requestTimeout = opts.hub.requestTimeout;
-    } else {
-      this.follower = new DockerEventFollower({ client, ...opts, ...consumer });
-      this.requestTimeout = this.follower.requestTimeout;
-    }
+    this.events = subscribe(client, consumer, opts.hub, opts);
   }
 
   get containers(): ContainerRecord[] {
@@ -105,11 +102,11 @@ export class ContainerIndex extends EventEmitter<IndexEvents> {
 
   /** Starts following (a shared stream is started by its owner). */
   start(): void {
-    this.follower?.start();
+    this.events.start();
   }
 
   stop(): Promise<void> {
-    return this.follower?.stop() ?? Promise.resolve();
+    return this.events.stop();
   }
 
   private onEvent(line: string, signal: AbortSignal): void {
@@ -190,7 +187,7 @@ export class ContainerIndex extends EventEmitter<IndexEvents> {
   private async relistOnce(signal: AbortSignal, died: Set<string>): Promise<void> {
     const list = await this.client.listContainers({
       filters: { status: ['running'] },
-      abortSignal: AbortSignal.any([signal, AbortSignal.timeout(this.requestTimeout)]),
+      abortSignal: AbortSignal.any([signal, AbortSignal.timeout(this.events.requestTimeout)]),
     });
     const ids = list.map((c) => c.Id).slice(0, MAX_CONTAINERS);
     const fresh = new Map<string, ContainerRecord>();

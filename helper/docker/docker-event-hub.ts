@@ -95,3 +95,32 @@ export class DockerEventHub {
     };
   }
 }
+
+/** A consumer's hold on an event stream: the endpoint's shared hub, or a hub of its own. */
+export interface EventSubscription {
+  /** Bounds the consumer's own requests (lists, inspects) like the stream's. */
+  readonly requestTimeout: number;
+  /** Starts an own stream; a shared one is started by its owner. */
+  start(): void;
+  /** Stops an own stream; a shared one is stopped by its owner. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Attaches `consumer` to `shared` when given; otherwise to a one-consumer hub it owns, so a standalone watcher
+ * or index sees events exactly as it would on the shared stream.
+ */
+export function subscribe(
+  client: EventStreamClient,
+  consumer: EventConsumer,
+  shared: DockerEventHub | undefined,
+  timing: FollowerTiming = {},
+): EventSubscription {
+  if (shared) {
+    shared.attach(consumer);
+    return { requestTimeout: shared.requestTimeout, start: () => undefined, stop: () => Promise.resolve() };
+  }
+  const own = new DockerEventHub(client, timing);
+  own.attach(consumer);
+  return { requestTimeout: own.requestTimeout, start: () => own.start(), stop: () => own.stop() };
+}

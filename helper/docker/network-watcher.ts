@@ -5,8 +5,13 @@
 // watcher retries with capped exponential backoff and re-lists once it is back.
 import { EventEmitter } from 'node:events';
 import type Dockerode from 'dockerode';
-import { DockerEventFollower, type FollowerTiming } from './docker-events';
-import type { DockerEventHub, EventConsumer } from './docker-event-hub';
+import type { FollowerTiming } from './docker-events';
+import {
+  subscribe,
+  type DockerEventHub,
+  type EventConsumer,
+  type EventSubscription,
+} from './docker-event-hub';
 import { formatCidr, parseIp } from '../../common/cidr';
 import type { Logger } from '../../common/log';
 
@@ -98,9 +103,7 @@ export class NetworkWatcher extends EventEmitter<WatcherEvents> {
   private current: DockerNetwork[] = [];
   private currentKey: string | undefined;
   private st: WatcherStatus = { state: 'connecting', since: Date.now() };
-  /** Undefined when the stream is shared: the hub's owner starts and stops it. */
-  private readonly follower: DockerEventFollower | undefined;
-  private readonly requestTimeout: number;
+  private readonly events: EventSubscription;
   private readonly log: Logger | undefined;
   /** The live session's re-lister, for polling; undefined between sessions. */
   private relister: (() => Promise<void>) | undefined;
@@ -128,13 +131,7 @@ export class NetworkWatcher extends EventEmitter<WatcherEvents> {
       onConnected: () => this.setStatus('connected'),
       onDisconnected: (reason) => this.setStatus('unreachable', reason),
     };
-    if (opts.hub) {
-      opts.hub.attach(consumer);
-      this.requestTimeout = opts.hub.requestTimeout;
-    } else {
-      this.follower = new DockerEventFollower({ client, ...opts, ...consumer });
-      this.requestTimeout = this.follower.requestTimeout;
-    }
+    this.events = subscribe(client, consumer, opts.hub, opts);
   }
 
   /** The last snapshot. Kept while Docker is unreachable, so routes do not flap when Docker restarts. */
@@ -148,7 +145,7 @@ export class NetworkWatcher extends EventEmitter<WatcherEvents> {
 
   /** Starts following (a shared stream is started by its owner). */
   start(): void {
-    this.follower?.start();
+    this.events.start();
   }
 
   /**
@@ -164,7 +161,7 @@ export class NetworkWatcher extends EventEmitter<WatcherEvents> {
   /** Closes the stream and waits for the loop to finish. Safe to call more than once. */
   stop(): Promise<void> {
     this.pollNetworks(undefined);
-    return this.follower?.stop() ?? Promise.resolve();
+    return this.events.stop();
   }
 
   private setStatus(state: WatcherState, error?: string): void {
@@ -187,7 +184,7 @@ export class NetworkWatcher extends EventEmitter<WatcherEvents> {
       do {
         again = false;
         const list = await this.client.listNetworks({
-          abortSignal: AbortSignal.any([signal, AbortSignal.timeout(this.requestTimeout)]),
+          abortSignal: AbortSignal.any([signal, AbortSignal.timeout(this.events.requestTimeout)]),
         });
         if (signal.aborted) return;
         this.publish(list);
