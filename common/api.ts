@@ -119,6 +119,8 @@ export const networkSchema = z.object({
   publicSubnets: z.array(z.string()).default([]),
   /** The user allowed routing them anyway (gangway route NET on --allow-public, or the window's confirmation). */
   allowPublic: z.boolean().default(false),
+  /** The network's bridge device in the VM (what a join names); absent from older helpers. */
+  bridge: z.string().optional(),
 });
 export type Network = z.infer<typeof networkSchema>;
 

@@ -10,6 +10,7 @@ import { cleartextWarning, resolveDockerEndpoint, type DockerConnectOptions } fr
 import { DockerEventHub } from './docker-event-hub';
 import type { FollowerTiming } from './docker-events';
 import { EngineChoice } from './engine-choice';
+import { listLibpodBridges } from './libpod-bridges';
 import { NetworkWatcher } from './network-watcher';
 import { ContainerIndex } from '../dns/container-index';
 
@@ -73,8 +74,12 @@ export class DockerSession {
   /** Detects the engine (again: Docker may have been switched), then polls networks if its events lack them. */
   detectEngine(): void {
     void this.engine.detect(this.docker, this.where).then(() => {
-      if (!this.closed)
-        this.watcher.pollNetworks(this.engine.current?.networkEvents === false ? 2_000 : undefined);
+      if (this.closed) return;
+      const profile = this.engine.current;
+      this.watcher.pollNetworks(profile?.networkEvents === false ? 2_000 : undefined);
+      this.watcher.bridgeNames(
+        profile?.libpodBridgeNames ? (signal) => listLibpodBridges(this.docker, signal) : undefined,
+      );
     });
   }
 

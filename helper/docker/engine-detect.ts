@@ -32,6 +32,8 @@ export interface EngineProfile {
   routesItself: boolean;
   /** Its event stream reports network create/destroy; otherwise the network list is polled. */
   networkEvents: boolean;
+  /** Bridge device names come from Podman's own API (its compatible one does not say). */
+  libpodBridgeNames: boolean;
 }
 
 /** Lima's user-mode network puts the host at 192.168.5.2 (host.lima.internal); Colima and Rancher Desktop
@@ -50,6 +52,7 @@ export function engineProfile(kind: EngineKind): EngineProfile {
         extraHosts: hostGateway,
         routesItself: false,
         networkEvents: true,
+        libpodBridgeNames: false,
       };
     case 'orbstack':
       return {
@@ -59,6 +62,7 @@ export function engineProfile(kind: EngineKind): EngineProfile {
         extraHosts: [],
         routesItself: true,
         networkEvents: true,
+        libpodBridgeNames: false,
       };
     case 'colima':
     case 'lima':
@@ -70,6 +74,7 @@ export function engineProfile(kind: EngineKind): EngineProfile {
         extraHosts: [`${LIMA_HOST}:${LIMA_HOST_IP}`],
         routesItself: false,
         networkEvents: true,
+        libpodBridgeNames: false,
       };
     case 'podman-machine':
     case 'podman':
@@ -82,6 +87,7 @@ export function engineProfile(kind: EngineKind): EngineProfile {
         extraHosts: [],
         routesItself: false,
         networkEvents: false,
+        libpodBridgeNames: true,
       };
     case 'linux':
     case 'unknown':
@@ -92,6 +98,7 @@ export function engineProfile(kind: EngineKind): EngineProfile {
         extraHosts: hostGateway,
         routesItself: false,
         networkEvents: true,
+        libpodBridgeNames: false,
       };
   }
 }

@@ -78,8 +78,17 @@ export function normaliseSubnet(s: string): string | undefined {
   return formatCidr({ family: ip.family, network: ip.value & mask, prefix });
 }
 
-/** The networks Gangway can route: local bridges with at least one subnet (not host, none, overlay). */
-export function toDockerNetwork(info: Dockerode.NetworkInspectInfo): DockerNetwork | undefined {
+/** Where an engine keeps its bridges' device names when the Docker-compatible list does not say. */
+export type BridgeNameSource = (signal: AbortSignal) => Promise<Map<string, string>>;
+
+/**
+ * The networks Gangway can route: local bridges with at least one subnet (not host, none, overlay).
+ * `bridgeNames` (network id -> device) wins over Docker's option and its br-<id> default.
+ */
+export function toDockerNetwork(
+  info: Dockerode.NetworkInspectInfo,
+  bridgeNames?: Map<string, string>,
+): DockerNetwork | undefined {
   if (info.Driver !== 'bridge' || (info.Scope && info.Scope !== 'local')) return undefined;
   const subnets = [
     ...new Set(
@@ -95,7 +104,7 @@ export function toDockerNetwork(info: Dockerode.NetworkInspectInfo): DockerNetwo
     driver: info.Driver,
     internal: info.Internal === true,
     subnets,
-    bridge: info.Options?.[BRIDGE_NAME_OPTION] || `br-${info.Id.slice(0, 12)}`,
+    bridge: bridgeNames?.get(info.Id) || info.Options?.[BRIDGE_NAME_OPTION] || `br-${info.Id.slice(0, 12)}`,
   };
 }
 
@@ -108,6 +117,7 @@ export class NetworkWatcher extends EventEmitter<WatcherEvents> {
   /** The live session's re-lister, for polling; undefined between sessions. */
   private relister: (() => Promise<void>) | undefined;
   private poller: NodeJS.Timeout | undefined;
+  private bridgeSource: BridgeNameSource | undefined;
 
   constructor(
     private readonly client: DockerEventsClient,
@@ -158,6 +168,16 @@ export class NetworkWatcher extends EventEmitter<WatcherEvents> {
     if (ms) this.poller = setInterval(() => void this.relister?.().catch(() => undefined), ms);
   }
 
+  /**
+   * Takes bridge device names from `source` on every list (undefined: Docker's own names). For Podman, whose
+   * compatible API does not say; re-lists at once when connected.
+   */
+  bridgeNames(source: BridgeNameSource | undefined): void {
+    if (source === this.bridgeSource) return;
+    this.bridgeSource = source;
+    void this.relister?.().catch(() => undefined);
+  }
+
   /** Closes the stream and waits for the loop to finish. Safe to call more than once. */
   stop(): Promise<void> {
     this.pollNetworks(undefined);
@@ -183,11 +203,11 @@ export class NetworkWatcher extends EventEmitter<WatcherEvents> {
     const loop = async () => {
       do {
         again = false;
-        const list = await this.client.listNetworks({
-          abortSignal: AbortSignal.any([signal, AbortSignal.timeout(this.events.requestTimeout)]),
-        });
+        const abortSignal = AbortSignal.any([signal, AbortSignal.timeout(this.events.requestTimeout)]);
+        const list = await this.client.listNetworks({ abortSignal });
+        const names = await this.bridgeNamesOf(abortSignal);
         if (signal.aborted) return;
-        this.publish(list);
+        this.publish(list, names);
       } while (again && !signal.aborted);
     };
     return {
@@ -237,9 +257,22 @@ export class NetworkWatcher extends EventEmitter<WatcherEvents> {
     return type === 'network';
   }
 
-  private publish(list: Dockerode.NetworkInspectInfo[]): void {
+  /** The engine's bridge names; a failure keeps Docker's names (logged), so routing never waits on it. */
+  private async bridgeNamesOf(signal: AbortSignal): Promise<Map<string, string> | undefined> {
+    if (!this.bridgeSource) return undefined;
+    try {
+      return await this.bridgeSource(signal);
+    } catch (err) {
+      this.log?.warn('could not read the bridge names (joins may name the wrong bridges)', {
+        error: err instanceof Error ? err.message : String(err),
+      });
+      return undefined;
+    }
+  }
+
+  private publish(list: Dockerode.NetworkInspectInfo[], bridgeNames?: Map<string, string>): void {
     const networks = list
-      .map(toDockerNetwork)
+      .map((info) => toDockerNetwork(info, bridgeNames))
       .filter((n): n is DockerNetwork => !!n)
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : 1));
     const key = JSON.stringify(networks);

@@ -132,6 +132,7 @@ export class RouteSync {
           conflict: p.conflict ?? null,
           publicSubnets: p.publicSubnets,
           allowPublic: p.allowPublic,
+          ...(n ? { bridge: n.bridge } : {}),
         };
       }),
       joins: settings?.joins ?? [],
@@ -161,6 +162,7 @@ export class RouteSync {
           conflict: null,
           publicSubnets: n.subnets.filter(isPublicSubnet),
           allowPublic: settings ? isPublicAllowed(settings, n.name) : false,
+          bridge: n.bridge,
         })),
       joins: settings?.joins ?? [],
     };

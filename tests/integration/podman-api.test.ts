@@ -3,7 +3,7 @@
 // the docker CLI against Podman are followed (re-listed: Podman sent no network events) and routed on the
 // host, then unrouted when removed; `gangway up` builds the agent image and starts its container through
 // Podman's API; a container run through Podman is reached by IP and by name through the tunnel; and
-// `gangway down` removes the agent.
+// `gangway down` removes the agent. Joins name Podman's bridge devices (from its own API).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { callApi } from '../../client/api-client';
@@ -106,6 +106,22 @@ describe("Gangway against Podman's Docker-compatible API", { timeout: 180_000 },
     const ip = (await podman!.docker(inspect)).stdout.trim();
     assert.match(ip, /^10\.89\.8\.\d+$/);
     await waitFor(`the Podman container ${ip} from the host`, () => httpOk(rig!, ip), 15_000, 100);
+    // What a join names: Podman's device (cni-podman<N> or podman<N>, from its own API), not Docker's br-<id>,
+    // and it exists in the VM now that a container uses the network.
+    const webnet = await waitFor(
+      "webnet's bridge from Podman's API",
+      async () => {
+        const n = (await callApi(daemon!.socket, ROUTES.networks)).networks.find((x) => x.name === 'webnet');
+        return n?.bridge && !n.bridge.startsWith('br-') ? n : undefined;
+      },
+      10_000,
+      200,
+    );
+    assert.match(webnet.bridge ?? '', /^(cni-)?podman\d+$/);
+    const link = await rig!.exec(rig!.vmNs, 'ip', ['-o', 'link', 'show', 'dev', webnet.bridge!], {
+      allowFail: true,
+    });
+    assert.equal(link.code, 0, `${webnet.bridge} is not a device in the VM: ${link.stderr}`);
     // By name, through Gangway's DNS on the tunnel address, from Podman's container list.
     const dig = async () =>
       (

@@ -13,6 +13,7 @@ import {
   type DockerNetwork,
   type WatcherStatus,
 } from '../../helper/docker/network-watcher';
+import { parseLibpodBridges } from '../../helper/docker/libpod-bridges';
 
 function info(
   name: string,
@@ -269,4 +270,47 @@ test('stop() while Docker is unreachable returns promptly and leaves nothing run
   const calls = d.calls.length;
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(d.calls.length, calls);
+});
+
+// Podman 4.3.1's answers, captured here: its compatible list has no bridge option, its own API names the device.
+const PODMAN_ID = '2f259bab93aaaaa2542ba43ef33eb990d0999ee1b9924b557b7be53c0b7a1bb9';
+const PODMAN_COMPAT = info('podman', PODMAN_ID, ['10.88.0.0/16'], { Options: {} });
+const LIBPOD_BODY = [
+  {
+    name: 'podman',
+    id: PODMAN_ID,
+    driver: 'bridge',
+    network_interface: 'cni-podman0',
+    subnets: [{ subnet: '10.88.0.0/16', gateway: '10.88.0.1' }],
+    ipv6_enabled: false,
+    internal: false,
+    dns_enabled: false,
+  },
+];
+
+test("Podman: bridge names come from its own API, and Docker's names come back when that API fails", async () => {
+  assert.deepEqual(parseLibpodBridges(LIBPOD_BODY), new Map([[PODMAN_ID, 'cni-podman0']]));
+  assert.deepEqual(parseLibpodBridges([{ id: 'x' }]), new Map(), 'no device: not guessed');
+  assert.throws(() => parseLibpodBridges({ message: 'not found' }));
+
+  const d = new FakeDocker();
+  d.networks = [PODMAN_COMPAT];
+  const w = new NetworkWatcher(d);
+  const o = observe(w);
+  let libpodUp = true;
+  w.bridgeNames(() =>
+    libpodUp ? Promise.resolve(parseLibpodBridges(LIBPOD_BODY)) : Promise.reject(new Error('404')),
+  );
+  w.start();
+  try {
+    await o.until('the Podman network', () => o.snapshots.length > 0);
+    assert.equal(o.snapshots.at(-1)?.[0]?.bridge, 'cni-podman0');
+    libpodUp = false;
+    d.stream!.write(d.event('network', 'create', 'n2', 'other'));
+    await o.until("Docker's default name", () => o.snapshots.at(-1)?.[0]?.bridge === 'br-2f259bab93aa');
+    w.bridgeNames(undefined);
+    assert.equal(w.networks[0]?.bridge, 'br-2f259bab93aa');
+  } finally {
+    await w.stop();
+  }
 });
