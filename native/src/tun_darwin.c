@@ -95,6 +95,7 @@ int tun_open(const char *name, bool want_offload, struct tun_device *out, char *
   out->name[TUN_NAME_MAX - 1] = '\0';
   out->fd = fd;
   out->offload = false;
+  out->framed = true;
   return 0;
 }
 
