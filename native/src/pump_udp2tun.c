@@ -178,6 +178,9 @@ void *udp2tun_main(void *arg) {
     }
     write_pending(u);
     counters_publish(&p->counters, &u->cb);
+    // A short batch means the socket is drained: sleep in poll() now rather than spend one more receive
+    // (one recvmsg per datagram on macOS and in mac-like mode) only to be told EAGAIN.
+    if (r < U2T_BATCH && !pump_wait(p, p->udp.fd, POLLIN)) break;
   }
   counters_publish(&p->counters, &u->cb);
   return NULL;
