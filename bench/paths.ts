@@ -20,6 +20,7 @@ import {
 import { nsRun, waitFor } from '../rig/exec';
 import type { Rig } from '../rig/rig';
 import { Arm64Agent } from './arm64-agent';
+import { maclikeDaemonEnv } from './maclike-path';
 import { threadCount } from './cpu';
 import type { PathName } from './types';
 
@@ -131,7 +132,7 @@ class GangwayPath implements BenchPath {
 
   constructor(
     private readonly rig: Rig,
-    readonly name: 'gangway' | 'gangway-nooffload' | 'gangway-arm64',
+    readonly name: 'gangway' | 'gangway-nooffload' | 'gangway-arm64' | 'gangway-maclike',
   ) {}
   private arm64: Arm64Agent | undefined;
 
@@ -144,7 +145,14 @@ class GangwayPath implements BenchPath {
     if (missing) throw new Error(missing);
     const { rig } = this;
     this.work = new Workdir();
-    this.daemon = startDaemon(rig, this.work, ['--mtu', String(MTU), ...this.extra]);
+    this.daemon = startDaemon(
+      rig,
+      this.work,
+      ['--mtu', String(MTU), ...this.extra],
+      undefined,
+      undefined,
+      this.name === 'gangway-maclike' ? maclikeDaemonEnv() : undefined,
+    );
     const daemon = this.daemon;
     const explain = (err: unknown) =>
       new Error(
@@ -353,6 +361,7 @@ export function createPath(rig: Rig, name: PathName): BenchPath {
     case 'gangway':
     case 'gangway-nooffload':
     case 'gangway-arm64':
+    case 'gangway-maclike':
       return new GangwayPath(rig, name);
     case 'wireguard':
       return new WireguardPath(rig);

@@ -11,6 +11,8 @@ export const TARGETS = {
   addedIdleP50Ms: 0.1,
   /** p99 RTT under 4-stream load below this. */
   loadedP99Ms: 10,
+  /** gangway-maclike (one packet per syscall, as on a Mac): single stream at least this many times wireguard-go. */
+  maclikeVsWireguard: 3,
 } as const;
 
 export interface TargetCheck {
@@ -64,7 +66,7 @@ export function formatRatios(paths: readonly PathResult[]): string[] {
   const out: string[] = [];
   const direct = find(paths, 'direct');
   const wg = find(paths, 'wireguard');
-  for (const name of ['gangway', 'gangway-nooffload', 'gangway-arm64'] as const) {
+  for (const name of ['gangway', 'gangway-nooffload', 'gangway-arm64', 'gangway-maclike'] as const) {
     const g = find(paths, name);
     if (!g) continue;
     const parts: string[] = [];
@@ -131,7 +133,25 @@ export function checkTargets(paths: readonly PathResult[]): TargetCheck[] {
       },
     );
   }
+  checks.push(...checkMaclike(paths));
   return checks;
+}
+
+/** gangway-maclike has one target: its single stream against wireguard-go's, measured in the same run. */
+function checkMaclike(paths: readonly PathResult[]): TargetCheck[] {
+  const g = find(paths, 'gangway-maclike');
+  if (!g) return [];
+  const wg = find(paths, 'wireguard');
+  const vsWg = wg ? (g.oneStream?.medianGbps ?? NaN) / (wg.oneStream?.medianGbps ?? NaN) : NaN;
+  return [
+    {
+      path: 'gangway-maclike',
+      name: '1 stream vs wireguard-go',
+      value: vsWg,
+      limit: `≥ ${TARGETS.maclikeVsWireguard}×`,
+      pass: Number.isFinite(vsWg) ? vsWg >= TARGETS.maclikeVsWireguard : null,
+    },
+  ];
 }
 
 export function formatTargets(checks: readonly TargetCheck[]): string[] {

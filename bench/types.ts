@@ -2,11 +2,24 @@
 import type { IperfResult } from './iperf';
 import type { PingResult } from './ping';
 
-export const PATH_NAMES = ['direct', 'gangway', 'gangway-nooffload', 'wireguard', 'gangway-arm64'] as const;
+export const PATH_NAMES = [
+  'direct',
+  'gangway',
+  'gangway-nooffload',
+  'wireguard',
+  'gangway-arm64',
+  'gangway-maclike',
+] as const;
 export type PathName = (typeof PATH_NAMES)[number];
 /** What `npm run bench` measures unless --paths says otherwise: gangway-arm64 (an emulated agent, minutes to
  *  prepare the first time, its speed no measure of a real arm64 VM) only when asked for. */
-export const DEFAULT_PATHS: readonly PathName[] = ['direct', 'gangway', 'gangway-nooffload', 'wireguard'];
+export const DEFAULT_PATHS: readonly PathName[] = [
+  'direct',
+  'gangway',
+  'gangway-nooffload',
+  'wireguard',
+  'gangway-maclike',
+];
 
 export const PATH_LABELS: Record<PathName, string> = {
   direct: 'direct (veth routing)',
@@ -14,6 +27,7 @@ export const PATH_LABELS: Record<PathName, string> = {
   'gangway-nooffload': 'Gangway --no-offload',
   wireguard: 'wireguard-go',
   'gangway-arm64': 'Gangway, arm64 agent under qemu (ratio only)',
+  'gangway-maclike': 'Gangway, mac-like daemon (1 packet/syscall)',
 };
 
 export interface CpuSample {

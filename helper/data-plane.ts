@@ -8,6 +8,7 @@ import { formatCidr, nthAddress, parseCidr } from '../common/cidr';
 import type { Logger } from '../common/log';
 import type { NativeAddon, Pump } from '../native/index';
 import type { NetPlatform } from '../shared/platform/net-platform';
+import { macLikePump } from '../shared/pump-mode';
 import { RouteReconciler } from './routes/route-reconciler';
 import { type AgentSecretLookup, TunnelServer, type TunnelServerOptions } from './tunnel-server';
 
@@ -40,6 +41,8 @@ export interface DataPlaneDeps {
   secret: Buffer | AgentSecretLookup;
   tunName: string;
   offload: boolean;
+  /** The bench's mac-like pump (default: GANGWAY_PUMP_MACLIKE, shared/pump-mode.ts); overrides `offload`. */
+  macLike?: boolean;
   bind: string;
   /** The configuration pushed to the agent (read on every push). */
   config: TunnelServerOptions['config'];
@@ -64,7 +67,10 @@ export interface DataPlane {
 }
 
 export async function openDataPlane(p: PlaneParams, d: DataPlaneDeps): Promise<DataPlane> {
-  const tun = d.native.openTun(d.tunName, { offload: d.offload });
+  const macLike = d.macLike ?? macLikePump();
+  const tun = d.native.openTun(d.tunName, macLike ? { macLike } : { offload: d.offload });
+  if (macLike)
+    d.log.warn('mac-like pump (bench only): one packet per syscall, no offloads', { device: tun.name });
   let tunnel: TunnelServer | undefined;
   let pump: Pump;
   try {

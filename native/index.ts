@@ -11,11 +11,23 @@ export interface TunHandle {
   name: string;
   /** True when the device was opened with IFF_VNET_HDR and TSO/USO offloads (Linux only). */
   offload: boolean;
+  /**
+   * Every packet on the device carries a 4-byte header and a pump over it moves one packet per syscall:
+   * always on macOS (utun), on Linux only when opened with `macLike` (the bench's mac-like path).
+   */
+  macLike?: boolean;
 }
 
 export interface OpenTunOptions {
   /** Ask for TUN offloads (Linux: IFF_VNET_HDR + TUNSETOFFLOAD). Falls back silently when refused. */
   offload?: boolean;
+  /**
+   * Linux, bench only: frame packets as macOS utun does (a 4-byte header, here the kernel's packet
+   * information; no offloads), so that the pump created on this device pays per packet what a Mac pays: one
+   * TUN read or write and one recvmsg or sendmsg per packet, no recvmmsg/sendmmsg, no UDP GSO/GRO.
+   * Excludes `offload`.
+   */
+  macLike?: boolean;
 }
 
 export interface PumpOptions {

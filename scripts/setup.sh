@@ -20,6 +20,7 @@ PACKAGES=(
   systemd-container debootstrap           # service test: a Debian machine booted with systemd-nspawn
   chromium                                # UI tests (Playwright drives Debian's Chromium)
   qemu-user-static binfmt-support         # the arm64 agent (Apple Silicon's Docker VM) under emulation
+  strace                                  # the mac-like pump's syscall count (pump-maclike test)
 )
 # node and npm may come from elsewhere (nodesource, the machine image); Debian's only when absent.
 command -v node >/dev/null || PACKAGES+=(nodejs)

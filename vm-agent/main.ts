@@ -15,6 +15,7 @@ import { Firewall } from './firewall';
 import { firewallReport } from './firewall-backend';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { DeadlineLoop } from '../shared/deadline-loop';
+import { macLikePump } from '../shared/pump-mode';
 
 const USAGE = `Usage: gangway-agent --server HOST:PORT --secret-file FILE [--tun-name NAME] [--no-offload]
 
@@ -70,7 +71,11 @@ async function run(log: Logger): Promise<number> {
   if (!secret)
     throw new Error(`${secretFile} does not hold a Gangway secret (hex, or "KEYID SECRET" in hex)`);
   const net = new LinuxNet(runCommand);
-  const tun = native().openTun(values['tun-name'] ?? 'gwa0', { offload: !values['no-offload'] });
+  // GANGWAY_PUMP_MACLIKE=1 (bench only, shared/pump-mode.ts): one packet per syscall, no offloads.
+  const tun = native().openTun(
+    values['tun-name'] ?? 'gwa0',
+    macLikePump() ? { macLike: true } : { offload: !values['no-offload'] },
+  );
   enableForwarding(log);
 
   let server = await resolveForever(host, port, log);
@@ -167,6 +172,7 @@ async function run(log: Logger): Promise<number> {
     server: formatEndpoint(server),
     device: tun.name,
     offload: tun.offload,
+    macLike: tun.macLike,
     localPort: pump.localPort(),
   });
 

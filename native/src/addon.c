@@ -114,6 +114,20 @@ static bool get_opt_int(napi_env env, napi_value obj, const char *key, const cha
   return get_int(env, v, what, min, max, out);
 }
 
+// Optional boolean property: absent (undefined) leaves *out alone.
+static bool get_opt_bool(napi_env env, napi_value obj, const char *key, const char *what, bool *out) {
+  napi_value v;
+  if (!get_prop(env, obj, key, &v)) return false;
+  if (is_type(env, v, napi_undefined)) return true;
+  if (!is_type(env, v, napi_boolean)) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s must be a boolean", what);
+    napi_throw_type_error(env, NULL, msg);
+    return false;
+  }
+  return napi_get_value_bool(env, v, out) == napi_ok;
+}
+
 // ---- openTun -------------------------------------------------------------------------------------------
 
 static napi_value open_tun(napi_env env, napi_callback_info info) {
@@ -126,28 +140,33 @@ static napi_value open_tun(napi_env env, napi_callback_info info) {
     napi_is_exception_pending(env, &pending);
     return pending ? NULL : throw_type(env, "openTun: name must be a string");
   }
-  bool offload = false;
+  bool offload = false, mac_like = false;
   if (argc >= 2 && !is_nullish(env, argv[1])) {
     if (!is_type(env, argv[1], napi_object)) return throw_type(env, "openTun: options must be an object");
-    napi_value v;
-    NAPI_CALL(env, napi_get_named_property(env, argv[1], "offload", &v));
-    if (!is_type(env, v, napi_undefined)) {
-      if (!is_type(env, v, napi_boolean)) return throw_type(env, "openTun: options.offload must be a boolean");
-      NAPI_CALL(env, napi_get_value_bool(env, v, &offload));
-    }
+    if (!get_opt_bool(env, argv[1], "offload", "openTun: options.offload", &offload) ||
+        !get_opt_bool(env, argv[1], "macLike", "openTun: options.macLike", &mac_like))
+      return NULL;
+    if (offload && mac_like) return throw_type(env, "openTun: options.offload and options.macLike exclude each other");
   }
 
   struct tun_device dev;
   char err[ERRBUF_LEN];
-  if (tun_open(name, offload, &dev, err) < 0) return throw_error(env, err);
+#ifdef __linux__
+  int rc = mac_like ? tun_open_framed(name, &dev, err) : tun_open(name, offload, &dev, err);
+#else
+  int rc = tun_open(name, offload, &dev, err);  // utun is framed and per-packet anyway
+#endif
+  if (rc < 0) return throw_error(env, err);
 
-  napi_value result, fd, dev_name, dev_offload;
+  napi_value result, fd, dev_name, dev_offload, dev_mac_like;
   if (napi_create_object(env, &result) != napi_ok || napi_create_int32(env, dev.fd, &fd) != napi_ok ||
       napi_create_string_utf8(env, dev.name, NAPI_AUTO_LENGTH, &dev_name) != napi_ok ||
       napi_get_boolean(env, dev.offload, &dev_offload) != napi_ok ||
+      napi_get_boolean(env, dev.framed, &dev_mac_like) != napi_ok ||
       napi_set_named_property(env, result, "fd", fd) != napi_ok ||
       napi_set_named_property(env, result, "name", dev_name) != napi_ok ||
-      napi_set_named_property(env, result, "offload", dev_offload) != napi_ok) {
+      napi_set_named_property(env, result, "offload", dev_offload) != napi_ok ||
+      napi_set_named_property(env, result, "macLike", dev_mac_like) != napi_ok) {
     close(dev.fd);  // nobody would ever learn the fd number
     return throw_error(env, "openTun: cannot build the result object");
   }
@@ -449,6 +468,7 @@ static napi_value create_pump(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_get_named_property(env, tun, "offload", &v));
   if (!is_type(env, v, napi_boolean)) return throw_type(env, "createPump: tun.offload must be a boolean");
   NAPI_CALL(env, napi_get_value_bool(env, v, &cfg.offload));
+  if (!get_opt_bool(env, tun, "macLike", "createPump: tun.macLike", &cfg.per_packet)) return NULL;
 
   char bind_text[STRING_MAX], err[ERRBUF_LEN];
   NAPI_CALL(env, napi_get_named_property(env, opts, "bindAddress", &v));

@@ -12,6 +12,7 @@
 #include "error.h"
 #include "pump_internal.h"
 #include "sockaddr_util.h"
+#include "tun.h"
 
 #define BACKOFF_MS 50
 
@@ -112,6 +113,20 @@ static void release_resources(struct pump *p) {
   p->u2t = NULL;
 }
 
+// Picks the packet calls. The TUN's framing comes from its handle (tun.macLike), as its offload mode does;
+// the kernel cannot be asked: TUNGETIFF reports IFF_NOFILTER in the bit of IFF_NO_PI.
+static int choose_io(struct pump *p, bool per_packet, char *err) {
+  p->io = (struct pump_io){tun_read, tun_write, udp_recv_batch, udp_send_batch};
+  if (per_packet && p->offload) {
+    snprintf(err, ERRBUF_LEN, "a per-packet (mac-like) pump needs a TUN opened without offloads");
+    return -1;
+  }
+#ifdef __linux__
+  if (per_packet) p->io = (struct pump_io){tun_read_framed, tun_write_framed, udp_recv_each, udp_send_each};
+#endif
+  return 0;
+}
+
 static void stop_threads(struct pump *p) {
   atomic_store(&p->stopping, true);
   if (p->wake_wr >= 0) {
@@ -146,8 +161,9 @@ int pump_create(const struct pump_config *cfg, struct pump **out, char *err) {
     p->tun_fd = -1;  // not ours: fail must not disown it
     goto fail;
   }
+  if (choose_io(p, cfg->per_packet, err) < 0) goto fail;
   if (udp_open((const struct sockaddr *)&cfg->bind_addr, cfg->bind_len, cfg->rcvbuf, cfg->sndbuf,
-               cfg->udp_offload, &p->udp, err) < 0)
+               cfg->udp_offload && !cfg->per_packet, &p->udp, err) < 0)
     goto fail;
   if (pipe(wake) < 0) {
     set_errno_error(err, "pipe", errno);

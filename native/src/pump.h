@@ -21,6 +21,10 @@ struct pump_config {
   int tun_fd;    // becomes the pump's only when pump_create succeeds
   bool offload;      // the TUN was opened with IFF_VNET_HDR
   bool udp_offload;  // UDP GSO/GRO on the socket; independent of the TUN mode (the wire format is the same)
+  // The bench's mac-like mode: one packet per syscall on both sides, as macOS does (no recvmmsg/sendmmsg, no
+  // UDP GSO/GRO, no TUN offloads); the TUN must be framed as utun is (Linux: tun_open_framed). On macOS the
+  // pump always works this way.
+  bool per_packet;
   struct sockaddr_storage bind_addr;
   socklen_t bind_len;
   size_t mtu;

@@ -12,10 +12,20 @@
 struct tun2udp;
 struct udp2tun;
 
+// The calls that move packets, chosen once by pump_create: batched (and, on Linux, offloaded), or one packet
+// per syscall as on macOS (per_packet).
+struct pump_io {
+  ssize_t (*tun_read)(int fd, void *buf, size_t len);
+  ssize_t (*tun_write)(int fd, const void *pkt, size_t len);
+  int (*udp_recv)(int fd, dgram_t *msgs, unsigned int n);
+  int (*udp_send)(int fd, dgram_t *msgs, unsigned int n);
+};
+
 struct pump {
   // Fixed once the threads run.
   int tun_fd;
   bool offload;
+  struct pump_io io;
   struct udp_socket udp;
   size_t mtu;
   pump_control_fn on_control;

@@ -169,7 +169,7 @@ static void flush(struct tun2udp *t) {
   struct pump *p = t->p;
   unsigned i = 0;
   while (i < t->nmsgs) {
-    int r = udp_send_batch(p->udp.fd, &t->msgs[i], t->nmsgs - i);
+    int r = p->io.udp_send(p->udp.fd, &t->msgs[i], t->nmsgs - i);
     if (r > 0) {
       for (unsigned k = i; k < i + (unsigned)r; k++) {
         t->cb.udp_tx_packets += t->nseg[k];
@@ -210,7 +210,7 @@ static enum read_status read_plain(struct tun2udp *t) {
   for (;;) {
     if (t->nmsgs >= T2U_PLAIN_BATCH || t->out_cap - t->out_used < t->slot) return READ_FULL;
     uint8_t *buf = t->out + t->out_used;
-    ssize_t n = tun_read(p->tun_fd, buf, t->slot);
+    ssize_t n = p->io.tun_read(p->tun_fd, buf, t->slot);
     if (n < 0) {
       if (errno == EINTR) continue;
       return read_error();
@@ -236,7 +236,7 @@ static enum read_status read_offload(struct tun2udp *t) {
     if (frames >= T2U_OFFLOAD_FRAMES || t->out_cap - t->out_used < SPLIT_OUT_MAX ||
         T2U_MAX_MSGS - t->nmsgs < (t->gso ? GSO_MSGS_PER_FRAME : SPLIT_MAX_SEGMENTS))
       return READ_FULL;
-    ssize_t n = tun_read(p->tun_fd, t->frame, FRAME_CAP);
+    ssize_t n = p->io.tun_read(p->tun_fd, t->frame, FRAME_CAP);
     if (n < 0) {
       if (errno == EINTR) continue;
       return read_error();

@@ -112,7 +112,7 @@ static void handle_datagram(struct udp2tun *u, uint8_t *buf, size_t len, const s
     return;
   }
   ssize_t n;
-  do n = tun_write(p->tun_fd, buf, len);
+  do n = p->io.tun_write(p->tun_fd, buf, len);
   while (n < 0 && errno == EINTR);
   if (n < 0) {
     u->cb.drop_tun_write++;  // EIO while the link is down, EINVAL for a packet the kernel rejects, ...
@@ -143,7 +143,7 @@ void *udp2tun_main(void *arg) {
   pump_name_thread("gw-udp2tun");
   while (!pump_stopping(p)) {
     reset_msgs(u);
-    int r = udp_recv_batch(p->udp.fd, u->msgs, U2T_BATCH);
+    int r = p->io.udp_recv(p->udp.fd, u->msgs, U2T_BATCH);
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -178,6 +178,9 @@ void *udp2tun_main(void *arg) {
     }
     write_pending(u);
     counters_publish(&p->counters, &u->cb);
+    // A short batch means the socket is drained: sleep in poll() now rather than spend one more receive
+    // (one recvmsg per datagram on macOS and in mac-like mode) only to be told EAGAIN.
+    if (r < U2T_BATCH && !pump_wait(p, p->udp.fd, POLLIN)) break;
   }
   counters_publish(&p->counters, &u->cb);
   return NULL;

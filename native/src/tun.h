@@ -17,6 +17,9 @@ struct tun_device {
   // Linux only: IFF_VNET_HDR with TSO (and USO when the kernel has it). Every read and write then carries a
   // struct virtio_net_hdr in front of the packet; offload_linux.c owns that format.
   bool offload;
+  // Every packet carries a 4-byte header: macOS utun's address family, or on Linux the packet information
+  // header of a device opened by tun_open_framed (the bench's mac-like mode).
+  bool framed;
 };
 
 // Opens (creating if needed) the TUN device `name` ("" lets the OS choose). On failure returns -1 with a
@@ -27,5 +30,15 @@ int tun_open(const char *name, bool want_offload, struct tun_device *out, char *
 // return more than len when the packet did not fit (Linux reports the full length of a truncated packet).
 ssize_t tun_read(int fd, void *buf, size_t len);
 ssize_t tun_write(int fd, const void *pkt, size_t len);
+
+#ifdef __linux__
+// The bench's mac-like mode: a device that frames packets as macOS utun does, so a Linux pump pays what a Mac
+// pays per packet. Opened without IFF_NO_PI and without offloads, the kernel puts a 4-byte header (struct
+// tun_pi: flags, ethertype) before every packet, as utun puts a 4-byte address family; tun_read_framed and
+// tun_write_framed move it with readv/writev and two iovecs, exactly like tun_darwin.c's tun_read/tun_write.
+int tun_open_framed(const char *name, struct tun_device *out, char *err);
+ssize_t tun_read_framed(int fd, void *buf, size_t len);
+ssize_t tun_write_framed(int fd, const void *pkt, size_t len);
+#endif
 
 #endif

@@ -30,6 +30,15 @@
 #define SYSPROTO_CONTROL 2  // <sys/sys_domain.h>
 #define AF_SYS_CONTROL 2    // <sys/sys_domain.h>
 #endif
+#ifndef UTUN_OPT_MAX_PENDING_PACKETS
+#define UTUN_OPT_MAX_PENDING_PACKETS 16  // <net/if_utun.h> since the macOS 10.12 SDK
+#endif
+
+// Packets utun may queue on our socket before it stops the interface's output. xnu's default is 1: each read
+// then has to re-enable output and wait for the interface's starter thread to hand over the next packet, so
+// a reader that keeps up still finds the socket empty and pays a poll() per packet. 64 is the pump's TUN
+// batch (T2U_PLAIN_BATCH); the packets would wait in the interface's queue otherwise, so no more queueing.
+#define MAX_PENDING_PACKETS 64
 
 #include "error.h"
 
@@ -84,6 +93,10 @@ int tun_open(const char *name, bool want_offload, struct tun_device *out, char *
       failed = "getsockopt(UTUN_OPT_IFNAME)";
     } else if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
       failed = "fcntl(FD_CLOEXEC)";
+    } else {
+      // A public option, but an old kernel may not know it: then utun works as before, one packet at a time.
+      uint32_t pending = MAX_PENDING_PACKETS;
+      (void)setsockopt(fd, SYSPROTO_CONTROL, UTUN_OPT_MAX_PENDING_PACKETS, &pending, sizeof pending);
     }
   }
   if (failed) {
@@ -95,6 +108,7 @@ int tun_open(const char *name, bool want_offload, struct tun_device *out, char *
   out->name[TUN_NAME_MAX - 1] = '\0';
   out->fd = fd;
   out->offload = false;
+  out->framed = true;
   return 0;
 }
 

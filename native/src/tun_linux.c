@@ -3,13 +3,17 @@
 // cost is what limits a TUN pump (see reference/perf-baseline.md).
 #include "tun.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/if.h>
+#include <linux/if_ether.h>
 #include <linux/if_tun.h>
 #include <linux/virtio_net.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -65,6 +69,7 @@ static int open_with_flags(const char *name, short flags, struct tun_device *out
   memcpy(out->name, ifr.ifr_name, IFNAMSIZ);
   out->name[IFNAMSIZ - 1] = '\0';
   out->offload = false;
+  out->framed = !(flags & IFF_NO_PI);
   return 0;
 }
 
@@ -100,3 +105,26 @@ int tun_open(const char *name, bool want_offload, struct tun_device *out, char *
 ssize_t tun_read(int fd, void *buf, size_t len) { return read(fd, buf, len); }
 
 ssize_t tun_write(int fd, const void *pkt, size_t len) { return write(fd, pkt, len); }
+
+int tun_open_framed(const char *name, struct tun_device *out, char *err) {
+  if (check_name(name, err) < 0) return -1;
+  return open_with_flags(name, IFF_TUN, out, err) == 0 ? 0 : -1;
+}
+
+ssize_t tun_read_framed(int fd, void *buf, size_t len) {
+  struct tun_pi pi;
+  struct iovec iov[2] = {{&pi, sizeof pi}, {buf, len}};
+  ssize_t n = readv(fd, iov, 2);
+  if (n < 0) return n;
+  return n >= (ssize_t)sizeof pi ? n - (ssize_t)sizeof pi : 0;  // a runt is reported as an empty packet and dropped
+}
+
+ssize_t tun_write_framed(int fd, const void *pkt, size_t len) {
+  if (len == 0) return 0;
+  // The kernel takes the protocol from the header, as utun takes the address family from its own.
+  struct tun_pi pi = {.flags = 0, .proto = htons((((const uint8_t *)pkt)[0] >> 4) == 6 ? ETH_P_IPV6 : ETH_P_IP)};
+  struct iovec iov[2] = {{&pi, sizeof pi}, {(void *)(uintptr_t)pkt, len}};
+  ssize_t n = writev(fd, iov, 2);
+  if (n < 0) return n;
+  return n >= (ssize_t)sizeof pi ? n - (ssize_t)sizeof pi : 0;
+}

@@ -42,6 +42,10 @@ int udp_open(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, i
 // Like recvmmsg/sendmmsg with MSG_DONTWAIT: the number of messages handled, or -1 with errno.
 int udp_recv_batch(int fd, dgram_t *msgs, unsigned int n);
 int udp_send_batch(int fd, dgram_t *msgs, unsigned int n);
+// The same with one recvmsg/sendmsg per datagram (udp_each.c): macOS's batch calls, and on Linux the bench's
+// mac-like mode, which pays per datagram what a Mac pays.
+int udp_recv_each(int fd, dgram_t *msgs, unsigned int n);
+int udp_send_each(int fd, dgram_t *msgs, unsigned int n);
 
 // Marks msg as a UDP GSO send of `seg_size`-byte datagrams, using ctrl (UDP_CTRL_LEN bytes) for the cmsg.
 void udp_set_gso(struct msghdr *msg, void *ctrl, uint16_t seg_size);

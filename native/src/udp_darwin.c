@@ -61,25 +61,10 @@ int udp_open(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, i
   return 0;
 }
 
-int udp_recv_batch(int fd, dgram_t *msgs, unsigned int n) {
-  unsigned int i = 0;
-  for (; i < n; i++) {
-    ssize_t r = recvmsg(fd, &msgs[i].msg_hdr, MSG_DONTWAIT);
-    if (r < 0) break;
-    msgs[i].msg_len = (unsigned int)r;
-  }
-  return i > 0 ? (int)i : -1;  // errno is the first call's when nothing was received
-}
+// macOS's public API has no batched datagram calls (sendmsg_x/recvmsg_x are private: see ARCHITECTURE.md).
+int udp_recv_batch(int fd, dgram_t *msgs, unsigned int n) { return udp_recv_each(fd, msgs, n); }
 
-int udp_send_batch(int fd, dgram_t *msgs, unsigned int n) {
-  unsigned int i = 0;
-  for (; i < n; i++) {
-    ssize_t r = sendmsg(fd, &msgs[i].msg_hdr, MSG_DONTWAIT);
-    if (r < 0) break;
-    msgs[i].msg_len = (unsigned int)r;
-  }
-  return i > 0 ? (int)i : -1;
-}
+int udp_send_batch(int fd, dgram_t *msgs, unsigned int n) { return udp_send_each(fd, msgs, n); }
 
 void udp_set_gso(struct msghdr *msg, void *ctrl, uint16_t seg_size) {
   (void)msg;

@@ -41,35 +41,42 @@ export class Workdir {
   }
 }
 
-/** `bind`: the helper's UDP address; the rig's veth by default, 127.0.0.1 behind Docker Desktop's proxy. */
+/** `bind`: the helper's UDP address; the rig's veth by default, 127.0.0.1 behind Docker Desktop's proxy.
+ *  `env`: the daemon's environment (default: this process's). */
 export function startDaemon(
   rig: Rig,
   work: Workdir,
   extra: string[] = [],
   port = 2611,
   bind = rig.hostVethIp,
+  env?: NodeJS.ProcessEnv,
 ): DaemonHandle {
   const socket = join(work.dir, 'run', 'gangway.sock');
   const stateDir = join(work.dir, 'state');
   const logFile = join(work.dir, 'log', 'gangway.log');
-  const child = rig.spawn(rig.hostNs, process.execPath, [
-    '--enable-source-maps',
-    CLI,
-    'daemon',
-    '--bind',
-    bind,
-    '--port',
-    String(port),
-    // The rig's own "container" namespaces, when it has any (Docker's networks are followed by themselves).
-    ...(rig.containers.length > 0 ? ['--route', rig.containerSubnet] : []),
-    '--state-dir',
-    stateDir,
-    '--socket',
-    socket,
-    '--log-file',
-    logFile,
-    ...extra,
-  ]);
+  const child = rig.spawn(
+    rig.hostNs,
+    process.execPath,
+    [
+      '--enable-source-maps',
+      CLI,
+      'daemon',
+      '--bind',
+      bind,
+      '--port',
+      String(port),
+      // The rig's own "container" namespaces, when it has any (Docker's networks are followed by themselves).
+      ...(rig.containers.length > 0 ? ['--route', rig.containerSubnet] : []),
+      '--state-dir',
+      stateDir,
+      '--socket',
+      socket,
+      '--log-file',
+      logFile,
+      ...extra,
+    ],
+    env ? { env } : undefined,
+  );
   return {
     ...track(child),
     socket,

@@ -8,7 +8,7 @@ test('defaults: 5 s, 3 runs, all paths in a fixed order', () => {
   assert.deepEqual(parseOptions([]), {
     seconds: 5,
     runs: 3,
-    paths: ['direct', 'gangway', 'gangway-nooffload', 'wireguard'],
+    paths: ['direct', 'gangway', 'gangway-nooffload', 'wireguard', 'gangway-maclike'],
     pings: 200,
   });
 });

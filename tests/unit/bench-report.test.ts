@@ -114,3 +114,22 @@ test('the report without a Gangway row says so', () => {
   assert.match(r, /no Gangway row measured: no ratios/);
   assert.match(r, /Targets: n\/a/);
 });
+
+test('gangway-maclike: its ratio to wireguard-go, PASS at 3× or more, MISS below, n/a without wireguard-go', () => {
+  const mac = (one: number) => row('gangway-maclike', one, one, [0.2, 0.5], 8, 9);
+  const [pass] = checkTargets([direct, wg, mac(1.3)]);
+  assert.deepEqual(
+    { path: pass?.path, name: pass?.name, limit: pass?.limit, pass: pass?.pass },
+    { path: 'gangway-maclike', name: '1 stream vs wireguard-go', limit: '≥ 3×', pass: true },
+  );
+  assert.ok(Math.abs(pass!.value - 3.25) < 1e-9);
+  assert.equal(checkTargets([direct, wg, mac(1.1)])[0]?.pass, false);
+  assert.equal(checkTargets([direct, mac(1.3)])[0]?.pass, null);
+  assert.ok(
+    formatRatios([direct, wg, mac(1.3)]).some((l) => /mac-like .*\/ wireguard-go: 1 stream 3\.25×/.test(l)),
+  );
+  assert.match(
+    formatTargets(checkTargets([wg, mac(1.1)])).join('\n'),
+    /gangway-maclike: 1 stream vs wireguard-go 2\.75× \(≥ 3×\) MISS/,
+  );
+});
