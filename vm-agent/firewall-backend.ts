@@ -50,6 +50,20 @@ export async function probeBackend(run: Runner): Promise<BackendProbe> {
   return { backend: withDocker.b, command: `iptables-${withDocker.b}`, dockerUser: !!withUser };
 }
 
+/**
+ * Whether Docker made DOCKER-USER in ip6tables too (dockerd's ip6tables option: on by default since Engine 27,
+ * experimental in 20.10): the IPv6 mirror of our rules goes there, else into FORWARD. Docker writes both
+ * families with the same backend, so only that backend's ip6tables is asked.
+ */
+export async function probeDockerUser6(run: Runner, backend: BackendProbe['backend']): Promise<boolean> {
+  if (backend === 'none') return false;
+  try {
+    return savedChains(await run(`ip6tables-${backend}-save`, ['-t', 'filter'])).has('DOCKER-USER');
+  } catch {
+    return false;
+  }
+}
+
 /** A line of `iptables-save` output that is one of our rules (by the "gangway" comment). */
 export function isOurRule(line: string): boolean {
   return line.includes('"gangway"') || / gangway( |$)/.test(line);

@@ -15,6 +15,8 @@ import { Firewall } from './firewall';
 import { firewallReport } from './firewall-backend';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { DeadlineLoop } from '../shared/deadline-loop';
+import type { TunnelConfig } from '../common/wire';
+import { configureTun6, IPV6_MIN_MTU, ipv6Forwarding, type TunAddressing6 } from './tun-ipv6';
 
 const USAGE = `Usage: gangway-agent --server HOST:PORT --secret-file FILE [--tun-name NAME] [--no-offload]
 
@@ -90,6 +92,8 @@ async function run(log: Logger): Promise<number> {
   holder.client = client;
   let applied = '';
   let hostAddress: string | undefined;
+  /** The host's IPv6 tunnel address while IPv6 is on (the configuration carried both addresses). */
+  let hostAddress6: string | undefined;
   /** Bridge pairs whose containers may reach each other (gangway join), from the latest configuration. */
   let joins: [string, string][] = [];
   let appliedJoins = '';
@@ -97,7 +101,7 @@ async function run(log: Logger): Promise<number> {
   const ensureFirewall = () => {
     if (!firewall || !hostAddress) return;
     firewall
-      .ensure({ tun: tun.name, hostAddress, joins })
+      .ensure({ tun: tun.name, hostAddress, joins, ...(hostAddress6 ? { hostAddress6 } : {}) })
       .catch((err: unknown) => log.error('cannot apply firewall rules', { error: String(err) }));
   };
   client.on('state', (state) => {
@@ -116,10 +120,11 @@ async function run(log: Logger): Promise<number> {
     }
   });
   client.on('config', (cfg) => {
-    pump.setAllowedSources([`${cfg.hostAddress}/32`]);
+    const v6 = ipv6Of(cfg, log);
+    pump.setAllowedSources([`${cfg.hostAddress}/32`, ...(v6 ? [`${v6.peer}/128`] : [])]);
     // The latest configuration's joins win, whichever address change finishes last.
     joins = cfg.joins;
-    const key = `${cfg.agentAddress} ${cfg.hostAddress} ${cfg.mtu}`;
+    const key = `${cfg.agentAddress} ${cfg.hostAddress} ${cfg.mtu} ${v6?.local ?? '-'} ${v6?.peer ?? '-'}`;
     if (key === applied) {
       // Only the joins may have changed: the addresses stay, the firewall follows.
       if (JSON.stringify(joins) !== appliedJoins) {
@@ -129,21 +134,33 @@ async function run(log: Logger): Promise<number> {
       }
       return;
     }
-    net.configureTun(tun.name, { local: cfg.agentAddress, peer: cfg.hostAddress, mtu: cfg.mtu }).then(
-      () => {
-        applied = key;
-        hostAddress = cfg.hostAddress;
-        appliedJoins = JSON.stringify(joins);
-        ensureFirewall();
-        log.info('configuration applied', {
-          device: tun.name,
-          address: cfg.agentAddress,
-          peer: cfg.hostAddress,
-          mtu: cfg.mtu,
-        });
-      },
-      (err: unknown) => log.error('cannot apply the configuration', { error: String(err) }),
-    );
+    net
+      .configureTun(tun.name, { local: cfg.agentAddress, peer: cfg.hostAddress, mtu: cfg.mtu })
+      // Without IPv6 nothing of it is touched (a VM may have IPv6 off), unless an earlier configuration had it.
+      .then(() => (v6 || hostAddress6 ? configureTun6(runCommand, tun.name, v6) : undefined))
+      .then(
+        () => {
+          applied = key;
+          hostAddress = cfg.hostAddress;
+          hostAddress6 = v6?.peer;
+          if (v6 && ipv6Forwarding() === false)
+            log.warn(
+              'IPv6 forwarding is off in the VM: containers cannot answer over IPv6 until a Docker network ' +
+                'with IPv6 exists (docker network create --ipv6 ...; Docker turns forwarding on then)',
+              { sysctl: 'net.ipv6.conf.all.forwarding' },
+            );
+          appliedJoins = JSON.stringify(joins);
+          ensureFirewall();
+          log.info('configuration applied', {
+            device: tun.name,
+            address: cfg.agentAddress,
+            peer: cfg.hostAddress,
+            mtu: cfg.mtu,
+            ...(v6 ? { address6: v6.local, peer6: v6.peer } : {}),
+          });
+        },
+        (err: unknown) => log.error('cannot apply the configuration', { error: String(err) }),
+      );
   });
   client.dial(server);
   const ticker = new DeadlineLoop(
@@ -209,6 +226,16 @@ function enableForwarding(log: Logger): void {
       error: String(err),
     });
   }
+}
+
+/** The configuration's IPv6 tunnel addresses, when it has them and the MTU can carry IPv6. */
+function ipv6Of(cfg: TunnelConfig, log: Logger): TunAddressing6 | undefined {
+  if (cfg.agentAddress6 === undefined || cfg.hostAddress6 === undefined) return undefined;
+  if (cfg.mtu < IPV6_MIN_MTU) {
+    log.warn('IPv6 left off: the tunnel MTU is below the 1280 bytes IPv6 needs', { mtu: cfg.mtu });
+    return undefined;
+  }
+  return { local: cfg.agentAddress6, peer: cfg.hostAddress6 };
 }
 
 async function resolveForever(host: string, port: number, log: Logger): Promise<Endpoint> {
