@@ -15,8 +15,7 @@ import { Firewall } from './firewall';
 import { firewallReport } from './firewall-backend';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { DeadlineLoop } from '../shared/deadline-loop';
-import type { TunnelConfig } from '../common/wire';
-import { configureTun6, IPV6_MIN_MTU, ipv6Forwarding, type TunAddressing6 } from './tun-ipv6';
+import { configureTun6, ipv6Forwarding, ipv6Of } from './tun-ipv6';
 
 const USAGE = `Usage: gangway-agent --server HOST:PORT --secret-file FILE [--tun-name NAME] [--no-offload]
 
@@ -137,13 +136,24 @@ async function run(log: Logger): Promise<number> {
     net
       .configureTun(tun.name, { local: cfg.agentAddress, peer: cfg.hostAddress, mtu: cfg.mtu })
       // Without IPv6 nothing of it is touched (a VM may have IPv6 off), unless an earlier configuration had it.
-      .then(() => (v6 || hostAddress6 ? configureTun6(runCommand, tun.name, v6) : undefined))
+      .then(() =>
+        v6 || hostAddress6
+          ? configureTun6(runCommand, tun.name, v6).then(
+              () => v6,
+              (err: unknown) => {
+                // A VM with IPv6 disabled (disable_ipv6=1) still gets its IPv4 tunnel.
+                log.warn('cannot give the tunnel its IPv6 address: IPv6 stays off', { error: String(err) });
+                return undefined;
+              },
+            )
+          : undefined,
+      )
       .then(
-        () => {
+        (on6) => {
           applied = key;
           hostAddress = cfg.hostAddress;
-          hostAddress6 = v6?.peer;
-          if (v6 && ipv6Forwarding() === false)
+          hostAddress6 = on6?.peer;
+          if (on6 && ipv6Forwarding() === false)
             log.warn(
               'IPv6 forwarding is off in the VM: containers cannot answer over IPv6 until a Docker network ' +
                 'with IPv6 exists (docker network create --ipv6 ...; Docker turns forwarding on then)',
@@ -156,7 +166,7 @@ async function run(log: Logger): Promise<number> {
             address: cfg.agentAddress,
             peer: cfg.hostAddress,
             mtu: cfg.mtu,
-            ...(v6 ? { address6: v6.local, peer6: v6.peer } : {}),
+            ...(on6 ? { address6: on6.local, peer6: on6.peer } : {}),
           });
         },
         (err: unknown) => log.error('cannot apply the configuration', { error: String(err) }),
@@ -226,16 +236,6 @@ function enableForwarding(log: Logger): void {
       error: String(err),
     });
   }
-}
-
-/** The configuration's IPv6 tunnel addresses, when it has them and the MTU can carry IPv6. */
-function ipv6Of(cfg: TunnelConfig, log: Logger): TunAddressing6 | undefined {
-  if (cfg.agentAddress6 === undefined || cfg.hostAddress6 === undefined) return undefined;
-  if (cfg.mtu < IPV6_MIN_MTU) {
-    log.warn('IPv6 left off: the tunnel MTU is below the 1280 bytes IPv6 needs', { mtu: cfg.mtu });
-    return undefined;
-  }
-  return { local: cfg.agentAddress6, peer: cfg.hostAddress6 };
 }
 
 async function resolveForever(host: string, port: number, log: Logger): Promise<Endpoint> {

@@ -2,6 +2,8 @@
 // them (hostAddress6/agentAddress6), and nothing global when it does not. IPv4 addressing stays with
 // LinuxNet.configureTun, which knows one family per call.
 import { readFileSync } from 'node:fs';
+import type { Logger } from '../common/log';
+import type { TunnelConfig } from '../common/wire';
 import type { Runner } from '../shared/exec';
 
 /** IPv6 needs links of at least 1280 bytes: the kernel drops a smaller link's IPv6 addresses itself. */
@@ -12,6 +14,16 @@ export interface TunAddressing6 {
   local: string;
   /** The host's IPv6 tunnel address (point-to-point peer: the kernel adds its /128 route on the TUN). */
   peer: string;
+}
+
+/** The configuration's IPv6 tunnel addresses, when it has them and the MTU can carry IPv6. */
+export function ipv6Of(cfg: TunnelConfig, log: Logger): TunAddressing6 | undefined {
+  if (cfg.agentAddress6 === undefined || cfg.hostAddress6 === undefined) return undefined;
+  if (cfg.mtu < IPV6_MIN_MTU) {
+    log.warn('IPv6 left off: the tunnel MTU is below the 1280 bytes IPv6 needs', { mtu: cfg.mtu });
+    return undefined;
+  }
+  return { local: cfg.agentAddress6, peer: cfg.hostAddress6 };
 }
 
 /**
