@@ -4,7 +4,7 @@
 // the agent runs as a plain process in the VM namespace. Containers on an --ipv6 and an --internal --ipv6
 // network answer the host's IPv6 tunnel address, the ip6tables mirror is in Docker's backend only, a join
 // opens Docker's IPv6 isolation, a flushed DOCKER-USER is healed, and nothing of ours is left after the agent
-// exits.
+// exits. The agent's pump drops IPv6 from any other inner source than the host's tunnel address.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -166,6 +166,49 @@ for (const [i, flavour] of (['legacy', 'nft'] as const).entries()) {
 
     test('the host reaches a container on an --internal --ipv6 network (masqueraded)', async () => {
       await waitFor(`[${ips.inner}] over IPv6`, () => http6(r!, ips.inner!), 10_000, 100);
+    });
+
+    test("the agent's pump takes IPv6 from the host's tunnel address only: another inner source is dropped", async () => {
+      /** The agent's dropSpoofed counter, from the line SIGUSR1 makes it log. */
+      const dropSpoofed = async (): Promise<number> => {
+        const before = agent!.output().length;
+        agent!.child.kill('SIGUSR1');
+        const line = await waitFor(
+          'the agent to log its counters',
+          () => /"msg":"agent counters".*\n/.exec(agent!.output().slice(before))?.[0],
+          5_000,
+          50,
+        );
+        return Number(/"dropSpoofed":(\d+)/.exec(line)?.[1]);
+      };
+      const spoofed = 'fd57:6177::99';
+      const tunDev = 'gw6h';
+      await r!.rig.exec(r!.rig.hostNs, 'ip', ['-6', 'addr', 'add', `${spoofed}/128`, 'dev', tunDev, 'nodad']);
+      try {
+        const d0 = await dropSpoofed();
+        const ping = (from: string) =>
+          r!.rig.exec(
+            r!.rig.hostNs,
+            'ping',
+            ['-6', '-c', '3', '-i', '0.2', '-W', '1', '-I', from, ips.web!],
+            {
+              allowFail: true,
+            },
+          );
+        assert.notEqual(
+          (await ping(spoofed)).code,
+          0,
+          'a packet from a source the host does not own got through',
+        );
+        const d1 = await dropSpoofed();
+        assert.ok(d1 - d0 >= 3, `dropSpoofed ${d0} -> ${d1}`);
+        // (No exact count after this: the host's link-local chatter, MLD from fe80::, is dropped and counted too.)
+        assert.equal((await ping(HOST6)).code, 0, "the host's IPv6 tunnel address still gets through");
+      } finally {
+        await r!.rig.exec(r!.rig.hostNs, 'ip', ['-6', 'addr', 'del', `${spoofed}/128`, 'dev', tunDev], {
+          allowFail: true,
+        });
+      }
     });
 
     test('a join opens Docker’s IPv6 isolation between two networks', async () => {
