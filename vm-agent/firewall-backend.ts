@@ -84,6 +84,8 @@ export function ourRulesPerTable(save: string): Map<string, number> {
 export interface FirewallReport extends BackendProbe {
   /** Our rules present now (by the "gangway" comment), in the backend written to. */
   rules: number;
+  /** Our ip6tables rules there, when there are any (IPv6 on); absent otherwise, as from older agents. */
+  rules6?: number;
   problem?: string;
 }
 
@@ -95,12 +97,20 @@ export const NO_DOCKER_CHAINS =
 
 export async function firewallReport(run: Runner): Promise<FirewallReport> {
   const probe = await probeBackend(run);
-  let rules = 0;
   const save = probe.backend === 'none' ? 'iptables-save' : `iptables-${probe.backend}-save`;
-  try {
-    rules = (await run(save, [])).split('\n').filter(isOurRule).length;
-  } catch {
-    // no tables to read: no rules of ours either
-  }
-  return { ...probe, rules, ...(probe.backend === 'none' ? { problem: NO_DOCKER_CHAINS } : {}) };
+  const count = async (cmd: string) => {
+    try {
+      return (await run(cmd, [])).split('\n').filter(isOurRule).length;
+    } catch {
+      return 0; // no tables to read: no rules of ours either
+    }
+  };
+  const rules = await count(save);
+  const rules6 = await count(save.replace(/^iptables/, 'ip6tables'));
+  return {
+    ...probe,
+    rules,
+    ...(rules6 > 0 ? { rules6 } : {}),
+    ...(probe.backend === 'none' ? { problem: NO_DOCKER_CHAINS } : {}),
+  };
 }

@@ -156,6 +156,11 @@ for (const [i, flavour] of (['legacy', 'nft'] as const).entries()) {
       const forward = await r!.rig.exec(r!.rig.vmNs, `ip6tables-${flavour}`, ['-S', chain]);
       assert.match(forward.stdout.split('\n')[1] ?? '', /gangway/, forward.stdout);
       assert.equal((await ourRules(r!, `iptables-${flavour}`)).length, 4, 'the IPv4 rules stay as they were');
+      // What status and doctor read (gangway-agent --firewall-report): the IPv6 rules counted apart.
+      const report = JSON.parse(
+        (await r!.rig.exec(r!.rig.vmNs, process.execPath, [AGENT, '--firewall-report'])).stdout,
+      ) as { backend: string; rules: number; rules6?: number };
+      assert.deepEqual([report.backend, report.rules, report.rules6], [flavour, 4, 4]);
       assert.equal((await ourRules(r!, `ip6tables-${other}`)).length, 0, `rules leaked into ${other}`);
       assert.equal((await ourRules(r!, `iptables-${other}`)).length, 0, `rules leaked into ${other}`);
     });
