@@ -45,6 +45,8 @@ export const agentFirewallSchema = z.object({
   command: z.string(),
   dockerUser: z.boolean(),
   rules: z.number(),
+  /** The agent's ip6tables rules, when IPv6 is on (agents before IPv6 never send it). */
+  rules6: z.number().optional(),
   problem: z.string().optional(),
 });
 export type AgentFirewall = z.infer<typeof agentFirewallSchema>;

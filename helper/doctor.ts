@@ -255,7 +255,8 @@ const CHECKS: {
         );
       return outcome(
         'ok',
-        `${r.report.rules} rules in ${r.report.command} (${r.report.dockerUser ? 'DOCKER-USER' : 'FORWARD'}), where Docker's chains are`,
+        `${r.report.rules} rules in ${r.report.command} (${r.report.dockerUser ? 'DOCKER-USER' : 'FORWARD'}), where Docker's chains are` +
+          (r.report.rules6 ? `; ${r.report.rules6} IPv6 rules in its ip6tables` : ''),
       );
     },
   },

@@ -57,6 +57,10 @@ export interface DockerdOptions {
   iptables?: 'legacy' | 'nft';
   dockerCli?: string;
   startTimeoutMs?: number;
+  /** Docker's IPv6 firewall: `docker network create --ipv6 --subnet fd42:…/64` networks get ip6tables chains
+   *  (DOCKER-USER, isolation) as IPv4 ones do. 20.10 keeps "ip6tables" behind "experimental" (Engine 27 made
+   *  it the default); per-network --ipv6 needs nothing more. */
+  ipv6?: boolean;
 }
 
 export class Dockerd {
@@ -109,7 +113,10 @@ export class Dockerd {
   async start(): Promise<void> {
     await mkdir(path.join(this.dir, 'cli'), { recursive: true });
     await writeFile(path.join(this.dir, 'owner'), `${process.pid}\n`);
-    const config = { 'deprecated-key-path': path.join(this.dir, 'key.json') };
+    const config = {
+      'deprecated-key-path': path.join(this.dir, 'key.json'),
+      ...(this.opts.ipv6 ? { experimental: true, ip6tables: true } : {}),
+    };
     await writeFile(path.join(this.dir, 'daemon.json'), JSON.stringify(config));
     try {
       await this.startOnce();

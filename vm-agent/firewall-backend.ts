@@ -50,6 +50,20 @@ export async function probeBackend(run: Runner): Promise<BackendProbe> {
   return { backend: withDocker.b, command: `iptables-${withDocker.b}`, dockerUser: !!withUser };
 }
 
+/**
+ * Whether Docker made DOCKER-USER in ip6tables too (dockerd's ip6tables option: on by default since Engine 27,
+ * experimental in 20.10): the IPv6 mirror of our rules goes there, else into FORWARD. Docker writes both
+ * families with the same backend, so only that backend's ip6tables is asked.
+ */
+export async function probeDockerUser6(run: Runner, backend: BackendProbe['backend']): Promise<boolean> {
+  if (backend === 'none') return false;
+  try {
+    return savedChains(await run(`ip6tables-${backend}-save`, ['-t', 'filter'])).has('DOCKER-USER');
+  } catch {
+    return false;
+  }
+}
+
 /** A line of `iptables-save` output that is one of our rules (by the "gangway" comment). */
 export function isOurRule(line: string): boolean {
   return line.includes('"gangway"') || / gangway( |$)/.test(line);
@@ -70,6 +84,8 @@ export function ourRulesPerTable(save: string): Map<string, number> {
 export interface FirewallReport extends BackendProbe {
   /** Our rules present now (by the "gangway" comment), in the backend written to. */
   rules: number;
+  /** Our ip6tables rules there, when there are any (IPv6 on); absent otherwise, as from older agents. */
+  rules6?: number;
   problem?: string;
 }
 
@@ -81,12 +97,20 @@ export const NO_DOCKER_CHAINS =
 
 export async function firewallReport(run: Runner): Promise<FirewallReport> {
   const probe = await probeBackend(run);
-  let rules = 0;
   const save = probe.backend === 'none' ? 'iptables-save' : `iptables-${probe.backend}-save`;
-  try {
-    rules = (await run(save, [])).split('\n').filter(isOurRule).length;
-  } catch {
-    // no tables to read: no rules of ours either
-  }
-  return { ...probe, rules, ...(probe.backend === 'none' ? { problem: NO_DOCKER_CHAINS } : {}) };
+  const count = async (cmd: string) => {
+    try {
+      return (await run(cmd, [])).split('\n').filter(isOurRule).length;
+    } catch {
+      return 0; // no tables to read: no rules of ours either
+    }
+  };
+  const rules = await count(save);
+  const rules6 = await count(save.replace(/^iptables/, 'ip6tables'));
+  return {
+    ...probe,
+    rules,
+    ...(rules6 > 0 ? { rules6 } : {}),
+    ...(probe.backend === 'none' ? { problem: NO_DOCKER_CHAINS } : {}),
+  };
 }

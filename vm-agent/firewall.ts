@@ -5,10 +5,27 @@
 // table, and the full probe-and-ensure only when a table has fewer than we wrote. The backend is probed again on
 // every ensure (a config change, or a rule gone): dockerd restarting with another iptables flushes or
 // leaves behind the chains we wrote to, and in a real VM it restarts the agent's container too.
+// With IPv6 on, the ip6tables mirror lives in the same backend and is checked by a second `-save` (only then).
 import type { Runner } from '../shared/exec';
 import type { Logger } from '../common/log';
-import { firewallRules, ruleArgs, type FirewallInput, type Rule } from './firewall-rules';
-import { NO_DOCKER_CHAINS, ourRulesPerTable, probeBackend, type BackendProbe } from './firewall-backend';
+import {
+  firewallRules,
+  ip6Command,
+  ruleArgs,
+  ruleCommand,
+  type FirewallInput,
+  type Rule,
+} from './firewall-rules';
+import {
+  NO_DOCKER_CHAINS,
+  ourRulesPerTable,
+  probeBackend,
+  probeDockerUser6,
+  type BackendProbe,
+} from './firewall-backend';
+
+/** What ensure() takes: the rules' input without the chains, which the backend probe decides. */
+export type FirewallWants = Omit<FirewallInput, 'filterChain' | 'filterChain6'>;
 
 async function works(run: Runner, cmd: string, args: string[]): Promise<boolean> {
   try {
@@ -30,10 +47,10 @@ export class Firewall {
     private flavour = 'iptables',
   ) {}
   private lastBackend = '';
-  private lastInput: Omit<FirewallInput, 'filterChain'> | undefined;
+  private lastInput: FirewallWants | undefined;
 
   /** Makes the rules for `input` present (and removes ours that are no longer wanted). Idempotent. */
-  ensure(input: Omit<FirewallInput, 'filterChain'>): Promise<number> {
+  ensure(input: FirewallWants): Promise<number> {
     const next = this.queue.then(() => this.ensureNow(input));
     this.queue = next.catch(() => undefined);
     return next;
@@ -59,20 +76,25 @@ export class Firewall {
    *  ours. Fewer than we wrote in a table means a chain was flushed or recreated. */
   private async rulesPresent(): Promise<boolean> {
     if (this.applied.length === 0) return false;
-    let save: string;
-    try {
-      save = await this.run(`${this.flavour}-save`, []);
-    } catch {
-      return false;
+    const families = new Set(this.applied.map((r) => r.family ?? 4));
+    for (const family of families) {
+      let save: string;
+      try {
+        const cmd = family === 6 ? ip6Command(this.flavour) : this.flavour;
+        save = await this.run(`${cmd}-save`, []);
+      } catch {
+        return false;
+      }
+      const present = ourRulesPerTable(save);
+      const wanted = new Map<string, number>();
+      for (const r of this.applied)
+        if ((r.family ?? 4) === family) wanted.set(r.table, (wanted.get(r.table) ?? 0) + 1);
+      for (const [table, n] of wanted) if ((present.get(table) ?? 0) < n) return false;
     }
-    const present = ourRulesPerTable(save);
-    const wanted = new Map<string, number>();
-    for (const r of this.applied) wanted.set(r.table, (wanted.get(r.table) ?? 0) + 1);
-    for (const [table, n] of wanted) if ((present.get(table) ?? 0) < n) return false;
     return true;
   }
 
-  private async ensureNow(input: Omit<FirewallInput, 'filterChain'>): Promise<number> {
+  private async ensureNow(input: FirewallWants): Promise<number> {
     this.lastInput = input;
     const probe = await probeBackend(this.run);
     this.noteBackend(probe);
@@ -83,19 +105,29 @@ export class Firewall {
       this.flavour = probe.command;
     }
     const filterChain = probe.dockerUser ? 'DOCKER-USER' : 'FORWARD';
-    const wanted = firewallRules({ ...input, filterChain });
-    const key = (r: Rule) => `${r.table} ${r.chain} ${r.spec.join(' ')}`;
+    const filterChain6 =
+      input.hostAddress6 !== undefined && (await probeDockerUser6(this.run, probe.backend))
+        ? 'DOCKER-USER'
+        : 'FORWARD';
+    const wanted = firewallRules({ ...input, filterChain, filterChain6 });
+    const key = (r: Rule) => `${r.family ?? 4} ${r.table} ${r.chain} ${r.spec.join(' ')}`;
     const wantedKeys = new Set(wanted.map(key));
     for (const r of this.applied) if (!wantedKeys.has(key(r))) await this.remove(r);
     let inserted = 0;
     for (const r of wanted) {
-      if (await works(this.run, this.flavour, ruleArgs('-C', r))) continue;
-      await this.run(this.flavour, ruleArgs('-I', r));
+      const cmd = ruleCommand(this.flavour, r);
+      if (await works(this.run, cmd, ruleArgs('-C', r))) continue;
+      await this.run(cmd, ruleArgs('-I', r));
       inserted++;
     }
     this.applied = wanted;
     if (inserted > 0)
-      this.log.info('firewall rules applied', { flavour: this.flavour, chain: filterChain, inserted });
+      this.log.info('firewall rules applied', {
+        flavour: this.flavour,
+        chain: filterChain,
+        ...(input.hostAddress6 !== undefined ? { chain6: filterChain6 } : {}),
+        inserted,
+      });
     return inserted;
   }
 
@@ -121,6 +153,7 @@ export class Firewall {
   }
 
   private async remove(r: Rule): Promise<void> {
-    for (let i = 0; i < 10 && (await works(this.run, this.flavour, ruleArgs('-D', r))); i++);
+    const cmd = ruleCommand(this.flavour, r);
+    for (let i = 0; i < 10 && (await works(this.run, cmd, ruleArgs('-D', r))); i++);
   }
 }

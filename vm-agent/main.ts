@@ -16,6 +16,7 @@ import { firewallReport } from './firewall-backend';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { DeadlineLoop } from '../shared/deadline-loop';
 import { macLikePump } from '../shared/pump-mode';
+import { configureTun6, ipv6Forwarding, ipv6Of } from './tun-ipv6';
 
 const USAGE = `Usage: gangway-agent --server HOST:PORT --secret-file FILE [--tun-name NAME] [--no-offload]
 
@@ -95,6 +96,8 @@ async function run(log: Logger): Promise<number> {
   holder.client = client;
   let applied = '';
   let hostAddress: string | undefined;
+  /** The host's IPv6 tunnel address while IPv6 is on (the configuration carried both addresses). */
+  let hostAddress6: string | undefined;
   /** Bridge pairs whose containers may reach each other (gangway join), from the latest configuration. */
   let joins: [string, string][] = [];
   let appliedJoins = '';
@@ -102,7 +105,7 @@ async function run(log: Logger): Promise<number> {
   const ensureFirewall = () => {
     if (!firewall || !hostAddress) return;
     firewall
-      .ensure({ tun: tun.name, hostAddress, joins })
+      .ensure({ tun: tun.name, hostAddress, joins, ...(hostAddress6 ? { hostAddress6 } : {}) })
       .catch((err: unknown) => log.error('cannot apply firewall rules', { error: String(err) }));
   };
   client.on('state', (state) => {
@@ -121,10 +124,11 @@ async function run(log: Logger): Promise<number> {
     }
   });
   client.on('config', (cfg) => {
-    pump.setAllowedSources([`${cfg.hostAddress}/32`]);
+    const v6 = ipv6Of(cfg, log);
+    pump.setAllowedSources([`${cfg.hostAddress}/32`, ...(v6 ? [`${v6.peer}/128`] : [])]);
     // The latest configuration's joins win, whichever address change finishes last.
     joins = cfg.joins;
-    const key = `${cfg.agentAddress} ${cfg.hostAddress} ${cfg.mtu}`;
+    const key = `${cfg.agentAddress} ${cfg.hostAddress} ${cfg.mtu} ${v6?.local ?? '-'} ${v6?.peer ?? '-'}`;
     if (key === applied) {
       // Only the joins may have changed: the addresses stay, the firewall follows.
       if (JSON.stringify(joins) !== appliedJoins) {
@@ -134,21 +138,44 @@ async function run(log: Logger): Promise<number> {
       }
       return;
     }
-    net.configureTun(tun.name, { local: cfg.agentAddress, peer: cfg.hostAddress, mtu: cfg.mtu }).then(
-      () => {
-        applied = key;
-        hostAddress = cfg.hostAddress;
-        appliedJoins = JSON.stringify(joins);
-        ensureFirewall();
-        log.info('configuration applied', {
-          device: tun.name,
-          address: cfg.agentAddress,
-          peer: cfg.hostAddress,
-          mtu: cfg.mtu,
-        });
-      },
-      (err: unknown) => log.error('cannot apply the configuration', { error: String(err) }),
-    );
+    net
+      .configureTun(tun.name, { local: cfg.agentAddress, peer: cfg.hostAddress, mtu: cfg.mtu })
+      // Without IPv6 nothing of it is touched (a VM may have IPv6 off), unless an earlier configuration had it.
+      .then(() =>
+        v6 || hostAddress6
+          ? configureTun6(runCommand, tun.name, v6).then(
+              () => v6,
+              (err: unknown) => {
+                // A VM with IPv6 disabled (disable_ipv6=1) still gets its IPv4 tunnel.
+                log.warn('cannot give the tunnel its IPv6 address: IPv6 stays off', { error: String(err) });
+                return undefined;
+              },
+            )
+          : undefined,
+      )
+      .then(
+        (on6) => {
+          applied = key;
+          hostAddress = cfg.hostAddress;
+          hostAddress6 = on6?.peer;
+          if (on6 && ipv6Forwarding() === false)
+            log.warn(
+              'IPv6 forwarding is off in the VM: containers cannot answer over IPv6 until a Docker network ' +
+                'with IPv6 exists (docker network create --ipv6 ...; Docker turns forwarding on then)',
+              { sysctl: 'net.ipv6.conf.all.forwarding' },
+            );
+          appliedJoins = JSON.stringify(joins);
+          ensureFirewall();
+          log.info('configuration applied', {
+            device: tun.name,
+            address: cfg.agentAddress,
+            peer: cfg.hostAddress,
+            mtu: cfg.mtu,
+            ...(on6 ? { address6: on6.local, peer6: on6.peer } : {}),
+          });
+        },
+        (err: unknown) => log.error('cannot apply the configuration', { error: String(err) }),
+      );
   });
   client.dial(server);
   const ticker = new DeadlineLoop(
