@@ -2,7 +2,16 @@
 import type { IperfResult } from './iperf';
 import type { PingResult } from './ping';
 
-export const PATH_NAMES = ['direct', 'gangway', 'gangway-nooffload', 'wireguard', 'gangway-arm64'] as const;
+export const PATH_NAMES = [
+  'direct',
+  'gangway',
+  'gangway-nooffload',
+  'wireguard',
+  'gangway-arm64',
+  // IPv6 (issue 14): the container's unique-local address, over the veth and through Gangway.
+  'direct-ipv6',
+  'gangway-ipv6',
+] as const;
 export type PathName = (typeof PATH_NAMES)[number];
 /** What `npm run bench` measures unless --paths says otherwise: gangway-arm64 (an emulated agent, minutes to
  *  prepare the first time, its speed no measure of a real arm64 VM) only when asked for. */
@@ -14,6 +23,8 @@ export const PATH_LABELS: Record<PathName, string> = {
   'gangway-nooffload': 'Gangway --no-offload',
   wireguard: 'wireguard-go',
   'gangway-arm64': 'Gangway, arm64 agent under qemu (ratio only)',
+  'direct-ipv6': 'direct IPv6 (veth routing)',
+  'gangway-ipv6': 'Gangway IPv6 (offloads on)',
 };
 
 export interface CpuSample {
