@@ -21,6 +21,7 @@ import { nsRun, waitFor } from '../rig/exec';
 import type { Rig } from '../rig/rig';
 import { Arm64Agent } from './arm64-agent';
 import { maclikeDaemonEnv } from './maclike-path';
+import { DirectIpv6Path, GangwayIpv6Path } from './paths-ipv6';
 import { threadCount } from './cpu';
 import type { PathName } from './types';
 
@@ -365,5 +366,9 @@ export function createPath(rig: Rig, name: PathName): BenchPath {
       return new GangwayPath(rig, name);
     case 'wireguard':
       return new WireguardPath(rig);
+    case 'direct-ipv6':
+      return new DirectIpv6Path(rig);
+    case 'gangway-ipv6':
+      return new GangwayIpv6Path(rig);
   }
 }

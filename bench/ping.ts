@@ -21,7 +21,7 @@ export interface PingResult {
   maxMs: number;
 }
 
-const REPLY = /^\d+ bytes from [^:]+: icmp_seq=\d+ .*\btime[=<]([\d.]+) ms(.*)$/;
+const REPLY = /^\d+ bytes from \S+: icmp_seq=\d+ .*\btime[=<]([\d.]+) ms(.*)$/;
 const SUMMARY = /^(\d+) packets transmitted, (\d+) received/;
 
 /** Parses `ping -n` output: one RTT per reply line, plus the transmitted/received summary. */

@@ -32,6 +32,8 @@ function find(paths: readonly PathResult[], name: PathName): PathResult | undefi
 
 export function formatTable(paths: readonly PathResult[]): string {
   const direct = find(paths, 'direct')?.oneStream?.medianGbps;
+  // IPv6 rows compare with direct IPv6 routing over the same veth.
+  const direct6 = find(paths, 'direct-ipv6')?.oneStream?.medianGbps;
   const lines = [
     '| path | route dev | 1-stream Gbit/s | ×direct | 4-stream Gbit/s | idle RTT p50 / p99 ms | loaded RTT p99 ms | CPU-s/GB |',
     '|---|---|---|---|---|---|---|---|',
@@ -42,7 +44,8 @@ export function formatTable(paths: readonly PathResult[]): string {
       continue;
     }
     const one = p.oneStream?.medianGbps;
-    const ratio = one !== undefined && direct ? one / direct : NaN;
+    const base = p.name.endsWith('-ipv6') ? direct6 : direct;
+    const ratio = one !== undefined && base ? one / base : NaN;
     lines.push(
       `| ${p.label} | ${p.device ?? '–'} | ${fmt(one, 2)} | ${fmt(ratio, 2)} | ${fmt(p.fourStream?.medianGbps, 2)} | ` +
         `${fmt(p.idlePing?.p50Ms, 3)} / ${fmt(p.idlePing?.p99Ms, 3)} | ${fmt(p.loadedPing?.p99Ms, 2)}${lossNote(p.loadedPing?.lossPct)} | ` +
@@ -84,6 +87,13 @@ export function formatRatios(paths: readonly PathResult[]): string[] {
       parts.push(s);
     }
     out.push(...parts);
+  }
+  const g6 = find(paths, 'gangway-ipv6');
+  const d6 = find(paths, 'direct-ipv6');
+  if (g6 && d6) {
+    const r1 = (g6.oneStream?.medianGbps ?? NaN) / (d6.oneStream?.medianGbps ?? NaN);
+    const r4 = (g6.fourStream?.medianGbps ?? NaN) / (d6.fourStream?.medianGbps ?? NaN);
+    out.push(`${g6.label} / direct IPv6: 1 stream ${fmt(r1, 2)}×, 4 streams ${fmt(r4, 2)}×`);
   }
   return out;
 }

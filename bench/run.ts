@@ -19,6 +19,7 @@ import {
   routeDevice,
   type BenchPath,
 } from './paths';
+import { target6 } from './paths-ipv6';
 import { readUdpCounters, udpDelta } from './netstat';
 import { runPing, summarizePing, type PingParse } from './ping';
 import { formatReport, checkTargets } from './report';
@@ -129,7 +130,10 @@ async function measurePath(
   progress: Progress,
   res: PathResult,
 ): Promise<void> {
-  const target = rig.containers[0]!;
+  // The IPv6 paths measure the same container at its IPv6 address.
+  const target = path.name.endsWith('-ipv6')
+    ? { ...rig.containers[0]!, ip: target6(rig) }
+    : rig.containers[0]!;
   progress.step(path.name, 'setup');
   await assertNoRoute(rig, target.ip);
   await path.setup();
@@ -303,7 +307,7 @@ export async function main(argv: string[]): Promise<number> {
   const watchdog = setTimeout(() => abort(`took longer than ${bound} s`, 1), bound * 1000);
 
   try {
-    rigPromise = createRig({ containers: 1, subnetIndex: 9 });
+    rigPromise = createRig({ containers: 1, subnetIndex: 9, ipv6: o.paths.some((p) => p.endsWith('-ipv6')) });
     const rig = await rigPromise;
     log(
       `bench: rig ${rig.id}: ${rig.hostNs} (${rig.hostVethIp}) -> ${rig.vmNs} (${rig.vmVethIp}) -> container ${rig.containers[0]!.ip}`,

@@ -9,6 +9,9 @@ export const PATH_NAMES = [
   'wireguard',
   'gangway-arm64',
   'gangway-maclike',
+  // IPv6 (issue 14): the container's unique-local address, over the veth and through Gangway.
+  'direct-ipv6',
+  'gangway-ipv6',
 ] as const;
 export type PathName = (typeof PATH_NAMES)[number];
 /** What `npm run bench` measures unless --paths says otherwise: gangway-arm64 (an emulated agent, minutes to
@@ -28,6 +31,8 @@ export const PATH_LABELS: Record<PathName, string> = {
   wireguard: 'wireguard-go',
   'gangway-arm64': 'Gangway, arm64 agent under qemu (ratio only)',
   'gangway-maclike': 'Gangway, mac-like daemon (1 packet/syscall)',
+  'direct-ipv6': 'direct IPv6 (veth routing)',
+  'gangway-ipv6': 'Gangway IPv6 (offloads on)',
 };
 
 export interface CpuSample {

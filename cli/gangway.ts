@@ -58,6 +58,7 @@ export function formatStatus(s: Status): string {
     `Gangway ${s.version}: ${phaseText(s)}`,
     `  peer        ${s.peer ?? (s.peerLost ? `none (forgotten: ${s.peerLost})` : '-')}${s.lastHeardMs !== null ? ` (heard ${(s.lastHeardMs / 1000).toFixed(1)} s ago)` : ''}`,
     `  tunnel      ${s.tunnel.device} ${s.tunnel.hostAddress} <-> ${s.tunnel.agentAddress}, mtu ${s.tunnel.mtu}, udp ${s.tunnel.listen}${s.tunnel.offload ? ', offloads on' : ''}`,
+    `  ipv6        ${s.tunnel.hostAddress6 && s.tunnel.agentAddress6 ? `${s.tunnel.hostAddress6} <-> ${s.tunnel.agentAddress6}` : (s.tunnel.ipv6Off ?? 'off')}`,
     `  docker      ${docker}`,
     ...(s.agent.firewall?.problem ? [`  firewall    ${s.agent.firewall.problem}`] : []),
     `  dns         ${formatDns(s.dns)}`,

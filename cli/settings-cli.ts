@@ -16,6 +16,7 @@ const KEYS = Object.keys(userSettingsSchema.shape) as (keyof UserSettings)[];
 
 const HELP: Record<keyof UserSettings, string> = {
   tunnelSubnet: 'the tunnel’s two addresses come from it (a /30 or larger)',
+  tunnelSubnet6: 'their IPv6 addresses: a unique-local fc00::/7 subnet; "off": no IPv6 (needs mtu ≥ 1280)',
   port: 'UDP port the agent dials',
   mtu: 'inner MTU of the tunnel',
   dnsSuffix: 'container names end in it (web.<suffix>)',
@@ -59,6 +60,9 @@ export function parseAssignments(words: string[]): Partial<UserSettings> {
       case 'dockerHost':
         patch[key] = raw === 'auto' ? null : raw;
         break;
+      case 'tunnelSubnet6':
+        patch[key] = raw === 'off' ? null : raw;
+        break;
       default:
         patch[key] = raw;
     }
@@ -71,12 +75,13 @@ export function parseAssignments(words: string[]): Partial<UserSettings> {
   return r.data;
 }
 
-function show(value: UserSettings[keyof UserSettings]): string {
-  return value === null ? 'auto' : String(value);
+function show(value: UserSettings[keyof UserSettings], key?: keyof UserSettings): string {
+  if (value === null) return key === 'tunnelSubnet6' ? 'off' : 'auto';
+  return String(value);
 }
 
 export function formatSettings(r: SettingsResponse): string {
-  const lines = KEYS.map((k) => `${k.padEnd(17)} ${show(r.settings[k])}`);
+  const lines = KEYS.map((k) => `${k.padEnd(17)} ${show(r.settings[k], k)}`);
   return [...(r.warning ? [`Warning: ${r.warning}`, ''] : []), ...lines].join('\n');
 }
 
@@ -101,7 +106,7 @@ export async function runSettingsCommand(argv: string[]): Promise<number> {
     const r = await callApi(socket, ROUTES.settings);
     if (key !== undefined) {
       const v = r.settings[key as keyof UserSettings];
-      console.log(values.json ? JSON.stringify(v) : show(v));
+      console.log(values.json ? JSON.stringify(v) : show(v, key as keyof UserSettings));
     } else console.log(values.json ? JSON.stringify(r, null, 2) : formatSettings(r));
     return 0;
   }

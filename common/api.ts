@@ -70,6 +70,10 @@ export const statusSchema = z.object({
     mtu: z.number(),
     listen: z.string(),
     offload: z.boolean(),
+    /** The tunnel ends' IPv6 addresses; null while IPv6 is off, and why in ipv6Off. Absent from older daemons. */
+    hostAddress6: z.string().nullable().optional(),
+    agentAddress6: z.string().nullable().optional(),
+    ipv6Off: z.string().nullable().optional(),
   }),
   routes: z.array(z.object({ cidr: z.string(), installed: z.boolean(), error: z.string().optional() })),
   docker: z.object({
@@ -201,6 +205,25 @@ export const tunnelSubnetSchema = z
     `the tunnel subnet must lie in a private range (${PRIVATE_RANGES.join(', ')}), like 10.57.0.0/30: a public one would take someone's addresses`,
   );
 
+/** IPv6 needs an inner MTU of at least 1280 (RFC 8200): below it Linux takes IPv6 off the device. */
+export const IPV6_MIN_MTU = 1280;
+const ULA = 'fc00::/7';
+
+/**
+ * The tunnel's two IPv6 addresses come from this subnet: an IPv6 unique-local range (fc00::/7) with room for
+ * two, like fd57:6177::/64. Never a global one: the tunnel's addresses would shadow someone's.
+ */
+export const tunnelSubnet6Schema = z
+  .string()
+  .refine((s) => {
+    const c = parseCidr(s);
+    return !!c && c.family === 6 && c.prefix <= 126;
+  }, 'an IPv6 subnet with room for two addresses, like fd57:6177::/64')
+  .refine((s) => {
+    const c = parseCidr(s);
+    return !c || c.family !== 6 || isPrivateSubnet(s);
+  }, `the IPv6 tunnel subnet must lie in the unique-local range ${ULA}, like fd57:6177::/64: a global one would take someone's addresses`);
+
 /**
  * What a user may change at run time (the app's Settings page, `gangway settings set`). The daemon's command
  * line gives the defaults; values saved here override them and apply without a restart.
@@ -208,6 +231,8 @@ export const tunnelSubnetSchema = z
 export const userSettingsSchema = z
   .object({
     tunnelSubnet: tunnelSubnetSchema,
+    /** The tunnel's IPv6 addresses come from it; null turns IPv6 off (so does an MTU below 1280). */
+    tunnelSubnet6: tunnelSubnet6Schema.nullable(),
     port: z.number().int().min(1).max(65535),
     mtu: z.number().int().min(576).max(9000),
     dnsSuffix: dnsSuffixSchema,

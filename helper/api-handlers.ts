@@ -389,6 +389,9 @@ export class ApiHandlers {
         mtu: this.plane.mtu,
         listen: `${this.cfg.bind}:${pump?.localPort() ?? this.plane.port}`,
         offload: this.offload,
+        hostAddress6: this.plane.hostAddress6,
+        agentAddress6: this.plane.agentAddress6,
+        ipv6Off: this.plane.ipv6Off,
       },
       routes: this.routeSync.routes.map((r) => ({ ...r })),
       docker: {

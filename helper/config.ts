@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { dnsSuffixSchema, tunnelSubnetSchema } from '../common/api';
+import { dnsSuffixSchema, tunnelSubnet6Schema, tunnelSubnetSchema } from '../common/api';
 import { cidr } from '../common/tunnel-config';
 import { defaultTunName } from '../shared/platform/platform';
 import { UsageError } from '../common/usage-error';
@@ -14,6 +14,8 @@ import { ENGINE_KINDS } from './docker/engine-detect';
 export const DEFAULT_PORT = 2611;
 export const DEFAULT_MTU = 1420;
 export const DEFAULT_TUNNEL_SUBNET = '10.57.0.0/30';
+/** A fixed unique-local /64 (fd57:6177 spells "Wa" after 57, like the IPv4 10.57.0.0/30). */
+export const DEFAULT_TUNNEL_SUBNET6 = 'fd57:6177::/64';
 export const DEFAULT_DNS_PORT = 53;
 export const DEFAULT_DNS_SUFFIX = 'gangway.internal';
 
@@ -28,6 +30,8 @@ export const daemonConfigSchema = z
     routes: z.array(cidr).max(1024),
     mtu: z.number().int().min(576).max(9000),
     tunnelSubnet: tunnelSubnetSchema,
+    /** null: no IPv6 in the tunnel. */
+    tunnelSubnet6: tunnelSubnet6Schema.nullable(),
     stateDir: z.string().min(1),
     socket: z.string().min(1).max(100),
     tunName: ifName,
@@ -76,6 +80,7 @@ export function defaultConfig(platform: NodeJS.Platform = process.platform): Dae
     routes: [],
     mtu: DEFAULT_MTU,
     tunnelSubnet: DEFAULT_TUNNEL_SUBNET,
+    tunnelSubnet6: DEFAULT_TUNNEL_SUBNET6,
     stateDir: darwin ? '/Library/Application Support/Gangway' : '/var/lib/gangway',
     socket: defaultSocketPath(platform),
     tunName: defaultTunName(platform),
@@ -98,6 +103,8 @@ Options:
   --route CIDR           route this subnet into the tunnel (repeatable)
   --mtu N                inner MTU (default ${DEFAULT_MTU})
   --tunnel-subnet CIDR   addresses of the tunnel's two ends (default ${DEFAULT_TUNNEL_SUBNET})
+  --tunnel-subnet6 CIDR  their IPv6 addresses, a unique-local fc00::/7 subnet (default
+                         ${DEFAULT_TUNNEL_SUBNET6}; "off": no IPv6; IPv6 also needs --mtu 1280 or more)
   --state-dir DIR        holds the per-install secret (DIR/secret)
   --socket PATH          the local control socket
   --tun-name NAME        TUN device name (Linux; default gw0)
@@ -116,7 +123,7 @@ Options:
   --no-stderr-log        log to the file only (services: stderr then keeps only crash output)
   --config FILE          read options from a JSON file (flags override it)
 
-Saved settings (gangway settings set) override --port, --mtu, --tunnel-subnet, --docker-host, --dns-port
+Saved settings (gangway settings set) override --port, --mtu, --tunnel-subnet(6), --docker-host, --dns-port
 and --dns-suffix, and apply without a restart.
   -h, --help             show this help`;
 
@@ -135,6 +142,7 @@ export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConf
         route: { type: 'string', multiple: true },
         mtu: { type: 'string' },
         'tunnel-subnet': { type: 'string' },
+        'tunnel-subnet6': { type: 'string' },
         'state-dir': { type: 'string' },
         socket: { type: 'string' },
         'tun-name': { type: 'string' },
@@ -172,6 +180,7 @@ export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConf
     routes: v.route,
     mtu: num(v.mtu, 'mtu'),
     tunnelSubnet: v['tunnel-subnet'],
+    tunnelSubnet6: v['tunnel-subnet6'] === 'off' ? null : v['tunnel-subnet6'],
     stateDir: v['state-dir'],
     socket: v.socket,
     tunName: v['tun-name'],

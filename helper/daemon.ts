@@ -91,6 +91,8 @@ export class Daemon {
       networks: () => this.watcher?.networks ?? [],
       routing: () => this.routing,
       tunnelSubnet: () => this.plane.subnet,
+      tunnelSubnet6: () => this.plane.subnet6,
+      ipv6Off: () => this.plane.ipv6Off,
       staticRoutes: cfg.routes,
       announce: (installed) => {
         this.dataPlane?.allowSources(installed);
@@ -278,6 +280,10 @@ export class Daemon {
         mtu: this.plane.mtu,
         hostAddress: this.plane.hostAddress,
         agentAddress: this.plane.agentAddress,
+        // Both or neither (the agent's contract): only while IPv6 is on.
+        ...(this.plane.hostAddress6 && this.plane.agentAddress6
+          ? { hostAddress6: this.plane.hostAddress6, agentAddress6: this.plane.agentAddress6 }
+          : {}),
         routes: this.reconciler?.installed ?? [],
         joins: this.routeSync.joinedBridges(),
       }),
@@ -288,7 +294,7 @@ export class Daemon {
     });
     this.dataPlane = dp;
     this.lastDevice = dp.device;
-    this.plane = p;
+    this.plane = dp.params;
   }
 
   /** Removes Gangway's routes, then closes the tunnel, the pump and the TUN device. */

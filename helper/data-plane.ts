@@ -4,6 +4,7 @@
 // one place, with nothing left open when a step fails.
 import { closeSync } from 'node:fs';
 import { formatEndpoint } from '../common/control-port';
+import { IPV6_MIN_MTU } from '../common/api';
 import { formatCidr, nthAddress, parseCidr } from '../common/cidr';
 import type { Logger } from '../common/log';
 import type { NativeAddon, Pump } from '../native/index';
@@ -19,17 +20,44 @@ export interface PlaneParams {
   agentAddress: string;
   port: number;
   mtu: number;
+  /** The IPv6 tunnel subnet in use and its two ends; all null while IPv6 is off (ipv6Off says why). */
+  subnet6: string | null;
+  hostAddress6: string | null;
+  agentAddress6: string | null;
+  ipv6Off: string | null;
 }
 
-export function planeParams(o: { tunnelSubnet: string; port: number; mtu: number }): PlaneParams {
+/** Why IPv6 cannot be on with these settings, or null when it can. */
+export function ipv6Refusal(o: { tunnelSubnet6: string | null; mtu: number }): string | null {
+  if (o.tunnelSubnet6 === null)
+    return 'IPv6 is off (tunnelSubnet6 is off); to turn it on: gangway settings set tunnelSubnet6=fd57:6177::/64';
+  if (o.mtu < IPV6_MIN_MTU)
+    return `IPv6 is off: the inner MTU ${o.mtu} is below IPv6's minimum of ${IPV6_MIN_MTU}; to turn it on: gangway settings set mtu=${IPV6_MIN_MTU} (or more)`;
+  return null;
+}
+
+export function planeParams(o: {
+  tunnelSubnet: string;
+  tunnelSubnet6: string | null;
+  port: number;
+  mtu: number;
+}): PlaneParams {
   const subnet = parseCidr(o.tunnelSubnet);
   if (!subnet) throw new Error(`invalid tunnel subnet ${o.tunnelSubnet}`);
+  const ipv6Off = ipv6Refusal(o);
+  const subnet6 = ipv6Off === null && o.tunnelSubnet6 !== null ? parseCidr(o.tunnelSubnet6) : undefined;
+  if (ipv6Off === null && subnet6?.family !== 6)
+    throw new Error(`invalid IPv6 tunnel subnet ${String(o.tunnelSubnet6)}`);
   return {
     subnet: formatCidr(subnet),
     hostAddress: nthAddress(subnet, 1),
     agentAddress: nthAddress(subnet, 2),
     port: o.port,
     mtu: o.mtu,
+    subnet6: subnet6 ? formatCidr(subnet6) : null,
+    hostAddress6: subnet6 ? nthAddress(subnet6, 1) : null,
+    agentAddress6: subnet6 ? nthAddress(subnet6, 2) : null,
+    ipv6Off,
   };
 }
 
@@ -66,6 +94,22 @@ export interface DataPlane {
   close(): Promise<void>;
 }
 
+/**
+ * Puts the IPv6 tunnel address on the device. A host without IPv6 (ipv6.disable=1) keeps the IPv4 tunnel:
+ * IPv6 is then off, and the returned parameters say why.
+ */
+async function addressIpv6(p: PlaneParams, device: string, d: DataPlaneDeps): Promise<PlaneParams> {
+  if (!p.subnet6 || !p.hostAddress6) return p;
+  try {
+    await d.net.configureTun6(device, { local: p.hostAddress6, prefix: parseCidr(p.subnet6)!.prefix });
+    return p;
+  } catch (err) {
+    const ipv6Off = `IPv6 is off: the tunnel device could not take ${p.hostAddress6}: ${(err as Error).message}`;
+    d.log.warn(ipv6Off, {});
+    return { ...p, subnet6: null, hostAddress6: null, agentAddress6: null, ipv6Off };
+  }
+}
+
 export async function openDataPlane(p: PlaneParams, d: DataPlaneDeps): Promise<DataPlane> {
   const macLike = d.macLike ?? macLikePump();
   const tun = d.native.openTun(d.tunName, macLike ? { macLike } : { offload: d.offload });
@@ -91,6 +135,7 @@ export async function openDataPlane(p: PlaneParams, d: DataPlaneDeps): Promise<D
   const allowSources = (routed: readonly string[]) =>
     pump.setAllowedSources([
       `${p.agentAddress}/32`,
+      ...(p.agentAddress6 ? [`${p.agentAddress6}/128`] : []),
       ...routed.flatMap((c) => {
         const x = parseCidr(c);
         return x ? [formatCidr(x)] : [];
@@ -103,6 +148,7 @@ export async function openDataPlane(p: PlaneParams, d: DataPlaneDeps): Promise<D
     pump.close();
     throw err;
   }
+  p = await addressIpv6(p, tun.name, d);
   const server = new TunnelServer(pump, d.secret, { config: d.config });
   server.on('connected', (peer) => {
     d.log.info('agent connected', { peer: formatEndpoint(peer) });

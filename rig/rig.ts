@@ -14,6 +14,8 @@ import { sweepStaleDockerds } from './dockerd';
 export interface RigContainer {
   ns: string;
   ip: string;
+  /** Its unique-local IPv6 address, in a rig made with `ipv6`. */
+  ip6?: string;
 }
 
 export interface RigOptions {
@@ -21,6 +23,11 @@ export interface RigOptions {
   containers?: number;
   /** Third octet for the rig's addresses, so two rigs in one test file do not look alike in logs. */
   subnetIndex?: number;
+  /**
+   * Unique-local IPv6 addresses too (issue 14): on the veth (fd42:200:N::1 and ::2) and on the VM's bridge and
+   * its containers (fd42:30:N::/64), with IPv6 forwarding in the VM.
+   */
+  ipv6?: boolean;
 }
 
 export class Rig {
@@ -33,6 +40,10 @@ export class Rig {
   readonly vmVethIp: string;
   readonly containerSubnet: string;
   readonly bridgeIp: string;
+  readonly hostVethIp6: string;
+  readonly vmVethIp6: string;
+  readonly containerSubnet6: string;
+  readonly bridgeIp6: string;
   readonly containers: RigContainer[] = [];
   private readonly procs = new Set<ChildProcess>();
   private readonly extraNs = new Set<string>();
@@ -52,6 +63,10 @@ export class Rig {
     this.vmVethIp = `10.200.${n}.2`;
     this.containerSubnet = `172.30.${n}.0/24`;
     this.bridgeIp = `172.30.${n}.1`;
+    this.hostVethIp6 = `fd42:200:${n}::1`;
+    this.vmVethIp6 = `fd42:200:${n}::2`;
+    this.containerSubnet6 = `fd42:30:${n}::/64`;
+    this.bridgeIp6 = `fd42:30:${n}::1`;
   }
 
   /** Runs a command in a namespace of this rig. */
@@ -96,6 +111,21 @@ export class Rig {
     await nsRun(vmNs, 'ip', ['link', 'add', this.bridge, 'type', 'bridge']);
     await nsRun(vmNs, 'ip', ['addr', 'add', `${this.bridgeIp}/24`, 'dev', this.bridge]);
     await nsRun(vmNs, 'ip', ['link', 'set', this.bridge, 'up']);
+    if (this.opts.ipv6) {
+      // nodad: usable at once; nothing else on these links could hold the same address.
+      await nsRun(hostNs, 'ip', [
+        '-6',
+        'addr',
+        'add',
+        `${this.hostVethIp6}/64`,
+        'dev',
+        this.hostVeth,
+        'nodad',
+      ]);
+      await nsRun(vmNs, 'ip', ['-6', 'addr', 'add', `${this.vmVethIp6}/64`, 'dev', this.vmVeth, 'nodad']);
+      await nsRun(vmNs, 'ip', ['-6', 'addr', 'add', `${this.bridgeIp6}/64`, 'dev', this.bridge, 'nodad']);
+      await nsRun(vmNs, 'sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=1']);
+    }
     for (let i = 0; i < this.opts.containers; i++) await this.addContainer(i);
   }
 
@@ -112,6 +142,13 @@ export class Rig {
     await nsRun(ns, 'ip', ['addr', 'add', `${ip}/24`, 'dev', 'eth0']);
     await nsRun(ns, 'ip', ['link', 'set', 'eth0', 'up']);
     await nsRun(ns, 'ip', ['route', 'add', 'default', 'via', this.bridgeIp]);
+    if (this.opts.ipv6) {
+      const ip6 = this.bridgeIp6.replace(/::1$/, `::${10 + i}`);
+      await nsRun(ns, 'ip', ['-6', 'addr', 'add', `${ip6}/64`, 'dev', 'eth0', 'nodad']);
+      await nsRun(ns, 'ip', ['-6', 'route', 'add', 'default', 'via', this.bridgeIp6]);
+      this.containers.push({ ns, ip, ip6 });
+      return;
+    }
     this.containers.push({ ns, ip });
   }
 
@@ -233,6 +270,7 @@ export async function createRig(options: RigOptions = {}): Promise<Rig> {
   const rig = new Rig(newRigId(), {
     containers: options.containers ?? 2,
     subnetIndex: options.subnetIndex ?? 7,
+    ipv6: options.ipv6 ?? false,
   });
   try {
     await rig.setup();

@@ -2,7 +2,8 @@
 // the same zod schema the daemon uses, and only changed fields are sent.
 import { userSettingsSchema, type SettingsPatch, type UserSettings } from '../common/api';
 
-export type TextField = 'tunnelSubnet' | 'port' | 'mtu' | 'dnsSuffix' | 'dnsPort' | 'dockerHost';
+export type TextField =
+  'tunnelSubnet' | 'tunnelSubnet6' | 'port' | 'mtu' | 'dnsSuffix' | 'dnsPort' | 'dockerHost';
 
 export interface FieldSpec {
   key: TextField;
@@ -17,6 +18,12 @@ export const SETTINGS_FIELDS: FieldSpec[] = [
     label: 'Tunnel subnet',
     kind: 'text',
     help: 'The two tunnel addresses come from here (/30 or larger).',
+  },
+  {
+    key: 'tunnelSubnet6',
+    label: 'IPv6 tunnel subnet',
+    kind: 'text',
+    help: 'Their IPv6 addresses: a unique-local (fc00::/7) subnet; empty turns IPv6 off. Needs MTU ≥ 1280.',
   },
   { key: 'port', label: 'Tunnel port', kind: 'number', help: 'UDP port the agent dials.' },
   { key: 'mtu', label: 'MTU', kind: 'number', help: 'Inner packet size; 1420 suits Docker Desktop.' },
@@ -35,6 +42,7 @@ export type Draft = Record<TextField, string> & { routeNewNetworks: boolean };
 export function draftFrom(s: UserSettings): Draft {
   return {
     tunnelSubnet: s.tunnelSubnet,
+    tunnelSubnet6: s.tunnelSubnet6 ?? '',
     port: String(s.port),
     mtu: String(s.mtu),
     dnsSuffix: s.dnsSuffix,
@@ -53,7 +61,7 @@ export function parseField(key: TextField, text: string): Parsed {
     if (!/^\d+$/.test(text.trim())) return { ok: false, error: 'a whole number' };
     value = Number(text.trim());
   }
-  if (key === 'dockerHost' && value === '') value = null;
+  if ((key === 'dockerHost' || key === 'tunnelSubnet6') && value === '') value = null;
   const r = userSettingsSchema.shape[key].safeParse(value);
   return r.success
     ? { ok: true, value: r.data }

@@ -30,6 +30,10 @@ export interface PlanInput {
   settings: RouteSettings;
   /** The tunnel's own addresses (DaemonConfig.tunnelSubnet). */
   tunnelSubnet: string;
+  /** The tunnel's IPv6 addresses, while IPv6 is on. */
+  tunnelSubnet6?: string | null;
+  /** Why IPv6 is off (IPv6 subnets are then not routed, for this reason); null or absent while it is on. */
+  ipv6Off?: string | null;
   /** The TUN device: routes on it are ours and never conflicts. */
   device: string;
   /** NetPlatform.listRoutes(), read just before planning. */
@@ -128,15 +132,21 @@ function describeOverlap(subnet: Cidr, r: ParsedRoute): string {
 /** Why `cidr` must not be routed through `device`, or undefined when it may. */
 function findConflict(
   cidr: string,
-  ctx: { tunnelSubnet: Cidr | undefined; device: string; hostRoutes: ParsedRoute[] },
+  ctx: {
+    tunnelSubnets: Cidr[];
+    ipv6Off: string | null | undefined;
+    device: string;
+    hostRoutes: ParsedRoute[];
+  },
 ): string | undefined {
   const c = parseCidr(cidr);
   if (!c) return `${cidr} is not a valid subnet`;
   if (c.prefix === 0) return `${cidr} would replace the default route`;
   const reserved = RESERVED_CIDRS.find((r) => overlaps(r.cidr, c));
   if (reserved) return `${cidr} overlaps the ${reserved.what} range ${formatCidr(reserved.cidr)}`;
-  if (ctx.tunnelSubnet && overlaps(ctx.tunnelSubnet, c))
-    return `${cidr} overlaps Gangway's tunnel subnet ${formatCidr(ctx.tunnelSubnet)}`;
+  const tunnel = ctx.tunnelSubnets.find((t) => overlaps(t, c));
+  if (tunnel) return `${cidr} overlaps Gangway's tunnel subnet ${formatCidr(tunnel)}`;
+  if (c.family === 6 && ctx.ipv6Off) return `${cidr} is not routed: ${ctx.ipv6Off}`;
   const clashes = ctx.hostRoutes
     .filter((r) => r.device !== ctx.device && r.cidr.prefix > 0 && overlaps(r.cidr, c))
     // The most specific clash first: it is the one the user is most likely to recognise (their LAN).
@@ -172,7 +182,10 @@ function norm(cidr: string): string {
 
 export function planRoutes(input: PlanInput): RoutePlan {
   const ctx = {
-    tunnelSubnet: parseCidr(input.tunnelSubnet),
+    tunnelSubnets: [input.tunnelSubnet, input.tunnelSubnet6 ?? '']
+      .map(parseCidr)
+      .filter((c): c is Cidr => c !== undefined),
+    ipv6Off: input.ipv6Off,
     device: input.device,
     hostRoutes: parseHostRoutes(input.hostRoutes),
   };

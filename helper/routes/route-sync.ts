@@ -21,6 +21,9 @@ export interface RouteSyncDeps {
   /** False after `gangway down`: nothing is routed then. */
   routing: () => boolean;
   tunnelSubnet: () => string;
+  /** The IPv6 tunnel subnet (null while IPv6 is off) and why IPv6 is off. */
+  tunnelSubnet6: () => string | null;
+  ipv6Off: () => string | null;
   /** Subnets routed regardless of Docker (--route). */
   staticRoutes: string[];
   /** The installed routes changed: let their sources through the pump and push the config to the agent. */
@@ -66,6 +69,8 @@ export class RouteSync {
       networks: routing ? this.d.networks() : [],
       settings,
       tunnelSubnet: this.d.tunnelSubnet(),
+      tunnelSubnet6: this.d.tunnelSubnet6(),
+      ipv6Off: this.d.ipv6Off(),
       staticRoutes: routing ? this.d.staticRoutes : [],
     });
     this.current = r.routes;

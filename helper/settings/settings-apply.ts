@@ -16,7 +16,7 @@ export interface SettingsApplyDeps {
   /** The flags: what an unsaved setting falls back to. */
   cfg: Pick<
     DaemonConfig,
-    'tunnelSubnet' | 'port' | 'mtu' | 'dnsSuffix' | 'dnsPort' | 'dockerHost' | 'docker'
+    'tunnelSubnet' | 'tunnelSubnet6' | 'port' | 'mtu' | 'dnsSuffix' | 'dnsPort' | 'dockerHost' | 'docker'
   >;
   /** The settings file; undefined until the daemon loaded it. */
   store: () => SettingsStore | undefined;
@@ -53,6 +53,7 @@ export class SettingsApply {
     const { cfg } = this.d;
     return {
       tunnelSubnet: s?.tunnelSubnet ?? cfg.tunnelSubnet,
+      tunnelSubnet6: s?.tunnelSubnet6 !== undefined ? s.tunnelSubnet6 : cfg.tunnelSubnet6,
       port: s?.port ?? cfg.port,
       mtu: s?.mtu ?? cfg.mtu,
       dnsSuffix: s?.dnsSuffix ?? cfg.dnsSuffix,
@@ -88,17 +89,22 @@ export class SettingsApply {
     const patch = req.data;
     const before = this.effective();
     const after: UserSettings = { ...before, ...patch };
-    const clash =
-      patch.tunnelSubnet !== undefined ? await this.tunnelSubnetProblem(after.tunnelSubnet) : undefined;
-    if (clash)
-      throw new ApiFailure(400, 'INVALID_SETTINGS', `tunnelSubnet: ${clash}`, { tunnelSubnet: clash });
+    for (const key of ['tunnelSubnet', 'tunnelSubnet6'] as const) {
+      const subnet = patch[key];
+      const clash = typeof subnet === 'string' ? await this.tunnelSubnetProblem(subnet) : undefined;
+      if (clash) throw new ApiFailure(400, 'INVALID_SETTINGS', `${key}: ${clash}`, { [key]: clash });
+    }
     const saved = store.settings;
     await store.update((s) => {
       Object.assign(s, patch);
     });
     const nextPlane = planeParams({ ...d.cfg, ...after });
     const current = d.plane();
-    const planeMoved = (['subnet', 'port', 'mtu'] as const).some((k) => nextPlane[k] !== current[k]);
+    // IPv6 turning on or off (tunnelSubnet6, or the MTU crossing 1280) re-addresses the device too.
+    const planeMoved = (['subnet', 'port', 'mtu', 'subnet6', 'hostAddress6'] as const).some(
+      (k) => nextPlane[k] !== current[k],
+    );
+    if (nextPlane.ipv6Off && !current.ipv6Off) d.log.warn(nextPlane.ipv6Off, {});
     if (planeMoved) {
       try {
         await d.moveTunnel(nextPlane);

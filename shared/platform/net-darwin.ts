@@ -2,7 +2,7 @@
 // and tested there; this file is tested on the exact commands it produces.
 import type { Runner } from '../exec';
 import { CommandError } from '../exec';
-import type { HostRoute, NetPlatform, TunAddressing, LinkState } from './net-platform';
+import type { HostRoute, NetPlatform, TunAddressing, TunAddressing6, LinkState } from './net-platform';
 
 function inet(cidr: string): '-inet' | '-inet6' {
   return cidr.includes(':') ? '-inet6' : '-inet';
@@ -43,6 +43,11 @@ export class DarwinNet implements NetPlatform {
         'up',
       ]);
     }
+  }
+
+  async configureTun6(device: string, a: TunAddressing6): Promise<void> {
+    // The subnet's prefix puts the whole tunnel subnet on the utun, so the agent's address needs no route.
+    await this.run('ifconfig', [device, 'inet6', a.local, 'prefixlen', String(a.prefix)]);
   }
 
   async addRoute(cidr: string, device: string): Promise<void> {

@@ -2,7 +2,7 @@
 // (the helper exits or is killed), and no stale route can outlive the tunnel.
 import type { Runner } from '../exec';
 import { CommandError } from '../exec';
-import type { HostRoute, LinkState, NetPlatform, TunAddressing } from './net-platform';
+import type { HostRoute, LinkState, NetPlatform, TunAddressing, TunAddressing6 } from './net-platform';
 
 function family(cidr: string): '-4' | '-6' {
   return cidr.includes(':') ? '-6' : '-4';
@@ -18,6 +18,12 @@ export class LinuxNet implements NetPlatform {
     await this.run('ip', [family(a.local), 'addr', 'flush', 'dev', device]);
     await this.run('ip', [family(a.local), 'addr', 'replace', a.local, 'peer', a.peer, 'dev', device]);
     await this.run('ip', ['link', 'set', 'dev', device, 'mtu', String(a.mtu), 'up']);
+  }
+
+  async configureTun6(device: string, a: TunAddressing6): Promise<void> {
+    // nodad: usable at once (duplicate address detection on a point-to-point tunnel only delays it).
+    await this.run('ip', ['-6', 'addr', 'flush', 'dev', device, 'scope', 'global']);
+    await this.run('ip', ['-6', 'addr', 'replace', `${a.local}/${a.prefix}`, 'dev', device, 'nodad']);
   }
 
   async linkState(device: string): Promise<LinkState> {

@@ -8,6 +8,15 @@ export interface TunAddressing {
   mtu: number;
 }
 
+/**
+ * The host's IPv6 tunnel address and its subnet's prefix length: the whole (unique-local) tunnel subnet is on
+ * the device, so the agent's IPv6 address is reached through it.
+ */
+export interface TunAddressing6 {
+  local: string;
+  prefix: number;
+}
+
 export interface HostRoute {
   /** Destination in CIDR form; "0.0.0.0/0" / "::/0" for default routes. */
   destination: string;
@@ -23,6 +32,8 @@ export interface LinkState {
 export interface NetPlatform {
   /** Addresses the TUN device and brings it up. */
   configureTun(device: string, addressing: TunAddressing): Promise<void>;
+  /** Adds the IPv6 tunnel address to the device (after configureTun: the MTU must already be ≥ 1280). */
+  configureTun6(device: string, addressing: TunAddressing6): Promise<void>;
   /** Adds (or replaces) a route for `cidr` through the TUN device. */
   addRoute(cidr: string, device: string): Promise<void>;
   /** Removes the route for `cidr` through the TUN device; a missing route is not an error. */

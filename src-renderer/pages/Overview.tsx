@@ -71,6 +71,12 @@ export function Overview() {
           {status.tunnel.device} {status.tunnel.hostAddress} ↔ {status.tunnel.agentAddress}, MTU{' '}
           {status.tunnel.mtu}, UDP {status.tunnel.listen}
         </dd>
+        <dt>IPv6</dt>
+        <dd>
+          {status.tunnel.hostAddress6 && status.tunnel.agentAddress6
+            ? `${status.tunnel.hostAddress6} ↔ ${status.tunnel.agentAddress6}`
+            : (status.tunnel.ipv6Off ?? 'off')}
+        </dd>
         <dt>Docker</dt>
         <dd>
           {status.docker.enabled ? status.docker.state : 'not followed'}

@@ -312,7 +312,7 @@ describe(
 
       // Valid as typed, refused by the daemon (it overlaps a Docker network): error.fields shows inline.
       const taken = (await subnetOf('ui-net')).replace(/\/\d+$/, '/30');
-      const tunnel = page.getByRole('textbox', { name: 'Tunnel subnet' });
+      const tunnel = page.getByRole('textbox', { name: 'Tunnel subnet', exact: true });
       await tunnel.fill(taken);
       assert.equal(await save.isEnabled(), true);
       await save.click();

@@ -22,7 +22,8 @@ async function main(): Promise<void> {
   const credential = parseAgentCredential(readFileSync(secretFile, 'utf8'));
   if (!credential) throw new Error(`no secret in ${secretFile}`);
   const log = createLogger('ipv6-host');
-  const p = planeParams({ tunnelSubnet: subnet, port: Number(port), mtu: 1420 });
+  // IPv6 off in the plane: this file sets the host's IPv6 side by hand, with the addresses it was given.
+  const p = planeParams({ tunnelSubnet: subnet, tunnelSubnet6: null, port: Number(port), mtu: 1420 });
   let joins: [string, string][] = [];
   const plane = await openDataPlane(p, {
     native: native(),

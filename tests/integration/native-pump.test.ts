@@ -572,6 +572,39 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
         }
       });
 
+      test('IPv6 too (issue 14): an inconsistent IPv6 packet is dropMalformed, one above the MTU dropOversize', async () => {
+        const peerPort = 40002;
+        await b.cmd(`peer ${THIRD_IP}:${peerPort}`);
+        try {
+          const before = await b.stats();
+          const whole = ipv6Header('fd99::1');
+          // Payload length 8 with no payload; a byte past the packet; a whole one of 1421 bytes (MTU 1420).
+          const malformed = [`${whole.slice(0, 8)}0008${whole.slice(12)}`, `${whole}00`];
+          const big = Buffer.from(whole, 'hex');
+          big.writeUInt16BE(1421 - 40, 4);
+          const oversize = Buffer.concat([big, Buffer.alloc(1421 - 40)]).toString('hex');
+          await nsRun(NS_A, process.execPath, [
+            '-e',
+            UDP_SENDER,
+            THIRD_IP,
+            String(peerPort),
+            B_IP,
+            String(b.port),
+            ...malformed,
+            oversize,
+          ]);
+          const after = await waitStats(
+            b,
+            (s) => s.dropMalformed >= before.dropMalformed + 2 && s.dropOversize >= before.dropOversize + 1,
+          );
+          assert.equal(after.dropMalformed, before.dropMalformed + 2);
+          assert.equal(after.dropOversize, before.dropOversize + 1);
+          assert.equal(after.udpRxPackets, before.udpRxPackets);
+        } finally {
+          await b.cmd(`peer ${A_IP}:${a.port}`);
+        }
+      });
+
       test('anti-spoofing: data from the peer with an inner source outside the allowed prefixes is dropped as dropSpoofed', async () => {
         const peerPort = 40001;
         await b.cmd(`peer ${THIRD_IP}:${peerPort}`);

@@ -74,6 +74,7 @@ describe('settings, logs and status --watch against a live daemon', { timeout: 2
     const r = await settings();
     assert.deepEqual(r.settings, {
       tunnelSubnet: '10.57.0.0/30',
+      tunnelSubnet6: 'fd57:6177::/64',
       port: 2611,
       mtu: 1420,
       dnsSuffix: 'gangway.internal',

@@ -62,3 +62,14 @@ test('ping arguments: numeric, interval, exact count, bounded wait', () => {
     '172.30.9.10',
   ]);
 });
+
+test('IPv6 replies are parsed too (the address holds colons)', () => {
+  const out = [
+    'PING fd42:30:9::10 (fd42:30:9::10) 56 data bytes',
+    '64 bytes from fd42:30:9::10: icmp_seq=1 ttl=63 time=0.081 ms',
+    '64 bytes from fd42:30:9::10: icmp_seq=2 ttl=63 time=0.120 ms',
+    '',
+    '2 packets transmitted, 2 received, 0% packet loss, time 1001ms',
+  ].join('\n');
+  assert.deepEqual(parsePing(out), { rtts: [0.081, 0.12], transmitted: 2, received: 2 });
+});

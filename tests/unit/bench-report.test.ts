@@ -133,3 +133,17 @@ test('gangway-maclike: its ratio to wireguard-go, PASS at 3× or more, MISS belo
     /gangway-maclike: 1 stream vs wireguard-go 2\.75× \(≥ 3×\) MISS/,
   );
 });
+
+test('IPv6 rows compare with direct IPv6 routing, not with direct IPv4', () => {
+  const d6 = row('direct-ipv6', 8, 16, [0.08, 0.1], 0.08, NaN);
+  const g6 = row('gangway-ipv6', 2, 3, [0.2, 0.4], 6, 4);
+  const table = formatTable([direct, gangway, d6, g6]);
+  assert.match(table, /\| Gangway IPv6 \(offloads on\) \| dev-gangway-ipv6 \| 2\.00 \| 0\.25 \|/);
+  assert.match(table, /\| Gangway \(offloads on\) \| dev-gangway \| 3\.50 \| 0\.35 \|/);
+  assert.ok(
+    formatRatios([d6, g6]).includes(
+      'Gangway IPv6 (offloads on) / direct IPv6: 1 stream 0.25×, 4 streams 0.19×',
+    ),
+  );
+  assert.deepEqual(formatRatios([g6]), []);
+});

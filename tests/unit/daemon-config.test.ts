@@ -69,3 +69,19 @@ test('--engine takes a known engine kind; --agent-dial is unset unless given (th
   assert.equal(dial.agentDial, 'host.lima.internal');
   assert.throws(() => parseDaemonArgs(['--engine', 'vmware'], base), UsageError);
 });
+
+test('--tunnel-subnet6: unique-local by default, "off" turns IPv6 off, a global subnet is refused', () => {
+  assert.equal(base.tunnelSubnet6, 'fd57:6177::/64');
+  const off = parseDaemonArgs(['--tunnel-subnet6', 'off'], base);
+  assert.ok(off !== 'help');
+  assert.equal(off.tunnelSubnet6, null);
+  const own = parseDaemonArgs(['--tunnel-subnet6', 'fd00:57::/120'], base);
+  assert.ok(own !== 'help');
+  assert.equal(own.tunnelSubnet6, 'fd00:57::/120');
+  assert.throws(
+    () => parseDaemonArgs(['--tunnel-subnet6', '2001:db8::/64'], base),
+    (e: Error) =>
+      e instanceof UsageError &&
+      /tunnelSubnet6: the IPv6 tunnel subnet must lie in the unique-local range fc00::\/7/.test(e.message),
+  );
+});

@@ -201,6 +201,25 @@ describe('runDoctor', () => {
     assert.equal((await statuses(p)).gateways, 'skip');
   });
 
+  test('IPv6 routes are checked like IPv4 ones (issue 14): present, or named when missing', async () => {
+    const both = ['172.18.0.0/16', 'fd42:20::/64'];
+    const ok = await runDoctor(
+      healthy({
+        installedRoutes: both,
+        tunRoutes: () => Promise.resolve(['172.18.0.0/16', 'fd42:20:0::/64']),
+      }),
+    );
+    assert.match(
+      ok.checks.find((c) => c.id === 'routes')?.detail ?? '',
+      /172\.18\.0\.0\/16, fd42:20::\/64 on /,
+    );
+    const f = await firstFail(
+      healthy({ installedRoutes: both, tunRoutes: () => Promise.resolve(['172.18.0.0/16']) }),
+    );
+    assert.equal(f.id, 'routes');
+    assert.match(f.detail, /missing on \S+: fd42:20::\/64/);
+  });
+
   test('a conflict is a warning with the message; the run still passes', async () => {
     const d = await runDoctor(
       healthy({

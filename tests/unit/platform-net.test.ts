@@ -93,3 +93,28 @@ test('link state: each platform asks its own tool and parses its answer', async 
   });
   assert.deepEqual(asked, ['ip -j link show dev gw0', 'ifconfig utun5']);
 });
+
+test('IPv6 tunnel address and routes: macOS ifconfig inet6 / route -inet6 on the utun (argv only)', async () => {
+  const { calls, run } = recorder();
+  const net = new DarwinNet(run);
+  await net.configureTun6('utun5', { local: 'fd57:6177::1', prefix: 64 });
+  await net.addRoute('fd42:20::/64', 'utun5');
+  await net.deleteRoute('fd42:20::/64', 'utun5');
+  assert.deepEqual(calls, [
+    'ifconfig utun5 inet6 fd57:6177::1 prefixlen 64',
+    'route -q -n add -inet6 fd42:20::/64 -interface utun5',
+    'route -q -n delete -inet6 fd42:20::/64 -interface utun5',
+  ]);
+});
+
+test('IPv6 tunnel address and routes: Linux ip -6 (address without DAD, routes on the TUN)', async () => {
+  const { calls, run } = recorder();
+  const net = new LinuxNet(run);
+  await net.configureTun6('gw0', { local: 'fd57:6177::1', prefix: 64 });
+  await net.addRoute('fd42:20::/64', 'gw0');
+  assert.deepEqual(calls, [
+    'ip -6 addr flush dev gw0 scope global',
+    'ip -6 addr replace fd57:6177::1/64 dev gw0 nodad',
+    'ip -6 route replace fd42:20::/64 dev gw0',
+  ]);
+});

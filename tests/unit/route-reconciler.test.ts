@@ -35,6 +35,9 @@ class FakeNet implements NetPlatform {
   configureTun(): Promise<void> {
     return Promise.resolve();
   }
+  configureTun6(): Promise<void> {
+    return Promise.resolve();
+  }
 
   addRoute(cidr: string, device: string): Promise<void> {
     return this.op(() => {

@@ -18,6 +18,9 @@ class FakeNet implements NetPlatform {
   configureTun(): Promise<void> {
     return Promise.resolve();
   }
+  configureTun6(): Promise<void> {
+    return Promise.resolve();
+  }
   addRoute(cidr: string, device: string): Promise<void> {
     this.table.push({ destination: cidr, device });
     return Promise.resolve();
@@ -60,6 +63,8 @@ function rig() {
     networks: () => state.networks,
     routing: () => state.routing,
     tunnelSubnet: () => '10.57.0.0/30',
+    tunnelSubnet6: () => 'fd57:6177::/64',
+    ipv6Off: () => null,
     staticRoutes: [],
     announce: (installed) => state.announced.push([...installed]),
     routedNetworks: (r) => state.routed.push(r),

@@ -104,3 +104,28 @@ test('changes apply one at a time, in order', async () => {
     r.done();
   }
 });
+
+test('IPv6: tunnelSubnet6 moves the tunnel, a clashing one is refused, and an MTU below 1280 turns it off', async () => {
+  const r = rig();
+  try {
+    await r.apply.patch({ tunnelSubnet6: 'fd58::/64' });
+    assert.deepEqual(r.effects.slice(0, 2), ['move-start 2611', 'move-done 2611']);
+    assert.equal(r.file().tunnelSubnet6, 'fd58::/64');
+    r.effects.length = 0;
+    await assert.rejects(
+      r.apply.patch({ tunnelSubnet6: '2001:db8::/64' }),
+      (e: unknown) =>
+        e instanceof ApiFailure && e.code === 'INVALID_SETTINGS' && /unique-local/.test(e.message),
+    );
+    assert.deepEqual(r.effects, []);
+    // Below 1280 IPv6 goes off (the device is re-addressed for the new MTU anyway).
+    await r.apply.patch({ mtu: 1200 });
+    assert.ok((r.effects as string[]).includes('move-done 2611'));
+    r.effects.length = 0;
+    await r.apply.patch({ tunnelSubnet6: null });
+    assert.deepEqual(r.effects, ['sync', 'changed'], 'IPv6 was already off: nothing to move');
+    assert.equal(r.apply.effective().tunnelSubnet6, null);
+  } finally {
+    r.done();
+  }
+});

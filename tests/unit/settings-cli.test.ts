@@ -65,6 +65,7 @@ test('settings print one per line, with the file warning first', () => {
   const out = formatSettings({
     settings: {
       tunnelSubnet: '10.57.0.0/30',
+      tunnelSubnet6: null,
       port: 2611,
       mtu: 1420,
       dnsSuffix: 'gangway.internal',
@@ -76,6 +77,30 @@ test('settings print one per line, with the file warning first', () => {
   });
   assert.match(out, /^Warning: The settings file was corrupt\n\ntunnelSubnet\s+10\.57\.0\.0\/30\n/);
   assert.match(out, /^dockerHost\s+auto$/m);
+  assert.match(out, /^tunnelSubnet6\s+off$/m);
+});
+
+test('tunnelSubnet6: a unique-local IPv6 subnet with room for two, or off', () => {
+  for (const tunnelSubnet6 of ['fd57:6177::/64', 'fd00:1::/126', 'fc00::/7'])
+    assert.deepEqual(parseAssignments([`tunnelSubnet6=${tunnelSubnet6}`]), { tunnelSubnet6 });
+  assert.deepEqual(parseAssignments(['tunnelSubnet6=off']), { tunnelSubnet6: null });
+  const cases: [string, RegExp][] = [
+    // A global IPv6 subnet would take someone's addresses: refused, with the way out.
+    [
+      '2001:db8::/64',
+      /tunnelSubnet6: the IPv6 tunnel subnet must lie in the unique-local range fc00::\/7, like fd57:6177::\/64/,
+    ],
+    ['fd57::/127', /tunnelSubnet6: an IPv6 subnet with room for two addresses/],
+    ['10.57.0.0/30', /tunnelSubnet6: an IPv6 subnet/],
+    ['fe80::/64', /unique-local/],
+    ['fd57::1/64', /an IPv6 subnet/],
+  ];
+  for (const [v, re] of cases)
+    assert.throws(
+      () => parseAssignments([`tunnelSubnet6=${v}`]),
+      (e: Error) => e instanceof UsageError && re.test(e.message),
+      v,
+    );
 });
 
 test('the SSE parser yields events across chunk boundaries and ignores comments', () => {

@@ -6,6 +6,7 @@ import { draftErrors, draftFrom, parseField, patchFrom } from '../../src-rendere
 
 const saved: UserSettings = {
   tunnelSubnet: '10.57.0.0/30',
+  tunnelSubnet6: 'fd57:6177::/64',
   port: 2611,
   mtu: 1420,
   dnsSuffix: 'gangway.internal',
