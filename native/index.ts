@@ -72,6 +72,11 @@ export interface PumpStats {
    */
   tunRxGsoPackets?: number;
   tunTxGroPackets?: number;
+  /**
+   * Datagrams the kernel dropped because the UDP socket's receive queue was full (Linux: SO_RXQ_OVFL; it
+   * moves with the next datagram received after the drop). Always 0 on macOS.
+   */
+  udpRxOverflow?: number;
 }
 
 export interface Pump {

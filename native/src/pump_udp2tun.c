@@ -19,7 +19,7 @@
 #define U2T_SLOT 65536    // any datagram (and any GRO-coalesced buffer) fits; only touched pages cost memory
 
 union ctrl_buf {
-  char buf[UDP_CTRL_LEN];
+  char buf[UDP_RECV_CTRL_LEN];
   struct cmsghdr align;
 };
 
@@ -38,6 +38,7 @@ struct udp2tun {
   unsigned filter_gen;
   struct ctrl_limit limit;
   uint64_t now_ms;  // read once per batch
+  uint32_t rx_drops;  // the socket's SO_RXQ_OVFL count last seen
   struct counter_batch cb;
 };
 
@@ -122,6 +123,15 @@ static void handle_datagram(struct udp2tun *u, uint8_t *buf, size_t len, const s
   u->cb.tun_tx_bytes += len;
 }
 
+// The receive queue's drops since the last batch: the newest message carries the socket's running count.
+// Datagrams dropped after it are counted with the next batch.
+static void count_rx_drops(struct udp2tun *u, int r) {
+  uint32_t drops;
+  if (!udp_rx_drops(&u->msgs[r - 1].msg_hdr, &drops)) return;
+  u->cb.udp_rx_overflow += (uint32_t)(drops - u->rx_drops);  // unsigned: survives the count's wrap
+  u->rx_drops = drops;
+}
+
 static void reset_msgs(struct udp2tun *u) {
   for (unsigned k = 0; k < U2T_BATCH; k++) {
     struct msghdr *m = &u->msgs[k].msg_hdr;
@@ -131,8 +141,8 @@ static void reset_msgs(struct udp2tun *u) {
     m->msg_iovlen = 1;
     m->msg_name = &u->names[k];
     m->msg_namelen = sizeof u->names[k];
-    m->msg_control = u->p->udp.gro ? u->ctrl[k].buf : NULL;
-    m->msg_controllen = u->p->udp.gro ? sizeof u->ctrl[k].buf : 0;
+    m->msg_control = u->ctrl[k].buf;  // UDP_GRO segment size, SO_RXQ_OVFL drop count
+    m->msg_controllen = sizeof u->ctrl[k].buf;
     m->msg_flags = 0;
   }
 }
@@ -153,6 +163,7 @@ void *udp2tun_main(void *arg) {
       }
       continue;
     }
+    if (r > 0) count_rx_drops(u, r);
     pump_peer_refresh(p, &u->peer);
     pump_filter_refresh(p, &u->filter, &u->filter_gen);
     struct timespec ts;

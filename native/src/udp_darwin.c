@@ -91,3 +91,10 @@ size_t udp_gro_size(struct msghdr *msg) {
   (void)msg;
   return 0;
 }
+
+// macOS has no SO_RXQ_OVFL; its drops show only in netstat -s (udp: "dropped due to full socket buffers").
+bool udp_rx_drops(struct msghdr *msg, uint32_t *drops) {
+  (void)msg;
+  (void)drops;
+  return false;
+}

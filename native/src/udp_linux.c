@@ -70,6 +70,9 @@ int udp_open(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, i
   out->gso = offload;  // UDP_SEGMENT needs no setup; a kernel that refuses it fails the send (see tun2udp)
   int on = 1;
   if (offload && setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) == 0) out->gro = true;  // Linux >= 5.0
+  // Each received message then says how many datagrams the full receive queue dropped (udpRxOverflow):
+  // per socket, and free, unlike polling /proc/net/udp. Best effort: a kernel without it only loses the count.
+  setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
   return 0;
 }
 
@@ -97,4 +100,14 @@ size_t udp_gro_size(struct msghdr *msg) {
     }
   }
   return 0;
+}
+
+bool udp_rx_drops(struct msghdr *msg, uint32_t *drops) {
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL && c->cmsg_len >= CMSG_LEN(sizeof *drops)) {
+      memcpy(drops, CMSG_DATA(c), sizeof *drops);
+      return true;
+    }
+  }
+  return false;
 }

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
+import { parseSnmpUdp } from '../../bench/netstat';
 import type { PumpStats } from '../../native/index';
 
 const ROOT = path.resolve(__dirname, '../../..');
@@ -238,6 +239,21 @@ const controlFlood = (port: number, sockets: number) =>
     '100',
     '03',
   ]);
+
+/** Sends N data-looking datagrams (first byte 0x45) without waiting between them, then one more after a pause. */
+const BURST_SENDER = `
+const dgram = require('dgram');
+const [bindIp, host, port, n] = process.argv.slice(1);
+const payload = Buffer.alloc(100, 0x45);
+const s = dgram.createSocket('udp4');
+const send = () => new Promise((r, j) => s.send(payload, Number(port), host, (e) => (e ? j(e) : r())));
+s.bind(0, bindIp, async () => {
+  await Promise.all(Array.from({ length: Number(n) }, send));
+  await new Promise((r) => setTimeout(r, 300));
+  await send();
+  s.close();
+});
+`;
 
 async function tcpRoundTrip(host: string, port: number): Promise<void> {
   const server = spawnIn(NS_B, process.execPath, [
@@ -755,6 +771,32 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
       });
     });
   }
+
+  test('a full UDP receive queue: the dropped datagrams are counted as udpRxOverflow, as the kernel counts them', async () => {
+    // B's socket holds a handful of datagrams (SO_RCVBUF 4096, the addon's minimum); a burst sent without
+    // waiting outruns its thread's wake-up. The data is not from B's peer, so what B reads is dropNotPeer.
+    const b = await Endpoint.start(NS_B, [
+      ...['--tun', 'gwt0', '--mtu', '1420', '--addr', '10.99.0.2', '--peer-addr', '10.99.0.1'],
+      ...['--bind', B_IP, '--port', '5502', '--peer', `${A_IP}:5501`, '--rcvbuf', '4096'],
+    ]);
+    try {
+      const snmp0 = parseSnmpUdp(await nsRun(NS_B, 'cat', ['/proc/net/snmp']));
+      const s0 = await b.stats();
+      assert.equal(s0.udpRxOverflow, 0);
+      await nsRun(NS_A, process.execPath, ['-e', BURST_SENDER, THIRD_IP, B_IP, String(b.port), '2000']);
+      const snmp1 = parseSnmpUdp(await nsRun(NS_B, 'cat', ['/proc/net/snmp']));
+      const kernelDrops = snmp1.RcvbufErrors! - snmp0.RcvbufErrors!;
+      assert.ok(kernelDrops > 0, `the burst overflowed the queue (RcvbufErrors +${kernelDrops})`);
+      // The count rides on the next datagram received: the sender's last one came after a pause.
+      const s = await waitStats(
+        b,
+        (x) => x.dropNotPeer - s0.dropNotPeer >= 1 && x.udpRxOverflow === kernelDrops,
+      );
+      assert.ok(s.dropNotPeer + s.udpRxOverflow! <= 2001, 'no datagram counted twice');
+    } finally {
+      await b.p.stop();
+    }
+  });
 
   test('unclosed pumps: GC and process exit close them; an onControl exception is uncaught', async () => {
     const script = `
