@@ -11,7 +11,8 @@
         "src/pump_udp2tun.c",
         "src/sockaddr_util.c",
         "src/src_filter.c",
-        "src/ctrl_limit.c"
+        "src/ctrl_limit.c",
+        "src/aqm.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-Wall", "-Wextra", "-Werror", "-pthread"],

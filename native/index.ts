@@ -77,6 +77,12 @@ export interface PumpStats {
    * moves with the next datagram received after the drop). Always 0 on macOS.
    */
   udpRxOverflow?: number;
+  /**
+   * Bulk data (over 256 bytes) dropped by the pump's CoDel because it had waited in the UDP receive queue
+   * above 1 ms for 10 ms or more (native/src/aqm.h): TCP slows down instead of the queue growing until the
+   * kernel drops pings too. Linux only (it needs the kernel's receive timestamps).
+   */
+  dropQueueDelay?: number;
 }
 
 export interface Pump {

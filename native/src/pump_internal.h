@@ -66,6 +66,8 @@ void pump_backoff(struct pump *p);
 
 // Names the calling thread (visible in top -H, perf, gdb).
 void pump_name_thread(const char *name);
+// Asks for a larger CPU share for the calling thread (Linux: nice -10); best effort.
+void pump_raise_priority(void);
 
 static inline bool pump_stopping(struct pump *p) {
   return atomic_load_explicit(&p->stopping, memory_order_relaxed);

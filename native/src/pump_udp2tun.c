@@ -8,6 +8,7 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include "aqm.h"
 #include "ctrl_limit.h"
 #include "ip.h"
 #include "offload.h"
@@ -17,6 +18,9 @@
 
 #define U2T_BATCH 32      // receive buffers per recvmmsg
 #define U2T_SLOT 65536    // any datagram (and any GRO-coalesced buffer) fits; only touched pages cost memory
+// CoDel: bulk packets may wait 1 ms in the receive queue; longer than that for 10 ms and they are dropped.
+#define AQM_TARGET_NS 1000000
+#define AQM_INTERVAL_NS 10000000
 
 union ctrl_buf {
   char buf[UDP_RECV_CTRL_LEN];
@@ -39,6 +43,9 @@ struct udp2tun {
   struct ctrl_limit limit;
   uint64_t now_ms;  // read once per batch
   uint32_t rx_drops;  // the socket's SO_RXQ_OVFL count last seen
+  struct aqm aqm;
+  uint64_t now_rt_ns;   // CLOCK_REALTIME, read once per batch: receive timestamps are in that clock
+  uint64_t sojourn_ns;  // how long the message being handled waited in the receive queue (0: unknown)
   struct counter_batch cb;
 };
 
@@ -46,6 +53,7 @@ struct udp2tun *udp2tun_new(struct pump *p) {
   struct udp2tun *u = calloc(1, sizeof *u);
   if (!u) return NULL;
   u->p = p;
+  aqm_init(&u->aqm, AQM_TARGET_NS, AQM_INTERVAL_NS);
   u->slots = malloc((size_t)U2T_BATCH * U2T_SLOT);
   if (p->offload) u->gro = gro_new();
   if (!u->slots || (p->offload && !u->gro)) {
@@ -103,6 +111,10 @@ static void handle_datagram(struct udp2tun *u, uint8_t *buf, size_t len, const s
     u->cb.drop_spoofed++;  // the peer speaks for an address that is not behind it
     return;
   }
+  if (len > AQM_SMALL_PACKET && aqm_should_drop(&u->aqm, u->sojourn_ns, u->now_rt_ns)) {
+    u->cb.drop_queue_delay++;
+    return;
+  }
   u->cb.udp_rx_packets++;
   u->cb.udp_rx_bytes += len;
   if (u->gro) {
@@ -121,6 +133,12 @@ static void handle_datagram(struct udp2tun *u, uint8_t *buf, size_t len, const s
   }
   u->cb.tun_tx_packets++;
   u->cb.tun_tx_bytes += len;
+}
+
+// How long message k waited between the kernel's receive and this batch.
+static void note_sojourn(struct udp2tun *u, int k) {
+  uint64_t t;
+  u->sojourn_ns = udp_rx_time(&u->msgs[k].msg_hdr, &t) && u->now_rt_ns > t ? u->now_rt_ns - t : 0;
 }
 
 // The receive queue's drops since the last batch: the newest message carries the socket's running count.
@@ -151,12 +169,14 @@ void *udp2tun_main(void *arg) {
   struct udp2tun *u = arg;
   struct pump *p = u->p;
   pump_name_thread("gw-udp2tun");
+  pump_raise_priority();
   while (!pump_stopping(p)) {
     reset_msgs(u);
     int r = udp_recv_batch(p->udp.fd, u->msgs, U2T_BATCH);
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        aqm_queue_empty(&u->aqm);
         if (!pump_wait(p, p->udp.fd, POLLIN)) break;
       } else {
         pump_backoff(p);
@@ -169,6 +189,8 @@ void *udp2tun_main(void *arg) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     u->now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    u->now_rt_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     for (int k = 0; k < r; k++) {
       struct msghdr *m = &u->msgs[k].msg_hdr;
       uint8_t *buf = u->iov[k].iov_base;
@@ -178,6 +200,7 @@ void *udp2tun_main(void *arg) {
         u->cb.drop_oversize++;
         continue;
       }
+      note_sojourn(u, k);
       // With UDP GRO the buffer may hold several datagrams of one sender: all `gso` bytes but the last.
       size_t gso = p->udp.gro ? udp_gro_size(m) : 0;
       if (gso == 0 || gso >= len) {

@@ -98,3 +98,10 @@ bool udp_rx_drops(struct msghdr *msg, uint32_t *drops) {
   (void)drops;
   return false;
 }
+
+// Not asked for on macOS (SO_TIMESTAMP would give microseconds): the pump's AQM stays off there.
+bool udp_rx_time(struct msghdr *msg, uint64_t *ns) {
+  (void)msg;
+  (void)ns;
+  return false;
+}

@@ -5,7 +5,7 @@
 //   ns B: veth 10.98.0.2/24                                   the pump binds "::" (dual-stack) there
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -795,6 +795,28 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
       assert.ok(s.dropNotPeer + s.udpRxOverflow! <= 2001, 'no datagram counted twice');
     } finally {
       await b.p.stop();
+    }
+  });
+
+  test('the pump threads ask for a larger CPU share (nice -10; the endpoint runs as root)', async () => {
+    const e = await Endpoint.start(NS_B, [
+      ...['--tun', 'gwt0', '--mtu', '1420', '--addr', '10.99.0.2', '--peer-addr', '10.99.0.1'],
+      ...['--bind', B_IP, '--port', '5503'],
+    ]);
+    try {
+      const pid = e.p.proc.pid!;
+      const nice: Record<string, number> = {};
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+        // stat: "tid (comm) state ..." ; nice is field 19, the 17th after the comm's closing parenthesis.
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        nice[comm] = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+      }
+      assert.equal(nice['gw-tun2udp'], -10);
+      assert.equal(nice['gw-udp2tun'], -10);
+      assert.equal(nice.node, 0, "the process's other threads keep their priority");
+    } finally {
+      await e.p.stop();
     }
   });
 
