@@ -277,6 +277,7 @@ void *tun2udp_main(void *arg) {
   while (!pump_stopping(p)) {
     pump_peer_refresh(p, &t->peer);
     enum read_status st = p->offload ? read_offload(t) : read_plain(t);
+    if (t->nmsgs) pump_note_data(p);
     flush(t);
     counters_publish(&p->counters, &t->cb);
     if (st == READ_EMPTY) {

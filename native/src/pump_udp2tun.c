@@ -211,6 +211,7 @@ void *udp2tun_main(void *arg) {
         handle_datagram(u, buf + off, len - off < gso ? len - off : gso, from, m->msg_namelen);
     }
     write_pending(u);
+    if (u->cb.udp_rx_packets) pump_note_data(p);  // the batch had data (cb is zeroed by each publish)
     counters_publish(&p->counters, &u->cb);
   }
   counters_publish(&p->counters, &u->cb);

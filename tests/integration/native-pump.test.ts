@@ -141,6 +141,7 @@ async function pair(
   portA: number,
   portB: number,
   envA?: NodeJS.ProcessEnv,
+  envB?: NodeJS.ProcessEnv,
 ): Promise<[Endpoint, Endpoint]> {
   const common = ['--tun', 'gwt0', '--mtu', '1420'];
   return Promise.all([
@@ -163,12 +164,25 @@ async function pair(
       ],
       envA,
     ),
-    Endpoint.start(NS_B, [
-      ...common,
-      ...(modeB === 'offload' ? ['--offload'] : []),
-      ...['--addr', '10.99.0.2', '--peer-addr', '10.99.0.1', '--addr6', 'fd99::2', '--peer-addr6', 'fd99::1'],
-      ...['--bind', '::', '--port', String(portB), '--peer', `${A_IP}:${portA}`],
-    ]),
+    Endpoint.start(
+      NS_B,
+      [
+        ...common,
+        ...(modeB === 'offload' ? ['--offload'] : []),
+        ...[
+          '--addr',
+          '10.99.0.2',
+          '--peer-addr',
+          '10.99.0.1',
+          '--addr6',
+          'fd99::2',
+          '--peer-addr6',
+          'fd99::1',
+        ],
+        ...['--bind', '::', '--port', String(portB), '--peer', `${A_IP}:${portA}`],
+      ],
+      envB,
+    ),
   ]);
 }
 
@@ -817,6 +831,35 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
       assert.equal(nice.node, 0, "the process's other threads keep their priority");
     } finally {
       await e.p.stop();
+    }
+  });
+
+  test('with GANGWAY_SPIN_US the pumps carry pings, and their threads do not spin once traffic stops', async () => {
+    const env = { ...process.env, GANGWAY_SPIN_US: '300' };
+    const [a, b] = await pair('plain', 'offload', 5601, 5602, env, env);
+    try {
+      await nsRun(NS_A, 'ping', ['-c', '20', '-i', '0.01', '-W', '2', '10.99.0.2']);
+      const ticks = (e: Endpoint) => {
+        const pid = e.p.proc.pid!;
+        let sum = 0;
+        for (const tid of readdirSync(`/proc/${pid}/task`)) {
+          if (!readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').startsWith('gw-')) continue;
+          const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+          const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+          sum += Number(rest[11]) + Number(rest[12]); // utime + stime
+        }
+        return sum;
+      };
+      await new Promise((r) => setTimeout(r, 200)); // past any spin window
+      const before = [ticks(a), ticks(b)];
+      await new Promise((r) => setTimeout(r, 1000));
+      const used = [ticks(a) - before[0]!, ticks(b) - before[1]!];
+      assert.ok(
+        used.every((t) => t <= 1),
+        `pump threads used ${used.join(', ')} ticks in 1 s of quiet`,
+      );
+    } finally {
+      await Promise.all([a.p.stop(), b.p.stop()]);
     }
   });
 
