@@ -29,7 +29,7 @@ export interface PumpOptions {
   mtu: number;
   /** Called on the JS thread for every datagram whose first nibble is not 4 or 6. */
   onControl: (data: Buffer, address: string, port: number) => void;
-  /** Socket buffer sizes in bytes; defaults chosen by the addon. */
+  /** Socket buffer sizes in bytes; defaults chosen by the addon (Linux: 8 MiB receive, 1 MiB send). */
   rcvbuf?: number;
   sndbuf?: number;
   /**

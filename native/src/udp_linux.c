@@ -18,11 +18,12 @@
 #endif
 
 // The receive buffer is sized for bursts, the delay is bounded by time: the pump's CoDel (aqm.h) drops bulk
-// packets once they wait over 1 ms for 10 ms, so the queue stays short under load whatever the buffer. With
-// 1 MiB (the kernel doubles it for bookkeeping) the agent's socket overflowed at its tail ~7,000 times per
-// 4-stream run in the rig, pings included (the prototype's "4 MiB adds 10+ ms" was without CoDel); with
-// 4 MiB and CoDel it overflows a few hundred times and the pings come through (bench/README.md).
-#define DEFAULT_RCVBUF (4 << 20)
+// packets once they wait over 1 ms for 10 ms, so the queue stays short under load whatever the buffer, and a
+// bigger buffer only means that a stall (the thread waiting for a CPU) ends in CoDel's drops of bulk data
+// rather than the kernel's drops at the tail, pings included. In the rig's 4-stream runs (bench/README.md)
+// the agent's socket overflowed ~7,000 times a run at 1 MiB (the kernel doubles it for bookkeeping), ~200 at
+// 4 MiB and not once at 8 MiB. Memory is only taken while datagrams wait.
+#define DEFAULT_RCVBUF (8 << 20)
 #define DEFAULT_SNDBUF (1 << 20)
 
 // As root (CAP_NET_ADMIN) the FORCE variant ignores net.core.[rw]mem_max; otherwise take what we may get.
