@@ -83,6 +83,11 @@ export interface PumpStats {
    * kernel drops pings too. Linux only (it needs the kernel's receive timestamps).
    */
   dropQueueDelay?: number;
+  /**
+   * Packets the kernel dropped because the TUN's queue towards the pump was full (Linux: the device's
+   * tx_dropped, read when stats() is called, counted since the device was created). Always 0 on macOS.
+   */
+  dropTunQueue?: number;
 }
 
 export interface Pump {

@@ -18,6 +18,7 @@
 #include "error.h"
 #include "pump_internal.h"
 #include "sockaddr_util.h"
+#include "tun.h"
 
 #define BACKOFF_MS 50
 
@@ -357,7 +358,12 @@ int pump_send_control(struct pump *p, const uint8_t *data, size_t len, const str
   return -1;
 }
 
-void pump_stats(struct pump *p, pump_stats_t *out) { counters_snapshot(&p->counters, out); }
+void pump_stats(struct pump *p, pump_stats_t *out) {
+  counters_snapshot(&p->counters, out);
+  // The kernel's, not the threads': read when asked (a file read), and kept for after close.
+  if (p->tun_fd >= 0) atomic_store_explicit(&p->counters.drop_tun_queue, tun_queue_drops(p->tun_fd), memory_order_relaxed);
+  out->drop_tun_queue = atomic_load_explicit(&p->counters.drop_tun_queue, memory_order_relaxed);
+}
 
 bool pump_closed(const struct pump *p) { return p->closed; }
 

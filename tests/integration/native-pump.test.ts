@@ -269,6 +269,18 @@ s.bind(0, bindIp, async () => {
 });
 `;
 
+/** Sends N datagrams without waiting between them; send errors (ENOBUFS from a dropping device) are ignored. */
+const LOSSY_BURST = `
+const dgram = require('dgram');
+const [bindIp, host, port, n] = process.argv.slice(1);
+const s = dgram.createSocket('udp4');
+s.bind(0, bindIp, async () => {
+  const payload = Buffer.alloc(100, 1);
+  await Promise.all(Array.from({ length: Number(n) }, () => new Promise((r) => s.send(payload, Number(port), host, r))));
+  s.close();
+});
+`;
+
 async function tcpRoundTrip(host: string, port: number): Promise<void> {
   const server = spawnIn(NS_B, process.execPath, [
     '-e',
@@ -809,6 +821,24 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
       assert.ok(s.dropNotPeer + s.udpRxOverflow! <= 2001, 'no datagram counted twice');
     } finally {
       await b.p.stop();
+    }
+  });
+
+  test("a full TUN queue: the kernel's drops in front of the pump are counted as dropTunQueue", async () => {
+    const a = await Endpoint.start(NS_A, [
+      ...['--tun', 'gwt0', '--mtu', '1420', '--addr', '10.99.0.1', '--peer-addr', '10.99.0.2'],
+      ...['--bind', A_IP, '--port', '5504'],
+    ]);
+    try {
+      assert.equal((await a.stats()).dropTunQueue, 0);
+      // A queue of one packet, and a burst through it that does not wait for the pump's thread.
+      await run('ip', ['-n', NS_A, 'link', 'set', 'gwt0', 'txqueuelen', '1']);
+      await nsRun(NS_A, process.execPath, ['-e', LOSSY_BURST, '10.99.0.1', '10.99.0.2', '9', '2000']);
+      const kernel = Number((await nsRun(NS_A, 'cat', ['/sys/class/net/gwt0/statistics/tx_dropped'])).trim());
+      assert.ok(kernel > 0, 'the burst overflowed the TUN queue');
+      assert.equal((await a.stats()).dropTunQueue, kernel);
+    } finally {
+      await a.p.stop();
     }
   });
 
