@@ -20,6 +20,7 @@ import {
   type BenchPath,
 } from './paths';
 import { target6 } from './paths-ipv6';
+import { dropDelta, formatDrops, readDrops } from './drops';
 import { readUdpCounters, udpDelta } from './netstat';
 import { runPing, summarizePing, type PingParse } from './ping';
 import { formatReport, checkTargets } from './report';
@@ -162,6 +163,8 @@ async function measurePath(
     `    idle RTT p50 ${idle.p50Ms.toFixed(3)} ms, p99 ${idle.p99Ms.toFixed(3)} ms, loss ${idle.lossPct.toFixed(1)}%`,
   );
 
+  // The agent's TUN is gwa0 (its default name) in the VM namespace.
+  const tunDevices = path.name.startsWith('gangway') ? { host: path.expectedDevice(), vm: 'gwa0' } : {};
   const udp0 = await Promise.all([readUdpCounters(rig.hostNs), readUdpCounters(rig.vmNs)]);
   for (const streams of [1, 4]) {
     const series: ThroughputSeries = { streams, runs: [], medianGbps: NaN, cpu: [], cpuSecondsPerGB: NaN };
@@ -171,6 +174,7 @@ async function measurePath(
         path.name,
         `iperf3 ${streams} stream${streams > 1 ? 's' : ''}${streams > 1 ? ' + ping' : ''}, run ${i}/${o.runs}`,
       );
+      const drops0 = await readDrops(rig, tunDevices);
       const cpu0 = totalCpuSeconds(pids);
       const iperf = runIperf(rig, rig.hostNs, target.ns, target.ip, { seconds: o.seconds, streams });
       let ping: Promise<PingParse> | undefined;
@@ -181,6 +185,8 @@ async function measurePath(
       }
       const [r, p] = await Promise.all([iperf, ping]);
       const cpuS = totalCpuSeconds(pids) - cpu0;
+      const drops = dropDelta(drops0, await readDrops(rig, tunDevices));
+      (series.drops ??= []).push(drops);
       series.runs.push(r);
       if (pids.length)
         series.cpu.push({
@@ -198,7 +204,7 @@ async function measurePath(
         const s = summarizePing(p);
         line += `; ping under load p50 ${s.p50Ms.toFixed(3)} ms, p99 ${s.p99Ms.toFixed(3)} ms (${s.count}/${s.transmitted} replies)`;
       }
-      log(line);
+      log(`${line}\n      drops: ${formatDrops(drops)}`);
     }
     series.medianGbps = gbps(median(series.runs.map((r) => r.bitsPerSecond)));
     series.cpuSecondsPerGB = median(series.cpu.map((c) => c.cpuSecondsPerGB));

@@ -1,4 +1,5 @@
 // The shape of one benchmark run's results (also what bench/results/<timestamp>.json holds).
+import type { DropSample } from './drops';
 import type { IperfResult } from './iperf';
 import type { PingResult } from './ping';
 
@@ -51,6 +52,8 @@ export interface ThroughputSeries {
   cpu: CpuSample[];
   /** Median of the per-run CPU-s/GB; NaN when there are no tunnel processes. */
   cpuSecondsPerGB: number;
+  /** Packets the kernel dropped per run in front of the tunnel (UDP receive queues, TUN queues). */
+  drops?: DropSample[];
 }
 
 export interface PathResult {

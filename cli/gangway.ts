@@ -69,7 +69,8 @@ export function formatStatus(s: Status): string {
     `  traffic     to VM ${p.udpTxPackets ?? 0} pkts / ${p.udpTxBytes ?? 0} B, from VM ${p.tunTxPackets ?? 0} pkts / ${p.tunTxBytes ?? 0} B`,
   );
   const drops = Object.entries({ ...s.counters.pump, ...s.counters.control }).filter(
-    ([k, v]) => v > 0 && /^(drop|handshake(?!Ok)|sealed|controlMalformed)/.test(k),
+    // udpRxOverflow: datagrams the kernel dropped on the pump's full receive queue (also a loss).
+    ([k, v]) => v > 0 && /^(drop|udpRxOverflow|handshake(?!Ok)|sealed|controlMalformed)/.test(k),
   );
   lines.push(`  rejected    ${drops.map(([k, v]) => `${k}=${v}`).join(' ') || 'none'}`);
   return lines.join('\n');

@@ -12,7 +12,8 @@
         "src/sockaddr_util.c",
         "src/src_filter.c",
         "src/ctrl_limit.c",
-        "src/udp_each.c"
+        "src/udp_each.c",
+        "src/aqm.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-Wall", "-Wextra", "-Werror", "-pthread"],

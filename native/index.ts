@@ -41,7 +41,7 @@ export interface PumpOptions {
   mtu: number;
   /** Called on the JS thread for every datagram whose first nibble is not 4 or 6. */
   onControl: (data: Buffer, address: string, port: number) => void;
-  /** Socket buffer sizes in bytes; defaults chosen by the addon. */
+  /** Socket buffer sizes in bytes; defaults chosen by the addon (Linux: 8 MiB receive, 1 MiB send). */
   rcvbuf?: number;
   sndbuf?: number;
   /**
@@ -84,6 +84,22 @@ export interface PumpStats {
    */
   tunRxGsoPackets?: number;
   tunTxGroPackets?: number;
+  /**
+   * Datagrams the kernel dropped because the UDP socket's receive queue was full (Linux: SO_RXQ_OVFL; it
+   * moves with the next datagram received after the drop). Always 0 on macOS.
+   */
+  udpRxOverflow?: number;
+  /**
+   * Bulk data (over 256 bytes) dropped by the pump's CoDel because it had waited in the UDP receive queue
+   * above 1 ms for 10 ms or more (native/src/aqm.h): TCP slows down instead of the queue growing until the
+   * kernel drops pings too. Linux only (it needs the kernel's receive timestamps).
+   */
+  dropQueueDelay?: number;
+  /**
+   * Packets the kernel dropped because the TUN's queue towards the pump was full (Linux: the device's
+   * tx_dropped, read when stats() is called, counted since the device was created). Always 0 on macOS.
+   */
+  dropTunQueue?: number;
 }
 
 export interface Pump {

@@ -29,7 +29,10 @@
   X(drop_spoofed, "dropSpoofed")              \
   X(drop_control_rate, "dropControlRate")     \
   X(tun_rx_gso_packets, "tunRxGsoPackets")    \
-  X(tun_tx_gro_packets, "tunTxGroPackets")
+  X(tun_tx_gro_packets, "tunTxGroPackets")    \
+  X(udp_rx_overflow, "udpRxOverflow")         \
+  X(drop_queue_delay, "dropQueueDelay")       \
+  X(drop_tun_queue, "dropTunQueue")
 
 // Shared, read by stats() on the JS thread while the pump threads add to them.
 struct pump_counters {

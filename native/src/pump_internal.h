@@ -50,6 +50,13 @@ struct pump {
 
   struct pump_counters counters;
 
+  // Idle RTT (issue #15.3): a thread that moved data wakes a sleeping partner through the kick pipe, so the
+  // reply finds it awake, polling without sleeping for a short window (pump_wait). Never at idle: no data,
+  // no kick, no spin.
+  int kick_rd, kick_wr;
+  atomic_int sleepers;   // threads blocked in pump_wait
+  uint64_t spin_max_ns;  // 0: no spin, no kicks (the default; GANGWAY_SPIN_US turns it on)
+
   pthread_t threads[2];
   int nthreads;
   struct tun2udp *t2u;
@@ -69,13 +76,18 @@ void pump_peer_refresh(struct pump *p, struct peer_view *v);
 // Copies the filter into *f when it changed since *gen (0 never matches).
 void pump_filter_refresh(struct pump *p, struct src_filter *f, unsigned *gen);
 
-// Blocks until fd has `events` or the pump stops; false when stopping.
+// Blocks until fd has `events` or the pump stops; false when stopping. Shortly after data moved (a kick
+// from the partner thread, or this thread's own data), it polls without sleeping for a while first.
 bool pump_wait(struct pump *p, int fd, short events);
+// Called once per batch that moved data: lets pump_wait spin, and kicks a sleeping partner thread.
+void pump_note_data(struct pump *p);
 // Sleeps briefly (or until stopped) after an unexpected error, so a broken fd cannot make a thread spin.
 void pump_backoff(struct pump *p);
 
 // Names the calling thread (visible in top -H, perf, gdb).
 void pump_name_thread(const char *name);
+// Asks for a larger CPU share for the calling thread (Linux: nice -10); best effort.
+void pump_raise_priority(void);
 
 static inline bool pump_stopping(struct pump *p) {
   return atomic_load_explicit(&p->stopping, memory_order_relaxed);

@@ -273,9 +273,11 @@ void *tun2udp_main(void *arg) {
   struct tun2udp *t = arg;
   struct pump *p = t->p;
   pump_name_thread("gw-tun2udp");
+  pump_raise_priority();
   while (!pump_stopping(p)) {
     pump_peer_refresh(p, &t->peer);
     enum read_status st = p->offload ? read_offload(t) : read_plain(t);
+    if (t->nmsgs) pump_note_data(p);
     flush(t);
     counters_publish(&p->counters, &t->cb);
     if (st == READ_EMPTY) {

@@ -8,6 +8,7 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include "aqm.h"
 #include "ctrl_limit.h"
 #include "ip.h"
 #include "offload.h"
@@ -17,9 +18,12 @@
 
 #define U2T_BATCH 32      // receive buffers per recvmmsg
 #define U2T_SLOT 65536    // any datagram (and any GRO-coalesced buffer) fits; only touched pages cost memory
+// CoDel: bulk packets may wait 1 ms in the receive queue; longer than that for 10 ms and they are dropped.
+#define AQM_TARGET_NS 1000000
+#define AQM_INTERVAL_NS 10000000
 
 union ctrl_buf {
-  char buf[UDP_CTRL_LEN];
+  char buf[UDP_RECV_CTRL_LEN];
   struct cmsghdr align;
 };
 
@@ -38,6 +42,10 @@ struct udp2tun {
   unsigned filter_gen;
   struct ctrl_limit limit;
   uint64_t now_ms;  // read once per batch
+  uint32_t rx_drops;  // the socket's SO_RXQ_OVFL count last seen
+  struct aqm aqm;
+  uint64_t now_rt_ns;   // CLOCK_REALTIME, read once per batch: receive timestamps are in that clock
+  uint64_t sojourn_ns;  // how long the message being handled waited in the receive queue (0: unknown)
   struct counter_batch cb;
 };
 
@@ -45,6 +53,7 @@ struct udp2tun *udp2tun_new(struct pump *p) {
   struct udp2tun *u = calloc(1, sizeof *u);
   if (!u) return NULL;
   u->p = p;
+  aqm_init(&u->aqm, AQM_TARGET_NS, AQM_INTERVAL_NS);
   u->slots = malloc((size_t)U2T_BATCH * U2T_SLOT);
   if (p->offload) u->gro = gro_new();
   if (!u->slots || (p->offload && !u->gro)) {
@@ -102,6 +111,10 @@ static void handle_datagram(struct udp2tun *u, uint8_t *buf, size_t len, const s
     u->cb.drop_spoofed++;  // the peer speaks for an address that is not behind it
     return;
   }
+  if (len > AQM_SMALL_PACKET && aqm_should_drop(&u->aqm, u->sojourn_ns, u->now_rt_ns)) {
+    u->cb.drop_queue_delay++;
+    return;
+  }
   u->cb.udp_rx_packets++;
   u->cb.udp_rx_bytes += len;
   if (u->gro) {
@@ -122,6 +135,21 @@ static void handle_datagram(struct udp2tun *u, uint8_t *buf, size_t len, const s
   u->cb.tun_tx_bytes += len;
 }
 
+// How long message k waited between the kernel's receive and this batch.
+static void note_sojourn(struct udp2tun *u, int k) {
+  uint64_t t;
+  u->sojourn_ns = udp_rx_time(&u->msgs[k].msg_hdr, &t) && u->now_rt_ns > t ? u->now_rt_ns - t : 0;
+}
+
+// The receive queue's drops since the last batch: the newest message carries the socket's running count.
+// Datagrams dropped after it are counted with the next batch.
+static void count_rx_drops(struct udp2tun *u, int r) {
+  uint32_t drops;
+  if (!udp_rx_drops(&u->msgs[r - 1].msg_hdr, &drops)) return;
+  u->cb.udp_rx_overflow += (uint32_t)(drops - u->rx_drops);  // unsigned: survives the count's wrap
+  u->rx_drops = drops;
+}
+
 static void reset_msgs(struct udp2tun *u) {
   for (unsigned k = 0; k < U2T_BATCH; k++) {
     struct msghdr *m = &u->msgs[k].msg_hdr;
@@ -131,8 +159,8 @@ static void reset_msgs(struct udp2tun *u) {
     m->msg_iovlen = 1;
     m->msg_name = &u->names[k];
     m->msg_namelen = sizeof u->names[k];
-    m->msg_control = u->p->udp.gro ? u->ctrl[k].buf : NULL;
-    m->msg_controllen = u->p->udp.gro ? sizeof u->ctrl[k].buf : 0;
+    m->msg_control = u->ctrl[k].buf;  // UDP_GRO segment size, SO_RXQ_OVFL drop count
+    m->msg_controllen = sizeof u->ctrl[k].buf;
     m->msg_flags = 0;
   }
 }
@@ -141,23 +169,28 @@ void *udp2tun_main(void *arg) {
   struct udp2tun *u = arg;
   struct pump *p = u->p;
   pump_name_thread("gw-udp2tun");
+  pump_raise_priority();
   while (!pump_stopping(p)) {
     reset_msgs(u);
     int r = p->io.udp_recv(p->udp.fd, u->msgs, U2T_BATCH);
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        aqm_queue_empty(&u->aqm);
         if (!pump_wait(p, p->udp.fd, POLLIN)) break;
       } else {
         pump_backoff(p);
       }
       continue;
     }
+    if (r > 0) count_rx_drops(u, r);
     pump_peer_refresh(p, &u->peer);
     pump_filter_refresh(p, &u->filter, &u->filter_gen);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     u->now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    u->now_rt_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     for (int k = 0; k < r; k++) {
       struct msghdr *m = &u->msgs[k].msg_hdr;
       uint8_t *buf = u->iov[k].iov_base;
@@ -167,6 +200,7 @@ void *udp2tun_main(void *arg) {
         u->cb.drop_oversize++;
         continue;
       }
+      note_sojourn(u, k);
       // With UDP GRO the buffer may hold several datagrams of one sender: all `gso` bytes but the last.
       size_t gso = p->udp.gro ? udp_gro_size(m) : 0;
       if (gso == 0 || gso >= len) {
@@ -177,6 +211,7 @@ void *udp2tun_main(void *arg) {
         handle_datagram(u, buf + off, len - off < gso ? len - off : gso, from, m->msg_namelen);
     }
     write_pending(u);
+    if (u->cb.udp_rx_packets) pump_note_data(p);  // the batch had data (cb is zeroed by each publish)
     counters_publish(&p->counters, &u->cb);
     // A short batch means the socket is drained: sleep in poll() now rather than spend one more receive
     // (one recvmsg per datagram on macOS and in mac-like mode) only to be told EAGAIN.

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 // Large enough for IFNAMSIZ (16) on Linux and macOS.
@@ -40,5 +41,10 @@ int tun_open_framed(const char *name, struct tun_device *out, char *err);
 ssize_t tun_read_framed(int fd, void *buf, size_t len);
 ssize_t tun_write_framed(int fd, const void *pkt, size_t len);
 #endif
+// Packets the kernel dropped because the device's queue towards the reader was full (Linux: the TUN's
+// tx_dropped, from /proc/net/dev of the calling thread's network namespace; counted since the device was
+// created). 0 where the OS does not say (macOS) or it cannot be read. Not for the packet threads: it reads a
+// file.
+uint64_t tun_queue_drops(int fd);
 
 #endif

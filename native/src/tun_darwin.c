@@ -128,3 +128,9 @@ ssize_t tun_write(int fd, const void *pkt, size_t len) {
   if (n < 0) return n;
   return n >= AF_HEADER_LEN ? n - AF_HEADER_LEN : 0;
 }
+
+// utun does not report queue drops per device; netstat -s shows the system's.
+uint64_t tun_queue_drops(int fd) {
+  (void)fd;
+  return 0;
+}

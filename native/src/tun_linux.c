@@ -128,3 +128,27 @@ ssize_t tun_write_framed(int fd, const void *pkt, size_t len) {
   if (n < 0) return n;
   return n >= (ssize_t)sizeof pi ? n - (ssize_t)sizeof pi : 0;
 }
+
+uint64_t tun_queue_drops(int fd) {
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  if (ioctl(fd, TUNGETIFF, &ifr) < 0) return 0;
+  FILE *f = fopen("/proc/net/dev", "re");
+  if (!f) return 0;
+  // "  gw0: rx_bytes rx_packets errs drop fifo frame compressed multicast tx_bytes tx_packets errs drop ..."
+  char line[512];
+  uint64_t drops = 0;
+  size_t name_len = strnlen(ifr.ifr_name, IFNAMSIZ);
+  while (fgets(line, sizeof line, f)) {
+    char *p = line;
+    while (*p == ' ') p++;
+    if (strncmp(p, ifr.ifr_name, name_len) != 0 || p[name_len] != ':') continue;
+    unsigned long long v[12];
+    if (sscanf(p + name_len + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+               &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10], &v[11]) == 12)
+      drops = v[11];
+    break;
+  }
+  fclose(f);
+  return drops;
+}

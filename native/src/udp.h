@@ -19,6 +19,9 @@ typedef struct {
 
 // Room for one UDP_SEGMENT or UDP_GRO control message.
 #define UDP_CTRL_LEN 32
+// Room for what a receive may carry: UDP_GRO and SO_RXQ_OVFL (24 bytes each on 64-bit Linux) and
+// SO_TIMESTAMPNS (32).
+#define UDP_RECV_CTRL_LEN 128
 
 // Largest UDP payload; also the most one UDP GSO send may carry.
 #define UDP_MAX_PAYLOAD 65507
@@ -51,5 +54,11 @@ int udp_send_each(int fd, dgram_t *msgs, unsigned int n);
 void udp_set_gso(struct msghdr *msg, void *ctrl, uint16_t seg_size);
 // The datagram size of a GRO-coalesced receive buffer, or 0 when the buffer holds a single datagram.
 size_t udp_gro_size(struct msghdr *msg);
+// The socket's receive-queue drops so far (SO_RXQ_OVFL: a 32-bit count that wraps), as carried by a received
+// message; false when the message carries none (no drops yet, or not Linux).
+bool udp_rx_drops(struct msghdr *msg, uint32_t *drops);
+// When the kernel received the message (CLOCK_REALTIME, ns; SO_TIMESTAMPNS); false when it carries no time
+// (not Linux).
+bool udp_rx_time(struct msghdr *msg, uint64_t *ns);
 
 #endif

@@ -76,3 +76,17 @@ size_t udp_gro_size(struct msghdr *msg) {
   (void)msg;
   return 0;
 }
+
+// macOS has no SO_RXQ_OVFL; its drops show only in netstat -s (udp: "dropped due to full socket buffers").
+bool udp_rx_drops(struct msghdr *msg, uint32_t *drops) {
+  (void)msg;
+  (void)drops;
+  return false;
+}
+
+// Not asked for on macOS (SO_TIMESTAMP would give microseconds): the pump's AQM stays off there.
+bool udp_rx_time(struct msghdr *msg, uint64_t *ns) {
+  (void)msg;
+  (void)ns;
+  return false;
+}

@@ -7,6 +7,7 @@
 #include <netinet/udp.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -16,10 +17,13 @@
 #define UDP_GRO 104
 #endif
 
-// Defaults sized for the target rate rather than "as big as possible": 1 MiB (the kernel doubles it for
-// bookkeeping) holds ~10 ms at 1 Gbit/s. 4 MiB removed drops in the prototype but added 10+ ms of
-// queueing delay under load (reference/perf-baseline.md).
-#define DEFAULT_RCVBUF (1 << 20)
+// The receive buffer is sized for bursts, the delay is bounded by time: the pump's CoDel (aqm.h) drops bulk
+// packets once they wait over 1 ms for 10 ms, so the queue stays short under load whatever the buffer, and a
+// bigger buffer only means that a stall (the thread waiting for a CPU) ends in CoDel's drops of bulk data
+// rather than the kernel's drops at the tail, pings included. In the rig's 4-stream runs (bench/README.md)
+// the agent's socket overflowed ~7,000 times a run at 1 MiB (the kernel doubles it for bookkeeping), ~200 at
+// 4 MiB and not once at 8 MiB. Memory is only taken while datagrams wait.
+#define DEFAULT_RCVBUF (8 << 20)
 #define DEFAULT_SNDBUF (1 << 20)
 
 // As root (CAP_NET_ADMIN) the FORCE variant ignores net.core.[rw]mem_max; otherwise take what we may get.
@@ -70,6 +74,11 @@ int udp_open(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, i
   out->gso = offload;  // UDP_SEGMENT needs no setup; a kernel that refuses it fails the send (see tun2udp)
   int on = 1;
   if (offload && setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) == 0) out->gro = true;  // Linux >= 5.0
+  // Each received message then says how many datagrams the full receive queue dropped (udpRxOverflow):
+  // per socket, and free, unlike polling /proc/net/udp. Best effort: a kernel without it only loses the count.
+  setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
+  // And when the kernel received it, so the pump knows how long it queued (CoDel, aqm.h). Best effort too.
+  setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
   return 0;
 }
 
@@ -97,4 +106,27 @@ size_t udp_gro_size(struct msghdr *msg) {
     }
   }
   return 0;
+}
+
+bool udp_rx_drops(struct msghdr *msg, uint32_t *drops) {
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL && c->cmsg_len >= CMSG_LEN(sizeof *drops)) {
+      memcpy(drops, CMSG_DATA(c), sizeof *drops);
+      return true;
+    }
+  }
+  return false;
+}
+
+bool udp_rx_time(struct msghdr *msg, uint64_t *ns) {
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS &&
+        c->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
+      struct timespec ts;
+      memcpy(&ts, CMSG_DATA(c), sizeof ts);
+      *ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+      return true;
+    }
+  }
+  return false;
 }

@@ -5,11 +5,12 @@
 //   ns B: veth 10.98.0.2/24                                   the pump binds "::" (dual-stack) there
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
+import { parseSnmpUdp } from '../../bench/netstat';
 import type { PumpStats } from '../../native/index';
 
 const ROOT = path.resolve(__dirname, '../../..');
@@ -140,6 +141,7 @@ async function pair(
   portA: number,
   portB: number,
   envA?: NodeJS.ProcessEnv,
+  envB?: NodeJS.ProcessEnv,
 ): Promise<[Endpoint, Endpoint]> {
   const common = ['--tun', 'gwt0', '--mtu', '1420'];
   return Promise.all([
@@ -162,12 +164,25 @@ async function pair(
       ],
       envA,
     ),
-    Endpoint.start(NS_B, [
-      ...common,
-      ...(modeB === 'offload' ? ['--offload'] : []),
-      ...['--addr', '10.99.0.2', '--peer-addr', '10.99.0.1', '--addr6', 'fd99::2', '--peer-addr6', 'fd99::1'],
-      ...['--bind', '::', '--port', String(portB), '--peer', `${A_IP}:${portA}`],
-    ]),
+    Endpoint.start(
+      NS_B,
+      [
+        ...common,
+        ...(modeB === 'offload' ? ['--offload'] : []),
+        ...[
+          '--addr',
+          '10.99.0.2',
+          '--peer-addr',
+          '10.99.0.1',
+          '--addr6',
+          'fd99::2',
+          '--peer-addr6',
+          'fd99::1',
+        ],
+        ...['--bind', '::', '--port', String(portB), '--peer', `${A_IP}:${portA}`],
+      ],
+      envB,
+    ),
   ]);
 }
 
@@ -238,6 +253,33 @@ const controlFlood = (port: number, sockets: number) =>
     '100',
     '03',
   ]);
+
+/** Sends N data-looking datagrams (first byte 0x45) without waiting between them, then one more after a pause. */
+const BURST_SENDER = `
+const dgram = require('dgram');
+const [bindIp, host, port, n] = process.argv.slice(1);
+const payload = Buffer.alloc(100, 0x45);
+const s = dgram.createSocket('udp4');
+const send = () => new Promise((r, j) => s.send(payload, Number(port), host, (e) => (e ? j(e) : r())));
+s.bind(0, bindIp, async () => {
+  await Promise.all(Array.from({ length: Number(n) }, send));
+  await new Promise((r) => setTimeout(r, 300));
+  await send();
+  s.close();
+});
+`;
+
+/** Sends N datagrams without waiting between them; send errors (ENOBUFS from a dropping device) are ignored. */
+const LOSSY_BURST = `
+const dgram = require('dgram');
+const [bindIp, host, port, n] = process.argv.slice(1);
+const s = dgram.createSocket('udp4');
+s.bind(0, bindIp, async () => {
+  const payload = Buffer.alloc(100, 1);
+  await Promise.all(Array.from({ length: Number(n) }, () => new Promise((r) => s.send(payload, Number(port), host, r))));
+  s.close();
+});
+`;
 
 async function tcpRoundTrip(host: string, port: number): Promise<void> {
   const server = spawnIn(NS_B, process.execPath, [
@@ -788,6 +830,101 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
       });
     });
   }
+
+  test('a full UDP receive queue: the dropped datagrams are counted as udpRxOverflow, as the kernel counts them', async () => {
+    // B's socket holds a handful of datagrams (SO_RCVBUF 4096, the addon's minimum); a burst sent without
+    // waiting outruns its thread's wake-up. The data is not from B's peer, so what B reads is dropNotPeer.
+    const b = await Endpoint.start(NS_B, [
+      ...['--tun', 'gwt0', '--mtu', '1420', '--addr', '10.99.0.2', '--peer-addr', '10.99.0.1'],
+      ...['--bind', B_IP, '--port', '5502', '--peer', `${A_IP}:5501`, '--rcvbuf', '4096'],
+    ]);
+    try {
+      const snmp0 = parseSnmpUdp(await nsRun(NS_B, 'cat', ['/proc/net/snmp']));
+      const s0 = await b.stats();
+      assert.equal(s0.udpRxOverflow, 0);
+      await nsRun(NS_A, process.execPath, ['-e', BURST_SENDER, THIRD_IP, B_IP, String(b.port), '2000']);
+      const snmp1 = parseSnmpUdp(await nsRun(NS_B, 'cat', ['/proc/net/snmp']));
+      const kernelDrops = snmp1.RcvbufErrors! - snmp0.RcvbufErrors!;
+      assert.ok(kernelDrops > 0, `the burst overflowed the queue (RcvbufErrors +${kernelDrops})`);
+      // The count rides on the next datagram received: the sender's last one came after a pause.
+      const s = await waitStats(
+        b,
+        (x) => x.dropNotPeer - s0.dropNotPeer >= 1 && x.udpRxOverflow === kernelDrops,
+      );
+      assert.ok(s.dropNotPeer + s.udpRxOverflow! <= 2001, 'no datagram counted twice');
+    } finally {
+      await b.p.stop();
+    }
+  });
+
+  test("a full TUN queue: the kernel's drops in front of the pump are counted as dropTunQueue", async () => {
+    const a = await Endpoint.start(NS_A, [
+      ...['--tun', 'gwt0', '--mtu', '1420', '--addr', '10.99.0.1', '--peer-addr', '10.99.0.2'],
+      ...['--bind', A_IP, '--port', '5504'],
+    ]);
+    try {
+      assert.equal((await a.stats()).dropTunQueue, 0);
+      // A queue of one packet, and a burst through it that does not wait for the pump's thread.
+      await run('ip', ['-n', NS_A, 'link', 'set', 'gwt0', 'txqueuelen', '1']);
+      await nsRun(NS_A, process.execPath, ['-e', LOSSY_BURST, '10.99.0.1', '10.99.0.2', '9', '2000']);
+      const kernel = Number((await nsRun(NS_A, 'cat', ['/sys/class/net/gwt0/statistics/tx_dropped'])).trim());
+      assert.ok(kernel > 0, 'the burst overflowed the TUN queue');
+      assert.equal((await a.stats()).dropTunQueue, kernel);
+    } finally {
+      await a.p.stop();
+    }
+  });
+
+  test('the pump threads ask for a larger CPU share (nice -10; the endpoint runs as root)', async () => {
+    const e = await Endpoint.start(NS_B, [
+      ...['--tun', 'gwt0', '--mtu', '1420', '--addr', '10.99.0.2', '--peer-addr', '10.99.0.1'],
+      ...['--bind', B_IP, '--port', '5503'],
+    ]);
+    try {
+      const pid = e.p.proc.pid!;
+      const nice: Record<string, number> = {};
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+        // stat: "tid (comm) state ..." ; nice is field 19, the 17th after the comm's closing parenthesis.
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        nice[comm] = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+      }
+      assert.equal(nice['gw-tun2udp'], -10);
+      assert.equal(nice['gw-udp2tun'], -10);
+      assert.equal(nice.node, 0, "the process's other threads keep their priority");
+    } finally {
+      await e.p.stop();
+    }
+  });
+
+  test('with GANGWAY_SPIN_US the pumps carry pings, and their threads do not spin once traffic stops', async () => {
+    const env = { ...process.env, GANGWAY_SPIN_US: '300' };
+    const [a, b] = await pair('plain', 'offload', 5601, 5602, env, env);
+    try {
+      await nsRun(NS_A, 'ping', ['-c', '20', '-i', '0.01', '-W', '2', '10.99.0.2']);
+      const ticks = (e: Endpoint) => {
+        const pid = e.p.proc.pid!;
+        let sum = 0;
+        for (const tid of readdirSync(`/proc/${pid}/task`)) {
+          if (!readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').startsWith('gw-')) continue;
+          const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+          const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+          sum += Number(rest[11]) + Number(rest[12]); // utime + stime
+        }
+        return sum;
+      };
+      await new Promise((r) => setTimeout(r, 200)); // past any spin window
+      const before = [ticks(a), ticks(b)];
+      await new Promise((r) => setTimeout(r, 1000));
+      const used = [ticks(a) - before[0]!, ticks(b) - before[1]!];
+      assert.ok(
+        used.every((t) => t <= 1),
+        `pump threads used ${used.join(', ')} ticks in 1 s of quiet`,
+      );
+    } finally {
+      await Promise.all([a.p.stop(), b.p.stop()]);
+    }
+  });
 
   test('unclosed pumps: GC and process exit close them; an onControl exception is uncaught', async () => {
     const script = `

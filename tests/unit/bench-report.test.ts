@@ -95,17 +95,32 @@ test('targets: PASS and MISS per Gangway row, n/a without the reference path', (
       ['1 stream vs direct', true],
       ['1 stream vs wireguard-go', true],
       ['idle RTT p50 added to direct', true], // 0.08 ms added
-      ['RTT p99 under 4-stream load', true],
+      ['RTT p99 under 4-stream load', false], // 6.2 ms
+      ['pings lost under 4-stream load', true],
     ],
   );
+  const fast = { ...row('gangway', 3.5, 4, [0.2, 0.4], 5, 3.4), label: 'fast' };
+  assert.deepEqual(
+    checkTargets([direct, fast]).map((c) => [c.name, c.pass]),
+    [
+      ['1 stream vs direct', true],
+      ['1 stream vs wireguard-go', null],
+      ['idle RTT p50 added to direct', true], // 0.13 ms added: within 0.15
+      ['RTT p99 under 4-stream load', true], // 5 ms: the limit is inclusive
+      ['pings lost under 4-stream load', true],
+    ],
+  );
+  fast.loadedPing!.lossPct = 0.3;
+  assert.equal(checkTargets([direct, fast]).at(-1)!.pass, false, 'one ping lost is a MISS');
   const slow = { ...row('gangway-nooffload', 2, 2, [0.3, 0.9], 14, 6), label: 'slow' };
   const c2 = checkTargets([direct, slow, wg]).map((c) => c.pass);
-  assert.deepEqual(c2, [false, false, false, false]);
+  assert.deepEqual(c2, [false, false, false, false, true]);
   const lines = formatTargets(checkTargets([gangway]));
   assert.equal(
     lines[0],
     'Targets, gangway: 1 stream vs direct – (≥ 0.3×) n/a; 1 stream vs wireguard-go – (≥ 8×) n/a; ' +
-      'idle RTT p50 added to direct – (≤ 0.1 ms) n/a; RTT p99 under 4-stream load 6.200 ms (< 10 ms) PASS',
+      'idle RTT p50 added to direct – (≤ 0.15 ms) n/a; RTT p99 under 4-stream load 6.200 ms (≤ 5 ms) MISS; ' +
+      'pings lost under 4-stream load 0.0 % (≤ 0 %) PASS',
   );
 });
 
@@ -146,4 +161,19 @@ test('IPv6 rows compare with direct IPv6 routing, not with direct IPv4', () => {
     ),
   );
   assert.deepEqual(formatRatios([g6]), []);
+});
+
+test('drops per run: one line per path that has them, after the targets', () => {
+  const g = row('gangway', 3.5, 4, [0.2, 0.4], 5, 3.4);
+  g.fourStream!.drops = [
+    { hostUdpRcvbuf: 0, vmUdpRcvbuf: 180, hostTunTxDropped: 0, vmTunTxDropped: 2 },
+    { hostUdpRcvbuf: 1, vmUdpRcvbuf: 0, hostTunTxDropped: NaN, vmTunTxDropped: 0 },
+  ];
+  const lines = formatReport([direct, g]).split('\n');
+  assert.equal(
+    lines.at(-1),
+    'Drops per run, Gangway (offloads on): 4 streams: udp rcvbuf host 0 / vm 180, tun queue host 0 / vm 2; ' +
+      'udp rcvbuf host 1 / vm 0, tun queue host – / vm 0',
+  );
+  assert.ok(!formatReport([direct, gangway]).includes('Drops per run'), 'no samples, no line');
 });

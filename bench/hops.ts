@@ -1,0 +1,226 @@
+#!/usr/bin/env node
+// `npm run bench:hops`: where a ping's round trip goes, hop by hop. Sets up one path in the rig, captures
+// ICMP with tcpdump on the host's route device, on the VM side of the tunnel (the agent's TUN; for direct
+// routing the VM's veth) and in the container, and pings idle and under 4-stream iperf3 load. Each echo is
+// matched by its sequence number across the captures (one clock: one machine), so the report splits the
+// RTT into: host stack → tunnel down → VM routing → container → VM routing → tunnel up → host stack.
+// Needs root; everything happens in the rig's namespaces, which are deleted at the end.
+import type { ChildProcess } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { createRig, type Rig } from '../rig/rig';
+import { runIperf } from './iperf';
+import { createPath, type BenchPath } from './paths';
+import { runPing, summarizePing } from './ping';
+import { percentile } from './stats';
+import { PATH_NAMES, type PathName } from './types';
+
+/** One capture line of `tcpdump -tt -n icmp`: time (s), echo kind and sequence number. */
+export interface IcmpSeen {
+  t: number;
+  kind: 'request' | 'reply';
+  seq: number;
+}
+
+const LINE = /^(\d+\.\d+) .*ICMP echo (request|reply), id \d+, seq (\d+),/;
+
+export function parseTcpdump(text: string): IcmpSeen[] {
+  const out: IcmpSeen[] = [];
+  for (const l of text.split('\n')) {
+    const m = LINE.exec(l);
+    if (m) out.push({ t: Number(m[1]), kind: m[2] as 'request' | 'reply', seq: Number(m[3]) });
+  }
+  return out;
+}
+
+/**
+ * `tcpdump -tt -n -x` of tunnel datagrams (outer IPv4 + UDP carrying an inner IPv4 ICMP echo): the inner
+ * echo's kind and sequence number, read from the hex dump.
+ */
+export function parseTunnelDump(text: string): IcmpSeen[] {
+  const out: IcmpSeen[] = [];
+  let t = NaN;
+  let hex = '';
+  const flush = () => {
+    const b = Buffer.from(hex, 'hex');
+    hex = '';
+    // outer IPv4 (20) + UDP (8) + inner IPv4 (20): ICMP type at 48, sequence at 54.
+    if (!Number.isFinite(t) || b.length < 56 || b[9] !== 17 || b[28]! >> 4 !== 4 || b[37] !== 1) return;
+    const type = b[48];
+    if (type === 8 || type === 0)
+      out.push({ t, kind: type === 8 ? 'request' : 'reply', seq: b.readUInt16BE(54) });
+  };
+  for (const l of text.split('\n')) {
+    const h = /^\s+0x[0-9a-f]+:\s+((?:[0-9a-f]{2,4}\s?)+)/.exec(l);
+    if (h) {
+      hex += h[1]!.replace(/\s+/g, '');
+      continue;
+    }
+    const m = /^(\d+\.\d+) /.exec(l);
+    if (m) {
+      flush();
+      t = Number(m[1]);
+    }
+  }
+  flush();
+  return out;
+}
+
+/** Capture points in the order a request passes them (the reply passes them backwards). */
+export interface Hop {
+  name: string;
+  seen: IcmpSeen[];
+}
+
+export interface Segment {
+  name: string;
+  p50Us: number;
+  p99Us: number;
+  count: number;
+}
+
+/**
+ * Per segment between consecutive capture points, the time each echo took (µs): requests forward, then the
+ * turn at the last point (request → reply), then replies backward. Echoes missing at either end are left out.
+ */
+export function segments(hops: readonly Hop[]): Segment[] {
+  const index = (h: Hop, kind: IcmpSeen['kind']) =>
+    new Map(h.seen.filter((s) => s.kind === kind).map((s) => [s.seq, s.t]));
+  const req = hops.map((h) => index(h, 'request'));
+  const rep = hops.map((h) => index(h, 'reply'));
+  const span = (name: string, from: Map<number, number>, to: Map<number, number>): Segment => {
+    const d: number[] = [];
+    for (const [seq, t0] of from) {
+      const t1 = to.get(seq);
+      if (t1 !== undefined) d.push((t1 - t0) * 1e6);
+    }
+    return { name, p50Us: percentile(d, 50), p99Us: percentile(d, 99), count: d.length };
+  };
+  const out: Segment[] = [];
+  for (let i = 0; i + 1 < hops.length; i++)
+    out.push(span(`request ${hops[i]!.name} → ${hops[i + 1]!.name}`, req[i]!, req[i + 1]!));
+  const last = hops.length - 1;
+  out.push(span(`turn at ${hops[last]!.name}`, req[last]!, rep[last]!));
+  for (let i = last; i > 0; i--)
+    out.push(span(`reply ${hops[i]!.name} → ${hops[i - 1]!.name}`, rep[i]!, rep[i - 1]!));
+  out.push(span(`whole trip at ${hops[0]!.name}`, req[0]!, rep[0]!));
+  return out;
+}
+
+class Capture {
+  private text = '';
+  private readonly proc: ChildProcess;
+  /** tunnel: capture the tunnel's datagrams that carry an ICMP echo (on the veth), else plain ICMP. */
+  constructor(
+    rig: Rig,
+    ns: string,
+    readonly dev: string,
+    private readonly tunnel = false,
+  ) {
+    const filter = tunnel ? ['-x', 'udp[8] == 0x45 and udp[17] == 1'] : ['icmp'];
+    this.proc = rig.spawn(ns, 'tcpdump', ['-tt', '-n', '-l', '-i', dev, '-s', '96', ...filter]);
+    this.proc.stdout?.on('data', (d: Buffer) => (this.text += d.toString()));
+    this.proc.stderr?.resume();
+  }
+  async stop(): Promise<IcmpSeen[]> {
+    // tcpdump prints what it buffered and exits on SIGINT.
+    const exited = new Promise((r) => this.proc.once('exit', r));
+    this.proc.kill('SIGINT');
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(t);
+    return this.tunnel ? parseTunnelDump(this.text) : parseTcpdump(this.text);
+  }
+}
+
+function vmDevice(rig: Rig, path: PathName): string {
+  return path === 'direct' ? rig.vmVeth : 'gwa0';
+}
+
+async function measure(rig: Rig, path: BenchPath, pings: number, loadSeconds: number): Promise<void> {
+  const target = rig.containers[0]!;
+  for (const load of [false, true]) {
+    const tunnel = path.name !== 'direct';
+    const caps = [
+      new Capture(rig, rig.hostNs, path.expectedDevice()),
+      ...(tunnel
+        ? [new Capture(rig, rig.hostNs, rig.hostVeth, true), new Capture(rig, rig.vmNs, rig.vmVeth, true)]
+        : []),
+      new Capture(rig, rig.vmNs, vmDevice(rig, path.name)),
+      new Capture(rig, target.ns, 'eth0'),
+    ];
+    await new Promise((r) => setTimeout(r, 1000)); // tcpdump attaches
+    let count = pings;
+    let iperf: Promise<unknown> = Promise.resolve();
+    if (load) {
+      iperf = runIperf(rig, rig.hostNs, target.ns, target.ip, { seconds: loadSeconds, streams: 4 });
+      await new Promise((r) => setTimeout(r, 1000));
+      count = Math.max(20, Math.floor((loadSeconds - 1.5) / 0.01));
+    }
+    const ping = summarizePing(await runPing(rig.hostNs, target.ip, count, 0.01));
+    await iperf;
+    const seen = await Promise.all(caps.map((c) => c.stop()));
+    const hops = caps.map((c, i) => ({ name: c.dev, seen: seen[i]! }));
+    console.log(
+      `\n${path.name}, ${load ? '4-stream load' : 'idle'} (load average ${loadavg()[0]!.toFixed(2)}): ping p50 ${ping.p50Ms.toFixed(3)} ms, p99 ${ping.p99Ms.toFixed(3)} ms, ${ping.received}/${ping.transmitted} replies`,
+    );
+    console.log('| segment | p50 µs | p99 µs | echoes |\n|---|---|---|---|');
+    for (const s of segments(hops))
+      console.log(`| ${s.name} | ${s.p50Us.toFixed(0)} | ${s.p99Us.toFixed(0)} | ${s.count} |`);
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      paths: { type: 'string', default: 'direct,gangway' },
+      pings: { type: 'string', default: '300' },
+      seconds: { type: 'string', default: '5' },
+    },
+  });
+  const paths = values.paths.split(',') as PathName[];
+  for (const p of paths) if (!PATH_NAMES.includes(p)) throw new Error(`unknown path "${p}"`);
+  const pings = Math.min(5000, Math.max(10, Number(values.pings) || 300));
+  const seconds = Math.min(60, Math.max(3, Number(values.seconds) || 5));
+  if (process.getuid?.() !== 0) {
+    console.error('bench:hops needs root (network namespaces)');
+    return 1;
+  }
+  const rig = await createRig({ containers: 1, subnetIndex: 11 });
+  let current: BenchPath | undefined;
+  const onSignal = () => {
+    void (async () => {
+      await current?.teardown();
+      await rig.teardown();
+      process.exit(130);
+    })();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    for (const name of paths) {
+      current = createPath(rig, name);
+      try {
+        await current.setup();
+        await measure(rig, current, pings, seconds);
+      } finally {
+        await current.teardown();
+        current = undefined;
+      }
+    }
+  } finally {
+    await rig.teardown();
+  }
+  return 0;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => (process.exitCode = code),
+    (err: unknown) => {
+      console.error(`bench:hops: ${(err as Error).stack ?? String(err)}`);
+      process.exitCode = 1;
+    },
+  );
+}
