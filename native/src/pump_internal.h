@@ -12,11 +12,22 @@
 struct tun2udp;
 struct udp2tun;
 
+// One queue: a TUN queue fd and a UDP socket (in the pump's SO_REUSEPORT group), served by its own
+// TUN -> UDP and UDP -> TUN threads. The kernel keeps each flow on one queue at both ends: the TUN by its
+// flow hash, the socket group by flow_steer.h's program.
+struct pump_queue {
+  struct pump *p;
+  unsigned index;
+  int tun_fd;  // queue 0's is the caller's (see own_fd); the others the pump opened
+  struct udp_socket udp;
+  struct tun2udp *t2u;
+  struct udp2tun *u2t;
+  struct pump_counters counters;
+};
+
 struct pump {
   // Fixed once the threads run.
-  int tun_fd;
   bool offload;
-  struct udp_socket udp;
   size_t mtu;
   pump_control_fn on_control;
   void *control_ctx;
@@ -38,12 +49,11 @@ struct pump {
   struct src_filter filter;
   atomic_uint filter_gen;
 
-  struct pump_counters counters;
+  unsigned nqueues;
+  struct pump_queue q[PUMP_QUEUES_MAX];
 
-  pthread_t threads[2];
+  pthread_t threads[2 * PUMP_QUEUES_MAX];
   int nthreads;
-  struct tun2udp *t2u;
-  struct udp2tun *u2t;
   bool closed;  // JS thread only
 };
 
@@ -64,18 +74,18 @@ bool pump_wait(struct pump *p, int fd, short events);
 // Sleeps briefly (or until stopped) after an unexpected error, so a broken fd cannot make a thread spin.
 void pump_backoff(struct pump *p);
 
-// Names the calling thread (visible in top -H, perf, gdb).
-void pump_name_thread(const char *name);
+// Names the calling thread after its role and queue, "gw-tun2udp-0" (visible in top -H, perf, gdb, /proc).
+void pump_name_thread(const char *role, unsigned queue);
 
 static inline bool pump_stopping(struct pump *p) {
   return atomic_load_explicit(&p->stopping, memory_order_relaxed);
 }
 
-struct tun2udp *tun2udp_new(struct pump *p);
+struct tun2udp *tun2udp_new(struct pump_queue *q);
 void tun2udp_free(struct tun2udp *t);
 void *tun2udp_main(void *arg);
 
-struct udp2tun *udp2tun_new(struct pump *p);
+struct udp2tun *udp2tun_new(struct pump_queue *q);
 void udp2tun_free(struct udp2tun *u);
 void *udp2tun_main(void *arg);
 

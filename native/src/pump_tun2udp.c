@@ -30,6 +30,7 @@ union ctrl_buf {
 
 struct tun2udp {
   struct pump *p;
+  struct pump_queue *q;
   uint8_t *out;  // the packets of the batch being built; msgs point into it
   size_t out_cap, out_used;
   size_t slot;     // plain mode: bytes per packet, mtu + 1 rounded up, so an oversize packet shows as such
@@ -47,11 +48,13 @@ struct tun2udp {
   struct counter_batch cb;
 };
 
-struct tun2udp *tun2udp_new(struct pump *p) {
+struct tun2udp *tun2udp_new(struct pump_queue *q) {
+  struct pump *p = q->p;
   struct tun2udp *t = calloc(1, sizeof *t);
   if (!t) return NULL;
   t->p = p;
-  t->gso = p->udp.gso;
+  t->q = q;
+  t->gso = q->udp.gso;
   if (p->offload) {
     t->out_cap = T2U_OFFLOAD_FRAMES * SPLIT_OUT_MAX;
     t->frame = malloc(FRAME_CAP);
@@ -153,7 +156,7 @@ static void send_each(struct tun2udp *t, unsigned k) {
     size_t left = m->msg_iov[v].iov_len;
     while (left > 0) {
       size_t n = left < size ? left : size;
-      if (sendto(t->p->udp.fd, base, n, MSG_DONTWAIT, (struct sockaddr *)&t->peer.addr, t->peer.len) < 0) {
+      if (sendto(t->q->udp.fd, base, n, MSG_DONTWAIT, (struct sockaddr *)&t->peer.addr, t->peer.len) < 0) {
         t->cb.drop_udp_send++;
       } else {
         t->cb.udp_tx_packets++;
@@ -169,7 +172,7 @@ static void flush(struct tun2udp *t) {
   struct pump *p = t->p;
   unsigned i = 0;
   while (i < t->nmsgs) {
-    int r = udp_send_batch(p->udp.fd, &t->msgs[i], t->nmsgs - i);
+    int r = udp_send_batch(t->q->udp.fd, &t->msgs[i], t->nmsgs - i);
     if (r > 0) {
       for (unsigned k = i; k < i + (unsigned)r; k++) {
         t->cb.udp_tx_packets += t->nseg[k];
@@ -183,7 +186,7 @@ static void flush(struct tun2udp *t) {
     if (e == EAGAIN || e == EWOULDBLOCK) {
       // Socket buffer full: wait for room. This is the backpressure that slows the TUN reader (and through
       // the TUN queue, the senders) instead of dropping.
-      if (pump_wait(p, p->udp.fd, POLLOUT)) continue;
+      if (pump_wait(p, t->q->udp.fd, POLLOUT)) continue;
       break;  // stopping
     }
     if ((e == EIO || e == EINVAL) && t->gso_size[i]) {
@@ -210,7 +213,7 @@ static enum read_status read_plain(struct tun2udp *t) {
   for (;;) {
     if (t->nmsgs >= T2U_PLAIN_BATCH || t->out_cap - t->out_used < t->slot) return READ_FULL;
     uint8_t *buf = t->out + t->out_used;
-    ssize_t n = tun_read(p->tun_fd, buf, t->slot);
+    ssize_t n = tun_read(t->q->tun_fd, buf, t->slot);
     if (n < 0) {
       if (errno == EINTR) continue;
       return read_error();
@@ -236,7 +239,7 @@ static enum read_status read_offload(struct tun2udp *t) {
     if (frames >= T2U_OFFLOAD_FRAMES || t->out_cap - t->out_used < SPLIT_OUT_MAX ||
         T2U_MAX_MSGS - t->nmsgs < (t->gso ? GSO_MSGS_PER_FRAME : SPLIT_MAX_SEGMENTS))
       return READ_FULL;
-    ssize_t n = tun_read(p->tun_fd, t->frame, FRAME_CAP);
+    ssize_t n = tun_read(t->q->tun_fd, t->frame, FRAME_CAP);
     if (n < 0) {
       if (errno == EINTR) continue;
       return read_error();
@@ -272,18 +275,19 @@ static enum read_status read_offload(struct tun2udp *t) {
 void *tun2udp_main(void *arg) {
   struct tun2udp *t = arg;
   struct pump *p = t->p;
-  pump_name_thread("gw-tun2udp");
+  struct pump_queue *q = t->q;
+  pump_name_thread("tun2udp", q->index);
   while (!pump_stopping(p)) {
     pump_peer_refresh(p, &t->peer);
     enum read_status st = p->offload ? read_offload(t) : read_plain(t);
     flush(t);
-    counters_publish(&p->counters, &t->cb);
+    counters_publish(&q->counters, &t->cb);
     if (st == READ_EMPTY) {
-      if (!pump_wait(p, p->tun_fd, POLLIN)) break;
+      if (!pump_wait(p, q->tun_fd, POLLIN)) break;
     } else if (st == READ_ERROR) {
       pump_backoff(p);  // e.g. EBADFD once the device is deleted
     }
   }
-  counters_publish(&p->counters, &t->cb);
+  counters_publish(&q->counters, &t->cb);
   return NULL;
 }

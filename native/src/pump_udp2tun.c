@@ -25,6 +25,7 @@ union ctrl_buf {
 
 struct udp2tun {
   struct pump *p;
+  struct pump_queue *q;
   uint8_t *slots;
   dgram_t msgs[U2T_BATCH];
   struct iovec iov[U2T_BATCH];
@@ -41,10 +42,12 @@ struct udp2tun {
   struct counter_batch cb;
 };
 
-struct udp2tun *udp2tun_new(struct pump *p) {
+struct udp2tun *udp2tun_new(struct pump_queue *q) {
+  struct pump *p = q->p;
   struct udp2tun *u = calloc(1, sizeof *u);
   if (!u) return NULL;
   u->p = p;
+  u->q = q;
   u->slots = malloc((size_t)U2T_BATCH * U2T_SLOT);
   if (p->offload) u->gro = gro_new();
   if (!u->slots || (p->offload && !u->gro)) {
@@ -63,7 +66,7 @@ void udp2tun_free(struct udp2tun *u) {
 
 static void write_pending(struct udp2tun *u) {
   if (u->npkts == 0) return;
-  offload_write(u->p->tun_fd, u->gro, u->pkts, u->npkts, &u->cb);
+  offload_write(u->q->tun_fd, u->gro, u->pkts, u->npkts, &u->cb);
   u->npkts = 0;
 }
 
@@ -112,7 +115,7 @@ static void handle_datagram(struct udp2tun *u, uint8_t *buf, size_t len, const s
     return;
   }
   ssize_t n;
-  do n = tun_write(p->tun_fd, buf, len);
+  do n = tun_write(u->q->tun_fd, buf, len);
   while (n < 0 && errno == EINTR);
   if (n < 0) {
     u->cb.drop_tun_write++;  // EIO while the link is down, EINVAL for a packet the kernel rejects, ...
@@ -131,8 +134,8 @@ static void reset_msgs(struct udp2tun *u) {
     m->msg_iovlen = 1;
     m->msg_name = &u->names[k];
     m->msg_namelen = sizeof u->names[k];
-    m->msg_control = u->p->udp.gro ? u->ctrl[k].buf : NULL;
-    m->msg_controllen = u->p->udp.gro ? sizeof u->ctrl[k].buf : 0;
+    m->msg_control = u->q->udp.gro ? u->ctrl[k].buf : NULL;
+    m->msg_controllen = u->q->udp.gro ? sizeof u->ctrl[k].buf : 0;
     m->msg_flags = 0;
   }
 }
@@ -140,14 +143,15 @@ static void reset_msgs(struct udp2tun *u) {
 void *udp2tun_main(void *arg) {
   struct udp2tun *u = arg;
   struct pump *p = u->p;
-  pump_name_thread("gw-udp2tun");
+  struct pump_queue *q = u->q;
+  pump_name_thread("udp2tun", q->index);
   while (!pump_stopping(p)) {
     reset_msgs(u);
-    int r = udp_recv_batch(p->udp.fd, u->msgs, U2T_BATCH);
+    int r = udp_recv_batch(q->udp.fd, u->msgs, U2T_BATCH);
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        if (!pump_wait(p, p->udp.fd, POLLIN)) break;
+        if (!pump_wait(p, q->udp.fd, POLLIN)) break;
       } else {
         pump_backoff(p);
       }
@@ -168,7 +172,7 @@ void *udp2tun_main(void *arg) {
         continue;
       }
       // With UDP GRO the buffer may hold several datagrams of one sender: all `gso` bytes but the last.
-      size_t gso = p->udp.gro ? udp_gro_size(m) : 0;
+      size_t gso = q->udp.gro ? udp_gro_size(m) : 0;
       if (gso == 0 || gso >= len) {
         handle_datagram(u, buf, len, from, m->msg_namelen);
         continue;
@@ -177,8 +181,8 @@ void *udp2tun_main(void *arg) {
         handle_datagram(u, buf + off, len - off < gso ? len - off : gso, from, m->msg_namelen);
     }
     write_pending(u);
-    counters_publish(&p->counters, &u->cb);
+    counters_publish(&q->counters, &u->cb);
   }
-  counters_publish(&p->counters, &u->cb);
+  counters_publish(&q->counters, &u->cb);
   return NULL;
 }
