@@ -11,6 +11,9 @@ export const TARGETS = {
   addedIdleP50Ms: 0.1,
   /** p99 RTT under 4-stream load below this. */
   loadedP99Ms: 10,
+  /** Issue #15 item 1 ("more than one stream"): 1 stream and 4 streams against direct's same count. */
+  streams1VsDirect: 0.6,
+  streams4VsDirect: 0.5,
 } as const;
 
 export interface TargetCheck {
@@ -64,7 +67,7 @@ export function formatRatios(paths: readonly PathResult[]): string[] {
   const out: string[] = [];
   const direct = find(paths, 'direct');
   const wg = find(paths, 'wireguard');
-  for (const name of ['gangway', 'gangway-nooffload', 'gangway-arm64'] as const) {
+  for (const name of ['gangway', 'gangway-nooffload', 'gangway-arm64', 'gangway-1q'] as const) {
     const g = find(paths, name);
     if (!g) continue;
     const parts: string[] = [];
@@ -130,6 +133,32 @@ export function checkTargets(paths: readonly PathResult[]): TargetCheck[] {
         pass: ok(loaded, (v) => v < TARGETS.loadedP99Ms),
       },
     );
+  }
+  checks.push(...streamTargets(paths));
+  return checks;
+}
+
+/** Issue #15 item 1, for the default path and its one-queue twin: each stream count against direct's. */
+function streamTargets(paths: readonly PathResult[]): TargetCheck[] {
+  const direct = find(paths, 'direct');
+  const checks: TargetCheck[] = [];
+  for (const name of ['gangway', 'gangway-1q'] as const) {
+    const g = find(paths, name);
+    if (!g) continue;
+    for (const [streams, limit] of [
+      [1, TARGETS.streams1VsDirect],
+      [4, TARGETS.streams4VsDirect],
+    ] as const) {
+      const pick = (p: PathResult | undefined) => (streams === 1 ? p?.oneStream : p?.fourStream)?.medianGbps;
+      const value = (pick(g) ?? NaN) / (pick(direct) ?? NaN);
+      checks.push({
+        path: name,
+        name: `${streams} stream${streams > 1 ? 's' : ''} vs direct (#15.1)`,
+        value,
+        limit: `≥ ${limit}×`,
+        pass: Number.isFinite(value) ? value >= limit : null,
+      });
+    }
   }
   return checks;
 }

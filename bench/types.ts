@@ -2,7 +2,14 @@
 import type { IperfResult } from './iperf';
 import type { PingResult } from './ping';
 
-export const PATH_NAMES = ['direct', 'gangway', 'gangway-nooffload', 'wireguard', 'gangway-arm64'] as const;
+export const PATH_NAMES = [
+  'direct',
+  'gangway',
+  'gangway-nooffload',
+  'wireguard',
+  'gangway-arm64',
+  'gangway-1q',
+] as const;
 export type PathName = (typeof PATH_NAMES)[number];
 /** What `npm run bench` measures unless --paths says otherwise: gangway-arm64 (an emulated agent, minutes to
  *  prepare the first time, its speed no measure of a real arm64 VM) only when asked for. */
@@ -14,6 +21,7 @@ export const PATH_LABELS: Record<PathName, string> = {
   'gangway-nooffload': 'Gangway --no-offload',
   wireguard: 'wireguard-go',
   'gangway-arm64': 'Gangway, arm64 agent under qemu (ratio only)',
+  'gangway-1q': 'Gangway --queues 1',
 };
 
 export interface CpuSample {

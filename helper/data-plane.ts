@@ -40,6 +40,8 @@ export interface DataPlaneDeps {
   secret: Buffer | AgentSecretLookup;
   tunName: string;
   offload: boolean;
+  /** Pump queues (PumpOptions.queues); more than 1 opens the TUN multi-queue. */
+  queues: number;
   bind: string;
   /** The configuration pushed to the agent (read on every push). */
   config: TunnelServerOptions['config'];
@@ -64,7 +66,7 @@ export interface DataPlane {
 }
 
 export async function openDataPlane(p: PlaneParams, d: DataPlaneDeps): Promise<DataPlane> {
-  const tun = d.native.openTun(d.tunName, { offload: d.offload });
+  const tun = d.native.openTun(d.tunName, { offload: d.offload, multiQueue: d.queues > 1 });
   let tunnel: TunnelServer | undefined;
   let pump: Pump;
   try {
@@ -73,6 +75,7 @@ export async function openDataPlane(p: PlaneParams, d: DataPlaneDeps): Promise<D
       bindAddress: d.bind,
       bindPort: p.port,
       mtu: p.mtu,
+      queues: d.queues,
       onControl: (data, address, port) => tunnel?.handle(data, address, port),
     });
   } catch (err) {

@@ -15,13 +15,15 @@ import { Firewall } from './firewall';
 import { firewallReport } from './firewall-backend';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { DeadlineLoop } from '../shared/deadline-loop';
+import { defaultQueues, parseQueues } from '../shared/pump-queues';
 
-const USAGE = `Usage: gangway-agent --server HOST:PORT --secret-file FILE [--tun-name NAME] [--no-offload]
+const USAGE = `Usage: gangway-agent --server HOST:PORT --secret-file FILE [--tun-name NAME] [--no-offload] [--queues N]
 
   --server HOST:PORT   the helper's UDP endpoint (e.g. host.docker.internal:2611)
   --secret-file FILE   the per-install secret the helper created
   --tun-name NAME      TUN device name (default gwa0)
   --no-offload         do not use TUN offloads
+  --queues N           pump queues, each a thread pair (default one per CPU, at most 4; 1 forces one)
   --no-firewall        do not add iptables rules (when the VM needs none)
   --firewall-report    print where Docker's chains are and how many of our rules are there (JSON), and exit`;
 
@@ -46,6 +48,7 @@ async function run(log: Logger): Promise<number> {
       'secret-file': { type: 'string' },
       'tun-name': { type: 'string' },
       'no-offload': { type: 'boolean' },
+      queues: { type: 'string' },
       'no-firewall': { type: 'boolean' },
       'firewall-report': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -69,8 +72,16 @@ async function run(log: Logger): Promise<number> {
   const secret = parseAgentCredential(readFileSync(secretFile, 'utf8'));
   if (!secret)
     throw new Error(`${secretFile} does not hold a Gangway secret (hex, or "KEYID SECRET" in hex)`);
+  const queues = values.queues === undefined ? defaultQueues() : parseQueues(values.queues);
+  if (queues instanceof Error) {
+    console.error(`gangway-agent: ${queues.message}\n\n${USAGE}`);
+    return 2;
+  }
   const net = new LinuxNet(runCommand);
-  const tun = native().openTun(values['tun-name'] ?? 'gwa0', { offload: !values['no-offload'] });
+  const tun = native().openTun(values['tun-name'] ?? 'gwa0', {
+    offload: !values['no-offload'],
+    multiQueue: queues > 1,
+  });
   enableForwarding(log);
 
   let server = await resolveForever(host, port, log);
@@ -82,6 +93,7 @@ async function run(log: Logger): Promise<number> {
     bindPort: 0,
     // An upper bound only: the helper's configuration sets the TUN's MTU, which decides packet sizes.
     mtu: 9000,
+    queues,
     onControl: (data, address, p) => holder.client?.handle(data, address, p),
   });
   // Anti-spoofing: data from the helper must come from the host's tunnel address, known once configured.
@@ -167,6 +179,7 @@ async function run(log: Logger): Promise<number> {
     server: formatEndpoint(server),
     device: tun.name,
     offload: tun.offload,
+    queues,
     localPort: pump.localPort(),
   });
 

@@ -96,6 +96,8 @@ test('targets: PASS and MISS per Gangway row, n/a without the reference path', (
       ['1 stream vs wireguard-go', true],
       ['idle RTT p50 added to direct', true], // 0.08 ms added
       ['RTT p99 under 4-stream load', true],
+      ['1 stream vs direct (#15.1)', false], // 0.35×
+      ['4 streams vs direct (#15.1)', false], // 0.22×
     ],
   );
   const slow = { ...row('gangway-nooffload', 2, 2, [0.3, 0.9], 14, 6), label: 'slow' };
@@ -105,7 +107,23 @@ test('targets: PASS and MISS per Gangway row, n/a without the reference path', (
   assert.equal(
     lines[0],
     'Targets, gangway: 1 stream vs direct – (≥ 0.3×) n/a; 1 stream vs wireguard-go – (≥ 8×) n/a; ' +
-      'idle RTT p50 added to direct – (≤ 0.1 ms) n/a; RTT p99 under 4-stream load 6.200 ms (< 10 ms) PASS',
+      'idle RTT p50 added to direct – (≤ 0.1 ms) n/a; RTT p99 under 4-stream load 6.200 ms (< 10 ms) PASS; ' +
+      '1 stream vs direct (#15.1) – (≥ 0.6×) n/a; 4 streams vs direct (#15.1) – (≥ 0.5×) n/a',
+  );
+});
+
+test('targets of #15.1: PASS at 0.6× (1 stream) and 0.5× (4 streams) of direct, for gangway and gangway-1q', () => {
+  const fast = { ...row('gangway', 6, 9, [0.1, 0.2], 1, 2), label: 'fast' };
+  const oneQ = { ...row('gangway-1q', 6, 3, [0.1, 0.2], 1, 2), label: 'one queue' };
+  const streams = checkTargets([direct, fast, oneQ]).filter((c) => c.name.endsWith('(#15.1)'));
+  assert.deepEqual(
+    streams.map((c) => [c.path, c.name, Number(c.value.toFixed(2)), c.pass]),
+    [
+      ['gangway', '1 stream vs direct (#15.1)', 0.6, true],
+      ['gangway', '4 streams vs direct (#15.1)', 0.5, true],
+      ['gangway-1q', '1 stream vs direct (#15.1)', 0.6, true],
+      ['gangway-1q', '4 streams vs direct (#15.1)', 0.17, false],
+    ],
   );
 });
 

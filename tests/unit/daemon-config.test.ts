@@ -69,3 +69,13 @@ test('--engine takes a known engine kind; --agent-dial is unset unless given (th
   assert.equal(dial.agentDial, 'host.lima.internal');
   assert.throws(() => parseDaemonArgs(['--engine', 'vmware'], base), UsageError);
 });
+
+test('--queues: unset sizes the pump to the CPUs; 1 to 8 is taken; anything else names the field', () => {
+  assert.equal(base.queues, undefined);
+  const one = parseDaemonArgs(['--queues', '1'], base);
+  assert.ok(one !== 'help');
+  assert.equal(one.queues, 1);
+  assert.throws(() => parseDaemonArgs(['--queues', '9'], base), /queues: .*8/);
+  assert.throws(() => parseDaemonArgs(['--queues', '0'], base), /queues: .*1/);
+  assert.throws(() => parseDaemonArgs(['--queues', 'many'], base), /--queues takes a whole number/);
+});
