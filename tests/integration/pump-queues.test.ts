@@ -9,6 +9,7 @@ import { execFile, execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { PumpStats } from '../../native/index';
 import { JsonProcess } from '../fixtures/json-process';
 
@@ -316,6 +317,41 @@ describe('pump queues between two namespaces', { skip, timeout: 240_000 }, () =>
       await nsRun(NS_A, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', '10.96.0.2']);
     } finally {
       await stopAll(a, b);
+    }
+  });
+
+  test('a port held by another pump (even one with queues, whose group would take us in) is refused', async () => {
+    const first = await endpoint(NS_B, [
+      '--queues',
+      '2',
+      '--addr',
+      '10.96.0.2',
+      '--peer-addr',
+      '10.96.0.1',
+      '--bind',
+      B_IP,
+      '--port',
+      '5731',
+    ]);
+    try {
+      const second = spawnIn(NS_B, process.execPath, [
+        ENDPOINT,
+        ...['--tun', 'gwq1', '--queues', '2', '--addr', '10.96.1.2', '--peer-addr', '10.96.1.1'],
+        ...['--bind', B_IP, '--port', '5731'],
+      ]);
+      // A pump that joined the group would run on: give it 15 s to fail.
+      const code = await Promise.race([second.exited, delay(15_000).then(() => 'still running')]);
+      assert.equal(code, 1);
+      await second.closed;
+      assert.match(second.stderrText, /bind\(10\.97\.0\.2:5731\): Address already in use/);
+      const ss = await nsRun(NS_B, 'ss', ['-uanH', 'sport', '= :5731']);
+      assert.equal(
+        ss.trim().split('\n').length,
+        2,
+        `only the first pump's two sockets hold the port:\n${ss}`,
+      );
+    } finally {
+      await stopAll(first);
     }
   });
 
