@@ -113,19 +113,13 @@ Promise.all(Array.from({ length: Number(flows) }, () => new Promise((resolve, re
 }))).then((ok) => console.log(JSON.stringify({ intact: ok.filter(Boolean).length })), (e) => { console.error(e.message); process.exit(1); });
 `;
 
-async function flows(port: number): Promise<number> {
-  const server = spawnIn(NS_B, process.execPath, [
-    '-e',
-    FLOW_SERVER,
-    '10.96.0.2',
-    String(port),
-    String(FLOWS),
-  ]);
+async function flows(port: number, host = '10.96.0.2'): Promise<number> {
+  const server = spawnIn(NS_B, process.execPath, ['-e', FLOW_SERVER, host, String(port), String(FLOWS)]);
   await server.waitFor((l) => l.listening === true, 'the TCP server');
   const out = await nsRun(
     NS_A,
     process.execPath,
-    ['-e', FLOW_CLIENT, '10.96.0.2', String(port), String(FLOWS), String(FLOW_BYTES)],
+    ['-e', FLOW_CLIENT, host, String(port), String(FLOWS), String(FLOW_BYTES)],
     90_000,
   );
   await server.exited;
@@ -280,6 +274,41 @@ describe('pump queues between two namespaces', { skip, timeout: 240_000 }, () =>
       }
     });
   }
+
+  test(`2 queues, IPv6 inside: ${FLOWS} TCP flows spread over both queues at both ends, intact`, async () => {
+    const v6 = (self: string, peer: string) => ['--addr6', self, '--peer-addr6', peer];
+    const [a, b] = await Promise.all([
+      endpoint(NS_A, [
+        ...['--offload', '--queues', '2', '--addr', '10.96.0.1', '--peer-addr', '10.96.0.2'],
+        ...v6('fd96::1', 'fd96::2'),
+        ...['--bind', A_IP, '--port', '5741', '--peer', `${B_IP}:5742`],
+      ]),
+      endpoint(NS_B, [
+        ...['--offload', '--queues', '2', '--addr', '10.96.0.2', '--peer-addr', '10.96.0.1'],
+        ...v6('fd96::2', 'fd96::1'),
+        ...['--bind', B_IP, '--port', '5742', '--peer', `${A_IP}:5741`],
+      ]),
+    ]);
+    try {
+      const [a0, b0] = [await queueStats(a), await queueStats(b)];
+      assert.equal(await flows(6741, 'fd96::2'), FLOWS, 'every flow came back intact');
+      const [sa, sb] = [await queueStats(a), await queueStats(b)];
+      const delta = (s: PumpStats[], s0: PumpStats[], key: keyof PumpStats) =>
+        s.map((q, i) => (q[key] ?? 0) - (s0[i]?.[key] ?? 0));
+      const bRx = delta(sb.queues, b0.queues, 'udpRxPackets');
+      const aRx = delta(sa.queues, a0.queues, 'udpRxPackets');
+      assert.ok(
+        bRx.every((n) => n > 100),
+        `B's UDP receives per queue during the flows: ${bRx.join(',')}`,
+      );
+      assert.ok(
+        aRx.every((n) => n > 100),
+        `A's UDP receives per queue during the flows: ${aRx.join(',')}`,
+      );
+    } finally {
+      await stopAll(a, b);
+    }
+  });
 
   test('2 queues: data from another source is dropped on every queue; control all reaches queue 0', async () => {
     const [a, b] = await Promise.all([
