@@ -1,5 +1,5 @@
-// The packet pump: per queue two native threads moving packets TUN -> UDP and UDP -> TUN. No N-API in here; addon.c
-// is the only file that talks to JavaScript.
+// The packet pump: per queue two native threads moving packets TUN -> UDP and UDP -> TUN. No N-API in here;
+// addon.c is the only file that talks to JavaScript.
 #ifndef GANGWAY_PUMP_H
 #define GANGWAY_PUMP_H
 
@@ -39,8 +39,8 @@ struct pump_config {
 
 struct pump;
 
-// Opens the UDP sockets (and the extra TUN queues) and starts the threads. On failure returns -1 with a message in err (ERRBUF_LEN),
-// closes what it opened and leaves the TUN fd to the caller.
+// Opens the UDP sockets (and the extra TUN queues) and starts the threads. On failure returns -1 with a
+// message in err (ERRBUF_LEN), closes what it opened and leaves the TUN fd to the caller.
 int pump_create(const struct pump_config *cfg, struct pump **out, char *err);
 
 uint16_t pump_local_port(const struct pump *p);
