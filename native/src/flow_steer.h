@@ -2,6 +2,8 @@
 // packet's flow (addresses and the first four bytes after the IP header, the ports for TCP and UDP), so all
 // packets of one flow reach one pump queue while several flows spread over the queues, although they all
 // arrive from the one pinned peer (whose 4-tuple the kernel's own reuseport hash would send to one socket).
+// A UDP GSO send carries one TUN read, so one flow in offload mode; a buffer coalesced from several flows
+// (plain-mode runs, or GRO on the receiving device) goes where its first packet's flow goes.
 #ifndef GANGWAY_FLOW_STEER_H
 #define GANGWAY_FLOW_STEER_H
 

@@ -13,8 +13,9 @@ struct tun2udp;
 struct udp2tun;
 
 // One queue: a TUN queue fd and a UDP socket (in the pump's SO_REUSEPORT group), served by its own
-// TUN -> UDP and UDP -> TUN threads. The kernel keeps each flow on one queue at both ends: the TUN by its
-// flow hash, the socket group by flow_steer.h's program.
+// TUN -> UDP and UDP -> TUN threads. The kernel keeps each flow on one queue: the socket group by
+// flow_steer.h's program, and the TUN sends a flow's packets to the queue its replies were last written
+// from (tun.c's flow table, "automq"; by the flow hash until then), so a flow moves at most once, early.
 struct pump_queue {
   struct pump *p;
   unsigned index;
