@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "flow_steer.h"
 #include "ip.h"
 #include "offload.h"
 #include "pump_internal.h"
@@ -99,12 +100,15 @@ static void add_msg(struct tun2udp *t, uint8_t *base, size_t len, size_t nseg, u
 // Plain mode: bulk traffic reads as runs of equal-sized packets (full-MSS TCP segments). With UDP GSO a run
 // goes out as one message with one iovec per packet, still in its read slot: the kernel cuts the datagrams
 // at the gso_size boundaries, which are exactly the packet boundaries, and the UDP/IP/veth path then runs
-// once per run instead of once per packet. A shorter packet may end a run; any other size starts a new one.
+// once per run instead of once per packet. A shorter packet may end a run; any other size starts a new one,
+// and so does another flow: a receiver with several queues steers the whole run by its first packet.
 static void add_plain(struct tun2udp *t, uint8_t *pkt, size_t len) {
   if (t->group_open) {
     unsigned k = t->nmsgs - 1;
     size_t size = t->nseg[k] == 1 ? t->bytes[k] : t->gso_size[k];
-    if (len <= size && t->nseg[k] < UDP_GSO_MAX_SEGMENTS && t->bytes[k] + len <= UDP_MAX_PAYLOAD) {
+    const struct iovec *first = t->msgs[k].msg_hdr.msg_iov;
+    if (len <= size && t->nseg[k] < UDP_GSO_MAX_SEGMENTS && t->bytes[k] + len <= UDP_MAX_PAYLOAD &&
+        flow_steer_same(first->iov_base, first->iov_len, pkt, len)) {
       struct msghdr *m = &t->msgs[k].msg_hdr;
       if (t->nseg[k] == 1) {
         udp_set_gso(m, t->ctrl[k].buf, (uint16_t)size);

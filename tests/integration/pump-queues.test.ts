@@ -137,6 +137,19 @@ s.bind(0, bindIp, async () => {
 });
 `;
 
+/** Sends EACH datagrams of 1000 bytes from every given source port, round-robin, in bursts of 20 rounds
+ *  (faster than the pump wakes, slower than would overflow the TUN's queue). */
+const INTERLEAVED = `
+import socket, sys, time
+host, each, ports = sys.argv[1], int(sys.argv[2]), [int(p) for p in sys.argv[3:]]
+socks = []
+for p in ports:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('10.96.0.1', p)); socks.append(s)
+for i in range(each):
+    for s in socks: s.sendto(b'x' * 1000, (host, 9))
+    if i % 20 == 19: time.sleep(0.002)
+`;
+
 /** A whole IPv4/UDP packet 10.96.0.1:sport -> 10.96.0.2:9, 8 bytes of UDP header and no payload. */
 function udpPacket(sport: number): string {
   const h = Buffer.alloc(28);
@@ -305,6 +318,47 @@ describe('pump queues between two namespaces', { skip, timeout: 240_000 }, () =>
         aRx.every((n) => n > 100),
         `A's UDP receives per queue during the flows: ${aRx.join(',')}`,
       );
+    } finally {
+      await stopAll(a, b);
+    }
+  });
+
+  test('a 1-queue plain sender never puts two flows in one GSO send: each lands on its own queue at a 2-queue receiver', async () => {
+    const [a, b] = await Promise.all([
+      endpoint(NS_A, [
+        ...['--addr', '10.96.0.1', '--peer-addr', '10.96.0.2'],
+        ...['--bind', A_IP, '--port', '5751', '--peer', `${B_IP}:5752`],
+      ]),
+      endpoint(NS_B, [
+        ...['--queues', '2', '--addr', '10.96.0.2', '--peer-addr', '10.96.0.1'],
+        ...['--bind', B_IP, '--port', '5752', '--peer', `${A_IP}:5751`],
+      ]),
+    ]);
+    try {
+      // Per-queue datagrams B received while `send` ran.
+      const received = async (send: () => Promise<unknown>): Promise<number[]> => {
+        const before = (await queueStats(b)).queues;
+        await send();
+        await delay(200);
+        return (await queueStats(b)).queues.map((q, i) => q.udpRxPackets - before[i]!.udpRxPackets);
+      };
+      const burst = (ports: number[], each: number) =>
+        nsRun(NS_A, 'python3', ['-c', INTERLEAVED, '10.96.0.2', String(each), ...ports.map(String)]);
+      // Two source ports whose flows B steers to different queues.
+      const queueOf = new Map<number, number>();
+      for (let port = 40_000; port < 40_016 && new Set(queueOf.values()).size < 2; port++) {
+        const got = await received(() => burst([port], 20));
+        assert.equal(got[0]! + got[1]!, 20, `flow from port ${port}: ${got.join(',')}`);
+        queueOf.set(port, got[0] === 20 ? 0 : 1);
+      }
+      const x = [...queueOf].find(([, q]) => q === 0)?.[0];
+      const y = [...queueOf].find(([, q]) => q === 1)?.[0];
+      assert.ok(x && y, 'two flows on different queues');
+      // Interleaved, equal-sized, X first: A reads them in batches, and a GSO send per batch (X, Y, X, ...)
+      // would all go to X's queue. Each queue gets its own flow's share (less what UDP may lose on the way).
+      const got = await received(() => burst([x, y], 300));
+      const [min, max] = [Math.min(...got), Math.max(...got)];
+      assert.ok(max <= 300 && min >= 0.8 * max, `datagrams per queue: ${got.join(',')} (300 sent to each)`);
     } finally {
       await stopAll(a, b);
     }
