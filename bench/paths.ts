@@ -133,11 +133,12 @@ class GangwayPath implements BenchPath {
 
   constructor(
     private readonly rig: Rig,
-    readonly name: 'gangway' | 'gangway-nooffload' | 'gangway-arm64' | 'gangway-maclike',
+    readonly name: 'gangway' | 'gangway-nooffload' | 'gangway-arm64' | 'gangway-maclike' | 'gangway-1q',
   ) {}
   private arm64: Arm64Agent | undefined;
 
   private get extra(): string[] {
+    if (this.name === 'gangway-1q') return ['--queues', '1']; // one thread pair each side, as before #15.1
     return this.name === 'gangway-nooffload' ? ['--no-offload'] : [];
   }
 
@@ -363,6 +364,7 @@ export function createPath(rig: Rig, name: PathName): BenchPath {
     case 'gangway-nooffload':
     case 'gangway-arm64':
     case 'gangway-maclike':
+    case 'gangway-1q':
       return new GangwayPath(rig, name);
     case 'wireguard':
       return new WireguardPath(rig);

@@ -15,6 +15,9 @@ export const TARGETS = {
   loadedLossPct: 0,
   /** gangway-maclike (one packet per syscall, as on a Mac): single stream at least this many times wireguard-go. */
   maclikeVsWireguard: 3,
+  /** Issue #15 item 1 ("more than one stream"): 1 stream and 4 streams against direct's same count. */
+  streams1VsDirect: 0.6,
+  streams4VsDirect: 0.5,
 } as const;
 
 export interface TargetCheck {
@@ -71,7 +74,13 @@ export function formatRatios(paths: readonly PathResult[]): string[] {
   const out: string[] = [];
   const direct = find(paths, 'direct');
   const wg = find(paths, 'wireguard');
-  for (const name of ['gangway', 'gangway-nooffload', 'gangway-arm64', 'gangway-maclike'] as const) {
+  for (const name of [
+    'gangway',
+    'gangway-nooffload',
+    'gangway-arm64',
+    'gangway-maclike',
+    'gangway-1q',
+  ] as const) {
     const g = find(paths, name);
     if (!g) continue;
     const parts: string[] = [];
@@ -153,6 +162,32 @@ export function checkTargets(paths: readonly PathResult[]): TargetCheck[] {
     );
   }
   checks.push(...checkMaclike(paths));
+  checks.push(...streamTargets(paths));
+  return checks;
+}
+
+/** Issue #15 item 1, for the default path and its one-queue twin: each stream count against direct's. */
+function streamTargets(paths: readonly PathResult[]): TargetCheck[] {
+  const direct = find(paths, 'direct');
+  const checks: TargetCheck[] = [];
+  for (const name of ['gangway', 'gangway-1q'] as const) {
+    const g = find(paths, name);
+    if (!g) continue;
+    for (const [streams, limit] of [
+      [1, TARGETS.streams1VsDirect],
+      [4, TARGETS.streams4VsDirect],
+    ] as const) {
+      const pick = (p: PathResult | undefined) => (streams === 1 ? p?.oneStream : p?.fourStream)?.medianGbps;
+      const value = (pick(g) ?? NaN) / (pick(direct) ?? NaN);
+      checks.push({
+        path: name,
+        name: `${streams} stream${streams > 1 ? 's' : ''} vs direct (#15.1)`,
+        value,
+        limit: `≥ ${limit}×`,
+        pass: Number.isFinite(value) ? value >= limit : null,
+      });
+    }
+  }
   return checks;
 }
 

@@ -13,6 +13,7 @@ export const PATH_NAMES = [
   // IPv6 (issue 14): the container's unique-local address, over the veth and through Gangway.
   'direct-ipv6',
   'gangway-ipv6',
+  'gangway-1q',
 ] as const;
 export type PathName = (typeof PATH_NAMES)[number];
 /** What `npm run bench` measures unless --paths says otherwise: gangway-arm64 (an emulated agent, minutes to
@@ -34,6 +35,7 @@ export const PATH_LABELS: Record<PathName, string> = {
   'gangway-maclike': 'Gangway, mac-like daemon (1 packet/syscall)',
   'direct-ipv6': 'direct IPv6 (veth routing)',
   'gangway-ipv6': 'Gangway IPv6 (offloads on)',
+  'gangway-1q': 'Gangway --queues 1',
 };
 
 export interface CpuSample {

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { dnsSuffixSchema, tunnelSubnet6Schema, tunnelSubnetSchema } from '../common/api';
 import { cidr } from '../common/tunnel-config';
 import { defaultTunName } from '../shared/platform/platform';
+import { QUEUES_MAX } from '../shared/pump-queues';
 import { UsageError } from '../common/usage-error';
 import { defaultSocketPath } from '../common/default-paths';
 import { ENGINE_KINDS } from './docker/engine-detect';
@@ -36,6 +37,8 @@ export const daemonConfigSchema = z
     socket: z.string().min(1).max(100),
     tunName: ifName,
     offload: z.boolean(),
+    /** Pump queues (thread pairs); unset: one per CPU, at most 4 (shared/pump-queues.ts), one on macOS. */
+    queues: z.number().int().min(1).max(QUEUES_MAX).optional(),
     /** Where Docker is (unix:// or tcp://); unset: DOCKER_HOST, the current context, the platform default. */
     dockerHost: z.string().min(1).max(1024).optional(),
     /** Follow Docker's networks and route them automatically. */
@@ -109,6 +112,8 @@ Options:
   --socket PATH          the local control socket
   --tun-name NAME        TUN device name (Linux; default gw0)
   --no-offload           do not use TUN offloads (Linux)
+  --queues N             pump queues, each a thread pair (Linux; default one per CPU, at most 4;
+                         1 forces one; the agent gets the same flag)
   --docker-host URL      Docker's API (default: DOCKER_HOST, the current docker context, the platform socket)
   --no-docker            do not follow Docker's networks (route only --route subnets)
   --socket-owner UID:GID the user who may use the control socket (besides root)
@@ -147,6 +152,7 @@ export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConf
         socket: { type: 'string' },
         'tun-name': { type: 'string' },
         'no-offload': { type: 'boolean' },
+        queues: { type: 'string' },
         'docker-host': { type: 'string' },
         'no-docker': { type: 'boolean' },
         'agent-dial': { type: 'string' },
@@ -185,6 +191,7 @@ export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConf
     socket: v.socket,
     tunName: v['tun-name'],
     offload: v['no-offload'] ? false : undefined,
+    queues: num(v.queues, 'queues'),
     dockerHost: v['docker-host'],
     docker: v['no-docker'] ? false : undefined,
     agentDial: v['agent-dial'],

@@ -32,6 +32,7 @@ import { ConnectionState } from './connection-state';
 import { ApiHandlers } from './api-handlers';
 import { EVENTS } from '../common/api-routes';
 import { DeadlineLoop } from '../shared/deadline-loop';
+import { defaultQueues } from '../shared/pump-queues';
 
 export interface DaemonDeps {
   native: NativeAddon;
@@ -275,6 +276,7 @@ export class Daemon {
       secret: this.agentKeys.secretFor,
       tunName: cfg.tunName,
       offload: cfg.offload,
+      queues: cfg.queues ?? defaultQueues(),
       bind: cfg.bind,
       config: () => ({
         mtu: this.plane.mtu,
@@ -407,7 +409,10 @@ export class Daemon {
         onProgress: (line) => deps.log.debug('agent image build', { line }),
       });
       const target = engine.agentTarget(this.plane.port);
-      const r = await agent.up({ image: image.tag, ...target, secret: agentKeys });
+      // A queue count given to the daemon goes to the agent too (so --queues 1 is one queue on both ends);
+      // unset, the agent sizes its queues to the VM's CPUs.
+      const extraArgs = cfg.queues ? ['--queues', String(cfg.queues)] : [];
+      const r = await agent.up({ image: image.tag, ...target, secret: agentKeys, extraArgs });
       this.conn.launchSucceeded();
       this.changed();
       deps.log.info('agent container ready', { image: image.tag, how: image.how, action: r.action });

@@ -71,6 +71,8 @@ export interface DataPlaneDeps {
   offload: boolean;
   /** The bench's mac-like pump (default: GANGWAY_PUMP_MACLIKE, shared/pump-mode.ts); overrides `offload`. */
   macLike?: boolean;
+  /** Pump queues (PumpOptions.queues); more than 1 opens the TUN multi-queue. */
+  queues: number;
   bind: string;
   /** The configuration pushed to the agent (read on every push). */
   config: TunnelServerOptions['config'];
@@ -112,7 +114,12 @@ async function addressIpv6(p: PlaneParams, device: string, d: DataPlaneDeps): Pr
 
 export async function openDataPlane(p: PlaneParams, d: DataPlaneDeps): Promise<DataPlane> {
   const macLike = d.macLike ?? macLikePump();
-  const tun = d.native.openTun(d.tunName, macLike ? { macLike } : { offload: d.offload });
+  // A Mac's utun has one queue: the mac-like pump has one too, whatever --queues says.
+  const queues = macLike ? 1 : d.queues;
+  const tun = d.native.openTun(
+    d.tunName,
+    macLike ? { macLike } : { offload: d.offload, multiQueue: queues > 1 },
+  );
   if (macLike)
     d.log.warn('mac-like pump (bench only): one packet per syscall, no offloads', { device: tun.name });
   let tunnel: TunnelServer | undefined;
@@ -123,6 +130,7 @@ export async function openDataPlane(p: PlaneParams, d: DataPlaneDeps): Promise<D
       bindAddress: d.bind,
       bindPort: p.port,
       mtu: p.mtu,
+      queues,
       onControl: (data, address, port) => tunnel?.handle(data, address, port),
     });
   } catch (err) {

@@ -28,7 +28,7 @@
         [
           "OS=='linux'",
           {
-            "sources": ["src/tun_linux.c", "src/udp_linux.c", "src/offload_linux.c"]
+            "sources": ["src/tun_linux.c", "src/udp_linux.c", "src/flow_steer_linux.c", "src/offload_linux.c"]
           }
         ],
         [

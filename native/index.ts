@@ -16,6 +16,8 @@ export interface TunHandle {
    * always on macOS (utun), on Linux only when opened with `macLike` (the bench's mac-like path).
    */
   macLike?: boolean;
+  /** True when the device is multi-queue (Linux IFF_MULTI_QUEUE), so a pump may run several queues on it. */
+  multiQueue?: boolean;
 }
 
 export interface OpenTunOptions {
@@ -28,7 +30,12 @@ export interface OpenTunOptions {
    * Excludes `offload`.
    */
   macLike?: boolean;
+  /** Linux: open the device with IFF_MULTI_QUEUE (needed for `queues` > 1). Ignored on macOS (utun). */
+  multiQueue?: boolean;
 }
+
+/** Most queues a pump may run (native/src/pump.h PUMP_QUEUES_MAX). */
+export const PUMP_QUEUES_MAX = 8;
 
 export interface PumpOptions {
   /** Owned by the pump once createPump returns; when createPump throws, the caller still owns the fd. */
@@ -49,6 +56,12 @@ export interface PumpOptions {
    * mode. Default true; the pump falls back to one datagram per send by itself if the kernel refuses.
    */
   udpOffload?: boolean;
+  /**
+   * Queues (1 to PUMP_QUEUES_MAX, default 1), each a TUN queue and a UDP socket on the same port
+   * (SO_REUSEPORT) with its own two threads. The kernel keeps a flow on one queue at both ends, so flows
+   * spread over the CPUs without reordering. More than 1 needs a TUN opened with `multiQueue` (Linux).
+   */
+  queues?: number;
 }
 
 /** Counters since the pump was created. Monotonic; read them as often as you like. */
@@ -117,6 +130,8 @@ export interface Pump {
   /** Send one control datagram (first nibble must not be 4 or 6) to any address. */
   send(data: Buffer, address: string, port: number): void;
   stats(): PumpStats;
+  /** The same counters per queue (stats() is their sum); control datagrams are all queue 0's. */
+  queueStats(): PumpStats[];
   /** Stops the threads, closes the UDP socket and the TUN fd. Idempotent. */
   close(): void;
 }

@@ -17,13 +17,15 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { DeadlineLoop } from '../shared/deadline-loop';
 import { macLikePump } from '../shared/pump-mode';
 import { configureTun6, ipv6Forwarding, ipv6Of } from './tun-ipv6';
+import { defaultQueues, parseQueues } from '../shared/pump-queues';
 
-const USAGE = `Usage: gangway-agent --server HOST:PORT --secret-file FILE [--tun-name NAME] [--no-offload]
+const USAGE = `Usage: gangway-agent --server HOST:PORT --secret-file FILE [--tun-name NAME] [--no-offload] [--queues N]
 
   --server HOST:PORT   the helper's UDP endpoint (e.g. host.docker.internal:2611)
   --secret-file FILE   the per-install secret the helper created
   --tun-name NAME      TUN device name (default gwa0)
   --no-offload         do not use TUN offloads
+  --queues N           pump queues, each a thread pair (default one per CPU, at most 4; 1 forces one)
   --no-firewall        do not add iptables rules (when the VM needs none)
   --firewall-report    print where Docker's chains are and how many of our rules are there (JSON), and exit`;
 
@@ -48,6 +50,7 @@ async function run(log: Logger): Promise<number> {
       'secret-file': { type: 'string' },
       'tun-name': { type: 'string' },
       'no-offload': { type: 'boolean' },
+      queues: { type: 'string' },
       'no-firewall': { type: 'boolean' },
       'firewall-report': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -71,11 +74,21 @@ async function run(log: Logger): Promise<number> {
   const secret = parseAgentCredential(readFileSync(secretFile, 'utf8'));
   if (!secret)
     throw new Error(`${secretFile} does not hold a Gangway secret (hex, or "KEYID SECRET" in hex)`);
+  // The mac-like pump (bench only) has one queue, as macOS utun does.
+  const queues = macLikePump()
+    ? 1
+    : values.queues === undefined
+      ? defaultQueues()
+      : parseQueues(values.queues);
+  if (queues instanceof Error) {
+    console.error(`gangway-agent: ${queues.message}\n\n${USAGE}`);
+    return 2;
+  }
   const net = new LinuxNet(runCommand);
-  // GANGWAY_PUMP_MACLIKE=1 (bench only, shared/pump-mode.ts): one packet per syscall, no offloads.
+  // GANGWAY_PUMP_MACLIKE=1 (bench only, shared/pump-mode.ts): one packet per syscall, no offloads, one queue.
   const tun = native().openTun(
     values['tun-name'] ?? 'gwa0',
-    macLikePump() ? { macLike: true } : { offload: !values['no-offload'] },
+    macLikePump() ? { macLike: true } : { offload: !values['no-offload'], multiQueue: queues > 1 },
   );
   enableForwarding(log);
 
@@ -88,6 +101,7 @@ async function run(log: Logger): Promise<number> {
     bindPort: 0,
     // An upper bound only: the helper's configuration sets the TUN's MTU, which decides packet sizes.
     mtu: 9000,
+    queues,
     onControl: (data, address, p) => holder.client?.handle(data, address, p),
   });
   // Anti-spoofing: data from the helper must come from the host's tunnel address, known once configured.
@@ -200,6 +214,7 @@ async function run(log: Logger): Promise<number> {
     device: tun.name,
     offload: tun.offload,
     macLike: tun.macLike,
+    queues,
     localPort: pump.localPort(),
   });
 

@@ -140,33 +140,38 @@ static napi_value open_tun(napi_env env, napi_callback_info info) {
     napi_is_exception_pending(env, &pending);
     return pending ? NULL : throw_type(env, "openTun: name must be a string");
   }
-  bool offload = false, mac_like = false;
+  bool offload = false, mac_like = false, multi_queue = false;
   if (argc >= 2 && !is_nullish(env, argv[1])) {
     if (!is_type(env, argv[1], napi_object)) return throw_type(env, "openTun: options must be an object");
     if (!get_opt_bool(env, argv[1], "offload", "openTun: options.offload", &offload) ||
-        !get_opt_bool(env, argv[1], "macLike", "openTun: options.macLike", &mac_like))
+        !get_opt_bool(env, argv[1], "macLike", "openTun: options.macLike", &mac_like) ||
+        !get_opt_bool(env, argv[1], "multiQueue", "openTun: options.multiQueue", &multi_queue))
       return NULL;
     if (offload && mac_like) return throw_type(env, "openTun: options.offload and options.macLike exclude each other");
+    if (multi_queue && mac_like)
+      return throw_type(env, "openTun: options.multiQueue and options.macLike exclude each other (utun has one queue)");
   }
 
   struct tun_device dev;
   char err[ERRBUF_LEN];
 #ifdef __linux__
-  int rc = mac_like ? tun_open_framed(name, &dev, err) : tun_open(name, offload, &dev, err);
+  int rc = mac_like ? tun_open_framed(name, &dev, err) : tun_open(name, offload, multi_queue, &dev, err);
 #else
-  int rc = tun_open(name, offload, &dev, err);  // utun is framed and per-packet anyway
+  int rc = tun_open(name, offload, multi_queue, &dev, err);  // utun is framed and per-packet anyway
 #endif
   if (rc < 0) return throw_error(env, err);
 
-  napi_value result, fd, dev_name, dev_offload, dev_mac_like;
+  napi_value result, fd, dev_name, dev_offload, dev_mac_like, dev_mq;
   if (napi_create_object(env, &result) != napi_ok || napi_create_int32(env, dev.fd, &fd) != napi_ok ||
       napi_create_string_utf8(env, dev.name, NAPI_AUTO_LENGTH, &dev_name) != napi_ok ||
       napi_get_boolean(env, dev.offload, &dev_offload) != napi_ok ||
       napi_get_boolean(env, dev.framed, &dev_mac_like) != napi_ok ||
+      napi_get_boolean(env, dev.multi_queue, &dev_mq) != napi_ok ||
       napi_set_named_property(env, result, "fd", fd) != napi_ok ||
       napi_set_named_property(env, result, "name", dev_name) != napi_ok ||
       napi_set_named_property(env, result, "offload", dev_offload) != napi_ok ||
-      napi_set_named_property(env, result, "macLike", dev_mac_like) != napi_ok) {
+      napi_set_named_property(env, result, "macLike", dev_mac_like) != napi_ok ||
+      napi_set_named_property(env, result, "multiQueue", dev_mq) != napi_ok) {
     close(dev.fd);  // nobody would ever learn the fd number
     return throw_error(env, "openTun: cannot build the result object");
   }
@@ -425,20 +430,42 @@ static napi_value m_send(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value stats_object(napi_env env, const pump_stats_t *s) {
+  napi_value obj, v;
+  NAPI_CALL(env, napi_create_object(env, &obj));
+#define X(field, name)                                             \
+  NAPI_CALL(env, napi_create_double(env, (double)s->field, &v)); \
+  NAPI_CALL(env, napi_set_named_property(env, obj, name, v));
+  PUMP_COUNTERS(X)
+#undef X
+  return obj;
+}
+
 static napi_value m_stats(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   struct js_pump *jp = this_pump(env, info, &argc, NULL);
   if (!jp) return NULL;
   pump_stats_t s;
   pump_stats(jp->pump, &s);
-  napi_value obj, v;
-  NAPI_CALL(env, napi_create_object(env, &obj));
-#define X(field, name)                                            \
-  NAPI_CALL(env, napi_create_double(env, (double)s.field, &v)); \
-  NAPI_CALL(env, napi_set_named_property(env, obj, name, v));
-  PUMP_COUNTERS(X)
-#undef X
-  return obj;
+  return stats_object(env, &s);
+}
+
+// queueStats(): one counters object per queue (stats() is their sum).
+static napi_value m_queue_stats(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  struct js_pump *jp = this_pump(env, info, &argc, NULL);
+  if (!jp) return NULL;
+  unsigned n = pump_queues(jp->pump);
+  napi_value arr;
+  NAPI_CALL(env, napi_create_array_with_length(env, n, &arr));
+  for (unsigned i = 0; i < n; i++) {
+    pump_stats_t s;
+    pump_queue_stats(jp->pump, i, &s);
+    napi_value obj = stats_object(env, &s);
+    if (!obj) return NULL;
+    NAPI_CALL(env, napi_set_element(env, arr, i, obj));
+  }
+  return arr;
 }
 
 static napi_value m_close(napi_env env, napi_callback_info info) {
@@ -462,13 +489,28 @@ static napi_value create_pump(napi_env env, napi_callback_info info) {
   napi_value tun, v, on_control_fn;
   NAPI_CALL(env, napi_get_named_property(env, opts, "tun", &tun));
   if (!is_type(env, tun, napi_object)) return throw_type(env, "createPump: tun must be the object openTun returned");
-  int64_t fd, port, mtu, rcvbuf = 0, sndbuf = 0;
+  int64_t fd, port, mtu, rcvbuf = 0, sndbuf = 0, queues = 1;
   NAPI_CALL(env, napi_get_named_property(env, tun, "fd", &v));
   if (!get_int(env, v, "createPump: tun.fd", 0, INT32_MAX, &fd)) return NULL;
   NAPI_CALL(env, napi_get_named_property(env, tun, "offload", &v));
   if (!is_type(env, v, napi_boolean)) return throw_type(env, "createPump: tun.offload must be a boolean");
   NAPI_CALL(env, napi_get_value_bool(env, v, &cfg.offload));
   if (!get_opt_bool(env, tun, "macLike", "createPump: tun.macLike", &cfg.per_packet)) return NULL;
+  if (!get_opt_int(env, opts, "queues", "createPump: queues", 1, PUMP_QUEUES_MAX, &queues)) return NULL;
+  cfg.queues = (unsigned)queues;
+  if (queues > 1) {
+    bool mq = false;
+    NAPI_CALL(env, napi_get_named_property(env, tun, "multiQueue", &v));
+    if (is_type(env, v, napi_boolean)) NAPI_CALL(env, napi_get_value_bool(env, v, &mq));
+    if (!mq)
+      return throw_type(env, "createPump: queues > 1 needs a TUN opened with { multiQueue: true } (Linux only); "
+                             "open it so, or pass queues: 1");
+    NAPI_CALL(env, napi_get_named_property(env, tun, "name", &v));
+    char tun_name[STRING_MAX];
+    if (!get_string(env, v, "createPump: tun.name", tun_name)) return NULL;
+    if (strlen(tun_name) >= TUN_NAME_MAX) return throw_type(env, "createPump: tun.name is too long");
+    memcpy(cfg.tun_name, tun_name, strlen(tun_name) + 1);
+  }
 
   char bind_text[STRING_MAX], err[ERRBUF_LEN];
   NAPI_CALL(env, napi_get_named_property(env, opts, "bindAddress", &v));
@@ -564,6 +606,7 @@ NAPI_MODULE_INIT() {
       {"setAllowedSources", NULL, m_set_allowed_sources, NULL, NULL, NULL, napi_default, NULL},
       {"send", NULL, m_send, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, m_stats, NULL, NULL, NULL, napi_default, NULL},
+      {"queueStats", NULL, m_queue_stats, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, m_close, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_value ctor;

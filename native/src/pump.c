@@ -171,7 +171,9 @@ void pump_raise_priority(void) {
 #endif
 }
 
-void pump_name_thread(const char *name) {
+void pump_name_thread(const char *role, unsigned queue) {
+  char name[16];  // the kernel keeps 15 characters
+  snprintf(name, sizeof name, "gw-%s-%u", role, queue);
 #ifdef __APPLE__
   pthread_setname_np(name);
 #else
@@ -186,18 +188,24 @@ static int set_nonblocking(int fd, bool on, int *old_flags) {
   return fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
 }
 
-// Undoes pump_create's steps (threads must not be running). Leaves the TUN fd open.
+// Undoes pump_create's steps (threads must not be running). Leaves queue 0's TUN fd (the caller's) open.
 static void release_resources(struct pump *p) {
-  if (p->udp.fd >= 0) close(p->udp.fd);
+  for (unsigned i = 0; i < PUMP_QUEUES_MAX; i++) {
+    struct pump_queue *q = &p->q[i];
+    if (q->udp.fd >= 0) close(q->udp.fd);
+    if (i > 0 && q->tun_fd >= 0) close(q->tun_fd);
+    q->udp.fd = -1;
+    if (i > 0) q->tun_fd = -1;
+    tun2udp_free(q->t2u);
+    udp2tun_free(q->u2t);
+    q->t2u = NULL;
+    q->u2t = NULL;
+  }
   if (p->wake_rd >= 0) close(p->wake_rd);
   if (p->wake_wr >= 0) close(p->wake_wr);
   if (p->kick_rd >= 0) close(p->kick_rd);
   if (p->kick_wr >= 0) close(p->kick_wr);
-  p->udp.fd = p->wake_rd = p->wake_wr = p->kick_rd = p->kick_wr = -1;
-  tun2udp_free(p->t2u);
-  udp2tun_free(p->u2t);
-  p->t2u = NULL;
-  p->u2t = NULL;
+  p->wake_rd = p->wake_wr = p->kick_rd = p->kick_wr = -1;
 }
 
 // Picks the packet calls. The TUN's framing comes from its handle (tun.macLike), as its offload mode does;
@@ -206,6 +214,10 @@ static int choose_io(struct pump *p, bool per_packet, char *err) {
   p->io = (struct pump_io){tun_read, tun_write, udp_recv_batch, udp_send_batch};
   if (per_packet && p->offload) {
     snprintf(err, ERRBUF_LEN, "a per-packet (mac-like) pump needs a TUN opened without offloads");
+    return -1;
+  }
+  if (per_packet && p->nqueues > 1) {
+    snprintf(err, ERRBUF_LEN, "a per-packet (mac-like) pump has one queue, as macOS utun does");
     return -1;
   }
 #ifdef __linux__
@@ -225,18 +237,64 @@ static void stop_threads(struct pump *p) {
   p->nthreads = 0;
 }
 
+// Queues 1.. : their TUN fds (non-blocking) and the thread state of every queue.
+static int open_queues(struct pump *p, const struct pump_config *cfg, char *err) {
+  for (unsigned i = 1; i < p->nqueues; i++) {
+    if (tun_open_queue(cfg->tun_name, cfg->offload, &p->q[i].tun_fd, err) < 0) return -1;
+    if (set_nonblocking(p->q[i].tun_fd, true, NULL) < 0) {
+      set_errno_error(err, "fcntl(tun queue fd, O_NONBLOCK)", errno);
+      return -1;
+    }
+  }
+  for (unsigned i = 0; i < p->nqueues; i++) {
+    p->q[i].t2u = tun2udp_new(&p->q[i]);
+    p->q[i].u2t = udp2tun_new(&p->q[i]);
+    if (!p->q[i].t2u || !p->q[i].u2t) {
+      snprintf(err, ERRBUF_LEN, "out of memory");
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static int start_threads(struct pump *p) {
+  // Threads start with every signal blocked, so signals keep going to Node's own threads.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int rc = 0;
+  for (unsigned i = 0; i < p->nqueues && rc == 0; i++) {
+    rc = pthread_create(&p->threads[p->nthreads], NULL, tun2udp_main, p->q[i].t2u);
+    if (rc == 0) p->nthreads++;
+    if (rc == 0) rc = pthread_create(&p->threads[p->nthreads], NULL, udp2tun_main, p->q[i].u2t);
+    if (rc == 0) p->nthreads++;
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return rc;
+}
+
 int pump_create(const struct pump_config *cfg, struct pump **out, char *err) {
+  if (cfg->queues < 1 || cfg->queues > PUMP_QUEUES_MAX) {
+    snprintf(err, ERRBUF_LEN, "queues must be between 1 and %d, got %u", PUMP_QUEUES_MAX, cfg->queues);
+    return -1;
+  }
   struct pump *p = calloc(1, sizeof *p);
   if (!p) {
     snprintf(err, ERRBUF_LEN, "out of memory");
     return -1;
   }
-  p->tun_fd = cfg->tun_fd;
   p->offload = cfg->offload;
   p->mtu = cfg->mtu;
   p->on_control = cfg->on_control;
   p->control_ctx = cfg->control_ctx;
-  p->udp.fd = p->wake_rd = p->wake_wr = p->kick_rd = p->kick_wr = -1;
+  p->nqueues = cfg->queues;
+  for (unsigned i = 0; i < PUMP_QUEUES_MAX; i++) {
+    p->q[i].p = p;
+    p->q[i].index = i;
+    p->q[i].tun_fd = p->q[i].udp.fd = -1;
+  }
+  p->q[0].tun_fd = cfg->tun_fd;
+  p->wake_rd = p->wake_wr = p->kick_rd = p->kick_wr = -1;
   atomic_init(&p->stopping, false);
   atomic_init(&p->sleepers, 0);
   p->spin_max_ns = spin_max_ns();
@@ -246,14 +304,16 @@ int pump_create(const struct pump_config *cfg, struct pump **out, char *err) {
 
   int wake[2];
   int tun_flags = -1;
-  if (own_fd(p->tun_fd, err) < 0) {
-    p->tun_fd = -1;  // not ours: fail must not disown it
+  struct udp_socket socks[PUMP_QUEUES_MAX];
+  if (own_fd(cfg->tun_fd, err) < 0) {
+    p->q[0].tun_fd = -1;  // not ours: fail must not disown it
     goto fail;
   }
   if (choose_io(p, cfg->per_packet, err) < 0) goto fail;
-  if (udp_open((const struct sockaddr *)&cfg->bind_addr, cfg->bind_len, cfg->rcvbuf, cfg->sndbuf,
-               cfg->udp_offload && !cfg->per_packet, &p->udp, err) < 0)
+  if (udp_open_group((const struct sockaddr *)&cfg->bind_addr, cfg->bind_len, cfg->rcvbuf, cfg->sndbuf,
+                     cfg->udp_offload && !cfg->per_packet, p->nqueues, socks, err) < 0)
     goto fail;
+  for (unsigned i = 0; i < p->nqueues; i++) p->q[i].udp = socks[i];
   if (pipe(wake) < 0) {
     set_errno_error(err, "pipe", errno);
     goto fail;
@@ -277,48 +337,32 @@ int pump_create(const struct pump_config *cfg, struct pump **out, char *err) {
     set_errno_error(err, "fcntl(pipe)", errno);
     goto fail;
   }
-  p->t2u = tun2udp_new(p);
-  p->u2t = udp2tun_new(p);
-  if (!p->t2u || !p->u2t) {
-    snprintf(err, ERRBUF_LEN, "out of memory");
-    goto fail;
-  }
-  if (set_nonblocking(p->tun_fd, true, &tun_flags) < 0) {
+  if (open_queues(p, cfg, err) < 0) goto fail;
+  if (set_nonblocking(p->q[0].tun_fd, true, &tun_flags) < 0) {
     set_errno_error(err, "fcntl(tun fd, O_NONBLOCK)", errno);
     goto fail;
   }
-
-  // Threads start with every signal blocked, so signals keep going to Node's own threads.
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  int rc = pthread_create(&p->threads[0], NULL, tun2udp_main, p->t2u);
-  if (rc == 0) {
-    p->nthreads = 1;
-    rc = pthread_create(&p->threads[1], NULL, udp2tun_main, p->u2t);
-    if (rc == 0) p->nthreads = 2;
-  }
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  int rc = start_threads(p);
   if (rc != 0) {
     set_errno_error(err, "pthread_create", rc);
     stop_threads(p);
-    fcntl(p->tun_fd, F_SETFL, tun_flags);  // the fd goes back to the caller as it came
+    fcntl(p->q[0].tun_fd, F_SETFL, tun_flags);  // the fd goes back to the caller as it came
     goto fail;
   }
   *out = p;
   return 0;
 
 fail:
-  if (p->tun_fd >= 0) disown_fd(p->tun_fd);
+  if (p->q[0].tun_fd >= 0) disown_fd(p->q[0].tun_fd);
   release_resources(p);
   pthread_mutex_destroy(&p->peer_lock);
   free(p);
   return -1;
 }
 
-uint16_t pump_local_port(const struct pump *p) { return p->udp.port; }
+uint16_t pump_local_port(const struct pump *p) { return p->q[0].udp.port; }
 
-int pump_family(const struct pump *p) { return p->udp.family; }
+int pump_family(const struct pump *p) { return p->q[0].udp.family; }
 
 void pump_set_peer(struct pump *p, const struct sockaddr *addr, socklen_t len) {
   pthread_mutex_lock(&p->peer_lock);
@@ -354,15 +398,15 @@ int pump_send_control(struct pump *p, const uint8_t *data, size_t len, const str
     return -1;
   }
   ssize_t n;
-  do n = sendto(p->udp.fd, data, len, MSG_DONTWAIT, to, to_len);
+  do n = sendto(p->q[0].udp.fd, data, len, MSG_DONTWAIT, to, to_len);
   while (n < 0 && errno == EINTR);
   if (n >= 0) {
-    atomic_fetch_add_explicit(&p->counters.control_tx, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->q[0].counters.control_tx, 1, memory_order_relaxed);
     return 0;
   }
   int e = errno;
   if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS) {
-    atomic_fetch_add_explicit(&p->counters.drop_udp_send, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->q[0].counters.drop_udp_send, 1, memory_order_relaxed);
     return 1;
   }
   char text[SOCKADDR_TEXT_MAX], what[96];
@@ -374,10 +418,28 @@ int pump_send_control(struct pump *p, const uint8_t *data, size_t len, const str
 }
 
 void pump_stats(struct pump *p, pump_stats_t *out) {
-  counters_snapshot(&p->counters, out);
-  // The kernel's, not the threads': read when asked (a file read), and kept for after close.
-  if (p->tun_fd >= 0) atomic_store_explicit(&p->counters.drop_tun_queue, tun_queue_drops(p->tun_fd), memory_order_relaxed);
-  out->drop_tun_queue = atomic_load_explicit(&p->counters.drop_tun_queue, memory_order_relaxed);
+  // The kernel's, not the threads': one count for the device (all its queues), read when asked (a file
+  // read), kept in queue 0's counters for after close.
+  if (p->q[0].tun_fd >= 0)
+    atomic_store_explicit(&p->q[0].counters.drop_tun_queue, tun_queue_drops(p->q[0].tun_fd),
+                          memory_order_relaxed);
+  memset(out, 0, sizeof *out);
+  for (unsigned i = 0; i < p->nqueues; i++) {
+    pump_stats_t one;
+    counters_snapshot(&p->q[i].counters, &one);
+#define X(field, name) out->field += one.field;
+    PUMP_COUNTERS(X)
+#undef X
+  }
+}
+
+unsigned pump_queues(const struct pump *p) { return p->nqueues; }
+
+void pump_queue_stats(struct pump *p, unsigned queue, pump_stats_t *out) {
+  if (queue < p->nqueues)
+    counters_snapshot(&p->q[queue].counters, out);
+  else
+    memset(out, 0, sizeof *out);
 }
 
 bool pump_closed(const struct pump *p) { return p->closed; }
@@ -387,11 +449,11 @@ void pump_close(struct pump *p) {
   p->closed = true;
   stop_threads(p);
   release_resources(p);
-  if (p->tun_fd >= 0) {
-    close(p->tun_fd);
-    disown_fd(p->tun_fd);  // after close: until then nobody else may take the number
+  if (p->q[0].tun_fd >= 0) {
+    close(p->q[0].tun_fd);
+    disown_fd(p->q[0].tun_fd);  // after close: until then nobody else may take the number
   }
-  p->tun_fd = -1;
+  p->q[0].tun_fd = -1;
 }
 
 void pump_destroy(struct pump *p) {

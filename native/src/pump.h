@@ -1,5 +1,5 @@
-// The packet pump: two native threads moving packets TUN -> UDP and UDP -> TUN. No N-API in here; addon.c
-// is the only file that talks to JavaScript.
+// The packet pump: per queue two native threads moving packets TUN -> UDP and UDP -> TUN. No N-API in here;
+// addon.c is the only file that talks to JavaScript.
 #ifndef GANGWAY_PUMP_H
 #define GANGWAY_PUMP_H
 
@@ -10,6 +10,7 @@
 
 #include "counters.h"
 #include "src_filter.h"
+#include "tun.h"
 
 // Receives a control datagram on the UDP -> TUN thread. Must not block; returns false when it could not
 // take the datagram (its queue is full), which the pump counts as dropControlQueue. from_peer: it came from
@@ -17,8 +18,15 @@
 typedef bool (*pump_control_fn)(void *ctx, const uint8_t *data, size_t len, const struct sockaddr *from,
                                 socklen_t from_len, bool from_peer);
 
+// Queues a pump may have: each is two threads, and more than the CPUs only adds switching.
+#define PUMP_QUEUES_MAX 8
+
 struct pump_config {
-  int tun_fd;    // becomes the pump's only when pump_create succeeds
+  int tun_fd;    // becomes the pump's only when pump_create succeeds; queue 0
+  // queues > 1: tun_name is a multi-queue device (tun_open with multi_queue) and the pump attaches
+  // queues - 1 more TUN queues to it and opens as many UDP sockets on the same port (Linux only).
+  unsigned queues;
+  char tun_name[TUN_NAME_MAX];
   bool offload;      // the TUN was opened with IFF_VNET_HDR
   bool udp_offload;  // UDP GSO/GRO on the socket; independent of the TUN mode (the wire format is the same)
   // The bench's mac-like mode: one packet per syscall on both sides, as macOS does (no recvmmsg/sendmmsg, no
@@ -35,8 +43,8 @@ struct pump_config {
 
 struct pump;
 
-// Opens the UDP socket and starts the threads. On failure returns -1 with a message in err (ERRBUF_LEN),
-// closes what it opened and leaves the TUN fd to the caller.
+// Opens the UDP sockets (and the extra TUN queues) and starts the threads. On failure returns -1 with a
+// message in err (ERRBUF_LEN), closes what it opened and leaves the TUN fd to the caller.
 int pump_create(const struct pump_config *cfg, struct pump **out, char *err);
 
 uint16_t pump_local_port(const struct pump *p);
@@ -54,7 +62,10 @@ void pump_set_filter(struct pump *p, const struct src_filter *f);
 int pump_send_control(struct pump *p, const uint8_t *data, size_t len, const struct sockaddr *to, socklen_t to_len,
                       char *err);
 
+// The sum over the queues; pump_queue_stats: one queue's share (queue < pump_queues(p)).
 void pump_stats(struct pump *p, pump_stats_t *out);
+unsigned pump_queues(const struct pump *p);
+void pump_queue_stats(struct pump *p, unsigned queue, pump_stats_t *out);
 bool pump_closed(const struct pump *p);
 
 // Stops and joins the threads, closes the socket and the TUN fd. Idempotent. Call from one thread at a time

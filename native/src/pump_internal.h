@@ -21,12 +21,24 @@ struct pump_io {
   int (*udp_send)(int fd, dgram_t *msgs, unsigned int n);
 };
 
+// One queue: a TUN queue fd and a UDP socket (in the pump's SO_REUSEPORT group), served by its own
+// TUN -> UDP and UDP -> TUN threads. The kernel keeps each flow on one queue: the socket group by
+// flow_steer.h's program, and the TUN sends a flow's packets to the queue its replies were last written
+// from (tun.c's flow table, "automq"; by the flow hash until then), so a flow moves at most once, early.
+struct pump_queue {
+  struct pump *p;
+  unsigned index;
+  int tun_fd;  // queue 0's is the caller's (see own_fd); the others the pump opened
+  struct udp_socket udp;
+  struct tun2udp *t2u;
+  struct udp2tun *u2t;
+  struct pump_counters counters;
+};
+
 struct pump {
   // Fixed once the threads run.
-  int tun_fd;
   bool offload;
   struct pump_io io;
-  struct udp_socket udp;
   size_t mtu;
   pump_control_fn on_control;
   void *control_ctx;
@@ -48,7 +60,8 @@ struct pump {
   struct src_filter filter;
   atomic_uint filter_gen;
 
-  struct pump_counters counters;
+  unsigned nqueues;
+  struct pump_queue q[PUMP_QUEUES_MAX];
 
   // Idle RTT (issue #15.3): a thread that moved data wakes a sleeping partner through the kick pipe, so the
   // reply finds it awake, polling without sleeping for a short window (pump_wait). Never at idle: no data,
@@ -57,10 +70,8 @@ struct pump {
   atomic_int sleepers;   // threads blocked in pump_wait
   uint64_t spin_max_ns;  // 0: no spin, no kicks (the default; GANGWAY_SPIN_US turns it on)
 
-  pthread_t threads[2];
+  pthread_t threads[2 * PUMP_QUEUES_MAX];
   int nthreads;
-  struct tun2udp *t2u;
-  struct udp2tun *u2t;
   bool closed;  // JS thread only
 };
 
@@ -84,8 +95,8 @@ void pump_note_data(struct pump *p);
 // Sleeps briefly (or until stopped) after an unexpected error, so a broken fd cannot make a thread spin.
 void pump_backoff(struct pump *p);
 
-// Names the calling thread (visible in top -H, perf, gdb).
-void pump_name_thread(const char *name);
+// Names the calling thread after its role and queue, "gw-tun2udp-0" (visible in top -H, perf, gdb, /proc).
+void pump_name_thread(const char *role, unsigned queue);
 // Asks for a larger CPU share for the calling thread (Linux: nice -10); best effort.
 void pump_raise_priority(void);
 
@@ -93,11 +104,11 @@ static inline bool pump_stopping(struct pump *p) {
   return atomic_load_explicit(&p->stopping, memory_order_relaxed);
 }
 
-struct tun2udp *tun2udp_new(struct pump *p);
+struct tun2udp *tun2udp_new(struct pump_queue *q);
 void tun2udp_free(struct tun2udp *t);
 void *tun2udp_main(void *arg);
 
-struct udp2tun *udp2tun_new(struct pump *p);
+struct udp2tun *udp2tun_new(struct pump_queue *q);
 void udp2tun_free(struct udp2tun *u);
 void *udp2tun_main(void *arg);
 

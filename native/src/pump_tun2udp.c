@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "flow_steer.h"
 #include "ip.h"
 #include "offload.h"
 #include "pump_internal.h"
@@ -30,6 +31,7 @@ union ctrl_buf {
 
 struct tun2udp {
   struct pump *p;
+  struct pump_queue *q;
   uint8_t *out;  // the packets of the batch being built; msgs point into it
   size_t out_cap, out_used;
   size_t slot;     // plain mode: bytes per packet, mtu + 1 rounded up, so an oversize packet shows as such
@@ -47,11 +49,13 @@ struct tun2udp {
   struct counter_batch cb;
 };
 
-struct tun2udp *tun2udp_new(struct pump *p) {
+struct tun2udp *tun2udp_new(struct pump_queue *q) {
+  struct pump *p = q->p;
   struct tun2udp *t = calloc(1, sizeof *t);
   if (!t) return NULL;
   t->p = p;
-  t->gso = p->udp.gso;
+  t->q = q;
+  t->gso = q->udp.gso;
   if (p->offload) {
     t->out_cap = T2U_OFFLOAD_FRAMES * SPLIT_OUT_MAX;
     t->frame = malloc(FRAME_CAP);
@@ -96,12 +100,15 @@ static void add_msg(struct tun2udp *t, uint8_t *base, size_t len, size_t nseg, u
 // Plain mode: bulk traffic reads as runs of equal-sized packets (full-MSS TCP segments). With UDP GSO a run
 // goes out as one message with one iovec per packet, still in its read slot: the kernel cuts the datagrams
 // at the gso_size boundaries, which are exactly the packet boundaries, and the UDP/IP/veth path then runs
-// once per run instead of once per packet. A shorter packet may end a run; any other size starts a new one.
+// once per run instead of once per packet. A shorter packet may end a run; any other size starts a new one,
+// and so does another flow: a receiver with several queues steers the whole run by its first packet.
 static void add_plain(struct tun2udp *t, uint8_t *pkt, size_t len) {
   if (t->group_open) {
     unsigned k = t->nmsgs - 1;
     size_t size = t->nseg[k] == 1 ? t->bytes[k] : t->gso_size[k];
-    if (len <= size && t->nseg[k] < UDP_GSO_MAX_SEGMENTS && t->bytes[k] + len <= UDP_MAX_PAYLOAD) {
+    const struct iovec *first = t->msgs[k].msg_hdr.msg_iov;
+    if (len <= size && t->nseg[k] < UDP_GSO_MAX_SEGMENTS && t->bytes[k] + len <= UDP_MAX_PAYLOAD &&
+        flow_steer_same(first->iov_base, first->iov_len, pkt, len)) {
       struct msghdr *m = &t->msgs[k].msg_hdr;
       if (t->nseg[k] == 1) {
         udp_set_gso(m, t->ctrl[k].buf, (uint16_t)size);
@@ -153,7 +160,7 @@ static void send_each(struct tun2udp *t, unsigned k) {
     size_t left = m->msg_iov[v].iov_len;
     while (left > 0) {
       size_t n = left < size ? left : size;
-      if (sendto(t->p->udp.fd, base, n, MSG_DONTWAIT, (struct sockaddr *)&t->peer.addr, t->peer.len) < 0) {
+      if (sendto(t->q->udp.fd, base, n, MSG_DONTWAIT, (struct sockaddr *)&t->peer.addr, t->peer.len) < 0) {
         t->cb.drop_udp_send++;
       } else {
         t->cb.udp_tx_packets++;
@@ -169,7 +176,7 @@ static void flush(struct tun2udp *t) {
   struct pump *p = t->p;
   unsigned i = 0;
   while (i < t->nmsgs) {
-    int r = p->io.udp_send(p->udp.fd, &t->msgs[i], t->nmsgs - i);
+    int r = p->io.udp_send(t->q->udp.fd, &t->msgs[i], t->nmsgs - i);
     if (r > 0) {
       for (unsigned k = i; k < i + (unsigned)r; k++) {
         t->cb.udp_tx_packets += t->nseg[k];
@@ -183,7 +190,7 @@ static void flush(struct tun2udp *t) {
     if (e == EAGAIN || e == EWOULDBLOCK) {
       // Socket buffer full: wait for room. This is the backpressure that slows the TUN reader (and through
       // the TUN queue, the senders) instead of dropping.
-      if (pump_wait(p, p->udp.fd, POLLOUT)) continue;
+      if (pump_wait(p, t->q->udp.fd, POLLOUT)) continue;
       break;  // stopping
     }
     if ((e == EIO || e == EINVAL) && t->gso_size[i]) {
@@ -210,7 +217,7 @@ static enum read_status read_plain(struct tun2udp *t) {
   for (;;) {
     if (t->nmsgs >= T2U_PLAIN_BATCH || t->out_cap - t->out_used < t->slot) return READ_FULL;
     uint8_t *buf = t->out + t->out_used;
-    ssize_t n = p->io.tun_read(p->tun_fd, buf, t->slot);
+    ssize_t n = p->io.tun_read(t->q->tun_fd, buf, t->slot);
     if (n < 0) {
       if (errno == EINTR) continue;
       return read_error();
@@ -236,7 +243,7 @@ static enum read_status read_offload(struct tun2udp *t) {
     if (frames >= T2U_OFFLOAD_FRAMES || t->out_cap - t->out_used < SPLIT_OUT_MAX ||
         T2U_MAX_MSGS - t->nmsgs < (t->gso ? GSO_MSGS_PER_FRAME : SPLIT_MAX_SEGMENTS))
       return READ_FULL;
-    ssize_t n = p->io.tun_read(p->tun_fd, t->frame, FRAME_CAP);
+    ssize_t n = p->io.tun_read(t->q->tun_fd, t->frame, FRAME_CAP);
     if (n < 0) {
       if (errno == EINTR) continue;
       return read_error();
@@ -272,20 +279,21 @@ static enum read_status read_offload(struct tun2udp *t) {
 void *tun2udp_main(void *arg) {
   struct tun2udp *t = arg;
   struct pump *p = t->p;
-  pump_name_thread("gw-tun2udp");
+  struct pump_queue *q = t->q;
+  pump_name_thread("tun2udp", q->index);
   pump_raise_priority();
   while (!pump_stopping(p)) {
     pump_peer_refresh(p, &t->peer);
     enum read_status st = p->offload ? read_offload(t) : read_plain(t);
     if (t->nmsgs) pump_note_data(p);
     flush(t);
-    counters_publish(&p->counters, &t->cb);
+    counters_publish(&q->counters, &t->cb);
     if (st == READ_EMPTY) {
-      if (!pump_wait(p, p->tun_fd, POLLIN)) break;
+      if (!pump_wait(p, q->tun_fd, POLLIN)) break;
     } else if (st == READ_ERROR) {
       pump_backoff(p);  // e.g. EBADFD once the device is deleted
     }
   }
-  counters_publish(&p->counters, &t->cb);
+  counters_publish(&q->counters, &t->cb);
   return NULL;
 }

@@ -29,6 +29,7 @@ union ctrl_buf {
 
 struct udp2tun {
   struct pump *p;
+  struct pump_queue *q;
   uint8_t *slots;
   dgram_t msgs[U2T_BATCH];
   struct iovec iov[U2T_BATCH];
@@ -49,11 +50,13 @@ struct udp2tun {
   struct counter_batch cb;
 };
 
-struct udp2tun *udp2tun_new(struct pump *p) {
+struct udp2tun *udp2tun_new(struct pump_queue *q) {
+  struct pump *p = q->p;
   struct udp2tun *u = calloc(1, sizeof *u);
   if (!u) return NULL;
   u->p = p;
   aqm_init(&u->aqm, AQM_TARGET_NS, AQM_INTERVAL_NS);
+  u->q = q;
   u->slots = malloc((size_t)U2T_BATCH * U2T_SLOT);
   if (p->offload) u->gro = gro_new();
   if (!u->slots || (p->offload && !u->gro)) {
@@ -72,7 +75,7 @@ void udp2tun_free(struct udp2tun *u) {
 
 static void write_pending(struct udp2tun *u) {
   if (u->npkts == 0) return;
-  offload_write(u->p->tun_fd, u->gro, u->pkts, u->npkts, &u->cb);
+  offload_write(u->q->tun_fd, u->gro, u->pkts, u->npkts, &u->cb);
   u->npkts = 0;
 }
 
@@ -125,7 +128,7 @@ static void handle_datagram(struct udp2tun *u, uint8_t *buf, size_t len, const s
     return;
   }
   ssize_t n;
-  do n = p->io.tun_write(p->tun_fd, buf, len);
+  do n = p->io.tun_write(u->q->tun_fd, buf, len);
   while (n < 0 && errno == EINTR);
   if (n < 0) {
     u->cb.drop_tun_write++;  // EIO while the link is down, EINVAL for a packet the kernel rejects, ...
@@ -168,16 +171,17 @@ static void reset_msgs(struct udp2tun *u) {
 void *udp2tun_main(void *arg) {
   struct udp2tun *u = arg;
   struct pump *p = u->p;
-  pump_name_thread("gw-udp2tun");
+  struct pump_queue *q = u->q;
+  pump_name_thread("udp2tun", q->index);
   pump_raise_priority();
   while (!pump_stopping(p)) {
     reset_msgs(u);
-    int r = p->io.udp_recv(p->udp.fd, u->msgs, U2T_BATCH);
+    int r = p->io.udp_recv(q->udp.fd, u->msgs, U2T_BATCH);
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         aqm_queue_empty(&u->aqm);
-        if (!pump_wait(p, p->udp.fd, POLLIN)) break;
+        if (!pump_wait(p, q->udp.fd, POLLIN)) break;
       } else {
         pump_backoff(p);
       }
@@ -202,7 +206,7 @@ void *udp2tun_main(void *arg) {
       }
       note_sojourn(u, k);
       // With UDP GRO the buffer may hold several datagrams of one sender: all `gso` bytes but the last.
-      size_t gso = p->udp.gro ? udp_gro_size(m) : 0;
+      size_t gso = q->udp.gro ? udp_gro_size(m) : 0;
       if (gso == 0 || gso >= len) {
         handle_datagram(u, buf, len, from, m->msg_namelen);
         continue;
@@ -212,11 +216,11 @@ void *udp2tun_main(void *arg) {
     }
     write_pending(u);
     if (u->cb.udp_rx_packets) pump_note_data(p);  // the batch had data (cb is zeroed by each publish)
-    counters_publish(&p->counters, &u->cb);
+    counters_publish(&q->counters, &u->cb);
     // A short batch means the socket is drained: sleep in poll() now rather than spend one more receive
     // (one recvmsg per datagram on macOS and in mac-like mode) only to be told EAGAIN.
-    if (r < U2T_BATCH && !pump_wait(p, p->udp.fd, POLLIN)) break;
+    if (r < U2T_BATCH && !pump_wait(p, q->udp.fd, POLLIN)) break;
   }
-  counters_publish(&p->counters, &u->cb);
+  counters_publish(&q->counters, &u->cb);
   return NULL;
 }

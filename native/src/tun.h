@@ -21,11 +21,19 @@ struct tun_device {
   // Every packet carries a 4-byte header: macOS utun's address family, or on Linux the packet information
   // header of a device opened by tun_open_framed (the bench's mac-like mode).
   bool framed;
+  // Linux only: IFF_MULTI_QUEUE, so tun_open_queue can attach more queues (the kernel spreads flows over them).
+  bool multi_queue;
 };
 
 // Opens (creating if needed) the TUN device `name` ("" lets the OS choose). On failure returns -1 with a
 // message in err (ERRBUF_LEN bytes) naming the call that failed, and nothing left open.
-int tun_open(const char *name, bool want_offload, struct tun_device *out, char *err);
+// multi_queue: open it as a multi-queue device (Linux; ignored elsewhere, where out->multi_queue stays false).
+int tun_open(const char *name, bool want_offload, bool multi_queue, struct tun_device *out, char *err);
+
+// Attaches one more queue to the multi-queue device `name` (opened by tun_open with the same `offload`), so
+// another thread can read and write its own share of the flows. -1 with a message in err where the platform
+// has no multi-queue TUN (macOS utun).
+int tun_open_queue(const char *name, bool offload, int *fd, char *err);
 
 // One IP packet, without any platform framing. Same return convention as read(2)/write(2); tun_read may
 // return more than len when the packet did not fit (Linux reports the full length of a truncated packet).

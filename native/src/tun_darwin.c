@@ -62,8 +62,9 @@ static int parse_unit(const char *name, uint32_t *unit, char *err) {
   return -1;
 }
 
-int tun_open(const char *name, bool want_offload, struct tun_device *out, char *err) {
+int tun_open(const char *name, bool want_offload, bool multi_queue, struct tun_device *out, char *err) {
   (void)want_offload;  // utun has no offloads
+  (void)multi_queue;   // nor queues: one fd carries every flow
   uint32_t unit;
   if (parse_unit(name, &unit, err) < 0) return -1;
 
@@ -109,7 +110,15 @@ int tun_open(const char *name, bool want_offload, struct tun_device *out, char *
   out->fd = fd;
   out->offload = false;
   out->framed = true;
+  out->multi_queue = false;
   return 0;
+}
+
+int tun_open_queue(const char *name, bool offload, int *fd, char *err) {
+  (void)offload;
+  (void)fd;
+  snprintf(err, ERRBUF_LEN, "TUN %s: utun has one queue (multi-queue is Linux-only)", name);
+  return -1;
 }
 
 ssize_t tun_read(int fd, void *buf, size_t len) {

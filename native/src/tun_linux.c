@@ -70,6 +70,7 @@ static int open_with_flags(const char *name, short flags, struct tun_device *out
   out->name[IFNAMSIZ - 1] = '\0';
   out->offload = false;
   out->framed = !(flags & IFF_NO_PI);
+  out->multi_queue = (flags & IFF_MULTI_QUEUE) != 0;
   return 0;
 }
 
@@ -83,9 +84,9 @@ static int enable_offloads(int fd) {
   return ioctl(fd, TUNSETOFFLOAD, base);  // kernels before 6.2 refuse the USO bits with EINVAL
 }
 
-int tun_open(const char *name, bool want_offload, struct tun_device *out, char *err) {
+int tun_open(const char *name, bool want_offload, bool multi_queue, struct tun_device *out, char *err) {
   if (check_name(name, err) < 0) return -1;
-  const short plain = IFF_TUN | IFF_NO_PI;
+  const short plain = IFF_TUN | IFF_NO_PI | (multi_queue ? IFF_MULTI_QUEUE : 0);
   if (want_offload) {
     int rc = open_with_flags(name, plain | IFF_VNET_HDR, out, err);
     if (rc == 0) {
@@ -100,6 +101,22 @@ int tun_open(const char *name, bool want_offload, struct tun_device *out, char *
     }
   }
   return open_with_flags(name, plain, out, err) == 0 ? 0 : -1;
+}
+
+int tun_open_queue(const char *name, bool offload, int *fd, char *err) {
+  if (check_name(name, err) < 0) return -1;
+  // The same flags as the first queue: the kernel keeps one set per device and refuses a mismatched
+  // IFF_MULTI_QUEUE; a queue without IFF_VNET_HDR would switch the header off for all of them.
+  struct tun_device q;
+  if (open_with_flags(name, IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE | (offload ? IFF_VNET_HDR : 0), &q, err) < 0)
+    return -1;
+  if (offload && enable_offloads(q.fd) < 0) {
+    set_errno_error(err, "ioctl(TUNSETOFFLOAD) on a new queue", errno);
+    close(q.fd);
+    return -1;
+  }
+  *fd = q.fd;
+  return 0;
 }
 
 ssize_t tun_read(int fd, void *buf, size_t len) { return read(fd, buf, len); }

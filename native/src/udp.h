@@ -42,6 +42,14 @@ struct udp_socket {
 int udp_open(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, int sndbuf, bool offload,
              struct udp_socket *out, char *err);
 
+// `n` sockets bound to one address and port (SO_REUSEPORT; bind_addr's port 0 picks one for all), one per
+// pump queue. The kernel hands each received data datagram to the socket its inner packet's flow hashes to,
+// so one flow always lands on one queue (no reordering) and several flows from the one pinned peer address
+// and port spread over the queues; control datagrams all go to out[0]. n == 1 is udp_open. Linux only:
+// elsewhere n > 1 fails with a message. On failure nothing is left open.
+int udp_open_group(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, int sndbuf, bool offload,
+                   unsigned n, struct udp_socket out[], char *err);
+
 // Like recvmmsg/sendmmsg with MSG_DONTWAIT: the number of messages handled, or -1 with errno.
 int udp_recv_batch(int fd, dgram_t *msgs, unsigned int n);
 int udp_send_batch(int fd, dgram_t *msgs, unsigned int n);

@@ -90,3 +90,12 @@ bool udp_rx_time(struct msghdr *msg, uint64_t *ns) {
   (void)ns;
   return false;
 }
+
+int udp_open_group(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, int sndbuf, bool offload,
+                   unsigned n, struct udp_socket out[], char *err) {
+  if (n != 1) {
+    snprintf(err, ERRBUF_LEN, "%u UDP queues asked for: macOS has one (SO_REUSEPORT steering is Linux-only)", n);
+    return -1;
+  }
+  return udp_open(bind_addr, bind_len, rcvbuf, sndbuf, offload, out, err);
+}

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "flow_steer.h"
 #include "sockaddr_util.h"
 
 #ifndef UDP_GRO
@@ -32,8 +33,8 @@ static int set_buffer(int fd, int force_opt, int opt, int bytes) {
   return setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof bytes);
 }
 
-int udp_open(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, int sndbuf, bool offload,
-             struct udp_socket *out, char *err) {
+static int open_one(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, int sndbuf, bool offload,
+                    bool reuseport, struct udp_socket *out, char *err) {
   int family = bind_addr->sa_family;
   int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
   if (fd < 0) {
@@ -46,6 +47,8 @@ int udp_open(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, i
   // Dual-stack, so a "::" socket also serves IPv4 peers (seen as v4-mapped addresses).
   if (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) < 0) {
     failed = "setsockopt(IPV6_V6ONLY)";
+  } else if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &(int){1}, sizeof(int)) < 0) {
+    failed = "setsockopt(SO_REUSEPORT)";
   } else if (set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, rcvbuf > 0 ? rcvbuf : DEFAULT_RCVBUF) < 0) {
     failed = "setsockopt(SO_RCVBUF)";
   } else if (set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, sndbuf > 0 ? sndbuf : DEFAULT_SNDBUF) < 0) {
@@ -80,6 +83,46 @@ int udp_open(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, i
   // And when the kernel received it, so the pump knows how long it queued (CoDel, aqm.h). Best effort too.
   setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
   return 0;
+}
+
+int udp_open(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, int sndbuf, bool offload,
+             struct udp_socket *out, char *err) {
+  return open_one(bind_addr, bind_len, rcvbuf, sndbuf, offload, false, out, err);
+}
+
+int udp_open_group(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, int sndbuf, bool offload,
+                   unsigned n, struct udp_socket out[], char *err) {
+  if (n == 1) return udp_open(bind_addr, bind_len, rcvbuf, sndbuf, offload, out, err);
+  // A port someone holds, even another pump of ours (whose group would let us join and share its
+  // datagrams), is refused as with one socket: a plain socket probes it first.
+  uint16_t port = ntohs(bind_addr->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)bind_addr)->sin6_port
+                                                         : ((const struct sockaddr_in *)bind_addr)->sin_port);
+  if (port != 0) {
+    struct udp_socket probe;
+    if (open_one(bind_addr, bind_len, 0, 0, false, false, &probe, err) < 0) return -1;
+    close(probe.fd);
+  }
+  struct sockaddr_storage addr;
+  memcpy(&addr, bind_addr, bind_len);
+  unsigned opened = 0;
+  for (; opened < n; opened++) {
+    if (open_one((struct sockaddr *)&addr, bind_len, rcvbuf, sndbuf, offload, true, &out[opened], err) < 0) break;
+    if (opened == 0) {
+      // The rest join the port the first one got. Only sockets of the same user may join a reuseport
+      // group, so as root nobody but root can take a share of the tunnel's datagrams.
+      if (addr.ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)&addr)->sin6_port = htons(out[0].port);
+      else
+        ((struct sockaddr_in *)&addr)->sin_port = htons(out[0].port);
+      if (flow_steer_attach(out[0].fd, n, err) < 0) {
+        opened++;
+        break;
+      }
+    }
+  }
+  if (opened == n) return 0;
+  for (unsigned i = 0; i < opened; i++) close(out[i].fd);
+  return -1;
 }
 
 int udp_recv_batch(int fd, dgram_t *msgs, unsigned int n) { return recvmmsg(fd, msgs, n, MSG_DONTWAIT, NULL); }

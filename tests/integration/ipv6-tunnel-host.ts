@@ -32,6 +32,7 @@ async function main(): Promise<void> {
     secret: credential.secret,
     tunName: 'gw6h',
     offload: true,
+    queues: 1,
     bind,
     config: () => ({
       mtu: p.mtu,

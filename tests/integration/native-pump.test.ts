@@ -4,14 +4,14 @@
 //   ns A: veth 10.98.0.1/24 (+ 10.98.0.3, a "third party")   tun 10.99.0.1 <-> 10.99.0.2, fd99::1 <-> fd99::2
 //   ns B: veth 10.98.0.2/24                                   the pump binds "::" (dual-stack) there
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { parseSnmpUdp } from '../../bench/netstat';
 import type { PumpStats } from '../../native/index';
+import { JsonProcess, type Line } from '../fixtures/json-process';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const ENDPOINT = path.join(ROOT, 'dist', 'tests', 'fixtures', 'pump-endpoint.js');
@@ -37,70 +37,6 @@ function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<string> {
 
 const nsRun = (ns: string, cmd: string, args: string[], timeoutMs?: number): Promise<string> =>
   run('ip', ['netns', 'exec', ns, cmd, ...args], timeoutMs);
-
-// ---- a child process that speaks JSON lines ---------------------------------------------------------------
-
-type Line = Record<string, unknown>;
-
-class JsonProcess {
-  readonly lines: Line[] = [];
-  private waiters: { pred: (l: Line) => boolean; resolve: (l: Line) => void }[] = [];
-  private stderr = '';
-  readonly exited: Promise<number | null>;
-
-  constructor(readonly proc: ChildProcess) {
-    createInterface({ input: proc.stdout! }).on('line', (text) => {
-      let line: Line;
-      try {
-        line = JSON.parse(text) as Line;
-      } catch {
-        return;
-      }
-      this.lines.push(line);
-      this.waiters = this.waiters.filter((w) => (w.pred(line) ? (w.resolve(line), false) : true));
-    });
-    proc.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.exited = new Promise((resolve) => proc.on('exit', (code) => resolve(code)));
-  }
-
-  /** The first line (already seen or to come, after index `from`) that matches. */
-  waitFor(pred: (l: Line) => boolean, what: string, timeoutMs = 10_000, from = 0): Promise<Line> {
-    const seen = this.lines.slice(from).find(pred);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`timed out waiting for ${what}; stderr: ${this.stderr}`)),
-        timeoutMs,
-      );
-      void this.exited.then((code) =>
-        reject(new Error(`exited (${code}) before ${what}; stderr: ${this.stderr}`)),
-      );
-      this.waiters.push({
-        pred,
-        resolve: (l) => {
-          clearTimeout(timer);
-          resolve(l);
-        },
-      });
-    });
-  }
-
-  /** Sends a stdin line and waits for the first matching line printed after it. */
-  command(text: string, pred: (l: Line) => boolean): Promise<Line> {
-    const from = this.lines.length;
-    this.proc.stdin!.write(`${text}\n`);
-    return this.waitFor(pred, `the answer to "${text}"`, 10_000, from);
-  }
-
-  async stop(): Promise<number | null> {
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return this.proc.exitCode;
-    this.proc.kill('SIGTERM');
-    const killer = setTimeout(() => this.proc.kill('SIGKILL'), 5_000);
-    const code = await this.exited;
-    clearTimeout(killer);
-    return code;
-  }
-}
 
 const children = new Set<JsonProcess>();
 

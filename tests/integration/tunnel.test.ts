@@ -3,12 +3,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor } from '../../rig/exec';
 import { countPackets, readUdpPayloads } from '../../rig/pcap';
 import { createRig, type Rig } from '../../rig/rig';
 import { payload } from '../fixtures/http-server';
+import { defaultQueues } from '../../shared/pump-queues';
 import {
   DIST,
   Workdir,
@@ -71,6 +72,24 @@ describe('tunnel in the namespace rig', { timeout: 240_000 }, () => {
       (s.counters.pump.udpTxPackets ?? 0) >= 2 && (s.counters.pump.tunTxPackets ?? 0) >= 2,
       JSON.stringify(s.counters.pump),
     );
+  });
+
+  test('the daemon and the agent run a thread pair per pump queue, one queue per CPU (at most 4)', () => {
+    const n = defaultQueues();
+    const want = Array.from({ length: n }, (_, i) => [`gw-tun2udp-${i}`, `gw-udp2tun-${i}`])
+      .flat()
+      .sort();
+    for (const [who, pid] of [
+      ['daemon', daemon.child.pid],
+      ['agent', agent.child.pid],
+    ] as const) {
+      const dir = `/proc/${pid}/task`;
+      const names = readdirSync(dir)
+        .map((t) => readFileSync(`${dir}/${t}/comm`, 'utf8').trim())
+        .filter((c) => c.startsWith('gw-'))
+        .sort();
+      assert.deepEqual(names, want, who);
+    }
   });
 
   test('TCP: an HTTP transfer of 8 MB arrives intact', async () => {

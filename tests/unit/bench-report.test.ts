@@ -97,11 +97,15 @@ test('targets: PASS and MISS per Gangway row, n/a without the reference path', (
       ['idle RTT p50 added to direct', true], // 0.08 ms added
       ['RTT p99 under 4-stream load', false], // 6.2 ms
       ['pings lost under 4-stream load', true],
+      ['1 stream vs direct (#15.1)', false], // 0.35×
+      ['4 streams vs direct (#15.1)', false], // 0.22×
     ],
   );
   const fast = { ...row('gangway', 3.5, 4, [0.2, 0.4], 5, 3.4), label: 'fast' };
   assert.deepEqual(
-    checkTargets([direct, fast]).map((c) => [c.name, c.pass]),
+    checkTargets([direct, fast])
+      .filter((c) => !c.name.endsWith('(#15.1)'))
+      .map((c) => [c.name, c.pass]),
     [
       ['1 stream vs direct', true],
       ['1 stream vs wireguard-go', null],
@@ -111,7 +115,8 @@ test('targets: PASS and MISS per Gangway row, n/a without the reference path', (
     ],
   );
   fast.loadedPing!.lossPct = 0.3;
-  assert.equal(checkTargets([direct, fast]).at(-1)!.pass, false, 'one ping lost is a MISS');
+  const lossCheck = checkTargets([direct, fast]).find((c) => c.name === 'pings lost under 4-stream load');
+  assert.equal(lossCheck?.pass, false, 'one ping lost is a MISS');
   const slow = { ...row('gangway-nooffload', 2, 2, [0.3, 0.9], 14, 6), label: 'slow' };
   const c2 = checkTargets([direct, slow, wg]).map((c) => c.pass);
   assert.deepEqual(c2, [false, false, false, false, true]);
@@ -120,7 +125,23 @@ test('targets: PASS and MISS per Gangway row, n/a without the reference path', (
     lines[0],
     'Targets, gangway: 1 stream vs direct – (≥ 0.3×) n/a; 1 stream vs wireguard-go – (≥ 8×) n/a; ' +
       'idle RTT p50 added to direct – (≤ 0.15 ms) n/a; RTT p99 under 4-stream load 6.200 ms (≤ 5 ms) MISS; ' +
-      'pings lost under 4-stream load 0.0 % (≤ 0 %) PASS',
+      'pings lost under 4-stream load 0.0 % (≤ 0 %) PASS; ' +
+      '1 stream vs direct (#15.1) – (≥ 0.6×) n/a; 4 streams vs direct (#15.1) – (≥ 0.5×) n/a',
+  );
+});
+
+test('targets of #15.1: PASS at 0.6× (1 stream) and 0.5× (4 streams) of direct, for gangway and gangway-1q', () => {
+  const fast = { ...row('gangway', 6, 9, [0.1, 0.2], 1, 2), label: 'fast' };
+  const oneQ = { ...row('gangway-1q', 6, 3, [0.1, 0.2], 1, 2), label: 'one queue' };
+  const streams = checkTargets([direct, fast, oneQ]).filter((c) => c.name.endsWith('(#15.1)'));
+  assert.deepEqual(
+    streams.map((c) => [c.path, c.name, Number(c.value.toFixed(2)), c.pass]),
+    [
+      ['gangway', '1 stream vs direct (#15.1)', 0.6, true],
+      ['gangway', '4 streams vs direct (#15.1)', 0.5, true],
+      ['gangway-1q', '1 stream vs direct (#15.1)', 0.6, true],
+      ['gangway-1q', '4 streams vs direct (#15.1)', 0.17, false],
+    ],
   );
 });
 

@@ -85,3 +85,13 @@ test('--tunnel-subnet6: unique-local by default, "off" turns IPv6 off, a global 
       /tunnelSubnet6: the IPv6 tunnel subnet must lie in the unique-local range fc00::\/7/.test(e.message),
   );
 });
+
+test('--queues: unset sizes the pump to the CPUs; 1 to 8 is taken; anything else names the field', () => {
+  assert.equal(base.queues, undefined);
+  const one = parseDaemonArgs(['--queues', '1'], base);
+  assert.ok(one !== 'help');
+  assert.equal(one.queues, 1);
+  assert.throws(() => parseDaemonArgs(['--queues', '9'], base), /queues: .*8/);
+  assert.throws(() => parseDaemonArgs(['--queues', '0'], base), /queues: .*1/);
+  assert.throws(() => parseDaemonArgs(['--queues', 'many'], base), /--queues takes a whole number/);
+});

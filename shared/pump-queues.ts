@@ -1,0 +1,26 @@
+// How many queues the native pump runs (native/index.ts PumpOptions.queues): the daemon and the agent each
+// choose for their own machine; the wire format is the same whatever either side runs.
+import { availableParallelism } from 'node:os';
+
+/** Most queues chosen by default: each queue is two threads, and a VM or a laptop rarely gives more cores. */
+export const DEFAULT_QUEUES_CAP = 4;
+/** Most queues allowed at all (native/src/pump.h PUMP_QUEUES_MAX). */
+export const QUEUES_MAX = 8;
+
+/** One queue per CPU up to DEFAULT_QUEUES_CAP; one on macOS, whose utun has a single queue. */
+export function defaultQueues(
+  platform: NodeJS.Platform = process.platform,
+  cpus: number = availableParallelism(),
+): number {
+  if (platform !== 'linux') return 1;
+  return Math.max(1, Math.min(DEFAULT_QUEUES_CAP, Math.floor(cpus)));
+}
+
+/** `--queues N`: a whole number from 1 to QUEUES_MAX, or an Error that says so. */
+export function parseQueues(text: string): number | Error {
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > QUEUES_MAX)
+    return new Error(
+      `--queues takes a whole number from 1 to ${QUEUES_MAX} (1: one pump thread pair), got "${text}"`,
+    );
+  return Number(text);
+}

@@ -1,0 +1,21 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DEFAULT_QUEUES_CAP, QUEUES_MAX, defaultQueues, parseQueues } from '../../shared/pump-queues';
+
+test('default queues: one per CPU on Linux, capped; one on macOS (utun has one queue)', () => {
+  assert.equal(defaultQueues('linux', 1), 1);
+  assert.equal(defaultQueues('linux', 2), 2);
+  assert.equal(defaultQueues('linux', 64), DEFAULT_QUEUES_CAP);
+  assert.equal(defaultQueues('darwin', 10), 1);
+  assert.equal(defaultQueues('linux', 0), 1);
+});
+
+test('--queues N: 1 to the native maximum, else an error naming the flag and the range', () => {
+  assert.equal(parseQueues('1'), 1);
+  assert.equal(parseQueues(String(QUEUES_MAX)), QUEUES_MAX);
+  for (const bad of ['0', String(QUEUES_MAX + 1), '2.5', '-1', 'two', ''])
+    assert.match(
+      String(parseQueues(bad)),
+      new RegExp(`--queues takes a whole number from 1 to ${QUEUES_MAX}`),
+    );
+});
