@@ -825,8 +825,8 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
         const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
         nice[comm] = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
       }
-      assert.equal(nice['gw-tun2udp'], -10);
-      assert.equal(nice['gw-udp2tun'], -10);
+      assert.equal(nice['gw-tun2udp-0'], -10);
+      assert.equal(nice['gw-udp2tun-0'], -10);
       assert.equal(nice.node, 0, "the process's other threads keep their priority");
     } finally {
       await e.p.stop();

@@ -195,9 +195,9 @@ async function countSyscalls(aArgs: string[], port: number): Promise<Counted> {
     // The path works before anything is counted.
     await nsRun(NS_A, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', '10.97.0.2']);
     const pid = a.proc.pid!;
-    const t2u = await StraceCount.attach(threadId(pid, 'gw-tun2udp'));
+    const t2u = await StraceCount.attach(threadId(pid, 'gw-tun2udp-0'));
     straces.push(t2u);
-    const u2t = await StraceCount.attach(threadId(pid, 'gw-udp2tun'));
+    const u2t = await StraceCount.attach(threadId(pid, 'gw-udp2tun-0'));
     straces.push(u2t);
     const s0 = await a.stats();
     const out = await nsRun(
