@@ -16,6 +16,9 @@ import { firewallReport } from './firewall-backend';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { DeadlineLoop } from '../shared/deadline-loop';
 
+/** The safety net only: the helper asks for a check whenever Docker changed something (see the config handler). */
+const FIREWALL_CHECK_S = 60;
+
 const USAGE = `Usage: gangway-agent --server HOST:PORT --secret-file FILE [--tun-name NAME] [--no-offload]
 
   --server HOST:PORT   the helper's UDP endpoint (e.g. host.docker.internal:2611)
@@ -23,6 +26,9 @@ const USAGE = `Usage: gangway-agent --server HOST:PORT --secret-file FILE [--tun
   --tun-name NAME      TUN device name (default gwa0)
   --no-offload         do not use TUN offloads
   --no-firewall        do not add iptables rules (when the VM needs none)
+  --firewall-check-seconds N
+                       how often our rules are checked without being asked (5..3600, default ${FIREWALL_CHECK_S});
+                       the helper asks after each Docker network or container event
   --firewall-report    print where Docker's chains are and how many of our rules are there (JSON), and exit`;
 
 function parseServer(s: string): { host: string; port: number } {
@@ -47,6 +53,7 @@ async function run(log: Logger): Promise<number> {
       'tun-name': { type: 'string' },
       'no-offload': { type: 'boolean' },
       'no-firewall': { type: 'boolean' },
+      'firewall-check-seconds': { type: 'string' },
       'firewall-report': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -65,6 +72,11 @@ async function run(log: Logger): Promise<number> {
     return 2;
   }
   const { host, port } = parseServer(values.server);
+  const checkS = Number(values['firewall-check-seconds'] ?? FIREWALL_CHECK_S);
+  if (!Number.isInteger(checkS) || checkS < 5 || checkS > 3600)
+    throw new Error(
+      `--firewall-check-seconds takes a whole number from 5 to 3600, got "${values['firewall-check-seconds']}"`,
+    );
   const secretFile = values['secret-file'];
   const secret = parseAgentCredential(readFileSync(secretFile, 'utf8'));
   if (!secret)
@@ -100,6 +112,11 @@ async function run(log: Logger): Promise<number> {
       .ensure({ tun: tun.name, hostAddress, joins })
       .catch((err: unknown) => log.error('cannot apply firewall rules', { error: String(err) }));
   };
+  const checkFirewall = () => {
+    firewall
+      ?.check()
+      .catch((err: unknown) => log.error('cannot apply firewall rules', { error: String(err) }));
+  };
   client.on('state', (state) => {
     log.info(`tunnel ${state}`, { server: formatEndpoint(server), device: tun.name });
     if (state === 'dialing') {
@@ -126,6 +143,10 @@ async function run(log: Logger): Promise<number> {
         appliedJoins = JSON.stringify(joins);
         ensureFirewall();
         log.info('joins applied', { joins });
+      } else {
+        // The helper re-sends its configuration after each Docker network or container event (it follows
+        // Docker's events; the agent has no Docker socket): Docker may have rewritten its chains, so look.
+        checkFirewall();
       }
       return;
     }
@@ -146,9 +167,17 @@ async function run(log: Logger): Promise<number> {
     );
   });
   client.dial(server);
+  let gsoRefused = false;
   const ticker = new DeadlineLoop(
     () => {
       client.tick();
+      // Piggybacks on the keepalives' wake-ups rather than a timer of its own.
+      if (!gsoRefused && pump.stats().udpGsoFallback) {
+        gsoRefused = true;
+        log.warn('the kernel refused UDP GSO: sending one datagram per packet from now on', {
+          counter: 'udpGsoFallback',
+        });
+      }
       return client.msUntilDue();
     },
     { minMs: 20, maxMs: 1_000 },
@@ -157,12 +186,9 @@ async function run(log: Logger): Promise<number> {
   // A (re-)dial makes a HELLO due at once.
   client.on('state', () => ticker.poke());
   // Docker recreates its chains when it restarts, a firewall reload flushes them: put our rules back then. The
-  // agent has no Docker socket to hear that from, so a cheap check (one `iptables-save`) polls.
-  const firewallTicker = setInterval(() => {
-    firewall
-      ?.check()
-      .catch((err: unknown) => log.error('cannot apply firewall rules', { error: String(err) }));
-  }, 5_000);
+  // helper tells us about Docker's changes (a re-sent configuration); this slow check (one `iptables-save`)
+  // catches what no Docker event announces, such as a firewall reload in the VM.
+  const firewallTicker = setInterval(checkFirewall, checkS * 1000);
   log.info('agent started', {
     server: formatEndpoint(server),
     device: tun.name,
@@ -174,14 +200,6 @@ async function run(log: Logger): Promise<number> {
   // or qemu emulating one, may refuse them; the pump then carries on without).
   const logCounters = () => log.info('agent counters', { offload: tun.offload, stats: pump.stats() });
   process.on('SIGUSR1', logCounters);
-  let gsoRefused = false;
-  const offloadTicker = setInterval(() => {
-    if (gsoRefused || !pump.stats().udpGsoFallback) return;
-    gsoRefused = true;
-    log.warn('the kernel refused UDP GSO: sending one datagram per packet from now on', {
-      counter: 'udpGsoFallback',
-    });
-  }, 2_000);
 
   await new Promise<void>((r) => {
     process.once('SIGTERM', () => r());
@@ -189,7 +207,6 @@ async function run(log: Logger): Promise<number> {
   });
   ticker.stop();
   clearInterval(firewallTicker);
-  clearInterval(offloadTicker);
   process.off('SIGUSR1', logCounters);
   await firewall?.removeAll();
   pump.close();
