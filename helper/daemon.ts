@@ -109,7 +109,7 @@ export class Daemon {
       staticRoutes: cfg.routes,
       announce: (installed) => {
         this.dataPlane?.allowSources(installed);
-        this.tunnel?.pushConfig();
+        this.pushConfig();
       },
       routedNetworks: (routed) => this.dns?.setRoutedNetworks(routed),
       changed: () => this.changed(),
@@ -218,14 +218,14 @@ export class Daemon {
     if (connected !== undefined) this.conn[connected ? 'up' : 'down']();
     const eff = this.effectiveSettings();
     await this.openDataPlane(planeParams({ ...cfg, ...eff }));
-    // No deadline waits past a second: a config pushed (settings applied) is first sent at once, and a lost
-    // copy is resent at most a second late.
+    // Wakes only when the tunnel has something due; a deadline moved earlier (a message handled, a config
+    // pushed) is announced with dueIn(), and maxMs only caps one that moved silently.
     this.ticker = new DeadlineLoop(
       () => {
         this.tunnel?.tick();
         return this.tunnel?.msUntilDue() ?? Infinity;
       },
-      { minMs: 20, maxMs: 1_000 },
+      { minMs: 20, maxMs: 60_000 },
     );
     this.ticker.start();
     if (cfg.docker) this.startDockerWatcher(eff.dockerHost);
@@ -301,6 +301,7 @@ export class Daemon {
         this.changed();
         this.firewallAfterConnect();
       },
+      afterControl: () => this.tunnelDue(),
     });
     this.dataPlane = dp;
     this.lastDevice = dp.device;
@@ -450,6 +451,17 @@ export class Daemon {
     this.changed();
   }
 
+  /** Sends the agent the configuration (reliably: resent until acknowledged). */
+  private pushConfig(): void {
+    this.tunnel?.pushConfig();
+    this.tunnelDue();
+  }
+
+  private tunnelDue(): void {
+    const t = this.tunnel;
+    if (t) this.ticker?.dueIn(t.msUntilDue());
+  }
+
   /**
    * Docker rewrites its iptables chains when networks and containers come and go, and the agent, which has no
    * Docker socket, would only notice on its slow timer: re-sending the configuration (reliable, acknowledged)
@@ -459,7 +471,7 @@ export class Daemon {
     clearTimeout(this.recheckTimer);
     this.recheckTimer = setTimeout(() => {
       this.recheckTimer = undefined;
-      this.tunnel?.pushConfig();
+      this.pushConfig();
     }, FIREWALL_RECHECK_DEBOUNCE_MS);
   }
 

@@ -87,14 +87,19 @@ async function run(log: Logger): Promise<number> {
 
   let server = await resolveForever(host, port, log);
   // The pump's control callback needs the client, and the client needs the pump: the holder breaks the cycle.
-  const holder: { client?: TunnelClient } = {};
+  const holder: { client?: TunnelClient; ticker?: DeadlineLoop } = {};
   const pump: Pump = native().createPump({
     tun,
     bindAddress: server.address.includes(':') ? '::' : '0.0.0.0',
     bindPort: 0,
     // An upper bound only: the helper's configuration sets the TUN's MTU, which decides packet sizes.
     mtu: 9000,
-    onControl: (data, address, p) => holder.client?.handle(data, address, p),
+    onControl: (data, address, p) => {
+      const c = holder.client;
+      if (!c) return;
+      c.handle(data, address, p);
+      holder.ticker?.dueIn(c.msUntilDue());
+    },
   });
   // Anti-spoofing: data from the helper must come from the host's tunnel address, known once configured.
   pump.setAllowedSources([]);
@@ -180,8 +185,10 @@ async function run(log: Logger): Promise<number> {
       }
       return client.msUntilDue();
     },
-    { minMs: 20, maxMs: 1_000 },
+    // Every deadline moved earlier is announced (dueIn, poke): the bound only caps a silent one.
+    { minMs: 20, maxMs: 60_000 },
   );
+  holder.ticker = ticker;
   ticker.start();
   // A (re-)dial makes a HELLO due at once.
   client.on('state', () => ticker.poke());
