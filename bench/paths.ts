@@ -132,6 +132,7 @@ class GangwayPath implements BenchPath {
   constructor(
     private readonly rig: Rig,
     readonly name: 'gangway' | 'gangway-nooffload' | 'gangway-arm64',
+    private readonly daemonArgs: readonly string[] = [],
   ) {}
   private arm64: Arm64Agent | undefined;
 
@@ -144,7 +145,7 @@ class GangwayPath implements BenchPath {
     if (missing) throw new Error(missing);
     const { rig } = this;
     this.work = new Workdir();
-    this.daemon = startDaemon(rig, this.work, ['--mtu', String(MTU), ...this.extra]);
+    this.daemon = startDaemon(rig, this.work, ['--mtu', String(MTU), ...this.extra, ...this.daemonArgs]);
     const daemon = this.daemon;
     const explain = (err: unknown) =>
       new Error(
@@ -346,14 +347,15 @@ class WireguardPath implements BenchPath {
   }
 }
 
-export function createPath(rig: Rig, name: PathName): BenchPath {
+/** `daemonArgs`: extra flags for the Gangway daemon (the idle bench runs it with --no-docker). */
+export function createPath(rig: Rig, name: PathName, daemonArgs: readonly string[] = []): BenchPath {
   switch (name) {
     case 'direct':
       return new DirectPath(rig);
     case 'gangway':
     case 'gangway-nooffload':
     case 'gangway-arm64':
-      return new GangwayPath(rig, name);
+      return new GangwayPath(rig, name, daemonArgs);
     case 'wireguard':
       return new WireguardPath(rig);
   }
