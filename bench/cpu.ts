@@ -74,3 +74,29 @@ export function parseStatTicksWithChildren(stat: string): number {
 export function cpuSecondsWithChildren(pid: number): number {
   return parseStatTicksWithChildren(readFileSync(`/proc/${pid}/stat`, 'utf8')) / clockTicks();
 }
+
+/** The run time in ns of one thread, from the text of /proc/<pid>/task/<tid>/schedstat (its first field). */
+export function parseSchedstatNs(text: string): number {
+  const ns = Number(text.trim().split(/\s+/)[0]);
+  if (!Number.isFinite(ns)) throw new Error('not a schedstat line');
+  return ns;
+}
+
+/**
+ * CPU seconds of `pid` for idle measurements: its live threads' run time to the nanosecond (an idle process
+ * uses a few clock ticks a minute, so /proc/<pid>/stat's 10 ms ticks are too coarse), plus its reaped
+ * children's ticks (the agent's iptables runs). Threads that exited are not counted: none do while idle.
+ */
+export function idleCpuSeconds(pid: number): number {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += parseSchedstatNs(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8'));
+    } catch {
+      // the thread exited meanwhile
+    }
+  }
+  const rest = statFieldsAfterName(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  const children = Number(rest[13]) + Number(rest[14]);
+  return ns / 1e9 + children / clockTicks();
+}

@@ -134,6 +134,7 @@ class GangwayPath implements BenchPath {
   constructor(
     private readonly rig: Rig,
     readonly name: 'gangway' | 'gangway-nooffload' | 'gangway-arm64' | 'gangway-maclike' | 'gangway-1q',
+    private readonly daemonArgs: readonly string[] = [],
   ) {}
   private arm64: Arm64Agent | undefined;
 
@@ -150,7 +151,7 @@ class GangwayPath implements BenchPath {
     this.daemon = startDaemon(
       rig,
       this.work,
-      ['--mtu', String(MTU), ...this.extra],
+      ['--mtu', String(MTU), ...this.extra, ...this.daemonArgs],
       undefined,
       undefined,
       this.name === 'gangway-maclike' ? maclikeDaemonEnv() : undefined,
@@ -356,7 +357,8 @@ class WireguardPath implements BenchPath {
   }
 }
 
-export function createPath(rig: Rig, name: PathName): BenchPath {
+/** `daemonArgs`: extra flags for the Gangway daemon (the idle bench runs it with --no-docker). */
+export function createPath(rig: Rig, name: PathName, daemonArgs: readonly string[] = []): BenchPath {
   switch (name) {
     case 'direct':
       return new DirectPath(rig);
@@ -365,7 +367,7 @@ export function createPath(rig: Rig, name: PathName): BenchPath {
     case 'gangway-arm64':
     case 'gangway-maclike':
     case 'gangway-1q':
-      return new GangwayPath(rig, name);
+      return new GangwayPath(rig, name, daemonArgs);
     case 'wireguard':
       return new WireguardPath(rig);
     case 'direct-ipv6':

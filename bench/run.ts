@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { createRig, type Rig } from '../rig/rig';
 import { cpuPerGB, totalCpuSeconds } from './cpu';
 import { runIperf } from './iperf';
+import { formatIdle, measureIdle, type IdleResult } from './idle';
 import {
   assertNoRoute,
   createPath,
@@ -49,6 +50,8 @@ Options:
                    (default: ${DEFAULT_PATHS.join(',')}; gangway-arm64 runs the agent as an arm64
                    program under qemu, as on Apple Silicon's VM: emulated, so a ratio, not a target)
   --pings N        idle pings at 10 ms intervals (default 200)
+  --idle-seconds N the daemon's and agent's CPU while idle, measured over N s after 20 s of settling, with
+                   the gangway path (default 30; 0 skips it; npm run bench:idle measures it alone)
   -h, --help       show this help`;
 
 export interface Options {
@@ -56,6 +59,7 @@ export interface Options {
   runs: number;
   paths: PathName[];
   pings: number;
+  idleSeconds: number;
 }
 
 export function parseOptions(argv: string[]): Options | 'help' {
@@ -67,6 +71,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
       runs: { type: 'string' },
       paths: { type: 'string' },
       pings: { type: 'string' },
+      'idle-seconds': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -89,10 +94,13 @@ export function parseOptions(argv: string[]): Options | 'help' {
     runs: int(values.runs, 'runs', 3, 20),
     paths: PATH_NAMES.filter((p) => paths.includes(p)),
     pings: int(values.pings, 'pings', 200, 5000),
+    idleSeconds: values['idle-seconds'] === '0' ? 0 : int(values['idle-seconds'], 'idle-seconds', 30, 600),
   };
 }
 
 const PING_INTERVAL_S = 0.01;
+/** Node's start-up work (its garbage collector shrinking the heap) ends before the idle measurement starts. */
+const IDLE_SETTLE_S = 20;
 /** Seconds of load before the loaded ping starts, and the ping's count so it ends before the load does. */
 const LOAD_WARMUP_S = 1;
 function loadedPingCount(seconds: number): number {
@@ -102,7 +110,12 @@ function loadedPingCount(seconds: number): number {
 /** Expected duration in seconds (setup and teardown per path are estimates). */
 export function estimateSeconds(o: Options): number {
   const perPath = 3 + (o.pings * PING_INTERVAL_S + 1) + 2 * o.runs * (o.seconds + 0.7);
-  return Math.ceil(5 + o.paths.length * perPath);
+  return Math.ceil(5 + o.paths.length * perPath + idleSeconds(o));
+}
+
+/** Seconds the idle measurement takes (setup, settling, measuring, teardown), 0 when it does not run. */
+function idleSeconds(o: Options): number {
+  return o.idleSeconds > 0 && o.paths.includes('gangway') ? 5 + IDLE_SETTLE_S + o.idleSeconds : 0;
 }
 
 function stepsPerPath(o: Options): number {
@@ -285,6 +298,8 @@ export async function main(argv: string[]): Promise<number> {
   let rigPromise: Promise<Rig> | undefined;
   let current: BenchPath | undefined;
   let cleaning: Promise<void> | undefined;
+  let idle: IdleResult | undefined;
+  let idleError: string | undefined;
   const cleanup = () =>
     (cleaning ??= (async () => {
       const rig = await rigPromise?.catch(() => undefined);
@@ -346,6 +361,15 @@ export async function main(argv: string[]): Promise<number> {
         if (final && Object.keys(final).length) res.info = { ...res.info, ...final };
       }
     }
+    if (idleSeconds(o) > 0 && !progress.aborted) {
+      log(`bench: idle CPU of the daemon and the agent, ${IDLE_SETTLE_S} s settling + ${o.idleSeconds} s`);
+      try {
+        idle = await measureIdle(rig, o.idleSeconds, IDLE_SETTLE_S);
+      } catch (err) {
+        idleError = (err as Error).message;
+        log(`    idle FAILED: ${idleError}`);
+      }
+    }
   } finally {
     clearTimeout(watchdog);
     await cleanup();
@@ -366,9 +390,13 @@ export async function main(argv: string[]): Promise<number> {
     options: { ...o, mtu: MTU },
     target: 'host namespace -> container namespace (iperf3 server in the container)',
     paths: results,
+    ...(idle ? { idle } : {}),
+    ...(idleError ? { idleError } : {}),
     ...(progress.aborted ? { aborted: true } : {}),
   };
   console.log(formatReport(results));
+  if (idle) console.log(`\n${formatIdle(idle)}`);
+  if (idleError) console.log(`\nIdle: FAILED (${idleError})`);
   if (progress.aborted) console.log('\n(aborted: partial results)');
   if (loadStart > 0.8) {
     console.log(
@@ -380,7 +408,7 @@ export async function main(argv: string[]): Promise<number> {
   const file = join(dir, `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify({ ...out, targets: checkTargets(results) }, null, 2)}\n`);
   log(`bench: results written to ${file} (took ${Math.round((Date.now() - startedAt.getTime()) / 1000)} s)`);
-  return results.some((r) => r.status === 'failed') ? 1 : 0;
+  return results.some((r) => r.status === 'failed') || idleError ? 1 : 0;
 }
 
 if (require.main === module) {

@@ -10,6 +10,7 @@
 //   helper -> agent   CHALLENGE  v | agentNonce | helperNonce | HMAC(secret, "challenge" | both nonces)
 //   agent  -> helper  AUTH       v | agentNonce | helperNonce | HMAC(secret, "auth" | both nonces)
 //   helper -> agent   WELCOME    (sealed)
+//   helper -> agent   STALE      sessionId   (unsealed: "I hold no session with this id", see below)
 //
 // Under a HELLO flood the helper answers a HELLO without a valid cookie with a stateless COOKIE (a MAC of
 // the sender's address and port under a rotating secret, as WireGuard does), no larger than the HELLO: only
@@ -18,6 +19,12 @@
 // After AUTH both ends derive a session id and one key per direction from the secret and the two nonces.
 // Later control messages are "sealed": type | sessionId | counter | body | tag, where the tag is a truncated
 // HMAC-SHA256 under the sender's direction key and the counter only ever grows (replays are rejected).
+//
+// Keepalives are sparse (every few seconds), so a restarted helper would only be noticed once the agent's
+// keepalives had gone unanswered for its whole deadline. A helper that gets a sealed message for a session it
+// does not hold answers STALE with that session id. Being unauthenticated, STALE proves nothing: the agent
+// only shortens its wait for an authenticated answer to a keepalive it sends at once, so a forged STALE costs
+// one keepalive. It is no larger than the message it answers.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** 2: HELLO carries a key id and a cookie; COOKIE replies. */
@@ -44,6 +51,7 @@ export enum MsgType {
   Config = 0x07,
   ConfigAck = 0x08,
   Cookie = 0x09,
+  Stale = 0x0a,
 }
 
 /** True for datagrams the pump treats as data (raw IPv4/IPv6). */
@@ -224,9 +232,18 @@ export function checkSealed(
 
 // ---- parsing ---------------------------------------------------------------------------------------------
 
+export interface StaleHint {
+  type: MsgType.Stale;
+  sessionId: Buffer;
+}
+
+export function encodeStale(sessionId: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([MsgType.Stale]), sessionId]);
+}
+
 export type ParseError = 'empty' | 'data' | 'unknown-type' | 'bad-length' | 'bad-version';
 
-export type Parsed = Hello | CookieReply | ChallengeOrAuth | Sealed;
+export type Parsed = Hello | CookieReply | ChallengeOrAuth | Sealed | StaleHint;
 
 /**
  * Parses a control datagram's framing. Authenticity is NOT checked here: handshake MACs and sealed tags are
@@ -268,6 +285,10 @@ export function parseControl(buf: Buffer): Parsed | ParseError {
       helperNonce: Buffer.from(buf.subarray(2 + NONCE_LEN, 2 + 2 * NONCE_LEN)),
       mac: Buffer.from(buf.subarray(2 + 2 * NONCE_LEN)),
     };
+  }
+  if (type === MsgType.Stale) {
+    if (buf.length !== 1 + SESSION_ID_LEN) return 'bad-length';
+    return { type, sessionId: Buffer.from(buf.subarray(1)) };
   }
   if (SEALED_TYPES.has(type)) {
     if (buf.length < SEALED_HEADER + TAG_LEN) return 'bad-length';

@@ -1,6 +1,7 @@
 // The local control API: HTTP/1.1 + JSON on a unix socket inside a directory only the owner can open.
 // Errors are values ({ error: { code, message } }) with a fitting HTTP status; bodies are capped.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { API_VERSION, API_VERSION_HEADER, VERSION_HEADER, type ApiErrorBody } from '../common/api';
 import type { ZodError } from 'zod';
 import { clearStaleSocket, listenOnSocket, prepareSocketDir } from './control-socket';
@@ -124,6 +125,24 @@ export interface ControlServerOptions {
   socketDirRecord?: string;
 }
 
+const HEADERS_TIMEOUT_MS = 5_000;
+
+/** A connection whose first request's headers are not in after HEADERS_TIMEOUT_MS is closed then, not at
+ *  Node's next 30 s check. */
+function closeStalledConnections(server: Server): void {
+  const pending = new WeakMap<Socket, () => void>();
+  server.on('connection', (socket: Socket) => {
+    const timer = setTimeout(() => socket.destroy(), HEADERS_TIMEOUT_MS);
+    const clear = () => clearTimeout(timer);
+    pending.set(socket, clear);
+    socket.once('close', clear);
+  });
+  server.on('request', (req: IncomingMessage) => {
+    pending.get(req.socket)?.();
+    pending.delete(req.socket);
+  });
+}
+
 export async function startControlServer(opts: ControlServerOptions): Promise<Server> {
   // The directory is the access check: only its owner (and root) can reach the socket inside.
   await prepareSocketDir(opts.socketPath, {
@@ -133,8 +152,10 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Se
   await clearStaleSocket(opts.socketPath);
 
   const streams = opts.streams ?? {};
-  // Node checks headersTimeout/requestTimeout only this often (30 s by default): a stalled client must go sooner.
-  const server = createServer({ connectionsCheckingInterval: 1_000 }, (req, res) => {
+  // Node checks headersTimeout/requestTimeout on a timer that runs for the server's whole life, also with no
+  // client at all: every 30 s here (its default), so an idle daemon does not wake each second for it. A new
+  // connection's first request gets a deadline of its own instead (below), which lives with the connection.
+  const server = createServer({ connectionsCheckingInterval: 30_000 }, (req, res) => {
     // Every answer says which API and build it comes from, so a client can tell skew from a bug.
     res.setHeader(API_VERSION_HEADER, String(API_VERSION));
     res.setHeader(VERSION_HEADER, VERSION);
@@ -180,8 +201,9 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Se
       });
   });
   // Slow or stuck clients must not hold the daemon's sockets forever.
-  server.headersTimeout = 5_000;
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = 10_000;
+  closeStalledConnections(server);
   // One over the limit, so precheck() can see that a request went past it.
   server.maxHeadersCount = MAX_HEADERS + 1;
   try {

@@ -34,6 +34,19 @@ import { EVENTS } from '../common/api-routes';
 import { DeadlineLoop } from '../shared/deadline-loop';
 import { defaultQueues } from '../shared/pump-queues';
 
+/** Docker events after which Docker may have rewritten its chains (and the agent's rules with them). */
+const FIREWALL_EVENTS = new Set([
+  'network create',
+  'network destroy',
+  'network connect',
+  'network disconnect',
+  'container start',
+]);
+const FIREWALL_RECHECK_DEBOUNCE_MS = 200;
+/** Route re-planning without a change seen: a safety net behind the route monitor, the only check without it. */
+const RESYNC_WITH_MONITOR_MS = 300_000;
+const RESYNC_WITHOUT_MONITOR_MS = 30_000;
+
 export interface DaemonDeps {
   native: NativeAddon;
   net: NetPlatform;
@@ -59,6 +72,8 @@ export class Daemon {
   /** The agent session (its peer) whose firewall was last asked about after it connected. */
   private firewallAsked = '';
   private dockerWasUp = false;
+  /** Debounces the agent's firewall re-check after a burst of Docker events. */
+  private recheckTimer: NodeJS.Timeout | undefined;
   private agentKeys: AgentKeys | undefined;
   /** Intent (up/down), the agent's launch and the one phase /v1/status publishes. */
   private readonly conn: ConnectionState;
@@ -97,7 +112,7 @@ export class Daemon {
       staticRoutes: cfg.routes,
       announce: (installed) => {
         this.dataPlane?.allowSources(installed);
-        this.tunnel?.pushConfig();
+        this.pushConfig();
       },
       routedNetworks: (routed) => this.dns?.setRoutedNetworks(routed),
       changed: () => this.changed(),
@@ -206,14 +221,14 @@ export class Daemon {
     if (connected !== undefined) this.conn[connected ? 'up' : 'down']();
     const eff = this.effectiveSettings();
     await this.openDataPlane(planeParams({ ...cfg, ...eff }));
-    // No deadline waits past a second: a config pushed (settings applied) is first sent at once, and a lost
-    // copy is resent at most a second late.
+    // Wakes only when the tunnel has something due; a deadline moved earlier (a message handled, a config
+    // pushed) is announced with dueIn(), and maxMs only caps one that moved silently.
     this.ticker = new DeadlineLoop(
       () => {
         this.tunnel?.tick();
         return this.tunnel?.msUntilDue() ?? Infinity;
       },
-      { minMs: 20, maxMs: 1_000 },
+      { minMs: 20, maxMs: 60_000 },
     );
     this.ticker.start();
     if (cfg.docker) this.startDockerWatcher(eff.dockerHost);
@@ -241,11 +256,12 @@ export class Daemon {
       });
       this.routeMonitor.start();
     }
-    this.resync = setInterval(() => {
-      void this.sync();
-      if (this.docker && this.agentWanted && this.tunnel?.state === 'connected')
-        void this.readFirewall(this.docker);
-    }, 30_000);
+    // The agent's firewall is read after each connect and by doctor, not on this timer: each read is a
+    // `docker exec` of a new process in the VM.
+    this.resync = setInterval(
+      () => void this.sync(),
+      this.routeMonitor ? RESYNC_WITH_MONITOR_MS : RESYNC_WITHOUT_MONITOR_MS,
+    );
     this.events = new EventStream({ source: this.changes, snapshot: () => this.api.status() });
     this.control = await startControlServer({
       socketPath: cfg.socket,
@@ -293,6 +309,7 @@ export class Daemon {
         this.changed();
         this.firewallAfterConnect();
       },
+      afterControl: () => this.tunnelDue(),
     });
     this.dataPlane = dp;
     this.lastDevice = dp.device;
@@ -371,8 +388,11 @@ export class Daemon {
       if (st.state === 'connected') session.detectEngine();
       // Docker (or its VM) came back: the agent container may be gone with it.
       if (st.state === 'connected' && this.agentWanted) this.launchAgent().catch(() => undefined);
+      // A restarted dockerd writes its chains again, maybe over ours.
+      if (st.state === 'connected') this.askFirewallRecheck();
     });
     watcher.on('activity', (a) => {
+      if (FIREWALL_EVENTS.has(`${a.type} ${a.action}`)) this.askFirewallRecheck();
       if (
         a.type === 'container' &&
         a.action === 'destroy' &&
@@ -442,8 +462,32 @@ export class Daemon {
     this.changed();
   }
 
+  /** Sends the agent the configuration (reliably: resent until acknowledged). */
+  private pushConfig(): void {
+    this.tunnel?.pushConfig();
+    this.tunnelDue();
+  }
+
+  private tunnelDue(): void {
+    const t = this.tunnel;
+    if (t) this.ticker?.dueIn(t.msUntilDue());
+  }
+
+  /**
+   * Docker rewrites its iptables chains when networks and containers come and go, and the agent, which has no
+   * Docker socket, would only notice on its slow timer: re-sending the configuration (reliable, acknowledged)
+   * makes it check its rules now. One send for a burst of events.
+   */
+  private askFirewallRecheck(): void {
+    clearTimeout(this.recheckTimer);
+    this.recheckTimer = setTimeout(() => {
+      this.recheckTimer = undefined;
+      this.pushConfig();
+    }, FIREWALL_RECHECK_DEBOUNCE_MS);
+  }
+
   /** Once per agent session, shortly after it applied its configuration (its rules follow it), so status
-   *  shows the firewall without waiting for doctor or the 30 s resync. */
+   *  shows the firewall without waiting for doctor. */
   private firewallAfterConnect(): void {
     const t = this.tunnel;
     const docker = this.docker;
@@ -468,6 +512,7 @@ export class Daemon {
   async stop(): Promise<void> {
     this.ticker?.stop();
     this.ticker = undefined;
+    clearTimeout(this.recheckTimer);
     if (this.resync) clearInterval(this.resync);
     this.resync = undefined;
     this.routeMonitor?.stop();

@@ -78,6 +78,8 @@ export interface DataPlaneDeps {
   config: TunnelServerOptions['config'];
   /** The agent connected, went silent or applied a configuration. */
   onChange: () => void;
+  /** A control message was handled: the tunnel's next deadline may have moved earlier. */
+  afterControl?: () => void;
 }
 
 export interface DataPlane {
@@ -131,7 +133,10 @@ export async function openDataPlane(p: PlaneParams, d: DataPlaneDeps): Promise<D
       bindPort: p.port,
       mtu: p.mtu,
       queues,
-      onControl: (data, address, port) => tunnel?.handle(data, address, port),
+      onControl: (data, address, port) => {
+        tunnel?.handle(data, address, port);
+        d.afterControl?.();
+      },
     });
   } catch (err) {
     // Still ours when createPump fails (a taken port): left open, the device could not be opened again.

@@ -6,8 +6,9 @@ import type { ServiceAudit } from './service/service-audit';
 
 export type CheckStatus = DiagnosticCheck['status'];
 
-/** Keepalives older than this mean the agent went quiet. */
-export const KEEPALIVE_FRESH_MS = 3_000;
+/** Keepalives older than this mean the agent went quiet: it sends one every 2 s, again after 400 ms when
+ *  unanswered, so 4 s is two missed in a row. */
+export const KEEPALIVE_FRESH_MS = 4_000;
 /** At most this many networks' gateways are probed, in parallel, each for at most GATEWAY_TIMEOUT_MS. */
 export const MAX_GATEWAY_PROBES = 16;
 export const GATEWAY_TIMEOUT_MS = 1_000;

@@ -27,6 +27,7 @@ import {
   seal,
   checkSealed,
   encodeCookieReply,
+  encodeStale,
 } from '../common/wire';
 
 export const SERVER_COUNTERS = [
@@ -47,6 +48,8 @@ export const SERVER_COUNTERS = [
   'configRetransmits',
   'peerRoamed',
   'peerForgotten',
+  'staleSent',
+  'staleRateLimited',
 ] as const;
 export type ServerCounter = (typeof SERVER_COUNTERS)[number];
 
@@ -89,6 +92,8 @@ interface Session {
 }
 
 const MAX_PENDING = 64;
+/** STALE answers a second, all sources together: enough for any real agent, nothing worth reflecting. */
+const STALE_PER_SECOND = 20;
 
 export interface TunnelServerEvents {
   connected: [peer: Endpoint];
@@ -109,6 +114,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   private readonly peerTimeoutMs: number;
   private readonly challengeTtlMs: number;
   private readonly secretFor: AgentSecretLookup;
+  private staleWindow = { start: 0, sent: 0 };
 
   constructor(
     private readonly port: ControlPort,
@@ -347,6 +353,10 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     const rejected = checkSealed(s?.keys, 'agentToHelper', msg, raw, s?.rxCounter ?? 0n);
     if (rejected || !s) {
       this.counters.inc(rejected ?? 'sealedUnknownSession');
+      // An agent keeping a session we do not hold (we restarted, or forgot it): tell it, so it need not wait
+      // out its whole keepalive deadline before it dials again.
+      if ((rejected ?? 'sealedUnknownSession') === 'sealedUnknownSession' && msg.type === MsgType.Keepalive)
+        this.sendStale(msg.sessionId, from);
       return;
     }
     s.rxCounter = msg.counter;
@@ -366,6 +376,18 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
         this.emit('configAcked', seq);
       }
     }
+  }
+
+  private sendStale(sessionId: Buffer, to: Endpoint): void {
+    const now = this.now();
+    if (now - this.staleWindow.start >= 1_000) this.staleWindow = { start: now, sent: 0 };
+    if (this.staleWindow.sent >= STALE_PER_SECOND) {
+      this.counters.inc('staleRateLimited');
+      return;
+    }
+    this.staleWindow.sent++;
+    this.counters.inc('staleSent');
+    this.send(encodeStale(sessionId), to.address, to.port);
   }
 
   private sendWelcome(s: Session): void {

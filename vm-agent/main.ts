@@ -19,6 +19,9 @@ import { macLikePump } from '../shared/pump-mode';
 import { configureTun6, ipv6Forwarding, ipv6Of } from './tun-ipv6';
 import { defaultQueues, parseQueues } from '../shared/pump-queues';
 
+/** The safety net only: the helper asks for a check whenever Docker changed something (see the config handler). */
+const FIREWALL_CHECK_S = 60;
+
 const USAGE = `Usage: gangway-agent --server HOST:PORT --secret-file FILE [--tun-name NAME] [--no-offload] [--queues N]
 
   --server HOST:PORT   the helper's UDP endpoint (e.g. host.docker.internal:2611)
@@ -27,6 +30,9 @@ const USAGE = `Usage: gangway-agent --server HOST:PORT --secret-file FILE [--tun
   --no-offload         do not use TUN offloads
   --queues N           pump queues, each a thread pair (default one per CPU, at most 4; 1 forces one)
   --no-firewall        do not add iptables rules (when the VM needs none)
+  --firewall-check-seconds N
+                       how often our rules are checked without being asked (5..3600, default ${FIREWALL_CHECK_S});
+                       the helper asks after each Docker network or container event
   --firewall-report    print where Docker's chains are and how many of our rules are there (JSON), and exit`;
 
 function parseServer(s: string): { host: string; port: number } {
@@ -52,6 +58,7 @@ async function run(log: Logger): Promise<number> {
       'no-offload': { type: 'boolean' },
       queues: { type: 'string' },
       'no-firewall': { type: 'boolean' },
+      'firewall-check-seconds': { type: 'string' },
       'firewall-report': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -70,6 +77,11 @@ async function run(log: Logger): Promise<number> {
     return 2;
   }
   const { host, port } = parseServer(values.server);
+  const checkS = Number(values['firewall-check-seconds'] ?? FIREWALL_CHECK_S);
+  if (!Number.isInteger(checkS) || checkS < 5 || checkS > 3600)
+    throw new Error(
+      `--firewall-check-seconds takes a whole number from 5 to 3600, got "${values['firewall-check-seconds']}"`,
+    );
   const secretFile = values['secret-file'];
   const secret = parseAgentCredential(readFileSync(secretFile, 'utf8'));
   if (!secret)
@@ -94,7 +106,7 @@ async function run(log: Logger): Promise<number> {
 
   let server = await resolveForever(host, port, log);
   // The pump's control callback needs the client, and the client needs the pump: the holder breaks the cycle.
-  const holder: { client?: TunnelClient } = {};
+  const holder: { client?: TunnelClient; ticker?: DeadlineLoop } = {};
   const pump: Pump = native().createPump({
     tun,
     bindAddress: server.address.includes(':') ? '::' : '0.0.0.0',
@@ -102,7 +114,12 @@ async function run(log: Logger): Promise<number> {
     // An upper bound only: the helper's configuration sets the TUN's MTU, which decides packet sizes.
     mtu: 9000,
     queues,
-    onControl: (data, address, p) => holder.client?.handle(data, address, p),
+    onControl: (data, address, p) => {
+      const c = holder.client;
+      if (!c) return;
+      c.handle(data, address, p);
+      holder.ticker?.dueIn(c.msUntilDue());
+    },
   });
   // Anti-spoofing: data from the helper must come from the host's tunnel address, known once configured.
   pump.setAllowedSources([]);
@@ -120,6 +137,11 @@ async function run(log: Logger): Promise<number> {
     if (!firewall || !hostAddress) return;
     firewall
       .ensure({ tun: tun.name, hostAddress, joins, ...(hostAddress6 ? { hostAddress6 } : {}) })
+      .catch((err: unknown) => log.error('cannot apply firewall rules', { error: String(err) }));
+  };
+  const checkFirewall = () => {
+    firewall
+      ?.check()
       .catch((err: unknown) => log.error('cannot apply firewall rules', { error: String(err) }));
   };
   client.on('state', (state) => {
@@ -149,6 +171,10 @@ async function run(log: Logger): Promise<number> {
         appliedJoins = JSON.stringify(joins);
         ensureFirewall();
         log.info('joins applied', { joins });
+      } else {
+        // The helper re-sends its configuration after each Docker network or container event (it follows
+        // Docker's events; the agent has no Docker socket): Docker may have rewritten its chains, so look.
+        checkFirewall();
       }
       return;
     }
@@ -192,23 +218,30 @@ async function run(log: Logger): Promise<number> {
       );
   });
   client.dial(server);
+  let gsoRefused = false;
   const ticker = new DeadlineLoop(
     () => {
       client.tick();
+      // Piggybacks on the keepalives' wake-ups rather than a timer of its own.
+      if (!gsoRefused && pump.stats().udpGsoFallback) {
+        gsoRefused = true;
+        log.warn('the kernel refused UDP GSO: sending one datagram per packet from now on', {
+          counter: 'udpGsoFallback',
+        });
+      }
       return client.msUntilDue();
     },
-    { minMs: 20, maxMs: 1_000 },
+    // Every deadline moved earlier is announced (dueIn, poke): the bound only caps a silent one.
+    { minMs: 20, maxMs: 60_000 },
   );
+  holder.ticker = ticker;
   ticker.start();
   // A (re-)dial makes a HELLO due at once.
   client.on('state', () => ticker.poke());
   // Docker recreates its chains when it restarts, a firewall reload flushes them: put our rules back then. The
-  // agent has no Docker socket to hear that from, so a cheap check (one `iptables-save`) polls.
-  const firewallTicker = setInterval(() => {
-    firewall
-      ?.check()
-      .catch((err: unknown) => log.error('cannot apply firewall rules', { error: String(err) }));
-  }, 5_000);
+  // helper tells us about Docker's changes (a re-sent configuration); this slow check (one `iptables-save`)
+  // catches what no Docker event announces, such as a firewall reload in the VM.
+  const firewallTicker = setInterval(checkFirewall, checkS * 1000);
   log.info('agent started', {
     server: formatEndpoint(server),
     device: tun.name,
@@ -222,14 +255,6 @@ async function run(log: Logger): Promise<number> {
   // or qemu emulating one, may refuse them; the pump then carries on without).
   const logCounters = () => log.info('agent counters', { offload: tun.offload, stats: pump.stats() });
   process.on('SIGUSR1', logCounters);
-  let gsoRefused = false;
-  const offloadTicker = setInterval(() => {
-    if (gsoRefused || !pump.stats().udpGsoFallback) return;
-    gsoRefused = true;
-    log.warn('the kernel refused UDP GSO: sending one datagram per packet from now on', {
-      counter: 'udpGsoFallback',
-    });
-  }, 2_000);
 
   await new Promise<void>((r) => {
     process.once('SIGTERM', () => r());
@@ -237,7 +262,6 @@ async function run(log: Logger): Promise<number> {
   });
   ticker.stop();
   clearInterval(firewallTicker);
-  clearInterval(offloadTicker);
   process.off('SIGUSR1', logCounters);
   await firewall?.removeAll();
   pump.close();

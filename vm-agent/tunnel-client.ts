@@ -1,8 +1,10 @@
 // The agent's side of the handshake and control channel (messages: common/wire.ts).
 //
 // dialing --HELLO--> (CHALLENGE verified: the helper knows the secret) authenticating --AUTH--> (WELCOME)
-// connected; keepalives twice a second; a helper silent for `deadAfterMs` means it restarted or went away, and
-// we dial again with a fresh nonce, forever, with capped exponential backoff.
+// connected; a keepalive every `keepaliveMs` (2 s), resent every `probeMs` while unanswered; a keepalive left
+// unanswered for `deadAfterMs` means the helper restarted or went away, and we dial again with a fresh nonce,
+// forever, with capped exponential backoff. A STALE from the helper (it holds no such session: it restarted)
+// shortens that wait to `staleDeadMs`.
 import { EventEmitter } from 'node:events';
 import { Counters } from '../common/counters';
 import { type ControlPort, type Endpoint, sameEndpoint } from '../common/control-port';
@@ -39,6 +41,8 @@ export const CLIENT_COUNTERS = [
   'sealedReplay',
   'configInvalid',
   'redials',
+  'staleHints',
+  'staleIgnored',
 ] as const;
 export type ClientCounter = (typeof CLIENT_COUNTERS)[number];
 
@@ -46,7 +50,12 @@ export type ClientState = 'dialing' | 'authenticating' | 'connected';
 
 export interface TunnelClientOptions {
   keepaliveMs?: number;
+  probeMs?: number;
   deadAfterMs?: number;
+  staleDeadMs?: number;
+  /** The helper forgets a peer silent this long (its peerTimeoutMs): after a longer silence of ours (the VM
+   *  was frozen) the session is surely gone, and we dial at once. */
+  helperForgetsMs?: number;
   now?: () => number;
   /** Randomness for backoff jitter; injectable for tests. */
   random?: () => number;
@@ -66,8 +75,12 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   private keys: SessionKeys | undefined;
   private txCounter = 0n;
   private rxCounter = 0n;
-  private lastHeard = 0;
   private nextSend = 0;
+  private lastHeard = 0;
+  /** When the oldest keepalive still unanswered was sent (undefined: all answered). */
+  private unansweredSince: number | undefined;
+  /** Dial again at this time unless an authenticated message arrives first. */
+  private deadAt = Infinity;
   private attempt = 0;
   private lastConfigSeq = 0;
   /** The helper's last cookie for our address (it asks for one under load); zeros until then. */
@@ -77,7 +90,10 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly keepaliveMs: number;
+  private readonly probeMs: number;
   private readonly deadAfterMs: number;
+  private readonly staleDeadMs: number;
+  private readonly helperForgetsMs: number;
 
   constructor(
     private readonly port: ControlPort,
@@ -91,10 +107,14 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     this.secret = c.secret;
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
-    // Twice a second: with 20% loss each way, six round trips in a row must fail before the 3 s deadline
-    // declares the helper gone (a few times an hour), while a restarted helper is still noticed within 3 s.
-    this.keepaliveMs = opts.keepaliveMs ?? 500;
+    // Every 2 s: Docker Desktop's UDP proxy forgets a flow after ~90 s, and the helper a peer after 5 s
+    // (2.5 intervals). A keepalive unanswered after 400 ms is resent every 400 ms, so with 20% loss each way
+    // seven round trips in a row must fail before the 3 s deadline declares the helper gone.
+    this.keepaliveMs = opts.keepaliveMs ?? 2_000;
+    this.probeMs = opts.probeMs ?? 400;
     this.deadAfterMs = opts.deadAfterMs ?? 3_000;
+    this.staleDeadMs = opts.staleDeadMs ?? 1_000;
+    this.helperForgetsMs = opts.helperForgetsMs ?? 5_000;
   }
 
   get state(): ClientState {
@@ -109,6 +129,8 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     this.agentNonce = newNonce();
     this.helperNonce = undefined;
     this.keys = undefined;
+    this.unansweredSince = undefined;
+    this.deadAt = Infinity;
     this.setState('dialing');
     this.nextSend = this.now();
     this.tick();
@@ -156,6 +178,10 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       this.tick();
       return;
     }
+    if (msg.type === MsgType.Stale) {
+      this.onStale(msg.sessionId);
+      return;
+    }
     if (msg.type === MsgType.Welcome || msg.type === MsgType.KeepaliveAck || msg.type === MsgType.Config) {
       this.onSealed(msg, data);
       return;
@@ -166,14 +192,17 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   /** Milliseconds until tick() has something to do (a send due, or the helper's silence to judge). */
   msUntilDue(): number {
     let due = this.nextSend;
-    if (this.stateValue === 'connected') due = Math.min(due, this.lastHeard + this.deadAfterMs + 1);
+    if (this.stateValue === 'connected') due = Math.min(due, this.deadAt);
     return Math.max(0, due - this.now());
   }
 
   /** Timers: HELLO/AUTH retransmission, keepalives, liveness. Call when msUntilDue() says. */
   tick(): void {
     const now = this.now();
-    if (this.stateValue === 'connected' && now - this.lastHeard > this.deadAfterMs) {
+    if (
+      this.stateValue === 'connected' &&
+      (now >= this.deadAt || now - this.lastHeard > this.helperForgetsMs)
+    ) {
       this.counters.inc('redials');
       this.dial();
       return;
@@ -194,8 +223,27 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       if (this.attempt > 6) this.dial();
     } else if (this.stateValue === 'connected') {
       this.send(this.sealOut(MsgType.Keepalive), address, port);
-      this.nextSend = now + this.keepaliveMs;
+      if (this.unansweredSince === undefined) {
+        this.unansweredSince = now;
+        this.deadAt = Math.min(this.deadAt, now + this.deadAfterMs);
+      }
+      // Resent until answered; the answer moves the next one to a full interval after the first.
+      this.nextSend = now + this.probeMs;
     }
+  }
+
+  /** The helper holds no session with this id. Unauthenticated, so it only hastens the proof: a keepalive
+   *  now, and a shorter wait for its answer. */
+  private onStale(sessionId: Buffer): void {
+    if (this.stateValue !== 'connected' || !this.keys?.id.equals(sessionId)) {
+      this.counters.inc('staleIgnored');
+      return;
+    }
+    this.counters.inc('staleHints');
+    const now = this.now();
+    this.deadAt = Math.min(this.deadAt, now + this.staleDeadMs);
+    this.nextSend = now;
+    this.tick();
   }
 
   /**
@@ -215,11 +263,18 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       return;
     }
     this.rxCounter = msg.counter;
-    this.lastHeard = this.now();
+    const now = this.now();
+    this.lastHeard = now;
+    // Any authenticated message proves the helper holds our session.
+    if (this.unansweredSince !== undefined) {
+      this.nextSend = Math.max(now, this.unansweredSince + this.keepaliveMs);
+      this.unansweredSince = undefined;
+    }
+    this.deadAt = Infinity;
     if (msg.type === MsgType.Welcome && this.stateValue === 'authenticating') {
       this.attempt = 0;
       this.setState('connected');
-      this.nextSend = this.now() + this.keepaliveMs;
+      this.nextSend = now + this.keepaliveMs;
     } else if (msg.type === MsgType.Config) {
       this.onConfig(msg.body);
     }

@@ -69,6 +69,7 @@ export class ContainerIndex extends EventEmitter<IndexEvents> {
   /** Containers that died while a re-list was in flight: the list may still show them running. */
   private diedDuringList: Set<string> | undefined;
   private state: 'connecting' | 'connected' | 'unreachable' = 'connecting';
+  private lastReason = '';
   private readonly log: Logger | undefined;
 
   constructor(
@@ -85,8 +86,11 @@ export class ContainerIndex extends EventEmitter<IndexEvents> {
       }),
       onConnected: () => (this.state = 'connected'),
       onDisconnected: (reason) => {
+        // Once per outage (or new reason), not at every reconnect attempt while Docker stays down.
+        const repeat = this.state === 'unreachable' && reason === this.lastReason;
         this.state = 'unreachable';
-        this.log?.warn('container index: Docker unreachable', { error: reason });
+        this.lastReason = reason;
+        if (!repeat) this.log?.warn('container index: Docker unreachable', { error: reason });
       },
     };
     this.events = subscribe(client, consumer, opts.hub, opts);

@@ -95,7 +95,7 @@ describe('the agent with UDP GSO refused', { timeout: 120_000 }, () => {
         .output()
         .split('\n')
         .filter((l) => l.includes('the kernel refused UDP GSO'));
-    // The agent looks at the counter every 2 s.
+    // The agent looks at the counter with each keepalive (every 2 s).
     await waitFor(
       "the agent's fallback warning",
       () => (warnings().length ? true : undefined),

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cpuPerGB, cpuSeconds, parseStatTicks } from '../../bench/cpu';
+import { cpuPerGB, cpuSeconds, idleCpuSeconds, parseSchedstatNs, parseStatTicks } from '../../bench/cpu';
 
 const sample = (f: string) => readFileSync(join(__dirname, '..', '..', '..', 'bench', 'samples', f), 'utf8');
 
@@ -24,4 +24,14 @@ test('this process has used some CPU', () => {
 test('CPU seconds per GB', () => {
   assert.equal(cpuPerGB(2, 4e9), 0.5);
   assert.ok(Number.isNaN(cpuPerGB(1, 0)));
+});
+
+test("idle CPU: a thread's run time in ns from schedstat; this process counted to the nanosecond", () => {
+  assert.equal(parseSchedstatNs('123456789 2000 17\n'), 123456789);
+  assert.throws(() => parseSchedstatNs('x'), /schedstat/);
+  const a = idleCpuSeconds(process.pid);
+  let x = 0;
+  for (let i = 0; i < 2e6; i++) x += i % 7;
+  const b = idleCpuSeconds(process.pid);
+  assert.ok(x > 0 && b > a, `${a} -> ${b}`);
 });

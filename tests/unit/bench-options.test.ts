@@ -10,7 +10,22 @@ test('defaults: 5 s, 3 runs, all paths in a fixed order', () => {
     runs: 3,
     paths: ['direct', 'gangway', 'gangway-nooffload', 'wireguard', 'gangway-maclike'],
     pings: 200,
+    idleSeconds: 30,
   });
+});
+
+test('the idle measurement: 30 s by default, 0 skips it, and it counts in the expected duration', () => {
+  const base = parseOptions([]);
+  const none = parseOptions(['--idle-seconds', '0']);
+  assert.ok(base !== 'help' && none !== 'help');
+  assert.equal(none.idleSeconds, 0);
+  assert.equal(estimateSeconds(base) - estimateSeconds(none), 5 + 20 + 30);
+  // Measured with the gangway path only.
+  assert.equal(
+    estimateSeconds({ ...base, paths: ['direct'] }),
+    estimateSeconds({ ...none, paths: ['direct'] }),
+  );
+  assert.throws(() => parseOptions(['--idle-seconds', '1x']), /whole number/);
 });
 
 test('options parse and validate', () => {

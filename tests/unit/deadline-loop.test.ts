@@ -43,3 +43,26 @@ test('a step that is always due runs no more often than minMs', async () => {
   loop.stop();
   assert.ok(runs >= 3 && runs <= 7, `${runs} runs in 300 ms at minMs 50`);
 });
+
+test('dueIn moves the next wake to when the step is due: sooner, or later without waking for nothing', async () => {
+  const runs: number[] = [];
+  const t0 = Date.now();
+  const loop = new DeadlineLoop(
+    () => {
+      runs.push(Date.now() - t0);
+      return 150;
+    },
+    { minMs: 20, maxMs: 10_000 },
+  );
+  loop.start();
+  loop.dueIn(5_000); // an answer arrived: nothing due for 5 s
+  await sleep(400);
+  assert.equal(runs.length, 1, `no wake at 150 ms once postponed: runs at ${runs.join(', ')} ms`);
+  loop.dueIn(50);
+  await sleep(120);
+  assert.equal(runs.length, 2, `woken sooner: runs at ${runs.join(', ')} ms`);
+  loop.stop();
+  loop.dueIn(10);
+  await sleep(100);
+  assert.equal(runs.length, 2, 'stopped: dueIn does nothing');
+});

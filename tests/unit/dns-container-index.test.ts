@@ -6,6 +6,7 @@ import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { ContainerIndex, type ContainerClient } from '../../helper/dns/container-index';
 import { waitFor } from '../../rig/exec';
+import { createLogger } from '../../common/log';
 
 const ID = (n: number) => `${String(n).repeat(12)}`.slice(0, 12) + 'abcdef';
 
@@ -98,5 +99,27 @@ describe('container index', () => {
     } finally {
       await idx.stop();
     }
+  });
+
+  test('Docker down: one warning for the outage, not one per reconnect attempt', async () => {
+    const docker = new FakeDocker();
+    let attempts = 0;
+    docker.getEvents = () => {
+      attempts++;
+      return Promise.reject(new Error('connect ENOENT /var/run/docker.sock'));
+    };
+    const lines: string[] = [];
+    const idx = new ContainerIndex(docker, {
+      minBackoffMs: 5,
+      maxBackoffMs: 10,
+      log: createLogger('test', (l) => lines.push(l)),
+    });
+    idx.start();
+    try {
+      await waitFor('a few reconnect attempts', () => attempts >= 5, 2_000, 5);
+    } finally {
+      await idx.stop();
+    }
+    assert.equal(lines.filter((l) => l.includes('Docker unreachable')).length, 1, lines.join('\n'));
   });
 });

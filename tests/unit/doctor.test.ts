@@ -172,6 +172,13 @@ describe('runDoctor', () => {
     assert.match(f.detail, /not applied/);
   });
 
+  test('a keepalive 3.5 s ago (one every 2 s, one lost and probed again) is still fresh', async () => {
+    const p = healthy({
+      tunnel: { state: 'connected', peer: '1.2.3.4:5', lastHeardAgoMs: 3_500, configAcked: true },
+    });
+    assert.equal((await statuses(p)).keepalive, 'ok');
+  });
+
   test('stale keepalives: keepalive hop fails, gateways skipped', async () => {
     const p = healthy({
       tunnel: { state: 'waiting', peer: '1.2.3.4:5', lastHeardAgoMs: 4_500, configAcked: true },

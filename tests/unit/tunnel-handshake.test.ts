@@ -4,7 +4,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { ControlPort, Endpoint } from '../../common/control-port';
-import { INSTALL_KEY_ID, MsgType, encodeChallengeOrAuth, encodeHello, newNonce } from '../../common/wire';
+import {
+  INSTALL_KEY_ID,
+  MsgType,
+  encodeChallengeOrAuth,
+  encodeHello,
+  encodeStale,
+  newNonce,
+} from '../../common/wire';
 import { TunnelServer } from '../../helper/tunnel-server';
 import { TunnelClient } from '../../vm-agent/tunnel-client';
 
@@ -325,7 +332,8 @@ test('the agent pins the helper only once the handshake completes, and unpins it
   assert.deepEqual(agentPin(), SERVER);
   // The helper goes silent (it was stopped): the agent re-dials and forgets the endpoint meanwhile.
   net.handlers.delete('127.0.0.1:4000');
-  net.run(4_000, [client]);
+  // Noticed when a keepalive (every 2 s) stays unanswered for 3 s.
+  net.run(6_000, [client]);
   assert.equal(client.counters.get('redials'), 1);
   assert.notEqual(client.state, 'connected');
   assert.equal(agentPin(), undefined);
@@ -358,7 +366,7 @@ test('forget() ends the session: the old peer is unpinned, its sealed messages a
   assert.equal(net.peers.get('127.0.0.1:4000'), undefined);
   assert.equal(server.peerLost, 'gangway down removed the agent');
   // The agent's keepalives under the old session are refused until it dials again.
-  net.run(1_000, [server, client]);
+  net.run(2_500, [server, client]);
   assert.ok(server.counters.get('sealedUnknownSession') >= 1);
   assert.equal(server.peer, undefined);
   net.run(4_000, [server, client]);
@@ -367,8 +375,8 @@ test('forget() ends the session: the old peer is unpinned, its sealed messages a
   assert.deepEqual(net.peers.get('127.0.0.1:4000'), AGENT);
 });
 
-/** Ticks `x` only when its msUntilDue() says (within 20..1000 ms), as the DeadlineLoop in daemon and agent
- *  does; counts the ticks that ran. */
+/** Ticks `x` only when its msUntilDue() says (within 20..60,000 ms), as the DeadlineLoop in daemon and agent
+ *  does (dueIn after each datagram handled); counts the ticks that ran. */
 function dueTicker(net: FakeNet, x: { tick(): void; msUntilDue(): number }) {
   let nextAt = 0;
   const t = {
@@ -378,16 +386,33 @@ function dueTicker(net: FakeNet, x: { tick(): void; msUntilDue(): number }) {
       if (net.now < nextAt) return;
       t.ran++;
       x.tick();
-      nextAt = net.now + Math.min(1_000, Math.max(20, x.msUntilDue()));
+      nextAt = net.now + Math.min(60_000, Math.max(20, x.msUntilDue()));
     },
+    /** dueIn(msUntilDue()) after a datagram was handled. */
+    handled: () => (nextAt = net.now + Math.min(60_000, Math.max(20, x.msUntilDue()))),
   };
   return t;
 }
 
-test('ticked only when due, an idle tunnel stays connected and wakes about once a second, not ten times', () => {
+/** Routes each delivered datagram through `handle`, then tells the ticker, as the pump's callback does. */
+function wireDue(
+  net: FakeNet,
+  at: Endpoint,
+  x: { handle(d: Buffer, a: string, p: number): void },
+  t: { handled(): void },
+) {
+  net.handlers.set(`${at.address}:${at.port}`, (d, a, p) => {
+    x.handle(d, a, p);
+    t.handled();
+  });
+}
+
+test('ticked only when due, an idle tunnel stays connected on a keepalive every 2 s, and wakes little more', () => {
   const { net, server, client, configs } = setup();
   const s = dueTicker(net, server);
   const c = dueTicker(net, client);
+  wireDue(net, SERVER, server, s);
+  wireDue(net, AGENT, client, c);
   client.on('state', () => c.poke());
   client.dial();
   net.run(500, [s, c]);
@@ -396,13 +421,88 @@ test('ticked only when due, an idle tunnel stays connected and wakes about once 
   assert.deepEqual(configs, [1]);
   s.ran = 0;
   c.ran = 0;
+  const sentBefore = net.sent.length;
   net.run(60_000, [s, c]);
   assert.equal(server.state, 'connected');
   assert.equal(client.state, 'connected');
   assert.equal(client.counters.get('redials'), 0);
-  // A 100 ms interval ran 600 times a minute on each side.
-  assert.ok(s.ran <= 70, `server woke ${s.ran} times in a minute`);
-  assert.ok(c.ran <= 130, `agent woke ${c.ran} times in a minute`);
+  // Keepalives twice a second were 120 a minute each way, each waking both ends.
+  const keepalives = net.sent.slice(sentBefore).filter((x) => x.data[0] === MsgType.Keepalive).length;
+  assert.ok(keepalives >= 29 && keepalives <= 31, `${keepalives} keepalives in a minute`);
+  assert.ok(s.ran <= 20, `server woke ${s.ran} times in a minute`);
+  assert.ok(c.ran <= 31, `agent woke ${c.ran} times in a minute`);
+});
+
+test('with 20% loss each way for 10 minutes, unanswered keepalives are probed again and the session holds', () => {
+  const { net, server, client } = setup(0.2);
+  const s = dueTicker(net, server);
+  const c = dueTicker(net, client);
+  wireDue(net, SERVER, server, s);
+  wireDue(net, AGENT, client, c);
+  client.on('state', () => c.poke());
+  client.dial();
+  net.run(10_000, [s, c]);
+  assert.equal(server.state, 'connected');
+  const forgotten = server.counters.get('peerForgotten');
+  const redials = client.counters.get('redials');
+  net.run(600_000, [s, c]);
+  // Eight tries in 3 s must all fail ((1 - 0.8²)^8 ≈ 3e-4 for each of 300 keepalives) before the agent redials.
+  assert.ok(client.counters.get('redials') - redials <= 1, `${client.counters.get('redials')} redials`);
+  assert.ok(server.counters.get('peerForgotten') - forgotten <= 1);
+  assert.equal(server.state, 'connected');
+});
+
+test('a restarted helper answers the old session with STALE: the agent re-dials within about a second', () => {
+  const { net, server, client, secret } = setup();
+  const c = dueTicker(net, client);
+  const s = dueTicker(net, server);
+  wireDue(net, SERVER, server, s);
+  wireDue(net, AGENT, client, c);
+  client.on('state', () => c.poke());
+  client.dial();
+  net.run(3_000, [s, c]);
+  assert.equal(client.state, 'connected');
+  const server2 = new TunnelServer(net.port(SERVER), secret, {
+    config: () => ({ mtu: 1420, hostAddress: '10.57.0.1', agentAddress: '10.57.0.2', routes: [], joins: [] }),
+    now: () => net.now,
+  });
+  const s2 = dueTicker(net, server2);
+  let firstKeepalive: number | undefined;
+  net.handlers.set('127.0.0.1:4000', (d, a, p) => {
+    if (firstKeepalive === undefined && d[0] === MsgType.Keepalive) firstKeepalive = net.now;
+    server2.handle(d, a, p);
+    s2.handled();
+  });
+  let connectedAt: number | undefined;
+  server2.on('connected', () => (connectedAt ??= net.now));
+  net.run(6_000, [s2, c]);
+  assert.ok(firstKeepalive !== undefined && connectedAt !== undefined, 'the agent came back');
+  assert.ok(server2.counters.get('staleSent') >= 1);
+  assert.ok(client.counters.get('staleHints') >= 1);
+  // Without STALE the agent waits out its 3 s deadline from that keepalive.
+  assert.ok(
+    connectedAt - firstKeepalive <= 1_300,
+    `back ${connectedAt - firstKeepalive} ms after the new helper first heard the old session`,
+  );
+});
+
+test('STALE for another session, or from a stranger, is ignored; a forged one for ours costs a keepalive, not the session', () => {
+  const { net, server, client } = setup();
+  client.dial();
+  net.run(3_000, [server, client]);
+  assert.equal(client.state, 'connected');
+  net.inject(SERVER, AGENT, encodeStale(Buffer.alloc(8, 7)));
+  net.inject({ address: '10.9.9.9', port: 4000 }, AGENT, encodeStale(Buffer.alloc(8, 7)));
+  net.run(100, [server, client]);
+  assert.equal(client.counters.get('staleIgnored'), 1);
+  assert.equal(client.counters.get('wrongSource'), 1);
+  // A forged STALE naming our session (seen on the wire): the live helper answers the keepalive it triggers.
+  const sid = net.sent.find((x) => x.data[0] === MsgType.Keepalive)!.data.subarray(1, 9);
+  net.inject(SERVER, AGENT, encodeStale(Buffer.from(sid)));
+  net.run(5_000, [server, client]);
+  assert.equal(client.counters.get('staleHints'), 1);
+  assert.equal(client.counters.get('redials'), 0);
+  assert.equal(client.state, 'connected');
 });
 
 test('ticked only when due, with 20% loss the handshake completes and a silent agent is still forgotten in time', () => {
@@ -411,6 +511,8 @@ test('ticked only when due, with 20% loss the handshake completes and a silent a
     for (let i = 0; i < round; i++) net.random();
     const s = dueTicker(net, server);
     const c = dueTicker(net, client);
+    wireDue(net, SERVER, server, s);
+    wireDue(net, AGENT, client, c);
     client.on('state', () => c.poke());
     client.dial();
     net.run(10_000, [s, c]);
