@@ -10,6 +10,7 @@ import type { Logger } from '../common/log';
 import type { NativeAddon, Pump } from '../native/index';
 import type { NetPlatform } from '../shared/platform/net-platform';
 import { macLikePump } from '../shared/pump-mode';
+import { runningQueues } from '../shared/pump-queues';
 import { RouteReconciler } from './routes/route-reconciler';
 import { type AgentSecretLookup, TunnelServer, type TunnelServerOptions } from './tunnel-server';
 
@@ -143,6 +144,7 @@ export async function openDataPlane(p: PlaneParams, d: DataPlaneDeps): Promise<D
     closeSync(tun.fd);
     throw err;
   }
+  runningQueues(pump, queues, d.log);
   // The pump owns the TUN fd from here on: closing it is the one cleanup path, also when setup fails.
   // Normalised (host bits cleared, as the pump requires); a CIDR that does not parse is not allowed.
   const allowSources = (routed: readonly string[]) =>

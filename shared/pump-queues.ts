@@ -24,3 +24,21 @@ export function parseQueues(text: string): number | Error {
     );
   return Number(text);
 }
+
+/**
+ * Warns when the pump runs fewer queues than asked: the kernel refused the flow-steering program (qemu-user
+ * does; the pump then keeps one queue rather than reorder flows). Returns the number running.
+ */
+export function runningQueues(
+  pump: { queueStats(): unknown[] },
+  asked: number,
+  log: { warn(msg: string, fields: Record<string, unknown>): void },
+): number {
+  const running = pump.queueStats().length;
+  if (running < asked)
+    log.warn('one pump queue: the kernel refused the flow-steering program (SO_ATTACH_REUSEPORT_CBPF)', {
+      asked,
+      running,
+    });
+  return running;
+}

@@ -17,7 +17,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { DeadlineLoop } from '../shared/deadline-loop';
 import { macLikePump } from '../shared/pump-mode';
 import { configureTun6, ipv6Forwarding, ipv6Of } from './tun-ipv6';
-import { defaultQueues, parseQueues } from '../shared/pump-queues';
+import { defaultQueues, parseQueues, runningQueues } from '../shared/pump-queues';
 
 /** The safety net only: the helper asks for a check whenever Docker changed something (see the config handler). */
 const FIREWALL_CHECK_S = 60;
@@ -121,6 +121,7 @@ async function run(log: Logger): Promise<number> {
       holder.ticker?.dueIn(c.msUntilDue());
     },
   });
+  const queuesRunning = runningQueues(pump, queues, log);
   // Anti-spoofing: data from the helper must come from the host's tunnel address, known once configured.
   pump.setAllowedSources([]);
   const client = new TunnelClient(pump, secret, server);
@@ -247,7 +248,7 @@ async function run(log: Logger): Promise<number> {
     device: tun.name,
     offload: tun.offload,
     macLike: tun.macLike,
-    queues,
+    queues: queuesRunning,
     localPort: pump.localPort(),
   });
 

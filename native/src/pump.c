@@ -310,9 +310,10 @@ int pump_create(const struct pump_config *cfg, struct pump **out, char *err) {
     goto fail;
   }
   if (choose_io(p, cfg->per_packet, err) < 0) goto fail;
-  if (udp_open_group((const struct sockaddr *)&cfg->bind_addr, cfg->bind_len, cfg->rcvbuf, cfg->sndbuf,
-                     cfg->udp_offload && !cfg->per_packet, p->nqueues, socks, err) < 0)
-    goto fail;
+  int opened = udp_open_group((const struct sockaddr *)&cfg->bind_addr, cfg->bind_len, cfg->rcvbuf, cfg->sndbuf,
+                              cfg->udp_offload && !cfg->per_packet, p->nqueues, socks, err);
+  if (opened < 0) goto fail;
+  p->nqueues = (unsigned)opened;  // 1 when the kernel refused the steering program (queueStats() says so)
   for (unsigned i = 0; i < p->nqueues; i++) p->q[i].udp = socks[i];
   if (pipe(wake) < 0) {
     set_errno_error(err, "pipe", errno);

@@ -46,7 +46,10 @@ int udp_open(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, i
 // pump queue. The kernel hands each received data datagram to the socket its inner packet's flow hashes to,
 // so one flow always lands on one queue (no reordering) and several flows from the one pinned peer address
 // and port spread over the queues; control datagrams all go to out[0]. n == 1 is udp_open. Linux only:
-// elsewhere n > 1 fails with a message. On failure nothing is left open.
+// elsewhere n > 1 fails with a message. Returns how many sockets it opened: n, or 1 when the kernel refuses
+// the steering program (qemu-user, which runs the arm64 agent in the rig, answers ENOPROTOOPT; without the
+// program a group would spread a flow's datagrams and reorder them), then a plain socket as udp_open makes.
+// On failure -1, and nothing is left open.
 int udp_open_group(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, int sndbuf, bool offload,
                    unsigned n, struct udp_socket out[], char *err);
 

@@ -97,5 +97,5 @@ int udp_open_group(const struct sockaddr *bind_addr, socklen_t bind_len, int rcv
     snprintf(err, ERRBUF_LEN, "%u UDP queues asked for: macOS has one (SO_REUSEPORT steering is Linux-only)", n);
     return -1;
   }
-  return udp_open(bind_addr, bind_len, rcvbuf, sndbuf, offload, out, err);
+  return udp_open(bind_addr, bind_len, rcvbuf, sndbuf, offload, out, err) < 0 ? -1 : 1;
 }

@@ -92,7 +92,7 @@ int udp_open(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, i
 
 int udp_open_group(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, int sndbuf, bool offload,
                    unsigned n, struct udp_socket out[], char *err) {
-  if (n == 1) return udp_open(bind_addr, bind_len, rcvbuf, sndbuf, offload, out, err);
+  if (n == 1) return udp_open(bind_addr, bind_len, rcvbuf, sndbuf, offload, out, err) < 0 ? -1 : 1;
   // A port someone holds, even another pump of ours (whose group would let us join and share its
   // datagrams), is refused as with one socket: a plain socket probes it first.
   uint16_t port = ntohs(bind_addr->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)bind_addr)->sin6_port
@@ -115,12 +115,13 @@ int udp_open_group(const struct sockaddr *bind_addr, socklen_t bind_len, int rcv
       else
         ((struct sockaddr_in *)&addr)->sin_port = htons(out[0].port);
       if (flow_steer_attach(out[0].fd, n, err) < 0) {
-        opened++;
-        break;
+        // One queue rather than none: a socket without SO_REUSEPORT, so nobody can join a group later.
+        close(out[0].fd);
+        return udp_open(bind_addr, bind_len, rcvbuf, sndbuf, offload, out, err) < 0 ? -1 : 1;
       }
     }
   }
-  if (opened == n) return 0;
+  if (opened == n) return (int)n;
   for (unsigned i = 0; i < opened; i++) close(out[i].fd);
   return -1;
 }

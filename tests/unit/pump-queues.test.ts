@@ -1,6 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_QUEUES_CAP, QUEUES_MAX, defaultQueues, parseQueues } from '../../shared/pump-queues';
+import {
+  DEFAULT_QUEUES_CAP,
+  QUEUES_MAX,
+  defaultQueues,
+  parseQueues,
+  runningQueues,
+} from '../../shared/pump-queues';
 
 test('default queues: one per CPU on Linux, capped; one on macOS (utun has one queue)', () => {
   assert.equal(defaultQueues('linux', 1), 1);
@@ -18,4 +24,14 @@ test('--queues N: 1 to the native maximum, else an error naming the flag and the
       String(parseQueues(bad)),
       new RegExp(`--queues takes a whole number from 1 to ${QUEUES_MAX}`),
     );
+});
+
+test('runningQueues: a pump that fell back to one queue is warned about; a full one is not', () => {
+  const warned: Record<string, unknown>[] = [];
+  const log = { warn: (_msg: string, fields: Record<string, unknown>) => void warned.push(fields) };
+  assert.equal(runningQueues({ queueStats: () => [{}] }, 2, log), 1);
+  assert.deepEqual(warned, [{ asked: 2, running: 1 }]);
+  assert.equal(runningQueues({ queueStats: () => [{}, {}] }, 2, log), 2);
+  assert.equal(runningQueues({ queueStats: () => [{}] }, 1, log), 1);
+  assert.equal(warned.length, 1);
 });
