@@ -4,39 +4,27 @@
 //   ns A: veth 10.98.0.1/24 (+ 10.98.0.3, a "third party")   tun 10.99.0.1 <-> 10.99.0.2, fd99::1 <-> fd99::2
 //   ns B: veth 10.98.0.2/24                                   the pump binds "::" (dual-stack) there
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseSnmpUdp } from '../../bench/netstat';
 import type { PumpStats } from '../../native/index';
+import { NetnsPair, nsRun, run } from '../fixtures/netns-pair';
 import { JsonProcess, type Line } from '../fixtures/json-process';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const ENDPOINT = path.join(ROOT, 'dist', 'tests', 'fixtures', 'pump-endpoint.js');
-const NS_A = `gwn-${process.pid}-a`;
-const NS_B = `gwn-${process.pid}-b`;
-const VETH_A = `gwn${process.pid}a`;
-const VETH_B = `gwn${process.pid}b`;
 const A_IP = '10.98.0.1';
 const B_IP = '10.98.0.2';
 const THIRD_IP = '10.98.0.3';
+const link = new NetnsPair({ tag: 'gwn', aAddresses: [A_IP, THIRD_IP], bAddresses: [B_IP] });
+const NS_A = link.a;
+const NS_B = link.b;
 const TRANSFER_BYTES = 4 * 1024 * 1024;
 
 const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : false;
-
-function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${cmd} ${args.join(' ')}: ${err.message}\n${stderr}`));
-      else resolve(stdout);
-    });
-  });
-}
-
-const nsRun = (ns: string, cmd: string, args: string[], timeoutMs?: number): Promise<string> =>
-  run('ip', ['netns', 'exec', ns, cmd, ...args], timeoutMs);
 
 const children = new Set<JsonProcess>();
 
@@ -316,44 +304,13 @@ let shimDir: string | undefined;
 
 function cleanupSync(): void {
   for (const c of children) if (c.proc.exitCode === null) c.proc.kill('SIGKILL');
-  for (const ns of [NS_A, NS_B]) {
-    try {
-      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
-    } catch {
-      // already gone
-    }
-  }
+  link.deleteSync();
 }
 
 describe('native pump between two namespaces', { skip, timeout: 240_000 }, () => {
   before(async () => {
     process.on('exit', cleanupSync); // last resort if the runner dies mid-suite
-    await run('ip', ['netns', 'add', NS_A]);
-    await run('ip', ['netns', 'add', NS_B]);
-    await run('ip', [
-      'link',
-      'add',
-      VETH_A,
-      'netns',
-      NS_A,
-      'type',
-      'veth',
-      'peer',
-      'name',
-      VETH_B,
-      'netns',
-      NS_B,
-    ]);
-    await run('ip', ['-n', NS_A, 'addr', 'add', `${A_IP}/24`, 'dev', VETH_A]);
-    await run('ip', ['-n', NS_A, 'addr', 'add', `${THIRD_IP}/24`, 'dev', VETH_A]);
-    await run('ip', ['-n', NS_B, 'addr', 'add', `${B_IP}/24`, 'dev', VETH_B]);
-    for (const [ns, dev] of [
-      [NS_A, VETH_A],
-      [NS_B, VETH_B],
-      [NS_A, 'lo'],
-      [NS_B, 'lo'],
-    ] as const)
-      await run('ip', ['-n', ns, 'link', 'set', dev, 'up']);
+    await link.create();
   });
 
   after(async () => {

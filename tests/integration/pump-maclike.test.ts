@@ -4,21 +4,21 @@
 // sendmmsg/recvmmsg: the count can tell the two apart. Two namespaces made here, joined by a veth; IPv6 is
 // off in them so that nothing but the test's own packets crosses the tunnel while strace counts.
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { PumpStats } from '../../native/index';
+import { NetnsPair, nsRun } from '../fixtures/netns-pair';
 import { StraceCount, threadId, type SyscallCount } from './strace-count';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const ENDPOINT = path.join(ROOT, 'dist', 'tests', 'fixtures', 'pump-endpoint.js');
-const NS_A = `gwm-${process.pid}-a`;
-const NS_B = `gwm-${process.pid}-b`;
-const VETH_A = `gwm${process.pid}a`;
-const VETH_B = `gwm${process.pid}b`;
 const A_IP = '10.96.0.1';
 const B_IP = '10.96.0.2';
+const pair = new NetnsPair({ tag: 'gwm', aAddresses: [A_IP], bAddresses: [B_IP], noIpv6: true });
+const NS_A = pair.a;
+const NS_B = pair.b;
 const DATAGRAMS = 300;
 
 function hasStrace(): boolean {
@@ -35,17 +35,6 @@ const skip =
     : !hasStrace()
       ? 'strace is not installed'
       : false;
-
-function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: timeoutMs }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${cmd} ${args.join(' ')}: ${err.message}\n${stderr}`));
-      else resolve(stdout);
-    });
-  });
-}
-const nsRun = (ns: string, cmd: string, args: string[], timeoutMs?: number) =>
-  run('ip', ['netns', 'exec', ns, cmd, ...args], timeoutMs);
 
 /** A pump-endpoint child: JSON lines on stdout, commands on stdin. */
 class Endpoint {
@@ -127,13 +116,7 @@ function cleanupSync(): void {
     const p = c instanceof Endpoint ? c.proc : c;
     if (p.exitCode === null) p.kill('SIGKILL');
   }
-  for (const ns of [NS_A, NS_B]) {
-    try {
-      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
-    } catch {
-      // already gone
-    }
-  }
+  pair.deleteSync();
 }
 
 interface Counted {
@@ -238,30 +221,7 @@ function assertNoWastedReceive(m: Map<string, SyscallCount>, recv: string): void
 describe('the mac-like pump: one packet per syscall', { skip, timeout: 120_000 }, () => {
   before(async () => {
     process.on('exit', cleanupSync);
-    for (const ns of [NS_A, NS_B]) {
-      await run('ip', ['netns', 'add', ns]);
-      await nsRun(ns, 'sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1']);
-      await nsRun(ns, 'sysctl', ['-qw', 'net.ipv6.conf.default.disable_ipv6=1']);
-      await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    }
-    await run('ip', [
-      'link',
-      'add',
-      VETH_A,
-      'netns',
-      NS_A,
-      'type',
-      'veth',
-      'peer',
-      'name',
-      VETH_B,
-      'netns',
-      NS_B,
-    ]);
-    await run('ip', ['-n', NS_A, 'addr', 'add', `${A_IP}/24`, 'dev', VETH_A]);
-    await run('ip', ['-n', NS_B, 'addr', 'add', `${B_IP}/24`, 'dev', VETH_B]);
-    await run('ip', ['-n', NS_A, 'link', 'set', VETH_A, 'up']);
-    await run('ip', ['-n', NS_B, 'link', 'set', VETH_B, 'up']);
+    await pair.create();
   });
   after(() => {
     cleanupSync();

@@ -5,39 +5,27 @@
 //   ns A: veth 10.97.0.1/24 (+ 10.97.0.3, a "third party")   tun 10.96.0.1 <-> 10.96.0.2
 //   ns B: veth 10.97.0.2/24
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { PumpStats } from '../../native/index';
+import { NetnsPair, nsRun } from '../fixtures/netns-pair';
 import { JsonProcess } from '../fixtures/json-process';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const ENDPOINT = path.join(ROOT, 'dist', 'tests', 'fixtures', 'pump-endpoint.js');
-const NS_A = `gwq-${process.pid}-a`;
-const NS_B = `gwq-${process.pid}-b`;
-const VETH_A = `gwq${process.pid}a`;
-const VETH_B = `gwq${process.pid}b`;
 const A_IP = '10.97.0.1';
 const B_IP = '10.97.0.2';
 const THIRD_IP = '10.97.0.3';
+const pair = new NetnsPair({ tag: 'gwq', aAddresses: [A_IP, THIRD_IP], bAddresses: [B_IP] });
+const NS_A = pair.a;
+const NS_B = pair.b;
 const FLOWS = 16; // with 2 queues, all on one by chance: 2 × 2^-16
 const FLOW_BYTES = 512 * 1024;
 
 const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : false;
-
-function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${cmd} ${args.join(' ')}: ${err.message}\n${stderr}`));
-      else resolve(stdout);
-    });
-  });
-}
-
-const nsRun = (ns: string, cmd: string, args: string[], timeoutMs?: number): Promise<string> =>
-  run('ip', ['netns', 'exec', ns, cmd, ...args], timeoutMs);
 
 const children = new Set<JsonProcess>();
 
@@ -168,44 +156,13 @@ const used = (qs: PumpStats[], key: keyof PumpStats): number => qs.filter((q) =>
 
 function cleanupSync(): void {
   for (const c of children) if (c.proc.exitCode === null) c.proc.kill('SIGKILL');
-  for (const ns of [NS_A, NS_B]) {
-    try {
-      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
-    } catch {
-      // already gone
-    }
-  }
+  pair.deleteSync();
 }
 
 describe('pump queues between two namespaces', { skip, timeout: 240_000 }, () => {
   before(async () => {
     process.on('exit', cleanupSync); // last resort if the runner dies mid-suite
-    await run('ip', ['netns', 'add', NS_A]);
-    await run('ip', ['netns', 'add', NS_B]);
-    await run('ip', [
-      'link',
-      'add',
-      VETH_A,
-      'netns',
-      NS_A,
-      'type',
-      'veth',
-      'peer',
-      'name',
-      VETH_B,
-      'netns',
-      NS_B,
-    ]);
-    await run('ip', ['-n', NS_A, 'addr', 'add', `${A_IP}/24`, 'dev', VETH_A]);
-    await run('ip', ['-n', NS_A, 'addr', 'add', `${THIRD_IP}/24`, 'dev', VETH_A]);
-    await run('ip', ['-n', NS_B, 'addr', 'add', `${B_IP}/24`, 'dev', VETH_B]);
-    for (const [ns, dev] of [
-      [NS_A, VETH_A],
-      [NS_B, VETH_B],
-      [NS_A, 'lo'],
-      [NS_B, 'lo'],
-    ] as const)
-      await run('ip', ['-n', ns, 'link', 'set', dev, 'up']);
+    await pair.create();
   });
 
   after(async () => {
