@@ -94,6 +94,10 @@ for (const [i, flavour] of (['legacy', 'nft'] as const).entries()) {
           secret,
           '--tun-name',
           TUN,
+          // The safety-net check (60 s by default; Docker events trigger one through the helper, which this
+          // stand-in host does not follow) at its shortest, so the heal test below sees it.
+          '--firewall-check-seconds',
+          '5',
         ]),
       );
       await waitFor(
