@@ -78,6 +78,10 @@ export class PodmanService {
   async stop(): Promise<void> {
     const c = this.child;
     if (c && c.exitCode === null && c.signalCode === null) {
+      // Containers a failed test left running: removed through the API first, or their network namespaces
+      // (/run/netns/netns-<uuid>, made by podman in the root namespace's list) outlive the service.
+      const ids = (await this.docker(['ps', '-aq']).catch(() => ({ stdout: '' }))).stdout.split(/\s+/);
+      if (ids.some(Boolean)) await this.docker(['rm', '-f', ...ids.filter(Boolean)]).catch(() => undefined);
       const gone = new Promise((r) => c.once('exit', r));
       c.kill('SIGTERM');
       const t = setTimeout(() => c.kill('SIGKILL'), 5_000);
