@@ -21,7 +21,8 @@ import { nsRun, waitFor } from '../rig/exec';
 import type { Rig } from '../rig/rig';
 import { Arm64Agent } from './arm64-agent';
 import { maclikeDaemonEnv } from './maclike-path';
-import { DirectIpv6Path, GangwayIpv6Path } from './paths-ipv6';
+import { GangwayIpv6Path, target6 } from './paths-ipv6';
+import { waitReachable } from './reachable';
 import { threadCount } from './cpu';
 import type { PathName } from './types';
 
@@ -67,34 +68,38 @@ export function describeProcess(pid: number): { pid: number; comm: string; threa
   return { pid, comm, threads: threadCount(pid) };
 }
 
-async function waitReachable(rig: Rig, ip: string, what: string, timeoutMs = 10_000): Promise<void> {
-  await waitFor(
-    `${ip} reachable over ${what}`,
-    async () =>
-      (await nsRun(rig.hostNs, 'ping', ['-n', '-c', '1', '-W', '1', ip], { allowFail: true })).code === 0,
-    timeoutMs,
-    100,
-  );
-}
-
+/** Plain routing over the veth to the container's IPv4 address (`direct`) or its IPv6 one (`direct-ipv6`). */
 class DirectPath implements BenchPath {
-  readonly name = 'direct' as const;
   private installed = false;
-  constructor(private readonly rig: Rig) {}
+  private readonly family: string[];
+  private readonly subnet: string;
+  private readonly via: string;
+  private readonly target: string;
+  constructor(
+    private readonly rig: Rig,
+    readonly name: 'direct' | 'direct-ipv6',
+  ) {
+    const v6 = name === 'direct-ipv6';
+    this.family = v6 ? ['-6'] : [];
+    this.subnet = v6 ? rig.containerSubnet6 : rig.containerSubnet;
+    this.via = v6 ? rig.vmVethIp6 : rig.vmVethIp;
+    this.target = v6 ? target6(rig) : rig.containers[0]!.ip;
+  }
 
   async setup(): Promise<void> {
     const { rig } = this;
     await nsRun(rig.hostNs, 'ip', [
+      ...this.family,
       'route',
       'add',
-      rig.containerSubnet,
+      this.subnet,
       'via',
-      rig.vmVethIp,
+      this.via,
       'dev',
       rig.hostVeth,
     ]);
     this.installed = true;
-    await waitReachable(this.rig, this.rig.containers[0]!.ip, 'the veth');
+    await waitReachable(rig, this.target, 'the veth');
   }
   expectedDevice(): string {
     return this.rig.hostVeth;
@@ -103,12 +108,11 @@ class DirectPath implements BenchPath {
     return [];
   }
   info(): Promise<Record<string, unknown>> {
-    return Promise.resolve({ via: this.rig.vmVethIp });
+    return Promise.resolve({ via: this.via });
   }
   async teardown(): Promise<void> {
     if (!this.installed) return;
-    const { rig } = this;
-    await nsRun(rig.hostNs, 'ip', ['route', 'del', rig.containerSubnet, 'via', rig.vmVethIp], {
+    await nsRun(this.rig.hostNs, 'ip', [...this.family, 'route', 'del', this.subnet, 'via', this.via], {
       allowFail: true,
     });
     this.installed = false;
@@ -361,7 +365,7 @@ class WireguardPath implements BenchPath {
 export function createPath(rig: Rig, name: PathName, daemonArgs: readonly string[] = []): BenchPath {
   switch (name) {
     case 'direct':
-      return new DirectPath(rig);
+      return new DirectPath(rig, 'direct');
     case 'gangway':
     case 'gangway-nooffload':
     case 'gangway-arm64':
@@ -371,7 +375,7 @@ export function createPath(rig: Rig, name: PathName, daemonArgs: readonly string
     case 'wireguard':
       return new WireguardPath(rig);
     case 'direct-ipv6':
-      return new DirectIpv6Path(rig);
+      return new DirectPath(rig, 'direct-ipv6');
     case 'gangway-ipv6':
       return new GangwayIpv6Path(rig);
   }
