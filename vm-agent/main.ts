@@ -227,8 +227,9 @@ async function run(log: Logger): Promise<number> {
   const ticker = new DeadlineLoop(
     () => {
       client.tick();
-      // Piggybacks on the keepalives' wake-ups rather than a timer of its own.
-      if (!gsoRefused && pump.stats().udpGsoFallback) {
+      // Piggybacks on the keepalives' wake-ups rather than a timer of its own. queueStats() only copies the
+      // counters; stats() also reads the TUN's drops from /proc, which this idle path need not pay for.
+      if (!gsoRefused && pump.queueStats().some((q) => q.udpGsoFallback)) {
         gsoRefused = true;
         log.warn('the kernel refused UDP GSO: sending one datagram per packet from now on', {
           counter: 'udpGsoFallback',
