@@ -40,18 +40,20 @@ void pump_filter_refresh(struct pump *p, struct src_filter *f, unsigned *gen) {
   pthread_mutex_unlock(&p->peer_lock);
 }
 
-// The spin after data (issue #15.3). A wake-up from poll costs tens of µs (more on a busy host), four per
-// round trip through the tunnel: most of what the tunnel adds to an idle ping (bench/hops.ts). After data,
-// a thread polls without sleeping for a window (yielding the CPU to anything else runnable: on a busy CPU a
-// spinner must not hold the CPU the packet's next hop needs), and a thread that sends data kicks a sleeping
-// partner awake so the reply finds it polling. The window adapts per thread: it doubles when data came while
-// spinning and halves when none did (down to an eighth), so a thread whose spins find nothing soon spins only
-// briefly. Off unless GANGWAY_SPIN_US (1..1000) is set: on the 2-CPU, load-8 machine it was measured on it
-// did not lower the idle RTT (without the yield it raised it to 1 ms), so it waits for a quiet machine's
-// bench before it becomes a default (bench/README.md).
+// The spin after data (issue #15.3). A wake-up from poll costs tens of µs (in a VM, an idle vCPU must be
+// woken out of HLT by the hypervisor: 45 µs on average here, `perf sched latency`), four per round trip
+// through the tunnel: most of what the tunnel adds to an idle ping (bench/hops.ts). After data, a thread
+// polls without sleeping for a window (yielding the CPU to anything else runnable: on a busy CPU a spinner
+// must not hold the CPU the packet's next hop needs), and a thread that moves data kicks its sleeping partner
+// (the other thread of its queue, where the reply will come back) awake, so the reply finds it polling; the
+// partner's wake-up then runs beside the packet's trip instead of after it. Only the partner: one pipe for
+// all threads woke every sleeping thread of the pump for each kick. The window adapts per thread: it doubles
+// when data came while spinning and halves when none did (down to an eighth), so a thread whose spins find
+// nothing soon spins only briefly. Off unless GANGWAY_SPIN_US (1..1000) is set (bench/README.md has the A/B).
 #define SPIN_MAX_US 1000
 static _Thread_local uint64_t spin_window_ns;
 static _Thread_local uint64_t last_data_ns;  // this thread's own data, for the spin after it
+static _Thread_local struct pump_kick *own_kick, *partner_kick;
 
 static uint64_t spin_max_ns(void) {
   const char *v = getenv("GANGWAY_SPIN_US");
@@ -70,22 +72,24 @@ static uint64_t mono_ns(void) {
 void pump_note_data(struct pump *p) {
   if (!p->spin_max_ns) return;
   last_data_ns = mono_ns();
-  if (atomic_load_explicit(&p->sleepers, memory_order_relaxed) > 0) {
+  if (partner_kick && atomic_load_explicit(&partner_kick->sleeping, memory_order_relaxed)) {
     ssize_t w;
-    do w = write(p->kick_wr, "k", 1);
+    do w = write(partner_kick->wr, "k", 1);
     while (w < 0 && errno == EINTR);  // EAGAIN: a kick is already pending
   }
 }
 
-static void drain_kicks(struct pump *p) {
+static void drain_kicks(int fd) {
   char buf[64];
-  while (read(p->kick_rd, buf, sizeof buf) > 0) {
+  while (read(fd, buf, sizeof buf) > 0) {
   }
 }
 
 bool pump_wait(struct pump *p, int fd, short events) {
+  // poll() ignores a negative fd: without the spin there is no kick pipe.
+  int kick_fd = own_kick ? own_kick->rd : -1;
   struct pollfd fds[3] = {
-      {.fd = fd, .events = events}, {.fd = p->wake_rd, .events = POLLIN}, {.fd = p->kick_rd, .events = POLLIN}};
+      {.fd = fd, .events = events}, {.fd = p->wake_rd, .events = POLLIN}, {.fd = kick_fd, .events = POLLIN}};
   const uint64_t max = p->spin_max_ns, min = max / 8;
   if (spin_window_ns < min || spin_window_ns > max) spin_window_ns = max;
   uint64_t now = max ? mono_ns() : 0;
@@ -97,9 +101,9 @@ bool pump_wait(struct pump *p, int fd, short events) {
       spin_window_ns = spin_window_ns / 2 < min ? min : spin_window_ns / 2;  // found nothing
       spun = false;
     }
-    if (!spin) atomic_fetch_add_explicit(&p->sleepers, 1, memory_order_relaxed);
+    if (!spin && own_kick) atomic_store_explicit(&own_kick->sleeping, true, memory_order_relaxed);
     int r = poll(fds, 3, spin ? 0 : -1);
-    if (!spin) atomic_fetch_sub_explicit(&p->sleepers, 1, memory_order_relaxed);
+    if (!spin && own_kick) atomic_store_explicit(&own_kick->sleeping, false, memory_order_relaxed);
     // A polite spin: on a busy CPU the others run first (a spinning thread must not hold the CPU that the
     // packet's next hop, the other process or the kernel, needs); on an idle one it returns at once.
     if (spin && r == 0) sched_yield();
@@ -114,7 +118,7 @@ bool pump_wait(struct pump *p, int fd, short events) {
       return true;  // including POLLERR/POLLHUP: the next call reports the error
     }
     if (fds[2].revents) {
-      drain_kicks(p);
+      drain_kicks(kick_fd);
       spin_until = mono_ns() + max;
     }
   }
@@ -165,13 +169,13 @@ static void disown_fd(int fd) {
 // weight, not a real-time class, so a flood still cannot starve the machine). Without CAP_SYS_NICE (the
 // agent's container) the call fails and the thread keeps the default.
 #define PUMP_NICE (-10)
-void pump_raise_priority(void) {
+static void raise_priority(void) {
 #ifdef __linux__
   setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), PUMP_NICE);
 #endif
 }
 
-void pump_name_thread(const char *role, unsigned queue) {
+static void name_thread(const char *role, unsigned queue) {
   char name[16];  // the kernel keeps 15 characters
   snprintf(name, sizeof name, "gw-%s-%u", role, queue);
 #ifdef __APPLE__
@@ -181,11 +185,37 @@ void pump_name_thread(const char *role, unsigned queue) {
 #endif
 }
 
+void pump_thread_init(struct pump_queue *q, enum pump_role role) {
+  name_thread(role == PUMP_TUN2UDP ? "tun2udp" : "udp2tun", q->index);
+  raise_priority();
+  if (q->p->spin_max_ns) {
+    own_kick = &q->kick[role];
+    partner_kick = &q->kick[role == PUMP_TUN2UDP ? PUMP_UDP2TUN : PUMP_TUN2UDP];
+  }
+}
+
 static int set_nonblocking(int fd, bool on, int *old_flags) {
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0) return -1;
   if (old_flags) *old_flags = fl;
   return fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+}
+
+// A non-blocking, close-on-exec pipe (wake-ups and kicks; a byte in it only means "look").
+static int open_pipe(int *rd, int *wr, char *err) {
+  int fds[2];
+  if (pipe(fds) < 0) {
+    set_errno_error(err, "pipe", errno);
+    return -1;
+  }
+  *rd = fds[0];
+  *wr = fds[1];
+  if (set_nonblocking(*rd, true, NULL) < 0 || set_nonblocking(*wr, true, NULL) < 0 ||
+      fcntl(*rd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(*wr, F_SETFD, FD_CLOEXEC) < 0) {
+    set_errno_error(err, "fcntl(pipe)", errno);
+    return -1;
+  }
+  return 0;
 }
 
 // Undoes pump_create's steps (threads must not be running). Leaves queue 0's TUN fd (the caller's) open.
@@ -200,12 +230,15 @@ static void release_resources(struct pump *p) {
     udp2tun_free(q->u2t);
     q->t2u = NULL;
     q->u2t = NULL;
+    for (int r = 0; r < 2; r++) {
+      if (q->kick[r].rd >= 0) close(q->kick[r].rd);
+      if (q->kick[r].wr >= 0) close(q->kick[r].wr);
+      q->kick[r].rd = q->kick[r].wr = -1;
+    }
   }
   if (p->wake_rd >= 0) close(p->wake_rd);
   if (p->wake_wr >= 0) close(p->wake_wr);
-  if (p->kick_rd >= 0) close(p->kick_rd);
-  if (p->kick_wr >= 0) close(p->kick_wr);
-  p->wake_rd = p->wake_wr = p->kick_rd = p->kick_wr = -1;
+  p->wake_rd = p->wake_wr = -1;
 }
 
 // Picks the packet calls. The TUN's framing comes from its handle (tun.macLike), as its offload mode does;
@@ -292,17 +325,19 @@ int pump_create(const struct pump_config *cfg, struct pump **out, char *err) {
     p->q[i].p = p;
     p->q[i].index = i;
     p->q[i].tun_fd = p->q[i].udp.fd = -1;
+    for (int r = 0; r < 2; r++) {
+      p->q[i].kick[r].rd = p->q[i].kick[r].wr = -1;
+      atomic_init(&p->q[i].kick[r].sleeping, false);
+    }
   }
   p->q[0].tun_fd = cfg->tun_fd;
-  p->wake_rd = p->wake_wr = p->kick_rd = p->kick_wr = -1;
+  p->wake_rd = p->wake_wr = -1;
   atomic_init(&p->stopping, false);
-  atomic_init(&p->sleepers, 0);
   p->spin_max_ns = spin_max_ns();
   atomic_init(&p->peer_gen, 1);
   atomic_init(&p->filter_gen, 1);
   pthread_mutex_init(&p->peer_lock, NULL);
 
-  int wake[2];
   int tun_flags = -1;
   struct udp_socket socks[PUMP_QUEUES_MAX];
   if (own_fd(cfg->tun_fd, err) < 0) {
@@ -315,29 +350,10 @@ int pump_create(const struct pump_config *cfg, struct pump **out, char *err) {
   if (opened < 0) goto fail;
   p->nqueues = (unsigned)opened;  // 1 when the kernel refused the steering program (queueStats() says so)
   for (unsigned i = 0; i < p->nqueues; i++) p->q[i].udp = socks[i];
-  if (pipe(wake) < 0) {
-    set_errno_error(err, "pipe", errno);
-    goto fail;
-  }
-  p->wake_rd = wake[0];
-  p->wake_wr = wake[1];
-  if (set_nonblocking(p->wake_rd, true, NULL) < 0 || set_nonblocking(p->wake_wr, true, NULL) < 0 ||
-      fcntl(p->wake_rd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(p->wake_wr, F_SETFD, FD_CLOEXEC) < 0) {
-    set_errno_error(err, "fcntl(pipe)", errno);
-    goto fail;
-  }
-  int kick[2];
-  if (pipe(kick) < 0) {
-    set_errno_error(err, "pipe", errno);
-    goto fail;
-  }
-  p->kick_rd = kick[0];
-  p->kick_wr = kick[1];
-  if (set_nonblocking(p->kick_rd, true, NULL) < 0 || set_nonblocking(p->kick_wr, true, NULL) < 0 ||
-      fcntl(p->kick_rd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(p->kick_wr, F_SETFD, FD_CLOEXEC) < 0) {
-    set_errno_error(err, "fcntl(pipe)", errno);
-    goto fail;
-  }
+  if (open_pipe(&p->wake_rd, &p->wake_wr, err) < 0) goto fail;
+  for (unsigned i = 0; i < p->nqueues && p->spin_max_ns; i++)
+    for (int r = 0; r < 2; r++)
+      if (open_pipe(&p->q[i].kick[r].rd, &p->q[i].kick[r].wr, err) < 0) goto fail;
   if (open_queues(p, cfg, err) < 0) goto fail;
   if (set_nonblocking(p->q[0].tun_fd, true, &tun_flags) < 0) {
     set_errno_error(err, "fcntl(tun fd, O_NONBLOCK)", errno);

@@ -12,6 +12,16 @@
 struct tun2udp;
 struct udp2tun;
 
+// A queue's two threads; indexes pump_queue.kick.
+enum pump_role { PUMP_TUN2UDP = 0, PUMP_UDP2TUN = 1 };
+
+// One thread's kick (issue #15.3): a pipe its partner writes to wake it for a spin, and whether it sleeps in
+// poll (a kick is written only then). Only with the spin on; rd/wr are -1 otherwise.
+struct pump_kick {
+  int rd, wr;
+  atomic_bool sleeping;
+};
+
 // The calls that move packets, chosen once by pump_create: batched (and, on Linux, offloaded), or one packet
 // per syscall as on macOS (per_packet).
 struct pump_io {
@@ -33,6 +43,7 @@ struct pump_queue {
   struct tun2udp *t2u;
   struct udp2tun *u2t;
   struct pump_counters counters;
+  struct pump_kick kick[2];  // by enum pump_role
 };
 
 struct pump {
@@ -63,12 +74,10 @@ struct pump {
   unsigned nqueues;
   struct pump_queue q[PUMP_QUEUES_MAX];
 
-  // Idle RTT (issue #15.3): a thread that moved data wakes a sleeping partner through the kick pipe, so the
-  // reply finds it awake, polling without sleeping for a short window (pump_wait). Never at idle: no data,
-  // no kick, no spin.
-  int kick_rd, kick_wr;
-  atomic_int sleepers;   // threads blocked in pump_wait
-  uint64_t spin_max_ns;  // 0: no spin, no kicks (the default; GANGWAY_SPIN_US turns it on)
+  // Idle RTT (issue #15.3): a thread that moves data wakes its sleeping partner (the other thread of its
+  // queue) through the partner's kick pipe, so the reply finds it awake, polling without sleeping for a short
+  // window (pump_wait). Never at idle: no data, no kick, no spin.
+  uint64_t spin_max_ns;  // 0: no spin, no kicks (GANGWAY_SPIN_US sets it)
 
   pthread_t threads[2 * PUMP_QUEUES_MAX];
   int nthreads;
@@ -95,10 +104,9 @@ void pump_note_data(struct pump *p);
 // Sleeps briefly (or until stopped) after an unexpected error, so a broken fd cannot make a thread spin.
 void pump_backoff(struct pump *p);
 
-// Names the calling thread after its role and queue, "gw-tun2udp-0" (visible in top -H, perf, gdb, /proc).
-void pump_name_thread(const char *role, unsigned queue);
-// Asks for a larger CPU share for the calling thread (Linux: nice -10); best effort.
-void pump_raise_priority(void);
+// Sets up the calling thread as queue q's `role` thread: its name ("gw-tun2udp-0", visible in top -H, perf,
+// gdb, /proc), a larger CPU share where allowed (Linux: nice -10) and its own and its partner's kick.
+void pump_thread_init(struct pump_queue *q, enum pump_role role);
 
 static inline bool pump_stopping(struct pump *p) {
   return atomic_load_explicit(&p->stopping, memory_order_relaxed);

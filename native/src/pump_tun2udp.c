@@ -280,8 +280,7 @@ void *tun2udp_main(void *arg) {
   struct tun2udp *t = arg;
   struct pump *p = t->p;
   struct pump_queue *q = t->q;
-  pump_name_thread("tun2udp", q->index);
-  pump_raise_priority();
+  pump_thread_init(q, PUMP_TUN2UDP);
   while (!pump_stopping(p)) {
     pump_peer_refresh(p, &t->peer);
     enum read_status st = p->offload ? read_offload(t) : read_plain(t);

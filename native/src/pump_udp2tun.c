@@ -153,6 +153,13 @@ static void count_rx_drops(struct udp2tun *u, int r) {
   u->rx_drops = drops;
 }
 
+// Whether any of the r datagrams received carries data (control alone, a keepalive, kicks no spin).
+static bool batch_has_data(const struct udp2tun *u, int r) {
+  for (int k = 0; k < r; k++)
+    if (ip_is_data(u->iov[k].iov_base, u->msgs[k].msg_len)) return true;
+  return false;
+}
+
 static void reset_msgs(struct udp2tun *u) {
   for (unsigned k = 0; k < U2T_BATCH; k++) {
     struct msghdr *m = &u->msgs[k].msg_hdr;
@@ -172,8 +179,7 @@ void *udp2tun_main(void *arg) {
   struct udp2tun *u = arg;
   struct pump *p = u->p;
   struct pump_queue *q = u->q;
-  pump_name_thread("udp2tun", q->index);
-  pump_raise_priority();
+  pump_thread_init(q, PUMP_UDP2TUN);
   while (!pump_stopping(p)) {
     reset_msgs(u);
     int r = p->io.udp_recv(q->udp.fd, u->msgs, U2T_BATCH);
@@ -195,6 +201,9 @@ void *udp2tun_main(void *arg) {
     u->now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
     clock_gettime(CLOCK_REALTIME, &ts);
     u->now_rt_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    // The partner is kicked before the TUN writes, not after: its wake-up then runs beside the writes (and
+    // beside the reply the kernel may produce within them, an echo reply or a TCP ACK).
+    if (batch_has_data(u, r)) pump_note_data(p);
     for (int k = 0; k < r; k++) {
       struct msghdr *m = &u->msgs[k].msg_hdr;
       uint8_t *buf = u->iov[k].iov_base;
@@ -215,7 +224,6 @@ void *udp2tun_main(void *arg) {
         handle_datagram(u, buf + off, len - off < gso ? len - off : gso, from, m->msg_namelen);
     }
     write_pending(u);
-    if (u->cb.udp_rx_packets) pump_note_data(p);  // the batch had data (cb is zeroed by each publish)
     counters_publish(&q->counters, &u->cb);
     // A short batch means the socket is drained: sleep in poll() now rather than spend one more receive
     // (one recvmsg per datagram on macOS and in mac-like mode) only to be told EAGAIN.
