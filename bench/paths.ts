@@ -21,12 +21,18 @@ import { nsRun, waitFor } from '../rig/exec';
 import type { Rig } from '../rig/rig';
 import { Arm64Agent } from './arm64-agent';
 import { maclikeDaemonEnv } from './maclike-path';
-import { GangwayIpv6Path, target6 } from './paths-ipv6';
 import { waitReachable } from './reachable';
 import { threadCount } from './cpu';
 import type { PathName } from './types';
 
 export const MTU = 1420;
+
+/** The container's IPv6 address: the target of the IPv6 paths (`direct-ipv6`, `gangway-ipv6`). */
+export function target6(rig: Rig): string {
+  const ip6 = rig.containers[0]?.ip6;
+  if (!ip6) throw new Error('the rig has no IPv6 addresses (createRig({ ipv6: true }))');
+  return ip6;
+}
 
 export interface BenchPath {
   readonly name: PathName;
@@ -128,6 +134,11 @@ export function gangwayMissing(): string | undefined {
   return undefined;
 }
 
+type GangwayPathName =
+  'gangway' | 'gangway-nooffload' | 'gangway-arm64' | 'gangway-maclike' | 'gangway-1q' | 'gangway-ipv6';
+
+/** The daemon and the agent, in one of their variants; `gangway-ipv6` measures the container's IPv6 address
+ *  (the daemon also routes the rig's IPv6 container subnet), every other one its IPv4 address. */
 class GangwayPath implements BenchPath {
   private work: Workdir | undefined;
   private daemon: DaemonHandle | undefined;
@@ -137,10 +148,14 @@ class GangwayPath implements BenchPath {
 
   constructor(
     private readonly rig: Rig,
-    readonly name: 'gangway' | 'gangway-nooffload' | 'gangway-arm64' | 'gangway-maclike' | 'gangway-1q',
+    readonly name: GangwayPathName,
     private readonly daemonArgs: readonly string[] = [],
   ) {}
   private arm64: Arm64Agent | undefined;
+
+  private get v6(): boolean {
+    return this.name === 'gangway-ipv6';
+  }
 
   private get extra(): string[] {
     if (this.name === 'gangway-1q') return ['--queues', '1']; // one thread pair each side, as before #15.1
@@ -155,7 +170,13 @@ class GangwayPath implements BenchPath {
     this.daemon = startDaemon(
       rig,
       this.work,
-      ['--mtu', String(MTU), ...this.extra, ...this.daemonArgs],
+      [
+        '--mtu',
+        String(MTU),
+        ...this.extra,
+        ...(this.v6 ? ['--route', rig.containerSubnet6] : []),
+        ...this.daemonArgs,
+      ],
       undefined,
       undefined,
       this.name === 'gangway-maclike' ? maclikeDaemonEnv() : undefined,
@@ -176,7 +197,7 @@ class GangwayPath implements BenchPath {
         this.agent = startAgent(rig, daemon, this.extra);
       }
       await waitConnected(daemon, this.arm64 ? 120_000 : 15_000);
-      await waitReachable(rig, rig.containers[0]!.ip, 'Gangway');
+      await waitReachable(rig, this.v6 ? target6(rig) : rig.containers[0]!.ip, 'Gangway');
     } catch (err) {
       throw explain(err);
     }
@@ -231,6 +252,15 @@ class GangwayPath implements BenchPath {
     await nsRun(this.rig.hostNs, 'ip', ['route', 'del', this.rig.containerSubnet, 'dev', this.device], {
       allowFail: true,
     });
+    if (this.v6)
+      await nsRun(
+        this.rig.hostNs,
+        'ip',
+        ['-6', 'route', 'del', this.rig.containerSubnet6, 'dev', this.device],
+        {
+          allowFail: true,
+        },
+      );
   }
 }
 
@@ -371,12 +401,11 @@ export function createPath(rig: Rig, name: PathName, daemonArgs: readonly string
     case 'gangway-arm64':
     case 'gangway-maclike':
     case 'gangway-1q':
+    case 'gangway-ipv6':
       return new GangwayPath(rig, name, daemonArgs);
     case 'wireguard':
       return new WireguardPath(rig);
     case 'direct-ipv6':
       return new DirectPath(rig, 'direct-ipv6');
-    case 'gangway-ipv6':
-      return new GangwayIpv6Path(rig);
   }
 }

@@ -18,9 +18,9 @@ import {
   gangwayMissing,
   MTU,
   routeDevice,
+  target6,
   type BenchPath,
 } from './paths';
-import { target6 } from './paths-ipv6';
 import { dropDelta, formatDrops, readDrops } from './drops';
 import { readUdpCounters, udpDelta } from './netstat';
 import { runPing, summarizePing, type PingParse } from './ping';

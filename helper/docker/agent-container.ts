@@ -1,5 +1,8 @@
-// The agent's container in Docker's VM: `gangway-agent`, --net host, NET_ADMIN and /dev/net/tun only
-// (never --privileged), restarted by Docker unless stopped.
+// The agent's container in Docker's VM: `gangway-agent`, --net host, NET_ADMIN, SYS_NICE and /dev/net/tun
+// only (never --privileged), restarted by Docker unless stopped. SYS_NICE lets the pump's threads take the
+// larger CPU share they ask for (nice -10, native/src/pump.c) against the containers' own load; without it
+// they stayed at 0 in the VM while the helper's ran at -10. In the container's own PID namespace it reaches
+// no other process.
 //
 // The secret never appears in `docker inspect`: no environment variable, no argument. The container is
 // created, the secret file is copied into it (PUT /containers/<id>/archive, a tar holding
@@ -106,7 +109,7 @@ export function agentContainerSpec(
     Labels: { [ROLE_LABEL]: ROLE_AGENT, [CONTAINER_VERSION_LABEL]: version },
     HostConfig: {
       NetworkMode: 'host',
-      CapAdd: ['NET_ADMIN'],
+      CapAdd: ['NET_ADMIN', 'SYS_NICE'],
       Privileged: false,
       Devices: [{ PathOnHost: '/dev/net/tun', PathInContainer: '/dev/net/tun', CgroupPermissions: 'rwm' }],
       RestartPolicy: { Name: 'unless-stopped', MaximumRetryCount: 0 },

@@ -119,7 +119,7 @@ describe('the agent container', { timeout: 300_000 }, () => {
     const c = info[0]!;
     assert.equal(c.HostConfig.NetworkMode, 'host');
     assert.equal(c.HostConfig.Privileged, false);
-    assert.deepEqual(c.HostConfig.CapAdd, ['NET_ADMIN']);
+    assert.deepEqual(c.HostConfig.CapAdd, ['NET_ADMIN', 'SYS_NICE']);
     assert.deepEqual(c.Config.Cmd, ['--server', server(), '--secret-file', SECRET_PATH]);
     assert.equal(c.Config.Labels['com.gangway.role'], 'agent');
     const mode = await dockerd!.docker(['exec', AGENT_CONTAINER_NAME, 'stat', '-c', '%a %u', SECRET_PATH]);

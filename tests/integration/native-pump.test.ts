@@ -13,6 +13,7 @@ import { parseSnmpUdp } from '../../bench/netstat';
 import type { PumpStats } from '../../native/index';
 import { NetnsPair, nsRun, run } from '../fixtures/netns-pair';
 import { JsonProcess, type Line } from '../fixtures/json-process';
+import { threadNice } from '../fixtures/thread-nice';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const ENDPOINT = path.join(ROOT, 'dist', 'tests', 'fixtures', 'pump-endpoint.js');
@@ -774,14 +775,7 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
       ...['--bind', B_IP, '--port', '5503'],
     ]);
     try {
-      const pid = e.p.proc.pid!;
-      const nice: Record<string, number> = {};
-      for (const tid of readdirSync(`/proc/${pid}/task`)) {
-        const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
-        // stat: "tid (comm) state ..." ; nice is field 19, the 17th after the comm's closing parenthesis.
-        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-        nice[comm] = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
-      }
+      const nice = threadNice(e.p.proc.pid!);
       assert.equal(nice['gw-tun2udp-0'], -10);
       assert.equal(nice['gw-udp2tun-0'], -10);
       assert.equal(nice.node, 0, "the process's other threads keep their priority");

@@ -8,6 +8,7 @@ import type { Dockerd } from '../../rig/dockerd';
 import { waitFor } from '../../rig/exec';
 import type { Rig } from '../../rig/rig';
 import { DIST, type Workdir, stop, waitConnected, type DaemonHandle } from './harness';
+import { threadNice } from '../fixtures/thread-nice';
 import {
   gangwayCli,
   httpOk,
@@ -63,7 +64,15 @@ describe('gangway up / down', { timeout: 300_000 }, () => {
     }[];
     assert.equal(info[0]?.HostConfig.Privileged, false);
     assert.equal(info[0]?.HostConfig.NetworkMode, 'host');
-    assert.deepEqual(info[0]?.HostConfig.CapAdd, ['NET_ADMIN']);
+    assert.deepEqual(info[0]?.HostConfig.CapAdd, ['NET_ADMIN', 'SYS_NICE']);
+    // SYS_NICE is for the pump: its threads get the larger CPU share they ask for, as the helper's do.
+    const pid = Number(
+      (await dockerd.docker(['inspect', '-f', '{{.State.Pid}}', 'gangway-agent'])).stdout.trim(),
+    );
+    const nice = threadNice(pid);
+    assert.equal(nice['gw-tun2udp-0'], -10, JSON.stringify(nice));
+    assert.equal(nice['gw-udp2tun-0'], -10, JSON.stringify(nice));
+    assert.equal(nice.node, 0, "the agent's other threads keep their priority");
   });
 
   test('docker rm -f of the agent: relaunched, traffic back within 10 s', async () => {

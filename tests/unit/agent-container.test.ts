@@ -32,13 +32,13 @@ function assertNoSecret(text: string): void {
     assert.ok(!text.includes(form), 'the secret must not appear');
 }
 
-test('the spec: host network, NET_ADMIN, the TUN device, restart unless stopped, never privileged', () => {
+test('the spec: host network, NET_ADMIN and SYS_NICE, the TUN device, restart unless stopped, never privileged', () => {
   const spec = agentContainerSpec({ image: IMAGE, secret: SECRET }, '1.0.0');
   const hc = spec.HostConfig;
   assert.equal(spec.name, AGENT_CONTAINER_NAME);
   assert.equal(spec.Image, IMAGE);
   assert.equal(hc.NetworkMode, 'host');
-  assert.deepEqual(hc.CapAdd, ['NET_ADMIN']);
+  assert.deepEqual(hc.CapAdd, ['NET_ADMIN', 'SYS_NICE']);
   assert.notEqual(hc.Privileged, true);
   assert.equal(hc.CapDrop, undefined);
   assert.deepEqual(hc.Devices, [
