@@ -228,7 +228,9 @@ export class Daemon {
         this.tunnel?.tick();
         return this.tunnel?.msUntilDue() ?? Infinity;
       },
-      { minMs: 20, maxMs: 60_000 },
+      // The addon's timer: each keepalive pushes the peer's timeout back, which with setTimeout cost an empty
+      // wake-up per keepalive (shared/deadline-loop.ts).
+      { minMs: 20, maxMs: 60_000, timer: (fire) => new deps.native.Timer(fire) },
     );
     this.ticker.start();
     if (cfg.docker) this.startDockerWatcher(eff.dockerHost);

@@ -13,7 +13,8 @@
         "src/src_filter.c",
         "src/ctrl_limit.c",
         "src/udp_each.c",
-        "src/aqm.c"
+        "src/aqm.c",
+        "src/js_timer.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-Wall", "-Wextra", "-Werror", "-pthread"],

@@ -132,13 +132,28 @@ export interface Pump {
   stats(): PumpStats;
   /** The same counters per queue (stats() is their sum); control datagrams are all queue 0's. */
   queueStats(): PumpStats[];
+  /** `udpGsoFallback` summed over the queues, without building the counters objects (cheap enough to poll). */
+  udpGsoFallbacks(): number;
   /** Stops the threads, closes the UDP socket and the TUN fd. Idempotent. */
   close(): void;
+}
+
+/**
+ * A one-shot timer with its own libuv handle (native/src/js_timer.c). Unlike setTimeout, moving it later with
+ * start() moves the process's wake-up too: clearTimeout leaves Node's shared timer armed for the old time, an
+ * empty wake-up (one per keepalive in the daemon and the agent before this). Armed, it keeps the process alive
+ * and fires even if nothing else references it; stopped or fired, it does neither.
+ */
+export interface NativeTimer {
+  /** (Re-)arms the timer to call the callback once, `ms` (0..2^31-1) from now. */
+  start(ms: number): void;
+  stop(): void;
 }
 
 export interface NativeAddon {
   openTun(name: string, options?: OpenTunOptions): TunHandle;
   createPump(options: PumpOptions): Pump;
+  Timer: new (callback: () => void) => NativeTimer;
 }
 
 let loaded: NativeAddon | undefined;

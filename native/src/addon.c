@@ -12,6 +12,8 @@
 #include <node_api.h>
 
 #include "error.h"
+#include "js_timer.h"
+#include "napi_this.h"
 #include "pump.h"
 #include "sockaddr_util.h"
 #include "src_filter.h"
@@ -290,14 +292,7 @@ static void wrap_finalize(napi_env env, void *data, void *hint) {
 
 // `this` of a Pump method, or a TypeError.
 static struct js_pump *this_pump(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
-  napi_value self;
-  void *data = NULL;
-  if (napi_get_cb_info(env, info, argc, argv, &self, NULL) != napi_ok || napi_unwrap(env, self, &data) != napi_ok ||
-      !data) {
-    napi_throw_type_error(env, NULL, "not a Pump (call it as pump.method(...))");
-    return NULL;
-  }
-  return data;
+  return napi_this(env, info, argc, argv, "not a Pump (call it as pump.method(...))");
 }
 
 static napi_value pump_ctor(napi_env env, napi_callback_info info) {
@@ -468,6 +463,23 @@ static napi_value m_queue_stats(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+// udpGsoFallbacks(): the one counter the agent looks at on every keepalive tick, without building the
+// counters objects of stats() (their named properties were 7% of an idle agent's CPU).
+static napi_value m_udp_gso_fallbacks(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  struct js_pump *jp = this_pump(env, info, &argc, NULL);
+  if (!jp) return NULL;
+  uint64_t sum = 0;
+  for (unsigned i = 0; i < pump_queues(jp->pump); i++) {
+    pump_stats_t s;
+    pump_queue_stats(jp->pump, i, &s);  // the threads' counters only; stats() also reads /proc
+    sum += s.udp_gso_fallback;
+  }
+  napi_value v;
+  NAPI_CALL(env, napi_create_double(env, (double)sum, &v));
+  return v;
+}
+
 static napi_value m_close(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   struct js_pump *jp = this_pump(env, info, &argc, NULL);
@@ -607,6 +619,7 @@ NAPI_MODULE_INIT() {
       {"send", NULL, m_send, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, m_stats, NULL, NULL, NULL, napi_default, NULL},
       {"queueStats", NULL, m_queue_stats, NULL, NULL, NULL, napi_default, NULL},
+      {"udpGsoFallbacks", NULL, m_udp_gso_fallbacks, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, m_close, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_value ctor;
@@ -624,5 +637,6 @@ NAPI_MODULE_INIT() {
       {"createPump", NULL, create_pump, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_CALL(env, napi_define_properties(env, exports, 2, exported));
+  NAPI_CALL(env, js_timer_define(env, exports));
   return exports;
 }

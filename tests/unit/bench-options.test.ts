@@ -10,16 +10,16 @@ test('defaults: 5 s, 3 runs, all paths in a fixed order', () => {
     runs: 3,
     paths: ['direct', 'gangway', 'gangway-nooffload', 'wireguard', 'gangway-maclike'],
     pings: 200,
-    idleSeconds: 30,
+    idleSeconds: 60,
   });
 });
 
-test('the idle measurement: 30 s by default, 0 skips it, and it counts in the expected duration', () => {
+test('the idle measurement: 60 s by default, 0 skips it, and it counts in the expected duration', () => {
   const base = parseOptions([]);
   const none = parseOptions(['--idle-seconds', '0']);
   assert.ok(base !== 'help' && none !== 'help');
   assert.equal(none.idleSeconds, 0);
-  assert.equal(estimateSeconds(base) - estimateSeconds(none), 5 + 20 + 30);
+  assert.equal(estimateSeconds(base) - estimateSeconds(none), 5 + 30 + 60);
   // Measured with the gangway path only.
   assert.equal(
     estimateSeconds({ ...base, paths: ['direct'] }),
