@@ -17,6 +17,7 @@ import {
   readFileSync,
   readdirSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -54,10 +55,22 @@ const addon = join(root, 'native', 'build', 'Release', 'gangway_native.node');
 if (existsSync(addon)) copyFileSync(addon, join(out, 'gangway_native.node'));
 else console.warn(`build-bundles: ${addon} is missing (npm run build:native); the bundles will not run`);
 const prebuilds = join(root, 'prebuilds');
+// The agent's image takes a prebuild before this machine's addon (helper/docker/agent-image.ts), so a prebuild
+// older than the addon's sources would run old native code in the VM against new JavaScript (an agent that
+// dies with "Timer is not a constructor", say). Said loudly, not refused: it only matters for the agent.
+const sources = [
+  join(root, 'native', 'binding.gyp'),
+  ...readdirSync(join(root, 'native', 'src')).map((n) => join(root, 'native', 'src', n)),
+];
+const newestSource = Math.max(...sources.map((f) => statSync(f).mtimeMs));
 if (existsSync(prebuilds))
   for (const d of readdirSync(prebuilds).filter((n) => /^linux-(x64|arm64)$/.test(n))) {
     const f = join(prebuilds, d, 'gangway_native.node');
     if (!existsSync(f)) continue;
+    if (statSync(f).mtimeMs < newestSource)
+      console.warn(
+        `build-bundles: prebuilds/${d} is older than native/src: the agent image would carry the old addon. Run: npm run prebuilds`,
+      );
     mkdirSync(join(out, 'prebuilds', d), { recursive: true });
     copyFileSync(f, join(out, 'prebuilds', d, 'gangway_native.node'));
   }
