@@ -66,3 +66,26 @@ test('dueIn moves the next wake to when the step is due: sooner, or later withou
   await sleep(100);
   assert.equal(runs.length, 2, 'stopped: dueIn does nothing');
 });
+
+test('the loop drives whatever timer it is given: clamped starts, poke as start(0), stop as stop()', () => {
+  const calls: string[] = [];
+  let fire: () => void = () => undefined;
+  let due = 5;
+  const loop = new DeadlineLoop(() => due, {
+    minMs: 20,
+    maxMs: 1_000,
+    timer: (f) => {
+      fire = f;
+      return { start: (ms) => calls.push(`start ${ms}`), stop: () => calls.push('stop') };
+    },
+  });
+  loop.start(); // runs the step (5 ms: below minMs)
+  due = Infinity;
+  fire(); // the timer fired: nothing due, so maxMs
+  loop.dueIn(300);
+  loop.poke();
+  loop.stop();
+  loop.poke(); // stopped: no start
+  loop.dueIn(50);
+  assert.deepEqual(calls, ['start 20', 'start 1000', 'start 300', 'start 0', 'stop']);
+});
