@@ -40,9 +40,9 @@ void pump_filter_refresh(struct pump *p, struct src_filter *f, unsigned *gen) {
   pthread_mutex_unlock(&p->peer_lock);
 }
 
-// The spin after data (issue #15.3). A wake-up from poll costs tens of µs (in a VM, an idle vCPU must be
-// woken out of HLT by the hypervisor: 45 µs on average here, `perf sched latency`), four per round trip
-// through the tunnel: most of what the tunnel adds to an idle ping (bench/hops.ts). After data, a thread
+// The spin after data (issue #15.3). A wake-up from poll costs 7-16 µs here (in a VM an idle vCPU must be
+// woken out of HLT by the hypervisor), four per round trip through the tunnel: a part of what the tunnel
+// adds to an idle ping, the cold network stack being most of the rest (bench/README.md). After data, a thread
 // polls without sleeping for a window (yielding the CPU to anything else runnable: on a busy CPU a spinner
 // must not hold the CPU the packet's next hop needs), and a thread that moves data kicks its sleeping partner
 // (the other thread of its queue, where the reply will come back) awake, so the reply finds it polling; the
