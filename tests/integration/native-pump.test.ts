@@ -60,6 +60,17 @@ class Endpoint {
   }
 }
 
+/** One plain endpoint on side A or B (gwt0, its side's tunnel addresses, bound on `port`), without a peer
+ *  unless `extra` names one. */
+function lone(side: 'A' | 'B', port: number, extra: string[] = []): Promise<Endpoint> {
+  const [ns, ip, addr, peer] =
+    side === 'A' ? [NS_A, A_IP, '10.99.0.1', '10.99.0.2'] : [NS_B, B_IP, '10.99.0.2', '10.99.0.1'];
+  return Endpoint.start(ns, [
+    ...['--tun', 'gwt0', '--mtu', '1420', '--addr', addr, '--peer-addr', peer],
+    ...['--bind', ip, '--port', String(port), ...extra],
+  ]);
+}
+
 async function pair(
   modeA: 'plain' | 'offload',
   modeB: 'plain' | 'offload',
@@ -728,10 +739,7 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
   test('a full UDP receive queue: the dropped datagrams are counted as udpRxOverflow, as the kernel counts them', async () => {
     // B's socket holds a handful of datagrams (SO_RCVBUF 4096, the addon's minimum); a burst sent without
     // waiting outruns its thread's wake-up. The data is not from B's peer, so what B reads is dropNotPeer.
-    const b = await Endpoint.start(NS_B, [
-      ...['--tun', 'gwt0', '--mtu', '1420', '--addr', '10.99.0.2', '--peer-addr', '10.99.0.1'],
-      ...['--bind', B_IP, '--port', '5502', '--peer', `${A_IP}:5501`, '--rcvbuf', '4096'],
-    ]);
+    const b = await lone('B', 5502, ['--peer', `${A_IP}:5501`, '--rcvbuf', '4096']);
     try {
       const snmp0 = parseSnmpUdp(await nsRun(NS_B, 'cat', ['/proc/net/snmp']));
       const s0 = await b.stats();
@@ -752,10 +760,7 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
   });
 
   test("a full TUN queue: the kernel's drops in front of the pump are counted as dropTunQueue", async () => {
-    const a = await Endpoint.start(NS_A, [
-      ...['--tun', 'gwt0', '--mtu', '1420', '--addr', '10.99.0.1', '--peer-addr', '10.99.0.2'],
-      ...['--bind', A_IP, '--port', '5504'],
-    ]);
+    const a = await lone('A', 5504);
     try {
       assert.equal((await a.stats()).dropTunQueue, 0);
       // A queue of one packet, and a burst through it that does not wait for the pump's thread.
@@ -770,10 +775,7 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
   });
 
   test('the pump threads ask for a larger CPU share (nice -10; the endpoint runs as root)', async () => {
-    const e = await Endpoint.start(NS_B, [
-      ...['--tun', 'gwt0', '--mtu', '1420', '--addr', '10.99.0.2', '--peer-addr', '10.99.0.1'],
-      ...['--bind', B_IP, '--port', '5503'],
-    ]);
+    const e = await lone('B', 5503);
     try {
       const nice = threadNice(e.p.proc.pid!);
       assert.equal(nice['gw-tun2udp-0'], -10);

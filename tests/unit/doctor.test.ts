@@ -2,54 +2,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CHECK_ORDER, gatewayOf, runDoctor, type DoctorProbe } from '../../helper/doctor';
+import { healthyProbe as healthy } from '../fixtures/doctor-probe';
 import { formatDiagnostics } from '../../cli/doctor-format';
 import { parseIpLink } from '../../shared/platform/net-linux';
 import { parseIfconfig } from '../../shared/platform/net-darwin';
-
-function healthy(over: Partial<DoctorProbe> = {}): DoctorProbe & { probed: string[] } {
-  const probed: string[] = [];
-  return {
-    probed,
-    version: '0.1.0',
-    socket: '/run/gangway.sock',
-    settingsWarning: null,
-    docker: { enabled: true, state: 'connected', endpoint: 'unix:///var/run/docker.sock' },
-    agentWanted: true,
-    agentError: null,
-    tunnel: { state: 'connected', peer: '10.0.0.2:40000', lastHeardAgoMs: 400, configAcked: true },
-    device: 'gw0',
-    installedRoutes: ['172.18.0.0/16'],
-    networks: [
-      {
-        name: 'app',
-        wanted: true,
-        routed: true,
-        conflict: null,
-        subnets: [{ cidr: '172.18.0.0/16', routed: true }],
-      },
-    ],
-    agentImage: () => Promise.resolve({ tag: 'gangway/agent:0.1.0', present: true }),
-    agentContainer: () => Promise.resolve({ state: 'running' as const }),
-    agentFirewall: () =>
-      Promise.resolve({
-        ok: true as const,
-        report: { backend: 'nft' as const, command: 'iptables-nft', dockerUser: true, rules: 4 },
-      }),
-    tunLink: () => Promise.resolve({ up: true, detail: 'up' }),
-    tunRoutes: () => Promise.resolve(['172.18.0.0/16']),
-    probeAddress: (ip: string) => {
-      probed.push(ip);
-      return Promise.resolve(true);
-    },
-    service: () => ({
-      installed: true,
-      path: '/etc/systemd/system/gangway.service',
-      programs: ['/usr/bin/node', '/usr/local/lib/gangway/0.1.0/gangway.js'],
-      problems: [],
-    }),
-    ...over,
-  };
-}
 
 async function statuses(p: DoctorProbe): Promise<Record<string, string>> {
   const d = await runDoctor(p);

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Runner } from '../../shared/exec';
 import { runDoctor, type DoctorProbe } from '../../helper/doctor';
+import { healthyProbe } from '../fixtures/doctor-probe';
 import {
   NO_DOCKER_CHAINS,
   firewallReport,
@@ -42,25 +43,9 @@ function runner(tables: { nft?: string; legacy?: string }): { run: Runner; calls
   return { run, calls };
 }
 
+/** A healthy probe whose agent reports `report` for its firewall. */
 function doctorProbe(report: FirewallReport): DoctorProbe {
-  return {
-    version: '0.1.0',
-    socket: '/run/gangway.sock',
-    settingsWarning: null,
-    docker: { enabled: true, state: 'connected', endpoint: 'unix:///var/run/docker.sock' },
-    agentWanted: true,
-    agentError: null,
-    tunnel: { state: 'connected', peer: '10.0.0.2:40000', lastHeardAgoMs: 400, configAcked: true },
-    device: 'gw0',
-    installedRoutes: [],
-    networks: [],
-    agentImage: () => Promise.resolve({ tag: 'gangway/agent:0.1.0', present: true }),
-    agentContainer: () => Promise.resolve({ state: 'running' as const }),
-    agentFirewall: () => Promise.resolve({ ok: true as const, report }),
-    tunLink: () => Promise.resolve({ up: true, detail: 'up' }),
-    tunRoutes: () => Promise.resolve([]),
-    probeAddress: () => Promise.resolve(true),
-  };
+  return healthyProbe({ agentFirewall: () => Promise.resolve({ ok: true as const, report }) });
 }
 
 test('savedChains reads the chain declarations only', () => {

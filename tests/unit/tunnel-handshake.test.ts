@@ -407,14 +407,28 @@ function wireDue(
   });
 }
 
-test('ticked only when due, an idle tunnel stays connected on a keepalive every 2 s, and wakes little more', () => {
-  const { net, server, client, configs } = setup();
+/** Both ends ticked only when due and wired as in the daemon and the agent; the agent dials. */
+function dialDue(
+  net: FakeNet,
+  server: Parameters<typeof dueTicker>[1] & Parameters<typeof wireDue>[2],
+  client: Parameters<typeof dueTicker>[1] &
+    Parameters<typeof wireDue>[2] & {
+      on(e: 'state', f: () => void): unknown;
+      dial(): void;
+    },
+) {
   const s = dueTicker(net, server);
   const c = dueTicker(net, client);
   wireDue(net, SERVER, server, s);
   wireDue(net, AGENT, client, c);
   client.on('state', () => c.poke());
   client.dial();
+  return { s, c };
+}
+
+test('ticked only when due, an idle tunnel stays connected on a keepalive every 2 s, and wakes little more', () => {
+  const { net, server, client, configs } = setup();
+  const { s, c } = dialDue(net, server, client);
   net.run(500, [s, c]);
   assert.equal(server.state, 'connected');
   assert.equal(server.configAcked, true);
@@ -435,12 +449,7 @@ test('ticked only when due, an idle tunnel stays connected on a keepalive every 
 
 test('with 20% loss each way for 10 minutes, unanswered keepalives are probed again and the session holds', () => {
   const { net, server, client } = setup(0.2);
-  const s = dueTicker(net, server);
-  const c = dueTicker(net, client);
-  wireDue(net, SERVER, server, s);
-  wireDue(net, AGENT, client, c);
-  client.on('state', () => c.poke());
-  client.dial();
+  const { s, c } = dialDue(net, server, client);
   net.run(10_000, [s, c]);
   assert.equal(server.state, 'connected');
   const forgotten = server.counters.get('peerForgotten');
@@ -454,12 +463,7 @@ test('with 20% loss each way for 10 minutes, unanswered keepalives are probed ag
 
 test('a restarted helper answers the old session with STALE: the agent re-dials within about a second', () => {
   const { net, server, client, secret } = setup();
-  const c = dueTicker(net, client);
-  const s = dueTicker(net, server);
-  wireDue(net, SERVER, server, s);
-  wireDue(net, AGENT, client, c);
-  client.on('state', () => c.poke());
-  client.dial();
+  const { s, c } = dialDue(net, server, client);
   net.run(3_000, [s, c]);
   assert.equal(client.state, 'connected');
   const server2 = new TunnelServer(net.port(SERVER), secret, {
@@ -509,12 +513,7 @@ test('ticked only when due, with 20% loss the handshake completes and a silent a
   for (let round = 0; round < 20; round++) {
     const { net, server, client } = setup(0.2);
     for (let i = 0; i < round; i++) net.random();
-    const s = dueTicker(net, server);
-    const c = dueTicker(net, client);
-    wireDue(net, SERVER, server, s);
-    wireDue(net, AGENT, client, c);
-    client.on('state', () => c.poke());
-    client.dial();
+    const { s, c } = dialDue(net, server, client);
     net.run(10_000, [s, c]);
     assert.equal(server.state, 'connected', `round ${round}`);
     assert.equal(server.configAcked, true, `round ${round}`);
