@@ -138,19 +138,12 @@ static void handle_datagram(struct udp2tun *u, uint8_t *buf, size_t len, const s
   u->cb.tun_tx_bytes += len;
 }
 
-// How long message k waited between the kernel's receive and this batch.
-static void note_sojourn(struct udp2tun *u, int k) {
-  uint64_t t;
-  u->sojourn_ns = udp_rx_time(&u->msgs[k].msg_hdr, &t) && u->now_rt_ns > t ? u->now_rt_ns - t : 0;
-}
-
 // The receive queue's drops since the last batch: the newest message carries the socket's running count.
 // Datagrams dropped after it are counted with the next batch.
-static void count_rx_drops(struct udp2tun *u, int r) {
-  uint32_t drops;
-  if (!udp_rx_drops(&u->msgs[r - 1].msg_hdr, &drops)) return;
-  u->cb.udp_rx_overflow += (uint32_t)(drops - u->rx_drops);  // unsigned: survives the count's wrap
-  u->rx_drops = drops;
+static void count_rx_drops(struct udp2tun *u, const struct udp_rx_info *newest) {
+  if (!newest->has_drops) return;
+  u->cb.udp_rx_overflow += (uint32_t)(newest->drops - u->rx_drops);  // unsigned: survives the count's wrap
+  u->rx_drops = newest->drops;
 }
 
 // Whether any of the r datagrams received carries data (control alone, a keepalive, kicks no spin).
@@ -193,7 +186,6 @@ void *udp2tun_main(void *arg) {
       }
       continue;
     }
-    if (r > 0) count_rx_drops(u, r);
     pump_peer_refresh(p, &u->peer);
     pump_filter_refresh(p, &u->filter, &u->filter_gen);
     struct timespec ts;
@@ -203,19 +195,23 @@ void *udp2tun_main(void *arg) {
     u->now_rt_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     // The partner is kicked before the TUN writes, not after: its wake-up then runs beside the writes (and
     // beside the reply the kernel may produce within them, an echo reply or a TCP ACK).
-    if (batch_has_data(u, r)) pump_note_data(p);
+    if (p->spin_max_ns && batch_has_data(u, r)) pump_note_data(p);
     for (int k = 0; k < r; k++) {
       struct msghdr *m = &u->msgs[k].msg_hdr;
       uint8_t *buf = u->iov[k].iov_base;
       size_t len = u->msgs[k].msg_len;
       const struct sockaddr *from = (const struct sockaddr *)&u->names[k];
+      struct udp_rx_info info;
+      udp_rx_info(m, &info);  // one pass over the control data: GRO size, receive time, drop count
+      if (k == r - 1) count_rx_drops(u, &info);
       if (m->msg_flags & MSG_TRUNC) {
         u->cb.drop_oversize++;
         continue;
       }
-      note_sojourn(u, k);
+      // How long the message waited between the kernel's receive and this batch.
+      u->sojourn_ns = info.time_ns && u->now_rt_ns > info.time_ns ? u->now_rt_ns - info.time_ns : 0;
       // With UDP GRO the buffer may hold several datagrams of one sender: all `gso` bytes but the last.
-      size_t gso = q->udp.gro ? udp_gro_size(m) : 0;
+      size_t gso = q->udp.gro ? info.gro_size : 0;
       if (gso == 0 || gso >= len) {
         handle_datagram(u, buf, len, from, m->msg_namelen);
         continue;

@@ -32,7 +32,7 @@ struct udp_socket {
   int fd;
   int family;       // AF_INET or AF_INET6 (dual-stack)
   uint16_t port;    // bound port
-  bool gro;         // UDP_GRO enabled: a received buffer may hold several datagrams (see udp_gro_size)
+  bool gro;         // UDP_GRO enabled: a received buffer may hold several datagrams (see udp_rx_info)
   bool gso;         // UDP_SEGMENT may be used to send several datagrams in one message
 };
 
@@ -63,13 +63,13 @@ int udp_send_each(int fd, dgram_t *msgs, unsigned int n);
 
 // Marks msg as a UDP GSO send of `seg_size`-byte datagrams, using ctrl (UDP_CTRL_LEN bytes) for the cmsg.
 void udp_set_gso(struct msghdr *msg, void *ctrl, uint16_t seg_size);
-// The datagram size of a GRO-coalesced receive buffer, or 0 when the buffer holds a single datagram.
-size_t udp_gro_size(struct msghdr *msg);
-// The socket's receive-queue drops so far (SO_RXQ_OVFL: a 32-bit count that wraps), as carried by a received
-// message; false when the message carries none (no drops yet, or not Linux).
-bool udp_rx_drops(struct msghdr *msg, uint32_t *drops);
-// When the kernel received the message (CLOCK_REALTIME, ns; SO_TIMESTAMPNS); false when it carries no time
-// (not Linux).
-bool udp_rx_time(struct msghdr *msg, uint64_t *ns);
+// What a received message's control data says, read in one pass over it.
+struct udp_rx_info {
+  size_t gro_size;   // the datagram size of a GRO-coalesced buffer; 0 when it holds a single datagram
+  uint64_t time_ns;  // when the kernel received it (CLOCK_REALTIME, SO_TIMESTAMPNS); 0 when unknown
+  bool has_drops;    // whether `drops` was carried (none before the first drop, and never off Linux)
+  uint32_t drops;    // the socket's receive-queue drops so far (SO_RXQ_OVFL: a 32-bit count that wraps)
+};
+void udp_rx_info(struct msghdr *msg, struct udp_rx_info *out);
 
 #endif

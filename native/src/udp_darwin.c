@@ -72,23 +72,12 @@ void udp_set_gso(struct msghdr *msg, void *ctrl, uint16_t seg_size) {
   (void)seg_size;  // never called: gso is false on macOS
 }
 
-size_t udp_gro_size(struct msghdr *msg) {
+// Nothing to read on macOS: no UDP GRO; no SO_RXQ_OVFL (its drops show only in netstat -s, udp: "dropped due
+// to full socket buffers"); and no receive time asked for (SO_TIMESTAMP would give microseconds), so the pump's
+// AQM stays off there.
+void udp_rx_info(struct msghdr *msg, struct udp_rx_info *out) {
   (void)msg;
-  return 0;
-}
-
-// macOS has no SO_RXQ_OVFL; its drops show only in netstat -s (udp: "dropped due to full socket buffers").
-bool udp_rx_drops(struct msghdr *msg, uint32_t *drops) {
-  (void)msg;
-  (void)drops;
-  return false;
-}
-
-// Not asked for on macOS (SO_TIMESTAMP would give microseconds): the pump's AQM stays off there.
-bool udp_rx_time(struct msghdr *msg, uint64_t *ns) {
-  (void)msg;
-  (void)ns;
-  return false;
+  memset(out, 0, sizeof *out);
 }
 
 int udp_open_group(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, int sndbuf, bool offload,

@@ -141,36 +141,22 @@ void udp_set_gso(struct msghdr *msg, void *ctrl, uint16_t seg_size) {
   memcpy(CMSG_DATA(c), &seg_size, sizeof seg_size);
 }
 
-size_t udp_gro_size(struct msghdr *msg) {
+void udp_rx_info(struct msghdr *msg, struct udp_rx_info *out) {
+  memset(out, 0, sizeof *out);
   for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
     if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
       int size;
       memcpy(&size, CMSG_DATA(c), sizeof size);
-      return size > 0 ? (size_t)size : 0;
-    }
-  }
-  return 0;
-}
-
-bool udp_rx_drops(struct msghdr *msg, uint32_t *drops) {
-  for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL && c->cmsg_len >= CMSG_LEN(sizeof *drops)) {
-      memcpy(drops, CMSG_DATA(c), sizeof *drops);
-      return true;
-    }
-  }
-  return false;
-}
-
-bool udp_rx_time(struct msghdr *msg, uint64_t *ns) {
-  for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS &&
-        c->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
+      out->gro_size = size > 0 ? (size_t)size : 0;
+    } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL &&
+               c->cmsg_len >= CMSG_LEN(sizeof out->drops)) {
+      memcpy(&out->drops, CMSG_DATA(c), sizeof out->drops);
+      out->has_drops = true;
+    } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS &&
+               c->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
       struct timespec ts;
       memcpy(&ts, CMSG_DATA(c), sizeof ts);
-      *ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-      return true;
+      out->time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     }
   }
-  return false;
 }
