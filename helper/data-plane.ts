@@ -9,7 +9,7 @@ import { formatCidr, nthAddress, parseCidr } from '../common/cidr';
 import type { Logger } from '../common/log';
 import type { NativeAddon, Pump } from '../native/index';
 import type { NetPlatform } from '../shared/platform/net-platform';
-import { macLikePump } from '../shared/pump-mode';
+import { macLikePump, tunPlan } from '../shared/pump-mode';
 import { runningQueues } from '../shared/pump-queues';
 import { RouteReconciler } from './routes/route-reconciler';
 import { type AgentSecretLookup, TunnelServer, type TunnelServerOptions } from './tunnel-server';
@@ -117,12 +117,8 @@ async function addressIpv6(p: PlaneParams, device: string, d: DataPlaneDeps): Pr
 
 export async function openDataPlane(p: PlaneParams, d: DataPlaneDeps): Promise<DataPlane> {
   const macLike = d.macLike ?? macLikePump();
-  // A Mac's utun has one queue: the mac-like pump has one too, whatever --queues says.
-  const queues = macLike ? 1 : d.queues;
-  const tun = d.native.openTun(
-    d.tunName,
-    macLike ? { macLike } : { offload: d.offload, multiQueue: queues > 1 },
-  );
+  const { queues, options } = tunPlan(macLike, d.offload, d.queues);
+  const tun = d.native.openTun(d.tunName, options);
   if (macLike)
     d.log.warn('mac-like pump (bench only): one packet per syscall, no offloads', { device: tun.name });
   let tunnel: TunnelServer | undefined;

@@ -4,6 +4,21 @@
 // any usage text; bench/maclike-path.ts sets it. On macOS the pump always works this way.
 export const MACLIKE_ENV = 'GANGWAY_PUMP_MACLIKE';
 
+/**
+ * How the daemon and the agent open their TUN for the pump: the mac-like pump gets a utun-framed device and one
+ * queue (a Mac's utun has one), whatever was asked; otherwise offloads as asked and a multi-queue device when
+ * more than one queue runs. The options are native/index.ts OpenTunOptions.
+ */
+export function tunPlan(
+  macLike: boolean,
+  offload: boolean,
+  queues: number,
+): { queues: number; options: { macLike: true } | { offload: boolean; multiQueue: boolean } } {
+  return macLike
+    ? { queues: 1, options: { macLike: true } }
+    : { queues, options: { offload, multiQueue: queues > 1 } };
+}
+
 /** True when the environment asks for the mac-like pump; throws on a value that is neither 1 nor 0. */
 export function macLikePump(env: NodeJS.ProcessEnv = process.env): boolean {
   const v = env[MACLIKE_ENV];

@@ -15,7 +15,7 @@ import { Firewall } from './firewall';
 import { firewallReport } from './firewall-backend';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { DeadlineLoop } from '../shared/deadline-loop';
-import { macLikePump } from '../shared/pump-mode';
+import { macLikePump, tunPlan } from '../shared/pump-mode';
 import { configureTun6, ipv6Forwarding, ipv6Of } from './tun-ipv6';
 import { defaultQueues, parseQueues, runningQueues } from '../shared/pump-queues';
 
@@ -91,21 +91,15 @@ async function run(log: Logger): Promise<number> {
   if (!secret)
     throw new Error(`${secretFile} does not hold a Gangway secret (hex, or "KEYID SECRET" in hex)`);
   // The mac-like pump (bench only) has one queue, as macOS utun does.
-  const queues = macLikePump()
-    ? 1
-    : values.queues === undefined
-      ? defaultQueues()
-      : parseQueues(values.queues);
-  if (queues instanceof Error) {
-    console.error(`gangway-agent: ${queues.message}\n\n${USAGE}`);
+  const asked = values.queues === undefined ? defaultQueues() : parseQueues(values.queues);
+  if (asked instanceof Error) {
+    console.error(`gangway-agent: ${asked.message}\n\n${USAGE}`);
     return 2;
   }
   const net = new LinuxNet(runCommand);
   // GANGWAY_PUMP_MACLIKE=1 (bench only, shared/pump-mode.ts): one packet per syscall, no offloads, one queue.
-  const tun = native().openTun(
-    values['tun-name'] ?? 'gwa0',
-    macLikePump() ? { macLike: true } : { offload: !values['no-offload'], multiQueue: queues > 1 },
-  );
+  const { queues, options } = tunPlan(macLikePump(), !values['no-offload'], asked);
+  const tun = native().openTun(values['tun-name'] ?? 'gwa0', options);
   enableForwarding(log);
 
   let server = await resolveForever(host, port, log);
