@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Endpoint } from '../common/control-port';
 import { type Hello, cookieFor, hasCookie, macEqual } from '../common/wire';
+import { Bucket } from './rate-bucket';
 
 export interface HelloGuardOptions {
   /** Upper bound on challenges sent per second, so spoofed HELLOs cannot make us a traffic reflector. */
@@ -24,27 +25,6 @@ export type HelloVerdict =
   | { kind: 'cookie'; cookie: Buffer }
   | { kind: 'drop'; reason: 'handshakeRateLimited' | 'handshakeCookieRateLimited' }
   | { kind: 'proceed' };
-
-/** A token bucket: `rate` per second, at most `burst`. */
-class Bucket {
-  private tokens: number;
-  private at: number;
-  constructor(
-    private readonly rate: number,
-    private readonly burst: number,
-    now: number,
-  ) {
-    this.tokens = burst;
-    this.at = now;
-  }
-  take(now: number): boolean {
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.at) / 1000) * this.rate);
-    this.at = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
-  }
-}
 
 /** Sources tracked for per-source HELLO budgets; the least recently seen is forgotten beyond this. */
 const MAX_SOURCES = 4096;

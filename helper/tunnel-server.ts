@@ -5,6 +5,7 @@
 // and ignored here. Who gets an answer to a HELLO at all is HelloGuard's call (hello-guard.ts).
 import { EventEmitter } from 'node:events';
 import { HelloGuard, type HelloGuardOptions } from './hello-guard';
+import { Bucket } from './rate-bucket';
 import { Counters } from '../common/counters';
 import { type ControlPort, type Endpoint, sameEndpoint } from '../common/control-port';
 import {
@@ -114,7 +115,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   private readonly peerTimeoutMs: number;
   private readonly challengeTtlMs: number;
   private readonly secretFor: AgentSecretLookup;
-  private staleWindow = { start: 0, sent: 0 };
+  private readonly staleBudget: Bucket;
 
   constructor(
     private readonly port: ControlPort,
@@ -126,6 +127,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     this.peerTimeoutMs = opts.peerTimeoutMs ?? 5_000;
     this.challengeTtlMs = opts.challengeTtlMs ?? 10_000;
     this.guard = new HelloGuard(opts, this.now());
+    this.staleBudget = new Bucket(STALE_PER_SECOND, STALE_PER_SECOND, this.now());
     this.secretFor =
       typeof secret === 'function' ? secret : (id) => (id.equals(INSTALL_KEY_ID) ? secret : undefined);
   }
@@ -379,13 +381,10 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   }
 
   private sendStale(sessionId: Buffer, to: Endpoint): void {
-    const now = this.now();
-    if (now - this.staleWindow.start >= 1_000) this.staleWindow = { start: now, sent: 0 };
-    if (this.staleWindow.sent >= STALE_PER_SECOND) {
+    if (!this.staleBudget.take(this.now())) {
       this.counters.inc('staleRateLimited');
       return;
     }
-    this.staleWindow.sent++;
     this.counters.inc('staleSent');
     this.send(encodeStale(sessionId), to.address, to.port);
   }
