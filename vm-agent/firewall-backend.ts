@@ -8,6 +8,7 @@
 // firewall backend (its own nft tables, no DOCKER-USER): then the agent's rules cannot open Docker's
 // isolation, and status and doctor say so.
 import type { Runner } from '../shared/exec';
+import { ip6Command } from './firewall-rules';
 
 export type Backend = 'nft' | 'legacy';
 
@@ -97,7 +98,7 @@ export const NO_DOCKER_CHAINS =
 
 export async function firewallReport(run: Runner): Promise<FirewallReport> {
   const probe = await probeBackend(run);
-  const save = probe.backend === 'none' ? 'iptables-save' : `iptables-${probe.backend}-save`;
+  const flavour = probe.backend === 'none' ? 'iptables' : `iptables-${probe.backend}`;
   const count = async (cmd: string) => {
     try {
       return (await run(cmd, [])).split('\n').filter(isOurRule).length;
@@ -105,8 +106,8 @@ export async function firewallReport(run: Runner): Promise<FirewallReport> {
       return 0; // no tables to read: no rules of ours either
     }
   };
-  const rules = await count(save);
-  const rules6 = await count(save.replace(/^iptables/, 'ip6tables'));
+  const rules = await count(`${flavour}-save`);
+  const rules6 = await count(`${ip6Command(flavour)}-save`);
   return {
     ...probe,
     rules,
