@@ -205,8 +205,6 @@ export const tunnelSubnetSchema = z
     `the tunnel subnet must lie in a private range (${PRIVATE_RANGES.join(', ')}), like 10.57.0.0/30: a public one would take someone's addresses`,
   );
 
-/** IPv6 needs an inner MTU of at least 1280 (RFC 8200): below it Linux takes IPv6 off the device. */
-export const IPV6_MIN_MTU = 1280;
 const ULA = 'fc00::/7';
 
 /**

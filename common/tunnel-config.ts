@@ -4,6 +4,10 @@ import { z } from 'zod';
 import { isIPv4, isIPv6 } from './ip-address';
 import { parseCidr } from './cidr';
 
+/** IPv6 needs an inner MTU of at least 1280 (RFC 8200): below it Linux takes IPv6 off the device. The helper
+ *  sends no IPv6 addresses then, and the agent leaves IPv6 off if it gets them anyway. */
+export const IPV6_MIN_MTU = 1280;
+
 const ip6 = z.string().refine((s) => isIPv6(s), 'not an IPv6 address');
 const ip = z.string().refine((s) => isIPv4(s) || isIPv6(s), 'not an IP address');
 export const cidr = z.string().refine((s) => parseCidr(s) !== undefined, 'not a CIDR (like 172.18.0.0/16)');

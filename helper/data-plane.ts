@@ -4,7 +4,7 @@
 // one place, with nothing left open when a step fails.
 import { closeSync } from 'node:fs';
 import { formatEndpoint } from '../common/control-port';
-import { IPV6_MIN_MTU } from '../common/api';
+import { IPV6_MIN_MTU } from '../common/tunnel-config';
 import { formatCidr, nthAddress, parseCidr } from '../common/cidr';
 import type { Logger } from '../common/log';
 import type { NativeAddon, Pump } from '../native/index';

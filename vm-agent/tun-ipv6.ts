@@ -3,11 +3,9 @@
 // LinuxNet.configureTun, which knows one family per call.
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../common/log';
+import { IPV6_MIN_MTU } from '../common/tunnel-config';
 import type { TunnelConfig } from '../common/wire';
 import type { Runner } from '../shared/exec';
-
-/** IPv6 needs links of at least 1280 bytes: the kernel drops a smaller link's IPv6 addresses itself. */
-export const IPV6_MIN_MTU = 1280;
 
 export interface TunAddressing6 {
   /** The agent's IPv6 tunnel address. */
