@@ -18,7 +18,7 @@ export function clockTicks(): number {
 }
 
 /** The fields of a /proc/<pid>/stat line from field 3 (state) on: the name (field 2) may hold spaces. */
-function statFieldsAfterName(stat: string): string[] {
+export function statFieldsAfterName(stat: string): string[] {
   const close = stat.lastIndexOf(')');
   if (close < 0) throw new Error('not a /proc/<pid>/stat line');
   return stat

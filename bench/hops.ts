@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { createRig, type Rig } from '../rig/rig';
 import { runIperf } from './iperf';
 import { createPath, type BenchPath } from './paths';
-import { runPing, summarizePing } from './ping';
+import { LOAD_WARMUP_S, PING_INTERVAL_S, loadedPingCount, runPing, summarizePing } from './ping';
 import { percentile } from './stats';
 import { PATH_NAMES, type PathName } from './types';
 
@@ -154,10 +154,10 @@ async function measure(rig: Rig, path: BenchPath, pings: number, loadSeconds: nu
     let iperf: Promise<unknown> = Promise.resolve();
     if (load) {
       iperf = runIperf(rig, rig.hostNs, target.ns, target.ip, { seconds: loadSeconds, streams: 4 });
-      await new Promise((r) => setTimeout(r, 1000));
-      count = Math.max(20, Math.floor((loadSeconds - 1.5) / 0.01));
+      await new Promise((r) => setTimeout(r, LOAD_WARMUP_S * 1000));
+      count = loadedPingCount(loadSeconds);
     }
-    const ping = summarizePing(await runPing(rig.hostNs, target.ip, count, 0.01));
+    const ping = summarizePing(await runPing(rig.hostNs, target.ip, count, PING_INTERVAL_S));
     await iperf;
     const seen = await Promise.all(caps.map((c) => c.stop()));
     const hops = caps.map((c, i) => ({ name: c.dev, seen: seen[i]! }));

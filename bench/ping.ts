@@ -3,6 +3,16 @@
 import { nsRun } from '../rig/exec';
 import { mean, percentile } from './stats';
 
+/** The bench's ping interval, idle and under load. */
+export const PING_INTERVAL_S = 0.01;
+/** Seconds of load before the loaded ping starts. */
+export const LOAD_WARMUP_S = 1;
+
+/** Pings under a `seconds`-long load: started LOAD_WARMUP_S in, ending before the load does. */
+export function loadedPingCount(seconds: number): number {
+  return Math.max(20, Math.min(5000, Math.floor((seconds - LOAD_WARMUP_S - 0.5) / PING_INTERVAL_S)));
+}
+
 export interface PingParse {
   /** RTT of each reply in ms, in arrival order; duplicates are left out. */
   rtts: number[];

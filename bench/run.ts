@@ -23,7 +23,14 @@ import {
 } from './paths';
 import { dropDelta, formatDrops, readDrops } from './drops';
 import { readUdpCounters, udpDelta } from './netstat';
-import { runPing, summarizePing, type PingParse } from './ping';
+import {
+  LOAD_WARMUP_S,
+  PING_INTERVAL_S,
+  loadedPingCount,
+  runPing,
+  summarizePing,
+  type PingParse,
+} from './ping';
 import { formatReport, checkTargets } from './report';
 import { median } from './stats';
 import {
@@ -98,15 +105,9 @@ export function parseOptions(argv: string[]): Options | 'help' {
   };
 }
 
-const PING_INTERVAL_S = 0.01;
 /** Node's start-up work (its garbage collector shrinking the heap) ends before the idle measurement starts;
  *  the same settling as `npm run bench:idle`, so the two figures compare. */
 const IDLE_SETTLE_S = 30;
-/** Seconds of load before the loaded ping starts, and the ping's count so it ends before the load does. */
-const LOAD_WARMUP_S = 1;
-function loadedPingCount(seconds: number): number {
-  return Math.max(20, Math.min(5000, Math.floor((seconds - LOAD_WARMUP_S - 0.5) / PING_INTERVAL_S)));
-}
 
 /** Expected duration in seconds (setup and teardown per path are estimates). */
 export function estimateSeconds(o: Options): number {

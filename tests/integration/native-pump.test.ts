@@ -9,6 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { parseStatTicks } from '../../bench/cpu';
 import { parseSnmpUdp } from '../../bench/netstat';
 import type { PumpStats } from '../../native/index';
 import { NetnsPair, nsRun, run } from '../fixtures/netns-pair';
@@ -796,9 +797,7 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
         let sum = 0;
         for (const tid of readdirSync(`/proc/${pid}/task`)) {
           if (!readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').startsWith('gw-')) continue;
-          const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-          const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-          sum += Number(rest[11]) + Number(rest[12]); // utime + stime
+          sum += parseStatTicks(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
         }
         return sum;
       };
