@@ -14,6 +14,7 @@
         "src/ctrl_limit.c",
         "src/udp_each.c",
         "src/aqm.c",
+        "src/fq.c",
         "src/js_timer.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],

@@ -109,6 +109,17 @@ export interface PumpStats {
    */
   dropQueueDelay?: number;
   /**
+   * The same on the way out: bulk packets read from the TUN that waited in the TUN -> UDP thread's flow
+   * queues (native/src/fq.h, FQ-CoDel) above 1 ms for 10 ms or more. Every platform.
+   */
+  dropFqDelay?: number;
+  /**
+   * Packets the TUN -> UDP thread dropped to make room when all its flow-queue slots were taken: the oldest
+   * packet of the flow with the most bytes queued (native/src/fq.h). Without offloads only (macOS and the
+   * mac-like path): with them the thread stops reading instead and the kernel's queue holds the rest.
+   */
+  dropFqFull?: number;
+  /**
    * Packets the kernel dropped because the TUN's queue towards the pump was full (Linux: the device's
    * tx_dropped, read when stats() is called, counted since the device was created). Always 0 on macOS.
    */

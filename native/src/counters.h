@@ -32,7 +32,9 @@
   X(tun_tx_gro_packets, "tunTxGroPackets")    \
   X(udp_rx_overflow, "udpRxOverflow")         \
   X(drop_queue_delay, "dropQueueDelay")       \
-  X(drop_tun_queue, "dropTunQueue")
+  X(drop_tun_queue, "dropTunQueue")           \
+  X(drop_fq_delay, "dropFqDelay")             \
+  X(drop_fq_full, "dropFqFull")
 
 // Shared, read by stats() on the JS thread while the pump threads add to them.
 struct pump_counters {

@@ -2,13 +2,18 @@
 //  - plain TUN: one read per packet (a TUN fd cannot batch reads); the datagrams go out with one sendmmsg.
 //  - offload TUN: one read per super-packet (up to 64 KB); offload_split cuts it into MTU-sized packets that
 //    go out as UDP GSO messages (one sendmsg-worth of kernel work for up to 64 datagrams).
+// Each round reads up to twice what it sends into the thread's own FQ-CoDel (fq.h), then sends a batch in
+// its order: the kernel's FIFO in front of the thread stays short, and the queue that forms under load is one
+// where a sparse flow goes first and bulk is dropped by time, not pings by overflow.
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #include "flow_steer.h"
+#include "fq.h"
 #include "ip.h"
 #include "offload.h"
 #include "pump_internal.h"
@@ -17,8 +22,17 @@
 #define T2U_MAX_MSGS 1024       // sendmmsg handles at most UIO_MAXIOV (1024) messages per call
 #define T2U_PLAIN_BATCH 64      // packets per sendmmsg in plain mode
 #define T2U_OFFLOAD_FRAMES 4    // super-packets per batch in offload mode
-#define PLAIN_AREA_MAX (1 << 20)
+#define T2U_READ_FACTOR 2       // reads per round, in batches: the thread drains faster than it sends
 #define FRAME_CAP (VNET_HDR_LEN + 65536)
+// The FQ's packet slots: up to 4 MiB of plain packets (at most 1024), or 64 super-packets (4 MiB). Only the
+// slots a load reaches are ever touched: free slots are reused last-freed first.
+#define PLAIN_POOL_MAX (4 << 20)
+#define PLAIN_SLOTS_MAX 1024
+#define OFFLOAD_SLOTS 64
+#define PLAIN_QUANTUM_PACKETS 16  // a flow's turn: enough same-flow packets for a UDP GSO send
+// CoDel per flow, as on the receive side (pump_udp2tun.c).
+#define FQ_TARGET_NS 1000000
+#define FQ_INTERVAL_NS 10000000
 // Room one more offload frame needs in msgs[]: with UDP GSO a frame becomes at most ~17 messages.
 #define GSO_MSGS_PER_FRAME 32
 
@@ -32,11 +46,14 @@ union ctrl_buf {
 struct tun2udp {
   struct pump *p;
   struct pump_queue *q;
-  uint8_t *out;  // the packets of the batch being built; msgs point into it
+  struct fq fq;
+  uint8_t *pool;     // the FQ's slots, `slot` bytes each
+  size_t slot;       // plain: mtu + 1 rounded up, so an oversize packet shows as such; offload: one TUN read
+  uint16_t held[T2U_PLAIN_BATCH];  // plain mode: slots the batch's messages point into, freed after flush
+  unsigned nheld;
+  uint8_t *out;  // offload mode: the split packets of the batch being built; msgs point into it
   size_t out_cap, out_used;
-  size_t slot;     // plain mode: bytes per packet, mtu + 1 rounded up, so an oversize packet shows as such
-  uint8_t *frame;  // offload mode: one TUN read (vnet header + packet)
-  bool gso;        // UDP GSO still usable (turned off for good if the kernel refuses it)
+  bool gso;  // UDP GSO still usable (turned off for good if the kernel refuses it)
   unsigned nmsgs, niov;
   bool group_open;  // plain mode: the last message may take more packets (see add_plain)
   dgram_t msgs[T2U_MAX_MSGS];
@@ -56,18 +73,24 @@ struct tun2udp *tun2udp_new(struct pump_queue *q) {
   t->p = p;
   t->q = q;
   t->gso = q->udp.gso;
+  size_t nslots;
+  uint32_t quantum;
   if (p->offload) {
+    t->slot = FRAME_CAP;
+    nslots = OFFLOAD_SLOTS;
+    quantum = 65536;
     t->out_cap = T2U_OFFLOAD_FRAMES * SPLIT_OUT_MAX;
-    t->frame = malloc(FRAME_CAP);
+    t->out = malloc(t->out_cap);
   } else {
     t->slot = (p->mtu + 1 + 63) & ~(size_t)63;
-    size_t slots = PLAIN_AREA_MAX / t->slot;
-    if (slots > T2U_PLAIN_BATCH) slots = T2U_PLAIN_BATCH;
-    if (slots < 4) slots = 4;
-    t->out_cap = slots * t->slot;
+    nslots = PLAIN_POOL_MAX / t->slot;
+    if (nslots > PLAIN_SLOTS_MAX) nslots = PLAIN_SLOTS_MAX;
+    if (nslots < 2 * T2U_PLAIN_BATCH) nslots = 2 * T2U_PLAIN_BATCH;
+    quantum = (uint32_t)(PLAIN_QUANTUM_PACKETS * p->mtu);
   }
-  t->out = malloc(t->out_cap);
-  if (!t->out || (p->offload && !t->frame)) {
+  t->pool = malloc(nslots * t->slot);
+  if (!t->pool || (p->offload && !t->out) ||
+      fq_init(&t->fq, (unsigned)nslots, quantum, FQ_TARGET_NS, FQ_INTERVAL_NS) != 0) {
     tun2udp_free(t);
     return NULL;
   }
@@ -76,9 +99,18 @@ struct tun2udp *tun2udp_new(struct pump_queue *q) {
 
 void tun2udp_free(struct tun2udp *t) {
   if (!t) return;
+  fq_destroy(&t->fq);
+  free(t->pool);
   free(t->out);
-  free(t->frame);
   free(t);
+}
+
+static uint8_t *slot_buf(struct tun2udp *t, int slot) { return t->pool + (size_t)slot * t->slot; }
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void add_msg(struct tun2udp *t, uint8_t *base, size_t len, size_t nseg, uint16_t gso_size) {
@@ -206,73 +238,113 @@ static void flush(struct tun2udp *t) {
   t->niov = 0;
   t->group_open = false;
   t->out_used = 0;
+  for (unsigned k = 0; k < t->nheld; k++) fq_slot_put(&t->fq, t->held[k]);
+  t->nheld = 0;
 }
 
 static enum read_status read_error(void) {
   return errno == EAGAIN || errno == EWOULDBLOCK ? READ_EMPTY : READ_ERROR;
 }
 
-static enum read_status read_plain(struct tun2udp *t) {
+// Whether a packet just read goes into the FQ; counts it, and why not. `len` is the IP packet's.
+static bool admit(struct tun2udp *t, const uint8_t *frame, size_t n, const uint8_t **pkt, size_t *len) {
   struct pump *p = t->p;
-  for (;;) {
-    if (t->nmsgs >= T2U_PLAIN_BATCH || t->out_cap - t->out_used < t->slot) return READ_FULL;
-    uint8_t *buf = t->out + t->out_used;
+  if (p->offload) {
+    if (n <= VNET_HDR_LEN || n > FRAME_CAP) {
+      t->cb.drop_malformed++;
+      return false;
+    }
+    *pkt = frame + VNET_HDR_LEN;
+    *len = n - VNET_HDR_LEN;
+  } else {
+    *pkt = frame;
+    *len = n;
+  }
+  t->cb.tun_rx_packets++;
+  t->cb.tun_rx_bytes += *len;
+  if (!t->peer.set) {
+    t->cb.drop_no_peer++;
+    return false;
+  }
+  if (!p->offload) {  // a super-packet's size and shape are offload_split's to judge
+    if (n > p->mtu) {
+      t->cb.drop_oversize++;
+      return false;
+    }
+    if (!ip_is_data(frame, n)) {
+      t->cb.drop_malformed++;  // would read as a control datagram on the other side
+      return false;
+    }
+  }
+  return true;
+}
+
+// Reads what the TUN has, up to T2U_READ_FACTOR batches, into the FQ. With every slot taken:
+//  - plain mode (one packet a slot: 1024 slots hold more than the kernel's queue of 500): the fattest flow
+//    loses its oldest packet, as in fq_codel, and reading goes on, so a ping never waits in (or is dropped
+//    from) the kernel's FIFO behind bulk that outran CoDel, TCP's slow start for one;
+//  - offload mode (64 slots, a 64 KB super-packet or a single small packet each): reading stops and the
+//    kernel's queue holds the rest, so a burst of small packets still finds its 500 places there.
+static enum read_status drain(struct tun2udp *t) {
+  struct pump *p = t->p;
+  unsigned max = T2U_READ_FACTOR * (p->offload ? T2U_OFFLOAD_FRAMES : T2U_PLAIN_BATCH);
+  for (unsigned reads = 0; reads < max;) {
+    int s = fq_slot_get(&t->fq);
+    if (s < 0) {
+      if (p->offload || !fq_drop_fattest(&t->fq)) return READ_FULL;
+      t->cb.drop_fq_full++;
+      s = fq_slot_get(&t->fq);
+    }
+    uint8_t *buf = slot_buf(t, s);
     ssize_t n = p->io.tun_read(t->q->tun_fd, buf, t->slot);
     if (n < 0) {
+      fq_slot_put(&t->fq, s);
       if (errno == EINTR) continue;
       return read_error();
     }
-    t->cb.tun_rx_packets++;
-    t->cb.tun_rx_bytes += (uint64_t)n;
-    if (!t->peer.set) {
-      t->cb.drop_no_peer++;
-    } else if ((size_t)n > p->mtu) {
-      t->cb.drop_oversize++;
-    } else if (!ip_is_data(buf, (size_t)n)) {
-      t->cb.drop_malformed++;  // would read as a control datagram on the other side
-    } else {
-      add_plain(t, buf, (size_t)n);
-      t->out_used += t->slot;
+    reads++;
+    const uint8_t *pkt;
+    size_t len;
+    if (!admit(t, buf, (size_t)n, &pkt, &len)) {
+      fq_slot_put(&t->fq, s);
+      continue;
     }
+    fq_enqueue(&t->fq, s, fq_flow_hash(pkt, len), (uint32_t)n, now_ns());
+  }
+  return READ_FULL;
+}
+
+// Plain mode: the next batch, in the FQ's order; the packets are sent from their slots.
+static void dequeue_plain(struct tun2udp *t, uint64_t now) {
+  while (t->nheld < T2U_PLAIN_BATCH) {
+    int s = fq_dequeue(&t->fq, now, &t->cb.drop_fq_delay);
+    if (s < 0) return;
+    t->held[t->nheld++] = (uint16_t)s;
+    add_plain(t, slot_buf(t, s), t->fq.len[s]);
   }
 }
 
-static enum read_status read_offload(struct tun2udp *t) {
+// Offload mode: the next super-packets, in the FQ's order, cut into the batch's wire packets.
+static void dequeue_offload(struct tun2udp *t, uint64_t now) {
   struct pump *p = t->p;
-  for (int frames = 0;; frames++) {
-    if (frames >= T2U_OFFLOAD_FRAMES || t->out_cap - t->out_used < SPLIT_OUT_MAX ||
+  for (int frames = 0; frames < T2U_OFFLOAD_FRAMES; frames++) {
+    if (t->out_cap - t->out_used < SPLIT_OUT_MAX ||
         T2U_MAX_MSGS - t->nmsgs < (t->gso ? GSO_MSGS_PER_FRAME : SPLIT_MAX_SEGMENTS))
-      return READ_FULL;
-    ssize_t n = p->io.tun_read(t->q->tun_fd, t->frame, FRAME_CAP);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return read_error();
-    }
-    if (n <= VNET_HDR_LEN || n > FRAME_CAP) {
-      t->cb.drop_malformed++;
-      continue;
-    }
-    t->cb.tun_rx_packets++;
-    t->cb.tun_rx_bytes += (uint64_t)n - VNET_HDR_LEN;
-    if (!t->peer.set) {
-      t->cb.drop_no_peer++;
-      continue;
-    }
+      return;
+    int s = fq_dequeue(&t->fq, now, &t->cb.drop_fq_delay);
+    if (s < 0) return;
     struct segments seg;
-    switch (offload_split(t->frame, (size_t)n, p->mtu, t->out + t->out_used, &seg)) {
-      case SPLIT_OK:
-        break;
-      case SPLIT_OVERSIZE:
-        t->cb.drop_oversize++;
-        continue;
-      case SPLIT_MALFORMED:
-      default:
-        t->cb.drop_malformed++;
-        continue;
+    enum split_result r = offload_split(slot_buf(t, s), t->fq.len[s], p->mtu, t->out + t->out_used, &seg);
+    fq_slot_put(&t->fq, s);  // split copied what it keeps
+    if (r == SPLIT_OVERSIZE) {
+      t->cb.drop_oversize++;
+    } else if (r != SPLIT_OK) {
+      t->cb.drop_malformed++;
+    } else {
+      if (seg.gso) t->cb.tun_rx_gso_packets++;
+      queue_segments(t, &seg);
+      t->out_used += seg.used;
     }
-    if (seg.gso) t->cb.tun_rx_gso_packets++;
-    queue_segments(t, &seg);
-    t->out_used += seg.used;
   }
 }
 
@@ -283,11 +355,16 @@ void *tun2udp_main(void *arg) {
   pump_thread_init(q, PUMP_TUN2UDP);
   while (!pump_stopping(p)) {
     pump_peer_refresh(p, &t->peer);
-    enum read_status st = p->offload ? read_offload(t) : read_plain(t);
+    enum read_status st = drain(t);
+    uint64_t now = now_ns();
+    if (p->offload)
+      dequeue_offload(t, now);
+    else
+      dequeue_plain(t, now);
     if (t->nmsgs) pump_note_data(p);
     flush(t);
     counters_publish(&q->counters, &t->cb);
-    if (st == READ_EMPTY) {
+    if (st == READ_EMPTY && fq_empty(&t->fq)) {
       if (!pump_wait(p, q->tun_fd, POLLIN)) break;
     } else if (st == READ_ERROR) {
       pump_backoff(p);  // e.g. EBADFD once the device is deleted

@@ -240,7 +240,12 @@ describe('the mac-like pump: one packet per syscall', { skip, timeout: 120_000 }
     // TUN -> UDP: one readv per packet (plus the one that finds the queue empty), one sendmsg per datagram.
     assert.equal(ok(c.t2u, 'readv'), d.tunRxPackets, 'successful readv = packets read from the TUN');
     assert.equal(ok(c.t2u, 'sendmsg'), d.udpTxPackets, 'successful sendmsg = datagrams sent');
-    assert.equal(d.udpTxPackets, d.tunRxPackets, 'one datagram per TUN packet (no GSO split, no batching)');
+    // FQ-CoDel (fq.c) may drop a bulk packet that waited too long under strace: read, never sent.
+    assert.equal(
+      d.udpTxPackets + (d.dropFqDelay ?? 0),
+      d.tunRxPackets,
+      'one datagram per TUN packet (no GSO split, no batching)',
+    );
     assert.equal(calls(c.t2u, 'sendmmsg'), 0, 'no sendmmsg');
     assert.equal(calls(c.t2u, 'read'), 0, 'the TUN is read with readv (the 4-byte header), as on macOS');
     // UDP -> TUN: one recvmsg per datagram, one writev per packet written.
@@ -264,7 +269,7 @@ describe('the mac-like pump: one packet per syscall', { skip, timeout: 120_000 }
     process.stderr.write(
       `  batched, ${DATAGRAMS} datagrams out: tun2udp ${describeCounts(c.t2u)}; udp2tun ${describeCounts(c.u2t)}\n`,
     );
-    assert.ok(c.delta.udpTxPackets >= DATAGRAMS * 0.9);
+    assert.ok(c.delta.udpTxPackets + (c.delta.dropFqDelay ?? 0) >= DATAGRAMS * 0.9);
     assert.ok(ok(c.t2u, 'sendmmsg') > 0, 'sendmmsg used');
     assert.equal(calls(c.t2u, 'sendmsg'), 0, 'no sendmsg');
     assert.ok(ok(c.u2t, 'recvmmsg') > 0, 'recvmmsg used');

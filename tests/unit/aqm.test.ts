@@ -2,29 +2,18 @@
 // fed sequences of (time in the receive queue, clock) per bulk packet: which ones it drops.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const dir = mkdtempSync(path.join(tmpdir(), 'gangway-aqm-'));
-const driver = path.join(dir, 'aqm-driver');
+import { buildCDriver, type CDriver } from '../fixtures/c-driver';
+
+let built: CDriver;
+let driver = '';
 
 before(() => {
-  execFileSync('cc', [
-    '-std=gnu11',
-    '-O2',
-    '-Wall',
-    '-Wextra',
-    '-Werror',
-    '-o',
-    driver,
-    path.join(ROOT, 'tests', 'fixtures', 'aqm-driver.c'),
-    path.join(ROOT, 'native', 'src', 'aqm.c'),
-  ]);
+  built = buildCDriver('aqm-driver', ['aqm.c']);
+  driver = built.path;
 });
-after(() => rmSync(dir, { recursive: true, force: true }));
+after(() => built.remove());
 
 /** One packet every `stepUs` from `startUs`, each having waited `sojournUs(t)`: the times (µs) of the drops. */
 function drops(
