@@ -244,7 +244,11 @@ static void release_resources(struct pump *p) {
 // Picks the packet calls. The TUN's framing comes from its handle (tun.macLike), as its offload mode does;
 // the kernel cannot be asked: TUNGETIFF reports IFF_NOFILTER in the bit of IFF_NO_PI.
 static int choose_io(struct pump *p, bool per_packet, char *err) {
-  p->io = (struct pump_io){tun_read, tun_write, udp_recv_batch, udp_send_batch};
+#ifdef __APPLE__
+  p->io = (struct pump_io){tun_read, tun_write, udp_recv_batch, udp_send_batch, true};
+#else
+  p->io = (struct pump_io){tun_read, tun_write, udp_recv_batch, udp_send_batch, false};
+#endif
   if (per_packet && p->offload) {
     snprintf(err, ERRBUF_LEN, "a per-packet (mac-like) pump needs a TUN opened without offloads");
     return -1;
@@ -254,7 +258,8 @@ static int choose_io(struct pump *p, bool per_packet, char *err) {
     return -1;
   }
 #ifdef __linux__
-  if (per_packet) p->io = (struct pump_io){tun_read_framed, tun_write_framed, udp_recv_each, udp_send_each};
+  if (per_packet)
+    p->io = (struct pump_io){tun_read_framed, tun_write_framed, udp_recv_each, udp_send_each, true};
 #endif
   return 0;
 }

@@ -29,6 +29,7 @@ struct pump_io {
   ssize_t (*tun_write)(int fd, const void *pkt, size_t len);
   int (*udp_recv)(int fd, dgram_t *msgs, unsigned int n);
   int (*udp_send)(int fd, dgram_t *msgs, unsigned int n);
+  bool per_packet;  // udp_send makes one syscall per datagram (always on macOS)
 };
 
 // One queue: a TUN queue fd and a UDP socket (in the pump's SO_REUSEPORT group), served by its own
