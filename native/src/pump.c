@@ -85,11 +85,15 @@ static void drain_kicks(int fd) {
   }
 }
 
-bool pump_wait(struct pump *p, int fd, short events) {
+bool pump_wait(struct pump *p, int fd, short events) { return pump_wait_either(p, fd, events, -1, 0) == 1; }
+
+int pump_wait_either(struct pump *p, int fd, short events, int fd2, short events2) {
   // poll() ignores a negative fd: without the spin there is no kick pipe.
   int kick_fd = own_kick ? own_kick->rd : -1;
-  struct pollfd fds[3] = {
-      {.fd = fd, .events = events}, {.fd = p->wake_rd, .events = POLLIN}, {.fd = kick_fd, .events = POLLIN}};
+  struct pollfd fds[4] = {{.fd = fd, .events = events},
+                          {.fd = p->wake_rd, .events = POLLIN},
+                          {.fd = kick_fd, .events = POLLIN},
+                          {.fd = fd2, .events = events2}};
   const uint64_t max = p->spin_max_ns, min = max / 8;
   if (spin_window_ns < min || spin_window_ns > max) spin_window_ns = max;
   uint64_t now = max ? mono_ns() : 0;
@@ -102,7 +106,7 @@ bool pump_wait(struct pump *p, int fd, short events) {
       spun = false;
     }
     if (!spin && own_kick) atomic_store_explicit(&own_kick->sleeping, true, memory_order_relaxed);
-    int r = poll(fds, 3, spin ? 0 : -1);
+    int r = poll(fds, 4, spin ? 0 : -1);
     if (!spin && own_kick) atomic_store_explicit(&own_kick->sleeping, false, memory_order_relaxed);
     // A polite spin: on a busy CPU the others run first (a spinning thread must not hold the CPU that the
     // packet's next hop, the other process or the kernel, needs); on an idle one it returns at once.
@@ -112,17 +116,17 @@ bool pump_wait(struct pump *p, int fd, short events) {
       if (errno != EINTR) pump_backoff(p);
       continue;
     }
-    if (fds[1].revents) return false;
-    if (fds[0].revents) {
+    if (fds[1].revents) return 0;
+    if (fds[0].revents || fds[3].revents) {
       if (spun) spin_window_ns = spin_window_ns * 2 > max ? max : spin_window_ns * 2;
-      return true;  // including POLLERR/POLLHUP: the next call reports the error
+      return fds[0].revents ? 1 : 2;  // including POLLERR/POLLHUP: the next call reports the error
     }
     if (fds[2].revents) {
       drain_kicks(kick_fd);
       spin_until = mono_ns() + max;
     }
   }
-  return false;
+  return 0;
 }
 
 void pump_backoff(struct pump *p) {

@@ -100,6 +100,8 @@ void pump_filter_refresh(struct pump *p, struct src_filter *f, unsigned *gen);
 // Blocks until fd has `events` or the pump stops; false when stopping. Shortly after data moved (a kick
 // from the partner thread, or this thread's own data), it polls without sleeping for a while first.
 bool pump_wait(struct pump *p, int fd, short events);
+// The same for whichever of two fds is ready first (fd2 < 0: none): 1 for fd, 2 for fd2, 0 when stopping.
+int pump_wait_either(struct pump *p, int fd, short events, int fd2, short events2);
 // Called once per batch that moved data: lets pump_wait spin, and kicks a sleeping partner thread.
 void pump_note_data(struct pump *p);
 // Sleeps briefly (or until stopped) after an unexpected error, so a broken fd cannot make a thread spin.

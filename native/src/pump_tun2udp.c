@@ -213,6 +213,25 @@ static void send_each(struct tun2udp *t, unsigned k) {
   }
 }
 
+static enum read_status drain(struct tun2udp *t);
+
+// Whether drain() can take a packet now: a free slot, or (plain mode) one to make by dropping.
+static bool can_drain(const struct tun2udp *t) {
+  return t->fq.free_head != FQ_NONE || (!t->p->offload && !fq_empty(&t->fq));
+}
+
+// The socket's buffer is full: wait for room, and read the TUN into the flow queues meanwhile, so a backlog
+// in front of a slow link forms there, in FQ-CoDel's order, rather than in the kernel's FIFO. False when
+// stopping.
+static bool wait_send_room(struct tun2udp *t) {
+  for (;;) {
+    int tun_fd = can_drain(t) ? t->q->tun_fd : -1;
+    int r = pump_wait_either(t->p, t->q->udp.fd, POLLOUT, tun_fd, POLLIN);
+    if (r != 2) return r == 1;
+    if (drain(t) == READ_ERROR) return true;  // the main loop's next read reports it
+  }
+}
+
 static void flush(struct tun2udp *t) {
   struct pump *p = t->p;
   unsigned i = 0;
@@ -229,9 +248,9 @@ static void flush(struct tun2udp *t) {
     int e = errno;
     if (e == EINTR) continue;
     if (e == EAGAIN || e == EWOULDBLOCK) {
-      // Socket buffer full: wait for room. This is the backpressure that slows the TUN reader (and through
-      // the TUN queue, the senders) instead of dropping.
-      if (pump_wait(p, t->q->udp.fd, POLLOUT)) continue;
+      // Socket buffer full: the backpressure that fills the flow queues (and through them and CoDel, slows
+      // the senders) instead of dropping at once.
+      if (wait_send_room(t)) continue;
       break;  // stopping
     }
     if ((e == EIO || e == EINVAL) && t->gso_size[i]) {

@@ -9,6 +9,8 @@ import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { PumpStats } from '../../native/index';
+import { buildCDriver, type CDriver } from '../fixtures/c-driver';
+import { ipv4Udp } from '../fixtures/ip-packets';
 import { NetnsPair, nsRun } from '../fixtures/netns-pair';
 import { StraceCount, threadId, type SyscallCount } from './strace-count';
 
@@ -35,6 +37,8 @@ const skip =
     : !hasStrace()
       ? 'strace is not installed'
       : false;
+
+type Line = Record<string, unknown>;
 
 /** A pump-endpoint child: JSON lines on stdout, commands on stdin. */
 class Endpoint {
@@ -126,8 +130,9 @@ interface Counted {
   echoes: number;
 }
 
-/** Starts A (mode args) and B (a batched pump), sends DATAGRAMS from A to B's echo and counts A's syscalls. */
-async function countSyscalls(aArgs: string[], port: number): Promise<Counted> {
+/** Starts A (mode args, tunnel address 10.97.0.1) and B (a batched pump, 10.97.0.2); resolves once both are
+ *  ready, with A's ready line. */
+async function startPumps(aArgs: string[], port: number): Promise<{ a: Endpoint; b: Endpoint; ready: Line }> {
   const tunArgs = (addr: string, peer: string) => [
     '--tun',
     'gwm0',
@@ -158,22 +163,40 @@ async function countSyscalls(aArgs: string[], port: number): Promise<Counted> {
     `${A_IP}:${port}`,
   ]);
   children.push(a, b);
+  const ready = await a.next((l) => l.ready === true, 'ready');
+  await b.next((l) => l.ready === true, 'ready');
+  return { a, b, ready };
+}
+
+/** Runs `script` in NS_B bound to B's tunnel address and resolves once it printed its first line. */
+async function startInB(script: string): Promise<{ proc: ChildProcess; out: Promise<string> }> {
+  const e = spawn('ip', ['netns', 'exec', NS_B, process.execPath, '-e', script, '10.97.0.2'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(e);
+  let text = '';
+  e.stdout.on('data', (d: Buffer) => (text += d.toString()));
+  const out = new Promise<string>((resolve) => e.once('close', () => resolve(text)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the program in B did not start')), 10_000);
+    e.stdout.once('data', () => (clearTimeout(timer), resolve()));
+    e.once('exit', (code) => reject(new Error(`the program in B exited (${code})`)));
+  });
+  return { proc: e, out };
+}
+
+/** Starts A (mode args) and B (a batched pump), sends DATAGRAMS from A to B's echo and counts A's syscalls. */
+async function countSyscalls(aArgs: string[], port: number): Promise<Counted> {
+  let a: Endpoint | undefined;
+  let b: Endpoint | undefined;
   let echo: ChildProcess | undefined;
   const straces: StraceCount[] = [];
   try {
-    const ready = await a.next((l) => l.ready === true, 'ready');
-    await b.next((l) => l.ready === true, 'ready');
+    const pumps = await startPumps(aArgs, port);
+    ({ a, b } = pumps);
+    const ready = pumps.ready;
     // Started once B's TUN has its address, which the echo binds to.
-    const e = spawn('ip', ['netns', 'exec', NS_B, process.execPath, '-e', UDP_ECHO, '10.97.0.2'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    echo = e;
-    children.push(e);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('the UDP echo did not start')), 10_000);
-      e.stdout.once('data', () => (clearTimeout(timer), resolve()));
-      e.once('exit', (code) => reject(new Error(`the UDP echo exited (${code})`)));
-    });
+    echo = (await startInB(UDP_ECHO)).proc;
     assert.equal(ready.macLike, aArgs.includes('--mac-like'), 'the handle says how the TUN was opened');
     // The path works before anything is counted.
     await nsRun(NS_A, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', '10.97.0.2']);
@@ -201,7 +224,7 @@ async function countSyscalls(aArgs: string[], port: number): Promise<Counted> {
   } finally {
     for (const s of straces) s.stop();
     echo?.kill('SIGKILL');
-    await Promise.all([a.stop(), b.stop()]);
+    await Promise.all([a?.stop(), b?.stop()]);
   }
 }
 
@@ -276,5 +299,107 @@ describe('the mac-like pump: one packet per syscall', { skip, timeout: 120_000 }
     assert.equal(calls(c.u2t, 'recvmsg'), 0, 'no recvmsg');
     assert.equal(calls(c.t2u, 'readv'), 0, 'no 4-byte header');
     assertNoWastedReceive(c.u2t, 'recvmmsg');
+  });
+});
+
+/** Counts the datagrams to port 9999 (bulk) and notes how many had come when the first to port 9998 (the
+ *  marker) came; prints both counts once nothing came for a second. */
+const ORDER_RECEIVER = `
+const dgram = require('dgram');
+const host = process.argv[1];
+let bulk = 0, before = -1, last = Date.now();
+const bulkSock = dgram.createSocket('udp4'), markSock = dgram.createSocket('udp4');
+bulkSock.on('message', () => { bulk++; last = Date.now(); });
+markSock.on('message', () => { if (before < 0) before = bulk; last = Date.now(); });
+let bound = 0;
+const ready = () => { if (++bound === 2) console.log('listening'); };
+bulkSock.bind(9999, host, ready);
+markSock.bind(9998, host, ready);
+setInterval(() => {
+  if (before >= 0 && Date.now() - last > 1000) {
+    console.log(JSON.stringify({ before, after: bulk - before }));
+    process.exit(0);
+  }
+}, 100).unref();
+setTimeout(() => { console.log(JSON.stringify({ before, after: bulk - before })); process.exit(0); }, 30000);
+`;
+
+/** From source port BULK_PORT: N datagrams of 1000 bytes to host:9999 as fast as the socket takes them; then
+ *  one of 10 bytes from MARK_PORT to host:9998. */
+const FLOOD_THEN_MARK = `
+const dgram = require('dgram');
+const [host, n, bulkPort, markPort] = process.argv.slice(1);
+const bulk = dgram.createSocket('udp4'), mark = dgram.createSocket('udp4');
+bulk.bind(Number(bulkPort), () => mark.bind(Number(markPort), async () => {
+  const p = Buffer.alloc(1000, 7);
+  for (let i = 0; i < Number(n); i++) await new Promise((r, j) => bulk.send(p, 9999, host, (e) => (e ? j(e) : r())));
+  mark.send(Buffer.alloc(10, 1), 9998, host, () => { bulk.close(); mark.close(); });
+}));
+`;
+
+describe('the TUN -> UDP thread sends in FQ-CoDel order (fq.c)', { skip, timeout: 120_000 }, () => {
+  let hasher: CDriver;
+  before(async () => {
+    hasher = buildCDriver('fq-driver', ['fq.c', 'aqm.c']);
+    process.on('exit', cleanupSync);
+    await pair.create();
+  });
+  after(() => {
+    hasher.remove();
+    cleanupSync();
+    process.off('exit', cleanupSync);
+  });
+
+  /** The flow queue (of 64) fq.c puts a UDP datagram 10.97.0.1:sport -> 10.97.0.2:dport in. */
+  function flowQueue(sport: number, dport: number): number {
+    const pkt = ipv4Udp('10.97.0.1', '10.97.0.2', sport, dport, Buffer.alloc(10));
+    const out = execFileSync(hasher.path, ['16', '1500'], { input: `h ${pkt.toString('hex')}\n` });
+    return Number(out.toString().trim()) % 64;
+  }
+
+  test("mac-like, the link towards B slowed to 20 Mbit/s: a new flow's datagram overtakes a bulk flow's backlog", async () => {
+    const bulkPort = 40000;
+    let markPort = 40001; // a port whose flow lands in another of the 64 queues than the bulk flow's
+    while (flowQueue(markPort, 9998) === flowQueue(bulkPort, 9999)) markPort++;
+    const { a, b } = await startPumps(['--mac-like'], 5621);
+    // tbf holds what the pump sends until its 1 MiB send buffer is full: the pump then waits for the link, and
+    // the backlog forms in front of its TUN -> UDP thread (the kernel's TUN queue, and now its flow queues).
+    await nsRun(NS_A, 'tc', [
+      'qdisc',
+      'add',
+      'dev',
+      pair.vethA,
+      'root',
+      'tbf',
+      'rate',
+      '20mbit',
+      'burst',
+      '32kb',
+      'limit',
+      '16mb',
+    ]);
+    try {
+      const receiver = await startInB(ORDER_RECEIVER);
+      await nsRun(
+        NS_A,
+        process.execPath,
+        ['-e', FLOOD_THEN_MARK, '10.97.0.2', '3000', String(bulkPort), String(markPort)],
+        60_000,
+      );
+      const lastLine = (await receiver.out).trim().split('\n').at(-1)!;
+      const { before, after } = JSON.parse(lastLine) as { before: number; after: number };
+      const s = await a.stats();
+      process.stderr.write(
+        `  bulk datagrams before the marker ${before}, after it ${after}; A dropFqFull ${s.dropFqFull}, ` +
+          `dropFqDelay ${s.dropFqDelay}, dropTunQueue ${s.dropTunQueue}\n`,
+      );
+      assert.ok(before >= 0, 'the marker arrived');
+      // Every bulk datagram was sent before the marker: in one FIFO none would arrive after it.
+      assert.ok(after >= 100, `${after} bulk datagrams, all sent before the marker, arrived after it`);
+      assert.ok(s.dropFqFull! + s.dropFqDelay! > 0, 'the backlog was cut in the flow queues');
+    } finally {
+      await nsRun(NS_A, 'tc', ['qdisc', 'del', 'dev', pair.vethA, 'root']).catch(() => undefined);
+      await Promise.all([a.stop(), b.stop()]);
+    }
   });
 });
