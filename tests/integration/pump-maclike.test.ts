@@ -1,8 +1,10 @@
 // The bench's mac-like pump (GANGWAY_PUMP_MACLIKE, openTun's macLike) really works one packet per syscall,
 // as the darwin pump does: strace counts the syscalls of each pump thread while UDP traffic crosses the
 // tunnel, and they are compared with the pump's own counters. The batched pump, counted the same way, uses
-// sendmmsg/recvmmsg: the count can tell the two apart. Two namespaces made here, joined by a veth; IPv6 is
-// off in them so that nothing but the test's own packets crosses the tunnel while strace counts.
+// sendmmsg/recvmmsg: the count can tell the two apart. And the mac-like pump (the darwin pump's mode) sends
+// in FQ-CoDel's order (native/src/fq.c) when a slow link backs it up: a new flow's datagram overtakes a bulk
+// flow's backlog. Two namespaces made here, joined by a veth; IPv6 is off in them so that nothing but the
+// test's own packets crosses the tunnel.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
