@@ -159,7 +159,9 @@ uint32_t fq_flow_hash(const uint8_t *pkt, size_t len) {
       memcpy(&w, pkt + off, 4);
       h ^= w;
     }
-    l4 = (size_t)(pkt[0] & 0x0f) * 4;
+    // A fragment's first bytes are ports only in the first one: all fragments go by addresses alone, so the
+    // pieces of one datagram share a queue (as in Linux's flow dissector).
+    l4 = (ip_read16(pkt + 6) & 0x3fff) == 0 ? (size_t)(pkt[0] & 0x0f) * 4 : 0;
     h ^= pkt[9];
   } else if (len >= IPV6_HEADER && (pkt[0] >> 4) == 6) {
     for (size_t off = 8; off < 40; off += 4) {

@@ -129,6 +129,13 @@ test('the flow hash: one TCP or UDP flow hashes alike, another port or address d
     hex(ipv6Udp('fd00::1', 'fd00::2', 4002, 53, payloads[0]!)),
   ]);
   assert.equal(a1, a2, 'the payload is not part of the flow');
+  // The two fragments of one datagram: ports in the first only.
+  const first = ipv4Udp('10.0.0.1', '10.0.0.2', 4000, 53, payloads[1]!);
+  first.writeUInt16BE(0x2000, 6); // more fragments, offset 0
+  const second = ipv4Udp('10.0.0.1', '10.0.0.2', 0x0707, 0x0707, payloads[1]!);
+  second.writeUInt16BE(0x00b9, 6); // offset 1480 bytes: its first bytes are payload
+  const [f1, f2] = drive([hex(first), hex(second)]);
+  assert.equal(f1, f2, "a datagram's fragments share a queue");
   assert.equal(v6a, v6b);
   for (const other of [port, addr]) assert.notEqual(other, a1);
   assert.notEqual(v6port, v6a);
