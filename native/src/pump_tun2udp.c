@@ -25,7 +25,11 @@
 // nothing there and a sparse flow's packet waits for the round it was read in (the mac-like bench's ping
 // waited 0.8 ms at the median behind rounds of 64).
 #define T2U_PER_PACKET_ROUND 16
-#define T2U_OFFLOAD_FRAMES 4    // super-packets per batch in offload mode
+// Offload mode: a round ends after 256 KB (about four super-packets: the split needs room for the worst
+// case of each) or 64 frames, so small packets (ACKs, DNS, a ping) go 64 to a sendmmsg, not 4.
+#define T2U_OFFLOAD_ROUND_BYTES (256u << 10)
+#define T2U_OFFLOAD_ROUND_FRAMES 64
+#define T2U_OFFLOAD_OUT_CAP (T2U_OFFLOAD_ROUND_BYTES + 4 * SPLIT_OUT_MAX)
 #define T2U_READ_FACTOR 2       // reads per round, in batches: the thread drains faster than it sends
 #define FRAME_CAP (VNET_HDR_LEN + 65536)
 // The FQ's packet slots: up to 4 MiB of plain packets (at most 1024), or 64 super-packets (4 MiB). Only the
@@ -87,7 +91,7 @@ struct tun2udp *tun2udp_new(struct pump_queue *q) {
     t->slot = FRAME_CAP;
     nslots = OFFLOAD_SLOTS;
     quantum = 65536;
-    t->out_cap = T2U_OFFLOAD_FRAMES * SPLIT_OUT_MAX;
+    t->out_cap = T2U_OFFLOAD_OUT_CAP;
     t->out = malloc(t->out_cap);
   } else {
     t->slot = (p->mtu + 1 + 63) & ~(size_t)63;
@@ -315,8 +319,9 @@ static bool admit(struct tun2udp *t, const uint8_t *frame, size_t n, const uint8
 //    kernel's queue holds the rest, so a burst of small packets still finds its 500 places there.
 static enum read_status drain(struct tun2udp *t) {
   struct pump *p = t->p;
-  unsigned max = T2U_READ_FACTOR * (p->offload ? T2U_OFFLOAD_FRAMES : t->plain_round);
-  for (unsigned reads = 0; reads < max;) {
+  unsigned max = T2U_READ_FACTOR * (p->offload ? T2U_OFFLOAD_ROUND_FRAMES : t->plain_round);
+  size_t max_bytes = T2U_READ_FACTOR * (size_t)T2U_OFFLOAD_ROUND_BYTES, bytes = 0;  // offload mode's bound
+  for (unsigned reads = 0; reads < max && bytes < max_bytes;) {
     int s = fq_slot_get(&t->fq);
     if (s < 0) {
       if (p->offload || !fq_drop_fattest(&t->fq)) return READ_FULL;
@@ -331,6 +336,7 @@ static enum read_status drain(struct tun2udp *t) {
       return read_error();
     }
     reads++;
+    if (p->offload) bytes += (size_t)n;
     const uint8_t *pkt;
     size_t len;
     if (!admit(t, buf, (size_t)n, &pkt, &len)) {
@@ -355,7 +361,7 @@ static void dequeue_plain(struct tun2udp *t, uint64_t now) {
 // Offload mode: the next super-packets, in the FQ's order, cut into the batch's wire packets.
 static void dequeue_offload(struct tun2udp *t, uint64_t now) {
   struct pump *p = t->p;
-  for (int frames = 0; frames < T2U_OFFLOAD_FRAMES; frames++) {
+  for (int frames = 0; frames < T2U_OFFLOAD_ROUND_FRAMES && t->out_used < T2U_OFFLOAD_ROUND_BYTES; frames++) {
     if (t->out_cap - t->out_used < SPLIT_OUT_MAX ||
         T2U_MAX_MSGS - t->nmsgs < (t->gso ? GSO_MSGS_PER_FRAME : SPLIT_MAX_SEGMENTS))
       return;
