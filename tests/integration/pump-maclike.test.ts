@@ -359,28 +359,37 @@ describe('the TUN -> UDP thread sends in FQ-CoDel order (fq.c)', { skip, timeout
     return Number(out.toString().trim()) % 64;
   }
 
-  test("mac-like, the link towards B slowed to 20 Mbit/s: a new flow's datagram overtakes a bulk flow's backlog", async () => {
+  test("mac-like, the link towards B slowed to 20 Mbit/s: a new flow's datagram overtakes a bulk flow's backlog", async (t) => {
     const bulkPort = 40000;
     let markPort = 40001; // a port whose flow lands in another of the 64 queues than the bulk flow's
     while (flowQueue(markPort, 9998) === flowQueue(bulkPort, 9999)) markPort++;
     const { a, b } = await startPumps(['--mac-like'], 5621);
-    // tbf holds what the pump sends until its 1 MiB send buffer is full: the pump then waits for the link, and
-    // the backlog forms in front of its TUN -> UDP thread (the kernel's TUN queue, and now its flow queues).
-    await nsRun(NS_A, 'tc', [
-      'qdisc',
-      'add',
-      'dev',
-      pair.vethA,
-      'root',
-      'tbf',
-      'rate',
-      '20mbit',
-      'burst',
-      '32kb',
-      'limit',
-      '16mb',
-    ]);
     try {
+      // tbf holds what the pump sends until its 1 MiB send buffer is full: the pump then waits for the link,
+      // and the backlog forms in front of its TUN -> UDP thread (the kernel's TUN queue, and its flow queues).
+      const tbf = [
+        'qdisc',
+        'add',
+        'dev',
+        pair.vethA,
+        'root',
+        'tbf',
+        'rate',
+        '20mbit',
+        'burst',
+        '32kb',
+        'limit',
+        '16mb',
+      ];
+      const slowed = await nsRun(NS_A, 'tc', tbf).then(
+        () => null,
+        (e: Error) => e.message,
+      );
+      if (slowed !== null) {
+        if (!/unknown|not found|No such file/i.test(slowed)) throw new Error(slowed);
+        t.skip(`this kernel has no tbf qdisc: ${slowed.split('\n')[0]}`);
+        return;
+      }
       const receiver = await startInB(ORDER_RECEIVER);
       await nsRun(
         NS_A,
