@@ -66,6 +66,7 @@ int fq_dequeue(struct fq *f, uint64_t now_ns, uint64_t *dropped);
 bool fq_drop_fattest(struct fq *f);
 
 static inline bool fq_empty(const struct fq *f) { return f->queued == 0; }
+static inline bool fq_has_free(const struct fq *f) { return f->free_head != FQ_NONE; }
 
 // The flow of an IP packet: addresses and the four bytes after the IP header (the ports of TCP and UDP).
 uint32_t fq_flow_hash(const uint8_t *pkt, size_t len);

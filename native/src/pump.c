@@ -63,7 +63,7 @@ static uint64_t spin_max_ns(void) {
   return *end == '\0' && us > 0 && us <= SPIN_MAX_US ? (uint64_t)us * 1000 : 0;  // anything else: off
 }
 
-static uint64_t mono_ns(void) {
+uint64_t pump_mono_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
@@ -71,7 +71,7 @@ static uint64_t mono_ns(void) {
 
 void pump_note_data(struct pump *p) {
   if (!p->spin_max_ns) return;
-  last_data_ns = mono_ns();
+  last_data_ns = pump_mono_ns();
   if (partner_kick && atomic_load_explicit(&partner_kick->sleeping, memory_order_relaxed)) {
     ssize_t w;
     do w = write(partner_kick->wr, "k", 1);
@@ -96,11 +96,11 @@ int pump_wait_either(struct pump *p, int fd, short events, int fd2, short events
                           {.fd = fd2, .events = events2}};
   const uint64_t max = p->spin_max_ns, min = max / 8;
   if (spin_window_ns < min || spin_window_ns > max) spin_window_ns = max;
-  uint64_t now = max ? mono_ns() : 0;
+  uint64_t now = max ? pump_mono_ns() : 0;
   uint64_t spin_until = max && now - last_data_ns < spin_window_ns ? now + spin_window_ns : 0;
   bool spun = false;
   while (!pump_stopping(p)) {
-    bool spin = spin_until != 0 && mono_ns() < spin_until;
+    bool spin = spin_until != 0 && pump_mono_ns() < spin_until;
     if (!spin && spun) {
       spin_window_ns = spin_window_ns / 2 < min ? min : spin_window_ns / 2;  // found nothing
       spun = false;
@@ -123,7 +123,7 @@ int pump_wait_either(struct pump *p, int fd, short events, int fd2, short events
     }
     if (fds[2].revents) {
       drain_kicks(kick_fd);
-      spin_until = mono_ns() + max;
+      spin_until = pump_mono_ns() + max;
     }
   }
   return 0;

@@ -104,6 +104,8 @@ bool pump_wait(struct pump *p, int fd, short events);
 int pump_wait_either(struct pump *p, int fd, short events, int fd2, short events2);
 // Called once per batch that moved data: lets pump_wait spin, and kicks a sleeping partner thread.
 void pump_note_data(struct pump *p);
+// CLOCK_MONOTONIC in ns.
+uint64_t pump_mono_ns(void);
 // Sleeps briefly (or until stopped) after an unexpected error, so a broken fd cannot make a thread spin.
 void pump_backoff(struct pump *p);
 

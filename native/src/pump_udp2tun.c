@@ -188,9 +188,8 @@ void *udp2tun_main(void *arg) {
     }
     pump_peer_refresh(p, &u->peer);
     pump_filter_refresh(p, &u->filter, &u->filter_gen);
+    u->now_ms = pump_mono_ns() / 1000000;
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    u->now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
     clock_gettime(CLOCK_REALTIME, &ts);
     u->now_rt_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     // The partner is kicked before the TUN writes, not after: its wake-up then runs beside the writes (and
