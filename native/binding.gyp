@@ -36,7 +36,7 @@
         [
           "OS=='mac'",
           {
-            "sources": ["src/tun_darwin.c", "src/udp_darwin.c"],
+            "sources": ["src/tun_darwin.c", "src/udp_darwin.c", "src/udp_rx_time.c"],
             "xcode_settings": {
               "GCC_C_LANGUAGE_STANDARD": "gnu11",
               "OTHER_CFLAGS": ["-Wall", "-Wextra", "-Werror", "-O2"]

@@ -105,12 +105,13 @@ export interface PumpStats {
   /**
    * Bulk data (over 256 bytes) dropped by the pump's CoDel because it had waited in the UDP receive queue
    * above 1 ms for 10 ms or more (native/src/aqm.h): TCP slows down instead of the queue growing until the
-   * kernel drops pings too. Linux only (it needs the kernel's receive timestamps).
+   * kernel drops pings too. Where the kernel stamps received datagrams: Linux (SO_TIMESTAMPNS) and macOS
+   * (SO_TIMESTAMP).
    */
   dropQueueDelay?: number;
   /**
    * The same on the way out: bulk packets read from the TUN that waited in the TUN -> UDP thread's flow
-   * queues (native/src/fq.h, FQ-CoDel) above 1 ms for 10 ms or more. Every platform.
+   * queues (native/src/fq.h, FQ-CoDel) above 5 ms for 100 ms or more. Every platform.
    */
   dropFqDelay?: number;
   /**

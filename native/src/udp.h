@@ -20,7 +20,7 @@ typedef struct {
 // Room for one UDP_SEGMENT or UDP_GRO control message.
 #define UDP_CTRL_LEN 32
 // Room for what a receive may carry: UDP_GRO and SO_RXQ_OVFL (24 bytes each on 64-bit Linux) and
-// SO_TIMESTAMPNS (32).
+// SO_TIMESTAMPNS (32); macOS's SO_TIMESTAMP, 32 at most.
 #define UDP_RECV_CTRL_LEN 128
 
 // Largest UDP payload; also the most one UDP GSO send may carry.
@@ -66,7 +66,7 @@ void udp_set_gso(struct msghdr *msg, void *ctrl, uint16_t seg_size);
 // What a received message's control data says, read in one pass over it.
 struct udp_rx_info {
   size_t gro_size;   // the datagram size of a GRO-coalesced buffer; 0 when it holds a single datagram
-  uint64_t time_ns;  // when the kernel received it (CLOCK_REALTIME, SO_TIMESTAMPNS); 0 when unknown
+  uint64_t time_ns;  // when the kernel queued it (CLOCK_REALTIME; SO_TIMESTAMPNS, macOS SO_TIMESTAMP); 0: unknown
   bool has_drops;    // whether `drops` was carried (none before the first drop, and never off Linux)
   uint32_t drops;    // the socket's receive-queue drops so far (SO_RXQ_OVFL: a 32-bit count that wraps)
 };

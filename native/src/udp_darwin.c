@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "sockaddr_util.h"
+#include "udp_rx_time.h"
 
 #define DEFAULT_RCVBUF (1 << 20)
 #define DEFAULT_SNDBUF (1 << 20)
@@ -58,6 +59,9 @@ int udp_open(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, i
                                        : ((struct sockaddr_in *)&local)->sin_port);
   out->gro = false;
   out->gso = false;
+  // Each received message then says when the kernel queued it, so the pump knows how long it waited there
+  // (CoDel, aqm.h), as SO_TIMESTAMPNS tells it on Linux. Best effort: without it the AQM stays off.
+  setsockopt(fd, SOL_SOCKET, SO_TIMESTAMP, &(int){1}, sizeof(int));
   return 0;
 }
 
@@ -72,12 +76,12 @@ void udp_set_gso(struct msghdr *msg, void *ctrl, uint16_t seg_size) {
   (void)seg_size;  // never called: gso is false on macOS
 }
 
-// Nothing to read on macOS: no UDP GRO; no SO_RXQ_OVFL (its drops show only in netstat -s, udp: "dropped due
-// to full socket buffers"); and no receive time asked for (SO_TIMESTAMP would give microseconds), so the pump's
-// AQM stays off there.
+// macOS has no UDP GRO and no SO_RXQ_OVFL (its receive-queue drops show only in netstat -s, udp: "dropped due
+// to full socket buffers"), so the receive time (SO_TIMESTAMP, in microseconds) is all there is to read.
 void udp_rx_info(struct msghdr *msg, struct udp_rx_info *out) {
-  (void)msg;
   memset(out, 0, sizeof *out);
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c))
+    if (udp_cmsg_time_ns(c, &out->time_ns)) break;
 }
 
 int udp_open_group(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, int sndbuf, bool offload,
