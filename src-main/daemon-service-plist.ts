@@ -5,6 +5,7 @@
 // (ELECTRON_RUN_AS_NODE) and loads the helper bundle from Resources/helper. A static plist cannot name the
 // user who gets the control socket, so the loader gives it to the owner of the app bundle (the user who
 // put Gangway in Applications).
+import { HELPER_PROCESS_TYPE } from '../common/launchd-process-type';
 import { xmlEscape } from '../common/xml-escape';
 
 export const SM_LABEL = 'dev.gangway.helper';
@@ -56,6 +57,8 @@ export function smAppServicePlist(productName = 'Gangway', appId = 'dev.gangway.
   <true/>
   <key>KeepAlive</key>
   <true/>
+  <key>ProcessType</key>
+  ${s(HELPER_PROCESS_TYPE)}
   <key>StandardErrorPath</key>
   ${s(`${LOG_DIR}/helper.log`)}
 </dict>

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../../shared/atomic-file';
 import { runCommand, type Runner } from '../../shared/exec';
+import { HELPER_PROCESS_TYPE } from '../../common/launchd-process-type';
 import { xmlEscape } from '../../common/xml-escape';
 import {
   daemonArgv,
@@ -49,6 +50,8 @@ ${envXml}  <key>RunAtLoad</key>
   <true/>
   <key>ThrottleInterval</key>
   <integer>1</integer>
+  <key>ProcessType</key>
+  <string>${HELPER_PROCESS_TYPE}</string>
   <key>StandardOutPath</key>
   <string>${log}</string>
   <key>StandardErrorPath</key>

@@ -14,6 +14,9 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #endif
+#ifdef __APPLE__
+#include <pthread/qos.h>
+#endif
 
 #include "error.h"
 #include "pump_internal.h"
@@ -169,13 +172,18 @@ static void disown_fd(int fd) {
 
 // The pump threads stand where the kernel's softirq stands for routed traffic: a packet waits while they
 // wait for a CPU. On a busy host that wait, not the work, made the tunnel's latency (bench/hops.ts: ms per
-// hop at load 13 on 2 CPUs, against µs for direct routing), so they ask for a larger share: nice -10 (a
-// weight, not a real-time class, so a flood still cannot starve the machine). Without CAP_SYS_NICE (the
-// agent's container) the call fails and the thread keeps the default.
+// hop at load 13 on 2 CPUs, against µs for direct routing), so each asks for a larger share, best effort:
+//  - Linux: nice -10 (a weight, not a real-time class, so a flood still cannot starve the machine). Without
+//    CAP_SYS_NICE the call fails and the thread keeps the default. (A short EEVDF time slice as well was
+//    tried twice and not kept: README.md, "Latency under load".)
+//  - macOS: the user-interactive QoS class, as Chromium gives its IO thread: the highest class below real
+//    time, and performance cores on Apple Silicon, where default-class threads may run on efficiency cores.
 #define PUMP_NICE (-10)
 static void raise_priority(void) {
 #ifdef __linux__
   setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), PUMP_NICE);
+#elif defined(__APPLE__)
+  pthread_set_qos_class_self_np(QOS_CLASS_USER_INTERACTIVE, 0);
 #endif
 }
 

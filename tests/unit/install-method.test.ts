@@ -53,7 +53,7 @@ test('from a disk image or an App Translocation path: refused, "move Gangway to 
   }
 });
 
-test('the plist: label, BundleProgram inside the bundle, Electron as Node, kept alive', () => {
+test('the plist: label, BundleProgram inside the bundle, Electron as Node, kept alive, not throttled', () => {
   const p = smAppServicePlist();
   assert.equal(SM_PLIST_PATH, `Contents/Library/LaunchDaemons/${SM_SERVICE_NAME}`);
   const value = (key: string) => new RegExp(`<key>${key}</key>\\s*<string>([^<]*)</string>`).exec(p)?.[1];
@@ -61,6 +61,7 @@ test('the plist: label, BundleProgram inside the bundle, Electron as Node, kept 
   assert.equal(value('BundleProgram'), 'Contents/MacOS/Gangway');
   assert.match(p, /<key>ELECTRON_RUN_AS_NODE<\/key>\s*<string>1<\/string>/);
   assert.match(p, /<key>KeepAlive<\/key>\s*<true\/>/);
+  assert.equal(value('ProcessType'), 'Interactive', 'not throttled as an unnamed job would be');
   assert.doesNotMatch(p, /<key>Program<\/key>/, 'BundleProgram, not an absolute Program');
   // The loader sits in the plist XML-escaped.
   assert.ok(

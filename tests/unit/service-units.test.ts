@@ -181,8 +181,8 @@ test('launchdPlist is well-formed XML and ProgramArguments round-trip (own check
   const o = opts({ extraArgs: ['--port', '4789', '--x=$(reboot)', '%h', 'a&b<c>', ''] });
   const strings = checkXml(launchdPlist(o));
   const argv = daemonArgv(o);
-  // strings: Label, ProgramArguments..., StandardOutPath, StandardErrorPath
-  assert.deepEqual(strings, ['dev.gangway.helper', ...argv, o.logFile, o.logFile]);
+  // strings: Label, ProgramArguments..., ProcessType, StandardOutPath, StandardErrorPath
+  assert.deepEqual(strings, ['dev.gangway.helper', ...argv, 'Interactive', o.logFile, o.logFile]);
 });
 
 test(
@@ -201,6 +201,7 @@ test(
       RunAtLoad: true,
       KeepAlive: true,
       ThrottleInterval: 1,
+      ProcessType: 'Interactive',
       StandardOutPath: o.logFile,
       StandardErrorPath: o.logFile,
     });
