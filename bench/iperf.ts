@@ -48,8 +48,16 @@ export function parseIperfJson(text: string): IperfResult {
   };
 }
 
-export function clientArgs(ip: string, port: number, seconds: number, streams: number): string[] {
+/** `reverse`: the server (in the container) sends and the client receives (`-R`): a download to the host. */
+export function clientArgs(
+  ip: string,
+  port: number,
+  seconds: number,
+  streams: number,
+  reverse = false,
+): string[] {
   return [
+    ...(reverse ? ['-R'] : []),
     '-c',
     ip,
     '-p',
@@ -101,21 +109,26 @@ export async function stopServer(server: ChildProcess): Promise<void> {
   clearTimeout(grace);
 }
 
-/** One iperf3 TCP test from `clientNs` to `ip` (server in `serverNs`). */
+/** One iperf3 TCP test from `clientNs` to `ip` (server in `serverNs`), or from `ip` with `reverse`. */
 export async function runIperf(
   rig: Rig,
   clientNs: string,
   serverNs: string,
   ip: string,
-  opts: { seconds: number; streams: number; port?: number },
+  opts: { seconds: number; streams: number; port?: number; reverse?: boolean },
 ): Promise<IperfResult> {
   const port = opts.port ?? 5201;
   const server = await startServer(rig, serverNs, port);
   try {
-    const r = await nsRun(clientNs, 'iperf3', clientArgs(ip, port, opts.seconds, opts.streams), {
-      allowFail: true,
-      timeoutMs: (opts.seconds + 20) * 1000,
-    });
+    const r = await nsRun(
+      clientNs,
+      'iperf3',
+      clientArgs(ip, port, opts.seconds, opts.streams, opts.reverse),
+      {
+        allowFail: true,
+        timeoutMs: (opts.seconds + 20) * 1000,
+      },
+    );
     return parseIperfJson(r.stdout);
   } finally {
     await stopServer(server);

@@ -40,12 +40,14 @@ export function formatTable(paths: readonly PathResult[]): string {
   // IPv6 rows compare with direct IPv6 routing over the same veth.
   const direct6 = find(paths, 'direct-ipv6')?.oneStream?.medianGbps;
   const lines = [
-    '| path | route dev | 1-stream Gbit/s | ×direct | 4-stream Gbit/s | idle RTT p50 / p99 ms | loaded RTT p99 ms | CPU-s/GB |',
-    '|---|---|---|---|---|---|---|---|',
+    '| path | route dev | 1-stream Gbit/s | ×direct | 4-stream Gbit/s | idle RTT p50 / p99 ms | loaded RTT p99 ms | CPU-s/GB | download Gbit/s | download RTT p99 ms |',
+    '|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const p of paths) {
     if (p.status !== 'ok') {
-      lines.push(`| ${p.label} | ${p.device ?? '–'} | ${p.status}: ${oneLine(p.error ?? '')} | | | | | |`);
+      lines.push(
+        `| ${p.label} | ${p.device ?? '–'} | ${p.status}: ${oneLine(p.error ?? '')} | | | | | | | |`,
+      );
       continue;
     }
     const one = p.oneStream?.medianGbps;
@@ -54,7 +56,8 @@ export function formatTable(paths: readonly PathResult[]): string {
     lines.push(
       `| ${p.label} | ${p.device ?? '–'} | ${fmt(one, 2)} | ${fmt(ratio, 2)} | ${fmt(p.fourStream?.medianGbps, 2)} | ` +
         `${fmt(p.idlePing?.p50Ms, 3)} / ${fmt(p.idlePing?.p99Ms, 3)} | ${fmt(p.loadedPing?.p99Ms, 2)}${lossNote(p.loadedPing?.lossPct)} | ` +
-        `${fmt(p.oneStream?.cpuSecondsPerGB, 1)} |`,
+        `${fmt(p.oneStream?.cpuSecondsPerGB, 1)} | ${fmt(p.download?.medianGbps, 2)} | ` +
+        `${fmt(p.downloadPing?.p99Ms, 2)}${lossNote(p.downloadPing?.lossPct)} |`,
     );
   }
   return lines.join('\n');
@@ -91,7 +94,9 @@ export function formatRatios(paths: readonly PathResult[]): string[] {
       if (!other) continue;
       const r1 = (g.oneStream?.medianGbps ?? NaN) / (other.oneStream?.medianGbps ?? NaN);
       const r4 = (g.fourStream?.medianGbps ?? NaN) / (other.fourStream?.medianGbps ?? NaN);
+      const rd = (g.download?.medianGbps ?? NaN) / (other.download?.medianGbps ?? NaN);
       let s = `${g.label} / ${label}: 1 stream ${fmt(r1, 2)}×, 4 streams ${fmt(r4, 2)}×`;
+      if (Number.isFinite(rd)) s += `, download ${fmt(rd, 2)}×`;
       if (other.oneStream && Number.isFinite(other.oneStream.cpuSecondsPerGB)) {
         s += `, CPU-s/GB ${fmt(g.oneStream!.cpuSecondsPerGB / other.oneStream.cpuSecondsPerGB, 2)}×`;
       }

@@ -30,6 +30,7 @@ import {
   runPing,
   summarizePing,
   type PingParse,
+  type PingResult,
 } from './ping';
 import { formatReport, checkTargets } from './report';
 import { median } from './stats';
@@ -47,8 +48,8 @@ import {
 export const USAGE = `Usage: npm run bench -- [options]   (or: node dist/bench/run.js [options]; needs root)
 
 Measures, from the rig's host namespace to a container namespace (inner MTU ${MTU}):
-iperf3 TCP 1 and 4 streams (median of runs), ping RTT idle and under 4-stream load, and the CPU cost of the
-tunnel processes, for each path. Prints a Markdown table; writes bench/results/<timestamp>.json.
+iperf3 TCP 1 and 4 streams (median of runs), 1 stream from the container to the host (the download), ping
+RTT idle, under 4-stream load and during the download, and the CPU cost of the tunnel processes, for each path. Prints a Markdown table; writes bench/results/<timestamp>.json.
 
 Options:
   --seconds N      iperf3 duration per run (default 5)
@@ -109,9 +110,12 @@ export function parseOptions(argv: string[]): Options | 'help' {
  *  the same settling as `npm run bench:idle`, so the two figures compare. */
 const IDLE_SETTLE_S = 30;
 
+/** iperf3 series per path: 1 stream, 4 streams (with ping), 1 stream from the container (with ping). */
+const SERIES_PER_PATH = 3;
+
 /** Expected duration in seconds (setup and teardown per path are estimates). */
 export function estimateSeconds(o: Options): number {
-  const perPath = 3 + (o.pings * PING_INTERVAL_S + 1) + 2 * o.runs * (o.seconds + 0.7);
+  const perPath = 3 + (o.pings * PING_INTERVAL_S + 1) + SERIES_PER_PATH * o.runs * (o.seconds + 0.7);
   return Math.ceil(5 + o.paths.length * perPath + idleSeconds(o));
 }
 
@@ -121,7 +125,7 @@ function idleSeconds(o: Options): number {
 }
 
 function stepsPerPath(o: Options): number {
-  return 3 + 2 * o.runs;
+  return 3 + SERIES_PER_PATH * o.runs;
 }
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -137,6 +141,67 @@ class Progress {
     this.n++;
     log(`[${this.n}/${this.total}] ${path}: ${what} ...`);
   }
+}
+
+interface SeriesContext {
+  rig: Rig;
+  path: PathName;
+  target: { ns: string; ip: string };
+  pids: number[];
+  tunDevices: { host?: string; vm?: string };
+  o: Options;
+  progress: Progress;
+}
+
+/** `o.runs` iperf3 runs of one kind, with the tunnel's CPU and drops per run and, with `ping`, a ping
+ *  from the host during each run (all replies pooled). */
+async function measureSeries(
+  ctx: SeriesContext,
+  kind: { streams: number; reverse: boolean; ping: boolean },
+): Promise<{ series: ThroughputSeries; ping?: PingResult }> {
+  const { rig, target, pids, tunDevices, o } = ctx;
+  const { streams, reverse } = kind;
+  const series: ThroughputSeries = { streams, runs: [], medianGbps: NaN, cpu: [], cpuSecondsPerGB: NaN };
+  if (reverse) series.reverse = true;
+  const loaded: PingParse = { rtts: [], transmitted: 0, received: 0 };
+  const what = `iperf3 ${streams} stream${streams > 1 ? 's' : ''}${reverse ? ' from the container' : ''}`;
+  for (let i = 1; i <= o.runs; i++) {
+    ctx.progress.step(ctx.path, `${what}${kind.ping ? ' + ping' : ''}, run ${i}/${o.runs}`);
+    const drops0 = await readDrops(rig, tunDevices);
+    const cpu0 = totalCpuSeconds(pids);
+    const iperf = runIperf(rig, rig.hostNs, target.ns, target.ip, { seconds: o.seconds, streams, reverse });
+    let ping: Promise<PingParse> | undefined;
+    if (kind.ping) {
+      ping = new Promise((r) => setTimeout(r, LOAD_WARMUP_S * 1000)).then(() =>
+        runPing(rig.hostNs, target.ip, loadedPingCount(o.seconds), PING_INTERVAL_S),
+      );
+    }
+    const [r, p] = await Promise.all([iperf, ping]);
+    const cpuS = totalCpuSeconds(pids) - cpu0;
+    const drops = dropDelta(drops0, await readDrops(rig, tunDevices));
+    (series.drops ??= []).push(drops);
+    series.runs.push(r);
+    if (pids.length)
+      series.cpu.push({
+        cpuSeconds: cpuS,
+        bytes: r.bytes,
+        cpuSecondsPerGB: cpuPerGB(cpuS, r.bytes),
+      } satisfies CpuSample);
+    let line = `    ${gbps(r.bitsPerSecond).toFixed(3)} Gbit/s, ${r.retransmits} retransmits`;
+    if (pids.length)
+      line += `, tunnel CPU ${cpuS.toFixed(2)} s = ${cpuPerGB(cpuS, r.bytes).toFixed(2)} CPU-s/GB`;
+    if (p) {
+      loaded.rtts.push(...p.rtts);
+      loaded.transmitted += p.transmitted;
+      loaded.received += p.received;
+      const s = summarizePing(p);
+      line += `; ping under load p50 ${s.p50Ms.toFixed(3)} ms, p99 ${s.p99Ms.toFixed(3)} ms (${s.count}/${s.transmitted} replies)`;
+    }
+    log(`${line}\n      drops: ${formatDrops(drops)}`);
+  }
+  series.medianGbps = gbps(median(series.runs.map((r) => r.bitsPerSecond)));
+  series.cpuSecondsPerGB = median(series.cpu.map((c) => c.cpuSecondsPerGB));
+  return kind.ping ? { series, ping: summarizePing(loaded) } : { series };
 }
 
 async function measurePath(
@@ -181,54 +246,14 @@ async function measurePath(
   // The agent's TUN is gwa0 (its default name) in the VM namespace.
   const tunDevices = path.name.startsWith('gangway') ? { host: path.expectedDevice(), vm: 'gwa0' } : {};
   const udp0 = await Promise.all([readUdpCounters(rig.hostNs), readUdpCounters(rig.vmNs)]);
-  for (const streams of [1, 4]) {
-    const series: ThroughputSeries = { streams, runs: [], medianGbps: NaN, cpu: [], cpuSecondsPerGB: NaN };
-    const loaded: PingParse = { rtts: [], transmitted: 0, received: 0 };
-    for (let i = 1; i <= o.runs; i++) {
-      progress.step(
-        path.name,
-        `iperf3 ${streams} stream${streams > 1 ? 's' : ''}${streams > 1 ? ' + ping' : ''}, run ${i}/${o.runs}`,
-      );
-      const drops0 = await readDrops(rig, tunDevices);
-      const cpu0 = totalCpuSeconds(pids);
-      const iperf = runIperf(rig, rig.hostNs, target.ns, target.ip, { seconds: o.seconds, streams });
-      let ping: Promise<PingParse> | undefined;
-      if (streams > 1) {
-        ping = new Promise((r) => setTimeout(r, LOAD_WARMUP_S * 1000)).then(() =>
-          runPing(rig.hostNs, target.ip, loadedPingCount(o.seconds), PING_INTERVAL_S),
-        );
-      }
-      const [r, p] = await Promise.all([iperf, ping]);
-      const cpuS = totalCpuSeconds(pids) - cpu0;
-      const drops = dropDelta(drops0, await readDrops(rig, tunDevices));
-      (series.drops ??= []).push(drops);
-      series.runs.push(r);
-      if (pids.length)
-        series.cpu.push({
-          cpuSeconds: cpuS,
-          bytes: r.bytes,
-          cpuSecondsPerGB: cpuPerGB(cpuS, r.bytes),
-        } satisfies CpuSample);
-      let line = `    ${gbps(r.bitsPerSecond).toFixed(3)} Gbit/s, ${r.retransmits} retransmits`;
-      if (pids.length)
-        line += `, tunnel CPU ${cpuS.toFixed(2)} s = ${cpuPerGB(cpuS, r.bytes).toFixed(2)} CPU-s/GB`;
-      if (p) {
-        loaded.rtts.push(...p.rtts);
-        loaded.transmitted += p.transmitted;
-        loaded.received += p.received;
-        const s = summarizePing(p);
-        line += `; ping under load p50 ${s.p50Ms.toFixed(3)} ms, p99 ${s.p99Ms.toFixed(3)} ms (${s.count}/${s.transmitted} replies)`;
-      }
-      log(`${line}\n      drops: ${formatDrops(drops)}`);
-    }
-    series.medianGbps = gbps(median(series.runs.map((r) => r.bitsPerSecond)));
-    series.cpuSecondsPerGB = median(series.cpu.map((c) => c.cpuSecondsPerGB));
-    if (streams === 1) res.oneStream = series;
-    else {
-      res.fourStream = series;
-      res.loadedPing = summarizePing(loaded);
-    }
-  }
+  const ctx: SeriesContext = { rig, path: path.name, target, pids, tunDevices, o, progress };
+  res.oneStream = (await measureSeries(ctx, { streams: 1, reverse: false, ping: false })).series;
+  const four = await measureSeries(ctx, { streams: 4, reverse: false, ping: true });
+  res.fourStream = four.series;
+  res.loadedPing = four.ping;
+  const down = await measureSeries(ctx, { streams: 1, reverse: true, ping: true });
+  res.download = down.series;
+  res.downloadPing = down.ping;
   const udp1 = await Promise.all([readUdpCounters(rig.hostNs), readUdpCounters(rig.vmNs)]);
   res.udp = { host: udpDelta(udp0[0], udp1[0]), vm: udpDelta(udp0[1], udp1[1]) };
   if (pids.length) {

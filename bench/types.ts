@@ -47,6 +47,8 @@ export interface CpuSample {
 
 export interface ThroughputSeries {
   streams: number;
+  /** The container sends and the host receives (iperf3 -R): a download through the tunnel. */
+  reverse?: boolean;
   runs: IperfResult[];
   /** Median receiver throughput over the runs, Gbit/s. */
   medianGbps: number;
@@ -76,6 +78,9 @@ export interface PathResult {
   udp?: { host: Record<string, number>; vm: Record<string, number> };
   /** Ping during the 4-stream runs, all runs' replies pooled. */
   loadedPing?: PingResult;
+  /** One stream from the container to the host (the download direction), and ping during it. */
+  download?: ThroughputSeries;
+  downloadPing?: PingResult;
 }
 
 export interface BenchResults {

@@ -48,4 +48,5 @@ test('client arguments', () => {
     '--connect-timeout',
     '3000',
   ]);
+  assert.deepEqual(clientArgs('172.30.9.10', 5201, 5, 1, true).slice(0, 3), ['-R', '-c', '172.30.9.10']);
 });

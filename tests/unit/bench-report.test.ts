@@ -50,17 +50,20 @@ test('the table has one row per path, ratios to direct and dashes for missing va
   assert.equal(t.length, 5);
   assert.match(
     t[0]!,
-    /^\| path \| route dev \| 1-stream Gbit\/s \| ×direct \| 4-stream Gbit\/s \| idle RTT p50 \/ p99 ms \| loaded RTT p99 ms \| CPU-s\/GB \|$/,
+    /^\| path \| route dev \| 1-stream Gbit\/s \| ×direct \| 4-stream Gbit\/s \| idle RTT p50 \/ p99 ms \| loaded RTT p99 ms \| CPU-s\/GB \| download Gbit\/s \| download RTT p99 ms \|$/,
   );
   assert.equal(
     t[2],
-    '| direct (veth routing) | dev-direct | 10.00 | 1.00 | 18.00 | 0.070 / 0.100 | 0.07 | – |',
+    '| direct (veth routing) | dev-direct | 10.00 | 1.00 | 18.00 | 0.070 / 0.100 | 0.07 | – | – | – |',
   );
   assert.equal(
     t[3],
-    '| Gangway (offloads on) | dev-gangway | 3.50 | 0.35 | 4.00 | 0.150 / 0.400 | 6.20 | 3.4 |',
+    '| Gangway (offloads on) | dev-gangway | 3.50 | 0.35 | 4.00 | 0.150 / 0.400 | 6.20 | 3.4 | – | – |',
   );
-  assert.equal(t[4], '| wireguard-go | dev-wireguard | 0.40 | 0.04 | 0.32 | 0.500 / 3.200 | 11.80 | 25.7 |');
+  assert.equal(
+    t[4],
+    '| wireguard-go | dev-wireguard | 0.40 | 0.04 | 0.32 | 0.500 / 3.200 | 11.80 | 25.7 | – | – |',
+  );
 });
 
 test('ping loss under load shows next to the loaded p99', () => {
@@ -77,7 +80,23 @@ test('failed and skipped paths show their reason on one line, pipes escaped', ()
     error: 'agent | crashed\nstack...',
   };
   const t = formatTable([failed]).split('\n');
-  assert.equal(t[2], '| Gangway --no-offload | – | failed: agent \\| crashed | | | | | |');
+  assert.equal(t[2], '| Gangway --no-offload | – | failed: agent \\| crashed | | | | | | | |');
+});
+
+test('the download (one stream from the container) has its own columns and ratio', () => {
+  const withDown = (r: PathResult, gbps: number, p99: number, lossPct = 0): PathResult => ({
+    ...r,
+    download: { streams: 1, reverse: true, runs: [], medianGbps: gbps, cpu: [], cpuSecondsPerGB: NaN },
+    downloadPing: { ...r.loadedPing!, p99Ms: p99, lossPct },
+  });
+  const d = withDown(direct, 12, 0.09);
+  const g = withDown(gangway, 4.8, 3.25, 0.5);
+  const t = formatTable([d, g]).split('\n');
+  assert.match(t[2]!, /\| – \| 12\.00 \| 0\.09 \|$/);
+  assert.match(t[3]!, /\| 3\.4 \| 4\.80 \| 3\.25 \(0\.5% lost\) \|$/);
+  assert.deepEqual(formatRatios([d, g]), [
+    'Gangway (offloads on) / direct: 1 stream 0.35×, 4 streams 0.22×, download 0.40×',
+  ]);
 });
 
 test('ratios Gangway/direct and Gangway/wireguard-go', () => {
