@@ -12,7 +12,7 @@
 #include <sys/uio.h>
 
 #include "flow_steer.h"
-#include "fq.h"
+#include "fq_pool.h"
 #include "ip.h"
 #include "offload.h"
 #include "pump_internal.h"
@@ -31,18 +31,8 @@
 #define T2U_OFFLOAD_OUT_CAP (T2U_OFFLOAD_ROUND_BYTES + 4 * SPLIT_OUT_MAX)
 #define T2U_READ_FACTOR 2       // reads per round, in batches: the thread drains faster than it sends
 #define FRAME_CAP (VNET_HDR_LEN + 65536)
-// The FQ's packet slots: up to 4 MiB of plain packets (at most 1024), or 64 super-packets (4 MiB). Only the
-// slots a load reaches are ever touched: free slots are reused last-freed first.
-#define PLAIN_POOL_MAX (4 << 20)
-#define PLAIN_SLOTS_MAX 1024
+// The FQ's slots with offloads: 64 super-packets (4 MiB; without offloads, fq_pool.h's plain pool).
 #define OFFLOAD_SLOTS 64
-#define PLAIN_QUANTUM_PACKETS 16  // a flow's turn: enough same-flow packets for a UDP GSO send
-// CoDel per flow at RFC 8290's defaults. A bulk flow's own queue delays no sparse flow here, so it may stand
-// longer than the receive side's (1 ms for 10 ms, pump_udp2tun.c, a FIFO): with 1 ms for 10 ms the mac-like
-// bench path moved 15% less over one stream (a thread that is off its CPU for a few ms looked like a
-// standing queue) for no better ping.
-#define FQ_TARGET_NS 5000000
-#define FQ_INTERVAL_NS 100000000
 // Room one more offload frame needs in msgs[]: with UDP GSO a frame becomes at most ~17 messages.
 #define GSO_MSGS_PER_FRAME 32
 
@@ -56,9 +46,7 @@ union ctrl_buf {
 struct tun2udp {
   struct pump *p;
   struct pump_queue *q;
-  struct fq fq;
-  uint8_t *pool;     // the FQ's slots, `slot` bytes each
-  size_t slot;       // plain: mtu + 1 rounded up, so an oversize packet shows as such; offload: one TUN read
+  struct fq_pool pool;  // plain: one packet a slot; offload: one TUN read (a super-packet) a slot
   uint16_t held[T2U_PLAIN_BATCH];  // plain mode: slots the batch's messages point into, freed after flush
   unsigned nheld;
   unsigned plain_round;  // plain mode: packets sent per round
@@ -84,25 +72,16 @@ struct tun2udp *tun2udp_new(struct pump_queue *q) {
   t->p = p;
   t->q = q;
   t->gso = q->udp.gso;
-  size_t nslots;
-  uint32_t quantum;
+  int rc;
   if (p->offload) {
-    t->slot = FRAME_CAP;
-    nslots = OFFLOAD_SLOTS;
-    quantum = 65536;
     t->out_cap = T2U_OFFLOAD_OUT_CAP;
     t->out = malloc(t->out_cap);
+    rc = t->out ? fq_pool_init(&t->pool, FRAME_CAP, OFFLOAD_SLOTS, 65536) : -1;
   } else {
-    t->slot = (p->mtu + 1 + 63) & ~(size_t)63;
-    nslots = PLAIN_POOL_MAX / t->slot;
-    if (nslots > PLAIN_SLOTS_MAX) nslots = PLAIN_SLOTS_MAX;
-    if (nslots < 2 * T2U_PLAIN_BATCH) nslots = 2 * T2U_PLAIN_BATCH;
-    quantum = (uint32_t)(PLAIN_QUANTUM_PACKETS * p->mtu);
     t->plain_round = p->io.per_packet ? T2U_PER_PACKET_ROUND : T2U_PLAIN_BATCH;
+    rc = fq_pool_init_plain(&t->pool, p->mtu);
   }
-  t->pool = malloc(nslots * t->slot);
-  if (!t->pool || (p->offload && !t->out) ||
-      fq_init(&t->fq, (unsigned)nslots, quantum, FQ_TARGET_NS, FQ_INTERVAL_NS) != 0) {
+  if (rc != 0) {
     tun2udp_free(t);
     return NULL;
   }
@@ -111,13 +90,12 @@ struct tun2udp *tun2udp_new(struct pump_queue *q) {
 
 void tun2udp_free(struct tun2udp *t) {
   if (!t) return;
-  fq_destroy(&t->fq);
-  free(t->pool);
+  fq_pool_destroy(&t->pool);
   free(t->out);
   free(t);
 }
 
-static uint8_t *slot_buf(struct tun2udp *t, int slot) { return t->pool + (size_t)slot * t->slot; }
+static uint8_t *slot_buf(struct tun2udp *t, int slot) { return fq_pool_buf(&t->pool, slot); }
 
 static void add_msg(struct tun2udp *t, uint8_t *base, size_t len, size_t nseg, uint16_t gso_size) {
   unsigned k = t->nmsgs++, v = t->niov++;
@@ -214,7 +192,7 @@ static enum read_status drain(struct tun2udp *t);
 
 // Whether drain() can take a packet now: a free slot, or (plain mode) one to make by dropping.
 static bool can_drain(const struct tun2udp *t) {
-  return fq_has_free(&t->fq) || (!t->p->offload && !fq_empty(&t->fq));
+  return fq_has_free(&t->pool.fq) || (!t->p->offload && !fq_empty(&t->pool.fq));
 }
 
 // The socket's buffer is full: wait for room, and read the TUN into the flow queues meanwhile, so a backlog
@@ -263,7 +241,7 @@ static void flush(struct tun2udp *t) {
   t->niov = 0;
   t->group_open = false;
   t->out_used = 0;
-  for (unsigned k = 0; k < t->nheld; k++) fq_slot_put(&t->fq, t->held[k]);
+  for (unsigned k = 0; k < t->nheld; k++) fq_slot_put(&t->pool.fq, t->held[k]);
   t->nheld = 0;
 }
 
@@ -318,16 +296,16 @@ static enum read_status drain(struct tun2udp *t) {
   // under a millisecond), against CoDel's 5 ms target.
   uint64_t now = pump_mono_ns();
   for (unsigned reads = 0; reads < max && bytes < max_bytes;) {
-    int s = fq_slot_get(&t->fq);
+    int s = fq_slot_get(&t->pool.fq);
     if (s < 0) {
-      if (p->offload || !fq_drop_fattest(&t->fq)) return READ_FULL;
+      if (p->offload || !fq_drop_fattest(&t->pool.fq)) return READ_FULL;
       t->cb.drop_fq_full++;
-      s = fq_slot_get(&t->fq);
+      s = fq_slot_get(&t->pool.fq);
     }
     uint8_t *buf = slot_buf(t, s);
-    ssize_t n = p->io.tun_read(t->q->tun_fd, buf, t->slot);
+    ssize_t n = p->io.tun_read(t->q->tun_fd, buf, t->pool.slot);
     if (n < 0) {
-      fq_slot_put(&t->fq, s);
+      fq_slot_put(&t->pool.fq, s);
       if (errno == EINTR) continue;
       return read_error();
     }
@@ -336,10 +314,10 @@ static enum read_status drain(struct tun2udp *t) {
     const uint8_t *pkt;
     size_t len;
     if (!admit(t, buf, (size_t)n, &pkt, &len)) {
-      fq_slot_put(&t->fq, s);
+      fq_slot_put(&t->pool.fq, s);
       continue;
     }
-    fq_enqueue(&t->fq, s, fq_flow_hash(pkt, len), (uint32_t)n, now);
+    fq_enqueue(&t->pool.fq, s, fq_flow_hash(pkt, len), (uint32_t)n, now);
   }
   return READ_FULL;
 }
@@ -347,10 +325,10 @@ static enum read_status drain(struct tun2udp *t) {
 // Plain mode: the next batch, in the FQ's order; the packets are sent from their slots.
 static void dequeue_plain(struct tun2udp *t, uint64_t now) {
   while (t->nheld < t->plain_round) {
-    int s = fq_dequeue(&t->fq, now, &t->cb.drop_fq_delay);
+    int s = fq_dequeue(&t->pool.fq, now, &t->cb.drop_fq_delay);
     if (s < 0) return;
     t->held[t->nheld++] = (uint16_t)s;
-    add_plain(t, slot_buf(t, s), t->fq.len[s]);
+    add_plain(t, slot_buf(t, s), t->pool.fq.len[s]);
   }
 }
 
@@ -361,11 +339,11 @@ static void dequeue_offload(struct tun2udp *t, uint64_t now) {
     if (t->out_cap - t->out_used < SPLIT_OUT_MAX ||
         T2U_MAX_MSGS - t->nmsgs < (t->gso ? GSO_MSGS_PER_FRAME : SPLIT_MAX_SEGMENTS))
       return;
-    int s = fq_dequeue(&t->fq, now, &t->cb.drop_fq_delay);
+    int s = fq_dequeue(&t->pool.fq, now, &t->cb.drop_fq_delay);
     if (s < 0) return;
     struct segments seg;
-    enum split_result r = offload_split(slot_buf(t, s), t->fq.len[s], p->mtu, t->out + t->out_used, &seg);
-    fq_slot_put(&t->fq, s);  // split copied what it keeps
+    enum split_result r = offload_split(slot_buf(t, s), t->pool.fq.len[s], p->mtu, t->out + t->out_used, &seg);
+    fq_slot_put(&t->pool.fq, s);  // split copied what it keeps
     if (r == SPLIT_OVERSIZE) {
       t->cb.drop_oversize++;
     } else if (r != SPLIT_OK) {
@@ -394,7 +372,7 @@ void *tun2udp_main(void *arg) {
     if (t->nmsgs) pump_note_data(p);
     flush(t);
     counters_publish(&q->counters, &t->cb);
-    if (st == READ_EMPTY && fq_empty(&t->fq)) {
+    if (st == READ_EMPTY && fq_empty(&t->pool.fq)) {
       if (!pump_wait(p, q->tun_fd, POLLIN)) break;
     } else if (st == READ_ERROR) {
       pump_backoff(p);  // e.g. EBADFD once the device is deleted
