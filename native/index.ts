@@ -103,10 +103,11 @@ export interface PumpStats {
    */
   udpRxOverflow?: number;
   /**
-   * Bulk data (over 256 bytes) dropped by the pump's CoDel because it had waited in the UDP receive queue
-   * above 1 ms for 10 ms or more (native/src/aqm.h): TCP slows down instead of the queue growing until the
-   * kernel drops pings too. Where the kernel stamps received datagrams: Linux (SO_TIMESTAMPNS) and macOS
-   * (SO_TIMESTAMP).
+   * Bulk data (over 256 bytes) dropped on the way in by the pump's CoDel because it had waited too long since
+   * the kernel received it (native/src/aqm.h): TCP slows down instead of the queue growing until the kernel
+   * drops pings too. With offloads the receive queue is a FIFO (above 1 ms for 10 ms or more); without them
+   * (macOS, --no-offload) the UDP -> TUN thread's flow queues (above 5 ms for 100 ms, per flow). Where the
+   * kernel stamps received datagrams: Linux (SO_TIMESTAMPNS) and macOS (SO_TIMESTAMP).
    */
   dropQueueDelay?: number;
   /**
@@ -115,9 +116,10 @@ export interface PumpStats {
    */
   dropFqDelay?: number;
   /**
-   * Packets the TUN -> UDP thread dropped to make room when all its flow-queue slots were taken: the oldest
-   * packet of the flow with the most bytes queued (native/src/fq.h). Without offloads only (macOS and the
-   * mac-like path): with them the thread stops reading instead and the kernel's queue holds the rest.
+   * Packets either pump thread dropped to make room when all its flow-queue slots were taken: the oldest
+   * packet of the flow with the most bytes queued (native/src/fq.h). Without offloads only (macOS, the
+   * mac-like path, --no-offload): with them the TUN -> UDP thread stops reading instead and the kernel's queue
+   * holds the rest, and the UDP -> TUN thread has no flow queues.
    */
   dropFqFull?: number;
   /**

@@ -1,6 +1,12 @@
 // UDP -> TUN thread: receive datagrams in batches (recvmmsg; with UDP GRO one buffer may hold many), keep
 // data from the pinned peer that looks like one whole IP packet, write it to the TUN, and hand everything
 // else (control) to the JS side without blocking.
+//  - offload mode: the batch's packets are coalesced and written once per batch (offload.h); the socket's
+//    receive queue in front is a FIFO bounded by time with CoDel (aqm.h).
+//  - plain mode (one TUN write per packet: macOS, the mac-like path, --no-offload): each round receives a
+//    batch into FQ-CoDel (fq_pool.h, as the TUN -> UDP thread does) and writes a shorter round from it in its
+//    order. The receive is cheaper than the writes, so the socket's FIFO stays short and the queue that forms
+//    under a download is one where a ping or a DNS answer goes first, not behind milliseconds of bulk.
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -10,6 +16,7 @@
 
 #include "aqm.h"
 #include "ctrl_limit.h"
+#include "fq_pool.h"
 #include "ip.h"
 #include "offload.h"
 #include "pump_internal.h"
@@ -21,6 +28,9 @@
 // CoDel: bulk packets may wait 1 ms in the receive queue; longer than that for 10 ms and they are dropped.
 #define AQM_TARGET_NS 1000000
 #define AQM_INTERVAL_NS 10000000
+// Plain mode: packets written per round. A round receives up to U2T_BATCH, twice as many: the thread drains
+// the socket faster than it writes, and a packet read in waits at most a round behind other flows.
+#define U2T_PLAIN_ROUND 16
 
 union ctrl_buf {
   char buf[UDP_RECV_CTRL_LEN];
@@ -44,9 +54,12 @@ struct udp2tun {
   struct ctrl_limit limit;
   uint64_t now_ms;  // read once per batch
   uint32_t rx_drops;  // the socket's SO_RXQ_OVFL count last seen
-  struct aqm aqm;
+  struct aqm aqm;       // offload mode
+  struct fq_pool fq;    // plain mode: its CoDel runs on CLOCK_REALTIME, the clock of the receive timestamps
+  bool plain;
   uint64_t now_rt_ns;   // CLOCK_REALTIME, read once per batch: receive timestamps are in that clock
   uint64_t sojourn_ns;  // how long the message being handled waited in the receive queue (0: unknown)
+  uint64_t rx_rt_ns;    // when the kernel received it (the batch's now_rt_ns when unknown)
   struct counter_batch cb;
 };
 
@@ -58,8 +71,9 @@ struct udp2tun *udp2tun_new(struct pump_queue *q) {
   aqm_init(&u->aqm, AQM_TARGET_NS, AQM_INTERVAL_NS);
   u->q = q;
   u->slots = malloc((size_t)U2T_BATCH * U2T_SLOT);
+  u->plain = !p->offload;
   if (p->offload) u->gro = gro_new();
-  if (!u->slots || (p->offload && !u->gro)) {
+  if (!u->slots || (p->offload && !u->gro) || (u->plain && fq_pool_init_plain(&u->fq, p->mtu) != 0)) {
     udp2tun_free(u);
     return NULL;
   }
@@ -69,8 +83,57 @@ struct udp2tun *udp2tun_new(struct pump_queue *q) {
 void udp2tun_free(struct udp2tun *u) {
   if (!u) return;
   gro_free(u->gro);
+  fq_pool_destroy(&u->fq);
   free(u->slots);
   free(u);
+}
+
+static uint64_t realtime_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void write_packet(struct udp2tun *u, const uint8_t *pkt, size_t len) {
+  ssize_t n;
+  do n = u->p->io.tun_write(u->q->tun_fd, pkt, len);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    u->cb.drop_tun_write++;  // EIO while the link is down, EINVAL for a packet the kernel rejects, ...
+    return;
+  }
+  u->cb.tun_tx_packets++;
+  u->cb.tun_tx_bytes += len;
+}
+
+// Plain mode: a copy of the packet into the flow queues, stamped with its receive time, so CoDel sees the
+// wait in the socket's queue too. With every slot taken, the flow with the most bytes queued loses its
+// oldest packet (as the TUN -> UDP thread does).
+static void enqueue_plain(struct udp2tun *u, const uint8_t *pkt, size_t len) {
+  struct fq *f = &u->fq.fq;
+  int s = fq_slot_get(f);
+  if (s < 0) {
+    if (!fq_drop_fattest(f)) return;  // cannot happen: no slot is out between rounds
+    u->cb.drop_fq_full++;
+    s = fq_slot_get(f);
+  }
+  memcpy(fq_pool_buf(&u->fq, s), pkt, len);
+  fq_enqueue(f, s, fq_flow_hash(pkt, len), (uint32_t)len, u->rx_rt_ns);
+}
+
+// Plain mode: up to a round of packets, in FQ-CoDel's order. A packet counts as received (udpRxPackets) here,
+// as in offload mode once CoDel has let it pass; CoDel's drops count as the receive side's (dropQueueDelay).
+static void write_round(struct udp2tun *u) {
+  struct fq *f = &u->fq.fq;
+  uint64_t now = realtime_ns();
+  for (unsigned i = 0; i < U2T_PLAIN_ROUND; i++) {
+    int s = fq_dequeue(f, now, &u->cb.drop_queue_delay);
+    if (s < 0) return;
+    u->cb.udp_rx_packets++;
+    u->cb.udp_rx_bytes += f->len[s];
+    write_packet(u, fq_pool_buf(&u->fq, s), f->len[s]);
+    fq_slot_put(f, s);
+  }
 }
 
 static void write_pending(struct udp2tun *u) {
@@ -114,28 +177,20 @@ static void handle_datagram(struct udp2tun *u, uint8_t *buf, size_t len, const s
     u->cb.drop_spoofed++;  // the peer speaks for an address that is not behind it
     return;
   }
+  if (u->plain) {
+    enqueue_plain(u, buf, len);  // counted in when it leaves the flow queues, past their CoDel
+    return;
+  }
   if (len > AQM_SMALL_PACKET && aqm_should_drop(&u->aqm, u->sojourn_ns, u->now_rt_ns)) {
     u->cb.drop_queue_delay++;
     return;
   }
   u->cb.udp_rx_packets++;
   u->cb.udp_rx_bytes += len;
-  if (u->gro) {
-    if (u->npkts == GRO_MAX_PKTS) write_pending(u);
-    u->pkts[u->npkts].data = buf;
-    u->pkts[u->npkts].len = (uint32_t)len;
-    u->npkts++;
-    return;
-  }
-  ssize_t n;
-  do n = p->io.tun_write(u->q->tun_fd, buf, len);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    u->cb.drop_tun_write++;  // EIO while the link is down, EINVAL for a packet the kernel rejects, ...
-    return;
-  }
-  u->cb.tun_tx_packets++;
-  u->cb.tun_tx_bytes += len;
+  if (u->npkts == GRO_MAX_PKTS) write_pending(u);  // coalesced and written once per batch
+  u->pkts[u->npkts].data = buf;
+  u->pkts[u->npkts].len = (uint32_t)len;
+  u->npkts++;
 }
 
 // The receive queue's drops since the last batch: the newest message carries the socket's running count.
@@ -168,61 +223,73 @@ static void reset_msgs(struct udp2tun *u) {
   }
 }
 
+// Receives one batch and handles each datagram: control at once; data written (offload mode, coalesced) or
+// queued (plain mode). The number received, or -1 with errno.
+static int receive_batch(struct udp2tun *u) {
+  struct pump *p = u->p;
+  struct pump_queue *q = u->q;
+  reset_msgs(u);
+  int r = p->io.udp_recv(q->udp.fd, u->msgs, U2T_BATCH);
+  if (r < 0) return -1;
+  pump_peer_refresh(p, &u->peer);
+  pump_filter_refresh(p, &u->filter, &u->filter_gen);
+  u->now_ms = pump_mono_ns() / 1000000;
+  u->now_rt_ns = realtime_ns();
+  // The partner is kicked before the TUN writes, not after: its wake-up then runs beside the writes (and
+  // beside the reply the kernel may produce within them, an echo reply or a TCP ACK).
+  if (p->spin_max_ns && batch_has_data(u, r)) pump_note_data(p);
+  for (int k = 0; k < r; k++) {
+    struct msghdr *m = &u->msgs[k].msg_hdr;
+    uint8_t *buf = u->iov[k].iov_base;
+    size_t len = u->msgs[k].msg_len;
+    const struct sockaddr *from = (const struct sockaddr *)&u->names[k];
+    struct udp_rx_info info;
+    udp_rx_info(m, &info);  // one pass over the control data: GRO size, receive time, drop count
+    if (k == r - 1) count_rx_drops(u, &info);
+    if (m->msg_flags & MSG_TRUNC) {
+      u->cb.drop_oversize++;
+      continue;
+    }
+    // How long the message waited between the kernel's receive and this batch.
+    u->sojourn_ns = info.time_ns && u->now_rt_ns > info.time_ns ? u->now_rt_ns - info.time_ns : 0;
+    u->rx_rt_ns = u->now_rt_ns - u->sojourn_ns;
+    // With UDP GRO the buffer may hold several datagrams of one sender: all `gso` bytes but the last.
+    size_t gso = q->udp.gro ? info.gro_size : 0;
+    if (gso == 0 || gso >= len) {
+      handle_datagram(u, buf, len, from, m->msg_namelen);
+      continue;
+    }
+    for (size_t off = 0; off < len; off += gso)
+      handle_datagram(u, buf + off, len - off < gso ? len - off : gso, from, m->msg_namelen);
+  }
+  write_pending(u);
+  return r;
+}
+
 void *udp2tun_main(void *arg) {
   struct udp2tun *u = arg;
   struct pump *p = u->p;
   struct pump_queue *q = u->q;
   pump_thread_init(q, PUMP_UDP2TUN);
   while (!pump_stopping(p)) {
-    reset_msgs(u);
-    int r = p->io.udp_recv(q->udp.fd, u->msgs, U2T_BATCH);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        aqm_queue_empty(&u->aqm);
-        if (!pump_wait(p, q->udp.fd, POLLIN)) break;
-      } else {
-        pump_backoff(p);
-      }
+    int r = receive_batch(u);
+    int e = r < 0 ? errno : 0;  // before the writes can change errno
+    if (e == EINTR) continue;
+    if (u->plain) write_round(u);
+    counters_publish(&q->counters, &u->cb);
+    if (r < 0 && e != EAGAIN && e != EWOULDBLOCK) {
+      pump_backoff(p);
       continue;
     }
-    pump_peer_refresh(p, &u->peer);
-    pump_filter_refresh(p, &u->filter, &u->filter_gen);
-    u->now_ms = pump_mono_ns() / 1000000;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    u->now_rt_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-    // The partner is kicked before the TUN writes, not after: its wake-up then runs beside the writes (and
-    // beside the reply the kernel may produce within them, an echo reply or a TCP ACK).
-    if (p->spin_max_ns && batch_has_data(u, r)) pump_note_data(p);
-    for (int k = 0; k < r; k++) {
-      struct msghdr *m = &u->msgs[k].msg_hdr;
-      uint8_t *buf = u->iov[k].iov_base;
-      size_t len = u->msgs[k].msg_len;
-      const struct sockaddr *from = (const struct sockaddr *)&u->names[k];
-      struct udp_rx_info info;
-      udp_rx_info(m, &info);  // one pass over the control data: GRO size, receive time, drop count
-      if (k == r - 1) count_rx_drops(u, &info);
-      if (m->msg_flags & MSG_TRUNC) {
-        u->cb.drop_oversize++;
-        continue;
-      }
-      // How long the message waited between the kernel's receive and this batch.
-      u->sojourn_ns = info.time_ns && u->now_rt_ns > info.time_ns ? u->now_rt_ns - info.time_ns : 0;
-      // With UDP GRO the buffer may hold several datagrams of one sender: all `gso` bytes but the last.
-      size_t gso = q->udp.gro ? info.gro_size : 0;
-      if (gso == 0 || gso >= len) {
-        handle_datagram(u, buf, len, from, m->msg_namelen);
-        continue;
-      }
-      for (size_t off = 0; off < len; off += gso)
-        handle_datagram(u, buf + off, len - off < gso ? len - off : gso, from, m->msg_namelen);
+    if (u->plain && !fq_empty(&u->fq.fq)) continue;  // more to write; receive meanwhile
+    if (r < 0) {
+      aqm_queue_empty(&u->aqm);
+      if (!pump_wait(p, q->udp.fd, POLLIN)) break;
+    } else if (r < U2T_BATCH) {
+      // A short batch means the socket is drained: sleep in poll() now rather than spend one more receive
+      // (one recvmsg per datagram on macOS and in mac-like mode) only to be told EAGAIN.
+      if (!pump_wait(p, q->udp.fd, POLLIN)) break;
     }
-    write_pending(u);
-    counters_publish(&q->counters, &u->cb);
-    // A short batch means the socket is drained: sleep in poll() now rather than spend one more receive
-    // (one recvmsg per datagram on macOS and in mac-like mode) only to be told EAGAIN.
-    if (r < U2T_BATCH && !pump_wait(p, q->udp.fd, POLLIN)) break;
   }
   counters_publish(&q->counters, &u->cb);
   return NULL;

@@ -2,8 +2,8 @@
 // as the darwin pump does: strace counts the syscalls of each pump thread while UDP traffic crosses the
 // tunnel, and they are compared with the pump's own counters. The batched pump, counted the same way, uses
 // sendmmsg/recvmmsg: the count can tell the two apart. And the mac-like pump (the darwin pump's mode) sends
-// in FQ-CoDel's order (native/src/fq.c) when a slow link backs it up: a new flow's datagram overtakes a bulk
-// flow's backlog. Two namespaces made here, joined by a veth; IPv6 is off in them so that nothing but the
+// in FQ-CoDel's order (native/src/fq.c) when a slow link backs it up, and writes what it receives in that
+// order when its TUN writes fall behind: a new flow's datagram overtakes a bulk flow's backlog. Two namespaces made here, joined by a veth; IPv6 is off in them so that nothing but the
 // test's own packets crosses the tunnel.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -14,6 +14,7 @@ import type { PumpStats } from '../../native/index';
 import { buildCDriver, type CDriver } from '../fixtures/c-driver';
 import { ipv4Udp } from '../fixtures/ip-packets';
 import { NetnsPair, nsRun } from '../fixtures/netns-pair';
+import { waitFor } from '../../rig/exec';
 import { StraceCount, threadId, type SyscallCount } from './strace-count';
 
 const ROOT = path.resolve(__dirname, '../../..');
@@ -132,9 +133,13 @@ interface Counted {
   echoes: number;
 }
 
-/** Starts A (mode args, tunnel address 10.97.0.1) and B (a batched pump, 10.97.0.2); resolves once both are
- *  ready, with A's ready line. */
-async function startPumps(aArgs: string[], port: number): Promise<{ a: Endpoint; b: Endpoint; ready: Line }> {
+/** Starts A (mode args, tunnel address 10.97.0.1) and B (a batched pump unless bArgs say otherwise,
+ *  10.97.0.2); resolves once both are ready, with A's ready line. */
+async function startPumps(
+  aArgs: string[],
+  port: number,
+  bArgs: string[] = [],
+): Promise<{ a: Endpoint; b: Endpoint; ready: Line }> {
   const tunArgs = (addr: string, peer: string) => [
     '--tun',
     'gwm0',
@@ -157,6 +162,7 @@ async function startPumps(aArgs: string[], port: number): Promise<{ a: Endpoint;
   ]);
   const b = Endpoint.start(NS_B, [
     ...tunArgs('10.97.0.2', '10.97.0.1'),
+    ...bArgs,
     '--bind',
     B_IP,
     '--port',
@@ -236,11 +242,17 @@ const describeCounts = (m: Map<string, SyscallCount>) =>
   [...m].map(([k, v]) => `${k} ${v.calls}${v.errors ? ` (${v.errors} failed)` : ''}`).join(', ');
 
 /** A short receive batch means the socket is drained: the thread sleeps in poll() next, instead of spending
- *  one more receive to be told EAGAIN. So receives that found nothing are at most one per wait. */
-function assertNoWastedReceive(m: Map<string, SyscallCount>, recv: string): void {
+ *  one more receive to be told EAGAIN. So receives that found nothing are at most one per wait. Without
+ *  offloads (`plainWrites`: the TUN writes) the thread also receives after a round of 16 writes that left
+ *  packets in its flow queues, to let a new arrival in ahead of them: at most one more per 16 writes. */
+function assertNoWastedReceive(m: Map<string, SyscallCount>, recv: string, plainWrites = 0): void {
   const empty = m.get(recv)?.errors ?? 0;
   const waits = calls(m, 'poll') + calls(m, 'restart_syscall'); // strace may attach during a poll
-  assert.ok(empty <= waits + 1, `${empty} ${recv} calls found nothing, with ${waits} waits`);
+  const rounds = Math.floor(plainWrites / 16);
+  assert.ok(
+    empty <= waits + 1 + rounds,
+    `${empty} ${recv} calls found nothing, with ${waits} waits and ${rounds} full write rounds`,
+  );
 }
 
 describe('the mac-like pump: one packet per syscall', { skip, timeout: 120_000 }, () => {
@@ -276,8 +288,9 @@ describe('the mac-like pump: one packet per syscall', { skip, timeout: 120_000 }
     // UDP -> TUN: one recvmsg per datagram, one writev per packet written.
     assert.equal(
       ok(c.u2t, 'recvmsg'),
-      // CoDel (aqm.c) may drop a bulk datagram that waited too long under strace: received, not counted in.
-      d.udpRxPackets + d.controlRx + (d.dropQueueDelay ?? 0),
+      // The flow queues' CoDel may drop a bulk datagram that waited too long under strace: received, not
+      // counted in (and one may have made room in a full pool).
+      d.udpRxPackets + d.controlRx + (d.dropQueueDelay ?? 0) + (d.dropFqFull ?? 0),
       'successful recvmsg = datagrams received',
     );
     assert.equal(ok(c.u2t, 'writev'), d.tunTxPackets, 'successful writev = packets written to the TUN');
@@ -286,7 +299,7 @@ describe('the mac-like pump: one packet per syscall', { skip, timeout: 120_000 }
     assert.equal(d.tunRxGsoPackets, 0, 'no TSO super-packets');
     assert.equal(d.tunTxGroPackets, 0, 'no coalesced writes');
     assert.equal(d.dropMalformed, 0, 'the 4-byte header is stripped and added in the right place');
-    assertNoWastedReceive(c.u2t, 'recvmsg');
+    assertNoWastedReceive(c.u2t, 'recvmsg', ok(c.u2t, 'writev'));
   });
 
   test('batched (the default): the same count shows sendmmsg and recvmmsg', async () => {
@@ -304,19 +317,27 @@ describe('the mac-like pump: one packet per syscall', { skip, timeout: 120_000 }
   });
 });
 
-/** Counts the datagrams to port 9999 (bulk) and notes how many had come when the first to port 9998 (the
- *  marker) came; prints both counts once nothing came for a second. */
-const ORDER_RECEIVER = `
+/** From source port BULK_PORT: N datagrams of 1000 bytes to host:9999 as fast as the socket takes them; then
+ *  one of 10 bytes (the marker) from MARK_PORT to the same port. */
+const FLOOD_THEN_MARK = `
 const dgram = require('dgram');
-const host = process.argv[1];
+const [host, n, bulkPort, markPort] = process.argv.slice(1);
+const bulk = dgram.createSocket('udp4'), mark = dgram.createSocket('udp4');
+bulk.bind(Number(bulkPort), () => mark.bind(Number(markPort), async () => {
+  const p = Buffer.alloc(1000, 7);
+  for (let i = 0; i < Number(n); i++) await new Promise((r, j) => bulk.send(p, 9999, host, (e) => (e ? j(e) : r())));
+  mark.send(Buffer.alloc(10, 1), 9999, host, () => { bulk.close(); mark.close(); });
+}));
+`;
+
+/** Counts the datagrams to port 9999 and notes how many had come when the 10-byte one (the marker) came;
+ *  prints both counts once nothing came for a second. One socket: its queue keeps the order the datagrams
+ *  came in even in a burst (two sockets would be read in turns). */
+const ORDER_RECEIVER = `
+const s = require('dgram').createSocket('udp4');
 let bulk = 0, before = -1, last = Date.now();
-const bulkSock = dgram.createSocket('udp4'), markSock = dgram.createSocket('udp4');
-bulkSock.on('message', () => { bulk++; last = Date.now(); });
-markSock.on('message', () => { if (before < 0) before = bulk; last = Date.now(); });
-let bound = 0;
-const ready = () => { if (++bound === 2) console.log('listening'); };
-bulkSock.bind(9999, host, ready);
-markSock.bind(9998, host, ready);
+s.on('message', (m) => { if (m.length === 10) { if (before < 0) before = bulk; } else bulk++; last = Date.now(); });
+s.bind(9999, process.argv[1], () => console.log('listening'));
 setInterval(() => {
   if (before >= 0 && Date.now() - last > 1000) {
     console.log(JSON.stringify({ before, after: bulk - before }));
@@ -326,20 +347,18 @@ setInterval(() => {
 setTimeout(() => { console.log(JSON.stringify({ before, after: bulk - before })); process.exit(0); }, 30000);
 `;
 
-/** From source port BULK_PORT: N datagrams of 1000 bytes to host:9999 as fast as the socket takes them; then
- *  one of 10 bytes from MARK_PORT to host:9998. */
-const FLOOD_THEN_MARK = `
-const dgram = require('dgram');
-const [host, n, bulkPort, markPort] = process.argv.slice(1);
-const bulk = dgram.createSocket('udp4'), mark = dgram.createSocket('udp4');
-bulk.bind(Number(bulkPort), () => mark.bind(Number(markPort), async () => {
-  const p = Buffer.alloc(1000, 7);
-  for (let i = 0; i < Number(n); i++) await new Promise((r, j) => bulk.send(p, 9999, host, (e) => (e ? j(e) : r())));
-  mark.send(Buffer.alloc(10, 1), 9998, host, () => { bulk.close(); mark.close(); });
-}));
+/** From source port SPORT: N datagrams of SIZE bytes to host:DPORT, one at a time. */
+const SEND_N = `
+const s = require('dgram').createSocket('udp4');
+const [host, n, size, sport, dport] = process.argv.slice(1);
+s.bind(Number(sport), async () => {
+  const p = Buffer.alloc(Number(size), 7);
+  for (let i = 0; i < Number(n); i++) await new Promise((r, j) => s.send(p, Number(dport), host, (e) => (e ? j(e) : r())));
+  s.close();
+});
 `;
 
-describe('the TUN -> UDP thread sends in FQ-CoDel order (fq.c)', { skip, timeout: 120_000 }, () => {
+describe('both pump threads move packets in FQ-CoDel order (fq.c)', { skip, timeout: 120_000 }, () => {
   let hasher: CDriver;
   before(async () => {
     hasher = buildCDriver('fq-driver', ['fq.c', 'aqm.c']);
@@ -362,7 +381,7 @@ describe('the TUN -> UDP thread sends in FQ-CoDel order (fq.c)', { skip, timeout
   test("mac-like, the link towards B slowed to 20 Mbit/s: a new flow's datagram overtakes a bulk flow's backlog", async (t) => {
     const bulkPort = 40000;
     let markPort = 40001; // a port whose flow lands in another of the 64 queues than the bulk flow's
-    while (flowQueue(markPort, 9998) === flowQueue(bulkPort, 9999)) markPort++;
+    while (flowQueue(markPort, 9999) === flowQueue(bulkPort, 9999)) markPort++;
     const { a, b } = await startPumps(['--mac-like'], 5621);
     try {
       // tbf holds what the pump sends until its 1 MiB send buffer is full: the pump then waits for the link,
@@ -410,6 +429,61 @@ describe('the TUN -> UDP thread sends in FQ-CoDel order (fq.c)', { skip, timeout
       assert.ok(s.dropFqFull! + s.dropFqDelay! > 0, 'the backlog was cut in the flow queues');
     } finally {
       await nsRun(NS_A, 'tc', ['qdisc', 'del', 'dev', pair.vethA, 'root']).catch(() => undefined);
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+
+  test("mac-like B, paused while A floods it: on resuming, a new flow's datagram overtakes the bulk in B's receive queue", async () => {
+    // Small enough for the receiver's default socket buffer (rmem_default, 208 KB), which takes B's burst of
+    // writes at once; larger than what B writes in the rounds before it reads the marker.
+    const BULK = 120;
+    const bulkPort = 40100;
+    let markPort = 40101;
+    while (flowQueue(markPort, 9999) === flowQueue(bulkPort, 9999)) markPort++;
+    const { a, b } = await startPumps([], 5631, ['--mac-like']);
+    const pid = b.proc.pid!;
+    let paused = false;
+    try {
+      const receiver = await startInB(ORDER_RECEIVER);
+      // B's pump stops reading; everything A sends queues in B's UDP receive queue (8 MiB), in order.
+      process.kill(pid, 'SIGSTOP');
+      paused = true;
+      const sent = async (n: number) =>
+        waitFor(`A to send ${n} datagrams`, async () => (await a.stats()).udpTxPackets >= n, 10_000, 20);
+      await nsRun(NS_A, process.execPath, [
+        '-e',
+        SEND_N,
+        '10.97.0.2',
+        String(BULK),
+        '300',
+        String(bulkPort),
+        '9999',
+      ]);
+      await sent(BULK); // every bulk datagram has left A before the marker goes
+      await nsRun(NS_A, process.execPath, ['-e', SEND_N, '10.97.0.2', '1', '10', String(markPort), '9999']);
+      await sent(BULK + 1);
+      process.kill(pid, 'SIGCONT');
+      paused = false;
+      const lastLine = (await receiver.out).trim().split('\n').at(-1)!;
+      const { before, after } = JSON.parse(lastLine) as { before: number; after: number };
+      const s = await b.stats();
+      process.stderr.write(
+        `  bulk datagrams before the marker ${before}, after it ${after}; B udpRxOverflow ${s.udpRxOverflow}, ` +
+          `dropFqFull ${s.dropFqFull}, dropQueueDelay ${s.dropQueueDelay}\n`,
+      );
+      assert.equal(s.udpRxOverflow, 0, "B's receive queue held the whole flood, the marker last");
+      assert.ok(before >= 0, 'the marker arrived');
+      assert.equal(before + after, BULK, 'every bulk datagram arrived');
+      // The marker was the last datagram in B's receive queue: in one FIFO no bulk datagram would follow it.
+      // B receives 32 a round and writes 16, so it has read them all after writing 48. The bulk flow, itself
+      // new in B's flow queues, is owed its first turn (16 MTUs: about 70 of these datagrams); the marker goes
+      // right after that, ahead of the other 50.
+      assert.ok(
+        after >= 30,
+        `${after} bulk datagrams, all received before the marker, were written after it`,
+      );
+    } finally {
+      if (paused) process.kill(pid, 'SIGCONT');
       await Promise.all([a.stop(), b.stop()]);
     }
   });
