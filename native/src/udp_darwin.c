@@ -59,8 +59,9 @@ int udp_open(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, i
                                        : ((struct sockaddr_in *)&local)->sin_port);
   out->gro = false;
   out->gso = false;
-  // Each received message then says when the kernel queued it, so the pump knows how long it waited there
-  // (CoDel, aqm.h), as SO_TIMESTAMPNS tells it on Linux. Best effort: without it the AQM stays off.
+  // Each received message then says when the kernel queued it, so the pump's CoDel (its flow queues' on
+  // macOS, pump_udp2tun.c) counts that wait too, as SO_TIMESTAMPNS lets it on Linux. Best effort: without it
+  // a packet's wait counts from when the pump read it.
   setsockopt(fd, SOL_SOCKET, SO_TIMESTAMP, &(int){1}, sizeof(int));
   return 0;
 }
