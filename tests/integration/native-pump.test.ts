@@ -4,7 +4,7 @@
 //   ns A: veth 10.98.0.1/24 (+ 10.98.0.3, a "third party")   tun 10.99.0.1 <-> 10.99.0.2, fd99::1 <-> fd99::2
 //   ns B: veth 10.98.0.2/24                                   the pump binds "::" (dual-stack) there
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,7 +13,8 @@ import { parseStatTicks } from '../../bench/cpu';
 import { parseSnmpUdp } from '../../bench/netstat';
 import type { PumpStats } from '../../native/index';
 import { NetnsPair, nsRun, run } from '../fixtures/netns-pair';
-import { JsonProcess, type Line } from '../fixtures/json-process';
+import type { JsonProcess } from '../fixtures/json-process';
+import { spawnInNetns, type Line } from '../fixtures/json-process';
 import { threadNice } from '../fixtures/thread-nice';
 
 const ROOT = path.resolve(__dirname, '../../..');
@@ -31,9 +32,7 @@ const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : fals
 const children = new Set<JsonProcess>();
 
 function spawnIn(ns: string, cmd: string, args: string[], env?: NodeJS.ProcessEnv): JsonProcess {
-  const p = new JsonProcess(
-    spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env }),
-  );
+  const p = spawnInNetns(ns, cmd, args, env);
   children.add(p);
   return p;
 }

@@ -7,12 +7,12 @@
 // test's own packets crosses the tunnel.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { PumpStats } from '../../native/index';
 import { buildCDriver, type CDriver } from '../fixtures/c-driver';
 import { ipv4Udp } from '../fixtures/ip-packets';
+import { spawnInNetns, type JsonProcess, type Line } from '../fixtures/json-process';
 import { NetnsPair, nsRun } from '../fixtures/netns-pair';
 import { waitFor } from '../../rig/exec';
 import { StraceCount, threadId, type SyscallCount } from './strace-count';
@@ -41,60 +41,24 @@ const skip =
       ? 'strace is not installed'
       : false;
 
-type Line = Record<string, unknown>;
-
 /** A pump-endpoint child: JSON lines on stdout, commands on stdin. */
 class Endpoint {
-  private lines: Record<string, unknown>[] = [];
-  private waiters: ((l: Record<string, unknown>) => void)[] = [];
-  private stderr = '';
-  private constructor(readonly proc: ChildProcess) {
-    createInterface({ input: proc.stdout! }).on('line', (text) => {
-      try {
-        const l = JSON.parse(text) as Record<string, unknown>;
-        this.lines.push(l);
-        for (const w of this.waiters.splice(0)) w(l);
-      } catch {
-        // not ours
-      }
-    });
-    proc.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
-  }
+  private constructor(readonly p: JsonProcess) {}
 
   static start(ns: string, args: string[]): Endpoint {
-    const proc = spawn('ip', ['netns', 'exec', ns, process.execPath, ENDPOINT, '--exit-on-eof', ...args], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    return new Endpoint(proc);
+    return new Endpoint(spawnInNetns(ns, process.execPath, [ENDPOINT, '--exit-on-eof', ...args]));
   }
 
-  async next(pred: (l: Record<string, unknown>) => boolean, what: string): Promise<Record<string, unknown>> {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const hit = this.lines.find(pred);
-      if (hit) return hit;
-      if (Date.now() > deadline || this.proc.exitCode !== null)
-        throw new Error(`no ${what} from the endpoint; stderr: ${this.stderr}`);
-      await new Promise<void>((r) => {
-        this.waiters.push(() => r());
-        setTimeout(r, 100);
-      });
-    }
+  get proc(): ChildProcess {
+    return this.p.proc;
   }
 
   async stats(): Promise<PumpStats> {
-    this.lines = this.lines.filter((l) => !('stats' in l));
-    this.proc.stdin!.write('stats\n');
-    return (await this.next((l) => 'stats' in l, 'stats')).stats as PumpStats;
+    return (await this.p.command('stats', (l) => 'stats' in l)).stats as PumpStats;
   }
 
   async stop(): Promise<void> {
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    const exited = new Promise((r) => this.proc.once('exit', r));
-    this.proc.kill('SIGTERM');
-    const killer = setTimeout(() => this.proc.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(killer);
+    await this.p.stop();
   }
 }
 
@@ -171,8 +135,8 @@ async function startPumps(
     `${A_IP}:${port}`,
   ]);
   children.push(a, b);
-  const ready = await a.next((l) => l.ready === true, 'ready');
-  await b.next((l) => l.ready === true, 'ready');
+  const ready = await a.p.waitFor((l) => l.ready === true, 'ready');
+  await b.p.waitFor((l) => l.ready === true, 'ready');
   return { a, b, ready };
 }
 

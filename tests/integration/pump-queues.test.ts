@@ -5,14 +5,15 @@
 //   ns A: veth 10.97.0.1/24 (+ 10.97.0.3, a "third party")   tun 10.96.0.1 <-> 10.96.0.2
 //   ns B: veth 10.97.0.2/24
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { PumpStats } from '../../native/index';
 import { NetnsPair, nsRun } from '../fixtures/netns-pair';
-import { JsonProcess } from '../fixtures/json-process';
+import type { JsonProcess } from '../fixtures/json-process';
+import { spawnInNetns } from '../fixtures/json-process';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const ENDPOINT = path.join(ROOT, 'dist', 'tests', 'fixtures', 'pump-endpoint.js');
@@ -29,11 +30,8 @@ const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : fals
 
 const children = new Set<JsonProcess>();
 
-function spawnIn(ns: string, cmd: string, args: string[]): JsonProcess {
-  // `ip netns exec` execs the command: the child's pid is the command's.
-  const p = new JsonProcess(
-    spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'] }),
-  );
+function spawnIn(ns: string, cmd: string, args: string[], env?: NodeJS.ProcessEnv): JsonProcess {
+  const p = spawnInNetns(ns, cmd, args, env);
   children.add(p);
   return p;
 }
