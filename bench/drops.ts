@@ -56,9 +56,10 @@ interface WithDrops {
   status: string;
   oneStream?: { drops?: DropSample[] };
   fourStream?: { drops?: DropSample[] };
+  download?: { drops?: DropSample[] };
 }
 
-/** One line per path that has drop samples: each run's drops, 1 stream then 4 streams. */
+/** One line per path that has drop samples: each run's drops, 1 stream, 4 streams, then the download. */
 export function formatDropLines(paths: readonly WithDrops[]): string[] {
   const out: string[] = [];
   for (const p of paths) {
@@ -67,6 +68,7 @@ export function formatDropLines(paths: readonly WithDrops[]): string[] {
     for (const [label, s] of [
       ['1 stream', p.oneStream],
       ['4 streams', p.fourStream],
+      ['download', p.download],
     ] as const) {
       if (s?.drops?.length) parts.push(`${label}: ${s.drops.map(formatDrops).join('; ')}`);
     }

@@ -49,7 +49,8 @@ export const USAGE = `Usage: npm run bench -- [options]   (or: node dist/bench/r
 
 Measures, from the rig's host namespace to a container namespace (inner MTU ${MTU}):
 iperf3 TCP 1 and 4 streams (median of runs), 1 stream from the container to the host (the download), ping
-RTT idle, under 4-stream load and during the download, and the CPU cost of the tunnel processes, for each path. Prints a Markdown table; writes bench/results/<timestamp>.json.
+RTT idle, under 4-stream load and during the download, and the CPU cost of the tunnel processes, for each
+path. Prints a Markdown table; writes bench/results/<timestamp>.json.
 
 Options:
   --seconds N      iperf3 duration per run (default 5)

@@ -209,11 +209,20 @@ test('drops per run: one line per path that has them, after the targets', () => 
     { hostUdpRcvbuf: 0, vmUdpRcvbuf: 180, hostTunTxDropped: 0, vmTunTxDropped: 2 },
     { hostUdpRcvbuf: 1, vmUdpRcvbuf: 0, hostTunTxDropped: NaN, vmTunTxDropped: 0 },
   ];
+  g.download = {
+    streams: 1,
+    reverse: true,
+    runs: [],
+    medianGbps: 2,
+    cpu: [],
+    cpuSecondsPerGB: NaN,
+    drops: [{ hostUdpRcvbuf: 7, vmUdpRcvbuf: 0, hostTunTxDropped: 0, vmTunTxDropped: 0 }],
+  };
   const lines = formatReport([direct, g]).split('\n');
   assert.equal(
     lines.at(-1),
     'Drops per run, Gangway (offloads on): 4 streams: udp rcvbuf host 0 / vm 180, tun queue host 0 / vm 2; ' +
-      'udp rcvbuf host 1 / vm 0, tun queue host – / vm 0',
+      'udp rcvbuf host 1 / vm 0, tun queue host – / vm 0 | download: udp rcvbuf host 7 / vm 0, tun queue host 0 / vm 0',
   );
   assert.ok(!formatReport([direct, gangway]).includes('Drops per run'), 'no samples, no line');
 });
