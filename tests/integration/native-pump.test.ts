@@ -774,6 +774,33 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
     }
   });
 
+  test("a plain TUN's queue is 2000 packets, an offload TUN's the kernel's 500 (super-packets)", async () => {
+    const qlen = async (ns: string) =>
+      Number((await nsRun(ns, 'cat', ['/sys/class/net/gwt0/tx_queue_len'])).trim());
+    const [plain, offload] = await Promise.all([lone('A', 5506), lone('B', 5507, ['--offload'])]);
+    try {
+      assert.equal(plain.offload, false);
+      assert.equal(await qlen(NS_A), 2000);
+      assert.equal(offload.offload, true);
+      assert.equal(await qlen(NS_B), 500);
+    } finally {
+      await Promise.all([plain.p.stop(), offload.p.stop()]);
+    }
+    // Never lowered: a persistent device whose queue an administrator made longer keeps it.
+    await nsRun(NS_A, 'ip', ['tuntap', 'add', 'dev', 'gwt0', 'mode', 'tun']);
+    try {
+      await nsRun(NS_A, 'ip', ['link', 'set', 'gwt0', 'txqueuelen', '5000']);
+      const again = await lone('A', 5508);
+      try {
+        assert.equal(await qlen(NS_A), 5000);
+      } finally {
+        await again.p.stop();
+      }
+    } finally {
+      await nsRun(NS_A, 'ip', ['tuntap', 'del', 'dev', 'gwt0', 'mode', 'tun']).catch(() => undefined);
+    }
+  });
+
   test('the pump threads ask for a larger CPU share (nice -10; the endpoint runs as root)', async () => {
     const e = await lone('B', 5503);
     try {
