@@ -141,14 +141,16 @@ int fq_dequeue(struct fq *f, uint64_t now_ns, uint64_t *dropped) {
   }
 }
 
-bool fq_drop_fattest(struct fq *f) {
+int fq_slot_take(struct fq *f, uint64_t *dropped) {
+  int s = fq_slot_get(f);
+  if (s >= 0) return s;
   struct fq_flow *fattest = NULL;
   for (unsigned i = 0; i < FQ_FLOWS; i++)
     if (f->flows[i].head != FQ_NONE && (!fattest || f->flows[i].backlog > fattest->backlog))
       fattest = &f->flows[i];
-  if (!fattest) return false;
-  fq_slot_put(f, pop_head(f, fattest));
-  return true;  // an emptied flow stays on its list; the next dequeue takes it off
+  if (!fattest) return -1;
+  (*dropped)++;
+  return pop_head(f, fattest);  // an emptied flow stays on its list; the next dequeue takes it off
 }
 
 uint32_t fq_flow_hash(const uint8_t *pkt, size_t len) {

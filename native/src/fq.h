@@ -7,7 +7,7 @@
 //  - each flow queue has its own CoDel (aqm.h) on the time its packets waited here; only packets over
 //    AQM_SMALL_PACKET bytes are ever dropped by it;
 //  - when every slot is taken, the flow with the most bytes queued may lose its oldest packet to make room
-//    (the caller chooses: see pump_tun2udp.c).
+//    (fq_slot_take; the caller chooses: see pump_tun2udp.c).
 // A flow's packets keep their order. Pure bookkeeping over slot indices: the caller owns the packet memory.
 #ifndef GANGWAY_FQ_H
 #define GANGWAY_FQ_H
@@ -61,9 +61,10 @@ void fq_enqueue(struct fq *f, int slot, uint32_t hash, uint32_t len, uint64_t no
 // Packets CoDel dropped on the way are freed and added to *dropped.
 int fq_dequeue(struct fq *f, uint64_t now_ns, uint64_t *dropped);
 
-// Frees the oldest packet of the flow with the most bytes queued. False when nothing is queued (every slot
-// is out for sending).
-bool fq_drop_fattest(struct fq *f);
+// A free slot, or, when none is, one made by freeing the oldest packet of the flow with the most bytes queued
+// (counted in *dropped; the slot returned is that packet's). -1 when nothing is queued either: every slot is
+// out for sending.
+int fq_slot_take(struct fq *f, uint64_t *dropped);
 
 static inline bool fq_empty(const struct fq *f) { return f->queued == 0; }
 static inline bool fq_has_free(const struct fq *f) { return f->free_head != FQ_NONE; }

@@ -296,12 +296,8 @@ static enum read_status drain(struct tun2udp *t) {
   // under a millisecond), against CoDel's 5 ms target.
   uint64_t now = pump_mono_ns();
   for (unsigned reads = 0; reads < max && bytes < max_bytes;) {
-    int s = fq_slot_get(&t->pool.fq);
-    if (s < 0) {
-      if (p->offload || !fq_drop_fattest(&t->pool.fq)) return READ_FULL;
-      t->cb.drop_fq_full++;
-      s = fq_slot_get(&t->pool.fq);
-    }
+    int s = p->offload ? fq_slot_get(&t->pool.fq) : fq_slot_take(&t->pool.fq, &t->cb.drop_fq_full);
+    if (s < 0) return READ_FULL;
     uint8_t *buf = slot_buf(t, s);
     ssize_t n = p->io.tun_read(t->q->tun_fd, buf, t->pool.slot);
     if (n < 0) {

@@ -56,7 +56,6 @@ struct udp2tun {
   uint32_t rx_drops;  // the socket's SO_RXQ_OVFL count last seen
   struct aqm aqm;       // offload mode
   struct fq_pool fq;    // plain mode: its CoDel runs on CLOCK_REALTIME, the clock of the receive timestamps
-  bool plain;
   uint64_t now_rt_ns;   // CLOCK_REALTIME, read once per batch: receive timestamps are in that clock
   uint64_t sojourn_ns;  // how long the message being handled waited in the receive queue (0: unknown)
   uint64_t rx_rt_ns;    // when the kernel received it (the batch's now_rt_ns when unknown)
@@ -71,9 +70,8 @@ struct udp2tun *udp2tun_new(struct pump_queue *q) {
   aqm_init(&u->aqm, AQM_TARGET_NS, AQM_INTERVAL_NS);
   u->q = q;
   u->slots = malloc((size_t)U2T_BATCH * U2T_SLOT);
-  u->plain = !p->offload;
   if (p->offload) u->gro = gro_new();
-  if (!u->slots || (p->offload && !u->gro) || (u->plain && fq_pool_init_plain(&u->fq, p->mtu) != 0)) {
+  if (!u->slots || (p->offload && !u->gro) || (!p->offload && fq_pool_init_plain(&u->fq, p->mtu) != 0)) {
     udp2tun_free(u);
     return NULL;
   }
@@ -110,15 +108,10 @@ static void write_packet(struct udp2tun *u, const uint8_t *pkt, size_t len) {
 // wait in the socket's queue too. With every slot taken, the flow with the most bytes queued loses its
 // oldest packet (as the TUN -> UDP thread does).
 static void enqueue_plain(struct udp2tun *u, const uint8_t *pkt, size_t len) {
-  struct fq *f = &u->fq.fq;
-  int s = fq_slot_get(f);
-  if (s < 0) {
-    if (!fq_drop_fattest(f)) return;  // cannot happen: no slot is out between rounds
-    u->cb.drop_fq_full++;
-    s = fq_slot_get(f);
-  }
+  int s = fq_slot_take(&u->fq.fq, &u->cb.drop_fq_full);
+  if (s < 0) return;  // cannot happen: no slot is out between rounds
   memcpy(fq_pool_buf(&u->fq, s), pkt, len);
-  fq_enqueue(f, s, fq_flow_hash(pkt, len), (uint32_t)len, u->rx_rt_ns);
+  fq_enqueue(&u->fq.fq, s, fq_flow_hash(pkt, len), (uint32_t)len, u->rx_rt_ns);
 }
 
 // Plain mode: up to a round of packets, in FQ-CoDel's order. A packet counts as received (udpRxPackets) here,
@@ -177,7 +170,7 @@ static void handle_datagram(struct udp2tun *u, uint8_t *buf, size_t len, const s
     u->cb.drop_spoofed++;  // the peer speaks for an address that is not behind it
     return;
   }
-  if (u->plain) {
+  if (!p->offload) {
     enqueue_plain(u, buf, len);  // counted in when it leaves the flow queues, past their CoDel
     return;
   }
@@ -275,13 +268,13 @@ void *udp2tun_main(void *arg) {
     int r = receive_batch(u);
     int e = r < 0 ? errno : 0;  // before the writes can change errno
     if (e == EINTR) continue;
-    if (u->plain) write_round(u);
+    if (!p->offload) write_round(u);
     counters_publish(&q->counters, &u->cb);
     if (r < 0 && e != EAGAIN && e != EWOULDBLOCK) {
       pump_backoff(p);
       continue;
     }
-    if (u->plain && !fq_empty(&u->fq.fq)) continue;  // more to write; receive meanwhile
+    if (!p->offload && !fq_empty(&u->fq.fq)) continue;  // more to write; receive meanwhile
     if (r < 0) {
       aqm_queue_empty(&u->aqm);
       if (!pump_wait(p, q->udp.fd, POLLIN)) break;
