@@ -13,8 +13,7 @@ import { parseStatTicks } from '../../bench/cpu';
 import { parseSnmpUdp } from '../../bench/netstat';
 import type { PumpStats } from '../../native/index';
 import { NetnsPair, nsRun, run } from '../fixtures/netns-pair';
-import type { JsonProcess } from '../fixtures/json-process';
-import { spawnInNetns, type Line } from '../fixtures/json-process';
+import { spawnInNetns, type JsonProcess, type Line } from '../fixtures/json-process';
 import { threadNice } from '../fixtures/thread-nice';
 
 const ROOT = path.resolve(__dirname, '../../..');

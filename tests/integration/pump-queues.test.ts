@@ -5,15 +5,13 @@
 //   ns A: veth 10.97.0.1/24 (+ 10.97.0.3, a "third party")   tun 10.96.0.1 <-> 10.96.0.2
 //   ns B: veth 10.97.0.2/24
 import assert from 'node:assert/strict';
-
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { PumpStats } from '../../native/index';
 import { NetnsPair, nsRun } from '../fixtures/netns-pair';
-import type { JsonProcess } from '../fixtures/json-process';
-import { spawnInNetns } from '../fixtures/json-process';
+import { spawnInNetns, type JsonProcess } from '../fixtures/json-process';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const ENDPOINT = path.join(ROOT, 'dist', 'tests', 'fixtures', 'pump-endpoint.js');
