@@ -281,6 +281,11 @@ describe('the mac-like pump: one packet per syscall', { skip, timeout: 120_000 }
   });
 });
 
+/** ORDER_RECEIVER's answer: bulk datagrams before and after the marker. */
+async function markerOrder(out: Promise<string>): Promise<{ before: number; after: number }> {
+  return JSON.parse((await out).trim().split('\n').at(-1)!) as { before: number; after: number };
+}
+
 /** From source port BULK_PORT: N datagrams of 1000 bytes to host:9999 as fast as the socket takes them; then
  *  one of 10 bytes (the marker) from MARK_PORT to the same port. */
 const FLOOD_THEN_MARK = `
@@ -380,8 +385,7 @@ describe('both pump threads move packets in FQ-CoDel order (fq.c)', { skip, time
         ['-e', FLOOD_THEN_MARK, '10.97.0.2', '3000', String(bulkPort), String(markPort)],
         60_000,
       );
-      const lastLine = (await receiver.out).trim().split('\n').at(-1)!;
-      const { before, after } = JSON.parse(lastLine) as { before: number; after: number };
+      const { before, after } = await markerOrder(receiver.out);
       const s = await a.stats();
       process.stderr.write(
         `  bulk datagrams before the marker ${before}, after it ${after}; A dropFqFull ${s.dropFqFull}, ` +
@@ -428,8 +432,7 @@ describe('both pump threads move packets in FQ-CoDel order (fq.c)', { skip, time
       await sent(BULK + 1);
       process.kill(pid, 'SIGCONT');
       paused = false;
-      const lastLine = (await receiver.out).trim().split('\n').at(-1)!;
-      const { before, after } = JSON.parse(lastLine) as { before: number; after: number };
+      const { before, after } = await markerOrder(receiver.out);
       const s = await b.stats();
       process.stderr.write(
         `  bulk datagrams before the marker ${before}, after it ${after}; B udpRxOverflow ${s.udpRxOverflow}, ` +
