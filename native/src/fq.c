@@ -1,6 +1,8 @@
 // FQ-CoDel's scheduler as in RFC 8290 section 4 (and Linux's sch_fq_codel.c), over slot indices.
 #include "fq.h"
 
+#include <netinet/in.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -153,9 +155,20 @@ int fq_slot_take(struct fq *f, uint64_t *dropped) {
   return pop_head(f, fattest);  // an emptied flow stays on its list; the next dequeue takes it off
 }
 
+// The four bytes of an ICMP header that name its flow. Not the checksum, which changes with every echo (a
+// ping would land in a random queue each time, now and then behind a bulk flow's backlog): type and code,
+// and for an echo its identifier, which names one ping session (Linux's flow dissector keys ICMP alike).
+static uint32_t icmp_key(const uint8_t *icmp, size_t left, bool v6) {
+  uint8_t type = icmp[0];
+  bool echo = v6 ? (type == 128 || type == 129) : (type == 8 || type == 0);
+  uint32_t id = echo && left >= 6 ? ip_read16(icmp + 4) : 0;
+  return (uint32_t)type << 24 | (uint32_t)icmp[1] << 16 | id;
+}
+
 uint32_t fq_flow_hash(const uint8_t *pkt, size_t len) {
   uint32_t h = 0, w;
   size_t l4;
+  uint8_t proto;
   if (len >= IPV4_MIN_HEADER && (pkt[0] >> 4) == 4) {
     for (size_t off = 12; off < 20; off += 4) {
       memcpy(&w, pkt + off, 4);
@@ -164,19 +177,23 @@ uint32_t fq_flow_hash(const uint8_t *pkt, size_t len) {
     // A fragment's first bytes are ports only in the first one: all fragments go by addresses alone, so the
     // pieces of one datagram share a queue (as in Linux's flow dissector).
     l4 = (ip_read16(pkt + 6) & 0x3fff) == 0 ? (size_t)(pkt[0] & 0x0f) * 4 : 0;
-    h ^= pkt[9];
+    proto = pkt[9];
   } else if (len >= IPV6_HEADER && (pkt[0] >> 4) == 6) {
     for (size_t off = 8; off < 40; off += 4) {
       memcpy(&w, pkt + off, 4);
       h ^= w;
     }
     l4 = IPV6_HEADER;
-    h ^= pkt[6];
+    proto = pkt[6];
   } else {
     return 0;
   }
+  h ^= proto;
   if (l4 >= IPV4_MIN_HEADER && len >= l4 + 4) {
-    memcpy(&w, pkt + l4, 4);
+    if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6)
+      w = icmp_key(pkt + l4, len - l4, proto == IPPROTO_ICMPV6);
+    else
+      memcpy(&w, pkt + l4, 4);
     h ^= w * 0x85EBCA6Bu;  // mixed first: port pairs differ in few bits
   }
   h ^= h >> 16;

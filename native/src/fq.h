@@ -69,7 +69,8 @@ int fq_slot_take(struct fq *f, uint64_t *dropped);
 static inline bool fq_empty(const struct fq *f) { return f->queued == 0; }
 static inline bool fq_has_free(const struct fq *f) { return f->free_head != FQ_NONE; }
 
-// The flow of an IP packet: addresses and the four bytes after the IP header (the ports of TCP and UDP).
+// The flow of an IP packet: addresses, protocol and the four bytes after the IP header (the ports of TCP and
+// UDP; for ICMP its type, code and an echo's identifier).
 uint32_t fq_flow_hash(const uint8_t *pkt, size_t len);
 
 #endif
