@@ -2,7 +2,8 @@
 //  - TUN -> UDP: the kernel hands us TCP (and UDP) super-packets up to 64 KB; offload_split() cuts them into
 //    MTU-sized packets, laid out back to back so one UDP GSO send can carry them all.
 //  - UDP -> TUN: offload_write() coalesces consecutive TCP segments of one flow into one super-packet (like
-//    the kernel's GRO, and wireguard-go's tun/offload_linux.go), so the receiving stack runs once per 64 KB.
+//    the kernel's GRO, and wireguard-go's tun/offload_linux.go), so the receiving stack runs once per 64 KB;
+//    the batch's small packets are written before its super-packets.
 // macOS has no TUN offloads: the stubs below are never reached there (tun_device.offload is always false).
 #ifndef GANGWAY_OFFLOAD_H
 #define GANGWAY_OFFLOAD_H
@@ -51,7 +52,8 @@ enum split_result offload_split(const uint8_t *frame, size_t len, size_t mtu, ui
 struct gro *gro_new(void);
 void gro_free(struct gro *g);
 // Writes n (<= GRO_MAX_PKTS) packets to the TUN with vnet framing, coalescing TCP segments where possible,
-// and counts into cb. Headers of coalesced packets are rewritten in place.
+// and counts into cb. Small packets go first unless an earlier packet of their flow is bulk; a flow's packets
+// keep their order. Headers of coalesced packets are rewritten in place.
 void offload_write(int tun_fd, struct gro *g, struct tun_pkt *pkts, size_t n, struct counter_batch *cb);
 #else
 static inline enum split_result offload_split(const uint8_t *frame, size_t len, size_t mtu, uint8_t *out,

@@ -10,7 +10,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "aqm.h"
 #include "checksum.h"
+#include "fq.h"
 #include "ip.h"
 
 _Static_assert(sizeof(struct virtio_net_hdr) == VNET_HDR_LEN, "virtio_net_hdr layout");
@@ -178,7 +180,7 @@ enum split_result offload_split(const uint8_t *frame, size_t len, size_t mtu, ui
 #define GRO_MAX_GROUPS 64
 #define GRO_MAX_MEMBERS 64  // 64 x 1 KB+ segments reach the 64 KB IP limit anyway
 
-enum { ROLE_ALONE = -1, ROLE_MERGED = -2 };
+enum { ROLE_ALONE = -1, ROLE_MERGED = -2, ROLE_WRITTEN = -3 };
 
 // One TCP segment as coalescing sees it.
 struct tcp_seg {
@@ -328,14 +330,46 @@ static void write_group(int fd, struct group *g, struct counter_batch *cb) {
   cb->tun_tx_bytes += g->ip_len;
 }
 
+// Whether packet i, written on its own, may go ahead of the batch: small (a ping, a TCP ACK, a DNS answer,
+// a keystroke: what CoDel never drops) and not part of a super-packet.
+static bool small_alone(const struct gro *g, const struct tun_pkt *pkts, size_t i) {
+  int16_t role = g->role[i];
+  return pkts[i].len <= AQM_SMALL_PACKET && (role == ROLE_ALONE || (role >= 0 && g->groups[role].members == 1));
+}
+
+// Writes the batch's small packets before its bulk, as FQ-CoDel would let a sparse flow go first: a ping
+// received behind a megabyte of super-packets otherwise waits for all their writes, each of which runs the
+// receiving TCP stack. A flow's packets keep their order: a small packet goes ahead only when no earlier
+// packet of its flow (its fq_flow_hash bucket; a shared bucket only keeps more in place) stays behind.
+// Those written are marked ROLE_WRITTEN.
+static void write_small_first(int tun_fd, struct gro *g, struct tun_pkt *pkts, size_t n, struct counter_batch *cb) {
+  uint64_t behind[4] = {0};  // buckets (hash mod 256) of flows with a packet left for the second pass
+  for (size_t i = 0; i < n; i++) {
+    if (g->role[i] == ROLE_MERGED) continue;  // its group's head, earlier, stands for its flow
+    uint32_t b = fq_flow_hash(pkts[i].data, pkts[i].len) & 255;
+    uint64_t bit = 1ull << (b & 63);
+    if (small_alone(g, pkts, i) && !(behind[b >> 6] & bit)) {
+      write_alone(tun_fd, &pkts[i], cb);
+      g->role[i] = ROLE_WRITTEN;
+    } else {
+      behind[b >> 6] |= bit;
+    }
+  }
+}
+
 void offload_write(int tun_fd, struct gro *g, struct tun_pkt *pkts, size_t n, struct counter_batch *cb) {
   if (n > GRO_MAX_PKTS) n = GRO_MAX_PKTS;  // the caller never passes more; keeps role[] in bounds
   int ngroups = 0;
+  bool small = false, bulk = false;
   // Pass 1: assign every packet a role. A flow's latest group is found by scanning backwards; a packet of
   // that flow that cannot join it closes it, so a flow's packets keep their order: every member of a group
   // arrived before any later packet of the flow that is written after the group.
   for (size_t i = 0; i < n; i++) {
     g->role[i] = ROLE_ALONE;
+    if (pkts[i].len <= AQM_SMALL_PACKET)
+      small = true;
+    else
+      bulk = true;
     struct tcp_seg s;
     enum seg_kind kind = parse_tcp(pkts[i].data, pkts[i].len, &s);
     if (kind == NOT_TCP) continue;
@@ -358,10 +392,12 @@ void offload_write(int tun_fd, struct gro *g, struct tun_pkt *pkts, size_t n, st
       g->role[i] = (int16_t)ngroups++;
     }
   }
-  // Pass 2: write in arrival order of each group's first packet.
+  // Pass 2: small packets first (only a mixed batch can reorder), then the rest in arrival order of each
+  // group's first packet.
+  if (small && bulk) write_small_first(tun_fd, g, pkts, n, cb);
   for (size_t i = 0; i < n; i++) {
     int16_t role = g->role[i];
-    if (role == ROLE_MERGED) continue;
+    if (role == ROLE_MERGED || role == ROLE_WRITTEN) continue;
     if (role >= 0 && g->groups[role].members > 1)
       write_group(tun_fd, &g->groups[role], cb);
     else

@@ -1,8 +1,9 @@
 // UDP -> TUN thread: receive datagrams in batches (recvmmsg; with UDP GRO one buffer may hold many), keep
 // data from the pinned peer that looks like one whole IP packet, write it to the TUN, and hand everything
 // else (control) to the JS side without blocking.
-//  - offload mode: the batch's packets are coalesced and written once per batch (offload.h); the socket's
-//    receive queue in front is a FIFO bounded by time with CoDel (aqm.h).
+//  - offload mode: the batch's packets are coalesced and written once per batch, its small packets (pings,
+//    ACKs, DNS) first (offload.h); the socket's receive queue in front is a FIFO bounded by time with CoDel
+//    (aqm.h).
 //  - plain mode (one TUN write per packet: macOS, the mac-like path, --no-offload): each round receives a
 //    batch into FQ-CoDel (fq_pool.h, as the TUN -> UDP thread does) and writes a shorter round from it in its
 //    order. The receive is cheaper than the writes, so the socket's FIFO stays short and the queue that forms

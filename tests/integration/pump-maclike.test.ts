@@ -98,12 +98,12 @@ interface Counted {
 }
 
 /** Starts A (mode args, tunnel address 10.97.0.1) and B (a batched pump unless bArgs say otherwise,
- *  10.97.0.2); resolves once both are ready, with A's ready line. */
+ *  10.97.0.2); resolves once both are ready, with their ready lines. */
 async function startPumps(
   aArgs: string[],
   port: number,
   bArgs: string[] = [],
-): Promise<{ a: Endpoint; b: Endpoint; ready: Line }> {
+): Promise<{ a: Endpoint; b: Endpoint; ready: Line; bReady: Line }> {
   const tunArgs = (addr: string, peer: string) => [
     '--tun',
     'gwm0',
@@ -136,8 +136,8 @@ async function startPumps(
   ]);
   children.push(a, b);
   const ready = await a.p.waitFor((l) => l.ready === true, 'ready');
-  await b.p.waitFor((l) => l.ready === true, 'ready');
-  return { a, b, ready };
+  const bReady = await b.p.waitFor((l) => l.ready === true, 'ready');
+  return { a, b, ready, bReady };
 }
 
 /** Runs `script` in NS_B bound to B's tunnel address and resolves once it printed its first line. */
@@ -316,6 +316,18 @@ setInterval(() => {
 setTimeout(() => { console.log(JSON.stringify({ before, after: bulk - before })); process.exit(0); }, 30000);
 `;
 
+/** Prints the sizes of the datagrams to port 9999 in the order they came (one socket, as ORDER_RECEIVER),
+ *  once nothing came for a second after the first. */
+const SIZE_LOG = `
+const s = require('dgram').createSocket('udp4');
+const sizes = []; let last = Date.now();
+s.on('message', (m) => { sizes.push(m.length); last = Date.now(); });
+s.bind(9999, process.argv[1], () => console.log('listening'));
+const done = () => { console.log(JSON.stringify(sizes)); process.exit(0); };
+setInterval(() => { if (sizes.length > 0 && Date.now() - last > 1000) done(); }, 100).unref();
+setTimeout(done, 30000);
+`;
+
 /** From source port SPORT: N datagrams of SIZE bytes to host:DPORT, one at a time. */
 const SEND_N = `
 const s = require('dgram').createSocket('udp4');
@@ -449,6 +461,59 @@ describe('both pump threads move packets in FQ-CoDel order (fq.c)', { skip, time
         after >= 30,
         `${after} bulk datagrams, all received before the marker, were written after it`,
       );
+    } finally {
+      if (paused) process.kill(pid, 'SIGCONT');
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+  test('offload B, paused while A floods it: in the batch it receives, a small datagram of another flow is written first, one of the bulk flow after its bulk', async () => {
+    // Fewer than one receive batch (32 buffers), so B receives them all at once on resuming.
+    const BULK = 20;
+    const bulkPort = 40200;
+    let markPort = 40201;
+    while (flowQueue(markPort, 9999) === flowQueue(bulkPort, 9999)) markPort++;
+    const { a, b, bReady } = await startPumps(['--offload'], 5641, ['--offload']);
+    const pid = b.proc.pid!;
+    let paused = false;
+    try {
+      assert.equal(bReady.offload, true, "B's TUN has offloads: its receive is offload_write's");
+      const receiver = await startInB(SIZE_LOG);
+      process.kill(pid, 'SIGSTOP');
+      paused = true;
+      // One at a time through A, each leaving A before the next goes in, so that A's own flow queues cannot
+      // reorder them: B's receive queue holds 20 bulk datagrams (300 bytes), then 11 bytes of the bulk flow,
+      // then the 10-byte marker of another flow.
+      let total = 0;
+      const send = async (n: number, size: number, sport: number) => {
+        await nsRun(NS_A, process.execPath, [
+          '-e',
+          SEND_N,
+          '10.97.0.2',
+          String(n),
+          String(size),
+          String(sport),
+          '9999',
+        ]);
+        total += n;
+        await waitFor(
+          `A to send ${total} datagrams`,
+          async () => (await a.stats()).udpTxPackets >= total,
+          10_000,
+          20,
+        );
+      };
+      await send(BULK, 300, bulkPort);
+      await send(1, 11, bulkPort);
+      await send(1, 10, markPort);
+      process.kill(pid, 'SIGCONT');
+      paused = false;
+      const sizes = JSON.parse((await receiver.out).trim().split('\n').at(-1)!) as number[];
+      const s = await b.stats();
+      process.stderr.write(`  B wrote ${sizes.join(',')}; udpRxOverflow ${s.udpRxOverflow}\n`);
+      assert.equal(sizes.length, BULK + 2, 'every datagram arrived');
+      // A FIFO would write the marker last; the batch's small packets go first, each after its own flow's.
+      assert.equal(sizes[0], 10, "the marker, another flow's small datagram, went ahead of the bulk");
+      assert.equal(sizes.at(-1), 11, "the bulk flow's own small datagram stayed behind its bulk");
     } finally {
       if (paused) process.kill(pid, 'SIGCONT');
       await Promise.all([a.stop(), b.stop()]);
