@@ -143,13 +143,23 @@ int fq_dequeue(struct fq *f, uint64_t now_ns, uint64_t *dropped) {
   }
 }
 
+// The flow with the most bytes queued, or NULL when none has any. Every flow with packets is on one of the two
+// lists, so only the flows in use are looked at, not all FQ_FLOWS.
+static struct fq_flow *fattest_flow(struct fq *f) {
+  struct fq_flow *fattest = NULL;
+  const struct fq_list *lists[2] = {&f->new_flows, &f->old_flows};
+  for (int l = 0; l < 2; l++)
+    for (uint16_t id = lists[l]->head; id != FQ_NONE; id = f->flows[id].link) {
+      struct fq_flow *fl = &f->flows[id];
+      if (fl->head != FQ_NONE && (!fattest || fl->backlog > fattest->backlog)) fattest = fl;
+    }
+  return fattest;
+}
+
 int fq_slot_take(struct fq *f, uint64_t *dropped) {
   int s = fq_slot_get(f);
   if (s >= 0) return s;
-  struct fq_flow *fattest = NULL;
-  for (unsigned i = 0; i < FQ_FLOWS; i++)
-    if (f->flows[i].head != FQ_NONE && (!fattest || f->flows[i].backlog > fattest->backlog))
-      fattest = &f->flows[i];
+  struct fq_flow *fattest = fattest_flow(f);
   if (!fattest) return -1;
   (*dropped)++;
   return pop_head(f, fattest);  // an emptied flow stays on its list; the next dequeue takes it off

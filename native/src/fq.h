@@ -18,7 +18,9 @@
 
 #include "aqm.h"
 
-#define FQ_FLOWS 64        // flow queues; a power of two
+// Flow queues, a power of two: RFC 8290's and Linux's 1024. A ping session or a DNS client shares a queue
+// with one of k bulk flows with a chance of about k/FQ_FLOWS, and then waits behind its backlog.
+#define FQ_FLOWS 1024
 #define FQ_MAX_SLOTS 4096  // slot indices are 16-bit with FQ_NONE reserved
 #define FQ_NONE 0xffff
 

@@ -352,16 +352,16 @@ describe('both pump threads move packets in FQ-CoDel order (fq.c)', { skip, time
     process.off('exit', cleanupSync);
   });
 
-  /** The flow queue (of 64) fq.c puts a UDP datagram 10.97.0.1:sport -> 10.97.0.2:dport in. */
+  /** The flow queue (of FQ_FLOWS, 1024) fq.c puts a UDP datagram 10.97.0.1:sport -> 10.97.0.2:dport in. */
   function flowQueue(sport: number, dport: number): number {
     const pkt = ipv4Udp('10.97.0.1', '10.97.0.2', sport, dport, Buffer.alloc(10));
     const out = execFileSync(hasher.path, ['16', '1500'], { input: `h ${pkt.toString('hex')}\n` });
-    return Number(out.toString().trim()) % 64;
+    return Number(out.toString().trim()) % 1024;
   }
 
   test("mac-like, the link towards B slowed to 20 Mbit/s: a new flow's datagram overtakes a bulk flow's backlog", async (t) => {
     const bulkPort = 40000;
-    let markPort = 40001; // a port whose flow lands in another of the 64 queues than the bulk flow's
+    let markPort = 40001; // a port whose flow lands in another of the 1024 queues than the bulk flow's
     while (flowQueue(markPort, 9999) === flowQueue(bulkPort, 9999)) markPort++;
     const { a, b } = await startPumps(['--mac-like'], 5621);
     try {
