@@ -118,6 +118,22 @@ test('making room in a full pool: the flow with the most bytes loses its oldest 
   assert.deepEqual(sent(lines), ['3', '4', '10', '11', '20', '21', '22', '23', '-']);
 });
 
+test('making room in a full pool: the fattest flow is found on the old list too, after its turn', () => {
+  const make = (id: number, hash: number, len: number) => `E ${id} ${hash} ${len} 0`;
+  const cmds = [
+    ...Array.from({ length: 6 }, (_, i) => make(i, 1, BULK)), // flow 1: 8400 bytes
+    make(10, 2, BULK),
+    ...deq(3), // flow 1 sends its quantum (0, 1) and goes to the old list; flow 2 sends 10
+    ...Array.from({ length: 4 }, (_, i) => make(20 + i, 3, SMALL)), // flow 3, new: the last 4 slots
+    make(30, 4, BULK),
+  ];
+  const lines = drive(cmds, 8);
+  assert.deepEqual(sent(lines.slice(7, 10)), ['0', '1', '10']);
+  assert.deepEqual(lines.slice(10, 14), ['ok', 'ok', 'ok', 'ok']);
+  // Flow 1 (5600 bytes, old list) is fatter than flow 3 (4 pings, new list).
+  assert.equal(lines[14], 'drop 2');
+});
+
 test('the flow hash: one TCP or UDP flow hashes alike, another port or address differently', () => {
   const hex = (b: Buffer) => `h ${b.toString('hex')}`;
   const payloads = [Buffer.alloc(10, 1), Buffer.alloc(900, 2)];
