@@ -359,10 +359,51 @@ describe('both pump threads move packets in FQ-CoDel order (fq.c)', { skip, time
     return Number(out.toString().trim()) % 1024;
   }
 
-  test("mac-like, the link towards B slowed to 20 Mbit/s: a new flow's datagram overtakes a bulk flow's backlog", async (t) => {
-    const bulkPort = 40000;
-    let markPort = 40001; // a port whose flow lands in another of the 1024 queues than the bulk flow's
+  /** BULK_PORT and, from BULK_PORT + 1 up, a port whose flow lands in another queue than the bulk flow's. */
+  function distinctPorts(bulkPort: number): { bulkPort: number; markPort: number } {
+    let markPort = bulkPort + 1;
     while (flowQueue(markPort, 9999) === flowQueue(bulkPort, 9999)) markPort++;
+    return { bulkPort, markPort };
+  }
+
+  /** Sends through A in order: each call's N datagrams of SIZE bytes from SPORT to B's port 9999 have all
+   *  left A before it returns, so A's own flow queues cannot reorder one call's datagrams with the next's. */
+  function inOrderThrough(a: Endpoint): (n: number, size: number, sport: number) => Promise<void> {
+    let total = 0;
+    return async (n, size, sport) => {
+      await nsRun(NS_A, process.execPath, [
+        '-e',
+        SEND_N,
+        '10.97.0.2',
+        String(n),
+        String(size),
+        String(sport),
+        '9999',
+      ]);
+      total += n;
+      await waitFor(
+        `A to send ${total} datagrams`,
+        async () => (await a.stats()).udpTxPackets >= total,
+        10_000,
+        20,
+      );
+    };
+  }
+
+  /** Runs FN with B's process stopped (SIGSTOP): its pump reads nothing meanwhile, and what A sends queues in
+   *  B's UDP receive queue (8 MiB), in order. B runs again afterwards, also when FN fails. */
+  async function whilePaused(b: Endpoint, fn: () => Promise<void>): Promise<void> {
+    const pid = b.proc.pid!;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await fn();
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+  }
+
+  test("mac-like, the link towards B slowed to 20 Mbit/s: a new flow's datagram overtakes a bulk flow's backlog", async (t) => {
+    const { bulkPort, markPort } = distinctPorts(40000);
     const { a, b } = await startPumps(['--mac-like'], 5621);
     try {
       // tbf holds what the pump sends until its 1 MiB send buffer is full: the pump then waits for the link,
@@ -417,33 +458,15 @@ describe('both pump threads move packets in FQ-CoDel order (fq.c)', { skip, time
     // Small enough for the receiver's default socket buffer (rmem_default, 208 KB), which takes B's burst of
     // writes at once; larger than what B writes in the rounds before it reads the marker.
     const BULK = 120;
-    const bulkPort = 40100;
-    let markPort = 40101;
-    while (flowQueue(markPort, 9999) === flowQueue(bulkPort, 9999)) markPort++;
+    const { bulkPort, markPort } = distinctPorts(40100);
     const { a, b } = await startPumps([], 5631, ['--mac-like']);
-    const pid = b.proc.pid!;
-    let paused = false;
     try {
       const receiver = await startInB(ORDER_RECEIVER);
-      // B's pump stops reading; everything A sends queues in B's UDP receive queue (8 MiB), in order.
-      process.kill(pid, 'SIGSTOP');
-      paused = true;
-      const sent = async (n: number) =>
-        waitFor(`A to send ${n} datagrams`, async () => (await a.stats()).udpTxPackets >= n, 10_000, 20);
-      await nsRun(NS_A, process.execPath, [
-        '-e',
-        SEND_N,
-        '10.97.0.2',
-        String(BULK),
-        '300',
-        String(bulkPort),
-        '9999',
-      ]);
-      await sent(BULK); // every bulk datagram has left A before the marker goes
-      await nsRun(NS_A, process.execPath, ['-e', SEND_N, '10.97.0.2', '1', '10', String(markPort), '9999']);
-      await sent(BULK + 1);
-      process.kill(pid, 'SIGCONT');
-      paused = false;
+      const send = inOrderThrough(a);
+      await whilePaused(b, async () => {
+        await send(BULK, 300, bulkPort); // every bulk datagram has left A before the marker goes
+        await send(1, 10, markPort);
+      });
       const { before, after } = await markerOrder(receiver.out);
       const s = await b.stats();
       process.stderr.write(
@@ -462,51 +485,26 @@ describe('both pump threads move packets in FQ-CoDel order (fq.c)', { skip, time
         `${after} bulk datagrams, all received before the marker, were written after it`,
       );
     } finally {
-      if (paused) process.kill(pid, 'SIGCONT');
       await Promise.all([a.stop(), b.stop()]);
     }
   });
+
   test('offload B, paused while A floods it: in the batch it receives, a small datagram of another flow is written first, one of the bulk flow after its bulk', async () => {
     // Fewer than one receive batch (32 buffers), so B receives them all at once on resuming.
     const BULK = 20;
-    const bulkPort = 40200;
-    let markPort = 40201;
-    while (flowQueue(markPort, 9999) === flowQueue(bulkPort, 9999)) markPort++;
+    const { bulkPort, markPort } = distinctPorts(40200);
     const { a, b, bReady } = await startPumps(['--offload'], 5641, ['--offload']);
-    const pid = b.proc.pid!;
-    let paused = false;
     try {
       assert.equal(bReady.offload, true, "B's TUN has offloads: its receive is offload_write's");
       const receiver = await startInB(SIZE_LOG);
-      process.kill(pid, 'SIGSTOP');
-      paused = true;
-      // One at a time through A, each leaving A before the next goes in, so that A's own flow queues cannot
-      // reorder them: B's receive queue holds 20 bulk datagrams (300 bytes), then 11 bytes of the bulk flow,
-      // then the 10-byte marker of another flow.
-      let total = 0;
-      const send = async (n: number, size: number, sport: number) => {
-        await nsRun(NS_A, process.execPath, [
-          '-e',
-          SEND_N,
-          '10.97.0.2',
-          String(n),
-          String(size),
-          String(sport),
-          '9999',
-        ]);
-        total += n;
-        await waitFor(
-          `A to send ${total} datagrams`,
-          async () => (await a.stats()).udpTxPackets >= total,
-          10_000,
-          20,
-        );
-      };
-      await send(BULK, 300, bulkPort);
-      await send(1, 11, bulkPort);
-      await send(1, 10, markPort);
-      process.kill(pid, 'SIGCONT');
-      paused = false;
+      const send = inOrderThrough(a);
+      // B's receive queue holds 20 bulk datagrams (300 bytes), then 11 bytes of the bulk flow, then the
+      // 10-byte marker of another flow.
+      await whilePaused(b, async () => {
+        await send(BULK, 300, bulkPort);
+        await send(1, 11, bulkPort);
+        await send(1, 10, markPort);
+      });
       const sizes = JSON.parse((await receiver.out).trim().split('\n').at(-1)!) as number[];
       const s = await b.stats();
       process.stderr.write(`  B wrote ${sizes.join(',')}; udpRxOverflow ${s.udpRxOverflow}\n`);
@@ -515,7 +513,6 @@ describe('both pump threads move packets in FQ-CoDel order (fq.c)', { skip, time
       assert.equal(sizes[0], 10, "the marker, another flow's small datagram, went ahead of the bulk");
       assert.equal(sizes.at(-1), 11, "the bulk flow's own small datagram stayed behind its bulk");
     } finally {
-      if (paused) process.kill(pid, 'SIGCONT');
       await Promise.all([a.stop(), b.stop()]);
     }
   });
