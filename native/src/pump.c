@@ -66,9 +66,9 @@ static uint64_t spin_max_ns(void) {
   return *end == '\0' && us > 0 && us <= SPIN_MAX_US ? (uint64_t)us * 1000 : 0;  // anything else: off
 }
 
-uint64_t pump_mono_ns(void) {
+uint64_t pump_clock_ns(clockid_t clock) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(clock, &ts);
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 

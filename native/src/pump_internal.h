@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "pump.h"
 #include "src_filter.h"
@@ -104,8 +105,10 @@ bool pump_wait(struct pump *p, int fd, short events);
 int pump_wait_either(struct pump *p, int fd, short events, int fd2, short events2);
 // Called once per batch that moved data: lets pump_wait spin, and kicks a sleeping partner thread.
 void pump_note_data(struct pump *p);
-// CLOCK_MONOTONIC in ns.
-uint64_t pump_mono_ns(void);
+// A clock in ns: CLOCK_MONOTONIC for the pump's own deadlines, CLOCK_REALTIME where it is compared with the
+// kernel's receive timestamps.
+uint64_t pump_clock_ns(clockid_t clock);
+static inline uint64_t pump_mono_ns(void) { return pump_clock_ns(CLOCK_MONOTONIC); }
 // Sleeps briefly (or until stopped) after an unexpected error, so a broken fd cannot make a thread spin.
 void pump_backoff(struct pump *p);
 

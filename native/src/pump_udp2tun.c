@@ -87,12 +87,6 @@ void udp2tun_free(struct udp2tun *u) {
   free(u);
 }
 
-static uint64_t realtime_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void write_packet(struct udp2tun *u, const uint8_t *pkt, size_t len) {
   ssize_t n;
   do n = u->p->io.tun_write(u->q->tun_fd, pkt, len);
@@ -119,7 +113,7 @@ static void enqueue_plain(struct udp2tun *u, const uint8_t *pkt, size_t len) {
 // as in offload mode once CoDel has let it pass; CoDel's drops count as the receive side's (dropQueueDelay).
 static void write_round(struct udp2tun *u) {
   struct fq *f = &u->fq.fq;
-  uint64_t now = realtime_ns();
+  uint64_t now = pump_clock_ns(CLOCK_REALTIME);
   for (unsigned i = 0; i < U2T_PLAIN_ROUND; i++) {
     int s = fq_dequeue(f, now, &u->cb.drop_queue_delay);
     if (s < 0) return;
@@ -228,7 +222,7 @@ static int receive_batch(struct udp2tun *u) {
   pump_peer_refresh(p, &u->peer);
   pump_filter_refresh(p, &u->filter, &u->filter_gen);
   u->now_ms = pump_mono_ns() / 1000000;
-  u->now_rt_ns = realtime_ns();
+  u->now_rt_ns = pump_clock_ns(CLOCK_REALTIME);
   // The partner is kicked before the TUN writes, not after: its wake-up then runs beside the writes (and
   // beside the reply the kernel may produce within them, an echo reply or a TCP ACK).
   if (p->spin_max_ns && batch_has_data(u, r)) pump_note_data(p);
