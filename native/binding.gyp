@@ -13,6 +13,7 @@
         "src/src_filter.c",
         "src/ctrl_limit.c",
         "src/udp_each.c",
+        "src/udp_peer.c",
         "src/aqm.c",
         "src/fq.c",
         "src/js_timer.c"

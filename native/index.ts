@@ -127,6 +127,13 @@ export interface PumpStats {
    * tx_dropped, read when stats() is called, counted since the device was created). Always 0 on macOS.
    */
   dropTunQueue?: number;
+  /**
+   * Datagrams (of udpTxPackets) sent on the pump's second socket, connected to the pinned peer, without an
+   * address: the kernel keeps their route and source address instead of looking them up for each. Only a
+   * per-packet pump (macOS; the bench's mac-like mode) bound to a specific address has that socket
+   * (native/src/udp_peer.c); elsewhere 0.
+   */
+  udpTxConnected?: number;
 }
 
 export interface Pump {

@@ -34,7 +34,8 @@
   X(drop_queue_delay, "dropQueueDelay")       \
   X(drop_tun_queue, "dropTunQueue")           \
   X(drop_fq_delay, "dropFqDelay")             \
-  X(drop_fq_full, "dropFqFull")
+  X(drop_fq_full, "dropFqFull")               \
+  X(udp_tx_connected, "udpTxConnected")
 
 // Shared, read by stats() on the JS thread while the pump threads add to them.
 struct pump_counters {

@@ -31,6 +31,7 @@ void pump_peer_refresh(struct pump *p, struct peer_view *v) {
   v->addr = p->peer;
   v->len = p->peer_len;
   v->set = p->peer_set;
+  v->connected = p->peer_set && p->peer_connected;
   v->gen = atomic_load_explicit(&p->peer_gen, memory_order_relaxed);
   pthread_mutex_unlock(&p->peer_lock);
 }
@@ -88,7 +89,7 @@ static void drain_kicks(int fd) {
   }
 }
 
-bool pump_wait(struct pump *p, int fd, short events) { return pump_wait_either(p, fd, events, -1, 0) == 1; }
+bool pump_wait(struct pump *p, int fd, short events) { return pump_wait_either(p, fd, events, -1, 0) != 0; }
 
 int pump_wait_either(struct pump *p, int fd, short events, int fd2, short events2) {
   // poll() ignores a negative fd: without the spin there is no kick pipe.
@@ -122,7 +123,8 @@ int pump_wait_either(struct pump *p, int fd, short events, int fd2, short events
     if (fds[1].revents) return 0;
     if (fds[0].revents || fds[3].revents) {
       if (spun) spin_window_ns = spin_window_ns * 2 > max ? max : spin_window_ns * 2;
-      return fds[0].revents ? 1 : 2;  // including POLLERR/POLLHUP: the next call reports the error
+      // Including POLLERR/POLLHUP: the next call reports the error.
+      return (fds[0].revents ? PUMP_READY_FD : 0) | (fds[3].revents ? PUMP_READY_FD2 : 0);
     }
     if (fds[2].revents) {
       drain_kicks(kick_fd);
@@ -235,8 +237,9 @@ static void release_resources(struct pump *p) {
   for (unsigned i = 0; i < PUMP_QUEUES_MAX; i++) {
     struct pump_queue *q = &p->q[i];
     if (q->udp.fd >= 0) close(q->udp.fd);
+    if (q->peer_fd >= 0) close(q->peer_fd);
     if (i > 0 && q->tun_fd >= 0) close(q->tun_fd);
-    q->udp.fd = -1;
+    q->udp.fd = q->peer_fd = -1;
     if (i > 0) q->tun_fd = -1;
     tun2udp_free(q->t2u);
     udp2tun_free(q->u2t);
@@ -285,6 +288,25 @@ static void stop_threads(struct pump *p) {
   }
   for (int i = 0; i < p->nthreads; i++) pthread_join(p->threads[i], NULL);
   p->nthreads = 0;
+}
+
+// The UDP sockets: a group of one per queue (udp_open_group), or in per-packet mode with a specific bind
+// address one queue's listening socket and the socket for the peer (udp_open_pair).
+static int open_sockets(struct pump *p, const struct pump_config *cfg, char *err) {
+  const struct sockaddr *bind_addr = (const struct sockaddr *)&cfg->bind_addr;
+  if (p->io.per_packet && !sockaddr_is_any(bind_addr)) {
+    struct udp_socket peer;
+    if (udp_open_pair(bind_addr, cfg->bind_len, cfg->rcvbuf, cfg->sndbuf, &p->q[0].udp, &peer, err) < 0) return -1;
+    p->q[0].peer_fd = peer.fd;
+    return 0;
+  }
+  struct udp_socket socks[PUMP_QUEUES_MAX];
+  int opened = udp_open_group(bind_addr, cfg->bind_len, cfg->rcvbuf, cfg->sndbuf,
+                              cfg->udp_offload && !cfg->per_packet, p->nqueues, socks, err);
+  if (opened < 0) return -1;
+  p->nqueues = (unsigned)opened;  // 1 when the kernel refused the steering program (queueStats() says so)
+  for (unsigned i = 0; i < p->nqueues; i++) p->q[i].udp = socks[i];
+  return 0;
 }
 
 // Queues 1.. : their TUN fds (non-blocking) and the thread state of every queue.
@@ -341,7 +363,7 @@ int pump_create(const struct pump_config *cfg, struct pump **out, char *err) {
   for (unsigned i = 0; i < PUMP_QUEUES_MAX; i++) {
     p->q[i].p = p;
     p->q[i].index = i;
-    p->q[i].tun_fd = p->q[i].udp.fd = -1;
+    p->q[i].tun_fd = p->q[i].udp.fd = p->q[i].peer_fd = -1;
     for (int r = 0; r < 2; r++) {
       p->q[i].kick[r].rd = p->q[i].kick[r].wr = -1;
       atomic_init(&p->q[i].kick[r].sleeping, false);
@@ -356,17 +378,12 @@ int pump_create(const struct pump_config *cfg, struct pump **out, char *err) {
   pthread_mutex_init(&p->peer_lock, NULL);
 
   int tun_flags = -1;
-  struct udp_socket socks[PUMP_QUEUES_MAX];
   if (own_fd(cfg->tun_fd, err) < 0) {
     p->q[0].tun_fd = -1;  // not ours: fail must not disown it
     goto fail;
   }
   if (choose_io(p, cfg->per_packet, err) < 0) goto fail;
-  int opened = udp_open_group((const struct sockaddr *)&cfg->bind_addr, cfg->bind_len, cfg->rcvbuf, cfg->sndbuf,
-                              cfg->udp_offload && !cfg->per_packet, p->nqueues, socks, err);
-  if (opened < 0) goto fail;
-  p->nqueues = (unsigned)opened;  // 1 when the kernel refused the steering program (queueStats() says so)
-  for (unsigned i = 0; i < p->nqueues; i++) p->q[i].udp = socks[i];
+  if (open_sockets(p, cfg, err) < 0) goto fail;
   if (open_pipe(&p->wake_rd, &p->wake_wr, err) < 0) goto fail;
   for (unsigned i = 0; i < p->nqueues && p->spin_max_ns; i++)
     for (int r = 0; r < 2; r++)
@@ -400,6 +417,12 @@ int pump_family(const struct pump *p) { return p->q[0].udp.family; }
 
 void pump_set_peer(struct pump *p, const struct sockaddr *addr, socklen_t len) {
   pthread_mutex_lock(&p->peer_lock);
+  // The peer's socket follows the peer; a peer pinned again (after clearPeer, or a new handshake from the
+  // same address) keeps its connection. Until the connect succeeds, or when it fails, the data goes out on
+  // the listening socket, addressed, as it does without the pair.
+  int peer_fd = p->q[0].peer_fd;
+  if (peer_fd >= 0 && !(p->peer_connected && sockaddr_equal((struct sockaddr *)&p->peer, addr)))
+    p->peer_connected = udp_connect_peer(peer_fd, addr, len, p->q[0].udp.fd);
   memset(&p->peer, 0, sizeof p->peer);
   memcpy(&p->peer, addr, len);
   p->peer_len = len;

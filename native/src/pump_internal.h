@@ -42,6 +42,10 @@ struct pump_queue {
   unsigned index;
   int tun_fd;  // queue 0's is the caller's (see own_fd); the others the pump opened
   struct udp_socket udp;
+  // Per-packet mode with a specific bind address: a second socket on udp's address and port, connected to
+  // the pinned peer by pump_set_peer (udp_peer.c), which the data goes out on. -1 otherwise. Open as long as
+  // the pump; only the peer it is connected to changes.
+  int peer_fd;
   struct tun2udp *t2u;
   struct udp2tun *u2t;
   struct pump_counters counters;
@@ -66,6 +70,7 @@ struct pump {
   struct sockaddr_storage peer;
   socklen_t peer_len;
   bool peer_set;
+  bool peer_connected;  // q[0].peer_fd is connected to `peer` and sends from the bound address
   atomic_uint peer_gen;
 
   // Allowed inner sources of data from the peer, under peer_lock, copied by the UDP -> TUN thread when
@@ -91,7 +96,8 @@ struct peer_view {
   struct sockaddr_storage addr;
   socklen_t len;
   bool set;
-  unsigned gen;  // 0 never matches: pump_create starts the generation at 1
+  bool connected;  // send on the queue's peer_fd, without an address
+  unsigned gen;    // 0 never matches: pump_create starts the generation at 1
 };
 
 void pump_peer_refresh(struct pump *p, struct peer_view *v);
@@ -101,7 +107,9 @@ void pump_filter_refresh(struct pump *p, struct src_filter *f, unsigned *gen);
 // Blocks until fd has `events` or the pump stops; false when stopping. Shortly after data moved (a kick
 // from the partner thread, or this thread's own data), it polls without sleeping for a while first.
 bool pump_wait(struct pump *p, int fd, short events);
-// The same for whichever of two fds is ready first (fd2 < 0: none): 1 for fd, 2 for fd2, 0 when stopping.
+// The same for two fds (fd2 < 0: none): which are ready, PUMP_READY_FD | PUMP_READY_FD2, or 0 when stopping.
+#define PUMP_READY_FD 1
+#define PUMP_READY_FD2 2
 int pump_wait_either(struct pump *p, int fd, short events, int fd2, short events2);
 // Called once per batch that moved data: lets pump_wait spin, and kicks a sleeping partner thread.
 void pump_note_data(struct pump *p);

@@ -97,6 +97,9 @@ void tun2udp_free(struct tun2udp *t) {
 
 static uint8_t *slot_buf(struct tun2udp *t, int slot) { return fq_pool_buf(&t->pool, slot); }
 
+// The socket the data goes out on: the one connected to the peer when there is one (udp_peer.c).
+static int send_fd(const struct tun2udp *t) { return t->peer.connected ? t->q->peer_fd : t->q->udp.fd; }
+
 static void add_msg(struct tun2udp *t, uint8_t *base, size_t len, size_t nseg, uint16_t gso_size) {
   unsigned k = t->nmsgs++, v = t->niov++;
   struct msghdr *m = &t->msgs[k].msg_hdr;
@@ -105,8 +108,9 @@ static void add_msg(struct tun2udp *t, uint8_t *base, size_t len, size_t nseg, u
   t->iov[v].iov_len = len;
   m->msg_iov = &t->iov[v];
   m->msg_iovlen = 1;
-  m->msg_name = &t->peer.addr;
-  m->msg_namelen = t->peer.len;
+  // A connected socket takes no address (macOS refuses one: EISCONN; Linux would look its route up again).
+  m->msg_name = t->peer.connected ? NULL : &t->peer.addr;
+  m->msg_namelen = t->peer.connected ? 0 : t->peer.len;
   if (gso_size) udp_set_gso(m, t->ctrl[k].buf, gso_size);
   t->nseg[k] = (uint16_t)nseg;
   t->gso_size[k] = gso_size;
@@ -176,11 +180,12 @@ static void send_each(struct tun2udp *t, unsigned k) {
     size_t left = m->msg_iov[v].iov_len;
     while (left > 0) {
       size_t n = left < size ? left : size;
-      if (sendto(t->q->udp.fd, base, n, MSG_DONTWAIT, (struct sockaddr *)&t->peer.addr, t->peer.len) < 0) {
+      if (sendto(send_fd(t), base, n, MSG_DONTWAIT, m->msg_name, m->msg_namelen) < 0) {
         t->cb.drop_udp_send++;
       } else {
         t->cb.udp_tx_packets++;
         t->cb.udp_tx_bytes += n;
+        if (t->peer.connected) t->cb.udp_tx_connected++;
       }
       base += n;
       left -= n;
@@ -201,8 +206,9 @@ static bool can_drain(const struct tun2udp *t) {
 static bool wait_send_room(struct tun2udp *t) {
   for (;;) {
     int tun_fd = can_drain(t) ? t->q->tun_fd : -1;
-    int r = pump_wait_either(t->p, t->q->udp.fd, POLLOUT, tun_fd, POLLIN);
-    if (r != 2) return r == 1;
+    int r = pump_wait_either(t->p, send_fd(t), POLLOUT, tun_fd, POLLIN);
+    if (r == 0) return false;
+    if (r & PUMP_READY_FD) return true;
     if (drain(t) == READ_ERROR) return true;  // the main loop's next read reports it
   }
 }
@@ -211,11 +217,12 @@ static void flush(struct tun2udp *t) {
   struct pump *p = t->p;
   unsigned i = 0;
   while (i < t->nmsgs) {
-    int r = p->io.udp_send(t->q->udp.fd, &t->msgs[i], t->nmsgs - i);
+    int r = p->io.udp_send(send_fd(t), &t->msgs[i], t->nmsgs - i);
     if (r > 0) {
       for (unsigned k = i; k < i + (unsigned)r; k++) {
         t->cb.udp_tx_packets += t->nseg[k];
         t->cb.udp_tx_bytes += t->bytes[k];
+        if (t->peer.connected) t->cb.udp_tx_connected += t->nseg[k];
       }
       i += (unsigned)r;
       continue;

@@ -8,6 +8,9 @@
 //    batch into FQ-CoDel (fq_pool.h, as the TUN -> UDP thread does) and writes a shorter round from it in its
 //    order. The receive is cheaper than the writes, so the socket's FIFO stays short and the queue that forms
 //    under a download is one where a ping or a DNS answer goes first, not behind milliseconds of bulk.
+// In per-packet mode with a specific bind address the queue has two sockets (udp_peer.c): the peer's, which
+// the kernel gives the peer's datagrams, and the listening one, for everyone else. Both are read, and what
+// either gives is handled alike.
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -32,6 +35,12 @@
 // Plain mode: packets written per round. A round receives up to U2T_BATCH, twice as many: the thread drains
 // the socket faster than it writes, and a packet read in waits at most a round behind other flows.
 #define U2T_PLAIN_ROUND 16
+// With a socket for the peer (udp_peer.c) beside the listening one: rounds between two looks at the
+// listening socket while the peer's keeps the thread busy, so a new agent's handshake is not left waiting.
+#define U2T_LISTEN_CHECK_ROUNDS 64
+
+// The queue's sockets, as udp2tun_main reads them: the peer's first, since it carries the data.
+enum u2t_socket { U2T_PEER = 0, U2T_LISTEN = 1 };
 
 union ctrl_buf {
   char buf[UDP_RECV_CTRL_LEN];
@@ -54,7 +63,7 @@ struct udp2tun {
   unsigned filter_gen;
   struct ctrl_limit limit;
   uint64_t now_ms;  // read once per batch
-  uint32_t rx_drops;  // the socket's SO_RXQ_OVFL count last seen
+  uint32_t rx_drops[2];  // each socket's SO_RXQ_OVFL count last seen, by enum u2t_socket
   struct aqm aqm;       // offload mode
   struct fq_pool fq;    // plain mode: its CoDel runs on CLOCK_REALTIME, the clock of the receive timestamps
   uint64_t now_rt_ns;   // CLOCK_REALTIME, read once per batch: receive timestamps are in that clock
@@ -183,10 +192,10 @@ static void handle_datagram(struct udp2tun *u, uint8_t *buf, size_t len, const s
 
 // The receive queue's drops since the last batch: the newest message carries the socket's running count.
 // Datagrams dropped after it are counted with the next batch.
-static void count_rx_drops(struct udp2tun *u, const struct udp_rx_info *newest) {
+static void count_rx_drops(struct udp2tun *u, const struct udp_rx_info *newest, uint32_t *seen) {
   if (!newest->has_drops) return;
-  u->cb.udp_rx_overflow += (uint32_t)(newest->drops - u->rx_drops);  // unsigned: survives the count's wrap
-  u->rx_drops = newest->drops;
+  u->cb.udp_rx_overflow += (uint32_t)(newest->drops - *seen);  // unsigned: survives the count's wrap
+  *seen = newest->drops;
 }
 
 // Whether any of the r datagrams received carries data (control alone, a keepalive, kicks no spin).
@@ -211,13 +220,13 @@ static void reset_msgs(struct udp2tun *u) {
   }
 }
 
-// Receives one batch and handles each datagram: control at once; data written (offload mode, coalesced) or
-// queued (plain mode). The number received, or -1 with errno.
-static int receive_batch(struct udp2tun *u) {
+// Receives one batch from socket `which` and handles each datagram: control at once; data written (offload
+// mode, coalesced) or queued (plain mode). The number received, or -1 with errno.
+static int receive_batch(struct udp2tun *u, enum u2t_socket which) {
   struct pump *p = u->p;
   struct pump_queue *q = u->q;
   reset_msgs(u);
-  int r = p->io.udp_recv(q->udp.fd, u->msgs, U2T_BATCH);
+  int r = p->io.udp_recv(which == U2T_PEER ? q->peer_fd : q->udp.fd, u->msgs, U2T_BATCH);
   if (r < 0) return -1;
   pump_peer_refresh(p, &u->peer);
   pump_filter_refresh(p, &u->filter, &u->filter_gen);
@@ -233,7 +242,7 @@ static int receive_batch(struct udp2tun *u) {
     const struct sockaddr *from = (const struct sockaddr *)&u->names[k];
     struct udp_rx_info info;
     udp_rx_info(m, &info);  // one pass over the control data: GRO size, receive time, drop count
-    if (k == r - 1) count_rx_drops(u, &info);
+    if (k == r - 1) count_rx_drops(u, &info, &u->rx_drops[which]);
     if (m->msg_flags & MSG_TRUNC) {
       u->cb.drop_oversize++;
       continue;
@@ -254,30 +263,63 @@ static int receive_batch(struct udp2tun *u) {
   return r;
 }
 
+// An ICMP error that the kernel reports on a connected socket, the peer's (its port closed, its host gone):
+// the call that returned it consumed it, and the socket is fine. Not worth a back-off.
+static bool peer_went_away(int e) {
+  return e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH || e == EHOSTDOWN;
+}
+
+// Each round receives from the sockets that may hold datagrams (ready[]). A socket is received from until a short batch says it is drained,
+// and then again once poll says it is readable. While packets wait in the flow queues (plain mode) the data
+// socket is looked at after every round of writes, so a new arrival gets in ahead of them; with the pair,
+// the listening socket every U2T_LISTEN_CHECK_ROUNDS rounds too.
 void *udp2tun_main(void *arg) {
   struct udp2tun *u = arg;
   struct pump *p = u->p;
   struct pump_queue *q = u->q;
   pump_thread_init(q, PUMP_UDP2TUN);
+  bool pair = q->peer_fd >= 0;
+  enum u2t_socket data = pair ? U2T_PEER : U2T_LISTEN;
+  bool ready[2] = {pair, true};
+  unsigned rounds = 0;
   while (!pump_stopping(p)) {
-    int r = receive_batch(u);
-    int e = r < 0 ? errno : 0;  // before the writes can change errno
-    if (e == EINTR) continue;
+    if (pair && ++rounds % U2T_LISTEN_CHECK_ROUNDS == 0) ready[U2T_LISTEN] = true;
+    int got = 0, failed = 0;
+    bool more = false;  // a socket gave a full batch, or a receive was interrupted: go on without waiting
+    for (int s = U2T_PEER; s <= U2T_LISTEN; s++) {
+      if (!ready[s]) continue;
+      int r = receive_batch(u, (enum u2t_socket)s);
+      if (r < 0 && (errno == EINTR || (s == U2T_PEER && peer_went_away(errno)))) {
+        more = true;
+      } else if (r < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK) failed = errno;
+        ready[s] = false;
+      } else {
+        got += r;
+        // A short batch means the socket is drained: poll() says when it has more, rather than one more
+        // receive (one recvmsg per datagram on macOS and in mac-like mode) only to be told EAGAIN.
+        if (r < U2T_BATCH) ready[s] = false;
+        else more = true;
+      }
+    }
     if (!p->offload) write_round(u);
     counters_publish(&q->counters, &u->cb);
-    if (r < 0 && e != EAGAIN && e != EWOULDBLOCK) {
+    if (failed) {
       pump_backoff(p);
+      ready[U2T_PEER] = pair;
+      ready[U2T_LISTEN] = true;
       continue;
     }
-    if (!p->offload && !fq_empty(&u->fq.fq)) continue;  // more to write; receive meanwhile
-    if (r < 0) {
-      aqm_queue_empty(&u->aqm);
-      if (!pump_wait(p, q->udp.fd, POLLIN)) break;
-    } else if (r < U2T_BATCH) {
-      // A short batch means the socket is drained: sleep in poll() now rather than spend one more receive
-      // (one recvmsg per datagram on macOS and in mac-like mode) only to be told EAGAIN.
-      if (!pump_wait(p, q->udp.fd, POLLIN)) break;
+    if (!p->offload && !fq_empty(&u->fq.fq)) {  // more to write; receive meanwhile
+      ready[data] = true;
+      continue;
     }
+    if (more) continue;
+    if (got == 0) aqm_queue_empty(&u->aqm);
+    int w = pump_wait_either(p, q->udp.fd, POLLIN, q->peer_fd, POLLIN);
+    if (w == 0) break;
+    ready[U2T_LISTEN] = w & PUMP_READY_FD;
+    ready[U2T_PEER] = w & PUMP_READY_FD2;
   }
   counters_publish(&q->counters, &u->cb);
   return NULL;

@@ -115,3 +115,12 @@ bool sockaddr_equal(const struct sockaddr *a, const struct sockaddr *b) {
   }
   return false;
 }
+
+bool sockaddr_is_any(const struct sockaddr *sa) {
+  if (sa->sa_family == AF_INET) return ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_ANY);
+  if (sa->sa_family == AF_INET6) {
+    static const uint8_t zero[16];
+    return memcmp(((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr, zero, sizeof zero) == 0;
+  }
+  return false;
+}

@@ -22,4 +22,7 @@ void sockaddr_format(const struct sockaddr *sa, char text[SOCKADDR_TEXT_MAX], ui
 // Same family, address and port (and IPv6 scope when both have one).
 bool sockaddr_equal(const struct sockaddr *a, const struct sockaddr *b);
 
+// The wildcard address, 0.0.0.0 or :: (a socket bound to it receives on every local address).
+bool sockaddr_is_any(const struct sockaddr *sa);
+
 #endif

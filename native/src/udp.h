@@ -53,6 +53,28 @@ int udp_open(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, i
 int udp_open_group(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, int sndbuf, bool offload,
                    unsigned n, struct udp_socket out[], char *err);
 
+// udp_open with SO_REUSEPORT set before bind and no offloads: a second socket may then bind the same address
+// and port (udp_open_pair).
+int udp_open_shared(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, int sndbuf,
+                    struct udp_socket *out, char *err);
+
+// The per-packet pump's two sockets (macOS, the mac-like path; udp_peer.c): `listen`, as udp_open makes it,
+// and `peer`, bound to the same address and port, for udp_connect_peer to connect to the pinned peer. Only
+// for a specific bind address (the caller checks): on macOS another user may bind a wildcard-bound
+// SO_REUSEPORT port too (xnu's in_pcbbind checks the owner only when one of the two addresses is specific)
+// and would take a share of its datagrams. A port someone holds is refused, as with one socket. On failure
+// -1, and nothing is left open.
+int udp_open_pair(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, int sndbuf,
+                  struct udp_socket *listen, struct udp_socket *peer, char *err);
+
+// Whether the port of bind_addr is free (port 0: always): a plain socket binds it and is closed. -1 with err
+// when it is taken.
+int udp_probe_port(const struct sockaddr *bind_addr, socklen_t bind_len, char *err);
+
+// Connects udp_open_pair's `peer_fd` to `peer`. True when it is connected and sends from `listen_fd`'s
+// address: a connect after an earlier one makes macOS forget the bound address and pick one by route.
+bool udp_connect_peer(int peer_fd, const struct sockaddr *peer, socklen_t peer_len, int listen_fd);
+
 // Like recvmmsg/sendmmsg with MSG_DONTWAIT: the number of messages handled, or -1 with errno.
 int udp_recv_batch(int fd, dgram_t *msgs, unsigned int n);
 int udp_send_batch(int fd, dgram_t *msgs, unsigned int n);

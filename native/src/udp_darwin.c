@@ -15,9 +15,8 @@
 #define DEFAULT_RCVBUF (1 << 20)
 #define DEFAULT_SNDBUF (1 << 20)
 
-int udp_open(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, int sndbuf, bool offload,
-             struct udp_socket *out, char *err) {
-  (void)offload;
+static int open_one(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, int sndbuf, bool reuseport,
+                    struct udp_socket *out, char *err) {
   int family = bind_addr->sa_family;
   int fd = socket(family, SOCK_DGRAM, IPPROTO_UDP);
   if (fd < 0) {
@@ -33,6 +32,8 @@ int udp_open(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, i
     failed = "fcntl";
   } else if (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) < 0) {
     failed = "setsockopt(IPV6_V6ONLY)";
+  } else if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &(int){1}, sizeof(int)) < 0) {
+    failed = "setsockopt(SO_REUSEPORT)";
   } else if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv) < 0) {
     failed = "setsockopt(SO_RCVBUF)";
   } else if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd) < 0) {
@@ -64,6 +65,17 @@ int udp_open(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, i
   // a packet's wait counts from when the pump read it.
   setsockopt(fd, SOL_SOCKET, SO_TIMESTAMP, &(int){1}, sizeof(int));
   return 0;
+}
+
+int udp_open(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, int sndbuf, bool offload,
+             struct udp_socket *out, char *err) {
+  (void)offload;
+  return open_one(bind_addr, bind_len, rcvbuf, sndbuf, false, out, err);
+}
+
+int udp_open_shared(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, int sndbuf,
+                    struct udp_socket *out, char *err) {
+  return open_one(bind_addr, bind_len, rcvbuf, sndbuf, true, out, err);
 }
 
 // macOS's public API has no batched datagram calls (sendmsg_x/recvmsg_x are private: see ARCHITECTURE.md).

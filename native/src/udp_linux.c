@@ -90,18 +90,17 @@ int udp_open(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, i
   return open_one(bind_addr, bind_len, rcvbuf, sndbuf, offload, false, out, err);
 }
 
+int udp_open_shared(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, int sndbuf,
+                    struct udp_socket *out, char *err) {
+  return open_one(bind_addr, bind_len, rcvbuf, sndbuf, false, true, out, err);
+}
+
 int udp_open_group(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, int sndbuf, bool offload,
                    unsigned n, struct udp_socket out[], char *err) {
   if (n == 1) return udp_open(bind_addr, bind_len, rcvbuf, sndbuf, offload, out, err) < 0 ? -1 : 1;
   // A port someone holds, even another pump of ours (whose group would let us join and share its
-  // datagrams), is refused as with one socket: a plain socket probes it first.
-  uint16_t port = ntohs(bind_addr->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)bind_addr)->sin6_port
-                                                         : ((const struct sockaddr_in *)bind_addr)->sin_port);
-  if (port != 0) {
-    struct udp_socket probe;
-    if (open_one(bind_addr, bind_len, 0, 0, false, false, &probe, err) < 0) return -1;
-    close(probe.fd);
-  }
+  // datagrams), is refused as with one socket.
+  if (udp_probe_port(bind_addr, bind_len, err) < 0) return -1;
   struct sockaddr_storage addr;
   memcpy(&addr, bind_addr, bind_len);
   unsigned opened = 0;

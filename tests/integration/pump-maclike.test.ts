@@ -241,6 +241,8 @@ describe('the mac-like pump: one packet per syscall', { skip, timeout: 120_000 }
     // TUN -> UDP: one readv per packet (plus the one that finds the queue empty), one sendmsg per datagram.
     assert.equal(ok(c.t2u, 'readv'), d.tunRxPackets, 'successful readv = packets read from the TUN');
     assert.equal(ok(c.t2u, 'sendmsg'), d.udpTxPackets, 'successful sendmsg = datagrams sent');
+    // Bound to a specific address, the pump sends on its socket connected to B (udp_peer.c), as on a Mac.
+    assert.equal(d.udpTxConnected, d.udpTxPackets, 'every datagram went out on the connected socket');
     // FQ-CoDel (fq.c) may drop a bulk packet that waited too long under strace: read, never sent.
     assert.equal(
       d.udpTxPackets + (d.dropFqDelay ?? 0),
@@ -277,6 +279,7 @@ describe('the mac-like pump: one packet per syscall', { skip, timeout: 120_000 }
     assert.ok(ok(c.u2t, 'recvmmsg') > 0, 'recvmmsg used');
     assert.equal(calls(c.u2t, 'recvmsg'), 0, 'no recvmsg');
     assert.equal(calls(c.t2u, 'readv'), 0, 'no 4-byte header');
+    assert.equal(c.delta.udpTxConnected, 0, 'a batched pump has no connected socket');
     assertNoWastedReceive(c.u2t, 'recvmmsg');
   });
 });
