@@ -291,12 +291,13 @@ static void stop_threads(struct pump *p) {
 }
 
 // The UDP sockets: a group of one per queue (udp_open_group), or in per-packet mode with a specific bind
-// address one queue's listening socket and the socket for the peer (udp_open_pair).
+// address one queue's listening socket and the socket for the peer (udp_open_pair). The pair only saves
+// work: when it cannot be had, one socket as before (whose own error, a port in use, is the one reported).
 static int open_sockets(struct pump *p, const struct pump_config *cfg, char *err) {
   const struct sockaddr *bind_addr = (const struct sockaddr *)&cfg->bind_addr;
-  if (p->io.per_packet && !sockaddr_is_any(bind_addr)) {
-    struct udp_socket peer;
-    if (udp_open_pair(bind_addr, cfg->bind_len, cfg->rcvbuf, cfg->sndbuf, &p->q[0].udp, &peer, err) < 0) return -1;
+  struct udp_socket peer;
+  if (p->io.per_packet && !sockaddr_is_any(bind_addr) &&
+      udp_open_pair(bind_addr, cfg->bind_len, cfg->rcvbuf, cfg->sndbuf, &p->q[0].udp, &peer, err) == 0) {
     p->q[0].peer_fd = peer.fd;
     return 0;
   }
