@@ -184,6 +184,30 @@ describe("the per-packet pump's socket for the peer", { skip, timeout: 60_000 },
     }
   });
 
+  test("another pump cannot join the pair's port", async () => {
+    const port = 47330;
+    const a = await startA(port, port + 1);
+    try {
+      const second = spawnInNetns(pair.a, process.execPath, [
+        ENDPOINT,
+        ...['--tun', 'gwc1', '--mac-like', '--addr', '10.95.1.1', '--peer-addr', '10.95.1.2'],
+        ...['--bind', A_IP, '--port', String(port), '--peer', `${B_IP}:${port + 1}`],
+      ]);
+      children.push(second);
+      // A pump that joined the port would run on: give it 15 s to fail.
+      const code = await Promise.race([
+        second.exited,
+        new Promise((r) => setTimeout(() => r('still running'), 15_000)),
+      ]);
+      assert.equal(code, 1);
+      await second.closed;
+      assert.match(second.stderrText, /bind\(10\.94\.0\.1:47330\): Address already in use/);
+      assert.equal((await socketsOn(port)).length, 2, "only the first pump's two sockets hold the port");
+    } finally {
+      await a.stop();
+    }
+  });
+
   test('a wildcard bind keeps one socket and sends with an address', async () => {
     const port = 47320;
     const a = await startA(port, port + 1, '0.0.0.0');
