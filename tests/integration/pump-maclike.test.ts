@@ -13,7 +13,7 @@ import type { PumpStats } from '../../native/index';
 import { buildCDriver, type CDriver } from '../fixtures/c-driver';
 import { ipv4Udp } from '../fixtures/ip-packets';
 import { spawnInNetns, type JsonProcess, type Line } from '../fixtures/json-process';
-import { NetnsPair, nsRun } from '../fixtures/netns-pair';
+import { NetnsPair, nsRun, withNetnsPair } from '../fixtures/netns-pair';
 import { waitFor } from '../../rig/exec';
 import { StraceCount, threadId, type SyscallCount } from './strace-count';
 
@@ -224,14 +224,7 @@ function assertNoWastedReceive(m: Map<string, SyscallCount>, recv: string, plain
 }
 
 describe('the mac-like pump: one packet per syscall', { skip, timeout: 120_000 }, () => {
-  before(async () => {
-    process.on('exit', cleanupSync);
-    await pair.create();
-  });
-  after(() => {
-    cleanupSync();
-    process.off('exit', cleanupSync);
-  });
+  withNetnsPair(pair, cleanupSync);
 
   test('mac-like: each datagram is one sendmsg or recvmsg, each TUN packet one readv or writev, no GSO', async () => {
     const c = await countSyscalls(['--mac-like'], 5601);
@@ -348,16 +341,11 @@ s.bind(Number(sport), async () => {
 
 describe('both pump threads move packets in FQ-CoDel order (fq.c)', { skip, timeout: 120_000 }, () => {
   let hasher: CDriver;
-  before(async () => {
+  withNetnsPair(pair, cleanupSync);
+  before(() => {
     hasher = buildCDriver('fq-driver', ['fq.c', 'aqm.c']);
-    process.on('exit', cleanupSync);
-    await pair.create();
   });
-  after(() => {
-    hasher.remove();
-    cleanupSync();
-    process.off('exit', cleanupSync);
-  });
+  after(() => hasher.remove());
 
   /** The flow queue (of FQ_FLOWS, 1024) fq.c puts a UDP datagram 10.97.0.1:sport -> 10.97.0.2:dport in. */
   function flowQueue(sport: number, dport: number): number {

@@ -8,10 +8,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { PumpStats } from '../../native/index';
 import { spawnInNetns, type JsonProcess, type Line } from '../fixtures/json-process';
-import { NetnsPair, nsRun } from '../fixtures/netns-pair';
+import { NetnsPair, nsRun, withNetnsPair } from '../fixtures/netns-pair';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const ENDPOINT = path.join(ROOT, 'dist', 'tests', 'fixtures', 'pump-endpoint.js');
@@ -81,6 +81,15 @@ async function socketsOn(port: number): Promise<string[]> {
     .sort();
 }
 
+/** Asserts that the kernel lists A's two sockets on `port`: the listening one and one connected to B's `peerPort`. */
+async function assertConnectedTo(port: number, peerPort: number, message: string): Promise<void> {
+  assert.deepEqual(
+    await socketsOn(port),
+    [`${A_IP}:${port} ${B_IP}:${peerPort}`, `${A_IP}:${port} 0.0.0.0:*`].sort(),
+    message,
+  );
+}
+
 /** Pings B's tunnel address from A: the path works both ways. */
 async function pingB(): Promise<void> {
   await nsRun(pair.a, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', B_TUN]);
@@ -103,14 +112,7 @@ const isControlFrom = (port: number) => (l: Line) =>
   (l.control as { port: number }).port === port;
 
 describe("the per-packet pump's socket for the peer", { skip, timeout: 60_000 }, () => {
-  before(async () => {
-    process.on('exit', cleanupSync);
-    await pair.create();
-  });
-  after(() => {
-    cleanupSync();
-    process.off('exit', cleanupSync);
-  });
+  withNetnsPair(pair, cleanupSync);
 
   test('is connected to the peer, carries every datagram to it, follows a new peer; the listening socket hears the rest', async () => {
     const port = 47310;
@@ -118,11 +120,7 @@ describe("the per-packet pump's socket for the peer", { skip, timeout: 60_000 },
     let b = await startB(port + 1, port);
     try {
       await pingB();
-      assert.deepEqual(
-        await socketsOn(port),
-        [`${A_IP}:${port} ${B_IP}:${port + 1}`, `${A_IP}:${port} 0.0.0.0:*`].sort(),
-        "the kernel lists A's two sockets: the listening one and the one connected to B",
-      );
+      await assertConnectedTo(port, port + 1, "A's second socket is connected to B");
       const s1 = await stats(a);
       assert.ok(s1.udpTxPackets >= 3, `A sent the pings (${s1.udpTxPackets})`);
       assert.equal(
@@ -142,11 +140,7 @@ describe("the per-packet pump's socket for the peer", { skip, timeout: 60_000 },
       b = await startB(port + 2, port);
       await a.command(`peer ${B_IP}:${port + 2}`, (l) => l.ok === 'peer');
       await pingB();
-      assert.deepEqual(
-        await socketsOn(port),
-        [`${A_IP}:${port} ${B_IP}:${port + 2}`, `${A_IP}:${port} 0.0.0.0:*`].sort(),
-        'the connected socket now names the new peer',
-      );
+      await assertConnectedTo(port, port + 2, 'the connected socket now names the new peer');
       const s2 = await stats(a);
       assert.ok(s2.udpTxPackets - s1.udpTxPackets >= 3, 'A sent the second pings');
       assert.equal(s2.udpTxConnected, s2.udpTxPackets, 'on the connected socket too');
