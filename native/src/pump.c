@@ -420,7 +420,8 @@ void pump_set_peer(struct pump *p, const struct sockaddr *addr, socklen_t len) {
   pthread_mutex_lock(&p->peer_lock);
   // The peer's socket follows the peer; a peer pinned again (after clearPeer, or a new handshake from the
   // same address) keeps its connection. Until the connect succeeds, or when it fails, the data goes out on
-  // the listening socket, addressed, as it does without the pair.
+  // the listening socket, addressed, as it does without the pair. A batch the TUN -> UDP thread sends on the
+  // socket while it is connected anew goes to the new peer, which is pinned, so authenticated, too.
   int peer_fd = p->q[0].peer_fd;
   if (peer_fd >= 0 && !(p->peer_connected && sockaddr_equal((struct sockaddr *)&p->peer, addr)))
     p->peer_connected = udp_connect_peer(peer_fd, addr, len, p->q[0].udp.fd);

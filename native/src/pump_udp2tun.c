@@ -269,10 +269,10 @@ static bool peer_went_away(int e) {
   return e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH || e == EHOSTDOWN;
 }
 
-// Each round receives from the sockets that may hold datagrams (ready[]). A socket is received from until a short batch says it is drained,
-// and then again once poll says it is readable. While packets wait in the flow queues (plain mode) the data
-// socket is looked at after every round of writes, so a new arrival gets in ahead of them; with the pair,
-// the listening socket every U2T_LISTEN_CHECK_ROUNDS rounds too.
+// Each round receives from the sockets that may hold datagrams (ready[]). A socket is received from until a
+// short batch says it is drained, and then again once poll says it is readable. While packets wait in the
+// flow queues (plain mode) the data socket is looked at after every round of writes, so a new arrival gets in
+// ahead of them; with the pair, the listening socket every U2T_LISTEN_CHECK_ROUNDS rounds too.
 void *udp2tun_main(void *arg) {
   struct udp2tun *u = arg;
   struct pump *p = u->p;
