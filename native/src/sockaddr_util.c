@@ -124,3 +124,15 @@ bool sockaddr_is_any(const struct sockaddr *sa) {
   }
   return false;
 }
+
+uint16_t sockaddr_port(const struct sockaddr *sa) {
+  return ntohs(sa->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)sa)->sin6_port
+                                         : ((const struct sockaddr_in *)sa)->sin_port);
+}
+
+void sockaddr_set_port(struct sockaddr *sa, uint16_t port) {
+  if (sa->sa_family == AF_INET6)
+    ((struct sockaddr_in6 *)sa)->sin6_port = htons(port);
+  else
+    ((struct sockaddr_in *)sa)->sin_port = htons(port);
+}

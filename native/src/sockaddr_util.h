@@ -22,6 +22,10 @@ void sockaddr_format(const struct sockaddr *sa, char text[SOCKADDR_TEXT_MAX], ui
 // Same family, address and port (and IPv6 scope when both have one).
 bool sockaddr_equal(const struct sockaddr *a, const struct sockaddr *b);
 
+// An AF_INET or AF_INET6 address's port, in host order; and setting it.
+uint16_t sockaddr_port(const struct sockaddr *sa);
+void sockaddr_set_port(struct sockaddr *sa, uint16_t port);
+
 // The wildcard address, 0.0.0.0 or :: (a socket bound to it receives on every local address).
 bool sockaddr_is_any(const struct sockaddr *sa);
 

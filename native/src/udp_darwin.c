@@ -56,8 +56,7 @@ static int open_one(const struct sockaddr *bind_addr, socklen_t bind_len, int rc
   }
   out->fd = fd;
   out->family = family;
-  out->port = ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)&local)->sin6_port
-                                       : ((struct sockaddr_in *)&local)->sin_port);
+  out->port = sockaddr_port((struct sockaddr *)&local);
   out->gro = false;
   out->gso = false;
   // Each received message then says when the kernel queued it, so the pump's CoDel (its flow queues' on

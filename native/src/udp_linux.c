@@ -71,8 +71,7 @@ static int open_one(const struct sockaddr *bind_addr, socklen_t bind_len, int rc
   }
   out->fd = fd;
   out->family = family;
-  out->port = ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)&local)->sin6_port
-                                       : ((struct sockaddr_in *)&local)->sin_port);
+  out->port = sockaddr_port((struct sockaddr *)&local);
   out->gro = false;
   out->gso = offload;  // UDP_SEGMENT needs no setup; a kernel that refuses it fails the send (see tun2udp)
   int on = 1;
@@ -109,10 +108,7 @@ int udp_open_group(const struct sockaddr *bind_addr, socklen_t bind_len, int rcv
     if (opened == 0) {
       // The rest join the port the first one got. Only sockets of the same user may join a reuseport
       // group, so as root nobody but root can take a share of the tunnel's datagrams.
-      if (addr.ss_family == AF_INET6)
-        ((struct sockaddr_in6 *)&addr)->sin6_port = htons(out[0].port);
-      else
-        ((struct sockaddr_in *)&addr)->sin_port = htons(out[0].port);
+      sockaddr_set_port((struct sockaddr *)&addr, out[0].port);
       if (flow_steer_attach(out[0].fd, n, err) < 0) {
         // One queue rather than none: a socket without SO_REUSEPORT, so nobody can join a group later.
         close(out[0].fd);

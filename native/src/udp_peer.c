@@ -1,8 +1,9 @@
 // The per-packet pump's second socket, connected to the pinned peer. Sending to an address on an unconnected
 // socket, the kernel finds the route and the source address again for every datagram (xnu's udp_output calls
 // in_pcbladdr; Linux's udp_sendmsg, ip_route_output_flow); a connected socket keeps both. Where the pump pays
-// one sendmsg per packet (macOS, the mac-like path) that was 13% of the tunnel's CPU per GB on the mac-like
-// bench path (bench/README.md). The kernel hands a connected socket the datagrams from its peer (an exact
+// one sendmsg per packet (macOS, the mac-like path) that lookup was about 2% of the daemon's time on the
+// mac-like bench path, and the rate did not move measurably there (bench/README.md); on macOS it is
+// in_pcbladdr per datagram, unmeasured. The kernel hands a connected socket the datagrams from its peer (an exact
 // match wins over the listening socket on both kernels), so the UDP -> TUN thread reads both sockets, and
 // treats what either gives it alike.
 #include <errno.h>
@@ -13,13 +14,8 @@
 #include "sockaddr_util.h"
 #include "udp.h"
 
-static uint16_t port_of(const struct sockaddr *sa) {
-  return ntohs(sa->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)sa)->sin6_port
-                                         : ((const struct sockaddr_in *)sa)->sin_port);
-}
-
 int udp_probe_port(const struct sockaddr *bind_addr, socklen_t bind_len, char *err) {
-  if (port_of(bind_addr) == 0) return 0;
+  if (sockaddr_port(bind_addr) == 0) return 0;
   struct udp_socket probe;
   if (udp_open(bind_addr, bind_len, 0, 0, false, &probe, err) < 0) return -1;
   close(probe.fd);
@@ -33,10 +29,7 @@ int udp_open_pair(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvb
   if (udp_open_shared(bind_addr, bind_len, rcvbuf, sndbuf, listen, err) < 0) return -1;
   struct sockaddr_storage addr;
   memcpy(&addr, bind_addr, bind_len);
-  if (addr.ss_family == AF_INET6)
-    ((struct sockaddr_in6 *)&addr)->sin6_port = htons(listen->port);
-  else
-    ((struct sockaddr_in *)&addr)->sin_port = htons(listen->port);
+  sockaddr_set_port((struct sockaddr *)&addr, listen->port);
   if (udp_open_shared((struct sockaddr *)&addr, bind_len, rcvbuf, sndbuf, peer, err) < 0) {
     close(listen->fd);
     return -1;
