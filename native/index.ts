@@ -134,6 +134,28 @@ export interface PumpStats {
    * (native/src/udp_peer.c); elsewhere 0.
    */
   udpTxConnected?: number;
+  /**
+   * Checksum offload across the tunnel (`Pump.setChecksumOffload`; TUN offloads only). udpTxCsumLeft: TCP
+   * packets read from the TUN that went to the peer without their checksum computed (leave). tunTxCsumFilled:
+   * TCP packets from the peer written to the TUN as CHECKSUM_PARTIAL with our own seed (fill). dropBadCsum: with
+   * leave, a TCP packet with a complete checksum nobody had checked (a forwarded one) that was wrong.
+   */
+  udpTxCsumLeft?: number;
+  tunTxCsumFilled?: number;
+  dropBadCsum?: number;
+}
+
+/**
+ * Checksum offload across the tunnel, which the two ends agree on over the control channel (both need a TUN
+ * with offloads; native/src/offload.h). As virtio-net does between a guest and its host, TCP checksums are
+ * then computed by no one on the way: the kernels trust CHECKSUM_PARTIAL packets they deliver locally and
+ * compute the checksum only for a packet they forward. The UDP checksum covers each datagram in transit.
+ */
+export interface ChecksumOffload {
+  /** TCP packets go out without their checksum computed: the peer said it fills them in. */
+  leave: boolean;
+  /** TCP packets received are written as CHECKSUM_PARTIAL with our own seed, whatever their field holds. */
+  fill: boolean;
 }
 
 export interface Pump {
@@ -148,6 +170,8 @@ export interface Pump {
    * family), else dropped as dropSpoofed. null (the default) lets every source through.
    */
   setAllowedSources(prefixes: readonly string[] | null): void;
+  /** Throws without TUN offloads (unless both are false). Takes effect with the threads' next batch. */
+  setChecksumOffload(mode: ChecksumOffload): void;
   /** Send one control datagram (first nibble must not be 4 or 6) to any address. */
   send(data: Buffer, address: string, port: number): void;
   stats(): PumpStats;

@@ -355,6 +355,27 @@ static napi_value m_clear_peer(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// setChecksumOffload({ leave, fill }): checksum offload across the tunnel (offload.h).
+static napi_value m_set_checksum_offload(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  struct js_pump *jp = this_pump(env, info, &argc, argv);
+  if (!jp) return NULL;
+  if (jp->closed) return throw_error(env, "setChecksumOffload: pump is closed");
+  if (argc < 1 || !is_type(env, argv[0], napi_object))
+    return throw_type(env, "setChecksumOffload({ leave, fill }) takes an object");
+  bool leave = false, fill = false;
+  if (!get_opt_bool(env, argv[0], "leave", "setChecksumOffload: leave", &leave) ||
+      !get_opt_bool(env, argv[0], "fill", "setChecksumOffload: fill", &fill))
+    return NULL;
+  char err[ERRBUF_LEN], msg[ERRBUF_LEN + 32];
+  if (pump_set_checksum_offload(jp->pump, leave, fill, err) < 0) {
+    snprintf(msg, sizeof msg, "setChecksumOffload: %s", err);
+    return throw_error(env, msg);
+  }
+  return NULL;
+}
+
 // setAllowedSources(prefixes | null): the inner sources data from the peer may carry.
 static napi_value m_set_allowed_sources(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -616,6 +637,7 @@ NAPI_MODULE_INIT() {
       {"setPeer", NULL, m_set_peer, NULL, NULL, NULL, napi_default, NULL},
       {"clearPeer", NULL, m_clear_peer, NULL, NULL, NULL, napi_default, NULL},
       {"setAllowedSources", NULL, m_set_allowed_sources, NULL, NULL, NULL, napi_default, NULL},
+      {"setChecksumOffload", NULL, m_set_checksum_offload, NULL, NULL, NULL, napi_default, NULL},
       {"send", NULL, m_send, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, m_stats, NULL, NULL, NULL, napi_default, NULL},
       {"queueStats", NULL, m_queue_stats, NULL, NULL, NULL, napi_default, NULL},

@@ -35,7 +35,10 @@
   X(drop_tun_queue, "dropTunQueue")           \
   X(drop_fq_delay, "dropFqDelay")             \
   X(drop_fq_full, "dropFqFull")               \
-  X(udp_tx_connected, "udpTxConnected")
+  X(udp_tx_connected, "udpTxConnected")       \
+  X(udp_tx_csum_left, "udpTxCsumLeft")        \
+  X(tun_tx_csum_filled, "tunTxCsumFilled")    \
+  X(drop_bad_csum, "dropBadCsum")
 
 // Shared, read by stats() on the JS thread while the pump threads add to them.
 struct pump_counters {

@@ -60,6 +60,14 @@ static bool parse_ip(const uint8_t *pkt, size_t len, struct ip_info *ip) {
   return false;
 }
 
+// A TCP packet the checksum offload across the tunnel covers: parse_ip's, with a whole TCP header. Both ends
+// decide by this one rule (the sender leaves a checksum out only where the receiver fills it in).
+static bool parse_tcp_header(const uint8_t *pkt, size_t len, struct ip_info *ip, size_t *tcph_len) {
+  if (!parse_ip(pkt, len, ip) || ip->proto != IPPROTO_TCP || len < ip->iph_len + 20) return false;
+  *tcph_len = (size_t)(pkt[ip->iph_len + 12] >> 4) * 4;
+  return *tcph_len >= 20 && ip->iph_len + *tcph_len <= len;
+}
+
 static void ipv4_set_checksum(uint8_t *iph, size_t iph_len) {
   memset(iph + 10, 0, 2);
   uint16_t c = csum_finish(csum_add(0, iph, iph_len));
@@ -76,14 +84,26 @@ static void l4_set_checksum(uint8_t *pkt, const struct ip_info *ip, size_t l4_le
   memcpy(l4 + csum_off, &c, 2);
 }
 
+// Stores the CHECKSUM_PARTIAL seed (the uncomplemented pseudo-header sum) in a TCP checksum field.
+static void tcp_set_seed(uint8_t *pkt, const struct ip_info *ip, size_t l4_len) {
+  uint16_t seed = csum_fold(csum_pseudo(pkt + ip->addrs, ip->addr_len, IPPROTO_TCP, (uint32_t)l4_len));
+  memcpy(pkt + ip->iph_len + TCP_CSUM_OFFSET, &seed, 2);
+}
+
+static bool l4_checksum_ok(const uint8_t *pkt, const struct ip_info *ip, size_t l4_len) {
+  uint64_t sum = csum_pseudo(pkt + ip->addrs, ip->addr_len, ip->proto, (uint32_t)l4_len);
+  return csum_finish(csum_add(sum, pkt + ip->iph_len, l4_len)) == 0;
+}
+
 // ---- TUN -> UDP: segmentation -------------------------------------------------------------------------
 
 // Cuts a TCP or UDP super-packet into wire packets of at most `mtu` bytes, each with its own IP length,
 // IPv4 id and checksum, TCP sequence number and flags (FIN/PSH only on the last, CWR only on the first, as
 // the kernel's tcp_gso_segment does) and a full L4 checksum: the CHECKSUM_PARTIAL seed in the header
-// covers the whole super-packet, so it is of no use per segment.
+// covers the whole super-packet, so it is of no use per segment. With `leave`, a TCP segment gets its own
+// seed instead, which the peer would compute anyway.
 static enum split_result split_gso(const struct virtio_net_hdr *h, const uint8_t *pkt, size_t len, size_t mtu,
-                                   uint8_t *out, struct segments *seg, bool tcp) {
+                                   uint8_t *out, struct segments *seg, bool tcp, bool leave) {
   struct ip_info ip;
   if (!parse_ip(pkt, len, &ip) || ip.proto != (tcp ? IPPROTO_TCP : IPPROTO_UDP)) return SPLIT_MALFORMED;
   if (len < ip.iph_len + (tcp ? 20 : UDP_HEADER)) return SPLIT_MALFORMED;
@@ -123,7 +143,10 @@ static enum split_result split_gso(const struct virtio_net_hdr *h, const uint8_t
       if (i + 1 < count) flags &= (uint8_t) ~(TCP_FIN | TCP_PSH);
       if (i > 0) flags &= (uint8_t)~TCP_CWR;
       l4[13] = flags;
-      l4_set_checksum(w, &ip, seg_len - ip.iph_len, TCP_CSUM_OFFSET);
+      if (leave)
+        tcp_set_seed(w, &ip, seg_len - ip.iph_len);
+      else
+        l4_set_checksum(w, &ip, seg_len - ip.iph_len, TCP_CSUM_OFFSET);
     } else {
       ip_write16(l4 + 4, (uint16_t)(seg_len - ip.iph_len));
       l4_set_checksum(w, &ip, seg_len - ip.iph_len, UDP_CSUM_OFFSET);
@@ -136,11 +159,13 @@ static enum split_result split_gso(const struct virtio_net_hdr *h, const uint8_t
   seg->last_size = hdr + (payload - (count - 1) * mss);
   seg->seg_size = count == 1 ? seg->last_size : hdr + mss;
   seg->used = (size_t)(w - out);
+  seg->csum_left = tcp && leave ? count : 0;
   seg->gso = true;
   return SPLIT_OK;
 }
 
-enum split_result offload_split(const uint8_t *frame, size_t len, size_t mtu, uint8_t *out, struct segments *seg) {
+enum split_result offload_split(const uint8_t *frame, size_t len, size_t mtu, uint8_t *out, struct segments *seg,
+                                bool leave_tcp_csum) {
   if (len <= VNET_HDR_LEN) return SPLIT_MALFORMED;
   struct virtio_net_hdr h;
   memcpy(&h, frame, sizeof h);
@@ -149,9 +174,9 @@ enum split_result offload_split(const uint8_t *frame, size_t len, size_t mtu, ui
   switch (h.gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
     case VIRTIO_NET_HDR_GSO_TCPV4:
     case VIRTIO_NET_HDR_GSO_TCPV6:
-      return split_gso(&h, pkt, len, mtu, out, seg, true);
+      return split_gso(&h, pkt, len, mtu, out, seg, true, leave_tcp_csum);
     case VIRTIO_NET_HDR_GSO_UDP_L4:
-      return split_gso(&h, pkt, len, mtu, out, seg, false);
+      return split_gso(&h, pkt, len, mtu, out, seg, false, false);
     case VIRTIO_NET_HDR_GSO_NONE:
       break;
     default:
@@ -160,7 +185,18 @@ enum split_result offload_split(const uint8_t *frame, size_t len, size_t mtu, ui
   if (len > mtu) return SPLIT_OVERSIZE;
   if (!ip_is_data(pkt, len)) return SPLIT_MALFORMED;
   memcpy(out, pkt, len);
-  if (h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+  struct ip_info ip;
+  size_t tcph_len;
+  seg->csum_left = 0;
+  if (leave_tcp_csum && parse_tcp_header(out, len, &ip, &tcph_len)) {
+    // The peer seeds the field afresh. A checksum the local stack left partial, or the kernel checked
+    // (DATA_VALID), needs nothing; a complete one nobody checked (a forwarded packet) is checked here, so the
+    // peer never turns a corrupted segment into a valid one.
+    if (!(h.flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID)) &&
+        !l4_checksum_ok(out, &ip, len - ip.iph_len))
+      return SPLIT_BAD_CSUM;
+    seg->csum_left = 1;
+  } else if (h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
     // CHECKSUM_PARTIAL: the field holds the pseudo-header sum; sum from csum_start to the end and store.
     size_t start = h.csum_start, field = (size_t)h.csum_start + h.csum_offset;
     if (field + 2 > len) return SPLIT_MALFORMED;
@@ -208,6 +244,7 @@ struct group {
 struct gro {
   struct group groups[GRO_MAX_GROUPS];
   int16_t role[GRO_MAX_PKTS];  // per packet: group index (head), ROLE_ALONE or ROLE_MERGED
+  bool fill[GRO_MAX_PKTS];     // per packet: a TCP packet whose checksum this end fills in (fill_tcp_csum)
 };
 
 struct gro *gro_new(void) { return calloc(1, sizeof(struct gro)); }
@@ -219,20 +256,17 @@ enum seg_kind { NOT_TCP, TCP_OTHER, TCP_DATA };
 // TCP_DATA: an in-order data candidate (ACK with optional PSH, payload, valid checksum). TCP_OTHER: TCP, but
 // it must be written on its own (SYN/FIN/RST/URG/ECN flags, no payload, IPv4 options, bad checksum).
 // Checksums are verified here because a coalesced packet is marked CHECKSUM_PARTIAL and the receiving
-// stack will not verify it again.
-static enum seg_kind parse_tcp(const uint8_t *pkt, size_t len, struct tcp_seg *s) {
-  if (!parse_ip(pkt, len, &s->ip) || s->ip.proto != IPPROTO_TCP || len < s->ip.iph_len + 20) return NOT_TCP;
+// stack will not verify it again; not with `fill`, where the peer left them out (and every TCP packet is
+// written CHECKSUM_PARTIAL anyway).
+static enum seg_kind parse_tcp(const uint8_t *pkt, size_t len, struct tcp_seg *s, bool fill) {
+  if (!parse_tcp_header(pkt, len, &s->ip, &s->tcph_len)) return NOT_TCP;
   const uint8_t *tcp = pkt + s->ip.iph_len;
-  s->tcph_len = (size_t)(tcp[12] >> 4) * 4;
-  if (s->tcph_len < 20 || s->ip.iph_len + s->tcph_len > len) return NOT_TCP;
   s->payload = len - s->ip.iph_len - s->tcph_len;
   s->seq = ip_read32(tcp + 4);
   s->flags = tcp[13];
   if (s->payload == 0 || (s->flags & ~TCP_PSH) != TCP_ACK) return TCP_OTHER;
   if (s->ip.version == 4 && s->ip.iph_len != IPV4_MIN_HEADER) return TCP_OTHER;
-  size_t l4_len = len - s->ip.iph_len;
-  uint64_t sum = csum_pseudo(pkt + s->ip.addrs, s->ip.addr_len, IPPROTO_TCP, (uint32_t)l4_len);
-  if (csum_finish(csum_add(sum, tcp, l4_len)) != 0) return TCP_OTHER;
+  if (!fill && !l4_checksum_ok(pkt, &s->ip, len - s->ip.iph_len)) return TCP_OTHER;
   return TCP_DATA;
 }
 
@@ -283,9 +317,20 @@ static void group_append(struct group *g, uint8_t *pkt, const struct tcp_seg *s)
   if (s->payload < g->first.payload || g->psh) g->closed = true;
 }
 
-static void write_alone(int fd, const struct tun_pkt *p, struct counter_batch *cb) {
+// fill: a TCP packet, written CHECKSUM_PARTIAL with a seed of ours, whatever its checksum field held.
+static void write_alone(int fd, const struct tun_pkt *p, bool fill, struct counter_batch *cb) {
   struct virtio_net_hdr vh;
   memset(&vh, 0, sizeof vh);  // no GSO, CHECKSUM_NONE: the kernel checks the packet as usual
+  struct ip_info ip;
+  size_t tcph_len;
+  if (fill && parse_tcp_header(p->data, p->len, &ip, &tcph_len)) {
+    tcp_set_seed(p->data, &ip, p->len - ip.iph_len);
+    vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    vh.csum_start = (uint16_t)ip.iph_len;
+    vh.csum_offset = TCP_CSUM_OFFSET;
+  } else {
+    fill = false;
+  }
   struct iovec iov[2] = {{&vh, sizeof vh}, {p->data, p->len}};
   if (writev(fd, iov, 2) < 0) {
     cb->drop_tun_write++;
@@ -293,11 +338,12 @@ static void write_alone(int fd, const struct tun_pkt *p, struct counter_batch *c
   }
   cb->tun_tx_packets++;
   cb->tun_tx_bytes += p->len;
+  if (fill) cb->tun_tx_csum_filled++;
 }
 
 // Turns the head's headers into the super-packet's and hands the kernel a GSO frame with CHECKSUM_PARTIAL:
 // the TCP checksum field then holds the (uncomplemented) pseudo-header sum, as the virtio spec requires.
-static void write_group(int fd, struct group *g, struct counter_batch *cb) {
+static void write_group(int fd, struct group *g, bool fill, struct counter_batch *cb) {
   uint8_t *head = g->iov[1].iov_base;
   const struct ip_info *ip = &g->first.ip;
   if (ip->version == 4) {
@@ -308,8 +354,7 @@ static void write_group(int fd, struct group *g, struct counter_batch *cb) {
   }
   uint8_t *tcp = head + ip->iph_len;
   if (g->psh) tcp[13] |= TCP_PSH;
-  uint16_t seed = csum_fold(csum_pseudo(head + ip->addrs, ip->addr_len, IPPROTO_TCP, (uint32_t)(g->ip_len - ip->iph_len)));
-  memcpy(tcp + TCP_CSUM_OFFSET, &seed, 2);
+  tcp_set_seed(head, ip, g->ip_len - ip->iph_len);
 
   struct virtio_net_hdr vh;
   memset(&vh, 0, sizeof vh);
@@ -328,6 +373,7 @@ static void write_group(int fd, struct group *g, struct counter_batch *cb) {
   cb->tun_tx_packets++;
   cb->tun_tx_gro_packets++;
   cb->tun_tx_bytes += g->ip_len;
+  if (fill) cb->tun_tx_csum_filled += g->members;
 }
 
 // Whether packet i, written on its own, may go ahead of the batch: small (a ping, a TCP ACK, a DNS answer,
@@ -349,7 +395,7 @@ static void write_small_first(int tun_fd, struct gro *g, struct tun_pkt *pkts, s
     uint32_t b = fq_flow_hash(pkts[i].data, pkts[i].len) & 255;
     uint64_t bit = 1ull << (b & 63);
     if (small_alone(g, pkts, i) && !(behind[b >> 6] & bit)) {
-      write_alone(tun_fd, &pkts[i], cb);
+      write_alone(tun_fd, &pkts[i], g->fill[i], cb);
       g->role[i] = ROLE_WRITTEN;
     } else {
       behind[b >> 6] |= bit;
@@ -357,7 +403,8 @@ static void write_small_first(int tun_fd, struct gro *g, struct tun_pkt *pkts, s
   }
 }
 
-void offload_write(int tun_fd, struct gro *g, struct tun_pkt *pkts, size_t n, struct counter_batch *cb) {
+void offload_write(int tun_fd, struct gro *g, struct tun_pkt *pkts, size_t n, struct counter_batch *cb,
+                   bool fill_tcp_csum) {
   if (n > GRO_MAX_PKTS) n = GRO_MAX_PKTS;  // the caller never passes more; keeps role[] in bounds
   int ngroups = 0;
   bool small = false, bulk = false;
@@ -371,7 +418,8 @@ void offload_write(int tun_fd, struct gro *g, struct tun_pkt *pkts, size_t n, st
     else
       bulk = true;
     struct tcp_seg s;
-    enum seg_kind kind = parse_tcp(pkts[i].data, pkts[i].len, &s);
+    enum seg_kind kind = parse_tcp(pkts[i].data, pkts[i].len, &s, fill_tcp_csum);
+    g->fill[i] = fill_tcp_csum && kind != NOT_TCP;
     if (kind == NOT_TCP) continue;
     struct group *flow = NULL;
     for (int k = ngroups - 1; k >= 0; k--) {
@@ -399,8 +447,8 @@ void offload_write(int tun_fd, struct gro *g, struct tun_pkt *pkts, size_t n, st
     int16_t role = g->role[i];
     if (role == ROLE_MERGED || role == ROLE_WRITTEN) continue;
     if (role >= 0 && g->groups[role].members > 1)
-      write_group(tun_fd, &g->groups[role], cb);
+      write_group(tun_fd, &g->groups[role], fill_tcp_csum, cb);
     else
-      write_alone(tun_fd, &pkts[i], cb);
+      write_alone(tun_fd, &pkts[i], g->fill[i], cb);
   }
 }

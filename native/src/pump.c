@@ -376,6 +376,8 @@ int pump_create(const struct pump_config *cfg, struct pump **out, char *err) {
   p->spin_max_ns = spin_max_ns();
   atomic_init(&p->peer_gen, 1);
   atomic_init(&p->filter_gen, 1);
+  atomic_init(&p->csum_leave, false);
+  atomic_init(&p->csum_fill, false);
   pthread_mutex_init(&p->peer_lock, NULL);
 
   int tun_flags = -1;
@@ -448,6 +450,16 @@ void pump_set_filter(struct pump *p, const struct src_filter *f) {
     p->filter.on = false;
   atomic_fetch_add_explicit(&p->filter_gen, 1, memory_order_release);
   pthread_mutex_unlock(&p->peer_lock);
+}
+
+int pump_set_checksum_offload(struct pump *p, bool leave, bool fill, char *err) {
+  if (!p->offload && (leave || fill)) {
+    snprintf(err, ERRBUF_LEN, "checksum offload needs a TUN with offloads");
+    return -1;
+  }
+  atomic_store_explicit(&p->csum_fill, fill, memory_order_relaxed);
+  atomic_store_explicit(&p->csum_leave, leave, memory_order_relaxed);
+  return 0;
 }
 
 int pump_send_control(struct pump *p, const uint8_t *data, size_t len, const struct sockaddr *to, socklen_t to_len,

@@ -57,6 +57,11 @@ void pump_clear_peer(struct pump *p);
 // source through.
 void pump_set_filter(struct pump *p, const struct src_filter *f);
 
+// Thread-safe. Checksum offload across the tunnel (offload.h), which the two ends agree on: leave, TCP
+// checksums go out uncomputed (the peer fills them in); fill, TCP packets received are written as
+// CHECKSUM_PARTIAL, whatever their checksum field holds. Returns -1 with a message in err without offloads.
+int pump_set_checksum_offload(struct pump *p, bool leave, bool fill, char *err);
+
 // Sends one control datagram. Returns 0 when sent, 1 when the socket buffer was full (dropped and counted
 // as dropUdpSend: UDP may lose it anyway), -1 with a message in err.
 int pump_send_control(struct pump *p, const uint8_t *data, size_t len, const struct sockaddr *to, socklen_t to_len,

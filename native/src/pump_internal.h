@@ -73,6 +73,10 @@ struct pump {
   bool peer_connected;  // q[0].peer_fd is connected to `peer` and sends from the bound address
   atomic_uint peer_gen;
 
+  // Checksum offload across the tunnel (offload.h; offload mode only): the TUN -> UDP threads leave TCP
+  // checksums to the peer, the UDP -> TUN threads fill them in. Read once per batch.
+  atomic_bool csum_leave, csum_fill;
+
   // Allowed inner sources of data from the peer, under peer_lock, copied by the UDP -> TUN thread when
   // filter_gen moved (the same scheme as the peer).
   struct src_filter filter;

@@ -338,6 +338,7 @@ static void dequeue_plain(struct tun2udp *t, uint64_t now) {
 // Offload mode: the next super-packets, in the FQ's order, cut into the batch's wire packets.
 static void dequeue_offload(struct tun2udp *t, uint64_t now) {
   struct pump *p = t->p;
+  bool leave = atomic_load_explicit(&p->csum_leave, memory_order_relaxed);
   for (int frames = 0; frames < T2U_OFFLOAD_ROUND_FRAMES && t->out_used < T2U_OFFLOAD_ROUND_BYTES; frames++) {
     if (t->out_cap - t->out_used < SPLIT_OUT_MAX ||
         T2U_MAX_MSGS - t->nmsgs < (t->gso ? GSO_MSGS_PER_FRAME : SPLIT_MAX_SEGMENTS))
@@ -345,14 +346,17 @@ static void dequeue_offload(struct tun2udp *t, uint64_t now) {
     int s = fq_dequeue(&t->pool.fq, now, &t->cb.drop_fq_delay);
     if (s < 0) return;
     struct segments seg;
-    enum split_result r = offload_split(slot_buf(t, s), t->pool.fq.len[s], p->mtu, t->out + t->out_used, &seg);
+    enum split_result r = offload_split(slot_buf(t, s), t->pool.fq.len[s], p->mtu, t->out + t->out_used, &seg, leave);
     fq_slot_put(&t->pool.fq, s);  // split copied what it keeps
     if (r == SPLIT_OVERSIZE) {
       t->cb.drop_oversize++;
+    } else if (r == SPLIT_BAD_CSUM) {
+      t->cb.drop_bad_csum++;
     } else if (r != SPLIT_OK) {
       t->cb.drop_malformed++;
     } else {
       if (seg.gso) t->cb.tun_rx_gso_packets++;
+      t->cb.udp_tx_csum_left += seg.csum_left;
       queue_segments(t, &seg);
       t->out_used += seg.used;
     }

@@ -135,7 +135,8 @@ static void write_round(struct udp2tun *u) {
 
 static void write_pending(struct udp2tun *u) {
   if (u->npkts == 0) return;
-  offload_write(u->q->tun_fd, u->gro, u->pkts, u->npkts, &u->cb);
+  offload_write(u->q->tun_fd, u->gro, u->pkts, u->npkts, &u->cb,
+                atomic_load_explicit(&u->p->csum_fill, memory_order_relaxed));
   u->npkts = 0;
 }
 

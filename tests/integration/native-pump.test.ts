@@ -150,6 +150,35 @@ s.on('end', () => console.log(JSON.stringify({ sent: crypto.createHash('sha256')
 s.on('error', (e) => { console.error(e.message); process.exit(1); });
 `;
 
+/** Connects with a 3 s limit; prints whether it connected, and whether it was refused (a reset). */
+const TCP_PROBE = `
+const net = require('net');
+const [host, port] = process.argv.slice(1);
+const done = (o) => { console.log(JSON.stringify(o)); process.exit(0); };
+const s = net.connect(Number(port), host, () => done({ connected: true }));
+s.on('error', (e) => done(e.code === 'ECONNREFUSED' ? { connected: false, refused: true } : { connected: false, error: e.code }));
+setTimeout(() => done({ connected: false }), 3000);
+`;
+
+/** One TCP SYN from a raw socket (its checksum "good" or "bad"), which the kernel sends as it is. */
+const RAW_TCP_SENDER = `
+import socket, struct, sys
+src, dst, kind = sys.argv[1:4]
+def csum(b):
+    if len(b) % 2: b += bytes(1)
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+sa, da = socket.inet_aton(src), socket.inet_aton(dst)
+tcp = struct.pack('!HHIIBBHHH', 40000, 5798, 1, 0, 5 << 4, 0x02, 65535, 0, 0)
+c = csum(sa + da + struct.pack('!BBH', 0, 6, len(tcp)) + tcp)
+if kind == 'bad': c ^= 0x5a5a
+tcp = tcp[:16] + struct.pack('!H', c) + tcp[18:]
+ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(tcp), 1, 0, 64, 6, 0, sa, da)
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+s.sendto(ip + tcp, (dst, 0))
+`;
+
 /** Sends each hex payload as one datagram from bindIp:bindPort, then exits. */
 const UDP_SENDER = `
 const dgram = require('dgram');
@@ -337,6 +366,14 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
     { name: 'plain <-> offload', a: 'plain', b: 'offload', ports: [5301, 5302] },
     // A's kernel refuses UDP GSO (tests/fixtures/refuse-udp-gso.c): A falls back to one datagram per send.
     { name: 'offload, UDP GSO refused', a: 'offload', b: 'offload', ports: [5401, 5402], refuseGso: true },
+    // Checksum offload across the tunnel, as a Linux helper and agent agree on it: TCP checksums left out.
+    {
+      name: 'offload, checksums left to the peer',
+      a: 'offload',
+      b: 'offload',
+      ports: [5701, 5702],
+      csum: true,
+    },
   ] as const;
 
   for (const mode of modes) {
@@ -348,6 +385,7 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
         [a, b] = await pair(mode.a, mode.b, mode.ports[0], mode.ports[1], envA);
         assert.equal(a.offload, mode.a === 'offload');
         assert.equal(b.offload, mode.b === 'offload');
+        if ('csum' in mode) await Promise.all([a.cmd('csum leave fill'), b.cmd('csum leave fill')]);
       });
       after(async () => {
         // SIGTERM makes the endpoint call close() twice and try send() after it.
@@ -410,6 +448,19 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
           assert.ok((sa.tunRxGsoPackets ?? 0) > 0, 'A read TSO super-packets from its TUN');
           assert.ok(sa.udpTxPackets > sa.tunRxPackets, 'and split them into several datagrams');
         }
+        for (const [from, to, name] of [
+          [sa, sb, 'A -> B'],
+          [sb, sa, 'B -> A'],
+        ] as const) {
+          if ('csum' in mode) {
+            assert.ok((from.udpTxCsumLeft ?? 0) > 1000, `${name}: TCP checksums left out`);
+            assert.ok((to.tunTxCsumFilled ?? 0) > 1000, `${name}: and filled in`);
+          } else {
+            assert.equal(from.udpTxCsumLeft ?? 0, 0, `${name}: every checksum computed`);
+            assert.equal(to.tunTxCsumFilled ?? 0, 0, `${name}: none filled in`);
+          }
+          assert.equal(from.dropBadCsum ?? 0, 0, `${name}: no bad checksum`);
+        }
         if (mode.b === 'offload') {
           assert.ok((sb.tunTxGroPackets ?? 0) > 0, 'B wrote coalesced super-packets to its TUN');
           assert.ok(sb.tunTxPackets < sb.udpRxPackets);
@@ -450,6 +501,55 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
         const answer = await a.p.command(`send 45000014 ${B_IP}:${b.port}`, (l) => 'error' in l || 'ok' in l);
         assert.match(String(answer.error), /nibble 4 or 6/);
       });
+
+      if ('csum' in mode) {
+        test("a checksum left out is really left out: without fill, B drops A's TCP, and pings still pass", async () => {
+          await b.cmd('csum leave');
+          try {
+            const out = await nsRun(NS_A, process.execPath, ['-e', TCP_PROBE, '10.99.0.2', '5799']);
+            assert.deepEqual(
+              JSON.parse(out),
+              { connected: false },
+              'the SYN arrived with its checksum left out',
+            );
+            await nsRun(NS_A, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', '10.99.0.2']);
+          } finally {
+            await b.cmd('csum leave fill');
+          }
+          // With fill back on, B's kernel takes the SYN (and answers it with a reset: nobody listens).
+          const out = await nsRun(NS_A, process.execPath, ['-e', TCP_PROBE, '10.99.0.2', '5799']);
+          assert.deepEqual(JSON.parse(out), { connected: false, refused: true });
+        });
+
+        test(
+          'a forwarded TCP packet with a wrong checksum is dropped (dropBadCsum); with a right one it goes',
+          { skip: noPython },
+          async () => {
+            const [a0, b0] = [await a.stats(), await b.stats()];
+            // A raw socket's packet reaches the TUN with a complete checksum nobody checked, as a forwarded one.
+            await nsRun(NS_A, 'python3', ['-c', RAW_TCP_SENDER, '10.99.0.1', '10.99.0.2', 'bad']);
+            const a1 = await waitStats(a, (s) => (s.dropBadCsum ?? 0) > (a0.dropBadCsum ?? 0));
+            assert.equal(a1.dropBadCsum, (a0.dropBadCsum ?? 0) + 1);
+            await nsRun(NS_A, 'python3', ['-c', RAW_TCP_SENDER, '10.99.0.1', '10.99.0.2', 'good']);
+            const b1 = await waitStats(b, (s) => (s.tunTxCsumFilled ?? 0) > (b0.tunTxCsumFilled ?? 0));
+            assert.equal(b1.tunTxCsumFilled, (b0.tunTxCsumFilled ?? 0) + 1, 'B filled in the one that went');
+            assert.equal((await a.stats()).dropBadCsum, a1.dropBadCsum, 'and A dropped no more');
+          },
+        );
+      }
+
+      if (mode.name === 'plain <-> offload') {
+        test('checksum offload needs a TUN with offloads', async () => {
+          const answer = await a.p.command('csum leave fill', (l) => 'error' in l || 'ok' in l);
+          assert.match(
+            String(answer.error),
+            /setChecksumOffload: checksum offload needs a TUN with offloads/,
+          );
+          await a.cmd('csum'); // both off: allowed anywhere
+          await b.cmd('csum leave fill');
+          await b.cmd('csum');
+        });
+      }
 
       if (mode.name !== 'plain') return; // the drop rules do not depend on the TUN mode
 
