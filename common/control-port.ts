@@ -11,6 +11,11 @@ export interface ControlPort {
   /** Pins the data peer: packets go only to it and are accepted only from it. */
   setPeer(address: string, port: number): void;
   clearPeer(): void;
+  /**
+   * Checksum offload across the tunnel (common/wire.ts): leave, TCP checksums go out uncomputed; fill, TCP
+   * packets received are written with the checksum for the kernel to fill in. Both need TUN offloads.
+   */
+  setChecksumOffload(mode: { leave: boolean; fill: boolean }): void;
 }
 
 export function sameEndpoint(a: Endpoint | undefined, b: Endpoint | undefined): boolean {

@@ -30,6 +30,8 @@ export const tunnelConfigSchema = z
       .array(z.tuple([interfaceName, interfaceName]))
       .max(1024)
       .default([]),
+    /** Absent from helpers older than checksum offload, and from a Mac's: every checksum complete. */
+    checksumOffload: z.boolean().optional(),
   })
   .strict()
   .refine((c) => (c.hostAddress6 === undefined) === (c.agentAddress6 === undefined), {

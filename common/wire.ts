@@ -25,6 +25,13 @@
 // does not hold answers STALE with that session id. Being unauthenticated, STALE proves nothing: the agent
 // only shortens its wait for an authenticated answer to a keepalive it sends at once, so a forged STALE costs
 // one keepalive. It is no larger than the message it answers.
+//
+// Checksum offload across the tunnel (native/src/offload.h): a helper whose TUN has offloads says so in its
+// configuration (`checksumOffload`), and from then on fills in the TCP checksums of what it writes to its
+// TUN. An agent with offloads then does the same, leaves the checksums of what it sends out, and says so in
+// its CONFIG_ACK (a flags byte after the sequence number, only in answer to such a configuration, so older
+// helpers never see it); only then does the helper leave its own out. macOS's utun has no offloads, so a
+// Mac's helper never offers it, and every checksum on that tunnel is complete, as before.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** 2: HELLO carries a key id and a cookie; COOKIE replies. */
@@ -323,18 +330,35 @@ export interface TunnelConfig {
   routes: string[];
   /** Pairs of the VM's bridge interfaces (e.g. br-0123456789ab, docker0) whose containers may reach each other. */
   joins: [string, string][];
+  /**
+   * The helper fills in TCP checksums (its TUN has offloads): the agent may leave them out, and says in its
+   * CONFIG_ACK whether it fills in the helper's. Absent: every checksum complete (a Mac, an older helper).
+   */
+  checksumOffload?: boolean;
 }
 
 export function encodeConfigBody(cfg: TunnelConfig): Buffer {
   return Buffer.from(JSON.stringify(cfg), 'utf8');
 }
 
-export function encodeAckBody(seq: number): Buffer {
-  const b = Buffer.alloc(4);
+/** CONFIG_ACK flags (the optional fifth byte). */
+export const ACK_FILLS_CHECKSUMS = 0x01;
+
+export interface AckBody {
+  seq: number;
+  /** The agent fills in TCP checksums: the helper may leave them out (ACK_FILLS_CHECKSUMS). */
+  fillsChecksums: boolean;
+}
+
+/** flags: only in answer to a configuration that offered checksum offload (older helpers want 4 bytes). */
+export function encodeAckBody(seq: number, flags?: number): Buffer {
+  const b = Buffer.alloc(flags === undefined ? 4 : 5);
   b.writeUInt32BE(seq >>> 0);
+  if (flags !== undefined) b[4] = flags;
   return b;
 }
 
-export function decodeAckBody(body: Buffer): number | undefined {
-  return body.length === 4 ? body.readUInt32BE(0) : undefined;
+export function decodeAckBody(body: Buffer): AckBody | undefined {
+  if (body.length !== 4 && body.length !== 5) return undefined;
+  return { seq: body.readUInt32BE(0), fillsChecksums: ((body[4] ?? 0) & ACK_FILLS_CHECKSUMS) !== 0 };
 }

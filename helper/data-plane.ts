@@ -160,7 +160,7 @@ export async function openDataPlane(p: PlaneParams, d: DataPlaneDeps): Promise<D
     throw err;
   }
   p = await addressIpv6(p, tun.name, d);
-  const server = new TunnelServer(pump, d.secret, { config: d.config });
+  const server = new TunnelServer(pump, d.secret, { config: d.config, checksumOffload: tun.offload });
   server.on('connected', (peer) => {
     d.log.info('agent connected', { peer: formatEndpoint(peer) });
     d.onChange();

@@ -57,8 +57,10 @@ export type ServerCounter = (typeof SERVER_COUNTERS)[number];
 export type TunnelState = 'waiting' | 'connected';
 
 export interface TunnelServerOptions extends HelloGuardOptions {
-  /** The configuration pushed to the agent (seq is added here). */
-  config: () => Omit<TunnelConfig, 'seq'>;
+  /** The configuration pushed to the agent (seq and checksumOffload are added here). */
+  config: () => Omit<TunnelConfig, 'seq' | 'checksumOffload'>;
+  /** The pump's TUN has offloads: offer the agent checksum offload across the tunnel (common/wire.ts). */
+  checksumOffload?: boolean;
   /** A session with no authenticated message for this long is reported as not connected. */
   peerTimeoutMs?: number;
   /** How long a challenge may be answered. */
@@ -161,6 +163,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     const had = this.session !== undefined;
     this.session = undefined;
     this.port.clearPeer();
+    this.port.setChecksumOffload({ leave: false, fill: false });
     if (had) {
       this.lost = reason;
       this.counters.inc('peerForgotten');
@@ -203,7 +206,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     const s = this.session;
     if (!s) return;
     const seq = ++this.configSeq;
-    const frame = this.sealTo(s, MsgType.Config, encodeConfigBody({ seq, ...this.opts.config() }));
+    const frame = this.sealTo(s, MsgType.Config, this.configBody(seq));
     s.config = { seq, frame, acked: false, nextSend: this.now() + 200, attempts: 1 };
     this.send(frame, s.peer.address, s.peer.port);
   }
@@ -235,11 +238,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       c.nextSend = now + Math.min(2_000, 200 * 2 ** Math.min(c.attempts - 1, 4));
       this.counters.inc('configRetransmits');
       // Resealed with a fresh counter so the agent's replay check accepts the copy.
-      c.frame = this.sealTo(
-        this.session,
-        MsgType.Config,
-        encodeConfigBody({ seq: c.seq, ...this.opts.config() }),
-      );
+      c.frame = this.sealTo(this.session, MsgType.Config, this.configBody(c.seq));
       this.send(c.frame, this.session.peer.address, this.session.peer.port);
     }
     this.updateState();
@@ -339,6 +338,9 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     this.lost = undefined;
     this.counters.inc('handshakeOk');
     this.port.setPeer(from.address, from.port);
+    // We fill in checksums from the offer on (the agent may leave them out as soon as it reads it), and leave
+    // ours out only once the agent's acknowledgement says it fills them in.
+    this.port.setChecksumOffload({ leave: false, fill: this.opts.checksumOffload === true });
     this.sendWelcome(this.session);
     // A new session is a new agent (or a restarted one): emit even if we were "connected" before.
     this.lastState = 'connected';
@@ -372,12 +374,23 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     if (msg.type === MsgType.Keepalive) {
       this.send(this.sealTo(s, MsgType.KeepaliveAck), from.address, from.port);
     } else if (msg.type === MsgType.ConfigAck) {
-      const seq = decodeAckBody(msg.body);
-      if (s.config && seq === s.config.seq && !s.config.acked) {
+      const ack = decodeAckBody(msg.body);
+      if (ack && s.config && ack.seq === s.config.seq && !s.config.acked) {
         s.config.acked = true;
-        this.emit('configAcked', seq);
+        // An agent that declined computes its checksums: check them again, as without the offer.
+        if (this.opts.checksumOffload)
+          this.port.setChecksumOffload({ leave: ack.fillsChecksums, fill: ack.fillsChecksums });
+        this.emit('configAcked', ack.seq);
       }
     }
+  }
+
+  private configBody(seq: number): Buffer {
+    return encodeConfigBody({
+      seq,
+      ...this.opts.config(),
+      ...(this.opts.checksumOffload ? { checksumOffload: true } : {}),
+    });
   }
 
   private sendStale(sessionId: Buffer, to: Endpoint): void {

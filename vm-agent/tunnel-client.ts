@@ -11,6 +11,7 @@ import { type ControlPort, type Endpoint, sameEndpoint } from '../common/control
 import { tunnelConfigSchema } from '../common/tunnel-config';
 import type { AgentCredential } from '../common/agent-credential';
 import {
+  ACK_FILLS_CHECKSUMS,
   INSTALL_KEY_ID,
   MsgType,
   type SessionKeys,
@@ -59,6 +60,8 @@ export interface TunnelClientOptions {
   now?: () => number;
   /** Randomness for backoff jitter; injectable for tests. */
   random?: () => number;
+  /** The pump's TUN has offloads: accept the helper's offer of checksum offload (common/wire.ts). */
+  checksumOffload?: boolean;
 }
 
 export interface TunnelClientEvents {
@@ -94,6 +97,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   private readonly deadAfterMs: number;
   private readonly staleDeadMs: number;
   private readonly helperForgetsMs: number;
+  private readonly checksumOffload: boolean;
 
   constructor(
     private readonly port: ControlPort,
@@ -115,6 +119,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     this.deadAfterMs = opts.deadAfterMs ?? 3_000;
     this.staleDeadMs = opts.staleDeadMs ?? 1_000;
     this.helperForgetsMs = opts.helperForgetsMs ?? 5_000;
+    this.checksumOffload = opts.checksumOffload ?? false;
   }
 
   get state(): ClientState {
@@ -294,8 +299,13 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       this.lastConfigSeq = parsed.seq;
       this.emit('config', parsed);
     }
+    // Fill in the helper's checksums before the acknowledgement says so; leave ours out from now on.
+    const offered = parsed.checksumOffload === true;
+    const on = offered && this.checksumOffload;
+    this.port.setChecksumOffload({ leave: on, fill: on });
+    const flags = offered ? (on ? ACK_FILLS_CHECKSUMS : 0) : undefined;
     this.send(
-      this.sealOut(MsgType.ConfigAck, encodeAckBody(parsed.seq)),
+      this.sealOut(MsgType.ConfigAck, encodeAckBody(parsed.seq, flags)),
       this.server.address,
       this.server.port,
     );
@@ -311,8 +321,12 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   private setState(s: ClientState): void {
     if (s === this.stateValue) return;
     this.stateValue = s;
-    if (s === 'connected') this.port.setPeer(this.server.address, this.server.port);
-    else this.port.clearPeer();
+    if (s === 'connected') {
+      this.port.setPeer(this.server.address, this.server.port);
+    } else {
+      this.port.clearPeer();
+      this.port.setChecksumOffload({ leave: false, fill: false });
+    }
     this.emit('state', s);
   }
 

@@ -361,13 +361,15 @@ static napi_value m_set_checksum_offload(napi_env env, napi_callback_info info) 
   napi_value argv[1];
   struct js_pump *jp = this_pump(env, info, &argc, argv);
   if (!jp) return NULL;
-  if (jp->closed) return throw_error(env, "setChecksumOffload: pump is closed");
   if (argc < 1 || !is_type(env, argv[0], napi_object))
     return throw_type(env, "setChecksumOffload({ leave, fill }) takes an object");
   bool leave = false, fill = false;
   if (!get_opt_bool(env, argv[0], "leave", "setChecksumOffload: leave", &leave) ||
       !get_opt_bool(env, argv[0], "fill", "setChecksumOffload: fill", &fill))
     return NULL;
+  if (jp->closed) {  // turning it off is a no-op on a closed pump, as clearPeer is
+    return leave || fill ? throw_error(env, "setChecksumOffload: pump is closed") : NULL;
+  }
   char err[ERRBUF_LEN], msg[ERRBUF_LEN + 32];
   if (pump_set_checksum_offload(jp->pump, leave, fill, err) < 0) {
     snprintf(msg, sizeof msg, "setChecksumOffload: %s", err);

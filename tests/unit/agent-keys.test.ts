@@ -26,6 +26,7 @@ function handshake(keys: AgentKeys, cred: Buffer | AgentCredential): { ok: boole
     send: (d) => queue(d),
     setPeer: () => undefined,
     clearPeer: () => undefined,
+    setChecksumOffload: () => undefined,
   });
   const config = () => ({
     mtu: 1420,

@@ -1,8 +1,10 @@
-// The configuration the agent accepts (joins of bridge pairs) and the join API's request body.
+// The configuration the agent accepts (joins of bridge pairs, checksum offload), its acknowledgement, and the
+// join API's request body.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tunnelConfigSchema } from '../../common/tunnel-config';
 import { joinRequestSchema, networksResponseSchema } from '../../common/api';
+import { ACK_FILLS_CHECKSUMS, decodeAckBody, encodeAckBody } from '../../common/wire';
 
 const base = { seq: 1, mtu: 1420, hostAddress: '10.57.0.1', agentAddress: '10.57.0.2', routes: [] };
 
@@ -32,6 +34,22 @@ test('joins with names that are not interface names, or too many pairs, are reje
     assert.equal(tunnelConfigSchema.safeParse({ ...base, joins }).success, false, JSON.stringify(joins));
   const max = Array.from({ length: 1024 }, (_, i) => [`a${i}`, `b${i}`]);
   assert.equal(tunnelConfigSchema.safeParse({ ...base, joins: max }).success, true);
+});
+
+test('checksumOffload: a boolean, absent (an older helper, a Mac) when not offered', () => {
+  assert.equal(tunnelConfigSchema.parse({ ...base, checksumOffload: true }).checksumOffload, true);
+  assert.equal(tunnelConfigSchema.parse(base).checksumOffload, undefined);
+  for (const v of ['true', 1, null])
+    assert.equal(tunnelConfigSchema.safeParse({ ...base, checksumOffload: v }).success, false, String(v));
+});
+
+test('CONFIG_ACK: 4 bytes from agents that were not offered checksum offload, a flags byte after it', () => {
+  assert.deepEqual(encodeAckBody(7), Buffer.from([0, 0, 0, 7]));
+  assert.deepEqual(decodeAckBody(encodeAckBody(7)), { seq: 7, fillsChecksums: false });
+  assert.deepEqual(decodeAckBody(encodeAckBody(7, ACK_FILLS_CHECKSUMS)), { seq: 7, fillsChecksums: true });
+  assert.deepEqual(decodeAckBody(encodeAckBody(7, 0)), { seq: 7, fillsChecksums: false });
+  assert.deepEqual(decodeAckBody(Buffer.from([0, 0, 0, 7, 0xfe])), { seq: 7, fillsChecksums: false });
+  for (const n of [0, 3, 6]) assert.equal(decodeAckBody(Buffer.alloc(n)), undefined, `${n} bytes`);
 });
 
 test('the configuration schema stays strict', () => {

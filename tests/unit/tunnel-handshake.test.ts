@@ -25,6 +25,8 @@ class FakeNet {
   sent: { from: Endpoint; to: Endpoint; data: Buffer }[] = [];
   handlers = new Map<string, (d: Buffer, a: string, p: number) => void>();
   peers = new Map<string, Endpoint | undefined>();
+  /** Each end's setChecksumOffload calls, in order. */
+  checksums = new Map<string, { leave: boolean; fill: boolean }[]>();
   private seed = 12345;
 
   /** Share of sends that throw, as a UDP socket does on EPERM/ENOBUFS. */
@@ -52,6 +54,8 @@ class FakeNet {
       },
       setPeer: (address, port) => this.peers.set(key, { address, port }),
       clearPeer: () => this.peers.set(key, undefined),
+      setChecksumOffload: (mode) =>
+        this.checksums.set(key, [...(this.checksums.get(key) ?? []), { ...mode }]),
     };
   }
 
@@ -73,7 +77,13 @@ class FakeNet {
   }
 }
 
-function setup(loss = 0, secret = randomBytes(32), agentSecret = secret) {
+/** Whose pump has TUN offloads (checksum offload across the tunnel needs both). */
+interface Offloads {
+  helper?: boolean;
+  agent?: boolean;
+}
+
+function setup(loss = 0, secret = randomBytes(32), agentSecret = secret, offloads: Offloads = {}) {
   const net = new FakeNet(loss);
   const now = () => net.now;
   const config = () => ({
@@ -83,8 +93,16 @@ function setup(loss = 0, secret = randomBytes(32), agentSecret = secret) {
     routes: ['172.30.7.0/24'],
     joins: [['br-0123456789ab', 'docker0']] as [string, string][],
   });
-  const server = new TunnelServer(net.port(SERVER), secret, { config, now });
-  const client = new TunnelClient(net.port(AGENT), agentSecret, SERVER, { now, random: () => 0.5 });
+  const server = new TunnelServer(net.port(SERVER), secret, {
+    config,
+    now,
+    checksumOffload: offloads.helper ?? false,
+  });
+  const client = new TunnelClient(net.port(AGENT), agentSecret, SERVER, {
+    now,
+    random: () => 0.5,
+    checksumOffload: offloads.agent ?? false,
+  });
   net.handlers.set('127.0.0.1:4000', (d, a, p) => server.handle(d, a, p));
   net.handlers.set('127.0.0.1:5000', (d, a, p) => client.handle(d, a, p));
   const configs: number[] = [];
@@ -106,6 +124,65 @@ test('handshake completes, the peer is pinned and the config is applied once and
   assert.equal(server.state, 'connected');
   assert.equal(client.state, 'connected');
   assert.equal(client.counters.get('redials'), 0);
+});
+
+const HELPER_KEY = '127.0.0.1:4000';
+const AGENT_KEY = '127.0.0.1:5000';
+const OFF = { leave: false, fill: false };
+const BOTH = { leave: true, fill: true };
+
+test('checksum offload: both ends with offloads agree; the helper leaves its checksums out only after the ack', () => {
+  const { net, server, client } = setup(0, randomBytes(32), undefined, { helper: true, agent: true });
+  const configs: (boolean | undefined)[] = [];
+  client.on('config', (c) => configs.push(c.checksumOffload));
+  client.dial();
+  net.run(200, [server, client]);
+  assert.equal(server.configAcked, true);
+  assert.deepEqual(configs, [true], 'the configuration offered it');
+  // The helper fills from the session's start (before the agent can read the offer), leaves once acked.
+  assert.deepEqual(net.checksums.get(HELPER_KEY), [{ leave: false, fill: true }, BOTH]);
+  assert.deepEqual(net.checksums.get(AGENT_KEY)?.at(-1), BOTH);
+  // A configuration pushed again changes nothing.
+  server.pushConfig();
+  net.run(100, [server, client]);
+  assert.deepEqual(net.checksums.get(HELPER_KEY)?.at(-1), BOTH);
+  assert.deepEqual(net.checksums.get(AGENT_KEY)?.at(-1), BOTH);
+});
+
+test('checksum offload: a helper without offloads (a Mac) offers none, and every checksum stays complete', () => {
+  const { net, server, client } = setup(0, randomBytes(32), undefined, { helper: false, agent: true });
+  const configs: (boolean | undefined)[] = [];
+  client.on('config', (c) => configs.push(c.checksumOffload));
+  client.dial();
+  net.run(200, [server, client]);
+  assert.equal(server.configAcked, true);
+  assert.deepEqual(configs, [undefined], 'not in the configuration at all');
+  assert.deepEqual(net.checksums.get(HELPER_KEY), [OFF]);
+  assert.deepEqual(net.checksums.get(AGENT_KEY)?.at(-1), OFF);
+});
+
+test('checksum offload: an agent without offloads declines; the helper then computes and checks them all', () => {
+  const { net, server, client } = setup(0, randomBytes(32), undefined, { helper: true, agent: false });
+  client.dial();
+  net.run(200, [server, client]);
+  assert.equal(server.configAcked, true);
+  assert.deepEqual(net.checksums.get(HELPER_KEY), [{ leave: false, fill: true }, OFF]);
+  assert.deepEqual(net.checksums.get(AGENT_KEY)?.at(-1), OFF);
+});
+
+test('checksum offload: a session that ends turns it off on both ends; the next one agrees again', () => {
+  const { net, server, client } = setup(0, randomBytes(32), undefined, { helper: true, agent: true });
+  client.dial();
+  net.run(200, [server, client]);
+  server.forget('test');
+  assert.deepEqual(net.checksums.get(HELPER_KEY)?.at(-1), OFF, 'the helper at once');
+  const agentCalls = net.checksums.get(AGENT_KEY)?.length ?? 0;
+  net.run(10_000, [server, client]);
+  assert.equal(server.state, 'connected', 'the agent dialed again');
+  const later = net.checksums.get(AGENT_KEY)?.slice(agentCalls) ?? [];
+  assert.deepEqual(later[0], OFF, 'the agent when it noticed');
+  assert.deepEqual(later.at(-1), BOTH);
+  assert.deepEqual(net.checksums.get(HELPER_KEY)?.at(-1), BOTH);
 });
 
 test('with 20% loss the handshake and the configuration still complete', () => {
