@@ -25,17 +25,13 @@
 // here) whose checksum is wrong; with `leave` it is dropped, since the peer would seed the field afresh.
 enum split_result { SPLIT_OK = 0, SPLIT_MALFORMED, SPLIT_OVERSIZE, SPLIT_BAD_CSUM };
 
-// Output of offload_split: `count` wire packets. Packet i is hdr_len bytes of headers at hdrs + i * hdr_len,
-// then, from a super-packet, its payload: mss bytes at payload + i * mss (the last: last_payload bytes), still
-// in the frame. A frame that is no super-packet is one packet, whole at hdrs (in the frame), with no payload
-// part. Either way the frame must stay as it is until the packets are sent.
+// Output of offload_split: `count` packets back to back from `base`; all but the last are `seg_size` bytes.
 struct segments {
-  uint8_t *hdrs;
-  size_t hdr_len;
-  const uint8_t *payload;
-  size_t mss, last_payload;
+  uint8_t *base;
+  size_t seg_size;
   size_t count;
-  size_t used;       // bytes of `out` written (headers)
+  size_t last_size;
+  size_t used;       // bytes of `out` consumed
   size_t csum_left;  // TCP packets whose checksum was left to the peer (`leave`)
   bool gso;          // came from a super-packet
 };
@@ -43,9 +39,9 @@ struct segments {
 // Most packets one frame may become: Linux's smallest TCP MSS is 88 bytes and UDP GSO sends carry at most
 // 128 datagrams, so a 64 KB super-packet never needs more. Frames that would are dropped as malformed.
 #define SPLIT_MAX_SEGMENTS 1024
-// Worst-case bytes offload_split may write to `out` for one frame: one IP+TCP header (at most 120 bytes with
-// options) per packet.
-#define SPLIT_OUT_MAX (SPLIT_MAX_SEGMENTS * 120)
+// Worst-case bytes offload_split may write for one frame: 64 KB of payload plus one IP+TCP header (at most
+// 120 bytes with options) per packet.
+#define SPLIT_OUT_MAX (65536 + SPLIT_MAX_SEGMENTS * 120)
 
 // A validated IP packet waiting in a receive buffer to be written to the TUN.
 struct tun_pkt {
@@ -59,10 +55,9 @@ struct tun_pkt {
 struct gro;
 
 #ifdef __linux__
-// frame = virtio_net_hdr + packet, as read from the TUN. Writes the wire packets' headers to out (room for
-// SPLIT_OUT_MAX) and may complete a checksum in the frame itself. leave_tcp_csum: the peer fills TCP
-// checksums in, so they are not computed (see the top of this file).
-enum split_result offload_split(uint8_t *frame, size_t len, size_t mtu, uint8_t *out, struct segments *seg,
+// frame = virtio_net_hdr + packet, as read from the TUN. Writes the wire packets to out (>= SPLIT_OUT_MAX).
+// leave_tcp_csum: the peer fills TCP checksums in, so they are not computed (see the top of this file).
+enum split_result offload_split(const uint8_t *frame, size_t len, size_t mtu, uint8_t *out, struct segments *seg,
                                 bool leave_tcp_csum);
 struct gro *gro_new(void);
 void gro_free(struct gro *g);
@@ -73,7 +68,7 @@ void gro_free(struct gro *g);
 void offload_write(int tun_fd, struct gro *g, struct tun_pkt *pkts, size_t n, struct counter_batch *cb,
                    bool fill_tcp_csum);
 #else
-static inline enum split_result offload_split(uint8_t *frame, size_t len, size_t mtu, uint8_t *out,
+static inline enum split_result offload_split(const uint8_t *frame, size_t len, size_t mtu, uint8_t *out,
                                               struct segments *seg, bool leave_tcp_csum) {
   (void)frame, (void)len, (void)mtu, (void)out, (void)seg, (void)leave_tcp_csum;
   return SPLIT_MALFORMED;

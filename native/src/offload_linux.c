@@ -74,14 +74,12 @@ static void ipv4_set_checksum(uint8_t *iph, size_t iph_len) {
   memcpy(iph + 10, &c, 2);
 }
 
-// Fills in a TCP/UDP checksum from scratch (the field is zeroed first): headers at `pkt` (IP, then the L4
-// header of l4_hdr bytes, an even number), the payload wherever it is.
-static void l4_set_checksum(uint8_t *pkt, const struct ip_info *ip, size_t l4_hdr, const uint8_t *payload,
-                            size_t payload_len, size_t csum_off) {
+// Fills in a TCP/UDP checksum from scratch (the field is zeroed first).
+static void l4_set_checksum(uint8_t *pkt, const struct ip_info *ip, size_t l4_len, size_t csum_off) {
   uint8_t *l4 = pkt + ip->iph_len;
   memset(l4 + csum_off, 0, 2);
-  uint64_t sum = csum_pseudo(pkt + ip->addrs, ip->addr_len, ip->proto, (uint32_t)(l4_hdr + payload_len));
-  uint16_t c = csum_finish(csum_add(csum_add(sum, l4, l4_hdr), payload, payload_len));
+  uint64_t sum = csum_pseudo(pkt + ip->addrs, ip->addr_len, ip->proto, (uint32_t)l4_len);
+  uint16_t c = csum_finish(csum_add(sum, l4, l4_len));
   if (c == 0) c = 0xffff;  // 0 means "no checksum" to UDP; for TCP both encode ones'-complement zero
   memcpy(l4 + csum_off, &c, 2);
 }
@@ -103,8 +101,7 @@ static bool l4_checksum_ok(const uint8_t *pkt, const struct ip_info *ip, size_t 
 // IPv4 id and checksum, TCP sequence number and flags (FIN/PSH only on the last, CWR only on the first, as
 // the kernel's tcp_gso_segment does) and a full L4 checksum: the CHECKSUM_PARTIAL seed in the header
 // covers the whole super-packet, so it is of no use per segment. With `leave`, a TCP segment gets its own
-// seed instead, which the peer would compute anyway. Only the headers are written (to out); the payloads
-// stay in the frame, where the UDP send gathers them from.
+// seed instead, which the peer would compute anyway.
 static enum split_result split_gso(const struct virtio_net_hdr *h, const uint8_t *pkt, size_t len, size_t mtu,
                                    uint8_t *out, struct segments *seg, bool tcp, bool leave) {
   struct ip_info ip;
@@ -125,12 +122,13 @@ static enum split_result split_gso(const struct virtio_net_hdr *h, const uint8_t
 
   uint32_t seq = tcp ? ip_read32(pkt + ip.iph_len + 4) : 0;
   uint16_t id = ip.version == 4 ? ip_read16(pkt + 4) : 0;
-  const uint8_t *data = pkt + hdr;
   uint8_t *w = out;
-  for (size_t i = 0, off = 0; i < count; i++, off += mss, w += hdr) {
+  size_t off = 0;
+  for (size_t i = 0; i < count; i++) {
     size_t chunk = payload - off < mss ? payload - off : mss;
     size_t seg_len = hdr + chunk;
     memcpy(w, pkt, hdr);
+    memcpy(w + hdr, pkt + hdr + off, chunk);
     if (ip.version == 4) {
       ip_write16(w + 2, (uint16_t)seg_len);
       ip_write16(w + 4, (uint16_t)(id + i));
@@ -148,30 +146,30 @@ static enum split_result split_gso(const struct virtio_net_hdr *h, const uint8_t
       if (leave)
         tcp_set_seed(w, &ip, seg_len - ip.iph_len);
       else
-        l4_set_checksum(w, &ip, l4_hdr, data + off, chunk, TCP_CSUM_OFFSET);
+        l4_set_checksum(w, &ip, seg_len - ip.iph_len, TCP_CSUM_OFFSET);
     } else {
       ip_write16(l4 + 4, (uint16_t)(seg_len - ip.iph_len));
-      l4_set_checksum(w, &ip, l4_hdr, data + off, chunk, UDP_CSUM_OFFSET);
+      l4_set_checksum(w, &ip, seg_len - ip.iph_len, UDP_CSUM_OFFSET);
     }
+    w += seg_len;
+    off += chunk;
   }
-  seg->hdrs = out;
-  seg->hdr_len = hdr;
-  seg->payload = data;
-  seg->mss = mss;
-  seg->last_payload = payload - (count - 1) * mss;
+  seg->base = out;
   seg->count = count;
-  seg->used = count * hdr;
+  seg->last_size = hdr + (payload - (count - 1) * mss);
+  seg->seg_size = count == 1 ? seg->last_size : hdr + mss;
+  seg->used = (size_t)(w - out);
   seg->csum_left = tcp && leave ? count : 0;
   seg->gso = true;
   return SPLIT_OK;
 }
 
-enum split_result offload_split(uint8_t *frame, size_t len, size_t mtu, uint8_t *out, struct segments *seg,
+enum split_result offload_split(const uint8_t *frame, size_t len, size_t mtu, uint8_t *out, struct segments *seg,
                                 bool leave_tcp_csum) {
   if (len <= VNET_HDR_LEN) return SPLIT_MALFORMED;
   struct virtio_net_hdr h;
   memcpy(&h, frame, sizeof h);
-  uint8_t *pkt = frame + VNET_HDR_LEN;
+  const uint8_t *pkt = frame + VNET_HDR_LEN;
   len -= VNET_HDR_LEN;
   switch (h.gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
     case VIRTIO_NET_HDR_GSO_TCPV4:
@@ -186,32 +184,29 @@ enum split_result offload_split(uint8_t *frame, size_t len, size_t mtu, uint8_t 
   }
   if (len > mtu) return SPLIT_OVERSIZE;
   if (!ip_is_data(pkt, len)) return SPLIT_MALFORMED;
-  // One wire packet, sent from the frame itself (its checksum completed there).
+  memcpy(out, pkt, len);
   struct ip_info ip;
   size_t tcph_len;
   seg->csum_left = 0;
-  if (leave_tcp_csum && parse_tcp_header(pkt, len, &ip, &tcph_len)) {
+  if (leave_tcp_csum && parse_tcp_header(out, len, &ip, &tcph_len)) {
     // The peer seeds the field afresh. A checksum the local stack left partial, or the kernel checked
     // (DATA_VALID), needs nothing; a complete one nobody checked (a forwarded packet) is checked here, so the
     // peer never turns a corrupted segment into a valid one.
     if (!(h.flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID)) &&
-        !l4_checksum_ok(pkt, &ip, len - ip.iph_len))
+        !l4_checksum_ok(out, &ip, len - ip.iph_len))
       return SPLIT_BAD_CSUM;
     seg->csum_left = 1;
   } else if (h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
     // CHECKSUM_PARTIAL: the field holds the pseudo-header sum; sum from csum_start to the end and store.
     size_t start = h.csum_start, field = (size_t)h.csum_start + h.csum_offset;
     if (field + 2 > len) return SPLIT_MALFORMED;
-    uint16_t c = csum_finish(csum_add(0, pkt + start, len - start));
+    uint16_t c = csum_finish(csum_add(0, out + start, len - start));
     if (c == 0) c = 0xffff;
-    memcpy(pkt + field, &c, 2);
+    memcpy(out + field, &c, 2);
   }
-  seg->hdrs = pkt;
-  seg->hdr_len = len;
-  seg->payload = NULL;
-  seg->mss = seg->last_payload = 0;
+  seg->base = out;
   seg->count = 1;
-  seg->used = 0;
+  seg->seg_size = seg->last_size = seg->used = len;
   seg->gso = false;
   return SPLIT_OK;
 }

@@ -1,8 +1,7 @@
 // TUN -> UDP thread: read packets from the TUN, send each as one datagram to the pinned peer.
 //  - plain TUN: one read per packet (a TUN fd cannot batch reads); the datagrams go out with one sendmmsg.
 //  - offload TUN: one read per super-packet (up to 64 KB); offload_split cuts it into MTU-sized packets that
-//    go out as UDP GSO messages (one sendmsg-worth of kernel work for up to 64 datagrams), each packet's
-//    headers from the split's buffer and its payload straight from the frame, which is held until sent.
+//    go out as UDP GSO messages (one sendmsg-worth of kernel work for up to 64 datagrams).
 // Each round reads up to twice what it sends into the thread's own FQ-CoDel (fq.h), then sends a batch in
 // its order: the kernel's FIFO in front of the thread stays short, and the queue that forms under load is one
 // where a sparse flow goes first and bulk is dropped by time, not pings by overflow.
@@ -20,9 +19,6 @@
 #include "tun.h"
 
 #define T2U_MAX_MSGS 1024       // sendmmsg handles at most UIO_MAXIOV (1024) messages per call
-// iovecs of a round's messages: with offloads two per packet (headers, payload), so a frame of the most
-// segments takes 2 * SPLIT_MAX_SEGMENTS; a message itself never has more than 2 * UDP_GSO_MAX_SEGMENTS.
-#define T2U_MAX_IOV (4 * SPLIT_MAX_SEGMENTS)
 #define T2U_PLAIN_BATCH 64      // packets per sendmmsg in plain mode
 // Plain mode with one send per packet (macOS, the mac-like path): a round is shorter, because batching buys
 // nothing there and a sparse flow's packet waits for the round it was read in (the mac-like bench's ping
@@ -32,14 +28,13 @@
 // case of each) or 64 frames, so small packets (ACKs, DNS, a ping) go 64 to a sendmmsg, not 4.
 #define T2U_OFFLOAD_ROUND_BYTES (256u << 10)
 #define T2U_OFFLOAD_ROUND_FRAMES 64
-#define T2U_OFFLOAD_OUT_CAP (4 * SPLIT_OUT_MAX)  // headers only: about 2.4 KB per full super-packet
+#define T2U_OFFLOAD_OUT_CAP (T2U_OFFLOAD_ROUND_BYTES + 4 * SPLIT_OUT_MAX)
 #define T2U_READ_FACTOR 2       // reads per round, in batches: the thread drains faster than it sends
 #define FRAME_CAP (VNET_HDR_LEN + 65536)
 // The FQ's slots with offloads: 64 super-packets (4 MiB; without offloads, fq_pool.h's plain pool).
 #define OFFLOAD_SLOTS 64
 // Room one more offload frame needs in msgs[]: with UDP GSO a frame becomes at most ~17 messages.
 #define GSO_MSGS_PER_FRAME 32
-_Static_assert(T2U_OFFLOAD_ROUND_FRAMES <= T2U_PLAIN_BATCH, "held[] takes a round's frames");
 
 enum read_status { READ_FULL, READ_EMPTY, READ_ERROR };
 
@@ -52,19 +47,16 @@ struct tun2udp {
   struct pump *p;
   struct pump_queue *q;
   struct fq_pool pool;  // plain: one packet a slot; offload: one TUN read (a super-packet) a slot
-  // Slots the batch's messages point into, freed after flush: plain mode's packets, offload mode's frames.
-  uint16_t held[T2U_PLAIN_BATCH];
+  uint16_t held[T2U_PLAIN_BATCH];  // plain mode: slots the batch's messages point into, freed after flush
   unsigned nheld;
-  size_t round_bytes;  // offload mode: bytes of the frames in this round
   unsigned plain_round;  // plain mode: packets sent per round
-  uint8_t *out;  // offload mode: the split packets' headers for the batch being built; msgs point into it
+  uint8_t *out;  // offload mode: the split packets of the batch being built; msgs point into it
   size_t out_cap, out_used;
   bool gso;  // UDP GSO still usable (turned off for good if the kernel refuses it)
   unsigned nmsgs, niov;
   bool group_open;  // plain mode: the last message may take more packets (see add_plain)
   dgram_t msgs[T2U_MAX_MSGS];
-  // A message's iovecs are consecutive; each belongs to one datagram (a packet, or its headers or payload).
-  struct iovec iov[T2U_MAX_IOV];
+  struct iovec iov[T2U_MAX_MSGS];  // a message's iovecs are consecutive; no datagram straddles two
   uint16_t nseg[T2U_MAX_MSGS];      // datagrams carried by each message
   uint16_t gso_size[T2U_MAX_MSGS];  // 0 unless the message is a UDP GSO send
   uint32_t bytes[T2U_MAX_MSGS];     // payload bytes of each message
@@ -108,34 +100,21 @@ static uint8_t *slot_buf(struct tun2udp *t, int slot) { return fq_pool_buf(&t->p
 // The socket the data goes out on: the one connected to the peer when there is one (udp_peer.c).
 static int send_fd(const struct tun2udp *t) { return t->peer.connected ? t->q->peer_fd : t->q->udp.fd; }
 
-// Starts a message of nseg datagrams; add_iov gives it its bytes.
-static void begin_msg(struct tun2udp *t, size_t nseg, uint16_t gso_size) {
-  unsigned k = t->nmsgs++;
+static void add_msg(struct tun2udp *t, uint8_t *base, size_t len, size_t nseg, uint16_t gso_size) {
+  unsigned k = t->nmsgs++, v = t->niov++;
   struct msghdr *m = &t->msgs[k].msg_hdr;
   memset(m, 0, sizeof *m);
-  m->msg_iov = &t->iov[t->niov];
+  t->iov[v].iov_base = base;
+  t->iov[v].iov_len = len;
+  m->msg_iov = &t->iov[v];
+  m->msg_iovlen = 1;
   // A connected socket takes no address (macOS refuses one: EISCONN; Linux would look its route up again).
   m->msg_name = t->peer.connected ? NULL : &t->peer.addr;
   m->msg_namelen = t->peer.connected ? 0 : t->peer.len;
   if (gso_size) udp_set_gso(m, t->ctrl[k].buf, gso_size);
   t->nseg[k] = (uint16_t)nseg;
   t->gso_size[k] = gso_size;
-  t->bytes[k] = 0;
-}
-
-// Appends bytes to the last message.
-static void add_iov(struct tun2udp *t, const uint8_t *base, size_t len) {
-  unsigned k = t->nmsgs - 1;
-  t->iov[t->niov].iov_base = (void *)base;
-  t->iov[t->niov].iov_len = len;
-  t->niov++;
-  t->msgs[k].msg_hdr.msg_iovlen++;
-  t->bytes[k] += (uint32_t)len;
-}
-
-static void add_msg(struct tun2udp *t, uint8_t *base, size_t len, size_t nseg, uint16_t gso_size) {
-  begin_msg(t, nseg, gso_size);
-  add_iov(t, base, len);
+  t->bytes[k] = (uint32_t)len;
 }
 
 // Plain mode: bulk traffic reads as runs of equal-sized packets (full-MSS TCP segments). With UDP GSO a run
@@ -155,8 +134,12 @@ static void add_plain(struct tun2udp *t, uint8_t *pkt, size_t len) {
         udp_set_gso(m, t->ctrl[k].buf, (uint16_t)size);
         t->gso_size[k] = (uint16_t)size;
       }
-      add_iov(t, pkt, len);
+      t->iov[t->niov].iov_base = pkt;
+      t->iov[t->niov].iov_len = len;
+      t->niov++;
+      m->msg_iovlen++;
       t->nseg[k]++;
+      t->bytes[k] += (uint32_t)len;
       t->group_open = len == size;
       return;
     }
@@ -165,50 +148,47 @@ static void add_plain(struct tun2udp *t, uint8_t *pkt, size_t len) {
   t->group_open = t->gso;
 }
 
-// Queues a split frame: with UDP GSO, runs of packets (all but the frame's last of the same size) share one
-// message, within the kernel's limits of 64 segments and one UDP payload; otherwise one message each. A
-// packet is its headers' iovec and its payload's (none for a frame that was no super-packet).
+// Queues a split frame: with UDP GSO, runs of equal-sized packets (the last may be shorter) share one
+// message, within the kernel's limits of 64 segments and one UDP payload; otherwise one message each.
 static void queue_segments(struct tun2udp *t, const struct segments *s) {
-  size_t seg_size = s->hdr_len + s->mss, per = 1;
-  if (t->gso && s->count > 1) {
-    per = UDP_MAX_PAYLOAD / seg_size;
+  if (s->count == 1) {
+    add_msg(t, s->base, s->last_size, 1, 0);
+    return;
+  }
+  if (t->gso) {
+    size_t per = UDP_MAX_PAYLOAD / s->seg_size;
     if (per > UDP_GSO_MAX_SEGMENTS) per = UDP_GSO_MAX_SEGMENTS;
-  }
-  for (size_t i = 0; i < s->count; i += per) {
-    size_t n = s->count - i < per ? s->count - i : per;
-    begin_msg(t, n, n > 1 ? (uint16_t)seg_size : 0);
-    for (size_t j = i; j < i + n; j++) {
-      add_iov(t, s->hdrs + j * s->hdr_len, s->hdr_len);
-      size_t payload = j + 1 == s->count ? s->last_payload : s->mss;
-      if (payload) add_iov(t, s->payload + j * s->mss, payload);
+    for (size_t i = 0; i < s->count; i += per) {
+      size_t n = s->count - i < per ? s->count - i : per;
+      size_t bytes = (n - 1) * s->seg_size + (i + n == s->count ? s->last_size : s->seg_size);
+      add_msg(t, s->base + i * s->seg_size, bytes, n, n > 1 ? (uint16_t)s->seg_size : 0);
     }
+    return;
   }
+  for (size_t i = 0; i < s->count; i++)
+    add_msg(t, s->base + i * s->seg_size, i + 1 == s->count ? s->last_size : s->seg_size, 1, 0);
 }
 
 // The kernel refused UDP GSO (EIO: the route has no checksum offload, e.g. xfrm; EINVAL: old kernel):
-// send this message's datagrams one by one. Rare, so one sendmsg each. A datagram is whole iovecs (one
-// packet in plain mode, headers and payload with offloads) adding up to gso_size, the last maybe fewer.
+// send this message's datagrams one by one. Rare, so plain sendto.
 static void send_each(struct tun2udp *t, unsigned k) {
   const struct msghdr *m = &t->msgs[k].msg_hdr;
   size_t size = t->gso_size[k];
   // msg_iovlen is a size_t on Linux and an int on macOS: compare in size_t either way.
-  size_t n = (size_t)m->msg_iovlen;
-  for (size_t v = 0; v < n;) {
-    size_t first = v, bytes = 0;
-    do bytes += m->msg_iov[v++].iov_len;
-    while (v < n && bytes + m->msg_iov[v].iov_len <= size);
-    struct msghdr one;
-    memset(&one, 0, sizeof one);
-    one.msg_name = m->msg_name;
-    one.msg_namelen = m->msg_namelen;
-    one.msg_iov = &m->msg_iov[first];
-    one.msg_iovlen = v - first;
-    if (sendmsg(send_fd(t), &one, MSG_DONTWAIT) < 0) {
-      t->cb.drop_udp_send++;
-    } else {
-      t->cb.udp_tx_packets++;
-      t->cb.udp_tx_bytes += bytes;
-      if (t->peer.connected) t->cb.udp_tx_connected++;
+  for (size_t v = 0; v < (size_t)m->msg_iovlen; v++) {  // datagrams never straddle iovecs
+    uint8_t *base = m->msg_iov[v].iov_base;
+    size_t left = m->msg_iov[v].iov_len;
+    while (left > 0) {
+      size_t n = left < size ? left : size;
+      if (sendto(send_fd(t), base, n, MSG_DONTWAIT, m->msg_name, m->msg_namelen) < 0) {
+        t->cb.drop_udp_send++;
+      } else {
+        t->cb.udp_tx_packets++;
+        t->cb.udp_tx_bytes += n;
+        if (t->peer.connected) t->cb.udp_tx_connected++;
+      }
+      base += n;
+      left -= n;
     }
   }
 }
@@ -268,7 +248,6 @@ static void flush(struct tun2udp *t) {
   t->niov = 0;
   t->group_open = false;
   t->out_used = 0;
-  t->round_bytes = 0;
   for (unsigned k = 0; k < t->nheld; k++) fq_slot_put(&t->pool.fq, t->held[k]);
   t->nheld = 0;
 }
@@ -356,36 +335,31 @@ static void dequeue_plain(struct tun2udp *t, uint64_t now) {
   }
 }
 
-// Offload mode: the next super-packets, in the FQ's order, cut into the batch's wire packets. The frames are
-// held (their payloads go out from there) until flush.
+// Offload mode: the next super-packets, in the FQ's order, cut into the batch's wire packets.
 static void dequeue_offload(struct tun2udp *t, uint64_t now) {
   struct pump *p = t->p;
   bool leave = atomic_load_explicit(&p->csum_leave, memory_order_relaxed);
-  for (int frames = 0; frames < T2U_OFFLOAD_ROUND_FRAMES && t->round_bytes < T2U_OFFLOAD_ROUND_BYTES; frames++) {
-    if (t->out_cap - t->out_used < SPLIT_OUT_MAX || T2U_MAX_IOV - t->niov < 2 * SPLIT_MAX_SEGMENTS ||
+  for (int frames = 0; frames < T2U_OFFLOAD_ROUND_FRAMES && t->out_used < T2U_OFFLOAD_ROUND_BYTES; frames++) {
+    if (t->out_cap - t->out_used < SPLIT_OUT_MAX ||
         T2U_MAX_MSGS - t->nmsgs < (t->gso ? GSO_MSGS_PER_FRAME : SPLIT_MAX_SEGMENTS))
       return;
     int s = fq_dequeue(&t->pool.fq, now, &t->cb.drop_fq_delay);
     if (s < 0) return;
     struct segments seg;
-    uint32_t len = t->pool.fq.len[s];
-    enum split_result r = offload_split(slot_buf(t, s), len, p->mtu, t->out + t->out_used, &seg, leave);
-    if (r != SPLIT_OK) {
-      fq_slot_put(&t->pool.fq, s);
-      if (r == SPLIT_OVERSIZE)
-        t->cb.drop_oversize++;
-      else if (r == SPLIT_BAD_CSUM)
-        t->cb.drop_bad_csum++;
-      else
-        t->cb.drop_malformed++;
-      continue;
+    enum split_result r = offload_split(slot_buf(t, s), t->pool.fq.len[s], p->mtu, t->out + t->out_used, &seg, leave);
+    fq_slot_put(&t->pool.fq, s);  // split copied what it keeps
+    if (r == SPLIT_OVERSIZE) {
+      t->cb.drop_oversize++;
+    } else if (r == SPLIT_BAD_CSUM) {
+      t->cb.drop_bad_csum++;
+    } else if (r != SPLIT_OK) {
+      t->cb.drop_malformed++;
+    } else {
+      if (seg.gso) t->cb.tun_rx_gso_packets++;
+      t->cb.udp_tx_csum_left += seg.csum_left;
+      queue_segments(t, &seg);
+      t->out_used += seg.used;
     }
-    t->held[t->nheld++] = (uint16_t)s;
-    t->round_bytes += len;
-    if (seg.gso) t->cb.tun_rx_gso_packets++;
-    t->cb.udp_tx_csum_left += seg.csum_left;
-    queue_segments(t, &seg);
-    t->out_used += seg.used;
   }
 }
 
