@@ -131,14 +131,20 @@ const AGENT_KEY = '127.0.0.1:5000';
 const OFF = { leave: false, fill: false };
 const BOTH = { leave: true, fill: true };
 
+/** One session between ends with these offloads, run until configured; what each configuration offered. */
+function connectWith(offloads: Offloads) {
+  const ends = setup(0, randomBytes(32), undefined, offloads);
+  const offered: (boolean | undefined)[] = [];
+  ends.client.on('config', (c) => offered.push(c.checksumOffload));
+  ends.client.dial();
+  ends.net.run(200, [ends.server, ends.client]);
+  assert.equal(ends.server.configAcked, true);
+  return { ...ends, offered };
+}
+
 test('checksum offload: both ends with offloads agree; the helper leaves its checksums out only after the ack', () => {
-  const { net, server, client } = setup(0, randomBytes(32), undefined, { helper: true, agent: true });
-  const configs: (boolean | undefined)[] = [];
-  client.on('config', (c) => configs.push(c.checksumOffload));
-  client.dial();
-  net.run(200, [server, client]);
-  assert.equal(server.configAcked, true);
-  assert.deepEqual(configs, [true], 'the configuration offered it');
+  const { net, server, client, offered } = connectWith({ helper: true, agent: true });
+  assert.deepEqual(offered, [true], 'the configuration offered it');
   // The helper fills from the session's start (before the agent can read the offer), leaves once acked.
   assert.deepEqual(net.checksums.get(HELPER_KEY), [{ leave: false, fill: true }, BOTH]);
   assert.deepEqual(net.checksums.get(AGENT_KEY)?.at(-1), BOTH);
@@ -150,30 +156,20 @@ test('checksum offload: both ends with offloads agree; the helper leaves its che
 });
 
 test('checksum offload: a helper without offloads (a Mac) offers none, and every checksum stays complete', () => {
-  const { net, server, client } = setup(0, randomBytes(32), undefined, { helper: false, agent: true });
-  const configs: (boolean | undefined)[] = [];
-  client.on('config', (c) => configs.push(c.checksumOffload));
-  client.dial();
-  net.run(200, [server, client]);
-  assert.equal(server.configAcked, true);
-  assert.deepEqual(configs, [undefined], 'not in the configuration at all');
+  const { net, offered } = connectWith({ helper: false, agent: true });
+  assert.deepEqual(offered, [undefined], 'not in the configuration at all');
   assert.deepEqual(net.checksums.get(HELPER_KEY), [OFF]);
   assert.deepEqual(net.checksums.get(AGENT_KEY)?.at(-1), OFF);
 });
 
 test('checksum offload: an agent without offloads declines; the helper then computes and checks them all', () => {
-  const { net, server, client } = setup(0, randomBytes(32), undefined, { helper: true, agent: false });
-  client.dial();
-  net.run(200, [server, client]);
-  assert.equal(server.configAcked, true);
+  const { net } = connectWith({ helper: true, agent: false });
   assert.deepEqual(net.checksums.get(HELPER_KEY), [{ leave: false, fill: true }, OFF]);
   assert.deepEqual(net.checksums.get(AGENT_KEY)?.at(-1), OFF);
 });
 
 test('checksum offload: a session that ends turns it off on both ends; the next one agrees again', () => {
-  const { net, server, client } = setup(0, randomBytes(32), undefined, { helper: true, agent: true });
-  client.dial();
-  net.run(200, [server, client]);
+  const { net, server, client } = connectWith({ helper: true, agent: true });
   server.forget('test');
   assert.deepEqual(net.checksums.get(HELPER_KEY)?.at(-1), OFF, 'the helper at once');
   const agentCalls = net.checksums.get(AGENT_KEY)?.length ?? 0;
