@@ -3,6 +3,7 @@
 // datagrams and reads counters.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import type { ChecksumOffload } from '../common/control-port';
 
 /** An open TUN device. The fd belongs to the caller until handed to a pump, which then owns it. */
 export interface TunHandle {
@@ -143,19 +144,6 @@ export interface PumpStats {
   udpTxCsumLeft?: number;
   tunTxCsumFilled?: number;
   dropBadCsum?: number;
-}
-
-/**
- * Checksum offload across the tunnel, which the two ends agree on over the control channel (both need a TUN
- * with offloads; native/src/offload.h). As virtio-net does between a guest and its host, TCP checksums are
- * then computed by no one on the way: the kernels trust CHECKSUM_PARTIAL packets they deliver locally and
- * compute the checksum only for a packet they forward. The UDP checksum covers each datagram in transit.
- */
-export interface ChecksumOffload {
-  /** TCP packets go out without their checksum computed: the peer said it fills them in. */
-  leave: boolean;
-  /** TCP packets received are written as CHECKSUM_PARTIAL with our own seed, whatever their field holds. */
-  fill: boolean;
 }
 
 export interface Pump {

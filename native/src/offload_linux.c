@@ -244,7 +244,6 @@ struct group {
 struct gro {
   struct group groups[GRO_MAX_GROUPS];
   int16_t role[GRO_MAX_PKTS];  // per packet: group index (head), ROLE_ALONE or ROLE_MERGED
-  bool fill[GRO_MAX_PKTS];     // per packet: a TCP packet whose checksum this end fills in (fill_tcp_csum)
 };
 
 struct gro *gro_new(void) { return calloc(1, sizeof(struct gro)); }
@@ -317,7 +316,7 @@ static void group_append(struct group *g, uint8_t *pkt, const struct tcp_seg *s)
   if (s->payload < g->first.payload || g->psh) g->closed = true;
 }
 
-// fill: a TCP packet, written CHECKSUM_PARTIAL with a seed of ours, whatever its checksum field held.
+// fill: a TCP packet is written CHECKSUM_PARTIAL with a seed of ours, whatever its checksum field held.
 static void write_alone(int fd, const struct tun_pkt *p, bool fill, struct counter_batch *cb) {
   struct virtio_net_hdr vh;
   memset(&vh, 0, sizeof vh);  // no GSO, CHECKSUM_NONE: the kernel checks the packet as usual
@@ -388,14 +387,15 @@ static bool small_alone(const struct gro *g, const struct tun_pkt *pkts, size_t 
 // receiving TCP stack. A flow's packets keep their order: a small packet goes ahead only when no earlier
 // packet of its flow (its fq_flow_hash bucket; a shared bucket only keeps more in place) stays behind.
 // Those written are marked ROLE_WRITTEN.
-static void write_small_first(int tun_fd, struct gro *g, struct tun_pkt *pkts, size_t n, struct counter_batch *cb) {
+static void write_small_first(int tun_fd, struct gro *g, struct tun_pkt *pkts, size_t n, bool fill,
+                              struct counter_batch *cb) {
   uint64_t behind[4] = {0};  // buckets (hash mod 256) of flows with a packet left for the second pass
   for (size_t i = 0; i < n; i++) {
     if (g->role[i] == ROLE_MERGED) continue;  // its group's head, earlier, stands for its flow
     uint32_t b = fq_flow_hash(pkts[i].data, pkts[i].len) & 255;
     uint64_t bit = 1ull << (b & 63);
     if (small_alone(g, pkts, i) && !(behind[b >> 6] & bit)) {
-      write_alone(tun_fd, &pkts[i], g->fill[i], cb);
+      write_alone(tun_fd, &pkts[i], fill, cb);
       g->role[i] = ROLE_WRITTEN;
     } else {
       behind[b >> 6] |= bit;
@@ -419,7 +419,6 @@ void offload_write(int tun_fd, struct gro *g, struct tun_pkt *pkts, size_t n, st
       bulk = true;
     struct tcp_seg s;
     enum seg_kind kind = parse_tcp(pkts[i].data, pkts[i].len, &s, fill_tcp_csum);
-    g->fill[i] = fill_tcp_csum && kind != NOT_TCP;
     if (kind == NOT_TCP) continue;
     struct group *flow = NULL;
     for (int k = ngroups - 1; k >= 0; k--) {
@@ -442,13 +441,13 @@ void offload_write(int tun_fd, struct gro *g, struct tun_pkt *pkts, size_t n, st
   }
   // Pass 2: small packets first (only a mixed batch can reorder), then the rest in arrival order of each
   // group's first packet.
-  if (small && bulk) write_small_first(tun_fd, g, pkts, n, cb);
+  if (small && bulk) write_small_first(tun_fd, g, pkts, n, fill_tcp_csum, cb);
   for (size_t i = 0; i < n; i++) {
     int16_t role = g->role[i];
     if (role == ROLE_MERGED || role == ROLE_WRITTEN) continue;
     if (role >= 0 && g->groups[role].members > 1)
       write_group(tun_fd, &g->groups[role], fill_tcp_csum, cb);
     else
-      write_alone(tun_fd, &pkts[i], g->fill[i], cb);
+      write_alone(tun_fd, &pkts[i], fill_tcp_csum, cb);
   }
 }

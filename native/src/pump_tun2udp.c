@@ -346,7 +346,8 @@ static void dequeue_offload(struct tun2udp *t, uint64_t now) {
     int s = fq_dequeue(&t->pool.fq, now, &t->cb.drop_fq_delay);
     if (s < 0) return;
     struct segments seg;
-    enum split_result r = offload_split(slot_buf(t, s), t->pool.fq.len[s], p->mtu, t->out + t->out_used, &seg, leave);
+    enum split_result r =
+        offload_split(slot_buf(t, s), t->pool.fq.len[s], p->mtu, t->out + t->out_used, &seg, leave);
     fq_slot_put(&t->pool.fq, s);  // split copied what it keeps
     if (r == SPLIT_OVERSIZE) {
       t->cb.drop_oversize++;
