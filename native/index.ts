@@ -144,6 +144,12 @@ export interface PumpStats {
   udpTxCsumLeft?: number;
   tunTxCsumFilled?: number;
   dropBadCsum?: number;
+  /**
+   * Rounds after which a pump thread rested (100 µs; GANGWAY_LINGER_US) instead of waiting on its fds to be
+   * woken: rounds that moved 16 KB or more of data and left nothing to do (native/src/pump.c, pump_linger).
+   * Bulk traffic only; pings, ACKs and keepalives never cause one.
+   */
+  lingers?: number;
 }
 
 export interface Pump {

@@ -38,7 +38,8 @@
   X(udp_tx_connected, "udpTxConnected")       \
   X(udp_tx_csum_left, "udpTxCsumLeft")        \
   X(tun_tx_csum_filled, "tunTxCsumFilled")    \
-  X(drop_bad_csum, "dropBadCsum")
+  X(drop_bad_csum, "dropBadCsum")             \
+  X(lingers, "lingers")
 
 // Shared, read by stats() on the JS thread while the pump threads add to them.
 struct pump_counters {

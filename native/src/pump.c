@@ -134,6 +134,36 @@ int pump_wait_either(struct pump *p, int fd, short events, int fd2, short events
   return 0;
 }
 
+// The rest after bulk (issue #15). A thread that finds its queue empty sleeps in poll(), and the producer's
+// next packet wakes it: on a VM's vCPUs (the VM of a Mac's Docker engine; this rig) each such wake-up is a
+// cross-CPU interrupt and a hypervisor exit, and a 1-stream upload made about 25,000 of them a second here,
+// a fifth of the machine's samples in the scheduler's wake-up and switch paths. So after a round that moved
+// bulk (LINGER_MIN_BYTES or more), a thread that finds nothing more first rests for a fixed time without
+// waiting on its sockets: the producer's packets queue without a wake-up, and the rest's end finds several of
+// them. A ping or an ACK never moves that much in a round, so the idle path and its RTT are untouched; under
+// load a packet waits at most one rest at each hop. A round of a thread that is never short of work (a full
+// batch) does not rest either. GANGWAY_LINGER_US (0..1000, 0 off) overrides the time, for A/B runs.
+#define LINGER_US_DEFAULT 100
+#define LINGER_US_MAX 1000
+#define LINGER_MIN_BYTES (16u << 10)
+
+static uint64_t linger_ns(void) {
+  const char *v = getenv("GANGWAY_LINGER_US");
+  if (!v || !*v) return LINGER_US_DEFAULT * 1000;
+  char *end;
+  long us = strtol(v, &end, 10);
+  return *end == '\0' && us >= 0 && us <= LINGER_US_MAX ? (uint64_t)us * 1000 : LINGER_US_DEFAULT * 1000;
+}
+
+bool pump_linger(struct pump *p, size_t round_bytes) {
+  if (!p->linger_ns || round_bytes < LINGER_MIN_BYTES) return false;
+  // A plain sleep, not a poll on the wake pipe: macOS has no ppoll, and a stop waits one rest at most.
+  struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)p->linger_ns};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+  return !pump_stopping(p);
+}
+
 void pump_backoff(struct pump *p) {
   struct pollfd wake = {.fd = p->wake_rd, .events = POLLIN};
   poll(&wake, 1, BACKOFF_MS);
@@ -374,6 +404,7 @@ int pump_create(const struct pump_config *cfg, struct pump **out, char *err) {
   p->wake_rd = p->wake_wr = -1;
   atomic_init(&p->stopping, false);
   p->spin_max_ns = spin_max_ns();
+  p->linger_ns = linger_ns();
   atomic_init(&p->peer_gen, 1);
   atomic_init(&p->filter_gen, 1);
   atomic_init(&p->csum_leave, false);

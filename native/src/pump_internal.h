@@ -89,6 +89,7 @@ struct pump {
   // queue) through the partner's kick pipe, so the reply finds it awake, polling without sleeping for a short
   // window (pump_wait). Never at idle: no data, no kick, no spin.
   uint64_t spin_max_ns;  // 0: no spin, no kicks (GANGWAY_SPIN_US sets it)
+  uint64_t linger_ns;    // the rest after a bulk round (pump_linger); 0: none
 
   pthread_t threads[2 * PUMP_QUEUES_MAX];
   int nthreads;
@@ -123,6 +124,9 @@ uint64_t pump_clock_ns(clockid_t clock);
 static inline uint64_t pump_mono_ns(void) { return pump_clock_ns(CLOCK_MONOTONIC); }
 // Sleeps briefly (or until stopped) after an unexpected error, so a broken fd cannot make a thread spin.
 void pump_backoff(struct pump *p);
+// After a round that moved round_bytes and left the thread nothing to do: rests (true) instead of waiting on
+// the thread's fds, when the round was bulk. False: wait as usual (or stopping, after a rest).
+bool pump_linger(struct pump *p, size_t round_bytes);
 
 // Sets up the calling thread as queue q's `role` thread: its name ("gw-tun2udp-0", visible in top -H, perf,
 // gdb, /proc), a larger CPU share where allowed (Linux: nice -10) and its own and its partner's kick.

@@ -378,9 +378,15 @@ void *tun2udp_main(void *arg) {
     else
       dequeue_plain(t, now);
     if (t->nmsgs) pump_note_data(p);
+    size_t round_bytes = 0;
+    for (unsigned k = 0; k < t->nmsgs; k++) round_bytes += t->bytes[k];
     flush(t);
     counters_publish(&q->counters, &t->cb);
     if (st == READ_EMPTY && fq_empty(&t->pool.fq)) {
+      if (pump_linger(p, round_bytes)) {
+        t->cb.lingers++;  // published with the next round
+        continue;
+      }
       if (!pump_wait(p, q->tun_fd, POLLIN)) break;
     } else if (st == READ_ERROR) {
       pump_backoff(p);  // e.g. EBADFD once the device is deleted

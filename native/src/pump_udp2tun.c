@@ -50,6 +50,7 @@ union ctrl_buf {
 struct udp2tun {
   struct pump *p;
   struct pump_queue *q;
+  size_t round_bytes;  // data bytes received (offload) or written (plain) this round, for pump_linger
   uint8_t *slots;
   dgram_t msgs[U2T_BATCH];
   struct iovec iov[U2T_BATCH];
@@ -128,6 +129,7 @@ static void write_round(struct udp2tun *u) {
     if (s < 0) return;
     u->cb.udp_rx_packets++;
     u->cb.udp_rx_bytes += f->len[s];
+    u->round_bytes += f->len[s];
     write_packet(u, fq_pool_buf(&u->fq, s), f->len[s]);
     fq_slot_put(f, s);
   }
@@ -185,6 +187,7 @@ static void handle_datagram(struct udp2tun *u, uint8_t *buf, size_t len, const s
   }
   u->cb.udp_rx_packets++;
   u->cb.udp_rx_bytes += len;
+  u->round_bytes += len;
   if (u->npkts == GRO_MAX_PKTS) write_pending(u);  // coalesced and written once per batch
   u->pkts[u->npkts].data = buf;
   u->pkts[u->npkts].len = (uint32_t)len;
@@ -286,6 +289,7 @@ void *udp2tun_main(void *arg) {
   while (!pump_stopping(p)) {
     if (pair && ++rounds % U2T_LISTEN_CHECK_ROUNDS == 0) ready[U2T_LISTEN] = true;
     int got = 0, failed = 0;
+    u->round_bytes = 0;
     bool more = false;  // a socket gave a full batch, or a receive was interrupted: go on without waiting
     for (int s = U2T_PEER; s <= U2T_LISTEN; s++) {
       if (!ready[s]) continue;
@@ -317,6 +321,12 @@ void *udp2tun_main(void *arg) {
     }
     if (more) continue;
     if (got == 0) aqm_queue_empty(&u->aqm);
+    if (pump_linger(p, u->round_bytes)) {
+      u->cb.lingers++;  // published with the next round
+      ready[U2T_LISTEN] = true;
+      ready[U2T_PEER] = pair;
+      continue;
+    }
     int w = pump_wait_either(p, q->udp.fd, POLLIN, q->peer_fd, POLLIN);
     if (w == 0) break;
     ready[U2T_LISTEN] = w & PUMP_READY_FD;

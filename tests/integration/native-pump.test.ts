@@ -399,11 +399,19 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
       });
 
       test('ping over IPv4 and IPv6', async () => {
+        const before = [await a.stats(), await b.stats()];
         await nsRun(NS_A, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', '10.99.0.2']);
         await nsRun(NS_B, 'ping', ['-c', '3', '-i', '0.2', '-W', '2', '10.99.0.1']);
         await nsRun(NS_A, 'ping', ['-6', '-c', '3', '-i', '0.2', '-W', '2', 'fd99::2']);
         // A large ping: 4000 bytes of ICMP are fragmented to the 1420-byte MTU before the tunnel.
         await nsRun(NS_A, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', '-s', '4000', '10.99.0.2']);
+        const after = [await a.stats(), await b.stats()];
+        // The rest after bulk (pump_linger) never delays a ping: no round of pings moves 16 KB.
+        assert.deepEqual(
+          after.map((s, i) => (s.lingers ?? 0) - (before[i]!.lingers ?? 0)),
+          [0, 0],
+          'no rest after pings',
+        );
       });
 
       test('TCP both ways, IPv4 and IPv6, content intact', async () => {
@@ -461,6 +469,10 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
           }
           assert.equal(from.dropBadCsum ?? 0, 0, `${name}: no bad checksum`);
         }
+        // Bulk rounds that emptied a queue rested instead of waiting to be woken (pump_linger).
+        const lingers =
+          (sa.lingers ?? 0) - (before.lingers ?? 0) + (sb.lingers ?? 0) - (beforeB.lingers ?? 0);
+        assert.ok(lingers > 0, `rests after bulk rounds: ${lingers}`);
         if (mode.b === 'offload') {
           assert.ok((sb.tunTxGroPackets ?? 0) > 0, 'B wrote coalesced super-packets to its TUN');
           assert.ok(sb.tunTxPackets < sb.udpRxPackets);
@@ -934,6 +946,22 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
         used.every((t) => t <= 1),
         `pump threads used ${used.join(', ')} ticks in 1 s of quiet`,
       );
+    } finally {
+      await Promise.all([a.p.stop(), b.p.stop()]);
+    }
+  });
+
+  test('GANGWAY_LINGER_US=0 turns the rest after bulk off; bulk still flows', async () => {
+    const env = { ...process.env, GANGWAY_LINGER_US: '0' };
+    const [a, b] = await pair('offload', 'plain', 5641, 5642, env, env);
+    try {
+      await tcpRoundTrip('10.99.0.2', 6641);
+      const [sa, sb] = [await a.stats(), await b.stats()];
+      assert.ok(
+        sa.udpTxBytes > TRANSFER_BYTES && sb.udpTxBytes > TRANSFER_BYTES,
+        'the transfer went both ways',
+      );
+      assert.deepEqual([sa.lingers, sb.lingers], [0, 0]);
     } finally {
       await Promise.all([a.p.stop(), b.p.stop()]);
     }
