@@ -147,7 +147,8 @@ export interface PumpStats {
   /**
    * Rounds after which a pump thread rested (100 µs; GANGWAY_LINGER_US) instead of waiting on its fds to be
    * woken: rounds that moved 16 KB or more of data and left nothing to do (native/src/pump.c, pump_linger).
-   * Bulk traffic only; pings, ACKs and keepalives never cause one.
+   * Bulk traffic only (pings, ACKs and keepalives never cause one), and only with TUN offloads: always 0 on
+   * macOS and without offloads.
    */
   lingers?: number;
 }

@@ -136,13 +136,17 @@ int pump_wait_either(struct pump *p, int fd, short events, int fd2, short events
 
 // The rest after bulk (issue #15). A thread that finds its queue empty sleeps in poll(), and the producer's
 // next packet wakes it: on a VM's vCPUs (the VM of a Mac's Docker engine; this rig) each such wake-up is a
-// cross-CPU interrupt and a hypervisor exit, and a 1-stream upload made about 25,000 of them a second here,
-// a fifth of the machine's samples in the scheduler's wake-up and switch paths. So after a round that moved
-// bulk (LINGER_MIN_BYTES or more), a thread that finds nothing more first rests for a fixed time without
-// waiting on its sockets: the producer's packets queue without a wake-up, and the rest's end finds several of
-// them. A ping or an ACK never moves that much in a round, so the idle path and its RTT are untouched; under
-// load a packet waits at most one rest at each hop. A round of a thread that is never short of work (a full
-// batch) does not rest either. GANGWAY_LINGER_US (0..1000, 0 off) overrides the time, for A/B runs.
+// cross-CPU interrupt and a hypervisor exit. A 1-stream upload made about 25,000 context switches a second
+// here, and the scheduler's wake-up and switch paths took a fifth of the machine's samples. So after a round
+// that moved bulk (LINGER_MIN_BYTES or more), a thread that finds nothing more first rests for a fixed time
+// without waiting on its fds: the producer's packets queue without a wake-up, and the rest's end finds
+// several of them. A ping or an ACK never moves that much in a round, so the idle path and its RTT are
+// untouched; under load a packet waits at most one rest at each hop; a thread never short of work (full
+// batches) never rests.
+// Only with TUN offloads (Linux; the agent in every VM). Without them a queue entry is one packet: the
+// kernel's TUN ring (500 on the mac-like path, standing for utun) filled during rests, and the mac-like path
+// lost pings under 4-stream load with 5 times the ring's drops (bench/README.md). So a Mac's helper never
+// rests. GANGWAY_LINGER_US (0..1000, 0 off) overrides the time, for A/B runs.
 #define LINGER_US_DEFAULT 100
 #define LINGER_US_MAX 1000
 #define LINGER_MIN_BYTES (16u << 10)
@@ -156,7 +160,7 @@ static uint64_t linger_ns(void) {
 }
 
 bool pump_linger(struct pump *p, size_t round_bytes) {
-  if (!p->linger_ns || round_bytes < LINGER_MIN_BYTES) return false;
+  if (!p->linger_ns || !p->offload || round_bytes < LINGER_MIN_BYTES) return false;
   // A plain sleep, not a poll on the wake pipe: macOS has no ppoll, and a stop waits one rest at most.
   struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)p->linger_ns};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
