@@ -50,7 +50,7 @@ union ctrl_buf {
 struct udp2tun {
   struct pump *p;
   struct pump_queue *q;
-  size_t round_bytes;  // data bytes received (offload) or written (plain) this round, for pump_linger
+  size_t round_bytes;  // data bytes received this round, for pump_linger (offload mode only)
   uint8_t *slots;
   dgram_t msgs[U2T_BATCH];
   struct iovec iov[U2T_BATCH];
@@ -129,7 +129,6 @@ static void write_round(struct udp2tun *u) {
     if (s < 0) return;
     u->cb.udp_rx_packets++;
     u->cb.udp_rx_bytes += f->len[s];
-    u->round_bytes += f->len[s];
     write_packet(u, fq_pool_buf(&u->fq, s), f->len[s]);
     fq_slot_put(f, s);
   }
