@@ -160,7 +160,7 @@ static uint64_t linger_ns(void) {
 }
 
 bool pump_linger(struct pump *p, size_t round_bytes) {
-  if (!p->linger_ns || !p->offload || round_bytes < LINGER_MIN_BYTES) return false;
+  if (!p->linger_ns || round_bytes < LINGER_MIN_BYTES) return false;
   // A plain sleep, not a poll on the wake pipe: macOS has no ppoll, and a stop waits one rest at most.
   struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)p->linger_ns};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
@@ -408,7 +408,7 @@ int pump_create(const struct pump_config *cfg, struct pump **out, char *err) {
   p->wake_rd = p->wake_wr = -1;
   atomic_init(&p->stopping, false);
   p->spin_max_ns = spin_max_ns();
-  p->linger_ns = linger_ns();
+  p->linger_ns = p->offload ? linger_ns() : 0;  // see pump_linger: never without offloads
   atomic_init(&p->peer_gen, 1);
   atomic_init(&p->filter_gen, 1);
   atomic_init(&p->csum_leave, false);

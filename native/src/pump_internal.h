@@ -89,7 +89,7 @@ struct pump {
   // queue) through the partner's kick pipe, so the reply finds it awake, polling without sleeping for a short
   // window (pump_wait). Never at idle: no data, no kick, no spin.
   uint64_t spin_max_ns;  // 0: no spin, no kicks (GANGWAY_SPIN_US sets it)
-  uint64_t linger_ns;    // the rest after a bulk round (pump_linger); 0: none
+  uint64_t linger_ns;    // the rest after a bulk round (pump_linger); 0: none (always 0 without offloads)
 
   pthread_t threads[2 * PUMP_QUEUES_MAX];
   int nthreads;

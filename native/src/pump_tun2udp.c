@@ -378,9 +378,8 @@ void *tun2udp_main(void *arg) {
     else
       dequeue_plain(t, now);
     if (t->nmsgs) pump_note_data(p);
-    size_t round_bytes = 0;
-    for (unsigned k = 0; k < t->nmsgs; k++) round_bytes += t->bytes[k];
     flush(t);
+    size_t round_bytes = t->cb.udp_tx_bytes;  // this round's: the batch is published (and zeroed) each round
     counters_publish(&q->counters, &t->cb);
     if (st == READ_EMPTY && fq_empty(&t->pool.fq)) {
       if (pump_linger(p, round_bytes)) {

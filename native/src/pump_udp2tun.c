@@ -50,7 +50,6 @@ union ctrl_buf {
 struct udp2tun {
   struct pump *p;
   struct pump_queue *q;
-  size_t round_bytes;  // data bytes received this round, for pump_linger (offload mode only)
   uint8_t *slots;
   dgram_t msgs[U2T_BATCH];
   struct iovec iov[U2T_BATCH];
@@ -186,7 +185,6 @@ static void handle_datagram(struct udp2tun *u, uint8_t *buf, size_t len, const s
   }
   u->cb.udp_rx_packets++;
   u->cb.udp_rx_bytes += len;
-  u->round_bytes += len;
   if (u->npkts == GRO_MAX_PKTS) write_pending(u);  // coalesced and written once per batch
   u->pkts[u->npkts].data = buf;
   u->pkts[u->npkts].len = (uint32_t)len;
@@ -288,7 +286,6 @@ void *udp2tun_main(void *arg) {
   while (!pump_stopping(p)) {
     if (pair && ++rounds % U2T_LISTEN_CHECK_ROUNDS == 0) ready[U2T_LISTEN] = true;
     int got = 0, failed = 0;
-    u->round_bytes = 0;
     bool more = false;  // a socket gave a full batch, or a receive was interrupted: go on without waiting
     for (int s = U2T_PEER; s <= U2T_LISTEN; s++) {
       if (!ready[s]) continue;
@@ -307,6 +304,7 @@ void *udp2tun_main(void *arg) {
       }
     }
     if (!p->offload) write_round(u);
+    size_t round_bytes = u->cb.udp_rx_bytes;  // this round's: the batch is published (and zeroed) each round
     counters_publish(&q->counters, &u->cb);
     if (failed) {
       pump_backoff(p);
@@ -320,7 +318,7 @@ void *udp2tun_main(void *arg) {
     }
     if (more) continue;
     if (got == 0) aqm_queue_empty(&u->aqm);
-    if (pump_linger(p, u->round_bytes)) {
+    if (pump_linger(p, round_bytes)) {
       u->cb.lingers++;  // published with the next round
       ready[U2T_LISTEN] = true;
       ready[U2T_PEER] = pair;
