@@ -32,6 +32,9 @@ export const tunnelConfigSchema = z
       .default([]),
     /** Absent from helpers older than checksum offload, and from a Mac's: every checksum complete. */
     checksumOffload: z.boolean().optional(),
+    /** The longest keepalive interval the helper accepts from an idle agent (common/wire.ts); absent from
+     *  helpers older than idle keepalives: every 2 s. */
+    keepaliveMaxMs: z.number().int().min(1_000).max(60_000).optional(),
   })
   .strict()
   .refine((c) => (c.hostAddress6 === undefined) === (c.agentAddress6 === undefined), {

@@ -26,6 +26,13 @@
 // only shortens its wait for an authenticated answer to a keepalive it sends at once, so a forged STALE costs
 // one keepalive. It is no larger than the message it answers.
 //
+// Idle keepalives: an agent whose tunnel carried no data since its last keepalive doubles the interval, up to
+// the longest its helper accepts (`keepaliveMaxMs` in the configuration), and says in each keepalive how long
+// until the next (a 4-byte body, milliseconds; no body from older agents: the default 2 s). The helper forgets
+// a peer silent for 2.5 such intervals. Data brings the interval back to 2 s at the next keepalive. Each
+// keepalive wakes both processes (about five thread wake-ups a round trip), which is nearly all an idle
+// tunnel costs; a NAT forgets a UDP flow after 30 s or more, far above the longest interval.
+//
 // Checksum offload across the tunnel (native/src/offload.h): a helper whose TUN has offloads says so in its
 // configuration (`checksumOffload`), and from then on fills in the TCP checksums of what it writes to its
 // TUN. An agent with offloads then does the same, leaves the checksums of what it sends out, and says so in
@@ -45,6 +52,14 @@ export const COOKIE_LEN = 16;
 /** The key id of the per-install secret itself (an agent run by hand with --secret-file <state-dir>/secret). */
 export const INSTALL_KEY_ID: Buffer = Buffer.alloc(KEY_ID_LEN);
 const NO_COOKIE = Buffer.alloc(COOKIE_LEN);
+/** The agent's keepalive interval while its tunnel carries data, and its first after a handshake. */
+export const KEEPALIVE_MS = 2_000;
+/** The longest interval a helper accepts from an idle agent (its `keepaliveMaxMs`). */
+export const KEEPALIVE_IDLE_MAX_MS = 10_000;
+/** How long the helper keeps a silent peer: 2.5 announced intervals, and never less than its minimum (5 s). */
+export function peerForgetsAfterMs(intervalMs: number, minMs = 5_000): number {
+  return Math.max(minMs, Math.ceil(intervalMs * 2.5));
+}
 /** Smallest secret we accept: 256 bits. */
 export const SECRET_LEN = 32;
 
@@ -335,6 +350,8 @@ export interface TunnelConfig {
    * CONFIG_ACK whether it fills in the helper's. Absent: every checksum complete (a Mac, an older helper).
    */
   checksumOffload?: boolean;
+  /** The longest keepalive interval the helper accepts from an idle agent. Absent: every 2 s (an older helper). */
+  keepaliveMaxMs?: number;
 }
 
 export function encodeConfigBody(cfg: TunnelConfig): Buffer {
@@ -356,6 +373,19 @@ export function encodeAckBody(seq: number, flags?: number): Buffer {
   b.writeUInt32BE(seq >>> 0);
   if (flags !== undefined) b[4] = flags;
   return b;
+}
+
+/** A keepalive's body: milliseconds until the agent's next keepalive. */
+export function encodeKeepaliveBody(intervalMs: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(Math.max(0, Math.min(0xffffffff, Math.round(intervalMs))));
+  return b;
+}
+
+/** undefined for an empty body (an older agent: the default interval); NaN for a malformed one. */
+export function decodeKeepaliveBody(body: Buffer): number | undefined {
+  if (body.length === 0) return undefined;
+  return body.length === 4 ? body.readUInt32BE(0) : NaN;
 }
 
 export function decodeAckBody(body: Buffer): AckBody | undefined {

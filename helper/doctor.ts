@@ -7,8 +7,13 @@ import type { ServiceAudit } from './service/service-audit';
 export type CheckStatus = DiagnosticCheck['status'];
 
 /** Keepalives older than this mean the agent went quiet: it sends one every 2 s, again after 400 ms when
- *  unanswered, so 4 s is two missed in a row. */
+ *  unanswered, so 4 s is two missed in a row. An idle agent announces longer intervals (common/wire.ts): two of
+ *  those, then. */
 export const KEEPALIVE_FRESH_MS = 4_000;
+
+export function keepaliveFreshMs(announcedMs: number | null | undefined): number {
+  return Math.max(KEEPALIVE_FRESH_MS, 2 * (announcedMs ?? 0));
+}
 /** At most this many networks' gateways are probed, in parallel, each for at most GATEWAY_TIMEOUT_MS. */
 export const MAX_GATEWAY_PROBES = 16;
 export const GATEWAY_TIMEOUT_MS = 1_000;
@@ -49,6 +54,8 @@ export interface DoctorProbe {
     peer: string | null;
     lastHeardAgoMs: number | null;
     configAcked: boolean;
+    /** The keepalive interval the agent last announced (null: none, the default 2 s). */
+    keepaliveMs?: number | null;
   };
   device: string;
   /** Routes the daemon installed on the TUN device. */
@@ -291,7 +298,7 @@ const CHECKS: {
     needs: () => ['handshake'],
     run: (p) => {
       const ago = p.tunnel.lastHeardAgoMs;
-      if (ago !== null && ago < KEEPALIVE_FRESH_MS)
+      if (ago !== null && ago < keepaliveFreshMs(p.tunnel.keepaliveMs))
         return Promise.resolve(outcome('ok', `last heard ${(ago / 1000).toFixed(1)} s ago`));
       return Promise.resolve(
         outcome(

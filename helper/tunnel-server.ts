@@ -29,6 +29,9 @@ import {
   checkSealed,
   encodeCookieReply,
   encodeStale,
+  decodeKeepaliveBody,
+  KEEPALIVE_IDLE_MAX_MS,
+  peerForgetsAfterMs,
 } from '../common/wire';
 
 export const SERVER_COUNTERS = [
@@ -51,18 +54,22 @@ export const SERVER_COUNTERS = [
   'peerForgotten',
   'staleSent',
   'staleRateLimited',
+  'keepaliveBadInterval',
 ] as const;
 export type ServerCounter = (typeof SERVER_COUNTERS)[number];
 
 export type TunnelState = 'waiting' | 'connected';
 
 export interface TunnelServerOptions extends HelloGuardOptions {
-  /** The configuration pushed to the agent (seq and checksumOffload are added here). */
-  config: () => Omit<TunnelConfig, 'seq' | 'checksumOffload'>;
+  /** The configuration pushed to the agent (seq, checksumOffload and keepaliveMaxMs are added here). */
+  config: () => Omit<TunnelConfig, 'seq' | 'checksumOffload' | 'keepaliveMaxMs'>;
   /** The pump's TUN has offloads: offer the agent checksum offload across the tunnel (common/wire.ts). */
   checksumOffload?: boolean;
-  /** A session with no authenticated message for this long is reported as not connected. */
+  /** A session with no authenticated message for this long is forgotten: for an agent that announces no
+   *  keepalive interval, and the least for one that does (2.5 intervals, common/wire.ts). */
   peerTimeoutMs?: number;
+  /** The longest keepalive interval an idle agent may announce (sent in the configuration). */
+  keepaliveMaxMs?: number;
   /** How long a challenge may be answered. */
   challengeTtlMs?: number;
   now?: () => number;
@@ -89,6 +96,10 @@ interface Session {
   peer: Endpoint;
   establishedAt: number;
   lastHeard: number;
+  /** Silent this long, the session is forgotten: from the interval its last keepalive announced. */
+  forgetAfterMs: number;
+  /** The interval the agent's last keepalive announced (undefined: none, the default). */
+  keepaliveMs: number | undefined;
   rxCounter: bigint;
   txCounter: bigint;
   config?: { seq: number; frame: Buffer; acked: boolean; nextSend: number; attempts: number };
@@ -115,6 +126,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   private readonly guard: HelloGuard;
   private readonly now: () => number;
   private readonly peerTimeoutMs: number;
+  private readonly keepaliveMaxMs: number;
   private readonly challengeTtlMs: number;
   private readonly secretFor: AgentSecretLookup;
   private readonly staleBudget: Bucket;
@@ -127,6 +139,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     super();
     this.now = opts.now ?? Date.now;
     this.peerTimeoutMs = opts.peerTimeoutMs ?? 5_000;
+    this.keepaliveMaxMs = opts.keepaliveMaxMs ?? KEEPALIVE_IDLE_MAX_MS;
     this.challengeTtlMs = opts.challengeTtlMs ?? 10_000;
     this.guard = new HelloGuard(opts, this.now());
     this.staleBudget = new Bucket(STALE_PER_SECOND, STALE_PER_SECOND, this.now());
@@ -136,7 +149,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
 
   get state(): TunnelState {
     const s = this.session;
-    return s && this.now() - s.lastHeard <= this.peerTimeoutMs ? 'connected' : 'waiting';
+    return s && this.now() - s.lastHeard <= s.forgetAfterMs ? 'connected' : 'waiting';
   }
 
   get peer(): Endpoint | undefined {
@@ -146,6 +159,11 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   /** Milliseconds since the agent was last heard from, if a session exists. */
   get lastHeardAgoMs(): number | undefined {
     return this.session ? this.now() - this.session.lastHeard : undefined;
+  }
+
+  /** The keepalive interval the agent last announced (undefined: no session, or an agent that announces none). */
+  get keepaliveIntervalMs(): number | undefined {
+    return this.session?.keepaliveMs;
   }
 
   /** Why no peer is pinned, when one was and is no more. */
@@ -217,7 +235,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     for (const p of this.pending.values()) due = Math.min(due, p.expires + 1);
     const s = this.session;
     if (s) {
-      due = Math.min(due, s.lastHeard + this.peerTimeoutMs + 1);
+      due = Math.min(due, s.lastHeard + s.forgetAfterMs + 1);
       if (s.config && !s.config.acked) due = Math.min(due, s.config.nextSend);
     }
     return Math.max(0, due - this.now());
@@ -227,8 +245,8 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   tick(): void {
     const now = this.now();
     for (const [k, p] of this.pending) if (p.expires < now) this.pending.delete(k);
-    if (this.session && now - this.session.lastHeard > this.peerTimeoutMs) {
-      this.forget(`the agent sent no keepalive for ${Math.round(this.peerTimeoutMs / 1000)} s`);
+    if (this.session && now - this.session.lastHeard > this.session.forgetAfterMs) {
+      this.forget(`the agent sent no keepalive for ${Math.round(this.session.forgetAfterMs / 1000)} s`);
       return;
     }
     const c = this.session?.config;
@@ -332,6 +350,8 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       peer: from,
       establishedAt: now,
       lastHeard: now,
+      forgetAfterMs: this.peerTimeoutMs,
+      keepaliveMs: undefined,
       rxCounter: 0n,
       txCounter: 0n,
     };
@@ -372,6 +392,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       this.counters.inc('peerRoamed');
     }
     if (msg.type === MsgType.Keepalive) {
+      this.noteInterval(s, msg.body);
       this.send(this.sealTo(s, MsgType.KeepaliveAck), from.address, from.port);
     } else if (msg.type === MsgType.ConfigAck) {
       const ack = decodeAckBody(msg.body);
@@ -390,7 +411,21 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       seq,
       ...this.opts.config(),
       ...(this.opts.checksumOffload ? { checksumOffload: true } : {}),
+      keepaliveMaxMs: this.keepaliveMaxMs,
     });
+  }
+
+  /** The interval a keepalive announces sets how long the session may stay silent. The message is
+   *  authenticated, so a bad value is a bug in the agent: counted, and held to what we offered. */
+  private noteInterval(s: Session, body: Buffer): void {
+    const announced = decodeKeepaliveBody(body);
+    let ms = announced;
+    if (ms !== undefined && !(ms >= 0 && ms <= this.keepaliveMaxMs)) {
+      this.counters.inc('keepaliveBadInterval');
+      ms = Number.isNaN(ms) ? undefined : this.keepaliveMaxMs;
+    }
+    s.keepaliveMs = ms;
+    s.forgetAfterMs = ms === undefined ? this.peerTimeoutMs : peerForgetsAfterMs(ms, this.peerTimeoutMs);
   }
 
   private sendStale(sessionId: Buffer, to: Endpoint): void {

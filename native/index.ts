@@ -151,6 +151,12 @@ export interface PumpStats {
    * macOS and without offloads.
    */
   lingers?: number;
+  /**
+   * IPv6 router solicitations read from the TUN and not sent: the kernel sends them on every IPv6 link without
+   * forwarding (at doubling intervals up to an hour), no router across the tunnel answers, and each would wake
+   * both ends (native/src/ip.h).
+   */
+  dropRouterSolicit?: number;
 }
 
 export interface Pump {
@@ -174,6 +180,9 @@ export interface Pump {
   queueStats(): PumpStats[];
   /** `udpGsoFallback` summed over the queues, without building the counters objects (cheap enough to poll). */
   udpGsoFallbacks(): number;
+  /** Data packets sent to the peer and written to the TUN, summed over the queues: grows whenever data crosses
+   *  the tunnel (control datagrams and dropped packets do not count). As cheap as udpGsoFallbacks(). */
+  dataPackets(): number;
   /** Stops the threads, closes the UDP socket and the TUN fd. Idempotent. */
   close(): void;
 }

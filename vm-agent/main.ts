@@ -122,7 +122,10 @@ async function run(log: Logger): Promise<number> {
   const queuesRunning = runningQueues(pump, queues, log);
   // Anti-spoofing: data from the helper must come from the host's tunnel address, known once configured.
   pump.setAllowedSources([]);
-  const client = new TunnelClient(pump, secret, server, { checksumOffload: tun.offload });
+  const client = new TunnelClient(pump, secret, server, {
+    checksumOffload: tun.offload,
+    activity: () => pump.dataPackets(),
+  });
   holder.client = client;
   let applied = '';
   let hostAddress: string | undefined;

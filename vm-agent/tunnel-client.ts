@@ -1,7 +1,8 @@
 // The agent's side of the handshake and control channel (messages: common/wire.ts).
 //
 // dialing --HELLO--> (CHALLENGE verified: the helper knows the secret) authenticating --AUTH--> (WELCOME)
-// connected; a keepalive every `keepaliveMs` (2 s), resent every `probeMs` while unanswered; a keepalive left
+// connected; a keepalive every `keepaliveMs` (2 s; doubling to the helper's `keepaliveMaxMs` while no data
+// moves, common/wire.ts), resent every `probeMs` while unanswered; a keepalive left
 // unanswered for `deadAfterMs` means the helper restarted or went away, and we dial again with a fresh nonce,
 // forever, with capped exponential backoff. A STALE from the helper (it holds no such session: it restarted)
 // shortens that wait to `staleDeadMs`.
@@ -19,6 +20,10 @@ import {
   decodeAckBody,
   deriveSessionKeys,
   encodeAckBody,
+  encodeKeepaliveBody,
+  KEEPALIVE_IDLE_MAX_MS,
+  KEEPALIVE_MS,
+  peerForgetsAfterMs,
   encodeChallengeOrAuth,
   encodeHello,
   handshakeMac,
@@ -62,6 +67,10 @@ export interface TunnelClientOptions {
   random?: () => number;
   /** The pump's TUN has offloads: accept the helper's offer of checksum offload (common/wire.ts). */
   checksumOffload?: boolean;
+  /** The longest keepalive interval when idle, if the helper accepts it (default KEEPALIVE_IDLE_MAX_MS). */
+  idleKeepaliveMs?: number;
+  /** A count that grows whenever data crosses the tunnel (the pump's TUN packets): read once a keepalive. */
+  activity?: () => number;
 }
 
 export interface TunnelClientEvents {
@@ -86,6 +95,12 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   private deadAt = Infinity;
   private attempt = 0;
   private lastConfigSeq = 0;
+  /** The interval the keepalive in flight announced; the next one goes this long after it. */
+  private intervalMs: number;
+  /** What activity() said at the last keepalive. */
+  private lastActivity = 0;
+  /** The longest interval the helper accepts (its configuration's keepaliveMaxMs); none from older helpers. */
+  private helperMaxMs: number | undefined;
   /** The helper's last cookie for our address (it asks for one under load); zeros until then. */
   private cookie: Buffer | undefined;
   private readonly keyId: Buffer;
@@ -98,6 +113,8 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
   private readonly staleDeadMs: number;
   private readonly helperForgetsMs: number;
   private readonly checksumOffload: boolean;
+  private readonly idleKeepaliveMs: number;
+  private readonly activity: (() => number) | undefined;
 
   constructor(
     private readonly port: ControlPort,
@@ -114,7 +131,12 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     // Every 2 s: Docker Desktop's UDP proxy forgets a flow after ~90 s, and the helper a peer after 5 s
     // (2.5 intervals). A keepalive unanswered after 400 ms is resent every 400 ms, so with 20% loss each way
     // seven round trips in a row must fail before the 3 s deadline declares the helper gone.
-    this.keepaliveMs = opts.keepaliveMs ?? 2_000;
+    this.keepaliveMs = opts.keepaliveMs ?? KEEPALIVE_MS;
+    this.intervalMs = this.keepaliveMs;
+    // An idle tunnel costs its keepalives (about five thread wake-ups a round trip): with nothing moving, each
+    // interval doubles up to 10 s. A NAT keeps a UDP flow for 30 s or more.
+    this.idleKeepaliveMs = opts.idleKeepaliveMs ?? KEEPALIVE_IDLE_MAX_MS;
+    this.activity = opts.activity;
     this.probeMs = opts.probeMs ?? 400;
     this.deadAfterMs = opts.deadAfterMs ?? 3_000;
     this.staleDeadMs = opts.staleDeadMs ?? 1_000;
@@ -136,6 +158,9 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     this.keys = undefined;
     this.unansweredSince = undefined;
     this.deadAt = Infinity;
+    // A new session starts at the short interval, and with what its helper offers.
+    this.intervalMs = this.keepaliveMs;
+    this.helperMaxMs = undefined;
     this.setState('dialing');
     this.nextSend = this.now();
     this.tick();
@@ -206,7 +231,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     const now = this.now();
     if (
       this.stateValue === 'connected' &&
-      (now >= this.deadAt || now - this.lastHeard > this.helperForgetsMs)
+      (now >= this.deadAt || now - this.lastHeard > peerForgetsAfterMs(this.intervalMs, this.helperForgetsMs))
     ) {
       this.counters.inc('redials');
       this.dial();
@@ -227,7 +252,10 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       // A helper that never welcomes us (it restarted between CHALLENGE and AUTH) gets a fresh HELLO.
       if (this.attempt > 6) this.dial();
     } else if (this.stateValue === 'connected') {
-      this.send(this.sealOut(MsgType.Keepalive), address, port);
+      if (this.unansweredSince === undefined) this.intervalMs = this.nextInterval();
+      // Only a helper that offered longer intervals reads the body (older ones keep a silent peer for 5 s).
+      const body = this.helperMaxMs !== undefined ? encodeKeepaliveBody(this.intervalMs) : undefined;
+      this.send(this.sealOut(MsgType.Keepalive, body), address, port);
       if (this.unansweredSince === undefined) {
         this.unansweredSince = now;
         this.deadAt = Math.min(this.deadAt, now + this.deadAfterMs);
@@ -235,6 +263,16 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
       // Resent until answered; the answer moves the next one to a full interval after the first.
       this.nextSend = now + this.probeMs;
     }
+  }
+
+  /** 2 s while data moves; with none since the last keepalive, twice the last interval, up to the longest
+   *  both ends accept. */
+  private nextInterval(): number {
+    const seen = this.activity?.();
+    const moved = seen === undefined || seen !== this.lastActivity;
+    if (seen !== undefined) this.lastActivity = seen;
+    const max = Math.min(this.idleKeepaliveMs, this.helperMaxMs ?? this.keepaliveMs);
+    return moved ? this.keepaliveMs : Math.max(this.keepaliveMs, Math.min(max, this.intervalMs * 2));
   }
 
   /** The helper holds no session with this id. Unauthenticated, so it only hastens the proof: a keepalive
@@ -272,14 +310,14 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     this.lastHeard = now;
     // Any authenticated message proves the helper holds our session.
     if (this.unansweredSince !== undefined) {
-      this.nextSend = Math.max(now, this.unansweredSince + this.keepaliveMs);
+      this.nextSend = Math.max(now, this.unansweredSince + this.intervalMs);
       this.unansweredSince = undefined;
     }
     this.deadAt = Infinity;
     if (msg.type === MsgType.Welcome && this.stateValue === 'authenticating') {
       this.attempt = 0;
       this.setState('connected');
-      this.nextSend = now + this.keepaliveMs;
+      this.nextSend = now + this.intervalMs;
     } else if (msg.type === MsgType.Config) {
       this.onConfig(msg.body);
     }
@@ -295,6 +333,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     }
     // A config can arrive before WELCOME when WELCOME was lost; it proves the session just as well.
     if (this.stateValue === 'authenticating') this.setState('connected');
+    this.helperMaxMs = parsed.keepaliveMaxMs;
     if (parsed.seq > this.lastConfigSeq || parsed.seq < this.lastConfigSeq - 1000) {
       this.lastConfigSeq = parsed.seq;
       this.emit('config', parsed);

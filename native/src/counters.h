@@ -39,7 +39,8 @@
   X(udp_tx_csum_left, "udpTxCsumLeft")        \
   X(tun_tx_csum_filled, "tunTxCsumFilled")    \
   X(drop_bad_csum, "dropBadCsum")             \
-  X(lingers, "lingers")
+  X(lingers, "lingers")                       \
+  X(drop_router_solicit, "dropRouterSolicit")
 
 // Shared, read by stats() on the JS thread while the pump threads add to them.
 struct pump_counters {

@@ -45,4 +45,11 @@ static inline bool ip_header_valid(const uint8_t *p, size_t len) {
   return false;
 }
 
+// An IPv6 router solicitation (ICMPv6 type 133, no extension headers, as the kernel sends them). The kernel
+// sends one on every IPv6 link without forwarding, again at doubling intervals up to an hour; across the tunnel
+// no router answers, and each one would wake both ends and both processes for nothing.
+static inline bool ip6_is_router_solicit(const uint8_t *p, size_t len) {
+  return len >= IPV6_HEADER + 8 && (p[0] >> 4) == 6 && p[6] == 58 && p[IPV6_HEADER] == 133;
+}
+
 #endif

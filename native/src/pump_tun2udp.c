@@ -276,6 +276,10 @@ static bool admit(struct tun2udp *t, const uint8_t *frame, size_t n, const uint8
     t->cb.drop_no_peer++;
     return false;
   }
+  if (ip6_is_router_solicit(*pkt, *len)) {
+    t->cb.drop_router_solicit++;
+    return false;
+  }
   if (!p->offload) {  // a super-packet's size and shape are offload_split's to judge
     if (n > p->mtu) {
       t->cb.drop_oversize++;

@@ -53,6 +53,12 @@ class Endpoint {
     return (await this.p.command('stats', (l) => 'stats' in l)).stats as PumpStats;
   }
 
+  /** The stats and the pump's dataPackets() read with them. */
+  async statsAndData(): Promise<{ stats: PumpStats; dataPackets: number }> {
+    const l = await this.p.command('stats', (x) => 'stats' in x);
+    return { stats: l.stats as PumpStats, dataPackets: l.dataPackets as number };
+  }
+
   async cmd(text: string): Promise<void> {
     const answer = await this.p.command(text, (l) => 'ok' in l || 'error' in l);
     assert.equal(answer.error, undefined, `"${text}" failed: ${String(answer.error)}`);
@@ -968,6 +974,45 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
       assert.deepEqual([sa.lingers, sb.lingers], [0, 0]);
     } finally {
       await Promise.all([a.p.stop(), b.p.stop()]);
+    }
+  });
+
+  test("the TUN's IPv6 router solicitations are dropped and counted, and are not data", async () => {
+    // The kernel sends them on a link without forwarding: at link-up here (netns-pair turns them off by default).
+    const rs = (ns: string, v: string) => [
+      nsRun(ns, 'sysctl', ['-qw', `net.ipv6.conf.default.router_solicitations=${v}`]),
+      nsRun(ns, 'sysctl', ['-qw', 'net.ipv6.conf.default.router_solicitation_interval=1']),
+    ];
+    await Promise.all([...rs(NS_A, '3'), ...rs(NS_B, '3')]);
+    let ends: [Endpoint, Endpoint] | undefined;
+    try {
+      ends = await pair('plain', 'offload', 5651, 5652);
+      const [a, b] = ends;
+      const deadline = Date.now() + 10_000;
+      let seen = [0, 0];
+      while (Date.now() < deadline) {
+        seen = [(await a.stats()).dropRouterSolicit ?? 0, (await b.stats()).dropRouterSolicit ?? 0];
+        if (seen.every((n) => n >= 1)) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.ok(
+        seen.every((n) => n >= 1),
+        `router solicitations dropped: ${seen.join(', ')}`,
+      );
+      for (const e of [a, b]) {
+        const { stats, dataPackets } = await e.statsAndData();
+        assert.equal(stats.udpTxPackets, 0, 'none went to the peer');
+        assert.equal(stats.tunTxPackets, 0, 'none came from the peer');
+        assert.equal(dataPackets, 0, 'dataPackets (the agent idle keepalives) did not move');
+      }
+      // Data does move it: the pump's sends to the peer and writes to its TUN.
+      await nsRun(NS_A, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', '10.99.0.2']);
+      const { stats, dataPackets } = await a.statsAndData();
+      assert.ok(dataPackets >= 4, `dataPackets ${dataPackets} after two pings`);
+      assert.equal(dataPackets, stats.udpTxPackets + stats.tunTxPackets);
+    } finally {
+      await Promise.all([...rs(NS_A, '0'), ...rs(NS_B, '0')]);
+      if (ends) await Promise.all(ends.map((e) => e.p.stop()));
     }
   });
 

@@ -92,7 +92,9 @@ describe('gangway up / down', { timeout: 300_000 }, () => {
     // stream open while it stops containers, so here the keepalive timeout usually comes first.)
     const reasons = goneReasons();
     assert.ok(
-      reasons.some((r) => r === 'Docker went away' || r === 'the agent sent no keepalive for 5 s'),
+      reasons.some(
+        (r) => r === 'Docker went away' || /^the agent sent no keepalive for \d+ s$/.test(r ?? ''),
+      ),
       JSON.stringify(reasons),
     );
   });

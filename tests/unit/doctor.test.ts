@@ -145,6 +145,23 @@ describe('runDoctor', () => {
     assert.equal((await statuses(p)).gateways, 'skip');
   });
 
+  test('an idle agent that announced 10 s is fresh 15 s after its keepalive, and stale after 20 s', async () => {
+    const at = (ago: number) =>
+      healthy({
+        tunnel: {
+          state: 'connected',
+          peer: '1.2.3.4:5',
+          lastHeardAgoMs: ago,
+          configAcked: true,
+          keepaliveMs: 10_000,
+        },
+      });
+    assert.equal((await statuses(at(15_000))).keepalive, 'ok');
+    const f = await firstFail(at(20_500));
+    assert.equal(f.id, 'keepalive');
+    assert.match(f.detail, /20\.5 s ago/);
+  });
+
   test('TUN down: tun fails, routes and gateways skipped', async () => {
     const p = healthy({ tunLink: () => Promise.resolve({ up: false, detail: 'down' }) });
     const f = await firstFail(p);

@@ -4,7 +4,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tunnelConfigSchema } from '../../common/tunnel-config';
 import { joinRequestSchema, networksResponseSchema } from '../../common/api';
-import { ACK_FILLS_CHECKSUMS, decodeAckBody, encodeAckBody } from '../../common/wire';
+import {
+  ACK_FILLS_CHECKSUMS,
+  decodeAckBody,
+  decodeKeepaliveBody,
+  encodeAckBody,
+  encodeKeepaliveBody,
+  peerForgetsAfterMs,
+} from '../../common/wire';
 
 const base = { seq: 1, mtu: 1420, hostAddress: '10.57.0.1', agentAddress: '10.57.0.2', routes: [] };
 
@@ -50,6 +57,24 @@ test('CONFIG_ACK: 4 bytes from agents that were not offered checksum offload, a 
   assert.deepEqual(decodeAckBody(encodeAckBody(7, 0)), { seq: 7, fillsChecksums: false });
   assert.deepEqual(decodeAckBody(Buffer.from([0, 0, 0, 7, 0xfe])), { seq: 7, fillsChecksums: false });
   for (const n of [0, 3, 6]) assert.equal(decodeAckBody(Buffer.alloc(n)), undefined, `${n} bytes`);
+});
+
+test('keepaliveMaxMs: whole milliseconds from 1 s to 60 s, absent from older helpers', () => {
+  assert.equal(tunnelConfigSchema.parse({ ...base, keepaliveMaxMs: 10_000 }).keepaliveMaxMs, 10_000);
+  assert.equal(tunnelConfigSchema.parse(base).keepaliveMaxMs, undefined);
+  for (const v of [999, 60_001, 1.5, '10000', null, -1])
+    assert.equal(tunnelConfigSchema.safeParse({ ...base, keepaliveMaxMs: v }).success, false, String(v));
+});
+
+test('a keepalive body: 4 bytes of milliseconds; none from older agents; any other length is malformed', () => {
+  assert.deepEqual(encodeKeepaliveBody(10_000), Buffer.from([0, 0, 0x27, 0x10]));
+  assert.equal(decodeKeepaliveBody(encodeKeepaliveBody(4_000)), 4_000);
+  assert.equal(decodeKeepaliveBody(Buffer.alloc(0)), undefined);
+  for (const n of [1, 3, 5, 8]) assert.ok(Number.isNaN(decodeKeepaliveBody(Buffer.alloc(n))), `${n} bytes`);
+  // The helper keeps a silent peer 2.5 intervals, never less than its minimum.
+  assert.equal(peerForgetsAfterMs(10_000), 25_000);
+  assert.equal(peerForgetsAfterMs(2_000), 5_000);
+  assert.equal(peerForgetsAfterMs(1_000, 3_000), 3_000);
 });
 
 test('the configuration schema stays strict', () => {

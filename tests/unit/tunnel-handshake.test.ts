@@ -11,9 +11,13 @@ import {
   encodeHello,
   encodeStale,
   newNonce,
+  deriveSessionKeys,
+  encodeKeepaliveBody,
+  parseControl,
+  seal,
 } from '../../common/wire';
-import { TunnelServer } from '../../helper/tunnel-server';
-import { TunnelClient } from '../../vm-agent/tunnel-client';
+import { TunnelServer, type TunnelServerOptions } from '../../helper/tunnel-server';
+import { TunnelClient, type TunnelClientOptions } from '../../vm-agent/tunnel-client';
 
 const SERVER: Endpoint = { address: '127.0.0.1', port: 4000 };
 const AGENT: Endpoint = { address: '127.0.0.1', port: 5000 };
@@ -83,7 +87,13 @@ interface Offloads {
   agent?: boolean;
 }
 
-function setup(loss = 0, secret = randomBytes(32), agentSecret = secret, offloads: Offloads = {}) {
+function setup(
+  loss = 0,
+  secret = randomBytes(32),
+  agentSecret = secret,
+  offloads: Offloads = {},
+  more: { client?: TunnelClientOptions; server?: Partial<TunnelServerOptions> } = {},
+) {
   const net = new FakeNet(loss);
   const now = () => net.now;
   const config = () => ({
@@ -97,11 +107,13 @@ function setup(loss = 0, secret = randomBytes(32), agentSecret = secret, offload
     config,
     now,
     checksumOffload: offloads.helper ?? false,
+    ...more.server,
   });
   const client = new TunnelClient(net.port(AGENT), agentSecret, SERVER, {
     now,
     random: () => 0.5,
     checksumOffload: offloads.agent ?? false,
+    ...more.client,
   });
   net.handlers.set('127.0.0.1:4000', (d, a, p) => server.handle(d, a, p));
   net.handlers.set('127.0.0.1:5000', (d, a, p) => client.handle(d, a, p));
@@ -594,4 +606,138 @@ test('ticked only when due, with 20% loss the handshake completes and a silent a
     net.run(6_100, [s]);
     assert.equal(server.state, 'waiting', `round ${round}`);
   }
+});
+
+/** The intervals the agent's keepalives announced (the sealed body: after type, session id and counter). */
+function announced(net: FakeNet, from = 0): (number | undefined)[] {
+  return net.sent
+    .slice(from)
+    .filter((x) => x.data[0] === MsgType.Keepalive)
+    .map((x) => {
+      const body = x.data.subarray(17, x.data.length - 16);
+      return body.length === 4 ? body.readUInt32BE(0) : undefined;
+    });
+}
+
+/** Ends whose agent sees its tunnel's data count in `moved.n` (the pump's TUN packets in the agent). */
+function idleSetup(server: Partial<TunnelServerOptions> = {}) {
+  const moved = { n: 0 };
+  const ends = setup(0, randomBytes(32), undefined, {}, { client: { activity: () => moved.n }, server });
+  const tickers = dialDue(ends.net, ends.server, ends.client);
+  return { ...ends, ...tickers, moved };
+}
+
+test('an idle agent doubles its keepalive interval to 10 s and says so; the helper keeps it', () => {
+  const { net, server, client, s, c } = idleSetup();
+  net.run(500, [s, c]);
+  assert.equal(server.configAcked, true);
+  const from = net.sent.length;
+  s.ran = 0;
+  c.ran = 0;
+  net.run(120_000, [s, c]);
+  const seen = announced(net, from);
+  // The first keepalive, 2 s after the handshake, found no data and announced 4 s.
+  assert.deepEqual(seen.slice(0, 5), [4_000, 8_000, 10_000, 10_000, 10_000]);
+  // At 2, 6, 14 s, then one every 10 s: 13 or so in two minutes instead of 60.
+  assert.ok(seen.length >= 13 && seen.length <= 15, `${seen.length} keepalives in two minutes`);
+  assert.equal(server.state, 'connected');
+  assert.equal(server.keepaliveIntervalMs, 10_000);
+  assert.equal(client.counters.get('redials'), 0);
+  assert.equal(server.counters.get('peerForgotten'), 0);
+  assert.equal(server.counters.get('keepaliveBadInterval'), 0);
+  assert.ok(s.ran <= 20, `server woke ${s.ran} times in two minutes`);
+  assert.ok(c.ran <= 20, `agent woke ${c.ran} times in two minutes`);
+});
+
+test('data since the last keepalive brings the interval back to 2 s, and idling stretches it again', () => {
+  const { net, server, s, c, moved } = idleSetup();
+  net.run(60_000, [s, c]);
+  assert.equal(server.keepaliveIntervalMs, 10_000);
+  const from = net.sent.length;
+  // Traffic for 12 s: the next keepalive (within 10 s) sees it, and the ones after it while it lasts.
+  for (let i = 0; i < 120; i++) {
+    moved.n += 5;
+    net.run(100, [s, c]);
+  }
+  assert.equal(server.keepaliveIntervalMs, 2_000);
+  net.run(30_000, [s, c]);
+  const seen = announced(net, from);
+  const back = seen.indexOf(2_000);
+  assert.ok(back >= 0 && back <= 1, `announced ${seen.join(', ')}`);
+  assert.deepEqual(seen.slice(-4), [4_000, 8_000, 10_000, 10_000]);
+  assert.equal(server.counters.get('peerForgotten'), 0);
+});
+
+test('the helper forgets an idle agent after 2.5 of its announced intervals, not 5 s', () => {
+  const { net, server, s, c } = idleSetup();
+  net.run(60_000, [s, c]);
+  assert.equal(server.keepaliveIntervalMs, 10_000);
+  const lastKeepalive = [...net.sent].reverse().find((x) => x.data[0] === MsgType.Keepalive)!;
+  const heardAt = net.now - (server.lastHeardAgoMs ?? 0);
+  assert.ok(lastKeepalive);
+  net.handlers.delete(`${AGENT.address}:${AGENT.port}`); // the VM stopped
+  net.run(heardAt + 24_000 - net.now, [s]);
+  assert.equal(server.state, 'connected', '24 s after the last keepalive');
+  net.run(2_000, [s]);
+  assert.equal(server.state, 'waiting');
+  assert.match(server.peerLost ?? '', /no keepalive for 25 s/);
+});
+
+test('a helper that offers at most 4 s gets at most 4 s', () => {
+  const { net, server, s, c } = idleSetup({ keepaliveMaxMs: 4_000 });
+  net.run(60_000, [s, c]);
+  const seen = announced(net);
+  assert.ok(seen.length >= 14, `${seen.length} keepalives`);
+  assert.equal(Math.max(...seen.map((x) => x ?? 0)), 4_000);
+  assert.equal(server.keepaliveIntervalMs, 4_000);
+  assert.equal(server.counters.get('keepaliveBadInterval'), 0);
+});
+
+test('an agent frozen longer than its helper keeps an idle peer dials at once; a shorter freeze keeps the session', () => {
+  const { net, server, client, s, c } = idleSetup();
+  net.run(60_000, [s, c]);
+  assert.equal(server.keepaliveIntervalMs, 10_000);
+  // 20 s without ticks or deliveries on the agent's side (a laptop's sleep pauses the VM): the helper keeps an
+  // idle peer 25 s, so the session is still good and the agent goes on.
+  net.handlers.delete(`${AGENT.address}:${AGENT.port}`);
+  net.run(15_000, [s]);
+  wireDue(net, AGENT, client, c);
+  net.run(15_000, [s, c]);
+  assert.equal(client.counters.get('redials'), 0);
+  assert.equal(server.state, 'connected');
+  // 40 s: the helper has forgotten it, and the agent knows without waiting for an answer.
+  net.run(20_000, [s, c]);
+  net.handlers.delete(`${AGENT.address}:${AGENT.port}`);
+  net.handlers.delete(`${SERVER.address}:${SERVER.port}`);
+  net.run(40_000, []);
+  const before = client.counters.get('redials');
+  client.tick();
+  assert.equal(client.counters.get('redials'), before + 1);
+});
+
+test('an authenticated keepalive announcing more than the helper offered, or a malformed body, is counted and held to the offer', () => {
+  const { net, server, client, secret } = setup();
+  client.dial();
+  net.run(500, [server, client]);
+  assert.equal(server.state, 'connected');
+  // The session's keys, from the handshake on the wire (what only the agent and the helper can compute).
+  const challenge = net.sent
+    .map((x) => parseControl(x.data))
+    .find((m) => typeof m !== 'string' && m.type === MsgType.Challenge);
+  assert.ok(challenge && typeof challenge !== 'string' && challenge.type === MsgType.Challenge);
+  const keys = deriveSessionKeys(secret, challenge.agentNonce, challenge.helperNonce);
+  let counter = 1_000_000n;
+  const keepalive = (body: Buffer) => {
+    net.inject(AGENT, SERVER, seal(keys.agentToHelper, MsgType.Keepalive, keys.id, ++counter, body));
+    net.run(10, [server]);
+  };
+  keepalive(encodeKeepaliveBody(3_600_000)); // an hour
+  assert.equal(server.counters.get('keepaliveBadInterval'), 1);
+  assert.equal(server.keepaliveIntervalMs, 10_000, 'held to the 10 s offered');
+  keepalive(Buffer.from([1, 2, 3]));
+  assert.equal(server.counters.get('keepaliveBadInterval'), 2);
+  assert.equal(server.keepaliveIntervalMs, undefined, 'a malformed body counts as none: the 5 s default');
+  const heard = net.now;
+  net.run(5_500, [server]);
+  assert.equal(server.state, 'waiting', `forgotten ${net.now - heard} ms after the malformed keepalive`);
 });
