@@ -187,6 +187,7 @@ export async function openDataPlane(p: PlaneParams, d: DataPlaneDeps): Promise<D
       await reconciler.close();
       server.removeAllListeners();
       tunnel = undefined;
+      server.farewell();
       pump.close();
     },
   };

@@ -189,6 +189,18 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     this.updateState();
   }
 
+  /**
+   * Tells the agent that its session ends with us (the daemon stops, or re-opens its tunnel): the STALE our
+   * successor would answer its next keepalive with, sent now. An idle agent's next keepalive may be 10 s away;
+   * with this it dials again within about a second (unauthenticated, as any STALE: it only hastens the proof).
+   */
+  farewell(): void {
+    const s = this.session;
+    if (!s) return;
+    this.counters.inc('staleSent');
+    this.send(encodeStale(s.keys.id), s.peer.address, s.peer.port);
+  }
+
   get configAcked(): boolean {
     return this.session?.config?.acked ?? false;
   }

@@ -284,6 +284,9 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     }
     this.counters.inc('staleHints');
     const now = this.now();
+    // Already hastened: the keepalive it sent is the proof asked for, and each STALE answering it again would
+    // send another (a ping-pong with a restarted helper, up to its STALE limit, until the deadline).
+    if (this.deadAt <= now + this.staleDeadMs) return;
     this.deadAt = Math.min(this.deadAt, now + this.staleDeadMs);
     this.nextSend = now;
     this.tick();

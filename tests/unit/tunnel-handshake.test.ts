@@ -741,3 +741,27 @@ test('an authenticated keepalive announcing more than the helper offered, or a m
   net.run(5_500, [server]);
   assert.equal(server.state, 'waiting', `forgotten ${net.now - heard} ms after the malformed keepalive`);
 });
+
+test('a helper that stops says farewell: an idle agent is back with its successor in about a second, not at its next keepalive', () => {
+  const { net, server, client, secret, s, c } = idleSetup();
+  net.run(60_000, [s, c]);
+  assert.equal(server.keepaliveIntervalMs, 10_000);
+  server.farewell();
+  net.handlers.delete(`${SERVER.address}:${SERVER.port}`); // the daemon exits
+  const stoppedAt = net.now;
+  net.run(500, [c]);
+  const server2 = new TunnelServer(net.port(SERVER), secret, {
+    config: () => ({ mtu: 1420, hostAddress: '10.57.0.1', agentAddress: '10.57.0.2', routes: [], joins: [] }),
+    now: () => net.now,
+  });
+  const s2 = dueTicker(net, server2);
+  wireDue(net, SERVER, server2, s2);
+  let connectedAt: number | undefined;
+  server2.on('connected', () => (connectedAt ??= net.now));
+  net.run(5_000, [s2, c]);
+  assert.ok(client.counters.get('staleHints') >= 1);
+  assert.ok(connectedAt !== undefined, 'the agent came back');
+  // One keepalive in answer to the farewell, one to the successor's STALE; no ping-pong with its STALEs.
+  assert.ok(server2.counters.get('staleSent') <= 2, `${server2.counters.get('staleSent')} STALEs`);
+  assert.ok(connectedAt - stoppedAt <= 2_000, `back ${connectedAt - stoppedAt} ms after the helper stopped`);
+});
