@@ -24,7 +24,8 @@
 // keepalives had gone unanswered for its whole deadline. A helper that gets a sealed message for a session it
 // does not hold answers STALE with that session id. Being unauthenticated, STALE proves nothing: the agent
 // only shortens its wait for an authenticated answer to a keepalive it sends at once, so a forged STALE costs
-// one keepalive. It is no larger than the message it answers.
+// one keepalive. It is no larger than the message it answers. A helper that stops sends its agent one as it
+// goes (TunnelServer.farewell), so an idle agent need not wait for its next keepalive to find out.
 //
 // Idle keepalives: an agent whose tunnel carried no data since its last keepalive doubles the interval, up to
 // the longest its helper accepts (`keepaliveMaxMs` in the configuration), and says in each keepalive how long
