@@ -13,6 +13,7 @@ import { AGENT_CONTAINER_NAME } from './docker/agent-container';
 import { ensureAgentImage } from './docker/agent-image';
 import { bundleDir } from './bundle-dir';
 import { openDataPlane, planeParams, type DataPlane, type PlaneParams } from './data-plane';
+import { SessionHintFile } from './session-hint';
 import { EventStream, type ChangeEvents } from './event-stream';
 import { DockerSession } from './docker/docker-session';
 import { readAgentFirewall, type FirewallRead } from './docker/agent-firewall';
@@ -312,6 +313,7 @@ export class Daemon {
         this.firewallAfterConnect();
       },
       afterControl: () => this.tunnelDue(),
+      sessionHint: new SessionHintFile(join(cfg.stateDir, 'tunnel-session.json'), deps.log),
     });
     this.dataPlane = dp;
     this.lastDevice = dp.device;

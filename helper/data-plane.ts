@@ -11,6 +11,7 @@ import type { NativeAddon, Pump } from '../native/index';
 import type { NetPlatform } from '../shared/platform/net-platform';
 import { macLikePump, tunPlan } from '../shared/pump-mode';
 import { runningQueues } from '../shared/pump-queues';
+import type { SessionHintFile } from './session-hint';
 import { RouteReconciler } from './routes/route-reconciler';
 import { type AgentSecretLookup, TunnelServer, type TunnelServerOptions } from './tunnel-server';
 
@@ -81,6 +82,8 @@ export interface DataPlaneDeps {
   onChange: () => void;
   /** A control message was handled: the tunnel's next deadline may have moved earlier. */
   afterControl?: () => void;
+  /** Where the live session is recorded, so that a helper restarted after a crash can tell its agent. */
+  sessionHint?: SessionHintFile;
 }
 
 export interface DataPlane {
@@ -161,8 +164,16 @@ export async function openDataPlane(p: PlaneParams, d: DataPlaneDeps): Promise<D
   }
   p = await addressIpv6(p, tun.name, d);
   const server = new TunnelServer(pump, d.secret, { config: d.config, checksumOffload: tun.offload });
+  // A helper that crashed said no farewell: its agent may be idle, its next keepalive 10 s away.
+  const previous = d.sessionHint?.take();
+  if (previous) {
+    server.hintStale(previous.sessionId, previous.peer);
+    d.log.info("told the last session's agent to dial again", { peer: formatEndpoint(previous.peer) });
+  }
   server.on('connected', (peer) => {
     d.log.info('agent connected', { peer: formatEndpoint(peer) });
+    const id = server.sessionId;
+    if (id) void d.sessionHint?.save({ sessionId: id, peer });
     d.onChange();
   });
   server.on('disconnected', () => {
@@ -188,6 +199,7 @@ export async function openDataPlane(p: PlaneParams, d: DataPlaneDeps): Promise<D
       server.removeAllListeners();
       tunnel = undefined;
       server.farewell();
+      d.sessionHint?.clear();
       pump.close();
     },
   };

@@ -14,6 +14,7 @@ export const KEEPALIVE_FRESH_MS = 4_000;
 export function keepaliveFreshMs(announcedMs: number | null | undefined): number {
   return Math.max(KEEPALIVE_FRESH_MS, 2 * (announcedMs ?? 0));
 }
+
 /** At most this many networks' gateways are probed, in parallel, each for at most GATEWAY_TIMEOUT_MS. */
 export const MAX_GATEWAY_PROBES = 16;
 export const GATEWAY_TIMEOUT_MS = 1_000;

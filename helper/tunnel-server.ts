@@ -201,6 +201,16 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     this.send(encodeStale(s.keys.id), s.peer.address, s.peer.port);
   }
 
+  /** The live session's id (undefined: none), for the record that outlives a crash (session-hint.ts). */
+  get sessionId(): Buffer | undefined {
+    return this.session?.keys.id;
+  }
+
+  /** A STALE for a session a previous run of the helper held (session-hint.ts): its agent dials again now. */
+  hintStale(sessionId: Buffer, to: Endpoint): void {
+    this.sendStale(sessionId, to);
+  }
+
   get configAcked(): boolean {
     return this.session?.config?.acked ?? false;
   }

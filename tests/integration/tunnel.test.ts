@@ -359,21 +359,35 @@ describe('tunnel in the namespace rig', { timeout: 240_000 }, () => {
     assert.ok(flood.challenges <= 60, `${flood.challenges} challenges`);
   });
 
+  /** Starts the helper again; within 5 s the agent must be connected and a ping through. The ms it took. */
+  async function restartAndReconnect(): Promise<number> {
+    daemon = startDaemon(rig, work);
+    const t0 = Date.now();
+    await waitConnected(daemon, 5_000);
+    await waitFor(
+      'a ping after the helper started again',
+      () => pingOnce(rig, rig.hostNs, rig.containers[0]!.ip),
+      5_000 - (Date.now() - t0),
+      50,
+    );
+    return Date.now() - t0;
+  }
+
   test('the helper restarted while the tunnel idled: the agent reconnects within 5 s', async () => {
     // 15 s without data: the agent's keepalives are 10 s apart by now (2, 4, 8, 10), so it is the helper's
     // farewell (a STALE as it stops), not the next keepalive, that has it dial again.
     await new Promise((r) => setTimeout(r, 15_000));
     await stop(daemon);
-    daemon = startDaemon(rig, work);
-    const t0 = Date.now();
-    await waitConnected(daemon, 5_000);
-    await waitFor(
-      'ping after helper restart',
-      () => pingOnce(rig, rig.hostNs, rig.containers[0]!.ip),
-      5_000 - (Date.now() - t0),
-      50,
-    );
-    console.log(`# agent reconnected ${Date.now() - t0} ms after the helper restarted`);
+    const ms = await restartAndReconnect();
+    console.log(`# agent reconnected ${ms} ms after the helper restarted`);
+  });
+
+  test('kill -9 of the helper while the tunnel idled: the new one tells the agent, back within 5 s', async () => {
+    await new Promise((r) => setTimeout(r, 15_000)); // keepalives 10 s apart, as above
+    await stop(daemon, 'SIGKILL'); // no farewell: the session record left in the state directory speaks
+    const ms = await restartAndReconnect();
+    console.log(`# agent reconnected ${ms} ms after the killed helper started again`);
+    assert.match(readFileSync(daemon.logFile, 'utf8'), /told the last session's agent to dial again/);
   });
 
   test('with 20% packet loss on the veth, the handshake and configuration still complete', async () => {
