@@ -3,7 +3,7 @@
 // replaces it when the tunnel's subnet, port or MTU change, so all of it is built and torn down here, in
 // one place, with nothing left open when a step fails.
 import { closeSync } from 'node:fs';
-import { formatEndpoint } from '../common/control-port';
+import { type Endpoint, formatEndpoint } from '../common/control-port';
 import { IPV6_MIN_MTU } from '../common/tunnel-config';
 import { formatCidr, nthAddress, parseCidr } from '../common/cidr';
 import type { Logger } from '../common/log';
@@ -170,12 +170,16 @@ export async function openDataPlane(p: PlaneParams, d: DataPlaneDeps): Promise<D
     server.hintStale(previous.sessionId, previous.peer);
     d.log.info("told the last session's agent to dial again", { peer: formatEndpoint(previous.peer) });
   }
-  server.on('connected', (peer) => {
-    d.log.info('agent connected', { peer: formatEndpoint(peer) });
+  const record = (peer: Endpoint) => {
     const id = server.sessionId;
     if (id) void d.sessionHint?.save({ sessionId: id, peer });
+  };
+  server.on('connected', (peer) => {
+    d.log.info('agent connected', { peer: formatEndpoint(peer) });
+    record(peer);
     d.onChange();
   });
+  server.on('roamed', record);
   server.on('disconnected', () => {
     d.log.warn('agent gone; waiting for it', { reason: server.peerLost ?? 'no keepalive yet' });
     d.onChange();

@@ -111,6 +111,8 @@ const STALE_PER_SECOND = 20;
 
 export interface TunnelServerEvents {
   connected: [peer: Endpoint];
+  /** The session's authenticated traffic now comes from this address (a proxy re-mapped the flow). */
+  roamed: [peer: Endpoint];
   disconnected: [];
   configAcked: [seq: number];
 }
@@ -412,6 +414,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       s.peer = from;
       this.port.setPeer(from.address, from.port);
       this.counters.inc('peerRoamed');
+      this.emit('roamed', from);
     }
     if (msg.type === MsgType.Keepalive) {
       this.noteInterval(s, msg.body);

@@ -4,6 +4,7 @@
 // idle time. The idle time is longer than the helper's 5 s peer timeout, as Docker Desktop's 90 s is.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor } from '../../rig/exec';
 import { freezeVm, type Frozen } from '../../rig/freeze';
@@ -105,6 +106,11 @@ describe("Docker Desktop's UDP proxy and a frozen VM", { timeout: 300_000 }, () 
     const reopened = await proxy.waitEvent('flow-open', from);
     assert.notEqual(reopened.port, oldPort, 'the relay picked a new port for the new flow');
     assert.equal((await d.status()).peer, `127.0.0.1:${reopened.port}`, 'the helper follows the new port');
+    // What a helper restarted after a crash would tell: the session's new address (session-hint.ts).
+    const record = JSON.parse(readFileSync(join(d.stateDir, 'tunnel-session.json'), 'utf8')) as {
+      port: number;
+    };
+    assert.equal(record.port, reopened.port, 'the session record follows the new port');
     // Traffic keeps flowing for a while on the new flow; none of it may go to the old port.
     for (let i = 0; i < 10; i++) assert.ok(await httpOk(rig, web, 2), `request ${i} after the thaw`);
     await new Promise((res) => setTimeout(res, 300));

@@ -765,3 +765,22 @@ test('a helper that stops says farewell: an idle agent is back with its successo
   assert.ok(server2.counters.get('staleSent') <= 2, `${server2.counters.get('staleSent')} STALEs`);
   assert.ok(connectedAt - stoppedAt <= 2_000, `back ${connectedAt - stoppedAt} ms after the helper stopped`);
 });
+
+test('traffic of the session from a new address (a proxy re-mapped the flow): the helper follows it and says so', () => {
+  const { net, server, client } = setup();
+  client.dial();
+  net.run(500, [server, client]);
+  assert.equal(server.state, 'connected');
+  const roamed: Endpoint[] = [];
+  server.on('roamed', (p) => roamed.push(p));
+  const moved = { address: '127.0.0.9', port: 6000 };
+  // Both ways through the proxy's new port: the agent's datagrams arrive from it, the helper's go to it.
+  net.handlers.set(`${SERVER.address}:${SERVER.port}`, (d) => server.handle(d, moved.address, moved.port));
+  net.handlers.set(`${moved.address}:${moved.port}`, (d, a, p) => client.handle(d, a, p));
+  net.run(5_000, [server, client]);
+  assert.equal(client.counters.get('redials'), 0, 'the session holds');
+  assert.deepEqual(roamed, [moved], 'once, to the new address');
+  assert.equal(server.counters.get('peerRoamed'), 1);
+  assert.deepEqual(server.peer, moved);
+  assert.deepEqual(net.peers.get(`${SERVER.address}:${SERVER.port}`), moved, 'pinned in the pump');
+});
