@@ -57,8 +57,10 @@ const NO_COOKIE = Buffer.alloc(COOKIE_LEN);
 export const KEEPALIVE_MS = 2_000;
 /** The longest interval a helper accepts from an idle agent (its `keepaliveMaxMs`). */
 export const KEEPALIVE_IDLE_MAX_MS = 10_000;
-/** How long the helper keeps a silent peer: 2.5 announced intervals, and never less than its minimum (5 s). */
-export function peerForgetsAfterMs(intervalMs: number, minMs = 5_000): number {
+/** How long the helper keeps a silent peer that announced no interval (2.5 of the default 2 s). */
+export const PEER_TIMEOUT_MS = 5_000;
+/** How long the helper keeps a silent peer: 2.5 announced intervals, and never less than its minimum. */
+export function peerForgetsAfterMs(intervalMs: number, minMs = PEER_TIMEOUT_MS): number {
   return Math.max(minMs, Math.ceil(intervalMs * 2.5));
 }
 /** Smallest secret we accept: 256 bits. */

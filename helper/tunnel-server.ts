@@ -31,6 +31,7 @@ import {
   encodeStale,
   decodeKeepaliveBody,
   KEEPALIVE_IDLE_MAX_MS,
+  PEER_TIMEOUT_MS,
   peerForgetsAfterMs,
 } from '../common/wire';
 
@@ -96,9 +97,8 @@ interface Session {
   peer: Endpoint;
   establishedAt: number;
   lastHeard: number;
-  /** Silent this long, the session is forgotten: from the interval its last keepalive announced. */
-  forgetAfterMs: number;
-  /** The interval the agent's last keepalive announced (undefined: none, the default). */
+  /** The interval the agent's last keepalive announced (undefined: none, the default); how long the session
+   *  may stay silent follows from it (forgetAfterMs). */
   keepaliveMs: number | undefined;
   rxCounter: bigint;
   txCounter: bigint;
@@ -140,7 +140,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   ) {
     super();
     this.now = opts.now ?? Date.now;
-    this.peerTimeoutMs = opts.peerTimeoutMs ?? 5_000;
+    this.peerTimeoutMs = opts.peerTimeoutMs ?? PEER_TIMEOUT_MS;
     this.keepaliveMaxMs = opts.keepaliveMaxMs ?? KEEPALIVE_IDLE_MAX_MS;
     this.challengeTtlMs = opts.challengeTtlMs ?? 10_000;
     this.guard = new HelloGuard(opts, this.now());
@@ -151,7 +151,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
 
   get state(): TunnelState {
     const s = this.session;
-    return s && this.now() - s.lastHeard <= s.forgetAfterMs ? 'connected' : 'waiting';
+    return s && this.now() - s.lastHeard <= this.forgetAfterMs(s) ? 'connected' : 'waiting';
   }
 
   get peer(): Endpoint | undefined {
@@ -198,9 +198,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
    */
   farewell(): void {
     const s = this.session;
-    if (!s) return;
-    this.counters.inc('staleSent');
-    this.send(encodeStale(s.keys.id), s.peer.address, s.peer.port);
+    if (s) this.sendStale(s.keys.id, s.peer);
   }
 
   /** The live session's id (undefined: none), for the record that outlives a crash (session-hint.ts). */
@@ -259,7 +257,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     for (const p of this.pending.values()) due = Math.min(due, p.expires + 1);
     const s = this.session;
     if (s) {
-      due = Math.min(due, s.lastHeard + s.forgetAfterMs + 1);
+      due = Math.min(due, s.lastHeard + this.forgetAfterMs(s) + 1);
       if (s.config && !s.config.acked) due = Math.min(due, s.config.nextSend);
     }
     return Math.max(0, due - this.now());
@@ -269,8 +267,9 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   tick(): void {
     const now = this.now();
     for (const [k, p] of this.pending) if (p.expires < now) this.pending.delete(k);
-    if (this.session && now - this.session.lastHeard > this.session.forgetAfterMs) {
-      this.forget(`the agent sent no keepalive for ${Math.round(this.session.forgetAfterMs / 1000)} s`);
+    const silentFor = this.session ? this.forgetAfterMs(this.session) : Infinity;
+    if (this.session && now - this.session.lastHeard > silentFor) {
+      this.forget(`the agent sent no keepalive for ${Math.round(silentFor / 1000)} s`);
       return;
     }
     const c = this.session?.config;
@@ -374,7 +373,6 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
       peer: from,
       establishedAt: now,
       lastHeard: now,
-      forgetAfterMs: this.peerTimeoutMs,
       keepaliveMs: undefined,
       rxCounter: 0n,
       txCounter: 0n,
@@ -443,14 +441,19 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
   /** The interval a keepalive announces sets how long the session may stay silent. The message is
    *  authenticated, so a bad value is a bug in the agent: counted, and held to what we offered. */
   private noteInterval(s: Session, body: Buffer): void {
-    const announced = decodeKeepaliveBody(body);
-    let ms = announced;
+    let ms = decodeKeepaliveBody(body);
     if (ms !== undefined && !(ms >= 0 && ms <= this.keepaliveMaxMs)) {
       this.counters.inc('keepaliveBadInterval');
       ms = Number.isNaN(ms) ? undefined : this.keepaliveMaxMs;
     }
     s.keepaliveMs = ms;
-    s.forgetAfterMs = ms === undefined ? this.peerTimeoutMs : peerForgetsAfterMs(ms, this.peerTimeoutMs);
+  }
+
+  /** Silent this long, a session is forgotten: from the interval its last keepalive announced. */
+  private forgetAfterMs(s: Session): number {
+    return s.keepaliveMs === undefined
+      ? this.peerTimeoutMs
+      : peerForgetsAfterMs(s.keepaliveMs, this.peerTimeoutMs);
   }
 
   private sendStale(sessionId: Buffer, to: Endpoint): void {

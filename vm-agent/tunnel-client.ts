@@ -23,6 +23,7 @@ import {
   encodeKeepaliveBody,
   KEEPALIVE_IDLE_MAX_MS,
   KEEPALIVE_MS,
+  PEER_TIMEOUT_MS,
   peerForgetsAfterMs,
   encodeChallengeOrAuth,
   encodeHello,
@@ -140,7 +141,7 @@ export class TunnelClient extends EventEmitter<TunnelClientEvents> {
     this.probeMs = opts.probeMs ?? 400;
     this.deadAfterMs = opts.deadAfterMs ?? 3_000;
     this.staleDeadMs = opts.staleDeadMs ?? 1_000;
-    this.helperForgetsMs = opts.helperForgetsMs ?? 5_000;
+    this.helperForgetsMs = opts.helperForgetsMs ?? PEER_TIMEOUT_MS;
     this.checksumOffload = opts.checksumOffload ?? false;
   }
 
