@@ -126,20 +126,37 @@ export interface ControlServerOptions {
 }
 
 const HEADERS_TIMEOUT_MS = 5_000;
+const REQUEST_TIMEOUT_MS = 10_000;
+/** Node's own check of headersTimeout/requestTimeout runs on an interval for the server's whole life, with
+ *  or without clients; this (setInterval's longest, 24.8 days) keeps it from ever waking an idle daemon. */
+const NODE_CHECK_NEVER_MS = 2 ** 31 - 1;
 
-/** A connection whose first request's headers are not in after HEADERS_TIMEOUT_MS is closed then, not at
- *  Node's next 30 s check. */
-function closeStalledConnections(server: Server): void {
-  const pending = new WeakMap<Socket, () => void>();
+/**
+ * Deadlines of each connection's own, which live only as long as it does, in place of Node's server-wide
+ * check (every 30 s by default: two wake-ups a minute of an idle daemon, bench/README.md): a connection must
+ * send a request's headers within HEADERS_TIMEOUT_MS (when it opens, and after each answer on a kept-alive
+ * connection) and the whole request within REQUEST_TIMEOUT_MS, or it is closed. An event stream's request is
+ * complete once its headers are in, so the stream itself may last.
+ */
+function guardConnections(server: Server): void {
+  const deadlines = new WeakMap<Socket, (ms: number, expired: () => boolean) => void>();
   server.on('connection', (socket: Socket) => {
-    const timer = setTimeout(() => socket.destroy(), HEADERS_TIMEOUT_MS);
-    const clear = () => clearTimeout(timer);
-    pending.set(socket, clear);
-    socket.once('close', clear);
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (ms: number, expired: () => boolean) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        if (expired()) socket.destroy();
+      }, ms);
+    };
+    arm(HEADERS_TIMEOUT_MS, () => true);
+    deadlines.set(socket, arm);
+    socket.once('close', () => clearTimeout(timer));
   });
-  server.on('request', (req: IncomingMessage) => {
-    pending.get(req.socket)?.();
-    pending.delete(req.socket);
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const arm = deadlines.get(req.socket);
+    if (!arm) return;
+    arm(REQUEST_TIMEOUT_MS, () => !req.complete);
+    res.once('finish', () => arm(HEADERS_TIMEOUT_MS, () => true));
   });
 }
 
@@ -152,10 +169,8 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Se
   await clearStaleSocket(opts.socketPath);
 
   const streams = opts.streams ?? {};
-  // Node checks headersTimeout/requestTimeout on a timer that runs for the server's whole life, also with no
-  // client at all: every 30 s here (its default), so an idle daemon does not wake each second for it. A new
-  // connection's first request gets a deadline of its own instead (below), which lives with the connection.
-  const server = createServer({ connectionsCheckingInterval: 30_000 }, (req, res) => {
+  // The deadlines are the connections' own (guardConnections), so Node's check never needs to run.
+  const server = createServer({ connectionsCheckingInterval: NODE_CHECK_NEVER_MS }, (req, res) => {
     // Every answer says which API and build it comes from, so a client can tell skew from a bug.
     res.setHeader(API_VERSION_HEADER, String(API_VERSION));
     res.setHeader(VERSION_HEADER, VERSION);
@@ -200,10 +215,11 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Se
         else fail(res, 500, 'INTERNAL', (err as Error).message ?? String(err));
       });
   });
-  // Slow or stuck clients must not hold the daemon's sockets forever.
+  // Slow or stuck clients must not hold the daemon's sockets forever. (Node's own values as well, for what
+  // reads them besides its check.)
   server.headersTimeout = HEADERS_TIMEOUT_MS;
-  server.requestTimeout = 10_000;
-  closeStalledConnections(server);
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  guardConnections(server);
   // One over the limit, so precheck() can see that a request went past it.
   server.maxHeadersCount = MAX_HEADERS + 1;
   try {

@@ -99,7 +99,7 @@ async function mustSubscribe(socket: string): Promise<Sse> {
   return s;
 }
 
-describe('control API under bad input and load', { timeout: 120_000 }, () => {
+describe('control API under bad input and load', { timeout: 150_000 }, () => {
   let rig: Rig;
   let work: Workdir;
   let daemon: DaemonHandle;
@@ -224,6 +224,26 @@ describe('control API under bad input and load', { timeout: 120_000 }, () => {
     }
     const r = await stalled;
     // headersTimeout is 5 s, with a deadline of its own for a new connection (not Node's 30 s check).
+    assert.ok(r.closedAfterMs >= 4_500 && r.closedAfterMs < 9_000, `closed after ${r.closedAfterMs} ms`);
+  });
+
+  test('a request whose body stalls is closed after requestTimeout, not at a 30 s check', async () => {
+    const r = await raw(
+      daemon.socket,
+      post('/v1/networks/route', '{"network":').replace(/content-length: \d+/, 'content-length: 100'),
+      {
+        end: false,
+      },
+    );
+    assert.equal(r.status, 0, `answered: ${r.text}`);
+    assert.ok(r.closedAfterMs >= 9_500 && r.closedAfterMs < 14_000, `closed after ${r.closedAfterMs} ms`);
+  });
+
+  test('a kept-alive connection that stalls in its next request is closed after headersTimeout', async () => {
+    const r = await raw(daemon.socket, 'GET /v1/status HTTP/1.1\r\nhost: x\r\n\r\nGET /v1/sta', {
+      end: false,
+    });
+    assert.equal(r.status, 200, r.text);
     assert.ok(r.closedAfterMs >= 4_500 && r.closedAfterMs < 9_000, `closed after ${r.closedAfterMs} ms`);
   });
 
