@@ -139,24 +139,25 @@ const NODE_CHECK_NEVER_MS = 2 ** 31 - 1;
  * complete once its headers are in, so the stream itself may last.
  */
 function guardConnections(server: Server): void {
-  const deadlines = new WeakMap<Socket, (ms: number, expired: () => boolean) => void>();
+  // A connection's one deadline: until a request's headers (no request given) or until that request is whole.
+  const deadlines = new WeakMap<Socket, (ms: number, req?: IncomingMessage) => void>();
   server.on('connection', (socket: Socket) => {
     let timer: NodeJS.Timeout | undefined;
-    const arm = (ms: number, expired: () => boolean) => {
+    const arm = (ms: number, req?: IncomingMessage) => {
       clearTimeout(timer);
       timer = setTimeout(() => {
-        if (expired()) socket.destroy();
+        if (!req?.complete) socket.destroy();
       }, ms);
     };
-    arm(HEADERS_TIMEOUT_MS, () => true);
+    arm(HEADERS_TIMEOUT_MS);
     deadlines.set(socket, arm);
     socket.once('close', () => clearTimeout(timer));
   });
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const arm = deadlines.get(req.socket);
     if (!arm) return;
-    arm(REQUEST_TIMEOUT_MS, () => !req.complete);
-    res.once('finish', () => arm(HEADERS_TIMEOUT_MS, () => true));
+    arm(REQUEST_TIMEOUT_MS, req);
+    res.once('finish', () => arm(HEADERS_TIMEOUT_MS));
   });
 }
 
@@ -215,10 +216,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Se
         else fail(res, 500, 'INTERNAL', (err as Error).message ?? String(err));
       });
   });
-  // Slow or stuck clients must not hold the daemon's sockets forever. (Node's own values as well, for what
-  // reads them besides its check.)
-  server.headersTimeout = HEADERS_TIMEOUT_MS;
-  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  // Slow or stuck clients must not hold the daemon's sockets forever.
   guardConnections(server);
   // One over the limit, so precheck() can see that a request went past it.
   server.maxHeadersCount = MAX_HEADERS + 1;
