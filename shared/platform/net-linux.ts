@@ -17,7 +17,23 @@ export class LinuxNet implements NetPlatform {
     // A re-addressed tunnel (settings changed) must not keep its old address and peer route beside the new.
     await this.run('ip', [family(a.local), 'addr', 'flush', 'dev', device]);
     await this.run('ip', [family(a.local), 'addr', 'replace', a.local, 'peer', a.peer, 'dev', device]);
+    await this.quietIpv6Link(device);
     await this.run('ip', ['link', 'set', 'dev', device, 'mtu', String(a.mtu), 'up']);
+  }
+
+  /**
+   * Before link-up: no IPv6 link-local address on the TUN. Without one the kernel sends it no router
+   * solicitations (three at link-up, then at doubling intervals up to an hour), each of which woke both
+   * pumps only to be dropped (`dropRouterSolicit`). Nothing on a point-to-point tunnel uses the link-local
+   * address: the IPv6 tunnel addresses are global and routes name the device. A kernel without IPv6
+   * (`ipv6.disable=1`) refuses the setting, and then has no solicitations to stop.
+   */
+  private async quietIpv6Link(device: string): Promise<void> {
+    try {
+      await this.run('ip', ['link', 'set', 'dev', device, 'addrgenmode', 'none']);
+    } catch (err) {
+      if (!(err instanceof CommandError)) throw err;
+    }
   }
 
   async configureTun6(device: string, a: TunAddressing6): Promise<void> {

@@ -31,6 +31,7 @@ describe('tunnel in the namespace rig', { timeout: 240_000 }, () => {
   let daemon: DaemonHandle;
   let agent: Proc;
   let capture: string;
+  let connectedAt = 0;
 
   before(async () => {
     rig = await createRig({ containers: 2 });
@@ -56,6 +57,7 @@ describe('tunnel in the namespace rig', { timeout: 240_000 }, () => {
     await waitConnected(daemon).catch((err: Error) => {
       throw new Error(`${err.message}\ndaemon: ${daemon.output()}\nagent: ${agent.output()}`);
     });
+    connectedAt = Date.now();
     await new Promise((r) => setTimeout(r, 1500)); // a keepalive or two in the capture
     await stop({ child: dump, output: () => '' }, 'SIGINT');
   });
@@ -90,6 +92,24 @@ describe('tunnel in the namespace rig', { timeout: 240_000 }, () => {
         .sort();
       assert.deepEqual(names, want, who);
     }
+  });
+
+  test('neither TUN has an IPv6 link-local address, so the kernel sends no router solicitations into the tunnel', async () => {
+    for (const [ns, dev] of [
+      [rig.hostNs, 'gw0'],
+      [rig.vmNs, 'gwa0'],
+    ] as const) {
+      const link = (await rig.exec(ns, 'ip', ['-d', 'link', 'show', 'dev', dev])).stdout;
+      assert.match(link, /addrgenmode none/, `${dev}: ${link}`);
+      const lladdr = (await rig.exec(ns, 'ip', ['-6', 'addr', 'show', 'dev', dev, 'scope', 'link'])).stdout;
+      assert.equal(lladdr.trim(), '', `${dev} has no link-local address`);
+    }
+    // With a link-local address the kernel sends its first solicitation 1-2 s after link-up (duplicate
+    // address detection, then a random delay), and the daemon's pump drops and counts it.
+    const wait = connectedAt + 5000 - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const s = await daemon.status();
+    assert.equal(s.counters.pump.dropRouterSolicit ?? 0, 0, JSON.stringify(s.counters.pump));
   });
 
   test('TCP: an HTTP transfer of 8 MB arrives intact', async () => {

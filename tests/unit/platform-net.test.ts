@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DarwinNet, parseNetstat } from '../../shared/platform/net-darwin';
+import { CommandError } from '../../shared/exec';
 import { LinuxNet } from '../../shared/platform/net-linux';
 import { createNetPlatform } from '../../shared/platform/platform';
 
@@ -39,10 +40,31 @@ test('Linux: iproute2 commands, routes bound to the TUN', async () => {
   assert.deepEqual(calls, [
     'ip -4 addr flush dev gw0',
     'ip -4 addr replace 10.57.0.1 peer 10.57.0.2 dev gw0',
+    'ip link set dev gw0 addrgenmode none',
     'ip link set dev gw0 mtu 1420 up',
     'ip -4 route replace 172.18.0.0/16 dev gw0',
     'ip -6 route del fd00:1::/64 dev gw0',
   ]);
+});
+
+test('Linux: a kernel that refuses addrgenmode (no IPv6) still gets its tunnel addressed and up', async () => {
+  const calls: string[] = [];
+  const net = new LinuxNet((cmd, args) => {
+    calls.push([cmd, ...args].join(' '));
+    if (args.includes('addrgenmode'))
+      return Promise.reject(new CommandError(cmd, args, 'Error: IPv6 is disabled on this device.', 2));
+    return Promise.resolve('');
+  });
+  await net.configureTun('gw0', { local: '10.57.0.1', peer: '10.57.0.2', mtu: 1420 });
+  assert.equal(calls.at(-1), 'ip link set dev gw0 mtu 1420 up');
+  // Anything else (the runner itself broke) is not swallowed.
+  const broken = new LinuxNet((_cmd, args) =>
+    args.includes('addrgenmode') ? Promise.reject(new Error('spawn ip ENOENT')) : Promise.resolve(''),
+  );
+  await assert.rejects(
+    broken.configureTun('gw0', { local: '10.57.0.1', peer: '10.57.0.2', mtu: 1420 }),
+    /ENOENT/,
+  );
 });
 
 test("macOS: netstat -rn's abbreviated destinations become CIDRs", () => {
