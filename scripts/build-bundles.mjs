@@ -38,8 +38,24 @@ const common = {
   // The bundles find their addon beside themselves and know their version without a package.json.
   define: { GANGWAY_BUNDLE: 'true', GANGWAY_VERSION: JSON.stringify(version) },
   // ssh2 (through dockerode) tries its optional native crypto and cpu-features and falls back to
-  // JavaScript when they are missing; neither is needed for a local Docker socket.
-  external: ['cpu-features', '*.node'],
+  // JavaScript when they are missing; neither is needed for a local Docker socket. cpu-features becomes a
+  // module that throws, not an external: a bare require() left in the bundle would search node_modules
+  // folders above the install directory (npm's global /usr/local/lib/node_modules among them, which users
+  // often make their own), and root would run whatever a user put there. sshcrypto.node is required by a
+  // relative path, inside the bundle's own directory.
+  external: ['*.node'],
+  plugins: [
+    {
+      name: 'optional-native-stubs',
+      setup(b) {
+        b.onResolve({ filter: /^cpu-features$/ }, (a) => ({ path: a.path, namespace: 'stub' }));
+        b.onLoad({ filter: /.*/, namespace: 'stub' }, (a) => ({
+          contents: `throw new Error(${JSON.stringify(`${a.path} is not part of the Gangway bundle`)});`,
+          loader: 'js',
+        }));
+      },
+    },
+  ],
   legalComments: 'eof',
   logLevel: 'warning',
 };
