@@ -128,6 +128,10 @@ export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {
     return EXIT.failure;
   }
   try {
+    if (!deps.manager) {
+      const dropped = (await import('../helper/service/trusted-path.js')).narrowPathForRoot(isRoot());
+      for (const d of dropped) err(`gangway service: PATH: left out ${d.dir} (${d.why})`);
+    }
     const manager =
       deps.manager ?? (await import('../helper/service/service-factory.js')).createServiceManager();
     if (sub === 'install') {

@@ -6,6 +6,7 @@ import { DAEMON_USAGE, parseDaemonArgs } from './config';
 import { Daemon } from './daemon';
 import { LogFile } from './logs/log-file';
 import { createNetPlatform } from '../shared/platform/platform';
+import { narrowPathForRoot } from './service/trusted-path';
 
 const EXIT = { ok: 0, failure: 1 } as const;
 
@@ -26,6 +27,12 @@ export async function runDaemon(argv: string[]): Promise<number> {
     if (cfg.logStderr) process.stderr.write(line);
     file?.write(line);
   });
+  const dropped = narrowPathForRoot();
+  if (dropped.length > 0)
+    log.warn('PATH: left out directories a user other than root can change', {
+      dropped,
+      path: process.env.PATH,
+    });
   const daemon = new Daemon(cfg, { native: native(), net: createNetPlatform(), log });
   try {
     await daemon.start();

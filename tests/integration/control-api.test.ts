@@ -3,8 +3,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
 import { createConnection } from 'node:net';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { API_VERSION, statusSchema, type Status } from '../../common/api';
 import { ApiError, callApi } from '../../client/api-client';
@@ -107,11 +109,24 @@ describe('control API under bad input and load', { timeout: 150_000 }, () => {
   // Opened first and checked last: the stream must outlive requestTimeout (10 s) and see keepalives (15 s).
   let longLived: Sse;
   let longLivedSince = 0;
+  let userBin = '';
 
   before(async () => {
     rig = await createRig({ containers: 0, subnetIndex: 15 });
     work = new Workdir();
-    daemon = startDaemon(rig, work, ['--no-docker']);
+    // A directory of another user's first on the daemon's PATH, holding an `ip` that records its calls and
+    // then does the real work (the rig runs `ip netns exec` with this environment too).
+    userBin = join(work.dir, 'user-bin');
+    mkdirSync(userBin, { mode: 0o755 });
+    writeFileSync(
+      join(userBin, 'ip'),
+      `#!/bin/sh\necho "$*" >> ${join(work.dir, 'user-ip.calls')}\nexec /usr/sbin/ip "$@"\n`,
+      { mode: 0o755 },
+    );
+    chownSync(userBin, 65534, 65534);
+    chownSync(join(userBin, 'ip'), 65534, 65534);
+    const env = { ...process.env, PATH: `${userBin}:${process.env.PATH ?? '/usr/sbin:/usr/bin'}` };
+    daemon = startDaemon(rig, work, ['--no-docker'], undefined, undefined, env);
     await waitForDaemon(daemon);
     longLived = await mustSubscribe(daemon.socket);
     longLivedSince = Date.now();
@@ -123,6 +138,22 @@ describe('control API under bad input and load', { timeout: 150_000 }, () => {
     if (daemon) await stop(daemon);
     await rig?.teardown();
     work?.cleanup();
+  });
+
+  test('root runs no command from a PATH directory another user can change, and says so', async () => {
+    const addr = (await rig.exec(rig.hostNs, 'ip', ['-4', 'addr', 'show', 'dev', 'gw0'])).stdout;
+    assert.match(addr, /inet 10\.57\.0\.1 /, 'the daemon addressed its TUN (with ip)');
+    const calls = existsSync(join(work.dir, 'user-ip.calls'))
+      ? readFileSync(join(work.dir, 'user-ip.calls'), 'utf8').trim().split('\n')
+      : [];
+    assert.deepEqual(
+      calls.filter((c) => !c.startsWith('netns exec ')),
+      [],
+      "the daemon ran the user's ip",
+    );
+    const log = readFileSync(daemon.logFile, 'utf8');
+    assert.match(log, /PATH: left out directories a user other than root can change/);
+    assert.ok(log.includes(userBin), log.slice(0, 2000));
   });
 
   test('version handshake: headers, /v1/version, skew and unknown prefixes', async () => {
