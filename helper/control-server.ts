@@ -163,7 +163,7 @@ function guardConnections(server: Server): void {
 
 export async function startControlServer(opts: ControlServerOptions): Promise<Server> {
   // The directory is the access check: only its owner (and root) can reach the socket inside.
-  await prepareSocketDir(opts.socketPath, {
+  const handOver = await prepareSocketDir(opts.socketPath, {
     ...(opts.owner ? { owner: opts.owner } : {}),
     ...(opts.socketDirRecord ? { recordFile: opts.socketDirRecord } : {}),
   });
@@ -221,7 +221,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Se
   // One over the limit, so precheck() can see that a request went past it.
   server.maxHeadersCount = MAX_HEADERS + 1;
   try {
-    await listenOnSocket(server, opts.socketPath, opts.owner);
+    await listenOnSocket(server, opts.socketPath, opts.owner, handOver);
   } catch (err) {
     // Bound but not safely handed over (the socket was swapped): nobody may use this one.
     server.close();

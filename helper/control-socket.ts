@@ -2,6 +2,9 @@
 // check (only its owner and root may enter), so the daemon must never be tricked into handing another
 // directory or file to the socket's owner:
 // - modes and owners change through a descriptor opened with O_NOFOLLOW, or with lchown, never by path;
+// - the socket is handed over (lchown) only where its owner cannot swap it for a hard link to a root file
+//   at that instant: the daemon's own directory stays root's until then, and an owner's directory the daemon
+//   did not create is used only where the kernel forbids such links (Linux's fs.protected_hardlinks);
 // - a directory the daemon did not create (`--socket /tmp/x.sock`) is used as it is and never changed; one
 //   it created is recognised on later runs by its identity (device, inode, birth time), kept in a
 //   root-only file in the state directory (a marker inside the directory could be forged by its owner);
@@ -95,6 +98,27 @@ export interface SocketDirOptions {
   owner?: SocketOwner;
   /** A root-only file (in the state directory) that remembers the directory this daemon created. */
   recordFile?: string;
+  /** Whether the kernel forbids a user to hard-link another user's file (default: read from the system). */
+  hardlinksProtected?: () => boolean;
+}
+
+/** What listenOnSocket must do once the socket is bound: hand the daemon's own directory to the owner. */
+export interface SocketDirHandOver {
+  dir: string;
+  identity: DirIdentity;
+}
+
+/**
+ * Linux's fs.protected_hardlinks (on by default on current distributions): a user cannot link a file they
+ * may not write. macOS has no such rule.
+ */
+function systemProtectsHardlinks(): boolean {
+  if (process.platform !== 'linux') return false;
+  try {
+    return readFileSync('/proc/sys/fs/protected_hardlinks', 'utf8').trim() === '1';
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -102,7 +126,10 @@ export interface SocketDirOptions {
  * and mode to the one it created on an earlier run, and leaves any other directory exactly as it is.
  * Throws SocketDirError, naming the rule and the way out, for a directory that must not be used.
  */
-export async function prepareSocketDir(socketPath: string, opts: SocketDirOptions = {}): Promise<void> {
+export async function prepareSocketDir(
+  socketPath: string,
+  opts: SocketDirOptions = {},
+): Promise<SocketDirHandOver | undefined> {
   const { owner, recordFile } = opts;
   const dir = dirname(socketPath);
   let created = false;
@@ -140,12 +167,27 @@ export async function prepareSocketDir(socketPath: string, opts: SocketDirOption
         throw new SocketDirError(
           `the socket directory ${dir} (uid ${st.uid}, mode ${(st.mode & 0o7777).toString(8)}) does not let uid ${owner.uid} reach the socket, and the daemon changes no directory it did not create: ${WAY_OUT}`,
         );
-      return;
+      // The socket is handed over by path (lchown): in a directory its owner may write, the owner could
+      // put a hard link to a root file there in the instant between the check and the lchown, and be given
+      // that file. Only a kernel that forbids such links makes the owner's own directory safe.
+      if (
+        owner &&
+        st.uid === owner.uid &&
+        st.uid !== 0 &&
+        !(opts.hardlinksProtected ?? systemProtectsHardlinks)()
+      )
+        throw new SocketDirError(
+          `the socket directory ${dir} belongs to uid ${st.uid}, the socket's owner, and the daemon did not create it: handing the socket over there could give that user a root file through a hard link, which this system does not forbid: ${WAY_OUT}`,
+        );
+      return undefined;
     }
+    // Root's until the socket in it is handed over (listenOnSocket): meanwhile its owner can change nothing
+    // in it, so the socket's lchown cannot be pointed at another file.
     fchmodSync(fd, 0o700);
-    fchownSync(fd, owner?.uid ?? 0, owner?.gid ?? 0);
+    fchownSync(fd, 0, 0);
     if (recordFile && !sameDir(readRecord(recordFile), id))
       await writeFileAtomic(recordFile, `${JSON.stringify(id)}\n`);
+    return { dir, identity: id };
   } finally {
     closeSync(fd);
   }
@@ -175,7 +217,12 @@ export async function clearStaleSocket(path: string): Promise<void> {
  * Binds `server` to the socket with mode 0600 from the start (the umask is narrowed for the synchronous
  * bind only), then hands it to `owner` with lchown, which never follows a link planted under its name.
  */
-export async function listenOnSocket(server: Server, socketPath: string, owner?: SocketOwner): Promise<void> {
+export async function listenOnSocket(
+  server: Server,
+  socketPath: string,
+  owner?: SocketOwner,
+  handOver?: SocketDirHandOver,
+): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     const previous = process.umask(0o177);
@@ -190,5 +237,18 @@ export async function listenOnSocket(server: Server, socketPath: string, owner?:
     const st = lstatSync(socketPath);
     if (!st.isSocket()) throw new SocketDirError(`${basename(socketPath)} was replaced after it was bound`);
     lchownSync(socketPath, owner.uid, owner.gid);
+  }
+  if (handOver) handDirOver(handOver, owner);
+}
+
+/** The daemon's own directory goes to the socket's owner (root keeps it without one), through a descriptor. */
+function handDirOver(h: SocketDirHandOver, owner: SocketOwner | undefined): void {
+  const fd = openSync(h.dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  try {
+    if (!sameDir(h.identity, identity(h.dir, fstatSync(fd))))
+      throw new SocketDirError(`the socket directory ${h.dir} was replaced while the socket was bound`);
+    fchownSync(fd, owner?.uid ?? 0, owner?.gid ?? 0);
+  } finally {
+    closeSync(fd);
   }
 }

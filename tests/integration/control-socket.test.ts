@@ -21,7 +21,7 @@ import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startControlServer } from '../../helper/control-server';
-import { SocketDirError } from '../../helper/control-socket';
+import { SocketDirError, prepareSocketDir } from '../../helper/control-socket';
 
 const NOBODY = { uid: 65534, gid: 65534 };
 /** Another unprivileged uid that exists nowhere: it must not reach the owner's socket. */
@@ -120,6 +120,42 @@ describe('control socket directory', () => {
     chownSync(dir, NOBODY.uid, NOBODY.gid);
     await refused(start(sock, STRANGER, record), /belongs to uid 65534, another non-root user/);
     assert.deepEqual(modeOf(dir), { ...NOBODY, mode: 0o700 });
+  });
+
+  test("the directory the daemon makes stays root's until the socket in it is handed over", async () => {
+    // While the owner may write the directory, it could swap the fresh socket for a hard link to a root file
+    // just before the lchown; so the owner gets the directory only after the socket.
+    const dir = join(root, 'handover', 'gangway');
+    const record = join(root, 'handover-record.json');
+    const sock = join(dir, 'gangway.sock');
+    const handOver = await prepareSocketDir(sock, { owner: NOBODY, recordFile: record });
+    assert.ok(handOver, "the directory is the daemon's own");
+    assert.deepEqual(modeOf(dir), { uid: 0, gid: 0, mode: 0o700 }, "root's while the socket is bound");
+    await start(sock, NOBODY, record);
+    assert.deepEqual(modeOf(dir), { ...NOBODY, mode: 0o700 });
+    assert.deepEqual(modeOf(sock), { ...NOBODY, mode: 0o600 });
+    assert.equal(await pingAs(NOBODY, sock), '200');
+    await stopAll();
+    // On the next start the directory (the owner's now) is taken back first, the same way.
+    assert.ok(await prepareSocketDir(sock, { owner: NOBODY, recordFile: record }));
+    assert.deepEqual(modeOf(dir), { uid: 0, gid: 0, mode: 0o700 });
+  });
+
+  test("the owner's own directory is refused where the kernel lets a user hard-link root's files", async () => {
+    const dir = join(root, 'owners-own');
+    mkdirSync(dir, { mode: 0o700 });
+    chownSync(dir, NOBODY.uid, NOBODY.gid);
+    const sock = join(dir, 'gangway.sock');
+    await refused(
+      prepareSocketDir(sock, { owner: NOBODY, hardlinksProtected: () => false }),
+      /belongs to uid 65534, the socket's owner, and the daemon did not create it: .*hard link/,
+    );
+    assert.equal(
+      await prepareSocketDir(sock, { owner: NOBODY, hardlinksProtected: () => true }),
+      undefined,
+      'used as it is (no hand-over) where links to root files are forbidden',
+    );
+    assert.deepEqual(modeOf(dir), { ...NOBODY, mode: 0o700 }, 'never changed');
   });
 
   test('a socket directory that is a symbolic link is refused, and its target is left alone', async () => {
