@@ -1,7 +1,7 @@
 // What `gangway service install` will do, decided before anything changes (and all that --dry-run shows):
 // which files are copied where, which runtime the service starts, and every reason to refuse.
-import { existsSync, realpathSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, lstatSync, realpathSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { BUNDLE_FILES } from '../bundle-dir';
 import { transientLocation } from '../../common/install-location';
 import { helperCopyPlan, helperInstallDir, type CopyItem } from './helper-copy';
@@ -64,12 +64,74 @@ export function planServiceInstall(input: PlanInput): InstallPlan {
     refusals.push(
       `the helper would be copied under ${existing}, which a user other than root can change: ${above.join('; ')}`,
     );
+  refusals.push(...rootDataRefusals(input.base, input.ownership));
   return {
     options: { ...input.base, nodePath: runtime, cliPath: join(dest, BUNDLE_FILES.cli) },
     dest,
     files,
     refusals,
   };
+}
+
+/** Daemon flags whose path the service (root) reads its settings from or writes to. */
+const ROOT_DATA_FLAGS: Record<string, string> = {
+  '--config': 'read its settings from',
+  '--state-dir': 'keep its secret and settings in',
+  '--log-file': 'write its log to',
+  '--dns-resolver-dir': 'write DNS resolver files into',
+};
+
+/** The value each of ROOT_DATA_FLAGS last has in `args` (`--flag value` or `--flag=value`). */
+function flagPaths(args: readonly string[]): Map<string, string> {
+  const found = new Map<string, string>();
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] ?? '';
+    const eq = a.indexOf('=');
+    const name = eq === -1 ? a : a.slice(0, eq);
+    if (!(name in ROOT_DATA_FLAGS)) continue;
+    const value = eq === -1 ? args[++i] : a.slice(eq + 1);
+    if (value !== undefined) found.set(name, value);
+  }
+  return found;
+}
+
+/** The path itself when it exists, else its nearest existing parent (the one that decides who may create it). */
+function nearestExisting(p: string, ownership?: OwnershipDeps): string {
+  const lstat = ownership?.lstat ?? lstatSync;
+  for (let cur = resolve(p); ; cur = dirname(cur)) {
+    try {
+      lstat(cur);
+      return cur;
+    } catch {
+      if (dirname(cur) === cur) return cur;
+    }
+  }
+}
+
+/**
+ * Root re-reads the service's settings file at every start and writes its secret, settings and log: a user
+ * who can change any of them (or swap the log for a link to /etc/ld.so.preload) can steer root. So each
+ * must be root's all the way up, as the copy of the helper is.
+ */
+function rootDataRefusals(base: InstallOptions, ownership?: OwnershipDeps): string[] {
+  const paths = new Map<string, string>([
+    ['--state-dir', base.stateDir],
+    ['--log-file', base.logFile],
+  ]);
+  for (const [flag, value] of flagPaths(base.extraArgs)) paths.set(flag, value);
+  if (paths.get('--log-file') === 'none') paths.delete('--log-file');
+  const refusals: string[] = [];
+  for (const [flag, path] of paths) {
+    const problems = isAbsolute(path)
+      ? nonRootWritable(nearestExisting(path, ownership), ownership)
+      : [`${path} is not an absolute path (the service does not start where you are)`];
+    if (problems.length)
+      refusals.push(
+        `the service would ${ROOT_DATA_FLAGS[flag] ?? 'use'} ${path} (${flag}), which a user other than root ` +
+          `can change: ${problems.join('; ')}. Choose a path only root can write (the defaults are)`,
+      );
+  }
+  return refusals;
 }
 
 /** After the copy: the copied helper must itself pass (a parent directory a user owns would undo it all). */

@@ -125,6 +125,37 @@ test('install passes flags and daemon args after --', async () => {
   assert.match(r.out, /wrote \/etc\/systemd\/system\/gangway.service/);
 });
 
+test('install refuses settings, state, log and resolver paths a user other than root can change', async () => {
+  const bobs = ownership({ '/home/bob': 1000 });
+  const cases: [string[], RegExp][] = [
+    [
+      ['--', '--config', '/home/bob/gangway.json'],
+      /read its settings from \/home\/bob\/gangway.json \(--config\)/,
+    ],
+    [
+      ['--state-dir', '/home/bob/state'],
+      /keep its secret and settings in \/home\/bob\/state \(--state-dir\)/,
+    ],
+    [['--log-file', '/home/bob/g.log'], /write its log to \/home\/bob\/g.log/],
+    [['--', '--log-file=/home/bob/g.log'], /write its log to \/home\/bob\/g.log/],
+    [['--', '--dns-resolver-dir=/home/bob/resolver'], /write DNS resolver files into \/home\/bob\/resolver/],
+    [['--', '--config', 'gangway.json'], /gangway.json is not an absolute path/],
+  ];
+  for (const [args, why] of cases) {
+    const r = await cli(['install', ...args], { plan: { dest: DEST, ownership: bobs } });
+    assert.equal(r.code, 1, args.join(' '));
+    assert.match(r.err, why);
+    assert.match(r.err, /owned by bob|not an absolute path/);
+    assert.deepEqual(r.manager.installed, [], 'nothing installed');
+    assert.deepEqual(r.copies, [], 'nothing copied');
+  }
+  // Root's own paths, and no log file at all, pass.
+  const ok = await cli(['install', '--', '--config', '/etc/gangway.json', '--log-file', 'none'], {
+    plan: { dest: DEST, ownership: bobs },
+  });
+  assert.equal(ok.code, 0, ok.err);
+});
+
 test('install and uninstall need root; status does not', async () => {
   const r = await cli(['install'], { isRoot: () => false });
   assert.equal(r.code, 1);
