@@ -8,6 +8,9 @@ function family(cidr: string): '-4' | '-6' {
   return cidr.includes(':') ? '-6' : '-4';
 }
 
+/** Route types that hold their destination (`local`, `broadcast`, `multicast` and `anycast` are the kernel's). */
+const ROUTE_TYPES_HELD = new Set(['unicast', 'blackhole', 'unreachable', 'prohibit', 'throw']);
+
 export class LinuxNet implements NetPlatform {
   readonly routeMonitor = { cmd: 'ip', args: ['monitor', 'route'] };
 
@@ -73,7 +76,7 @@ export class LinuxNet implements NetPlatform {
         table?: string;
       }[];
       for (const r of parsed) {
-        if (!r.dst || (r.type && r.type !== 'unicast') || r.table === 'local') continue;
+        if (!r.dst || r.table === 'local' || (r.type && !ROUTE_TYPES_HELD.has(r.type))) continue;
         const destination =
           r.dst === 'default'
             ? fam === '-4'
@@ -82,7 +85,9 @@ export class LinuxNet implements NetPlatform {
             : r.dst.includes('/')
               ? r.dst
               : `${r.dst}/${fam === '-4' ? 32 : 128}`;
-        routes.push({ destination, device: r.dev ?? '' });
+        // A blackhole (say, a VPN's kill switch) has no device: its type names it, and it conflicts as any
+        // other route does rather than being overwritten by `ip route replace`.
+        routes.push({ destination, device: r.dev ?? (r.type && r.type !== 'unicast' ? r.type : '') });
       }
     }
     return routes;

@@ -6,6 +6,7 @@ import { DarwinNet, parseNetstat } from '../../shared/platform/net-darwin';
 import { CommandError } from '../../shared/exec';
 import { LinuxNet } from '../../shared/platform/net-linux';
 import { createNetPlatform } from '../../shared/platform/platform';
+import { planRoutes } from '../../helper/routes/route-planner';
 
 function recorder() {
   const calls: string[] = [];
@@ -65,6 +66,39 @@ test('Linux: a kernel that refuses addrgenmode (no IPv6) still gets its tunnel a
     broken.configureTun('gw0', { local: '10.57.0.1', peer: '10.57.0.2', mtu: 1420 }),
     /ENOENT/,
   );
+});
+
+test('Linux: blackhole, unreachable, prohibit and throw routes are host routes too, and conflict', async () => {
+  // `ip -j -4 route show table all` as this kernel printed it for such routes (a throw in a policy table).
+  const v4 = JSON.stringify([
+    { type: 'throw', dst: '10.23.0.0/16', table: '100', flags: [] },
+    { type: 'blackhole', dst: '10.20.0.0/16', flags: [] },
+    { type: 'unreachable', dst: '10.21.0.0/16', flags: [] },
+    { type: 'prohibit', dst: '10.22.0.0/16', flags: [] },
+    { dst: '192.168.1.0/24', dev: 'eth0', protocol: 'kernel', scope: 'link', flags: [] },
+    { type: 'local', dst: '127.0.0.1', dev: 'lo', table: 'local', flags: [] },
+    { type: 'broadcast', dst: '192.168.1.255', dev: 'eth0', table: 'local', flags: [] },
+    { type: 'multicast', dst: '224.0.0.0/4', dev: 'eth0', flags: [] },
+  ]);
+  const net = new LinuxNet((_cmd, args) => Promise.resolve(args.includes('-4') ? v4 : '[]'));
+  const routes = await net.listRoutes();
+  assert.deepEqual(routes, [
+    { destination: '10.23.0.0/16', device: 'throw' },
+    { destination: '10.20.0.0/16', device: 'blackhole' },
+    { destination: '10.21.0.0/16', device: 'unreachable' },
+    { destination: '10.22.0.0/16', device: 'prohibit' },
+    { destination: '192.168.1.0/24', device: 'eth0' },
+  ]);
+  // A Docker network on a kill switch's blackhole is not routed over it (ip route replace would take it).
+  const plan = planRoutes({
+    networks: [{ id: 'n', name: 'vpnlike', subnets: ['10.20.0.0/16'] }],
+    settings: { routeNewNetworks: true, networks: {} },
+    tunnelSubnet: '10.57.0.0/30',
+    device: 'gw0',
+    hostRoutes: routes,
+  });
+  assert.equal(plan.networks[0]?.routed, false);
+  assert.match(plan.networks[0]?.conflict ?? '', /already routes 10\.20\.0\.0\/16 via blackhole/);
 });
 
 test("macOS: netstat -rn's abbreviated destinations become CIDRs", () => {
