@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `gangway`: the command-line entry point. Each command is a small function; exit codes are stable:
 // 0 ok, 1 failure, 2 usage error, 3 daemon unreachable. It runs as the user and talks to the daemon through
-// client/; only `gangway daemon` (and `service`, as root) loads daemon code, by dynamic import.
+// client/; only `gangway daemon`, `service` (as root) and `agent` (the image archive) load daemon code, by
+// dynamic import.
 import { parseArgs } from 'node:util';
 import { type NetworksResponse, type Status } from '../common/api';
 import { defaultSocketPath } from '../common/default-paths';
