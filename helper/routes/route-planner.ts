@@ -110,10 +110,37 @@ export function publicRouteRefusal(
   return `network "${network.name}" holds public addresses (${pub.join(', ')}): routing it sends the host's traffic for them into Docker's VM, so it is not routed automatically; to route it anyway: gangway route ${network.name} on --allow-public`;
 }
 
-/** Whether the user wants a network routed: its own setting, else the default for new networks. */
-export function isNetworkWanted(settings: RouteSettings, name: string): boolean {
+/**
+ * Wider than any network Docker (or Podman) makes from its own address pools (/16 at most for IPv4; IPv6
+ * networks are /64s, a /48 at the widest by hand). Such a subnet was chosen by hand, perhaps in a compose
+ * file cloned from elsewhere, and routing it would take the host's traffic for the whole range (a 10/8
+ * intranet reached through the default gateway) into Docker's VM.
+ */
+export function isBroadSubnet(cidr: string): boolean {
+  const c = parseCidr(cidr);
+  return !!c && c.prefix > 0 && c.prefix < (c.family === 4 ? 16 : 48);
+}
+
+/**
+ * Whether the user wants a network routed: its own setting, else the default for new networks, which a
+ * network with a broad subnet (isBroadSubnet) does not get: it waits for the user's word.
+ */
+export function isNetworkWanted(
+  settings: RouteSettings,
+  name: string,
+  subnets: readonly string[] = [],
+): boolean {
   // Own properties only: a network may well be called "constructor".
-  return Object.hasOwn(settings.networks, name) ? settings.networks[name]!.routed : settings.routeNewNetworks;
+  if (Object.hasOwn(settings.networks, name)) return settings.networks[name]!.routed;
+  return settings.routeNewNetworks && !subnets.some(isBroadSubnet);
+}
+
+/** Why a network is not routed by default for its broad subnets, or undefined (chosen, or none broad). */
+function broadWaitsForUser(settings: RouteSettings, n: PlannedNetwork): string | undefined {
+  const broad = n.subnets.filter(isBroadSubnet);
+  if (broad.length === 0 || Object.hasOwn(settings.networks, n.name) || !settings.routeNewNetworks)
+    return undefined;
+  return `${broad.join(', ')} is wider than any network Docker makes by itself, so routing it would take the host's traffic for the whole range: not routed until you turn it on (gangway route ${n.name} on)`;
 }
 
 interface ParsedRoute {
@@ -200,10 +227,14 @@ export function planRoutes(input: PlanInput): RoutePlan {
     return { cidr: text, routed, ...(conflict ? { conflict } : {}), ...(isPublic ? { public: true } : {}) };
   };
   const networks = input.networks.map((n): NetworkPlan => {
-    const wanted = isNetworkWanted(input.settings, n.name);
+    const wanted = isNetworkWanted(input.settings, n.name, n.subnets);
     const allowPublic = isPublicAllowed(input.settings, n.name);
     const subnets = n.subnets.map((s) => planSubnet(s, wanted, allowPublic));
-    const conflicts = subnets.flatMap((s) => (s.conflict ? [s.conflict] : []));
+    const waits = broadWaitsForUser(input.settings, n);
+    const conflicts = [
+      ...subnets.flatMap((s) => (s.conflict ? [s.conflict] : [])),
+      ...(waits ? [waits] : []),
+    ];
     return {
       id: n.id,
       name: n.name,

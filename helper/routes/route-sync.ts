@@ -8,7 +8,13 @@ import { interfaceName } from '../../common/tunnel-config';
 import type { RoutedNetwork } from '../dns/name-table';
 import type { DockerNetwork } from '../docker/network-watcher';
 import type { Settings } from '../settings/settings-store';
-import { isNetworkWanted, isPublicAllowed, isPublicSubnet, type RoutePlan } from './route-planner';
+import {
+  isBroadSubnet,
+  isNetworkWanted,
+  isPublicAllowed,
+  isPublicSubnet,
+  type RoutePlan,
+} from './route-planner';
 import type { RouteReconciler, RouteStatus } from './route-reconciler';
 
 export interface RouteSyncDeps {
@@ -162,7 +168,7 @@ export class RouteSync {
           driver: n.driver,
           internal: n.internal,
           subnets: [...n.subnets],
-          wanted: settings ? isNetworkWanted(settings, n.name) : true,
+          wanted: settings ? isNetworkWanted(settings, n.name, n.subnets) : !n.subnets.some(isBroadSubnet),
           routed: false,
           conflict: null,
           publicSubnets: n.subnets.filter(isPublicSubnet),

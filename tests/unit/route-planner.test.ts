@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { formatCidr, overlaps, parseCidr } from '../../common/cidr';
 import type { HostRoute } from '../../shared/platform/net-platform';
 import {
+  isBroadSubnet,
   isNetworkWanted,
   isPublicSubnet,
   planRoutes,
@@ -60,6 +61,36 @@ test('names are only keys: "constructor", "__proto__" and shell syntax get the d
   const p = plan([net('$(reboot); rm -rf /', '172.20.0.0/16')]);
   assert.equal(p.networks[0]?.name, '$(reboot); rm -rf /');
   assert.deepEqual(p.routes, ['172.20.0.0/16']);
+});
+
+test('a subnet wider than Docker makes by itself waits for the user; their word routes it', () => {
+  for (const c of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/15', 'fd00::/8', 'fd42::/32'])
+    assert.ok(isBroadSubnet(c), c);
+  for (const c of ['172.18.0.0/16', '10.1.2.0/24', 'fd42:1::/48', 'fd42:1:2::/64', '0.0.0.0/0', 'junk'])
+    assert.ok(!isBroadSubnet(c), c);
+  // (10.0.0.0/8 would also overlap the tunnel's 10.57.0.0/30: a conflict of its own.)
+  const nets = [
+    net('big', '100.64.0.0/10', 'fd42:9::/64'),
+    net('web', '172.18.0.0/16'),
+    net('v6', 'fd00::/8'),
+  ];
+  const p = plan(nets);
+  assert.deepEqual(p.routes, ['172.18.0.0/16'], 'neither broad network, nor the /64 of one of them');
+  const big = p.networks.find((n) => n.name === 'big')!;
+  assert.equal(big.wanted, false);
+  assert.match(
+    big.conflict ?? '',
+    /100\.64\.0\.0\/10 is wider than any network Docker makes.*gangway route big on/,
+  );
+  assert.equal(isNetworkWanted(on, 'big', ['10.0.0.0/8']), false);
+  assert.equal(isNetworkWanted(on, 'web', ['172.18.0.0/16']), true);
+  // The user's word: routed, with nothing left to explain.
+  const chosen = plan(nets, { settings: { routeNewNetworks: true, networks: { big: { routed: true } } } });
+  assert.deepEqual(chosen.routes, ['100.64.0.0/10', '172.18.0.0/16', 'fd42:9::/64']);
+  assert.equal(chosen.networks.find((n) => n.name === 'big')?.conflict, undefined);
+  // With new networks not routed anyway, there is nothing particular to say about the broad one.
+  const off = plan(nets, { settings: { routeNewNetworks: false, networks: {} } });
+  assert.equal(off.networks.find((n) => n.name === 'big')?.conflict, undefined);
 });
 
 test('default routes are not conflicts, and are never planned', () => {
@@ -193,7 +224,8 @@ test('public subnets are never routed automatically; private and reserved ranges
   ]);
   const byName = Object.fromEntries(p.networks.map((n) => [n.name, n]));
   for (const name of ['google', 'v6doc', 'edge']) {
-    assert.equal(byName[name]!.wanted, true, `${name} is wanted by default`);
+    // edge is also wider than Docker makes by itself: it waits for the user's word either way.
+    assert.equal(byName[name]!.wanted, name !== 'edge', `${name} is wanted by default`);
     assert.equal(byName[name]!.routed, false, `${name} is not routed`);
     assert.equal(byName[name]!.allowPublic, false);
   }
