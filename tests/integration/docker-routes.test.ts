@@ -166,6 +166,30 @@ describe('routes follow Docker networks', { timeout: 240_000 }, () => {
     await dockerd.docker(['network', 'rm', 'pub']);
   });
 
+  test('a network wider than Docker makes by itself waits for "gangway route NET on"', async () => {
+    // 100.64.0.0/10 (shared address space) is private to Gangway's rules but wider than /16: a whole range
+    // of the host's traffic. Only routing tables are checked: nothing is sent to these addresses.
+    await dockerd.docker(['network', 'create', '--subnet', '100.64.0.0/10', 'wide']);
+    const n = await waitFor('the wide network to be listed', () => network('wide'), 5_000);
+    assert.deepEqual([n.wanted, n.routed], [false, false]);
+    assert.match(
+      n.conflict ?? '',
+      /100\.64\.0\.0\/10 is wider than any network Docker makes.*gangway route wide on/,
+    );
+    assert.doesNotMatch(await hostRoutes(), /100\.64\.0\.0\/10/);
+    assert.match((await gangway('networks')).out, /off\s+wide\s+100\.64\.0\.0\/10\s+100\.64/);
+
+    const on = await gangway('route', 'wide', 'on');
+    assert.equal(on.code, 0, on.out);
+    await waitFor('the route', async () => /100\.64\.0\.0\/10 dev gw0/.test(await hostRoutes()), 5_000, 50);
+    const after = await network('wide');
+    assert.deepEqual([after?.wanted, after?.routed, after?.conflict ?? null], [true, true, null]);
+
+    assert.equal((await gangway('route', 'wide', 'off')).code, 0);
+    await waitFor('the route to go', async () => !/100\.64\.0\.0\/10/.test(await hostRoutes()), 5_000, 50);
+    await dockerd.docker(['network', 'rm', 'wide']);
+  });
+
   test('names with quotes, $(...), ; and unicode are data, never executed', async () => {
     const names = ['q"uote\'s', '$(touch /tmp/gangway-pwned)', 'semi;colon', 'ünï-cødé-网络'];
     for (const name of names) await dockerd.docker(['network', 'create', name]);
