@@ -374,6 +374,11 @@ export class Daemon {
         agentDial: this.cfg.agentDial,
         log: deps.log,
         onChange: () => this.changed(),
+        onEndpointMoved: (url) => {
+          if (this.session !== session) return;
+          deps.log.info('Docker is elsewhere now; following it', { from: session.endpoint, to: url });
+          void this.restartDockerWatcher();
+        },
       });
     } catch (err) {
       deps.log.error('cannot use Docker', { error: (err as Error).message });

@@ -35,6 +35,11 @@ export class DockerEndpointError extends Error {}
 
 const DEFAULT_SOCKET = '/var/run/docker.sock';
 
+/** Where Podman on macOS keeps its machines (recent versions also the default machine's API socket). */
+function podmanMachineDir(home: string): string {
+  return join(home, '.local', 'share', 'containers', 'podman', 'machine');
+}
+
 function defaults(): EndpointEnv {
   return {
     env: process.env,
@@ -168,11 +173,22 @@ function defaultSocket(e: EndpointEnv, home: string, warnings: string[]): Docker
       join(home, '.colima', 'default', 'docker.sock'),
       join(home, '.orbstack', 'run', 'docker.sock'),
       join(home, '.rd', 'docker.sock'),
+      // A Podman machine's Docker-compatible API (podman-mac-helper links /var/run/docker.sock to it): the
+      // default machine's socket, then where Podman 4 kept it (per machine, then under qemu).
+      join(podmanMachineDir(home), 'podman.sock'),
+      join(podmanMachineDir(home), 'podman-machine-default', 'podman.sock'),
+      join(podmanMachineDir(home), 'qemu', 'podman.sock'),
     );
   // Docker Desktop for Linux keeps its socket in the user's home.
   else candidates.push(join(home, '.docker', 'desktop', 'docker.sock'));
   const found = candidates.find((p) => e.exists(p));
-  if (!found) warnings.push(`no Docker socket found (looked at ${candidates.join(', ')})`);
+  if (!found)
+    warnings.push(
+      `no Docker socket found (looked at ${candidates.join(', ')})` +
+        (e.platform === 'darwin'
+          ? '; for a Podman machine whose socket is elsewhere (some versions use the per-user temporary folder), run `sudo podman-mac-helper install`, or give --docker-host unix://<the path `podman machine inspect --format {{.ConnectionInfo.PodmanSocket.Path}}` prints>'
+          : ''),
+    );
   const socketPath = found ?? DEFAULT_SOCKET;
   return { source: 'default', url: `unix://${socketPath}`, options: { socketPath }, warnings };
 }

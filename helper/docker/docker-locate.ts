@@ -1,6 +1,7 @@
 // Whose Docker the helper should use when it runs as a service (root under launchd or systemd, no SUDO_USER):
-// the person at the Mac (the owner of /dev/console, as docker-mac-net-connect does) or, on Linux, the user
-// who installed the service (the control socket's owner). Their ~/.docker names the current context, and
+// the person at the Mac (the owner of /dev/console, as docker-mac-net-connect does; at the login window the
+// user who installed the service) or, on Linux, the user who installed the service (the control socket's
+// owner). Their ~/.docker names the current context, and
 // their home holds the per-user sockets (Docker Desktop's ~/.docker/run/docker.sock, Colima, OrbStack).
 import { readdirSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
@@ -19,7 +20,7 @@ export interface ServiceUserEnv {
   ownerOf: (path: string) => number | undefined;
   /** Directory entries, or [] when it cannot be read. */
   listDir: (path: string) => string[];
-  /** Linux: the user the service was installed for (--socket-owner). */
+  /** The user the service was installed for (--socket-owner); on macOS only while nobody is at the console. */
   serviceUid?: number | undefined;
 }
 
@@ -44,8 +45,12 @@ export function serviceUser(e: ServiceUserEnv): { uid: number; why: string } | u
   if (e.uid !== 0) return undefined;
   if (e.platform === 'darwin') {
     const uid = e.ownerOf(e.consoleFile);
-    // root owns /dev/console at the login window: nobody's Docker to follow yet.
-    return uid !== undefined && uid !== 0 ? { uid, why: `the owner of ${e.consoleFile}` } : undefined;
+    if (uid !== undefined && uid !== 0) return { uid, why: `the owner of ${e.consoleFile}` };
+    // root owns /dev/console at the login window, where launchd starts the service at boot: the installing
+    // user's Docker is the best guess of what will start after login (root's home has none).
+    if (e.serviceUid !== undefined && e.serviceUid !== 0)
+      return { uid: e.serviceUid, why: 'the user the service was installed for (nobody at the console)' };
+    return undefined;
   }
   if (e.serviceUid !== undefined && e.serviceUid !== 0)
     return { uid: e.serviceUid, why: 'the user the service was installed for' };

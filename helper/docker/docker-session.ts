@@ -6,7 +6,12 @@ import Dockerode from 'dockerode';
 import type { Logger } from '../../common/log';
 import type { EngineKind } from './engine-detect';
 import { AgentContainer } from './agent-container';
-import { cleartextWarning, resolveDockerEndpoint, type DockerConnectOptions } from './docker-endpoint';
+import {
+  cleartextWarning,
+  resolveDockerEndpoint,
+  type DockerConnectOptions,
+  type DockerEndpoint,
+} from './docker-endpoint';
 import { DockerEventHub } from './docker-event-hub';
 import type { FollowerTiming } from './docker-events';
 import { EngineChoice } from './engine-choice';
@@ -29,6 +34,14 @@ export interface DockerSessionOptions {
   createClient?: (options: DockerConnectOptions) => Dockerode;
   /** The event stream's timing (tests shorten it). */
   timing?: FollowerTiming;
+  /**
+   * Docker is unreachable here and, worked out again, the endpoint is another one (the console user logged in
+   * after a boot-time start, `docker context use`, Colima started after the context moved): the daemon opens
+   * a new session there. Not called when dockerHost names the endpoint.
+   */
+  onEndpointMoved?: (url: string) => void;
+  /** Works the endpoint out (tests pass their own); default: resolveDockerEndpoint. */
+  resolve?: (dockerHost: string | undefined, serviceUid: number | undefined) => DockerEndpoint;
 }
 
 export class DockerSession {
@@ -47,7 +60,8 @@ export class DockerSession {
 
   /** Resolves the endpoint and builds the parts; throws when the endpoint cannot be used. */
   constructor(o: DockerSessionOptions) {
-    const ep = resolveDockerEndpoint(o.dockerHost ?? undefined, { serviceUid: o.serviceUid });
+    const resolve = o.resolve ?? ((host, uid) => resolveDockerEndpoint(host, { serviceUid: uid }));
+    const ep = resolve(o.dockerHost ?? undefined, o.serviceUid);
     for (const w of ep.warnings) o.log.warn(w, {});
     this.endpoint = ep.url;
     this.warning = cleartextWarning(ep);
@@ -64,6 +78,35 @@ export class DockerSession {
     this.hub = new DockerEventHub(this.docker, o.timing);
     this.watcher = new NetworkWatcher(this.docker, { log: o.log, hub: this.hub });
     this.index = new ContainerIndex(this.docker, { log: o.log, hub: this.hub });
+    const moved = o.onEndpointMoved;
+    if (!o.dockerHost && moved) this.followMoves(() => resolve(undefined, o.serviceUid), moved);
+  }
+
+  /**
+   * After each failed attempt to reach Docker (the follower retries with backoff, at most every 5 s), works
+   * the endpoint out again; a different one is reported once. Costs a few stats and file reads per attempt,
+   * and no timer of its own: nothing runs while Docker answers.
+   */
+  private followMoves(resolve: () => DockerEndpoint, moved: (url: string) => void): void {
+    let reported = false;
+    this.hub.attach({
+      filters: { type: [], event: [] },
+      openSession: () => ({ list: () => Promise.resolve(), onLine: () => undefined }),
+      onConnected: () => undefined,
+      onDisconnected: () => {
+        if (reported || this.closed) return;
+        let url: string;
+        try {
+          url = resolve().url;
+        } catch {
+          return; // a context unusable for now: looked at again at the next attempt
+        }
+        if (url === this.endpoint) return;
+        reported = true;
+        // Not from inside the follower's loop: the daemon closes this session, which waits for that loop.
+        setImmediate(() => moved(url));
+      },
+    });
   }
 
   /** Opens the one event stream (the watcher and the index list, then follow it). */

@@ -260,12 +260,16 @@ test('a root service on macOS follows the console user: their context, else thei
   const c = resolveDockerEndpoint(undefined, env('/var/root', {}, mac));
   assert.equal(c.source, 'context');
   assert.equal(c.context, 'colima');
-  // At the login window root owns the console: nobody to follow, root's own home is used.
+  // At the login window root owns the console: nobody to follow, root's own home is used ...
   chownSync(consoleFile, 0, 0);
   assert.equal(
     invokingUserHome({ ...env('/var/root', {}, mac), env: { HOME: '/var/root' } } as EndpointEnv),
     '/var/root',
   );
+  // ... unless the service was installed for someone (launchd starts it at boot, before anyone logs in):
+  // then it is their Docker that will start after login.
+  const boot = resolveDockerEndpoint(undefined, env('/var/root', {}, { ...mac, serviceUid: 501 }));
+  assert.equal(boot.context, 'colima');
   // A process that is not root never looks at the console.
   chownSync(consoleFile, 501, 0);
   assert.equal(
@@ -300,4 +304,29 @@ test('a root service on Linux follows the user it was installed for (passwd), e.
     } as EndpointEnv),
     '/root',
   );
+});
+
+test('a Podman machine on macOS: its Docker-compatible socket in the machine folder, and a hint when none', () => {
+  const h = home();
+  const mac = { platform: 'darwin' as const };
+  const none = resolveDockerEndpoint(undefined, env(h, {}, mac));
+  assert.match(none.warnings.join('\n'), /podman-mac-helper install.*--docker-host/);
+  const sock = join(
+    h,
+    '.local',
+    'share',
+    'containers',
+    'podman',
+    'machine',
+    'podman-machine-default',
+    'podman.sock',
+  );
+  put(sock, '');
+  assert.deepEqual(resolveDockerEndpoint(undefined, env(h, {}, mac)).options, { socketPath: sock });
+  // The default machine's own socket, where recent versions put it, comes first.
+  const current = join(h, '.local', 'share', 'containers', 'podman', 'machine', 'podman.sock');
+  put(current, '');
+  assert.deepEqual(resolveDockerEndpoint(undefined, env(h, {}, mac)).options, { socketPath: current });
+  // Linux has no Podman machine: the hint is not given there.
+  assert.doesNotMatch(resolveDockerEndpoint(undefined, env(home())).warnings.join('\n'), /podman/);
 });

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { createLogger } from '../../common/log';
+import type { DockerEndpoint } from '../../helper/docker/docker-endpoint';
 import { DockerSession } from '../../helper/docker/docker-session';
 
 const NETWORK: Dockerode.NetworkInspectInfo = {
@@ -138,5 +139,86 @@ test('replacing the session closes the old stream and opens exactly one new one'
     assert.equal(oldFake.streams.length, 1);
   } finally {
     await next.close();
+  }
+});
+
+/** A Docker that is not there: every event stream fails at once, as on a socket nobody listens at. */
+class AbsentDocker extends FakeDocker {
+  attempts = 0;
+  override getEvents(): Promise<NodeJS.ReadableStream> {
+    this.attempts++;
+    return Promise.reject(new Error('connect ENOENT /var/run/docker.sock'));
+  }
+}
+
+function endpoint(url: string): DockerEndpoint {
+  return { source: 'default', url, options: { socketPath: url.slice('unix://'.length) }, warnings: [] };
+}
+
+test('while Docker is unreachable the endpoint is worked out again, and a new one is reported once', async () => {
+  // At boot launchd starts the service before anyone logs in; after login the user's Colima appears.
+  const answers = [
+    'unix:///var/run/docker.sock',
+    'unix:///var/run/docker.sock',
+    'unix:///Users/ana/.colima/default/docker.sock',
+  ];
+  let asked = 0;
+  const moves: string[] = [];
+  const fake = new AbsentDocker();
+  const session = new DockerSession({
+    dockerHost: null,
+    log,
+    onChange: () => undefined,
+    createClient: () => fake as unknown as Dockerode,
+    timing: { minBackoffMs: 5, maxBackoffMs: 5 },
+    resolve: () => endpoint(answers[Math.min(asked++, answers.length - 1)]!),
+    onEndpointMoved: (url) => moves.push(url),
+  });
+  try {
+    assert.equal(session.endpoint, 'unix:///var/run/docker.sock');
+    session.start();
+    await until('the move reported', () => moves.length === 1);
+    // Reported once, although the follower keeps retrying the old endpoint until the daemon replaces it.
+    const attempts = fake.attempts;
+    await until('more attempts', () => fake.attempts >= attempts + 3);
+    assert.deepEqual(moves, ['unix:///Users/ana/.colima/default/docker.sock']);
+  } finally {
+    await session.close();
+  }
+});
+
+test('an endpoint named by dockerHost is never worked out again, and a reachable Docker is left alone', async () => {
+  let asked = 0;
+  const moves: string[] = [];
+  const absent = new AbsentDocker();
+  const named = new DockerSession({
+    dockerHost: 'unix:///opt/docker.sock',
+    log,
+    onChange: () => undefined,
+    createClient: () => absent as unknown as Dockerode,
+    timing: { minBackoffMs: 5, maxBackoffMs: 5 },
+    resolve: (host) => (asked++, endpoint(host ?? 'unix:///elsewhere.sock')),
+    onEndpointMoved: (url) => moves.push(url),
+  });
+  const fake = new FakeDocker();
+  const reachable = new DockerSession({
+    dockerHost: null,
+    log,
+    onChange: () => undefined,
+    createClient: () => fake as unknown as Dockerode,
+    resolve: () => (asked++, endpoint(asked > 1 ? 'unix:///elsewhere.sock' : 'unix:///var/run/docker.sock')),
+    onEndpointMoved: (url) => moves.push(url),
+  });
+  try {
+    named.start();
+    reachable.start();
+    await until('attempts on the named endpoint', () => absent.attempts >= 3);
+    await until('the reachable one connected', () => reachable.watcher.status.state === 'connected');
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(asked, 2, 'each worked its endpoint out once, when it opened');
+    assert.deepEqual(moves, []);
+  } finally {
+    await named.close();
+    await reachable.close();
   }
 });
