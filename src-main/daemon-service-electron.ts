@@ -2,6 +2,7 @@
 // type daemonService). macOS asks the user to approve it in System Settings › Login Items the first time.
 import { execFile } from 'node:child_process';
 import { app } from 'electron';
+import { teamIdentifier } from './codesign-team';
 
 export type DaemonServiceStatus = 'not-registered' | 'enabled' | 'requires-approval' | 'not-found';
 
@@ -12,9 +13,14 @@ export function registerDaemonService(serviceName: string, update: boolean): Dae
   return app.getLoginItemSettings({ type: 'daemonService', serviceName }).status;
 }
 
-/** Whether codesign accepts the bundle (a development build is unsigned). */
+/** Whether codesign accepts the bundle and a developer signed it (a development build is unsigned or ad hoc). */
 export function bundleIsSigned(bundle: string): Promise<boolean> {
   return new Promise((resolve) => {
-    execFile('/usr/bin/codesign', ['--verify', '--strict', bundle], (err) => resolve(!err));
+    execFile('/usr/bin/codesign', ['--verify', '--strict', bundle], (err) => {
+      if (err) return resolve(false);
+      execFile('/usr/bin/codesign', ['-dv', bundle], (err2, _stdout, stderr) =>
+        resolve(!err2 && teamIdentifier(String(stderr)) !== undefined),
+      );
+    });
   });
 }
