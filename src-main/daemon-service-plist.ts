@@ -14,6 +14,14 @@ export const SM_SERVICE_NAME = `${SM_LABEL}.plist`;
 export const SM_PLIST_PATH = `Contents/Library/LaunchDaemons/${SM_SERVICE_NAME}`;
 
 const LOG_DIR = '/Library/Logs/Gangway';
+/**
+ * Where launchd puts what the helper prints before its own log is open (a crash at start). launchd opens it
+ * before the helper runs, and on this path nothing has made a folder for it yet (the helper makes LOG_DIR
+ * only once it runs). Reports differ on whether launchd makes a missing folder (openclaw/openclaw#909: no;
+ * LrGenius/LrGeniusAI#298: yes, where it may write), and a job whose output file cannot be opened exits 78
+ * (EX_CONFIG) without running: a file directly in /Library/Logs, which macOS ships, needs no folder.
+ */
+export const SM_STDERR_LOG = '/Library/Logs/Gangway-helper.log';
 
 /** The JavaScript Electron runs (-e): finds the bundle from its own binary, then starts the daemon. */
 export function smDaemonLoader(): string {
@@ -60,7 +68,7 @@ export function smAppServicePlist(productName = 'Gangway', appId = 'dev.gangway.
   <key>ProcessType</key>
   ${s(HELPER_PROCESS_TYPE)}
   <key>StandardErrorPath</key>
-  ${s(`${LOG_DIR}/helper.log`)}
+  ${s(SM_STDERR_LOG)}
 </dict>
 </plist>
 `;

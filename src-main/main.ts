@@ -1,7 +1,9 @@
 // Gangway's menu-bar app. Reads top to bottom: one instance, no Dock icon, a tray whose menu is rebuilt from
 // the daemon's state on every event, the window on demand, and the helper installed when none answers.
-import { app, dialog } from 'electron';
+import { app, dialog, shell } from 'electron';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { release, userInfo } from 'node:os';
+import { join } from 'node:path';
 
 import { callApi } from '../client/api-client';
 import { ROUTES } from '../common/api-routes';
@@ -13,6 +15,7 @@ import { chooseInstallMethod } from './install-method';
 import { wireIpc } from './ipc';
 import { createLoginItem } from './login-item';
 import { buildMenuModel, type MenuAction } from './menu-model';
+import { LOGIN_ITEMS_SETTINGS_URL, smNextStep } from './sm-approval';
 import { GangwayTray } from './tray';
 import { allWindows, openWindow } from './window';
 
@@ -50,7 +53,62 @@ async function run(key: string, fn: () => Promise<unknown>): Promise<void> {
   }
 }
 
-async function install(update: boolean): Promise<void> {
+// A file, so that a user who has not allowed the helper yet is not asked again at every launch.
+const approvalToldFile = () => join(app.getPath('userData'), 'helper-approval-asked');
+let approvalTold: boolean | undefined;
+
+function approvalAsked(): boolean {
+  return (approvalTold ??= existsSync(approvalToldFile()));
+}
+
+function rememberApprovalTold(told: boolean): void {
+  if (approvalAsked() === told) return;
+  approvalTold = told;
+  try {
+    if (told) writeFileSync(approvalToldFile(), '');
+    else rmSync(approvalToldFile(), { force: true });
+  } catch {
+    // at worst the user is told again at the next launch
+  }
+}
+
+async function askApproval(): Promise<void> {
+  const choice = await dialog.showMessageBox({
+    type: 'info',
+    title: 'Allow Gangway’s helper',
+    message: 'macOS needs your permission before Gangway’s helper can run.',
+    detail:
+      'In System Settings › General › Login Items, turn on Gangway under “Allow in the Background”. ' +
+      'The helper then starts by itself.',
+    buttons: ['Open Login Items', 'Later'],
+    defaultId: 0,
+    cancelId: 1,
+  });
+  if (choice.response === 0) await shell.openExternal(LOGIN_ITEMS_SETTINGS_URL);
+}
+
+async function installWithSmAppService(
+  serviceName: string,
+  update: boolean,
+  trigger: 'launch' | 'menu',
+): Promise<void> {
+  const facts = { trigger, told: approvalAsked() };
+  let step = smNextStep({
+    ...facts,
+    status: app.getLoginItemSettings({ type: 'daemonService', serviceName }).status,
+    registered: false,
+  });
+  if (step.action === 'register')
+    step = smNextStep({ ...facts, status: registerDaemonService(serviceName, update), registered: true });
+  rememberApprovalTold(step.told);
+  installDeclined = step.action !== 'check';
+  if (step.action === 'ask-approval') {
+    render();
+    await askApproval();
+  } else if (step.action === 'check') await state.checkVersion();
+}
+
+async function install(update: boolean, trigger: 'launch' | 'menu' = 'menu'): Promise<void> {
   const method = chooseInstallMethod({
     platform: process.platform,
     osRelease: release(),
@@ -59,11 +117,7 @@ async function install(update: boolean): Promise<void> {
     appPath: appLocation(),
   });
   if (method.kind === 'refuse') throw new Error(method.message);
-  if (method.kind === 'sm-app-service') {
-    if (registerDaemonService(method.serviceName, update) === 'requires-approval')
-      throw new Error('Allow Gangway’s helper in System Settings › General › Login Items, then try again.');
-    return void (await state.checkVersion());
-  }
+  if (method.kind === 'sm-app-service') return installWithSmAppService(method.serviceName, update, trigger);
   const me = userInfo();
   const outcome = await installHelper(
     { runtime: process.execPath, cli: helperCli(), uid: me.uid, gid: me.gid },
@@ -118,6 +172,10 @@ void app.whenReady().then(() => {
   tray = new GangwayTray(onAction);
   wireIpc(socket, state, allWindows);
   state.on('change', render);
+  // Once the helper answers it was allowed: should it ever be switched off, the next launch says so again.
+  state.on('change', (view) => {
+    if (view.kind === 'ok') rememberApprovalTold(false);
+  });
   state.start();
   render();
   // Tests drive the app without a password prompt, and read the tray through this hook.
@@ -126,7 +184,7 @@ void app.whenReady().then(() => {
     Object.assign(globalThis, { gangwayTest: { trayLabels: () => tray?.labels() ?? [], openWindow } });
   void state.checkVersion().then(() => {
     if (!testing && state.view.kind === 'unreachable' && !state.view.installed)
-      void run('install', () => install(false));
+      void run('install', () => install(false, 'launch'));
   });
 });
 

@@ -9,6 +9,7 @@ import vm from 'node:vm';
 import {
   SM_PLIST_PATH,
   SM_SERVICE_NAME,
+  SM_STDERR_LOG,
   smAppServicePlist,
   smDaemonLoader,
 } from '../../src-main/daemon-service-plist';
@@ -63,6 +64,12 @@ test('the plist: label, BundleProgram inside the bundle, Electron as Node, kept 
   assert.match(p, /<key>KeepAlive<\/key>\s*<true\/>/);
   assert.equal(value('ProcessType'), 'Interactive', 'not throttled as an unnamed job would be');
   assert.doesNotMatch(p, /<key>Program<\/key>/, 'BundleProgram, not an absolute Program');
+  // launchd opens these before the helper runs, and nothing makes a folder for them first on this path.
+  assert.equal(value('StandardErrorPath'), SM_STDERR_LOG);
+  for (const key of ['StandardErrorPath', 'StandardOutPath']) {
+    const file = value(key);
+    if (file !== undefined) assert.equal(path.dirname(file), '/Library/Logs', `${key} ${file}`);
+  }
   // The loader sits in the plist XML-escaped.
   assert.ok(
     p.includes(smDaemonLoader().replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/>/g, '&gt;')),

@@ -1,13 +1,25 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CommandError, type Runner } from '../../shared/exec';
 import {
+  BOOTSTRAP_RETRY_MS,
   LaunchdServiceManager,
+  UNLOAD_WAIT_MS,
   launchdPlist,
   parseLaunchctlPrint,
+  type DarwinServiceDeps,
 } from '../../helper/service/service-darwin';
 import { createServiceManager } from '../../helper/service/service-factory';
 import { SystemdServiceManager, systemdUnit } from '../../helper/service/service-linux';
@@ -55,6 +67,30 @@ function opts(root: string): InstallOptions {
 }
 
 const fail = (cmd: string, args: readonly string[]) => new CommandError(cmd, args, 'boom', 1);
+
+/** launchd's clock for LaunchdServiceManager: sleeping moves it on at once, so no test waits for real. */
+function fakeClock(): Required<Pick<DarwinServiceDeps, 'now' | 'sleep' | 'progress'>> & {
+  elapsed: () => number;
+  lines: string[];
+} {
+  let t = 0;
+  const lines: string[] = [];
+  return {
+    now: () => t,
+    sleep: (ms) => {
+      t += ms;
+      return Promise.resolve();
+    },
+    progress: (line) => void lines.push(line),
+    elapsed: () => t,
+    lines,
+  };
+}
+
+const EIO = (cmd: string, args: readonly string[]) =>
+  new CommandError(cmd, args, 'Bootstrap failed: 5: Input/output error\n', 5);
+const NOT_LOADED = (cmd: string, args: readonly string[]) =>
+  new CommandError(cmd, args, 'Could not find service "dev.gangway.helper" in domain for system', 113);
 
 test(
   'systemd install writes the unit atomically (0644), reloads, enables and restarts',
@@ -168,50 +204,151 @@ test(
 test(
   'launchd install writes the plist and bootstraps it',
   withRoot(async (root) => {
-    const { runner, calls } = fakeRunner((cmd, args) => (args[0] === 'bootout' ? fail(cmd, args) : ''));
-    const m = new LaunchdServiceManager({ runner, plistDir: join(root, 'LaunchDaemons') });
+    const { runner, calls } = fakeRunner((cmd, args) =>
+      args[0] === 'bootout' ? fail(cmd, args) : args[0] === 'print' ? NOT_LOADED(cmd, args) : '',
+    );
+    const clock = fakeClock();
+    const m = new LaunchdServiceManager({ runner, plistDir: join(root, 'LaunchDaemons'), ...clock });
     const o = opts(root);
     const r = await m.install(o);
     assert.equal(r.path, join(root, 'LaunchDaemons', 'dev.gangway.helper.plist'));
     assert.deepEqual(r.warnings, []);
+    assert.equal(r.started, true);
     assert.equal(readFileSync(r.path, 'utf8'), launchdPlist(o));
     assert.equal(statSync(r.path).mode & 0o777, 0o644);
     assert.deepEqual(calls, [
       ['launchctl', 'bootout', 'system/dev.gangway.helper'],
+      ['launchctl', 'print', 'system/dev.gangway.helper'],
       ['launchctl', 'enable', 'system/dev.gangway.helper'],
       ['launchctl', 'bootstrap', 'system', r.path],
     ]);
+    assert.equal(clock.elapsed(), 0, 'nothing to wait for');
+    assert.deepEqual(clock.lines, [], 'silent when launchd makes it wait for nothing');
   }),
 );
 
 test(
-  'launchd install falls back to load -w, and fails when both fail',
+  'launchd install waits until launchd has dropped the old job before bootstrapping',
   withRoot(async (root) => {
-    const { runner, calls } = fakeRunner((cmd, args) => (args[0] === 'bootstrap' ? fail(cmd, args) : ''));
-    const m = new LaunchdServiceManager({ runner, plistDir: root });
-    const r = await m.install(opts(root));
-    assert.match(r.warnings[0]!, /load -w/);
-    assert.deepEqual(calls.at(-1), ['launchctl', 'load', '-w', m.path]);
-    const both = fakeRunner((cmd, args) => (['bootstrap', 'load'].includes(args[0]!) ? fail(cmd, args) : ''));
-    await assert.rejects(
-      new LaunchdServiceManager({ runner: both.runner, plistDir: root }).install(opts(root)),
+    let prints = 0;
+    const { runner, calls } = fakeRunner((cmd, args) =>
+      args[0] === 'print' && ++prints > 4 ? NOT_LOADED(cmd, args) : '',
+    );
+    const clock = fakeClock();
+    const m = new LaunchdServiceManager({ runner, plistDir: root, ...clock });
+    assert.equal((await m.install(opts(root))).started, true);
+    assert.deepEqual(
+      calls.map((c) => c[1]),
+      ['bootout', 'print', 'print', 'print', 'print', 'print', 'enable', 'bootstrap'],
+    );
+    assert.equal(clock.elapsed(), 4 * 250);
+    assert.match(
+      clock.lines.join('\n'),
+      /waiting for launchd to finish removing system\/dev\.gangway\.helper/,
     );
   }),
 );
 
 test(
-  'launchd uninstall boots out and removes; idempotent',
+  'launchd install retries a bootstrap refused with EIO, and never falls back to load -w',
   withRoot(async (root) => {
-    const { runner, calls } = fakeRunner();
-    const m = new LaunchdServiceManager({ runner, plistDir: root });
+    let bootstraps = 0;
+    const { runner, calls } = fakeRunner((cmd, args) => {
+      if (args[0] === 'print') return NOT_LOADED(cmd, args);
+      if (args[0] === 'bootstrap' && ++bootstraps <= 3) return EIO(cmd, args);
+      return '';
+    });
+    const clock = fakeClock();
+    const m = new LaunchdServiceManager({ runner, plistDir: root, ...clock });
+    const r = await m.install(opts(root));
+    assert.deepEqual({ started: r.started, warnings: r.warnings }, { started: true, warnings: [] });
+    assert.equal(bootstraps, 4);
+    assert.ok(!calls.some((c) => c[1] === 'load' || c[1] === 'unload'), JSON.stringify(calls));
+    assert.equal(clock.elapsed(), 3 * 500);
+    assert.deepEqual(clock.lines, [
+      'launchctl bootstrap failed (exit 5: Bootstrap failed: 5: Input/output error); retrying for up to 15 s…',
+    ]);
+  }),
+);
+
+test(
+  "launchd install gives up after a bounded time and names the command, its exit status and launchd's words",
+  withRoot(async (root) => {
+    const { runner, calls } = fakeRunner((cmd, args) =>
+      args[0] === 'print' ? NOT_LOADED(cmd, args) : args[0] === 'bootstrap' ? EIO(cmd, args) : '',
+    );
+    const clock = fakeClock();
+    const m = new LaunchdServiceManager({ runner, plistDir: root, ...clock });
+    await assert.rejects(m.install(opts(root)), (err: Error) => {
+      assert.match(
+        err.message,
+        /^launchctl bootstrap system \S+dev\.gangway\.helper\.plist failed \(exit 5: Bootstrap failed: 5: Input\/output error\), 31 attempts in 15 s$/,
+      );
+      return true;
+    });
+    assert.ok(clock.elapsed() <= BOOTSTRAP_RETRY_MS, String(clock.elapsed()));
+    assert.ok(!calls.some((c) => c[1] === 'load'), 'a load -w that exits 0 must not turn this into success');
+  }),
+);
+
+test(
+  'launchd install waits for the old job at most UNLOAD_WAIT_MS, then says so if bootstrap still fails',
+  withRoot(async (root) => {
+    const { runner, calls } = fakeRunner((cmd, args) => (args[0] === 'bootstrap' ? EIO(cmd, args) : ''));
+    const clock = fakeClock();
+    const m = new LaunchdServiceManager({ runner, plistDir: root, ...clock });
+    await assert.rejects(
+      m.install(opts(root)),
+      /launchd still had system\/dev\.gangway\.helper after launchctl bootout$/,
+    );
+    assert.equal(calls.filter((c) => c[1] === 'print').length, UNLOAD_WAIT_MS / 250 + 1);
+    assert.ok(clock.elapsed() <= UNLOAD_WAIT_MS + BOOTSTRAP_RETRY_MS, String(clock.elapsed()));
+    assert.match(
+      clock.lines.join('\n'),
+      /still has system\/dev\.gangway\.helper 10 s after launchctl bootout/,
+    );
+  }),
+);
+
+test(
+  'launchd uninstall boots out, waits until the job is gone, and removes; idempotent',
+  withRoot(async (root) => {
+    let bootedOut = false;
+    const { runner, calls } = fakeRunner((cmd, args) => {
+      if (args[0] === 'bootout') bootedOut = true;
+      return args[0] === 'print' && bootedOut ? NOT_LOADED(cmd, args) : '';
+    });
+    const m = new LaunchdServiceManager({ runner, plistDir: root, ...fakeClock() });
     await m.install(opts(root));
+    bootedOut = false;
     calls.length = 0;
     assert.deepEqual(await m.uninstall(), { removed: [m.path], stopped: true, warnings: [] });
-    assert.deepEqual(calls, [['launchctl', 'bootout', 'system/dev.gangway.helper']]);
+    assert.deepEqual(calls, [
+      ['launchctl', 'bootout', 'system/dev.gangway.helper'],
+      ['launchctl', 'print', 'system/dev.gangway.helper'],
+    ]);
     assert.ok(!existsSync(m.path));
     const failing = fakeRunner((cmd, args) => fail(cmd, args));
-    const m2 = new LaunchdServiceManager({ runner: failing.runner, plistDir: root });
+    const m2 = new LaunchdServiceManager({ runner: failing.runner, plistDir: root, ...fakeClock() });
     assert.deepEqual(await m2.uninstall(), { removed: [], stopped: false, warnings: [] });
+  }),
+);
+
+test(
+  "launchd uninstall: a failed bootout of a loaded job is a warning with launchd's words, not unload -w",
+  withRoot(async (root) => {
+    const bootoutEIO = (cmd: string, args: readonly string[]) =>
+      new CommandError(cmd, args, 'Boot-out failed: 5: Input/output error\n', 5);
+    const { runner, calls } = fakeRunner((cmd, args) => (args[0] === 'bootout' ? bootoutEIO(cmd, args) : ''));
+    const m = new LaunchdServiceManager({ runner, plistDir: root, ...fakeClock() });
+    writeFileSync(m.path, launchdPlist(opts(root)));
+    const r = await m.uninstall();
+    assert.deepEqual(r.removed, [m.path]);
+    assert.equal(r.stopped, false);
+    assert.deepEqual(r.warnings, [
+      'launchctl bootout system/dev.gangway.helper failed (exit 5: Boot-out failed: 5: Input/output error); the helper may still run',
+    ]);
+    assert.ok(!calls.some((c) => c[1] === 'unload'), JSON.stringify(calls));
   }),
 );
 
