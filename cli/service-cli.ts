@@ -19,7 +19,8 @@ Commands:
   install      copy the helper into a root-owned directory (Linux: /usr/local/lib/gangway/VERSION,
                macOS: /Library/PrivilegedHelperTools/dev.gangway.helper), write the unit / plist that
                runs that copy, and start the service (needs root: sudo). Refused when the runtime
-               (node) could be changed by a user other than root.
+               (node) could be changed by a user other than root; on macOS a runtime inside an app
+               bundle (Gangway.app) is copied there too, the whole bundle.
   uninstall    disconnect (remove the agent container and the DNS resolver entry), stop the
                service (its routes go with its device), remove the unit / plist and the copied
                helper (needs root)
@@ -177,7 +178,13 @@ export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {
         );
         return EXIT.failure;
       }
-      (deps.copyHelper ?? copyHelper)(plan.files, plan.dest);
+      if (plan.app) {
+        // Some 250 MB: seconds of silence otherwise.
+        const line = `copying ${plan.app.from} into ${plan.dest}, as the service's runtime (a few seconds)`;
+        if (v.json) err(line);
+        else out(line);
+      }
+      (deps.copyHelper ?? copyHelper)(plan.files, plan.dest, plan.app);
       const unsafe = checkInstalledCopy(plan, deps.plan?.ownership);
       if (unsafe.length) {
         err(
@@ -187,9 +194,12 @@ export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {
       }
       const r = await manager.install(plan.options);
       if (!deps.plan?.dest) pruneOtherVersions(platform, plan.dest);
-      if (v.json) out(JSON.stringify({ ...r, helper: plan.dest, owner: opts.owner }));
+      if (v.json)
+        out(JSON.stringify({ ...r, helper: plan.dest, runtime: plan.options.nodePath, owner: opts.owner }));
       else {
-        out(`copied the helper into ${plan.dest}`);
+        out(
+          `copied the helper into ${plan.dest}${plan.app ? `, and its runtime ${plan.options.nodePath}` : ''}`,
+        );
         out(`wrote ${r.path}`);
         if (r.started)
           out(`started ${manager.kind} service; control socket ${opts.socketPath} for ${opts.owner.user}`);

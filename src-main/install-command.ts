@@ -14,7 +14,7 @@ export function rootChanges(platform: NodeJS.Platform): string[] {
       ? 'sends names under the container suffix to that server with the file /etc/resolver/<suffix>'
       : 'sends names under the container suffix to that server through the tunnel interface’s DNS settings in systemd-resolved',
     mac
-      ? 'installs the service: a root-owned copy of the helper in /Library/PrivilegedHelperTools/dev.gangway.helper and /Library/LaunchDaemons/dev.gangway.helper.plist'
+      ? 'installs the service: a root-owned copy of the helper and of the app (its binary runs the helper) in /Library/PrivilegedHelperTools/dev.gangway.helper, and /Library/LaunchDaemons/dev.gangway.helper.plist'
       : 'installs the service: a root-owned copy of the helper in /usr/local/lib/gangway and /etc/systemd/system/gangway.service',
     mac
       ? 'keeps its state, control socket and log in /Library/Application Support/Gangway, /var/run/gangway and /Library/Logs/Gangway'
@@ -33,7 +33,8 @@ export function whyAdmin(platform: NodeJS.Platform = process.platform): string {
 export interface InstallPlan {
   /** The program that runs the CLI: the app's own binary, run as Node. */
   runtime: string;
-  /** The bundled CLI (Resources/helper/gangway.js); install copies its directory for the service. */
+  /** The bundled CLI (Resources/helper/gangway.js); install copies its directory for the service, and on
+   *  macOS the app bundle around `runtime` too (helper/service/install-plan.ts). */
   cli: string;
   uid: number;
   gid: number;

@@ -5,7 +5,8 @@
 //                   launchd checks the bundle's signature before it starts the helper
 //   copy            everything else (Linux, unsigned or development builds, older macOS): the administrator
 //                   prompt runs `gangway service install`, which copies the helper into a root-owned
-//                   directory (helper/service/helper-copy.ts)
+//                   directory (helper/service/helper-copy.ts); on macOS the app bundle too, whole, as the
+//                   service's runtime is the app's binary and the bundle is its user's
 import { transientLocation } from '../common/install-location';
 import { SM_SERVICE_NAME } from './daemon-service-plist';
 

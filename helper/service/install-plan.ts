@@ -1,10 +1,10 @@
 // What `gangway service install` will do, decided before anything changes (and all that --dry-run shows):
 // which files are copied where, which runtime the service starts, and every reason to refuse.
 import { existsSync, lstatSync, realpathSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { BUNDLE_FILES } from '../bundle-dir';
 import { transientLocation } from '../../common/install-location';
-import { helperCopyPlan, helperInstallDir, type CopyItem } from './helper-copy';
+import { appBundleOf, helperCopyPlan, helperInstallDir, type AppCopy, type CopyItem } from './helper-copy';
 import { nonRootWritable, type OwnershipDeps } from './root-owned';
 import type { InstallOptions } from './service-manager';
 
@@ -14,6 +14,9 @@ export interface InstallPlan {
   /** Where the helper is copied to. */
   dest: string;
   files: CopyItem[];
+  /** macOS: the runtime's app bundle, which a user can change, copied whole beside the files; the service
+   *  runs the copy's binary. */
+  app?: AppCopy;
   /** Reasons to refuse, each naming the path, what is wrong and the way out. Empty: go ahead. */
   refusals: string[];
 }
@@ -44,13 +47,30 @@ export function planServiceInstall(input: PlanInput): InstallPlan {
   // The unit names the runtime's real path: a link (/usr/local/bin/node -> a user's version manager) could
   // be pointed elsewhere later, and its target is what runs.
   let runtime = input.base.nodePath;
+  let resolved = false;
   try {
     runtime = (input.ownership?.realpath ?? realpathSync.native)(runtime);
+    resolved = true;
   } catch {
     // nonRootWritable reports it
   }
   const unsafe = nonRootWritable(input.base.nodePath, input.ownership);
-  if (unsafe.length)
+  // The install replaces `dest` whole, so a runtime already in it (a copy made earlier) is copied again.
+  const inDest = runtime.startsWith(dest + sep);
+  // On macOS the runtime is the app's Electron binary, and the app bundle is its user's (and /Applications
+  // is the admin group's): the bundle is copied whole, as the binary needs its frameworks beside it.
+  const bundle =
+    input.platform === 'darwin' && resolved && (unsafe.length || inDest) ? appBundleOf(runtime) : undefined;
+  let app: AppCopy | undefined;
+  if (bundle) {
+    app = { from: bundle.bundle, to: basename(bundle.bundle), runtime: bundle.inside };
+    runtime = join(dest, app.to, app.runtime);
+  } else if (inDest)
+    refusals.push(
+      `the runtime the service would start, ${runtime}, lies in ${dest}, which the install replaces: ` +
+        `run the install with another runtime`,
+    );
+  else if (unsafe.length)
     refusals.push(
       `the runtime the service would start, ${input.base.nodePath}, can be changed by a user other than root: ` +
         `${unsafe.join('; ')}. Install Node.js (or Gangway) where only root can write, e.g. from your ` +
@@ -69,6 +89,7 @@ export function planServiceInstall(input: PlanInput): InstallPlan {
     options: { ...input.base, nodePath: runtime, cliPath: join(dest, BUNDLE_FILES.cli) },
     dest,
     files,
+    ...(app && { app }),
     refusals,
   };
 }
@@ -134,9 +155,13 @@ function rootDataRefusals(base: InstallOptions, ownership?: OwnershipDeps): stri
   return refusals;
 }
 
-/** After the copy: the copied helper must itself pass (a parent directory a user owns would undo it all). */
+/** After the copy: the copied helper must itself pass (a parent directory a user owns would undo it all),
+ *  and so must the runtime when it was copied too. */
 export function checkInstalledCopy(plan: InstallPlan, ownership?: OwnershipDeps): string[] {
-  return plan.files.flatMap((f) => nonRootWritable(join(plan.dest, f.to), ownership));
+  return [
+    ...plan.files.map((f) => join(plan.dest, f.to)),
+    ...(plan.app ? [plan.options.nodePath] : []),
+  ].flatMap((p) => nonRootWritable(p, ownership));
 }
 
 /** The --dry-run text: the unit or plist, then the copies, then what would stop the install. */
@@ -147,6 +172,15 @@ export function describePlan(plan: InstallPlan, unitPath: string, unitText: stri
     '',
     `# files copied into ${plan.dest} (owner root, not writable by group or others)`,
     ...plan.files.map((f) => `${f.from} -> ${join(plan.dest, f.to)} (mode ${f.mode.toString(8)})`),
+    ...(plan.app
+      ? [
+          '',
+          `# the runtime's app bundle, which a user other than root can change, copied whole (ditto: its ` +
+            `signature, links and extended attributes kept), then made root's and checked; the service runs ` +
+            `${plan.options.nodePath}`,
+          `${plan.app.from} -> ${join(plan.dest, plan.app.to)}`,
+        ]
+      : []),
     '',
     plan.refusals.length
       ? `# the install would be refused:\n${plan.refusals.map((r) => `- ${r}`).join('\n')}`

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CopyItem } from '../../helper/service/helper-copy';
+import { appBundleOf, type AppCopy, type CopyItem } from '../../helper/service/helper-copy';
+import { checkInstalledCopy, planServiceInstall } from '../../helper/service/install-plan';
 import type { OwnershipDeps } from '../../helper/service/root-owned';
 import { runServiceCommand, type ServiceCliDeps } from '../../cli/service-cli';
 import type {
@@ -83,7 +84,7 @@ async function cli(argv: string[], over: Partial<ServiceCliDeps> = {}) {
   const manager = new FakeManager();
   const out: string[] = [];
   const err: string[] = [];
-  const copies: { items: CopyItem[]; dest: string }[] = [];
+  const copies: { items: CopyItem[]; dest: string; app?: AppCopy }[] = [];
   const code = await runServiceCommand(argv, {
     manager,
     out: (s) => out.push(s),
@@ -94,7 +95,7 @@ async function cli(argv: string[], over: Partial<ServiceCliDeps> = {}) {
     removeDnsRegistrations: () => Promise.resolve([]),
     bundleDir: () => BUNDLE,
     plan: { dest: DEST, ownership: ownership() },
-    copyHelper: (items, dest) => void copies.push({ items: [...items], dest }),
+    copyHelper: (items, dest, app) => void copies.push({ items: [...items], dest, ...(app && { app }) }),
     removeHelperCopies: () => ['/opt/gangway-test'],
     ...over,
   });
@@ -288,4 +289,169 @@ test('--dry-run prints the unit and the copies, changes nothing, and needs no ro
     /the install would be refused:\n- the runtime the service would start, \/usr\/bin\/node/,
   );
   assert.equal((await cli(['status', '--dry-run'])).code, 2);
+});
+
+// macOS: the runtime is the app's Electron binary, inside a bundle its user owns, in /Applications (the
+// admin group's): the bundle is copied whole into the install directory and the plist runs the copy.
+const APP = '/Applications/Gangway.app';
+const APP_BIN = `${APP}/Contents/MacOS/Gangway`;
+
+/** A Mac's ownership: /Applications root:admin 0775, the app bundle the user's (uid 501). */
+function macOwnership(links: Record<string, string> = {}): OwnershipDeps {
+  return {
+    realpath: (p) => links[p] ?? p,
+    lstat: (p) => ({
+      uid: p.startsWith(APP) ? 501 : 0,
+      mode: p === '/Applications' ? 0o40775 : 0o40755,
+      isSymbolicLink: () => p in links,
+    }),
+    userName: (uid) => (uid === 501 ? 'alice' : undefined),
+  };
+}
+
+function macCli(argv: string[], over: Partial<ServiceCliDeps> = {}) {
+  return cli(argv, {
+    platform: 'darwin',
+    installDefaults: () => ({ ...BASE, nodePath: APP_BIN, env: { ELECTRON_RUN_AS_NODE: '1' } }),
+    plan: { dest: DEST, ownership: macOwnership() },
+    ...over,
+  });
+}
+
+test('appBundleOf: the outermost bundle holding a Contents/…/MacOS executable', () => {
+  assert.deepEqual(appBundleOf(APP_BIN), { bundle: APP, inside: 'Contents/MacOS/Gangway' });
+  assert.deepEqual(appBundleOf('/Applications/Gangway Beta.app/Contents/MacOS/Gangway Beta'), {
+    bundle: '/Applications/Gangway Beta.app',
+    inside: 'Contents/MacOS/Gangway Beta',
+  });
+  // A nested helper app links the outer bundle's frameworks: the outer one is copied.
+  assert.deepEqual(
+    appBundleOf(`${APP}/Contents/Frameworks/Gangway Helper.app/Contents/MacOS/Gangway Helper`),
+    {
+      bundle: APP,
+      inside: 'Contents/Frameworks/Gangway Helper.app/Contents/MacOS/Gangway Helper',
+    },
+  );
+  // A development build runs Electron's own app from the checkout.
+  assert.equal(
+    appBundleOf('/Users/alice/gangway/node_modules/electron/dist/Electron.app/Contents/MacOS/Electron')
+      ?.bundle,
+    '/Users/alice/gangway/node_modules/electron/dist/Electron.app',
+  );
+  for (const p of ['/usr/local/bin/node', `${APP}/Contents/Resources/node`, `${APP}/MacOS/Gangway`, APP])
+    assert.equal(appBundleOf(p), undefined, p);
+});
+
+test('macOS: a runtime in an app bundle a user can change is copied whole; the plist runs the copy', async () => {
+  const r = await macCli(['install']);
+  assert.equal(r.code, 0, r.err);
+  const app = { from: APP, to: 'Gangway.app', runtime: 'Contents/MacOS/Gangway' };
+  assert.equal(r.copies.length, 1);
+  assert.deepEqual(r.copies[0]?.app, app);
+  assert.equal(r.copies[0]?.items.length, 5, 'the helper files are copied beside it as before');
+  assert.deepEqual(r.manager.installed[0], {
+    ...BASE,
+    nodePath: `${DEST}/Gangway.app/Contents/MacOS/Gangway`,
+    cliPath: `${DEST}/gangway.js`,
+    env: { ELECTRON_RUN_AS_NODE: '1' },
+  });
+  // The progress line comes before the copy.
+  assert.match(
+    r.out,
+    new RegExp(`^copying ${APP} into ${DEST}, as the service's runtime \\(a few seconds\\)\\n`),
+  );
+  assert.match(r.out, new RegExp(`copied the helper into ${DEST}, and its runtime ${DEST}/Gangway.app/`));
+  // Through a link to the binary: its real path decides.
+  const linked = await macCli(['install'], {
+    installDefaults: () => ({ ...BASE, nodePath: '/usr/local/bin/gangway-electron' }),
+    plan: { dest: DEST, ownership: macOwnership({ '/usr/local/bin/gangway-electron': APP_BIN }) },
+  });
+  assert.equal(linked.code, 0, linked.err);
+  assert.deepEqual(linked.copies[0]?.app, app);
+});
+
+test('macOS --dry-run shows the bundle copy and the copied runtime; --json carries it', async () => {
+  const r = await macCli(['install', '--dry-run'], { isRoot: () => false });
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /^ExecStart=\/opt\/gangway-test\/0\.1\.0\/Gangway\.app\/Contents\/MacOS\/Gangway /m);
+  assert.match(
+    r.out,
+    /# the runtime's app bundle, which a user other than root can change, copied whole \(ditto/,
+  );
+  assert.match(r.out, new RegExp(`^${APP} -> ${DEST}/Gangway.app$`, 'm'));
+  assert.match(r.out, /nothing was changed \(--dry-run\)/);
+  assert.deepEqual(r.copies, []);
+  const j = await macCli(['install', '--dry-run', '--json'], { isRoot: () => false });
+  const plan = JSON.parse(j.out) as { app: unknown; options: InstallOptions };
+  assert.deepEqual(plan.app, { from: APP, to: 'Gangway.app', runtime: 'Contents/MacOS/Gangway' });
+  assert.equal(plan.options.nodePath, `${DEST}/Gangway.app/Contents/MacOS/Gangway`);
+});
+
+test('macOS: a runtime outside any app bundle, or Linux, is still refused; a root-owned one is not copied', async () => {
+  const nvm = await macCli(['install'], {
+    installDefaults: () => ({ ...BASE, nodePath: '/Users/alice/.nvm/node' }),
+    plan: { dest: DEST, ownership: ownership({ '/Users/alice': 501 }) },
+  });
+  assert.equal(nvm.code, 1);
+  assert.match(nvm.err, /the runtime the service would start, \/Users\/alice\/\.nvm\/node/);
+  assert.deepEqual(nvm.copies, []);
+  // The bundle copy is macOS's answer only: elsewhere nothing runs from an app bundle.
+  const linux = await macCli(['install'], { platform: 'linux' });
+  assert.equal(linux.code, 1);
+  assert.match(linux.err, /the runtime the service would start, \/Applications\/Gangway\.app/);
+  assert.deepEqual(linux.copies, []);
+  // An app bundle only root can change runs as it is.
+  const rootApp = await macCli(['install'], { plan: { dest: DEST, ownership: ownership() } });
+  assert.equal(rootApp.code, 0, rootApp.err);
+  assert.equal(rootApp.copies[0]?.app, undefined);
+  assert.equal(rootApp.manager.installed[0]?.nodePath, APP_BIN);
+});
+
+test('a runtime already inside the install directory is copied again (the install replaces it), or refused', () => {
+  const inDest = `${DEST}/Gangway.app/Contents/MacOS/Gangway`;
+  const input = {
+    version: '0.1.0',
+    bundleDir: BUNDLE,
+    base: { ...BASE, nodePath: inDest },
+    dest: DEST,
+    ownership: ownership(),
+  };
+  const mac = planServiceInstall({ ...input, platform: 'darwin' });
+  assert.deepEqual(mac.refusals, []);
+  assert.deepEqual(mac.app, {
+    from: `${DEST}/Gangway.app`,
+    to: 'Gangway.app',
+    runtime: 'Contents/MacOS/Gangway',
+  });
+  assert.equal(mac.options.nodePath, inDest);
+  const node = planServiceInstall({
+    ...input,
+    platform: 'linux',
+    base: { ...BASE, nodePath: `${DEST}/node` },
+  });
+  assert.match(node.refusals.join('\n'), /lies in \/opt\/gangway-test\/0\.1\.0, which the install replaces/);
+});
+
+test('after the copy, the copied runtime is checked too', () => {
+  const plan = planServiceInstall({
+    platform: 'darwin',
+    version: '0.1.0',
+    bundleDir: BUNDLE,
+    base: { ...BASE, nodePath: APP_BIN },
+    dest: DEST,
+    ownership: macOwnership(),
+  });
+  assert.deepEqual(checkInstalledCopy(plan, macOwnership()), []);
+  const copyNotRoots: OwnershipDeps = {
+    ...macOwnership(),
+    lstat: (p) => ({
+      uid: p === `${DEST}/Gangway.app` ? 501 : 0,
+      mode: 0o40755,
+      isSymbolicLink: () => false,
+    }),
+  };
+  assert.match(
+    checkInstalledCopy(plan, copyNotRoots).join('\n'),
+    /\/Gangway\.app is owned by alice \(uid 501\)/,
+  );
 });
