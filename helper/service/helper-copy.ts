@@ -6,16 +6,21 @@ import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
-  copyFileSync,
+  closeSync,
+  constants,
   existsSync,
+  fstatSync,
   lchownSync,
   lstatSync,
   mkdirSync,
+  openSync,
+  readFileSync,
   readdirSync,
   readlinkSync,
   realpathSync,
   renameSync,
   rmSync,
+  writeFileSync,
 } from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { BUNDLE_FILES } from '../bundle-dir';
@@ -155,8 +160,8 @@ export function copyHelper(
           if (root) chownSync(d, 0, 0);
         }
       }
-      copyFileSync(item.from, to);
-      chmodSync(to, item.mode);
+      const sourceMode = copyRegularFile(item.from, to);
+      chmodSync(to, copiedMode(item.mode, sourceMode));
       if (root) chownSync(to, 0, 0);
     }
     if (app) copyAppBundle(app, join(staging, app.to), copyTree);
@@ -169,6 +174,38 @@ export function copyHelper(
     rmSync(staging, { recursive: true, force: true });
     throw err;
   }
+}
+
+/**
+ * Copies one file, refusing anything but a regular file at `from` itself (no link followed at its last step),
+ * and returns the source's mode. Root reads the source, which its user can swap while the install runs: a
+ * link would let root copy whatever it points at, /etc/shadow included, and a hard link (macOS has no
+ * protected_hardlinks) is a regular file whose mode says whom it belongs to (copiedMode).
+ */
+export function copyRegularFile(from: string, to: string): number {
+  let fd: number;
+  try {
+    fd = openSync(from, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP')
+      throw new Error(`${from} is a symbolic link; the install copies regular files only`);
+    throw err;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new Error(`${from} is not a regular file; the install copies regular files only`);
+    writeFileSync(to, readFileSync(fd), { mode: 0o600, flag: 'wx' });
+    return st.mode;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The copy's mode: the plan's, but readable only by whom the source was (a hard link to a file of root's
+ *  that others may not read stays unreadable to them in the copy). */
+export function copiedMode(planned: number, sourceMode: number): number {
+  const unreadable = 0o444 & ~sourceMode;
+  return planned & ~unreadable;
 }
 
 /** Copies the app bundle to `to`, makes every entry root's and writable by root alone, then checks it. */

@@ -10,6 +10,7 @@ import {
   chownSync,
   existsSync,
   lchownSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
@@ -24,6 +25,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
+  copiedMode,
   copyHelper,
   helperCopyPlan,
   helperInstallDir,
@@ -135,6 +137,38 @@ test('the copy: the bundle files and prebuilds, modes set, owned by root, an ear
     () => helperCopyPlan(bundle),
     /bundle is incomplete, missing .*gangway-agent\.js .*npm run build/,
   );
+});
+
+test('a source file swapped for a link is refused, and a hard link to a file others may not read stays unreadable', () => {
+  const bundle = join(work, 'swap-bundle');
+  mkdirSync(bundle, { recursive: true });
+  for (const f of ['gangway.js', 'gangway_native.node', 'gangway-agent.js', 'gangway-agent.Dockerfile'])
+    writeFileSync(join(bundle, f), `v1 ${f}`);
+  // Root's secret beside the bundle, on the same file system (a hard link needs that).
+  const secret = join(work, 'root-secret');
+  writeFileSync(secret, 'root only');
+  chmodSync(secret, 0o600);
+  const plan = helperCopyPlan(bundle);
+  const dest = join(work, 'swap-lib', '0.1.0');
+  // The bundle's user swaps gangway.js for a link to the secret while the install runs: root would copy the
+  // secret into a file every user may read.
+  rmSync(join(bundle, 'gangway.js'));
+  symlinkSync(secret, join(bundle, 'gangway.js'));
+  assert.throws(
+    () => copyHelper(plan, dest),
+    /gangway\.js is a symbolic link; the install copies regular files only/,
+  );
+  assert.equal(existsSync(dest), false, 'nothing installed');
+  assert.deepEqual(readdirSync(join(work, 'swap-lib')), [], 'no staging directory is left');
+  // A hard link is a regular file; its mode is the secret's, and the copy keeps others from reading it.
+  rmSync(join(bundle, 'gangway.js'));
+  linkSync(secret, join(bundle, 'gangway.js'));
+  copyHelper(plan, dest);
+  assert.equal(statSync(join(dest, 'gangway.js')).mode & 0o777, 0o600);
+  assert.equal(statSync(join(dest, 'gangway-agent.js')).mode & 0o777, 0o644, 'the others as planned');
+  assert.equal(copiedMode(0o755, 0o100644), 0o755);
+  assert.equal(copiedMode(0o644, 0o100640), 0o640);
+  assert.equal(copiedMode(0o755, 0o100600), 0o711);
 });
 
 /**
