@@ -1,11 +1,23 @@
 // Follows the host's routing table through the platform's monitor command (`ip monitor route` on Linux,
 // `route -n monitor` on macOS) and reports changes, debounced. The daemon re-plans on each: a route deleted
 // by hand comes back at once, and a VPN that appears is seen as a conflict without waiting for a resync.
+// Each re-plan reads the whole routing table, so output that cannot change the plan must not cause one: an
+// idle laptop on a busy network would otherwise re-plan all the time. `ip monitor route` prints only routes;
+// macOS's routing socket also carries the neighbour cache, lookups and interface flags, which the command's
+// `relevant` filter (net-darwin.ts) drops line by line.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from '../../common/log';
 
+/** A line longer than this is no monitor message; dropped rather than held without end. */
+const MAX_LINE = 64 * 1024;
+
 export interface RouteMonitorOptions {
-  command: { cmd: string; args: string[] };
+  command: {
+    cmd: string;
+    args: string[];
+    /** Whether one line of the output can change the plan; without it, any output counts. */
+    relevant?: (line: string) => boolean;
+  };
   onChange: () => void;
   log?: Logger;
   debounceMs?: number;
@@ -34,11 +46,20 @@ export class RouteMonitor {
   }
 
   private spawn(): void {
-    const { cmd, args } = this.o.command;
+    const { cmd, args, relevant } = this.o.command;
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] });
     this.child = child;
-    child.stdout?.on('data', () => {
+    // The part of a line that has not ended yet: a chunk can end anywhere.
+    let partial = '';
+    child.stdout?.setEncoding('utf8');
+    child.stdout?.on('data', (chunk: string) => {
       this.failures = 0;
+      if (relevant) {
+        const lines = (partial + chunk).split('\n');
+        partial = lines.pop() ?? '';
+        if (partial.length > MAX_LINE) partial = '';
+        if (!lines.some(relevant)) return;
+      }
       clearTimeout(this.timer);
       this.timer = setTimeout(() => this.o.onChange(), this.o.debounceMs ?? 100);
     });

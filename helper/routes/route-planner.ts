@@ -5,6 +5,7 @@
 // device. A subnet that overlaps a host route on another device (LAN, VPN; equal, more or less specific) is
 // not routed and the conflict is reported on its network. Default routes are the exception: our more
 // specific route only wins for the container subnet itself, which the default route could not reach anyway.
+// A full-tunnel VPN's two halves of the default route count as default routes (isDefaultLike).
 import { formatCidr, overlaps, parseCidr, type Cidr } from '../../common/cidr';
 import { isPrivateSubnet } from '../../common/private-ranges';
 import type { HostRoute } from '../../shared/platform/net-platform';
@@ -143,6 +144,16 @@ function broadWaitsForUser(settings: RouteSettings, n: PlannedNetwork): string |
   return `${broad.join(', ')} is wider than any network Docker makes by itself, so routing it would take the host's traffic for the whole range: not routed until you turn it on (gangway route ${n.name} on)`;
 }
 
+/**
+ * A default route, or one of the two halves a full-tunnel VPN installs to override the default route without
+ * replacing it (wg-quick on macOS, OpenVPN's def1, Tunnelblick: 0.0.0.0/1 + 128.0.0.0/1, ::/1 + 8000::/1).
+ * Such a route overlaps every subnet, yet a more specific route for a container subnet takes from it only
+ * what it could not reach anyway, exactly as from the default route it stands in for.
+ */
+function isDefaultLike(c: Cidr): boolean {
+  return c.prefix <= 1;
+}
+
 interface ParsedRoute {
   cidr: Cidr;
   text: string;
@@ -175,7 +186,7 @@ function findConflict(
   if (tunnel) return `${cidr} overlaps Gangway's tunnel subnet ${formatCidr(tunnel)}`;
   if (c.family === 6 && ctx.ipv6Off) return `${cidr} is not routed: ${ctx.ipv6Off}`;
   const clashes = ctx.hostRoutes
-    .filter((r) => r.device !== ctx.device && r.cidr.prefix > 0 && overlaps(r.cidr, c))
+    .filter((r) => r.device !== ctx.device && !isDefaultLike(r.cidr) && overlaps(r.cidr, c))
     // The most specific clash first: it is the one the user is most likely to recognise (their LAN).
     .sort((a, b) => b.cidr.prefix - a.cidr.prefix);
   if (clashes.length === 0) return undefined;
@@ -253,7 +264,8 @@ export function planRoutes(input: PlanInput): RoutePlan {
 /**
  * Why `subnet` cannot carry the tunnel, or undefined when it can: it must not overlap a Docker network (the
  * network would become unreachable) or a route of the host's other than on the tunnel's own `device` (it
- * would shadow a LAN or VPN). Default routes overlap everything and are ignored.
+ * would shadow a LAN or VPN). Default routes, and a full-tunnel VPN's halves of one, overlap everything and
+ * are ignored.
  */
 export function tunnelSubnetClash(
   subnet: string,
@@ -271,7 +283,7 @@ export function tunnelSubnetClash(
   for (const r of hostRoutes) {
     if (r.device === device) continue;
     const o = parseCidr(r.destination);
-    if (o && o.prefix > 0 && overlaps(c, o))
+    if (o && !isDefaultLike(o) && overlaps(c, o))
       return `it overlaps the host's route to ${r.destination} via ${r.device}`;
   }
   return undefined;

@@ -42,6 +42,7 @@ export interface NetPlatform {
   listRoutes(): Promise<HostRoute[]>;
   /** Whether the device is up (doctor's TUN check). */
   linkState(device: string): Promise<LinkState>;
-  /** A long-running command that prints a line whenever the routing table changes (see route-monitor.ts). */
-  readonly routeMonitor?: { cmd: string; args: string[] };
+  /** A long-running command that prints a line whenever the routing table changes (see route-monitor.ts);
+   *  `relevant` tells the lines that can change the plan from the rest, when the command prints more. */
+  readonly routeMonitor?: { cmd: string; args: string[]; relevant?: (line: string) => boolean };
 }

@@ -2,17 +2,24 @@
 // the integration tests.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DarwinNet, parseNetstat } from '../../shared/platform/net-darwin';
+import { DarwinNet, parseNetstat, parseRouteReply } from '../../shared/platform/net-darwin';
 import { CommandError } from '../../shared/exec';
 import { LinuxNet } from '../../shared/platform/net-linux';
 import { createNetPlatform } from '../../shared/platform/platform';
 import { planRoutes } from '../../helper/routes/route-planner';
 
+/** What macOS's route prints when the kernel takes `route -n add|delete -inet[6] CIDR -interface DEV`. */
+function routeSays(args: readonly string[], error?: string): string {
+  const [, verb, , cidr, , device] = args;
+  const kind = cidr?.endsWith('/128') ? 'host' : 'net';
+  return `${verb} ${kind} ${cidr}: gateway ${device}${error ? `: ${error}` : ''}\n`;
+}
+
 function recorder() {
   const calls: string[] = [];
   const run = (cmd: string, args: readonly string[]) => {
     calls.push([cmd, ...args].join(' '));
-    return Promise.resolve('');
+    return Promise.resolve(cmd === 'route' ? routeSays(args) : '');
   };
   return { calls, run };
 }
@@ -26,10 +33,98 @@ test('macOS: utun addressing and routes bound to the interface', async () => {
   await net.deleteRoute('172.18.0.0/16', 'utun5');
   assert.deepEqual(calls, [
     'ifconfig utun5 inet 10.57.0.1 10.57.0.2 netmask 255.255.255.255 mtu 1420 up',
-    'route -q -n add -inet 172.18.0.0/16 -interface utun5',
-    'route -q -n add -inet6 fd00:1::/64 -interface utun5',
-    'route -q -n delete -inet 172.18.0.0/16 -interface utun5',
+    'route -n add -inet 172.18.0.0/16 -interface utun5',
+    'route -n add -inet6 fd00:1::/64 -interface utun5',
+    'route -n delete -inet 172.18.0.0/16 -interface utun5',
   ]);
+});
+
+test('macOS: route exits 0 when the kernel refuses; its report decides, and a refusal is an error', async () => {
+  // route.c: main() does `newroute(argc, argv); exit(0);` for add and delete, and newroute() prints
+  // "<cmd> <host|net> <dest>: gateway <gw>" then "\n", or ": <error>\n" when the kernel refused.
+  const netstat = (utun5Has: string) => `Routing tables
+
+Internet:
+Destination        Gateway            Flags               Netif Expire
+default            192.168.1.1        UGScg                 en0
+172.18             link#6             UCS                   en0      !
+${utun5Has}
+`;
+  const mac = (answer: (args: readonly string[]) => string, table = netstat('')) =>
+    new DarwinNet((cmd, args) => Promise.resolve(cmd === 'route' ? answer(args) : table));
+
+  // Another device already routes it: recorded as installed before, although nothing was added.
+  await assert.rejects(
+    mac((a) => routeSays(a, 'File exists')).addRoute('172.18.0.0/16', 'utun5'),
+    /macOS refused to add the route 172\.18\.0\.0\/16 via utun5: File exists/,
+  );
+  // The same route already on our own device is what was wanted.
+  await mac(
+    (a) => routeSays(a, 'File exists'),
+    netstat('172.18             utun5              USc                 utun5'),
+  ).addRoute('172.18.0.0/16', 'utun5');
+  await assert.rejects(
+    mac((a) => routeSays(a, 'Network is unreachable')).addRoute('fd00:1::5/128', 'utun5'),
+    /refused to add the route fd00:1::5\/128 via utun5: Network is unreachable/,
+  );
+  await mac((a) => routeSays(a)).addRoute('fd00:1::5/128', 'utun5');
+
+  // A route already gone is not an error; any other refusal is.
+  await mac((a) => routeSays(a, 'not in table')).deleteRoute('172.18.0.0/16', 'utun5');
+  await assert.rejects(
+    mac((a) => routeSays(a, 'entry in use')).deleteRoute('172.18.0.0/16', 'utun5'),
+    /refused to delete the route 172\.18\.0\.0\/16 via utun5: entry in use/,
+  );
+  // No report at all (a route that printed nothing, or something else): the table decides, so a route(8)
+  // that words its report otherwise neither breaks every add nor passes a refused one as done.
+  await assert.rejects(
+    mac(() => '').addRoute('172.18.0.0/16', 'utun5'),
+    /route printed no result, and the route is not in the table/,
+  );
+  await assert.rejects(
+    mac(() => 'add net 172.19.0.0/16: gateway utun5\n').addRoute('172.18.0.0/16', 'utun5'),
+    /route printed no result/,
+  );
+  await mac(() => '', netstat('172.18             utun5              USc                 utun5')).addRoute(
+    '172.18.0.0/16',
+    'utun5',
+  );
+  await mac(() => '').deleteRoute('172.18.0.0/16', 'utun5');
+  await assert.rejects(
+    mac(() => '', netstat('172.18             utun5              USc                 utun5')).deleteRoute(
+      '172.18.0.0/16',
+      'utun5',
+    ),
+    /route printed no result, and the route is still in the table/,
+  );
+});
+
+test('macOS: parseRouteReply reads the line route.c prints for this route only', () => {
+  assert.deepEqual(parseRouteReply('add net 10.5.0.0/16: gateway utun5\n', 'add', '10.5.0.0/16', 'utun5'), {
+    ok: true,
+  });
+  assert.deepEqual(
+    parseRouteReply('add net 10.5.0.0/16: gateway utun5: File exists\n', 'add', '10.5.0.0/16', 'utun5'),
+    { ok: false, error: 'File exists' },
+  );
+  assert.deepEqual(
+    parseRouteReply(
+      'delete host fd00::5/128: gateway utun5: not in table\n',
+      'delete',
+      'fd00::5/128',
+      'utun5',
+    ),
+    { ok: false, error: 'not in table' },
+  );
+  // Another device's name that starts like ours is another route.
+  assert.equal(
+    parseRouteReply('add net 10.5.0.0/16: gateway utun50\n', 'add', '10.5.0.0/16', 'utun5'),
+    undefined,
+  );
+  assert.equal(
+    parseRouteReply('delete net 10.5.0.0/16: gateway utun5\n', 'add', '10.5.0.0/16', 'utun5'),
+    undefined,
+  );
 });
 
 test('Linux: iproute2 commands, routes bound to the TUN', async () => {
@@ -101,29 +196,96 @@ test('Linux: blackhole, unreachable, prohibit and throw routes are host routes t
   assert.match(plan.networks[0]?.conflict ?? '', /already routes 10\.20\.0\.0\/16 via blackhole/);
 });
 
-test("macOS: netstat -rn's abbreviated destinations become CIDRs", () => {
-  const out = `Routing tables
+/**
+ * One `netstat -rn` row as netstat's route.c prints it with -n: destination and gateway "%-*s " (18 wide for
+ * IPv4, 39 for IPv6), flags "%-10.10s ", the interface "%14.14s", the expiry " %6s".
+ */
+function netstatRow(v6: boolean, dst: string, gw: string, flags: string, netif: string, expire = ''): string {
+  const w = v6 ? 39 : 18;
+  return `${dst.padEnd(w)} ${gw.padEnd(w)} ${flags.slice(0, 10).padEnd(10)} ${netif.padStart(14)} ${expire.padStart(6)}`;
+}
 
-Internet:
-Destination        Gateway            Flags        Netif Expire
-default            192.168.1.1        UGScg          en0
-10/8               link#20            UCS          utun3
-127                127.0.0.1          UCS            lo0
-192.168.1          link#6             UCS            en0      !
-
-Internet6:
-Destination                             Gateway                         Flags         Netif Expire
-default                                 fe80::%utun0                    UGcIg         utun0
-fd00:1::/64                             link#21                         UCS           utun5
-`;
-  assert.deepEqual(parseNetstat(out), [
+test("macOS: netstat -rn's destinations, in each form netstat prints them, become CIDRs", () => {
+  // netstat's netname() drops an IPv4 network's trailing zero octets and domask() prints "/len" only when the
+  // mask is not the address's classful one: 10.0.0.0/8 is "10", never "10/8". wg-quick's full-tunnel halves
+  // (0/1, 128.0/1, ::/1, 8000::/1) and a split-tunnel VPN route are on utun3, Gangway's own routes on utun5.
+  const v4 = [
+    netstatRow(false, 'default', '192.168.1.1', 'UGScg', 'en0'),
+    netstatRow(false, '0/1', 'utun3', 'USc', 'utun3'),
+    netstatRow(false, '10', 'utun3', 'USc', 'utun3'),
+    netstatRow(false, '10.5/16', 'utun5', 'USc', 'utun5'),
+    netstatRow(false, '127', '127.0.0.1', 'UCS', 'lo0'),
+    netstatRow(false, '127.0.0.1', '127.0.0.1', 'UH', 'lo0'),
+    netstatRow(false, '128.0/1', 'utun3', 'USc', 'utun3'),
+    netstatRow(false, '169.254', 'link#6', 'UCS', 'en0', '!'),
+    netstatRow(false, '172.16/12', '10.8.0.1', 'UGSc', 'utun3'),
+    netstatRow(false, '172.18', 'utun5', 'USc', 'utun5'),
+    netstatRow(false, '192.168.1', 'link#6', 'UCS', 'en0', '!'),
+    netstatRow(false, '192.168.1.1/32', 'link#6', 'UCS', 'en0', '!'),
+    netstatRow(false, '192.168.1.1', '44:d9:e7:12:34:56', 'UHLWIir', 'en0', '1187'),
+    netstatRow(false, '224.0.0/4', 'link#6', 'UmCS', 'en0', '!'),
+    netstatRow(false, '255.255.255.255/32', 'link#6', 'UCS', 'en0', '!'),
+  ];
+  const v6 = [
+    netstatRow(true, 'default', 'fe80::%utun0', 'UGcIg', 'utun0'),
+    netstatRow(true, '::/1', 'utun3', 'USc', 'utun3'),
+    netstatRow(true, '::1', '::1', 'UHL', 'lo0'),
+    netstatRow(true, '8000::/1', 'utun3', 'USc', 'utun3'),
+    netstatRow(true, 'fd00:1::/64', 'utun5', 'USc', 'utun5'),
+    netstatRow(true, 'fe80::%lo0/64', 'fe80::1%lo0', 'UcI', 'lo0'),
+    netstatRow(true, 'fe80::1%lo0', 'link#1', 'UHLI', 'lo0'),
+  ];
+  const out = [
+    'Routing tables',
+    '',
+    'Internet:',
+    'Destination        Gateway            Flags               Netif Expire',
+    ...v4,
+    '',
+    'Internet6:',
+    `${'Destination'.padEnd(39)} ${'Gateway'.padEnd(39)} Flags               Netif Expire`,
+    ...v6,
+    '',
+  ].join('\n');
+  const routes = parseNetstat(out);
+  assert.deepEqual(routes, [
     { destination: '0.0.0.0/0', device: 'en0' },
+    { destination: '0.0.0.0/1', device: 'utun3' },
     { destination: '10.0.0.0/8', device: 'utun3' },
+    { destination: '10.5.0.0/16', device: 'utun5' },
     { destination: '127.0.0.0/8', device: 'lo0' },
+    { destination: '127.0.0.1/32', device: 'lo0' },
+    { destination: '128.0.0.0/1', device: 'utun3' },
+    { destination: '169.254.0.0/16', device: 'en0' },
+    { destination: '172.16.0.0/12', device: 'utun3' },
+    { destination: '172.18.0.0/16', device: 'utun5' },
     { destination: '192.168.1.0/24', device: 'en0' },
+    { destination: '192.168.1.1/32', device: 'en0' },
+    { destination: '192.168.1.1/32', device: 'en0' },
+    { destination: '224.0.0.0/4', device: 'en0' },
+    { destination: '255.255.255.255/32', device: 'en0' },
     { destination: '::/0', device: 'utun0' },
+    { destination: '::/1', device: 'utun3' },
+    { destination: '::1/128', device: 'lo0' },
+    { destination: '8000::/1', device: 'utun3' },
     { destination: 'fd00:1::/64', device: 'utun5' },
+    { destination: 'fe80::/64', device: 'lo0' },
+    { destination: 'fe80::1/128', device: 'lo0' },
   ]);
+  // Planned on that table: a container subnet outside the split-tunnel route is routed although the
+  // full-tunnel VPN's halves overlap it; one inside 172.16/12 is not.
+  const plan = planRoutes({
+    networks: [
+      { id: 'a', name: 'app', subnets: ['192.168.32.0/20'] },
+      { id: 'b', name: 'corp', subnets: ['172.20.0.0/16'] },
+    ],
+    settings: { routeNewNetworks: true, networks: {} },
+    tunnelSubnet: '10.57.0.0/30',
+    device: 'utun5',
+    hostRoutes: routes,
+  });
+  assert.deepEqual(plan.routes, ['192.168.32.0/20']);
+  assert.match(plan.networks[1]?.conflict ?? '', /inside the host route 172\.16\.0\.0\/12 via utun3/);
 });
 
 test('the factory refuses platforms it does not support, with a clear message', () => {
@@ -158,8 +320,8 @@ test('IPv6 tunnel address and routes: macOS ifconfig inet6 / route -inet6 on the
   await net.deleteRoute('fd42:20::/64', 'utun5');
   assert.deepEqual(calls, [
     'ifconfig utun5 inet6 fd57:6177::1 prefixlen 64',
-    'route -q -n add -inet6 fd42:20::/64 -interface utun5',
-    'route -q -n delete -inet6 fd42:20::/64 -interface utun5',
+    'route -n add -inet6 fd42:20::/64 -interface utun5',
+    'route -n delete -inet6 fd42:20::/64 -interface utun5',
   ]);
 });
 

@@ -100,6 +100,38 @@ test('default routes are not conflicts, and are never planned', () => {
   assert.ok(!p.routes.some((r) => r.endsWith('/0')));
 });
 
+test("a full-tunnel VPN's halves of the default route are not conflicts, like the default route", () => {
+  // wg-quick on macOS (darwin.bash, add_route for a /0 allowed IP), OpenVPN's def1 and Tunnelblick leave the
+  // default route in place and override it with two /1 routes on their utun.
+  const vpn = [
+    ...LAPTOP,
+    route('0.0.0.0/1', 'utun3'),
+    route('128.0.0.0/1', 'utun3'),
+    route('::/1', 'utun3'),
+    route('8000::/1', 'utun3'),
+    route('10.8.0.0/24', 'utun3'),
+  ];
+  const p = plan([net('app', '172.18.0.0/16', 'fd00:18::/64'), net('vpnnet', '10.8.0.0/24')], {
+    hostRoutes: vpn,
+  });
+  assert.deepEqual(p.routes, ['172.18.0.0/16', 'fd00:18::/64']);
+  assert.equal(p.networks[0]?.conflict, undefined);
+  // The VPN's own, more specific routes still are.
+  assert.match(p.networks[1]!.conflict!, /the host already routes 10\.8\.0\.0\/24 via utun3/);
+  // Gangway never installs such a half itself: each holds a reserved range.
+  const halves = plan([], { staticRoutes: ['0.0.0.0/1', '128.0.0.0/1', '::/1', '8000::/1'] });
+  assert.deepEqual(halves.routes, []);
+  assert.ok(halves.static.every((s) => !s.routed && /overlaps the/.test(s.conflict ?? '')));
+  // The tunnel subnet may sit under them too.
+  assert.equal(tunnelSubnetClash('10.57.0.0/30', [], vpn, 'gw0'), undefined);
+  // A /2 is an ordinary route.
+  assert.match(
+    plan([net('b', '172.18.0.0/16')], { hostRoutes: [...LAPTOP, route('128.0.0.0/2', 'utun3')] }).networks[0]!
+      .conflict!,
+    /inside the host route 128\.0\.0\.0\/2 via utun3/,
+  );
+});
+
 test('a subnet inside a LAN or VPN route is a conflict naming the route and its device', () => {
   const hostRoutes = [...LAPTOP, route('172.16.0.0/12', 'utun3')];
   const p = plan([net('corp', '172.18.0.0/16'), net('ok', '192.168.32.0/20')], { hostRoutes });
