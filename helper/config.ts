@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { dnsSuffixSchema, tunnelSubnet6Schema, tunnelSubnetSchema } from '../common/api';
 import { cidr } from '../common/tunnel-config';
 import { defaultTunName } from '../shared/platform/platform';
-import { QUEUES_MAX } from '../shared/pump-queues';
+import { QUEUES_MAX, parseQueues } from '../shared/pump-queues';
 import { UsageError } from '../common/usage-error';
 import { defaultSocketPath } from '../common/default-paths';
 import { ENGINE_KINDS } from './docker/engine-detect';
@@ -135,7 +135,11 @@ and --dns-suffix, and apply without a restart.
 export { UsageError };
 
 /** Parses `gangway daemon` arguments into a validated configuration. Throws UsageError with a clear message. */
-export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConfig()): DaemonConfig | 'help' {
+export function parseDaemonArgs(
+  argv: string[],
+  base: DaemonConfig = defaultConfig(),
+  platform: NodeJS.Platform = process.platform,
+): DaemonConfig | 'help' {
   let parsed;
   try {
     parsed = parseArgs({
@@ -209,6 +213,11 @@ export function parseDaemonArgs(argv: string[], base: DaemonConfig = defaultConf
   if (!result.success) {
     const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(config)'}: ${i.message}`);
     throw new UsageError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  // From the flag or the config file alike: more than one queue is Linux's alone (macOS utun has one).
+  if (result.data.queues !== undefined) {
+    const queues = parseQueues(String(result.data.queues), platform);
+    if (queues instanceof Error) throw new UsageError(queues.message);
   }
   if (!result.data.logFile && !result.data.logStderr)
     throw new UsageError('--no-stderr-log needs a log file (--log-file PATH): the daemon would log nothing');

@@ -16,11 +16,20 @@ export function defaultQueues(
   return Math.max(1, Math.min(DEFAULT_QUEUES_CAP, Math.floor(cpus)));
 }
 
-/** `--queues N`: a whole number from 1 to QUEUES_MAX, or an Error that says so. */
-export function parseQueues(text: string): number | Error {
+/**
+ * `--queues N`: a whole number from 1 to QUEUES_MAX, or an Error that says so. Off Linux only 1: macOS utun
+ * has one queue, so the pump refuses more when it starts; saying so here names the flag. An error, not a
+ * clamp with a warning: the flag asks for something this machine cannot do, and a warning in a service's log
+ * goes unseen, while the pump would have failed on it anyway.
+ */
+export function parseQueues(text: string, platform: NodeJS.Platform = process.platform): number | Error {
   if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > QUEUES_MAX)
     return new Error(
       `--queues takes a whole number from 1 to ${QUEUES_MAX} (1: one pump thread pair), got "${text}"`,
+    );
+  if (platform !== 'linux' && Number(text) > 1)
+    return new Error(
+      `--queues ${Number(text)}: the pump has one queue on ${platform} (macOS utun has one); use --queues 1 or leave it out`,
     );
   return Number(text);
 }

@@ -294,6 +294,7 @@ static void release_resources(struct pump *p) {
 // the kernel cannot be asked: TUNGETIFF reports IFF_NOFILTER in the bit of IFF_NO_PI.
 static int choose_io(struct pump *p, bool per_packet, char *err) {
 #ifdef __APPLE__
+  per_packet = true;  // macOS has no other calls, so the checks below hold there too
   p->io = (struct pump_io){tun_read, tun_write, udp_recv_batch, udp_send_batch, true};
 #else
   p->io = (struct pump_io){tun_read, tun_write, udp_recv_batch, udp_send_batch, false};
@@ -303,7 +304,8 @@ static int choose_io(struct pump *p, bool per_packet, char *err) {
     return -1;
   }
   if (per_packet && p->nqueues > 1) {
-    snprintf(err, ERRBUF_LEN, "a per-packet (mac-like) pump has one queue, as macOS utun does");
+    snprintf(err, ERRBUF_LEN, "%u queues asked for: a per-packet pump (macOS, mac-like) has one, as utun does",
+             p->nqueues);
     return -1;
   }
 #ifdef __linux__
@@ -457,11 +459,16 @@ void pump_set_peer(struct pump *p, const struct sockaddr *addr, socklen_t len) {
   pthread_mutex_lock(&p->peer_lock);
   // The peer's socket follows the peer; a peer pinned again (after clearPeer, or a new handshake from the
   // same address) keeps its connection. Until the connect succeeds, or when it fails, the data goes out on
-  // the listening socket, addressed, as it does without the pair. A batch the TUN -> UDP thread sends on the
-  // socket while it is connected anew goes to the new peer, which is pinned, so authenticated, too.
+  // the listening socket, addressed, as it does without the pair; once retired (udp_connect_peer), for good.
+  // A batch the TUN -> UDP thread sends on the socket while it is connected anew goes to the new peer, which
+  // is pinned, so authenticated, too.
   int peer_fd = p->q[0].peer_fd;
-  if (peer_fd >= 0 && !(p->peer_connected && sockaddr_equal((struct sockaddr *)&p->peer, addr)))
-    p->peer_connected = udp_connect_peer(peer_fd, addr, len, p->q[0].udp.fd);
+  if (peer_fd >= 0 && !p->peer_retired &&
+      !(p->peer_connected && sockaddr_equal((struct sockaddr *)&p->peer, addr))) {
+    enum udp_peer_result r = udp_connect_peer(peer_fd, addr, len, p->q[0].udp.fd);
+    p->peer_connected = r == UDP_PEER_CONNECTED;
+    p->peer_retired = r == UDP_PEER_RETIRED;
+  }
   memset(&p->peer, 0, sizeof p->peer);
   memcpy(&p->peer, addr, len);
   p->peer_len = len;

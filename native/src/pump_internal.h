@@ -44,7 +44,7 @@ struct pump_queue {
   struct udp_socket udp;
   // Per-packet mode with a specific bind address: a second socket on udp's address and port, connected to
   // the pinned peer by pump_set_peer (udp_peer.c), which the data goes out on. -1 otherwise. Open as long as
-  // the pump; only the peer it is connected to changes.
+  // the pump; only the peer it is connected to changes (or, retired, the socket it names: pump.peer_retired).
   int peer_fd;
   struct tun2udp *t2u;
   struct udp2tun *u2t;
@@ -71,6 +71,7 @@ struct pump {
   socklen_t peer_len;
   bool peer_set;
   bool peer_connected;  // q[0].peer_fd is connected to `peer` and sends from the bound address
+  bool peer_retired;    // q[0].peer_fd is a descriptor of the listening socket now: never connect it
   atomic_uint peer_gen;
 
   // Checksum offload across the tunnel (offload.h; offload mode only): the TUN -> UDP threads leave TCP

@@ -200,6 +200,41 @@ static bool can_drain(const struct tun2udp *t) {
   return fq_has_free(&t->pool.fq) || (!t->p->offload && !fq_empty(&t->pool.fq));
 }
 
+// xnu flow-controls a connected UDP socket whose flow queues too long in the interface's FQ-CoDel: from the
+// datagram that trips it (a UDP one is dropped, not queued) until the queue drains, sendmsg fails with
+// ENOBUFS at once (udp_output) and poll() withholds POLLOUT (sowriteable). Without a wait each such round
+// would be dropped whole, so a datagram that failed so waits once for POLLOUT and is sent again. ENOBUFS
+// for want of mbufs leaves POLLOUT set, hence the bound. Linux reports ENOBUFS only for want of memory (and a
+// qdisc's drops only with IP_RECVERR), with POLLOUT set: no wait there (-DT2U_WAIT_ON_ENOBUFS=1 builds it in,
+// to try the wait on the mac-like path against a fault-injecting shim).
+#ifndef T2U_WAIT_ON_ENOBUFS
+#ifdef __APPLE__
+#define T2U_WAIT_ON_ENOBUFS 1
+#else
+#define T2U_WAIT_ON_ENOBUFS 0
+#endif
+#endif
+#define ENOBUFS_WAIT_NS (10 * 1000000ull)
+
+enum room { ROOM, NO_ROOM, STOPPING };
+
+// As wait_send_room, for at most ENOBUFS_WAIT_NS.
+static enum room wait_flow_control(struct tun2udp *t) {
+  uint64_t deadline = pump_mono_ns() + ENOBUFS_WAIT_NS;
+  for (;;) {
+    uint64_t now = pump_mono_ns();
+    if (now >= deadline) return NO_ROOM;
+    struct pollfd fds[3] = {{.fd = send_fd(t), .events = POLLOUT},
+                            {.fd = t->p->wake_rd, .events = POLLIN},
+                            {.fd = can_drain(t) ? t->q->tun_fd : -1, .events = POLLIN}};
+    int r = poll(fds, 3, (int)((deadline - now + 999999) / 1000000));
+    if (r < 0 && errno != EINTR) return NO_ROOM;
+    if (fds[1].revents) return STOPPING;
+    if (fds[0].revents) return ROOM;
+    if (fds[2].revents && drain(t) == READ_ERROR) return NO_ROOM;  // the main loop's next read reports it
+  }
+}
+
 // The socket's buffer is full: wait for room, and read the TUN into the flow queues meanwhile, so a backlog
 // in front of a slow link forms there, in FQ-CoDel's order, rather than in the kernel's FIFO. False when
 // stopping.
@@ -216,6 +251,8 @@ static bool wait_send_room(struct tun2udp *t) {
 static void flush(struct tun2udp *t) {
   struct pump *p = t->p;
   unsigned i = 0;
+  unsigned waited = T2U_MAX_MSGS;  // the message that waited for flow control (wait_flow_control), if any
+  bool still_controlled = false;   // a wait ran out: the rest of the batch does not wait again
   while (i < t->nmsgs) {
     int r = p->io.udp_send(send_fd(t), &t->msgs[i], t->nmsgs - i);
     if (r > 0) {
@@ -240,6 +277,13 @@ static void flush(struct tun2udp *t) {
       t->cb.udp_gso_fallback++;
       send_each(t, i++);
       continue;
+    }
+    if (T2U_WAIT_ON_ENOBUFS && e == ENOBUFS && t->peer.connected && waited != i && !still_controlled) {
+      waited = i;
+      enum room room = wait_flow_control(t);
+      if (room == ROOM) continue;
+      if (room == STOPPING) break;
+      still_controlled = true;
     }
     t->cb.drop_udp_send += t->nseg[i++];  // ENOBUFS, EMSGSIZE, unreachable...: lose this one, keep going
   }

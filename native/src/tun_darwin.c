@@ -3,6 +3,7 @@
 // that knows about it. utun has no offloads and no batch reads.
 #include "tun.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -98,6 +99,9 @@ int tun_open(const char *name, bool want_offload, bool multi_queue, struct tun_d
       // A public option, but an old kernel may not know it: then utun works as before, one packet at a time.
       uint32_t pending = MAX_PENDING_PACKETS;
       (void)setsockopt(fd, SYSPROTO_CONTROL, UTUN_OPT_MAX_PENDING_PACKETS, &pending, sizeof pending);
+      // A write after the control went away fails with EPIPE instead of raising SIGPIPE, which would kill a
+      // host that does not ignore it (node does). Best effort, as above.
+      (void)setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &(int){1}, sizeof(int));
     }
   }
   if (failed) {
@@ -126,6 +130,12 @@ ssize_t tun_read(int fd, void *buf, size_t len) {
   struct iovec iov[2] = {{&family, AF_HEADER_LEN}, {buf, len}};
   ssize_t n = readv(fd, iov, 2);
   if (n < 0) return n;
+  if (n == 0) {
+    // Not a packet (utun always prepends the family): an error, so the caller backs off. As a runt it would
+    // be dropped and read again at once, and poll() would keep saying readable: a spinning thread.
+    errno = EIO;
+    return -1;
+  }
   return n >= AF_HEADER_LEN ? n - AF_HEADER_LEN : 0;  // a runt is reported as an empty packet and dropped
 }
 

@@ -71,9 +71,12 @@ int udp_open_pair(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvb
 // when it is taken.
 int udp_probe_port(const struct sockaddr *bind_addr, socklen_t bind_len, char *err);
 
-// Connects udp_open_pair's `peer_fd` to `peer`. True when it is connected and sends from `listen_fd`'s
-// address: a connect after an earlier one makes macOS forget the bound address and pick one by route.
-bool udp_connect_peer(int peer_fd, const struct sockaddr *peer, socklen_t peer_len, int listen_fd);
+// Connects udp_open_pair's `peer_fd` to `peer`. CONNECTED: it is, and sends from `listen_fd`'s address.
+// FAILED: it is not, and is bound as `listen_fd` (it may be connected again). RETIRED: a connect after an
+// earlier one made macOS forget the bound address, and it could not be had back; `peer_fd` is now a
+// descriptor of the listening socket and must never be connected again.
+enum udp_peer_result { UDP_PEER_CONNECTED, UDP_PEER_FAILED, UDP_PEER_RETIRED };
+enum udp_peer_result udp_connect_peer(int peer_fd, const struct sockaddr *peer, socklen_t peer_len, int listen_fd);
 
 // Like recvmmsg/sendmmsg with MSG_DONTWAIT: the number of messages handled, or -1 with errno.
 int udp_recv_batch(int fd, dgram_t *msgs, unsigned int n);

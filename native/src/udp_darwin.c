@@ -15,6 +15,18 @@
 #define DEFAULT_RCVBUF (1 << 20)
 #define DEFAULT_SNDBUF (1 << 20)
 
+// xnu's sbreserve refuses (ENOBUFS) a buffer above kern.ipc.maxsockbuf * MCLBYTES / (MSIZE + MCLBYTES),
+// 7.28 MB at the default 8 MB, where Linux caps one at its maximum silently: halve the size until it is taken,
+// down to BUF_FLOOR (then the error stands).
+#define BUF_FLOOR (64 << 10)
+static int set_buffer(int fd, int option, int size) {
+  for (;;) {
+    if (setsockopt(fd, SOL_SOCKET, option, &size, sizeof size) == 0) return 0;
+    if (errno != ENOBUFS || size / 2 < BUF_FLOOR) return -1;
+    size /= 2;
+  }
+}
+
 static int open_one(const struct sockaddr *bind_addr, socklen_t bind_len, int rcvbuf, int sndbuf, bool reuseport,
                     struct udp_socket *out, char *err) {
   int family = bind_addr->sa_family;
@@ -34,9 +46,9 @@ static int open_one(const struct sockaddr *bind_addr, socklen_t bind_len, int rc
     failed = "setsockopt(IPV6_V6ONLY)";
   } else if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &(int){1}, sizeof(int)) < 0) {
     failed = "setsockopt(SO_REUSEPORT)";
-  } else if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv) < 0) {
+  } else if (set_buffer(fd, SO_RCVBUF, rcv) < 0) {
     failed = "setsockopt(SO_RCVBUF)";
-  } else if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd) < 0) {
+  } else if (set_buffer(fd, SO_SNDBUF, snd) < 0) {
     failed = "setsockopt(SO_SNDBUF)";
   } else if (bind(fd, bind_addr, bind_len) < 0) {
     char text[SOCKADDR_TEXT_MAX];

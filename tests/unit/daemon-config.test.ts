@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UsageError, defaultConfig, parseDaemonArgs } from '../../helper/config';
+import { UsageError, defaultConfig, parseDaemonArgs, type DaemonConfig } from '../../helper/config';
 
 const base = defaultConfig('linux');
 
@@ -94,4 +94,12 @@ test('--queues: unset sizes the pump to the CPUs; 1 to 8 is taken; anything else
   assert.throws(() => parseDaemonArgs(['--queues', '9'], base), /queues: .*8/);
   assert.throws(() => parseDaemonArgs(['--queues', '0'], base), /queues: .*1/);
   assert.throws(() => parseDaemonArgs(['--queues', 'many'], base), /--queues takes a whole number/);
+  // macOS utun has one queue: more is refused before the pump would refuse it, from a config file too.
+  assert.throws(
+    () => parseDaemonArgs(['--queues', '2'], base, 'darwin'),
+    /--queues 2: the pump has one queue on darwin/,
+  );
+  assert.equal((parseDaemonArgs(['--queues', '1'], base, 'darwin') as DaemonConfig).queues, 1);
+  assert.throws(() => parseDaemonArgs([], { ...base, queues: 4 }, 'darwin'), /one queue on darwin/);
+  assert.equal((parseDaemonArgs(['--queues', '2'], base, 'linux') as DaemonConfig).queues, 2);
 });
