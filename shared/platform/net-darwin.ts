@@ -64,6 +64,9 @@ export class DarwinNet implements NetPlatform {
   }
 
   async deleteRoute(cidr: string, device: string): Promise<void> {
+    // route delete finds the route by destination and mask; whether xnu also matches `-interface` is not
+    // known here, so a route of another device's (a VPN's, added after ours went) is left alone by looking.
+    if (!(await this.onDevice(cidr, device))) return;
     const reply = await this.changeRoute('delete', cidr, device);
     if (reply?.ok || reply?.error === 'not in table') return;
     if (reply === undefined && !(await this.onDevice(cidr, device))) return;

@@ -15,11 +15,23 @@ function routeSays(args: readonly string[], error?: string): string {
   return `${verb} ${kind} ${cidr}: gateway ${device}${error ? `: ${error}` : ''}\n`;
 }
 
+/** netstat -rn with 172.18.0.0/16 and fd42:20::/64 on utun5, as macOS prints them. */
+const NETSTAT_ON_UTUN5 = `Routing tables
+
+Internet:
+Destination        Gateway            Flags               Netif Expire
+172.18             utun5              USc                 utun5
+
+Internet6:
+${'Destination'.padEnd(39)} ${'Gateway'.padEnd(39)} Flags               Netif Expire
+${'fd42:20::/64'.padEnd(39)} ${'utun5'.padEnd(39)} USc                 utun5
+`;
+
 function recorder() {
   const calls: string[] = [];
   const run = (cmd: string, args: readonly string[]) => {
     calls.push([cmd, ...args].join(' '));
-    return Promise.resolve(cmd === 'route' ? routeSays(args) : '');
+    return Promise.resolve(cmd === 'route' ? routeSays(args) : cmd === 'netstat' ? NETSTAT_ON_UTUN5 : '');
   };
   return { calls, run };
 }
@@ -35,6 +47,8 @@ test('macOS: utun addressing and routes bound to the interface', async () => {
     'ifconfig utun5 inet 10.57.0.1 10.57.0.2 netmask 255.255.255.255 mtu 1420 up',
     'route -n add -inet 172.18.0.0/16 -interface utun5',
     'route -n add -inet6 fd00:1::/64 -interface utun5',
+    // Deleted only once the table shows it on utun5 (not another device's route with that prefix).
+    'netstat -rn',
     'route -n delete -inet 172.18.0.0/16 -interface utun5',
   ]);
 });
@@ -70,11 +84,19 @@ ${utun5Has}
   await mac((a) => routeSays(a)).addRoute('fd00:1::5/128', 'utun5');
 
   // A route already gone is not an error; any other refusal is.
-  await mac((a) => routeSays(a, 'not in table')).deleteRoute('172.18.0.0/16', 'utun5');
+  const ours = netstat('172.18             utun5              USc                 utun5');
+  await mac((a) => routeSays(a, 'not in table'), ours).deleteRoute('172.18.0.0/16', 'utun5');
   await assert.rejects(
-    mac((a) => routeSays(a, 'entry in use')).deleteRoute('172.18.0.0/16', 'utun5'),
+    mac((a) => routeSays(a, 'entry in use'), ours).deleteRoute('172.18.0.0/16', 'utun5'),
     /refused to delete the route 172\.18\.0\.0\/16 via utun5: entry in use/,
   );
+  // Not on our device (another's, added after ours went): not touched, whatever route delete would match.
+  const asked: string[] = [];
+  await new DarwinNet((cmd, args) => {
+    asked.push(cmd);
+    return Promise.resolve(cmd === 'route' ? routeSays(args) : netstat(''));
+  }).deleteRoute('172.18.0.0/16', 'utun5');
+  assert.deepEqual(asked, ['netstat']);
   // No report at all (a route that printed nothing, or something else): the table decides, so a route(8)
   // that words its report otherwise neither breaks every add nor passes a refused one as done.
   await assert.rejects(
@@ -321,6 +343,7 @@ test('IPv6 tunnel address and routes: macOS ifconfig inet6 / route -inet6 on the
   assert.deepEqual(calls, [
     'ifconfig utun5 inet6 fd57:6177::1 prefixlen 64',
     'route -n add -inet6 fd42:20::/64 -interface utun5',
+    'netstat -rn',
     'route -n delete -inet6 fd42:20::/64 -interface utun5',
   ]);
 });
