@@ -22,14 +22,22 @@ export interface InstallFacts {
   signed: boolean;
   /** The app's own path (its bundle on macOS, its binary elsewhere). */
   appPath: string;
+  /** macOS: COPY_SERVICE_PLIST exists, a helper installed by the copy method (the app of another build, or
+   *  `sudo gangway service install`). */
+  copyServiceInstalled?: boolean;
 }
+
+/** Where the copy method's launchd job lives (helper/service/service-darwin.ts writes it). */
+export const COPY_SERVICE_PLIST = '/Library/LaunchDaemons/dev.gangway.helper.plist';
 
 export function chooseInstallMethod(f: InstallFacts): InstallMethod {
   if (f.platform === 'darwin') {
     const transient = transientLocation(f.appPath);
     if (transient) return { kind: 'refuse', message: transient };
     const darwinMajor = Number(/^(\d+)\./.exec(f.osRelease)?.[1] ?? 0);
-    if (darwinMajor >= 22 && f.packaged && f.signed)
+    // A helper the copy method installed stays with it: registering the SMAppService job beside it would
+    // give launchd a second job of the same label, and the old copy would go on running, never updated.
+    if (darwinMajor >= 22 && f.packaged && f.signed && !f.copyServiceInstalled)
       return { kind: 'sm-app-service', serviceName: SM_SERVICE_NAME };
   }
   return { kind: 'copy' };

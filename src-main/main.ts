@@ -11,7 +11,7 @@ import { appLocation, helperCli, socketPath } from './app-resources';
 import { bundleIsSigned, registerDaemonService } from './daemon-service-electron';
 import { DaemonState } from './daemon-state';
 import { installHelper } from './helper-install';
-import { chooseInstallMethod } from './install-method';
+import { COPY_SERVICE_PLIST, chooseInstallMethod } from './install-method';
 import { wireIpc } from './ipc';
 import { createLoginItem } from './login-item';
 import { buildMenuModel, type MenuAction } from './menu-model';
@@ -115,6 +115,7 @@ async function install(update: boolean, trigger: 'launch' | 'menu' = 'menu'): Pr
     packaged: app.isPackaged,
     signed: process.platform === 'darwin' && app.isPackaged && (await bundleIsSigned(appLocation())),
     appPath: appLocation(),
+    copyServiceInstalled: process.platform === 'darwin' && existsSync(COPY_SERVICE_PLIST),
   });
   if (method.kind === 'refuse') throw new Error(method.message);
   if (method.kind === 'sm-app-service') return installWithSmAppService(method.serviceName, update, trigger);

@@ -13,7 +13,8 @@ import {
   smAppServicePlist,
   smDaemonLoader,
 } from '../../src-main/daemon-service-plist';
-import { chooseInstallMethod, type InstallFacts } from '../../src-main/install-method';
+import { COPY_SERVICE_PLIST, chooseInstallMethod, type InstallFacts } from '../../src-main/install-method';
+import { LaunchdServiceManager } from '../../helper/service/service-darwin';
 
 const MAC: InstallFacts = {
   platform: 'darwin',
@@ -39,6 +40,13 @@ test('unsigned, development, older macOS and Linux builds use the root-owned cop
     { ...MAC, platform: 'linux' as const, osRelease: '6.1.0', appPath: '/opt/Gangway/gangway' },
   ])
     assert.deepEqual(chooseInstallMethod(f), { kind: 'copy' }, JSON.stringify(f));
+});
+
+test('a helper the copy method installed keeps the copy method, even for a signed app on macOS 13+', () => {
+  assert.deepEqual(chooseInstallMethod({ ...MAC, copyServiceInstalled: true }), { kind: 'copy' });
+  assert.equal(chooseInstallMethod({ ...MAC, copyServiceInstalled: false }).kind, 'sm-app-service');
+  // The path the app looks at is the one `gangway service install` writes.
+  assert.equal(COPY_SERVICE_PLIST, new LaunchdServiceManager().path);
 });
 
 test('from a disk image or an App Translocation path: refused, "move Gangway to Applications first"', () => {
