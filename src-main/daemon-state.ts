@@ -26,13 +26,13 @@ export class DaemonState extends EventEmitter<{ change: [DaemonView]; status: [u
         this.emit('status', raw);
         const parsed = statusSchema.safeParse(raw);
         if (!parsed.success) return void this.checkVersion();
-        if (parsed.data.version !== this.appVersion)
-          return this.set({
-            kind: 'version-skew',
-            daemonVersion: parsed.data.version,
-            appVersion: this.appVersion,
-          });
-        this.set({ kind: 'ok', status: parsed.data, networks: this.networks });
+        // Another version whose status this app reads speaks its API: the controls stay, and the menu offers
+        // the update beside them (a patch release must not take Connect and the networks away).
+        const outdated =
+          parsed.data.version !== this.appVersion
+            ? { daemonVersion: parsed.data.version, appVersion: this.appVersion }
+            : undefined;
+        this.set({ kind: 'ok', status: parsed.data, networks: this.networks, ...(outdated && { outdated }) });
         void this.refreshNetworks();
       },
       (up) => {
@@ -50,7 +50,8 @@ export class DaemonState extends EventEmitter<{ change: [DaemonView]; status: [u
   async checkVersion(): Promise<void> {
     try {
       const v = await callApi(this.socketPath, ROUTES.version, { timeoutMs: 3_000 });
-      if (v.version !== this.appVersion)
+      // The event stream's status, once it came, says whether the controls work: it is not overruled here.
+      if (v.version !== this.appVersion && this.view.kind !== 'ok')
         this.set({ kind: 'version-skew', daemonVersion: v.version, appVersion: this.appVersion });
     } catch (err) {
       if (err instanceof ApiError && err.code === 'VERSION_SKEW')

@@ -15,7 +15,13 @@ export type DaemonView =
   | { kind: 'unreachable'; installed: boolean; reason: string }
   /** A daemon answers but speaks another version than this app. */
   | { kind: 'version-skew'; daemonVersion: string; appVersion: string }
-  | { kind: 'ok'; status: Status; networks: NetworksResponse | null };
+  /** `outdated`: the daemon is another version that speaks this app's API, so every control still works. */
+  | {
+      kind: 'ok';
+      status: Status;
+      networks: NetworksResponse | null;
+      outdated?: { daemonVersion: string; appVersion: string };
+    };
 
 export interface MenuInput {
   daemon: DaemonView;
@@ -169,6 +175,15 @@ export function buildMenuModel(input: MenuInput): MenuModel {
       const d = describeStatus(daemon.status, daemon.networks);
       line = d.line;
       tray = d.tray;
+      if (daemon.outdated)
+        head.push({
+          type: 'action',
+          label: busy.has('install')
+            ? 'Updating the helper…'
+            : cut(`Update Helper… (${daemon.outdated.daemonVersion} → ${daemon.outdated.appVersion})`),
+          enabled: !busy.has('install'),
+          action: { kind: 'update-helper' },
+        });
       if (daemon.status.settingsWarning)
         head.push({ type: 'label', label: cut(`Settings: ${daemon.status.settingsWarning}`) });
       const engine = daemon.status.docker.engine;

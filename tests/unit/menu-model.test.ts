@@ -323,6 +323,31 @@ test('version skew offers Update Helper…', () => {
   });
 });
 
+test('another version that speaks this API: every control stays, with Update Helper… beside them', () => {
+  const m = menu({
+    kind: 'ok',
+    status: connected,
+    networks: NETS,
+    outdated: { daemonVersion: '0.1.0', appVersion: '0.1.1' },
+  });
+  assert.equal(m.trayState, 'connected');
+  assert.deepEqual(find(m.items, 'Update Helper… (0.1.0 → 0.1.1)'), {
+    type: 'action',
+    label: 'Update Helper… (0.1.0 → 0.1.1)',
+    enabled: true,
+    action: { kind: 'update-helper' },
+  });
+  assert.ok(find(m.items, 'Disconnect'), 'Connect/Disconnect stays');
+  assert.equal(find(m.items, 'web — 172.18.0.0/16')?.type, 'checkbox', 'the networks stay');
+  // The same version: no update offered.
+  assert.equal(
+    menu({ kind: 'ok', status: connected, networks: NETS }).items.some(
+      (i) => 'label' in i && i.label.startsWith('Update Helper'),
+    ),
+    false,
+  );
+});
+
 test('starting, and Open at Login reflects the setting', () => {
   const m = menu({ kind: 'starting' }, { openAtLogin: true });
   assert.equal(m.trayState, 'connecting');
