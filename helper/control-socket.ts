@@ -193,10 +193,20 @@ export async function prepareSocketDir(
   }
 }
 
-/** Refuses to start over a socket another daemon is still serving; removes a stale socket, nothing else. */
-export async function clearStaleSocket(path: string): Promise<void> {
-  const st = lstatOrUndefined(path);
-  if (!st) return;
+/**
+ * Throws when another daemon answers on `path` (or something other than a socket is there), and changes
+ * nothing, so a daemon can ask before its first side effect. Says whether a stale socket is left there.
+ */
+export async function refuseLiveDaemon(path: string): Promise<boolean> {
+  let st: Stats | undefined;
+  try {
+    st = lstatOrUndefined(path);
+  } catch (err) {
+    // Nothing can listen below a file; prepareSocketDir refuses such a path later, naming the way out.
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') return false;
+    throw err;
+  }
+  if (!st) return false;
   if (!st.isSocket())
     throw new SocketDirError(
       `${path} exists and is not a socket; the daemon removes only a stale socket there: choose another --socket, or remove it`,
@@ -210,7 +220,12 @@ export async function clearStaleSocket(path: string): Promise<void> {
     c.once('error', () => resolve(false));
   });
   if (alive) throw new Error(`another Gangway daemon is already listening on ${path}`);
-  unlinkSync(path);
+  return true;
+}
+
+/** Refuses to start over a socket another daemon is still serving; removes a stale socket, nothing else. */
+export async function clearStaleSocket(path: string): Promise<void> {
+  if (await refuseLiveDaemon(path)) unlinkSync(path);
 }
 
 /**

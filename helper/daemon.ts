@@ -9,6 +9,7 @@ import type { Logger } from '../common/log';
 import type { NativeAddon, Pump } from '../native/index';
 import type { DaemonConfig } from './config';
 import { ApiFailure, startControlServer } from './control-server';
+import { refuseLiveDaemon } from './control-socket';
 import { AGENT_CONTAINER_NAME } from './docker/agent-container';
 import { ensureAgentImage } from './docker/agent-image';
 import { bundleDir } from './bundle-dir';
@@ -214,6 +215,12 @@ export class Daemon {
 
   async start(): Promise<void> {
     const { cfg, deps } = this;
+    // Before anything with a side effect: a second daemon (a racing service restart, another install) would
+    // otherwise take the TUN, the resolver registration and the agent container from the live one before
+    // the control server's own check refused it, and its stop() would then remove what the live one owns.
+    // Two daemons that both pass this at once are still caught there, later (binding the socket this early
+    // would let clients in before the daemon can answer them).
+    await refuseLiveDaemon(cfg.socket);
     this.agentKeys = new AgentKeys(await loadOrCreateSecret(cfg.stateDir), cfg.stateDir);
     this.settings = SettingsStore.load(cfg.stateDir, { log: deps.log });
     if (this.settings.warning) deps.log.warn(this.settings.warning, {});

@@ -18,10 +18,11 @@ import {
   writeFileSync,
 } from 'node:fs';
 import type { Server } from 'node:http';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startControlServer } from '../../helper/control-server';
-import { SocketDirError, prepareSocketDir } from '../../helper/control-socket';
+import { SocketDirError, prepareSocketDir, refuseLiveDaemon } from '../../helper/control-socket';
 
 const NOBODY = { uid: 65534, gid: 65534 };
 /** Another unprivileged uid that exists nowhere: it must not reach the owner's socket. */
@@ -269,6 +270,32 @@ describe('control socket directory', () => {
     await refused(start(file), /exists and is not a socket/);
     assert.equal(readFileSync(file, 'utf8'), 'precious');
     rmSync(file);
+    rmdirSync(dir);
+  });
+
+  test('the early check refuses a live daemon and changes nothing, not even a stale socket', async () => {
+    const dir = join(root, 'early');
+    const sock = join(dir, 'gangway.sock');
+    assert.equal(await refuseLiveDaemon(sock), false, 'no directory yet');
+    assert.ok(!existsSync(dir), 'the check made the directory');
+    mkdirSync(dir, { mode: 0o700 });
+    const live = createServer();
+    await new Promise<void>((r) => live.listen(sock, () => r()));
+    await assert.rejects(refuseLiveDaemon(sock), /another Gangway daemon is already listening on /);
+    // close() unlinks the socket; a crashed daemon leaves it behind, as this killed process does.
+    await new Promise<void>((r) => live.close(() => r()));
+    const stale = spawn(process.execPath, [
+      '-e',
+      `require('node:net').createServer().listen(${JSON.stringify(sock)}, () => process.kill(process.pid, 'SIGKILL'))`,
+    ]);
+    await new Promise((r) => stale.once('exit', r));
+    assert.equal(await refuseLiveDaemon(sock), true, 'a stale socket');
+    assert.ok(statSync(sock).isSocket(), 'the check removed the stale socket');
+    const file = join(root, 'not-a-dir-file');
+    writeFileSync(file, '');
+    assert.equal(await refuseLiveDaemon(join(file, 'x.sock')), false, 'a path below a file');
+    rmSync(file);
+    rmSync(sock);
     rmdirSync(dir);
   });
 });
