@@ -15,6 +15,10 @@ export const cidr = z.string().refine((s) => parseCidr(s) !== undefined, 'not a 
 /** A Linux interface name (IFNAMSIZ - 1 characters); it reaches iptables as an argument, never a shell. */
 export const interfaceName = z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'not an interface name');
 
+// Not strict: fields this agent does not know (a newer helper's) are dropped, not refused. A refused
+// configuration gets no CONFIG_ACK and leaves the agent without addresses until the container is replaced, so
+// a new field must never cost an older agent its tunnel; new fields are optional, and absent means what older
+// helpers did (common/wire.ts). The fields it knows are still checked.
 export const tunnelConfigSchema = z
   .object({
     seq: z.number().int().min(1).max(0xffffffff),
@@ -36,7 +40,6 @@ export const tunnelConfigSchema = z
      *  helpers older than idle keepalives: every 2 s. */
     keepaliveMaxMs: z.number().int().min(1_000).max(60_000).optional(),
   })
-  .strict()
   .refine((c) => (c.hostAddress6 === undefined) === (c.agentAddress6 === undefined), {
     message: 'hostAddress6 and agentAddress6 come together',
   });

@@ -40,6 +40,13 @@
 // its CONFIG_ACK (a flags byte after the sequence number, only in answer to such a configuration, so older
 // helpers never see it); only then does the helper leave its own out. macOS's utun has no offloads, so a
 // Mac's helper never offers it, and every checksum on that tunnel is complete, as before.
+//
+// Mixed versions: a helper and its agent need not be of one release (a newer helper keeps an older agent's
+// container until it replaces it). The agent drops configuration fields it does not know
+// (common/tunnel-config.ts) and checks the rest. So a new configuration field must be optional, and its absence
+// must mean what older helpers did; a field an older agent may not ignore is offered and then confirmed in the
+// agent's answer, as `checksumOffload` is by the CONFIG_ACK flag. A CONFIG_ACK is binary: decodeAckBody
+// ignores unknown flag bits, but a sixth byte would make older helpers drop the acknowledgement.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** 2: HELLO carries a key id and a cookie; COOKIE replies. */

@@ -81,14 +81,12 @@ test('a truncated file is kept aside, defaults are used, and the warning says wh
   assert.ok(s.warning!.includes(join(dir, aside)), s.warning);
 });
 
-test('unknown fields, wrong types, an empty file and a newer version are all rejected the same way', () => {
+test('wrong types, an empty file and a newer version are all rejected the same way', () => {
   const cases: [string, RegExp][] = [
-    ['{"version":1,"routeNewNetworks":true,"networks":{},"joins":[],"theme":"dark"}', /not valid .*theme/],
-    [
-      '{"version":1,"routeNewNetworks":true,"networks":{"a":{"routed":true,"x":1}},"joins":[]}',
-      /networks\.a/,
-    ],
     ['{"version":1,"routeNewNetworks":"yes","networks":{},"joins":[]}', /routeNewNetworks/],
+    // A known field's bad value still costs the file, unknown fields beside it or not.
+    ['{"version":1,"routeNewNetworks":"yes","networks":{},"joins":[],"theme":"dark"}', /routeNewNetworks/],
+    ['{"version":1,"routeNewNetworks":true,"networks":{"a":{"routed":1,"x":1}},"joins":[]}', /networks\.a/],
     ['{"version":1,"routeNewNetworks":true,"networks":{},"joins":[["a"]]}', /joins/],
     ['', /not valid JSON/],
     ['null', /not valid/],
@@ -185,4 +183,77 @@ test('a value a newer rule refuses (a public dnsSuffix or tunnelSubnet) is dropp
   assert.match(s.warning ?? '', /no longer accepted.*dnsSuffix: "com" is a public suffix/);
   assert.match(s.warning ?? '', /tunnelSubnet: the tunnel subnet must lie in a private range/);
   assert.equal(readdirSync(dir).filter((f) => f.includes('.corrupt-')).length, 0);
+});
+
+// A newer Gangway's file read after a downgrade, or by a helper of another version: its new fields must not
+// cost the user's choices, and going back to the newer version must find them again.
+const choices = {
+  version: 1,
+  routeNewNetworks: false,
+  networks: { web: { routed: true }, pub: { routed: true, allowPublic: true }, db: { routed: false } },
+  joins: [['web', 'db']],
+  connected: false,
+  mtu: 1380,
+  dnsSuffix: 'dev.test',
+};
+
+/** The file as the store wrote it. */
+const written = (dir: string) =>
+  JSON.parse(readFileSync(join(dir, SETTINGS_FILE), 'utf8')) as Record<string, unknown> & {
+    networks: Record<string, object>;
+  };
+
+function assertKeptWithWarning(text: string, names: RegExp[]) {
+  const { dir, s } = loadWith(text);
+  assert.deepEqual(s.settings, choices);
+  assert.match(s.warning ?? '', /does not know .*ignored and kept in the file/);
+  for (const re of names) assert.match(s.warning ?? '', re);
+  assert.deepEqual(readdirSync(dir), [SETTINGS_FILE]);
+  assert.equal(readFileSync(join(dir, SETTINGS_FILE), 'utf8'), text);
+  return { dir, s };
+}
+
+test('an unknown top-level field is ignored with a warning naming it; every known choice stays', async () => {
+  const text = JSON.stringify({ ...choices, theme: 'dark', futureFlags: { a: [1, 2] } });
+  const { dir, s } = assertKeptWithWarning(text, [/theme/, /futureFlags/]);
+  await s.update((d) => void (d.networks.api = { routed: true }));
+  const file = written(dir);
+  assert.deepEqual(file.theme, 'dark');
+  assert.deepEqual(file.futureFlags, { a: [1, 2] });
+  assert.deepEqual(file.networks.api, { routed: true });
+  assert.ok(!('theme' in s.settings));
+});
+
+test('an unknown field inside a network entry is ignored with a warning naming it; every known choice stays', async () => {
+  const text = JSON.stringify(choices)
+    .replace('"web":{"routed":true}', '"web":{"routed":true,"via":"gw1"}')
+    .replace('"allowPublic":true}', '"allowPublic":true,"note":"x","__proto__":{"polluted":1}}');
+  assert.match(text, /"via".*"__proto__"/);
+  const { dir, s } = assertKeptWithWarning(text, [/networks\["web"\]\.via/, /networks\["pub"\]\.note/]);
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  // Written back with its network (an own "__proto__" key stays a key); a network the user forgets takes its
+  // unknown fields with it.
+  await s.update((d) => void (d.networks.web = { routed: false }));
+  const pub = written(dir).networks.pub ?? {};
+  assert.deepEqual(Object.entries(pub), [
+    ['routed', true],
+    ['allowPublic', true],
+    ['note', 'x'],
+    ['__proto__', { polluted: 1 }],
+  ]);
+  await s.update((d) => void delete d.networks.pub);
+  const file = written(dir);
+  assert.deepEqual(file.networks.web, { routed: false, via: 'gw1' });
+  assert.equal(file.networks.pub, undefined);
+  assert.deepEqual(file.networks.db, { routed: false });
+  const again = SettingsStore.load(dir);
+  assert.deepEqual(again.settings.networks, { web: { routed: false }, db: { routed: false } });
+  assert.match(again.warning ?? '', /networks\["web"\]\.via/);
+});
+
+test('unknown fields beside a value a newer rule refuses: both are named, the other choices stay', () => {
+  const { dir, s } = loadWith(JSON.stringify({ ...choices, tunnelSubnet: '1.1.2.0/30', theme: 'dark' }));
+  assert.deepEqual(s.settings, choices);
+  assert.match(s.warning ?? '', /no longer accepted.*tunnelSubnet.*does not know.*theme/);
+  assert.deepEqual(readdirSync(dir), [SETTINGS_FILE]);
 });

@@ -87,6 +87,15 @@ interface Offloads {
   agent?: boolean;
 }
 
+/** The configuration setup()'s helper sends. */
+const base = () => ({
+  mtu: 1420,
+  hostAddress: '10.57.0.1',
+  agentAddress: '10.57.0.2',
+  routes: ['172.30.7.0/24'],
+  joins: [['br-0123456789ab', 'docker0']] as [string, string][],
+});
+
 function setup(
   loss = 0,
   secret = randomBytes(32),
@@ -96,15 +105,8 @@ function setup(
 ) {
   const net = new FakeNet(loss);
   const now = () => net.now;
-  const config = () => ({
-    mtu: 1420,
-    hostAddress: '10.57.0.1',
-    agentAddress: '10.57.0.2',
-    routes: ['172.30.7.0/24'],
-    joins: [['br-0123456789ab', 'docker0']] as [string, string][],
-  });
   const server = new TunnelServer(net.port(SERVER), secret, {
-    config,
+    config: base,
     now,
     checksumOffload: offloads.helper ?? false,
     ...more.server,
@@ -136,6 +138,28 @@ test('handshake completes, the peer is pinned and the config is applied once and
   assert.equal(server.state, 'connected');
   assert.equal(client.state, 'connected');
   assert.equal(client.counters.get('redials'), 0);
+});
+
+test('a newer helper: configuration fields this agent does not know are dropped, and it is applied and acknowledged', () => {
+  // What a later release might add; an older agent must not lose its tunnel over it.
+  const newer = { routeMetric: 7, nat: { mode: 'none' } };
+  const { net, server, client } = setup(
+    0,
+    randomBytes(32),
+    undefined,
+    {},
+    {
+      server: { config: () => ({ ...base(), ...newer }) },
+    },
+  );
+  const seen: unknown[] = [];
+  client.on('config', (c) => seen.push(c));
+  client.dial();
+  net.run(200, [server, client]);
+  assert.equal(client.counters.get('configInvalid'), 0);
+  assert.equal(server.configAcked, true);
+  assert.equal(seen.length, 1);
+  assert.deepEqual(seen[0], { seq: 1, ...base(), keepaliveMaxMs: 10_000 });
 });
 
 const HELPER_KEY = '127.0.0.1:4000';
