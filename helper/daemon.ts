@@ -11,7 +11,7 @@ import type { DaemonConfig } from './config';
 import { ApiFailure, startControlServer } from './control-server';
 import { refuseLiveDaemon } from './control-socket';
 import { AGENT_CONTAINER_NAME } from './docker/agent-container';
-import { ensureAgentImage } from './docker/agent-image';
+import { bundleInputsStamp, ensureAgentImage } from './docker/agent-image';
 import { bundleDir } from './bundle-dir';
 import { openDataPlane, planeParams, type DataPlane, type PlaneParams } from './data-plane';
 import { SessionHintFile } from './session-hint';
@@ -77,6 +77,8 @@ export class Daemon {
   /** Debounces the agent's firewall re-check after a burst of Docker events. */
   private recheckTimer: NodeJS.Timeout | undefined;
   private agentKeys: AgentKeys | undefined;
+  /** The agent image's possible inputs as they were at start (bundleInputsStamp). */
+  private bundleStamp: string | undefined;
   /** Intent (up/down), the agent's launch and the one phase /v1/status publishes. */
   private readonly conn: ConnectionState;
   private events: EventStream | undefined;
@@ -222,6 +224,7 @@ export class Daemon {
     // would let clients in before the daemon can answer them).
     await refuseLiveDaemon(cfg.socket);
     this.agentKeys = new AgentKeys(await loadOrCreateSecret(cfg.stateDir), cfg.stateDir);
+    this.bundleStamp = bundleInputsStamp(bundleDir());
     this.settings = SettingsStore.load(cfg.stateDir, { log: deps.log });
     if (this.settings.warning) deps.log.warn(this.settings.warning, {});
     // Carry on as before a restart: after `up`, the agent is kept running (launched once Docker answers).
@@ -438,6 +441,10 @@ export class Daemon {
     if (!agent || !docker || !agentKeys || !engine) return;
     this.conn.launchStarted();
     try {
+      if (this.bundleStamp !== bundleInputsStamp(bundleDir()))
+        throw new Error(
+          `the helper's files in ${bundleDir()} changed since it started (Gangway was updated?): update the helper (the app's Update Helper…, or restart its service), so that the agent it builds is its own version`,
+        );
       const image = await ensureAgentImage(docker, {
         bundleDir: bundleDir(),
         log: deps.log,

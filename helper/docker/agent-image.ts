@@ -66,6 +66,36 @@ export function agentInputsHash(entries: TarEntry[], baseImage: string): string 
   return h.digest('hex');
 }
 
+/**
+ * A fingerprint of every file the agent image may be built from (the agent, its Dockerfile, the addons of
+ * both VM architectures and the helper's own), whichever architecture asks; undefined when none can be read.
+ * The daemon takes it at start and compares before each build: an app update replaces the bundle that an
+ * SMAppService helper runs from while the old helper runs on, and that helper would build the new version's
+ * agent, which may not speak its protocol.
+ */
+export function bundleInputsStamp(bundleDir: string): string | undefined {
+  const files = [
+    BUNDLE_FILES.agentDockerfile,
+    BUNDLE_FILES.agent,
+    BUNDLE_FILES.addon,
+    ...(['x86_64', 'aarch64'] as const).map((a) => path.relative(bundleDir, prebuiltAddonPath(bundleDir, a))),
+  ];
+  const h = createHash('sha256');
+  let read = 0;
+  for (const f of files) {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(path.join(bundleDir, f));
+    } catch {
+      h.update(`${f} -\n`);
+      continue;
+    }
+    read++;
+    h.update(`${f} ${createHash('sha256').update(bytes).digest('hex')}\n`);
+  }
+  return read ? h.digest('hex') : undefined;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Building.
 

@@ -16,6 +16,7 @@ import {
   agentContextEntries,
   agentImageTag,
   agentInputsHash,
+  bundleInputsStamp,
   ensureAgentImage,
   followBuildStream,
 } from '../../helper/docker/agent-image';
@@ -269,5 +270,30 @@ test("ensureAgentImage: an addon that is not for the VM's CPU stops the build wi
     );
   } finally {
     f.cleanup();
+  }
+});
+
+test('the bundle stamp: the same files give the same stamp; any input replaced (an app update) changes it', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gw-stamp-'));
+  try {
+    assert.equal(bundleInputsStamp(dir), undefined, 'nothing to build from');
+    writeFileSync(path.join(dir, 'gangway-agent.js'), 'agent v1');
+    writeFileSync(path.join(dir, 'gangway-agent.Dockerfile'), 'FROM x');
+    const started = bundleInputsStamp(dir);
+    assert.match(started ?? '', /^[0-9a-f]{64}$/);
+    assert.equal(bundleInputsStamp(dir), started);
+    // Not the helper's own files: gangway.js changing does not matter to the agent image.
+    writeFileSync(path.join(dir, 'gangway.js'), 'cli v2');
+    assert.equal(bundleInputsStamp(dir), started);
+    writeFileSync(path.join(dir, 'gangway-agent.js'), 'agent v2');
+    assert.notEqual(bundleInputsStamp(dir), started);
+    writeFileSync(path.join(dir, 'gangway-agent.js'), 'agent v1');
+    assert.equal(bundleInputsStamp(dir), started);
+    // An addon for either VM architecture appearing is an input too.
+    mkdirSync(path.join(dir, 'prebuilds', 'linux-arm64'), { recursive: true });
+    writeFileSync(path.join(dir, 'prebuilds', 'linux-arm64', 'gangway_native.node'), 'arm64 addon');
+    assert.notEqual(bundleInputsStamp(dir), started);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
