@@ -45,8 +45,9 @@
 // container until it replaces it). The agent drops configuration fields it does not know
 // (common/tunnel-config.ts) and checks the rest. So a new configuration field must be optional, and its absence
 // must mean what older helpers did; a field an older agent may not ignore is offered and then confirmed in the
-// agent's answer, as `checksumOffload` is by the CONFIG_ACK flag. A CONFIG_ACK is binary: decodeAckBody
-// ignores unknown flag bits, but a sixth byte would make older helpers drop the acknowledgement.
+// agent's answer, as `checksumOffload` is by the CONFIG_ACK flag. A CONFIG_ACK and a keepalive are binary:
+// their decoders ignore unknown flag bits and any bytes after the ones they know (helpers from r14 on; older
+// ones drop a CONFIG_ACK longer than 5 bytes and a keepalive body other than 4).
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** 2: HELLO carries a key id and a cookie; COOKIE replies. */
@@ -392,13 +393,16 @@ export function encodeKeepaliveBody(intervalMs: number): Buffer {
   return b;
 }
 
-/** undefined for an empty body (an older agent: the default interval); NaN for a malformed one. */
+/** undefined for an empty body (an older agent: the default interval); NaN for a malformed one (1-3
+ *  bytes). Bytes after the fourth are a later version's (the body is authenticated), and ignored. */
 export function decodeKeepaliveBody(body: Buffer): number | undefined {
   if (body.length === 0) return undefined;
-  return body.length === 4 ? body.readUInt32BE(0) : NaN;
+  return body.length >= 4 ? body.readUInt32BE(0) : NaN;
 }
 
+/** undefined for fewer than 4 bytes. Bytes after the flags are a later version's, and ignored, so that an
+ *  agent of a newer release can say more without an older helper dropping its acknowledgement. */
 export function decodeAckBody(body: Buffer): AckBody | undefined {
-  if (body.length !== 4 && body.length !== 5) return undefined;
+  if (body.length < 4) return undefined;
   return { seq: body.readUInt32BE(0), fillsChecksums: ((body[4] ?? 0) & ACK_FILLS_CHECKSUMS) !== 0 };
 }

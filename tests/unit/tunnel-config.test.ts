@@ -73,7 +73,12 @@ test('CONFIG_ACK: 4 bytes from agents that were not offered checksum offload, a 
   assert.deepEqual(decodeAckBody(encodeAckBody(7, ACK_FILLS_CHECKSUMS)), { seq: 7, fillsChecksums: true });
   assert.deepEqual(decodeAckBody(encodeAckBody(7, 0)), { seq: 7, fillsChecksums: false });
   assert.deepEqual(decodeAckBody(Buffer.from([0, 0, 0, 7, 0xfe])), { seq: 7, fillsChecksums: false });
-  for (const n of [0, 3, 6]) assert.equal(decodeAckBody(Buffer.alloc(n)), undefined, `${n} bytes`);
+  for (const n of [0, 3]) assert.equal(decodeAckBody(Buffer.alloc(n)), undefined, `${n} bytes`);
+  // A newer agent's longer acknowledgement is still one: its seq and flags are read, the rest ignored.
+  assert.deepEqual(decodeAckBody(Buffer.from([0, 0, 0, 7, ACK_FILLS_CHECKSUMS, 0xaa, 0xbb])), {
+    seq: 7,
+    fillsChecksums: true,
+  });
 });
 
 test('keepaliveMaxMs: whole milliseconds from 1 s to 60 s, absent from older helpers', () => {
@@ -83,11 +88,13 @@ test('keepaliveMaxMs: whole milliseconds from 1 s to 60 s, absent from older hel
     assert.equal(tunnelConfigSchema.safeParse({ ...base, keepaliveMaxMs: v }).success, false, String(v));
 });
 
-test('a keepalive body: 4 bytes of milliseconds; none from older agents; any other length is malformed', () => {
+test('a keepalive body: 4 bytes of milliseconds; none from older agents; 1-3 bytes are malformed', () => {
   assert.deepEqual(encodeKeepaliveBody(10_000), Buffer.from([0, 0, 0x27, 0x10]));
   assert.equal(decodeKeepaliveBody(encodeKeepaliveBody(4_000)), 4_000);
   assert.equal(decodeKeepaliveBody(Buffer.alloc(0)), undefined);
-  for (const n of [1, 3, 5, 8]) assert.ok(Number.isNaN(decodeKeepaliveBody(Buffer.alloc(n))), `${n} bytes`);
+  for (const n of [1, 3]) assert.ok(Number.isNaN(decodeKeepaliveBody(Buffer.alloc(n))), `${n} bytes`);
+  // A newer agent's longer body: its first four bytes are the interval, the rest a later version's.
+  assert.equal(decodeKeepaliveBody(Buffer.concat([encodeKeepaliveBody(4_000), Buffer.from([1, 2])])), 4_000);
   // The helper keeps a silent peer 2.5 intervals, never less than its minimum.
   assert.equal(peerForgetsAfterMs(10_000), 25_000);
   assert.equal(peerForgetsAfterMs(2_000), 5_000);
