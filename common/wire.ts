@@ -46,7 +46,7 @@
 // (common/tunnel-config.ts) and checks the rest. So a new configuration field must be optional, and its absence
 // must mean what older helpers did; a field an older agent may not ignore is offered and then confirmed in the
 // agent's answer, as `checksumOffload` is by the CONFIG_ACK flag. A CONFIG_ACK and a keepalive are binary:
-// their decoders ignore unknown flag bits and any bytes after the ones they know (helpers from r14 on; older
+// their decoders ignore unknown flag bits and any bytes after the ones they know (helpers since f13a052; older
 // ones drop a CONFIG_ACK longer than 5 bytes and a keepalive body other than 4).
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
