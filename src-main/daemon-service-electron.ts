@@ -3,14 +3,25 @@
 import { execFile } from 'node:child_process';
 import { app } from 'electron';
 import { teamIdentifier } from './codesign-team';
+import { registerService, type DaemonServiceStatus } from './sm-register';
 
-export type DaemonServiceStatus = 'not-registered' | 'enabled' | 'requires-approval' | 'not-found';
+export type { DaemonServiceStatus } from './sm-register';
 
-/** Registers the daemon (again, for an update: launchd then starts the new bundle's helper). */
-export function registerDaemonService(serviceName: string, update: boolean): DaemonServiceStatus {
-  if (update) app.setLoginItemSettings({ openAtLogin: false, type: 'daemonService', serviceName });
-  app.setLoginItemSettings({ openAtLogin: true, type: 'daemonService', serviceName });
-  return app.getLoginItemSettings({ type: 'daemonService', serviceName }).status;
+/** Registers the daemon (again, for an update: launchd then starts the new bundle's helper); sm-register.ts
+ *  waits for an unregister to finish and retries a register that did not take. */
+export function registerDaemonService(serviceName: string, update: boolean): Promise<DaemonServiceStatus> {
+  const set = (openAtLogin: boolean) =>
+    app.setLoginItemSettings({ openAtLogin, type: 'daemonService', serviceName });
+  return registerService(
+    {
+      register: () => set(true),
+      unregister: () => set(false),
+      status: () => app.getLoginItemSettings({ type: 'daemonService', serviceName }).status,
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      now: Date.now,
+    },
+    update,
+  );
 }
 
 /** Whether codesign accepts the bundle and a developer signed it (a development build is unsigned or ad hoc). */

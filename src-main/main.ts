@@ -99,7 +99,11 @@ async function installWithSmAppService(
     registered: false,
   });
   if (step.action === 'register')
-    step = smNextStep({ ...facts, status: registerDaemonService(serviceName, update), registered: true });
+    step = smNextStep({
+      ...facts,
+      status: await registerDaemonService(serviceName, update),
+      registered: true,
+    });
   rememberApprovalTold(step.told);
   installDeclined = step.action !== 'check';
   if (step.action === 'ask-approval') {
