@@ -7,11 +7,11 @@
 export type DaemonServiceStatus = 'not-registered' | 'enabled' | 'requires-approval' | 'not-found';
 
 export interface SmCalls {
-  register(): void;
-  unregister(): void;
-  status(): DaemonServiceStatus;
-  sleep(ms: number): Promise<void>;
-  now(): number;
+  register: () => void;
+  unregister: () => void;
+  status: () => DaemonServiceStatus;
+  sleep: (ms: number) => Promise<void>;
+  now: () => number;
 }
 
 export const UNREGISTER_WAIT_MS = 5_000;
