@@ -252,7 +252,8 @@ export type SettingsPatch = z.infer<typeof settingsPatchSchema>;
 
 export const settingsResponseSchema = z.object({
   settings: userSettingsSchema,
-  /** Set when the settings file could not be used and was moved aside. */
+  /** Set when the settings file could not be used (moved aside), or only in part (values no longer accepted,
+   *  or fields of a newer version, which are ignored and kept). */
   warning: z.string().nullable(),
 });
 export type SettingsResponse = z.infer<typeof settingsResponseSchema>;

@@ -163,7 +163,7 @@ const CHECKS: {
           ? outcome(
               'warn',
               `gangwayd ${p.version} on ${p.socket}; settings: ${p.settingsWarning}`,
-              'fix or remove the settings file named above, then restart the daemon',
+              'the warning says what was not used; fields of a newer Gangway come back into use with it, anything else: fix or remove the settings file named above, then restart the daemon',
             )
           : outcome('ok', `gangwayd ${p.version} on ${p.socket}`),
       ),
