@@ -68,6 +68,10 @@ export function watchStatus(
   onStatus: (s: Status) => void,
   signal: AbortSignal,
 ): Promise<void> {
+  // Closes the stream on the caller's abort, or when a snapshot cannot be read.
+  const controller = new AbortController();
+  if (signal.aborted) controller.abort();
+  else signal.addEventListener('abort', () => controller.abort(), { once: true });
   return new Promise((resolve, reject) => {
     openStream(
       socketPath,
@@ -75,14 +79,24 @@ export function watchStatus(
         onOpen: () => undefined,
         onData: (json) => {
           const s = statusSchema.safeParse(json);
-          if (s.success) onStatus(s.data);
+          if (s.success) return onStatus(s.data);
+          // A snapshot this client cannot read is another version's (the stream is the daemon's own): say so,
+          // rather than wait on a screen that never fills.
+          const daemon = (json as { version?: unknown } | null)?.version;
+          reject(
+            new ApiError(
+              'VERSION_SKEW',
+              `the daemon's status does not match this client's version (daemon ${typeof daemon === 'string' ? daemon : 'unknown'}): update the app/CLI or the helper`,
+            ),
+          );
+          controller.abort();
         },
         onEnd: () => resolve(),
         onRefused: (status) =>
           reject(new ApiError('BAD_RESPONSE', `the event stream answered ${status}`, status)),
         onError: (err) => (err.name === 'AbortError' ? resolve() : reject(unreachable(socketPath, err))),
       },
-      signal,
+      controller.signal,
     );
   });
 }

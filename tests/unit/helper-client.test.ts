@@ -7,6 +7,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RouteRefused, followEvents, helperInstalled, rawRequest } from '../../src-main/helper-client';
+import { watchStatus } from '../../client/event-client';
 
 describe('helper client', () => {
   const dir = mkdtempSync(join(tmpdir(), 'gangway-client-'));
@@ -51,6 +52,24 @@ describe('helper client', () => {
     const down = await rawRequest(socket, 'GET', '/v1/status');
     assert.equal(down.status, 502);
     assert.equal(helperInstalled(join(dir, 'never.sock')), false);
+  });
+
+  test('gangway status --watch: a snapshot of another version ends the watch with a version error', async () => {
+    // The fake daemon's snapshot ({"n":2}) is no status this client can read, as a newer daemon's may not be.
+    const d = await fakeDaemon(2);
+    const seen: unknown[] = [];
+    try {
+      await assert.rejects(
+        watchStatus(socket, (s) => seen.push(s), new AbortController().signal),
+        (e: Error & { code?: string }) =>
+          e.code === 'VERSION_SKEW' &&
+          /does not match this client's version .*update the app\/CLI or the helper/.test(e.message),
+      );
+      assert.deepEqual(seen, []);
+    } finally {
+      d.server.closeAllConnections();
+      await new Promise((r) => d.server.close(r));
+    }
   });
 
   test('the event stream reconnects after the daemon restarts', async () => {
