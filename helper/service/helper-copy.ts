@@ -21,6 +21,7 @@ import {
   renameSync,
   rmSync,
   writeFileSync,
+  type Stats,
 } from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { BUNDLE_FILES } from '../bundle-dir';
@@ -223,24 +224,30 @@ export function copyAppBundle(app: AppCopy, to: string, copyTree: TreeCopier): v
 }
 
 /**
- * Root as the owner of every entry, and modes without group or other write and without set-id bits: a
- * set-uid file of the user's would otherwise become a set-uid root program here. Each directory is made
- * root's before it is listed.
+ * Calls `visit` with each entry of the tree at `top` (itself first, links not followed), then lists a
+ * directory's entries: after the visit, so a visit that makes a directory root's does so before it is read.
  */
-function makeTreeRoots(top: string): void {
+function walkTree(top: string, visit: (path: string, st: Stats) => void): void {
   const stack = [top];
   for (let p = stack.pop(); p !== undefined; p = stack.pop()) {
     const st = lstatSync(p);
-    if (st.isSymbolicLink()) {
-      lchownSync(p, 0, 0);
-      continue;
-    }
-    if (!st.isDirectory() && !st.isFile()) continue; // treeProblems refuses it
+    visit(p, st);
+    if (st.isDirectory()) for (const e of readdirSync(p).sort().reverse()) stack.push(join(p, e));
+  }
+}
+
+/**
+ * Root as the owner of every entry, and modes without group or other write and without set-id bits: a
+ * set-uid file of the user's would otherwise become a set-uid root program here.
+ */
+function makeTreeRoots(top: string): void {
+  walkTree(top, (p, st) => {
+    if (st.isSymbolicLink()) return lchownSync(p, 0, 0);
+    if (!st.isDirectory() && !st.isFile()) return; // treeProblems refuses it
     chownSync(p, 0, 0);
     // After the chown, which clears set-id bits on some systems and not on others.
     chmodSync(p, st.mode & 0o755);
-    if (st.isDirectory()) for (const e of readdirSync(p)) stack.push(join(p, e));
-  }
+  });
 }
 
 /**
@@ -253,9 +260,7 @@ export function treeProblems(top: string): string[] {
   const problems: string[] = [];
   const realTop = realpathSync(top);
   const inside = (p: string) => p === realTop || p.startsWith(realTop + sep);
-  const stack = [top];
-  for (let p = stack.pop(); p !== undefined; p = stack.pop()) {
-    const st = lstatSync(p);
+  walkTree(top, (p, st) => {
     const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
     if (st.uid !== 0) problems.push(`${p} is owned by uid ${st.uid}`);
     if (st.isSymbolicLink()) {
@@ -275,13 +280,12 @@ export function treeProblems(top: string): string[] {
             : `${p} links to ${lexical}, outside the copy (and missing)`,
         );
       else if (!inside(real)) problems.push(`${p} links to ${real}, outside the copy`);
-      continue;
+      return;
     }
     if (!st.isDirectory() && !st.isFile()) problems.push(`${p} is neither a file, a directory nor a link`);
     else if (st.mode & 0o022) problems.push(`${p} is writable by its group or others (mode ${mode})`);
     else if (st.mode & 0o6000) problems.push(`${p} is set-uid or set-gid (mode ${mode})`);
-    if (st.isDirectory()) for (const e of readdirSync(p).sort().reverse()) stack.push(join(p, e));
-  }
+  });
   return problems;
 }
 

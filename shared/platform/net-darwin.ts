@@ -93,9 +93,10 @@ export class DarwinNet implements NetPlatform {
   private async onDevice(cidr: string, device: string): Promise<boolean> {
     const want = parseCidr(cidr);
     if (!want) return false;
+    const key = formatCidr(want);
     return (await this.listRoutes()).some((r) => {
-      const c = parseCidr(r.destination);
-      return r.device === device && !!c && formatCidr(c) === formatCidr(want);
+      const c = r.device === device ? parseCidr(r.destination) : undefined;
+      return !!c && formatCidr(c) === key;
     });
   }
 
