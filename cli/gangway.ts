@@ -51,11 +51,12 @@ function formatDns(d: Status['dns']): string {
 
 export function formatStatus(s: Status): string {
   const docker = s.docker.enabled
-    ? `${s.docker.state} (${s.docker.endpoint ?? '?'})${s.docker.engine ? `, ${s.docker.engine.label}` : ''}${s.docker.lastError ? `: ${s.docker.lastError}` : ''}`
+    ? `${s.docker.state} (${s.docker.endpoint ?? '?'})${s.docker.engine ? `, ${s.docker.engine.label}${s.docker.engine.rootless ? ' (rootless)' : ''}` : ''}${s.docker.lastError ? `: ${s.docker.lastError}` : ''}`
     : 'not followed (--no-docker)';
   const lines = [
     ...(s.settingsWarning ? [`Warning: ${s.settingsWarning}`] : []),
     ...(s.docker.warning ? [`Warning: ${s.docker.warning}`] : []),
+    ...(s.docker.engine?.rootless && s.docker.engine.refusal ? [`Error: ${s.docker.engine.refusal}`] : []),
     `Gangway ${s.version}: ${phaseText(s)}`,
     `  peer        ${s.peer ?? (s.peerLost ? `none (forgotten: ${s.peerLost})` : '-')}${s.lastHeardMs !== null ? ` (heard ${(s.lastHeardMs / 1000).toFixed(1)} s ago)` : ''}`,
     `  tunnel      ${s.tunnel.device} ${s.tunnel.hostAddress} <-> ${s.tunnel.agentAddress}, mtu ${s.tunnel.mtu}, udp ${s.tunnel.listen}${s.tunnel.offload ? ', offloads on' : ''}`,

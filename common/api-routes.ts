@@ -64,7 +64,7 @@ export const ROUTES = {
     method: 'POST',
     path: '/v1/connect',
     response: statusSchema,
-    errors: ['DOCKER_DISABLED', 'AGENT_LAUNCH_FAILED'],
+    errors: ['DOCKER_DISABLED', 'ENGINE_ROUTES_ITSELF', 'ENGINE_ROOTLESS', 'AGENT_LAUNCH_FAILED'],
   },
   disconnect: {
     method: 'POST',

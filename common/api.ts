@@ -87,8 +87,13 @@ export const statusSchema = z.object({
         label: z.string(),
         agentDial: z.string(),
         routesItself: z.boolean(),
+        /** It runs rootless (Podman's default on a Mac): a rootless Podman is refused (ENGINE_ROOTLESS).
+         *  Optional: a helper before 2026-12-03 does not say. */
+        rootless: z.boolean().optional(),
         source: z.enum(['detected', 'option']),
         evidence: z.string(),
+        /** Why the daemon does not start its agent on this engine, if it does not. */
+        refusal: z.string().optional(),
       })
       .optional(),
     lastError: z.string().optional(),

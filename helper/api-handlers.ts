@@ -201,7 +201,7 @@ export class ApiHandlers {
         'the daemon runs with --no-docker or could not use Docker',
       );
     const refusal = (await this.engine?.settled()) && this.engine?.refusal();
-    if (refusal) throw new ApiFailure(409, 'ENGINE_ROUTES_ITSELF', refusal);
+    if (refusal) throw new ApiFailure(409, refusal.code, refusal.message);
     this.conn.up();
     await this.rememberConnected(true);
     this.changed();

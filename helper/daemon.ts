@@ -441,6 +441,9 @@ export class Daemon {
     if (!agent || !docker || !agentKeys || !engine) return;
     this.conn.launchStarted();
     try {
+      // Docker may have been switched (docker context use, another engine started) since gangway up.
+      const refusal = (await engine.settled()) && engine.refusal();
+      if (refusal) throw new ApiFailure(409, refusal.code, refusal.message);
       if (this.bundleStamp !== bundleInputsStamp(bundleDir()))
         throw new Error(
           `the helper's files in ${bundleDir()} changed since it started (Gangway was updated?): update the helper (the app's Update Helper…, or restart its service), so that the agent it builds is its own version`,
@@ -465,6 +468,7 @@ export class Daemon {
       if (this.agentWanted) this.conn.launchFailed(message);
       this.changed();
       deps.log.error('cannot launch the agent container', { error: message });
+      if (err instanceof ApiFailure) throw err;
       throw new ApiFailure(503, 'AGENT_LAUNCH_FAILED', `cannot launch the agent container: ${message}`);
     }
   }

@@ -43,8 +43,10 @@ export interface DoctorProbe {
       label: string;
       agentDial: string;
       routesItself: boolean;
+      rootless?: boolean | undefined;
       source: 'detected' | 'option';
       evidence: string;
+      refusal?: string | undefined;
     };
   };
   /** gangway up was asked for (and not undone by gangway down). */
@@ -187,6 +189,14 @@ const CHECKS: {
             'warn',
             `connected to ${d.endpoint ?? '?'}, without TLS: the agent's secret crosses it in clear`,
             'use a unix:// socket, or tcp:// with TLS (DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH, or a docker context with TLS)',
+          ),
+        );
+      if (d.state === 'connected' && d.engine?.rootless && d.engine.refusal)
+        return Promise.resolve(
+          outcome(
+            'fail',
+            `connected to ${d.endpoint ?? '?'}; ${engineText(d.engine)}, rootless: Gangway cannot work with it`,
+            d.engine.refusal,
           ),
         );
       if (d.state === 'connected' && d.engine?.routesItself && d.engine.source === 'detected')

@@ -2,13 +2,23 @@
 // with everything of its own under /tmp/gangway-rig/<rig id>-podman: storage, run state, the CNI network
 // configs (never /etc/cni/net.d) and a containers.conf capping ulimits (this machine's hard nofile limit is
 // 20000, and nproc is capped too: shared/reference/toolchain.md). Its own mount namespace, like the rig's dockerd.
+// Rootless (what `podman machine init` makes on a Mac): the service runs as nobody with a single uid mapping (no
+// /etc/subuid entry is needed) and vfs storage, in a pid namespace of its own, so the user namespace's pause
+// process that rootless Podman leaves behind ends with the service.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { RIG_RUN_ROOT } from './dockerd';
 import { run, waitFor } from './exec';
 import type { Rig } from './rig';
+
+/** The user a rootless service runs as. */
+const ROOTLESS_UID = 65534;
+
+export interface PodmanOptions {
+  rootless?: boolean;
+}
 
 export class PodmanService {
   readonly dir: string;
@@ -17,7 +27,10 @@ export class PodmanService {
   private child: ChildProcess | undefined;
   private output = '';
 
-  constructor(readonly rig: Rig) {
+  constructor(
+    readonly rig: Rig,
+    private readonly opts: PodmanOptions = {},
+  ) {
     this.dir = path.join(RIG_RUN_ROOT, `${rig.id}-podman`);
     this.socketPath = path.join(this.dir, 'podman.sock');
     this.host = `unix://${this.socketPath}`;
@@ -48,16 +61,30 @@ export class PodmanService {
       conf,
       `[containers]\ndefault_ulimits = [${ulimits}]\n[network]\nnetwork_config_dir = "${d}/net"\n`,
     );
+    const storage = [
+      ...['--root', path.join(d, 'root'), '--runroot', path.join(d, 'run')],
+      ...['--network-config-dir', path.join(d, 'net'), '--cgroup-manager', 'cgroupfs'],
+    ];
+    const env: NodeJS.ProcessEnv = { ...process.env, CONTAINERS_CONF: conf };
+    let asUser: string[] = [];
+    if (this.opts.rootless) {
+      await mkdir(path.join(d, 'xdg'), { recursive: true, mode: 0o700 });
+      for (const p of ['', 'net', 'xdg']) await chown(path.join(d, p), ROOTLESS_UID, ROOTLESS_UID);
+      await chmod(d, 0o755);
+      storage.push('--storage-driver', 'vfs');
+      Object.assign(env, { HOME: d, XDG_RUNTIME_DIR: path.join(d, 'xdg'), USER: 'nobody' });
+      asUser = ['--pid', '--fork', '--kill-child', '--mount-proc', 'setpriv', `--reuid=${ROOTLESS_UID}`];
+      asUser.push(`--regid=${ROOTLESS_UID}`, '--clear-groups');
+    }
     const child = spawn(
       'nsenter',
       [
         `--net=/run/netns/${this.rig.vmNs}`,
-        ...['unshare', '--mount', '--propagation', 'slave', 'podman'],
-        ...['--root', path.join(d, 'root'), '--runroot', path.join(d, 'run')],
-        ...['--network-config-dir', path.join(d, 'net'), '--cgroup-manager', 'cgroupfs'],
+        ...['unshare', '--mount', '--propagation', 'slave', ...asUser, 'podman'],
+        ...storage,
         ...['system', 'service', '--time=0', this.host],
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CONTAINERS_CONF: conf } },
+      { stdio: ['ignore', 'pipe', 'pipe'], env },
     );
     this.child = child;
     child.stdout?.on('data', (c: Buffer) => (this.output += c.toString()));
@@ -110,9 +137,9 @@ async function sweepStalePodmanDirs(): Promise<void> {
   }
 }
 
-export async function startPodman(rig: Rig): Promise<PodmanService> {
+export async function startPodman(rig: Rig, opts: PodmanOptions = {}): Promise<PodmanService> {
   await sweepStalePodmanDirs();
-  const p = new PodmanService(rig);
+  const p = new PodmanService(rig, opts);
   try {
     await p.start();
   } catch (err) {

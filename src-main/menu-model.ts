@@ -80,6 +80,7 @@ function describeStatus(s: Status, networks: NetworksResponse | null): { line: s
 
 /** The engine label in the menu: which engine, and whether Gangway stays out of its way. */
 export function engineLine(e: NonNullable<Status['docker']['engine']>): string {
+  if (e.rootless && e.refusal) return `Engine: ${e.label} (rootless: Gangway cannot reach its containers)`;
   return e.routesItself && e.source === 'detected'
     ? `Engine: ${e.label} (it routes container IPs itself)`
     : `Engine: ${e.label}`;

@@ -10,8 +10,32 @@ export interface EngineStatus {
   label: string;
   agentDial: string;
   routesItself: boolean;
+  rootless: boolean;
   source: 'detected' | 'option';
   evidence: string;
+  /** Why the agent is not started on this engine (refusal()), if it is not. */
+  refusal?: string;
+}
+
+export interface EngineRefusal {
+  code: 'ENGINE_ROUTES_ITSELF' | 'ENGINE_ROOTLESS';
+  message: string;
+}
+
+const isPodman = (k: EngineKind) => k === 'podman' || k === 'podman-machine';
+
+/** Rootless Podman puts its containers' bridges in a network namespace of the user's (rootless-netns), which
+ *  no route through the VM's own namespace reaches; and its agent, in the VM's namespace by
+ *  --network host, holds no CAP_NET_ADMIN there, so it cannot create its TUN device. */
+function rootlessPodmanRefusal(kind: EngineKind, evidence: string): string {
+  const why =
+    `Podman runs rootless (${evidence}): its containers live in a network namespace of their own user ` +
+    `that Gangway cannot route to, and its agent could not create a TUN device.`;
+  return kind === 'podman-machine'
+    ? `${why} Make the machine rootful: podman machine stop; podman machine set --rootful; ` +
+        `podman machine start. Then connect again.`
+    : `${why} Run Podman's service as root (the podman.socket system unit, /run/podman/podman.sock) and ` +
+        `point Gangway at it (--docker-host unix:///run/podman/podman.sock).`;
 }
 
 export interface EngineChoiceOptions {
@@ -29,29 +53,31 @@ export class EngineChoice {
 
   constructor(private readonly o: EngineChoiceOptions) {}
 
-  /** Detects the engine behind `docker` (again: Docker may have been switched to another engine). */
+  /** Detects the engine behind `docker` (again: Docker may have been switched to another engine). With
+   *  --engine the kind is not detected, but whether it runs rootless still is: no option makes that work. */
   detect(
     docker: Pick<Dockerode, 'info' | 'version'>,
     where: { endpoint: string; context?: string | undefined },
   ): Promise<EngineDetection | undefined> {
-    if (this.o.override) return Promise.resolve(this.current);
     const run = probeEngine(docker, where).then(
       (d) => {
-        const changed = d.kind !== this.detected?.kind;
+        const changed = d.kind !== this.detected?.kind || d.rootless !== this.detected?.rootless;
         this.detected = d;
         if (changed) {
-          this.o.log.info('docker engine detected', {
-            engine: d.kind,
-            evidence: d.evidence,
-            agentDial: this.dial,
-          });
+          if (!this.o.override)
+            this.o.log.info('docker engine detected', {
+              engine: d.kind,
+              evidence: d.evidence,
+              agentDial: this.dial,
+              ...(d.rootless ? { rootless: d.rootless } : {}),
+            });
           this.o.onChange();
         }
-        return d;
+        return this.current;
       },
       (err: unknown) => {
         this.o.log.warn('cannot tell which engine runs Docker', { error: (err as Error).message });
-        return undefined;
+        return this.o.override ? this.current : undefined;
       },
     );
     this.inFlight = run;
@@ -65,7 +91,12 @@ export class EngineChoice {
   }
 
   get current(): EngineDetection | undefined {
-    if (this.o.override) return { ...engineProfile(this.o.override), evidence: 'set with --engine' };
+    if (this.o.override)
+      return {
+        ...engineProfile(this.o.override),
+        evidence: 'set with --engine',
+        rootless: this.detected?.rootless,
+      };
     return this.detected;
   }
 
@@ -79,26 +110,35 @@ export class EngineChoice {
     return { server: `${this.dial}:${port}`, extraHosts };
   }
 
-  /** Why `gangway up` should not start the agent, if it should not: the engine routes container IPs itself. */
-  refusal(): string | undefined {
+  /** Why the agent should not be started, if it should not: the engine routes container IPs itself
+   *  (unless --engine says otherwise), or it is a rootless Podman (whatever the options say). */
+  refusal(): EngineRefusal | undefined {
     const e = this.current;
-    if (!e?.routesItself || this.o.override) return undefined;
-    return (
-      `${e.label} already routes container IPs to this machine, so Gangway leaves it alone. ` +
-      `To use Gangway's tunnel anyway, start the daemon with --engine ${e.kind}.`
-    );
+    if (!e) return undefined;
+    if (e.rootless && isPodman(e.kind))
+      return { code: 'ENGINE_ROOTLESS', message: rootlessPodmanRefusal(e.kind, e.rootless) };
+    if (!e.routesItself || this.o.override) return undefined;
+    return {
+      code: 'ENGINE_ROUTES_ITSELF',
+      message:
+        `${e.label} already routes container IPs to this machine, so Gangway leaves it alone. ` +
+        `To use Gangway's tunnel anyway, start the daemon with --engine ${e.kind}.`,
+    };
   }
 
   status(): EngineStatus | undefined {
     const e = this.current;
     if (!e) return undefined;
+    const refusal = this.refusal();
     return {
       kind: e.kind,
       label: e.label,
       agentDial: this.dial,
       routesItself: e.routesItself,
+      rootless: e.rootless !== undefined,
       source: this.o.override ? 'option' : 'detected',
       evidence: e.evidence,
+      ...(refusal ? { refusal: refusal.message } : {}),
     };
   }
 }

@@ -109,13 +109,32 @@ export interface EngineFacts {
   endpoint: string;
   context?: string | undefined;
   platform: NodeJS.Platform;
-  info: { OperatingSystem?: string; Name?: string; Labels?: string[]; KernelVersion?: string };
+  info: {
+    OperatingSystem?: string;
+    Name?: string;
+    Labels?: string[] | null;
+    KernelVersion?: string;
+    /** Docker and newer Podman list "name=rootless" here. */
+    SecurityOptions?: string[] | null;
+    /** Podman's own field (4.3 lists no "name=rootless" in SecurityOptions, seen here). */
+    Rootless?: boolean;
+  };
   version?: { Components?: { Name?: string }[] };
 }
 
 export interface EngineDetection extends EngineProfile {
   /** The signal that decided it, for doctor ("docker info OperatingSystem is \"OrbStack\""). */
   evidence: string;
+  /** Set when the engine runs rootless: the signal that says so. */
+  rootless?: string | undefined;
+}
+
+/** Why the engine runs rootless, if `docker info` says it does. */
+export function rootlessEvidence(info: EngineFacts['info']): string | undefined {
+  if (info.Rootless === true) return 'docker info Rootless is true';
+  if ((info.SecurityOptions ?? []).some((o) => o.split(',').includes('name=rootless')))
+    return 'docker info SecurityOptions lists name=rootless';
+  return undefined;
 }
 
 interface Rule {
@@ -210,13 +229,15 @@ export function detectEngine(facts: EngineFacts): EngineDetection {
     context: facts.context ?? '',
     podman: (facts.version?.Components ?? []).some((c) => /^podman/i.test(c.Name ?? '')),
   };
+  const rootless = rootlessEvidence(facts.info);
   for (const r of RULES) {
     const evidence = r.test(f);
-    if (evidence) return { ...engineProfile(r.kind), evidence };
+    if (evidence) return { ...engineProfile(r.kind), evidence, rootless };
   }
   return {
     ...engineProfile('unknown'),
     evidence: `nothing known in OperatingSystem "${f.os}", Name "${f.name}"`,
+    rootless,
   };
 }
 

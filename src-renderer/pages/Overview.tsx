@@ -45,7 +45,13 @@ export function Overview() {
       <p className={`state state-${status.phase}`} data-testid="tunnel-state">
         {phaseText(status)}
       </p>
-      {status.agent.lastError && <p className="banner error">{status.agent.lastError}</p>}
+      {status.docker.engine?.rootless && status.docker.engine.refusal ? (
+        <p className="banner error" data-testid="engine-refusal">
+          {status.docker.engine.refusal}
+        </p>
+      ) : (
+        status.agent.lastError && <p className="banner error">{status.agent.lastError}</p>
+      )}
       <button
         type="button"
         className="primary"

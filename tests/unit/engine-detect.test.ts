@@ -17,6 +17,7 @@ for (const s of ENGINE_SAMPLES) {
     const d = detectEngine(s.facts);
     assert.equal(d.kind, s.expect, d.evidence);
     assert.ok(d.evidence.length > 0);
+    assert.equal(d.rootless !== undefined, s.rootless === true, d.rootless);
   });
 }
 
@@ -25,7 +26,7 @@ test('every engine kind has a sample, and the captured ones are the rig dockerd 
   for (const k of ENGINE_KINDS) assert.ok(kinds.has(k), `no sample for ${k}`);
   assert.deepEqual(
     ENGINE_SAMPLES.filter((s) => s.source === 'captured here').map((s) => s.expect),
-    ['linux', 'podman'],
+    ['linux', 'podman', 'podman'],
   );
 });
 
@@ -97,10 +98,61 @@ test('OrbStack: up is refused with the reason and the way out, unless --engine s
   const c = new EngineChoice({ log, onChange: () => undefined });
   await c.detect(fakeDocker('OrbStack'), { endpoint: 'unix:///Users/a/.orbstack/run/docker.sock' });
   await c.settled();
-  assert.match(c.refusal() ?? '', /OrbStack already routes container IPs.*--engine orbstack/);
+  assert.equal(c.refusal()?.code, 'ENGINE_ROUTES_ITSELF');
+  assert.match(c.refusal()?.message ?? '', /OrbStack already routes container IPs.*--engine orbstack/);
   const told = new EngineChoice({ log, onChange: () => undefined, override: 'orbstack' });
   assert.equal(told.refusal(), undefined);
   assert.equal(told.status()?.routesItself, true);
+});
+
+const samplePodman = (rootless: boolean, machine: boolean) => {
+  const s = ENGINE_SAMPLES.find(
+    (x) => x.expect === (machine ? 'podman-machine' : 'podman') && (x.rootless === true) === rootless,
+  );
+  assert.ok(s);
+  return {
+    info: () => Promise.resolve(s.facts.info),
+    version: () => Promise.resolve(s.facts.version),
+    endpoint: s.facts.endpoint,
+  };
+};
+
+test('rootless Podman: refused with the way out, whatever --engine says; rootful Podman is not', async () => {
+  for (const machine of [true, false]) {
+    const rl = samplePodman(true, machine);
+    const c = new EngineChoice({ log, onChange: () => undefined });
+    await c.detect(rl as never, { endpoint: rl.endpoint });
+    const r = c.refusal();
+    assert.equal(r?.code, 'ENGINE_ROOTLESS');
+    assert.match(r?.message ?? '', /Podman runs rootless \(docker info (Rootless is true|SecurityOptions)/);
+    assert.match(
+      r?.message ?? '',
+      machine ? /podman machine set --rootful/ : /--docker-host unix:\/\/\/run\/podman\/podman\.sock/,
+    );
+    assert.equal(c.status()?.rootless, true);
+    assert.equal(c.status()?.refusal, r?.message);
+
+    const told = new EngineChoice({ log, onChange: () => undefined, override: 'podman' });
+    await told.detect(rl as never, { endpoint: rl.endpoint });
+    assert.equal(told.status()?.source, 'option');
+    assert.equal(told.refusal()?.code, 'ENGINE_ROOTLESS', '--engine cannot make a rootless Podman work');
+
+    const rf = samplePodman(false, machine);
+    const ok = new EngineChoice({ log, onChange: () => undefined });
+    await ok.detect(rf as never, { endpoint: rf.endpoint });
+    assert.equal(ok.refusal(), undefined);
+    assert.equal(ok.status()?.rootless, false);
+  }
+});
+
+test('a switch from rootful to rootless Podman behind the same endpoint is a change', async () => {
+  let changes = 0;
+  const c = new EngineChoice({ log, onChange: () => changes++ });
+  const rf = samplePodman(false, false);
+  await c.detect(rf as never, { endpoint: rf.endpoint });
+  await c.detect(samplePodman(true, false) as never, { endpoint: rf.endpoint });
+  assert.equal(changes, 2);
+  assert.equal(c.refusal()?.code, 'ENGINE_ROOTLESS');
 });
 
 test('a Docker that cannot be asked leaves the engine unknown, and the defaults apply', async () => {
@@ -155,6 +207,18 @@ test('doctor names the engine and what the agent dials; on OrbStack it warns tha
   assert.equal(warn?.status, 'warn');
   assert.match(warn?.detail ?? '', /routes container IPs itself/);
   assert.match(warn?.fix ?? '', /--engine/);
+  const refusal = 'Podman runs rootless (docker info Rootless is true): … podman machine set --rootful …';
+  const rl = {
+    ...engineProfile('podman-machine'),
+    source: 'detected' as const,
+    evidence: 'the endpoint contains "/machine/"',
+    rootless: true,
+    refusal,
+  };
+  const fail = (await runDoctor(probe(rl))).checks.find((c) => c.id === 'docker');
+  assert.equal(fail?.status, 'fail');
+  assert.match(fail?.detail ?? '', /Podman machine .*rootless: Gangway cannot work with it/);
+  assert.equal(fail?.fix, refusal);
 });
 
 test("the tray's menu line names the engine", () => {
@@ -163,4 +227,8 @@ test("the tray's menu line names the engine", () => {
   assert.equal(engineLine({ ...orb, source: 'option' }), 'Engine: OrbStack');
   const pm = { ...engineProfile('podman-machine'), source: 'detected' as const, evidence: '' };
   assert.equal(engineLine(pm), 'Engine: Podman machine');
+  assert.equal(
+    engineLine({ ...pm, rootless: true, refusal: 'Podman runs rootless …' }),
+    'Engine: Podman machine (rootless: Gangway cannot reach its containers)',
+  );
 });
