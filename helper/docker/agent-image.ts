@@ -16,6 +16,7 @@ import type Dockerode from 'dockerode';
 import { agentArch, pickAgentAddon, prebuiltAddonPath } from './agent-addon';
 import { tarArchive, type TarEntry } from './tar';
 import { BUNDLE_FILES } from '../bundle-dir';
+import { LineBuffer } from '../../common/line-buffer';
 import type { Logger } from '../../common/log';
 import { VERSION } from '../version';
 
@@ -129,12 +130,16 @@ interface BuildMessage {
   aux?: { ID?: string };
 }
 
+const MAX_BUILD_LINE = 8 * 1024 * 1024;
+
 /** Reads Docker's JSON-lines build (or pull) stream; progress lines go to onLine; throws on an error. */
 export async function followBuildStream(
   stream: NodeJS.ReadableStream,
   onLine: (line: string) => void,
 ): Promise<{ imageId?: string }> {
-  let rest = '';
+  // A stream that ends without a newline still ends in a message. Docker sends one JSON message a line: a
+  // line of megabytes is no build's progress, and the daemon is not to hold it without bound.
+  const lines = new LineBuffer({ maxPending: MAX_BUILD_LINE, overflow: 'fail' });
   let imageId: string | undefined;
   let error: string | undefined;
   const handle = (text: string) => {
@@ -154,13 +159,9 @@ export async function followBuildStream(
     const line = msg.stream ?? (msg.status ? `${msg.status}${msg.progress ? ` ${msg.progress}` : ''}` : '');
     for (const l of line.split('\n')) if (l.trim()) onLine(l.trimEnd());
   };
-  for await (const chunk of stream as AsyncIterable<Buffer | string>) {
-    rest += chunk.toString();
-    const lines = rest.split('\n');
-    rest = lines.pop() ?? '';
-    for (const l of lines) handle(l);
-  }
-  handle(rest);
+  for await (const chunk of stream as AsyncIterable<Buffer | string>)
+    for (const l of lines.push(chunk)) handle(l);
+  handle(lines.end() ?? '');
   if (error !== undefined) throw new Error(error.trim());
   return { imageId };
 }

@@ -3,6 +3,7 @@
 // and then, and when the stream ends or fails (Docker or its VM restarted), reconnect with backoff for as
 // long as the follower runs. What is listed and how an event is applied belong to the user of this class.
 import type Dockerode from 'dockerode';
+import { LineBuffer } from '../../common/line-buffer';
 
 export interface EventStreamClient {
   getEvents(opts: Dockerode.GetEventsOptions & { abortSignal?: AbortSignal }): Promise<NodeJS.ReadableStream>;
@@ -141,13 +142,15 @@ export class DockerEventFollower {
       if (abort.signal.aborted) return;
       abort.signal.addEventListener('abort', () => destroy(stream), { once: true });
       const work = this.o.openSession(abort.signal, (err) => fail(err));
-      let pending = '';
+      const lines = new LineBuffer({ maxPending: MAX_LINE, overflow: 'fail' });
       stream.on('data', (chunk: Buffer | string) => {
-        pending += chunk.toString();
-        if (pending.length > MAX_LINE) return fail(new Error('unreadable Docker event stream'));
-        const lines = pending.split('\n');
-        pending = lines.pop() ?? '';
-        for (const line of lines) if (line.trim()) work.onLine(line);
+        let complete: string[];
+        try {
+          complete = lines.push(chunk);
+        } catch {
+          return fail(new Error('unreadable Docker event stream'));
+        }
+        for (const line of complete) if (line.trim()) work.onLine(line);
       });
       await work.list();
       if (abort.signal.aborted) return;

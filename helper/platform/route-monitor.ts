@@ -6,6 +6,7 @@
 // macOS's routing socket also carries the neighbour cache, lookups and interface flags, which the command's
 // `relevant` filter (net-darwin.ts) drops line by line.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { LineBuffer } from '../../common/line-buffer';
 import type { Logger } from '../../common/log';
 
 /** A line longer than this is no monitor message; dropped rather than held without end. */
@@ -49,17 +50,11 @@ export class RouteMonitor {
     const { cmd, args, relevant } = this.o.command;
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] });
     this.child = child;
-    // The part of a line that has not ended yet: a chunk can end anywhere.
-    let partial = '';
+    const lines = new LineBuffer({ maxPending: MAX_LINE, overflow: 'drop' });
     child.stdout?.setEncoding('utf8');
     child.stdout?.on('data', (chunk: string) => {
       this.failures = 0;
-      if (relevant) {
-        const lines = (partial + chunk).split('\n');
-        partial = lines.pop() ?? '';
-        if (partial.length > MAX_LINE) partial = '';
-        if (!lines.some(relevant)) return;
-      }
+      if (relevant && !lines.push(chunk).some(relevant)) return;
       clearTimeout(this.timer);
       this.timer = setTimeout(() => this.o.onChange(), this.o.debounceMs ?? 100);
     });

@@ -136,6 +136,22 @@ test("the build stream: Docker's errorDetail becomes the exception's message", a
   );
 });
 
+test('the build stream: a line of megabytes without its end fails the build instead of being held', async () => {
+  const chunk = Buffer.alloc(1024 * 1024, 'x');
+  let sent = 0;
+  // Bounded: ends after 16 MiB whatever happens; the limit is 8 MiB.
+  const s = Readable.from(
+    (function* () {
+      for (; sent < 16; sent++) yield chunk;
+    })(),
+  );
+  await assert.rejects(
+    followBuildStream(s, () => undefined),
+    /arrived without a line's end/,
+  );
+  assert.ok(sent < 16, `read all ${sent} MiB before failing`);
+});
+
 /** Just what ensureAgentImage calls. */
 class FakeDocker {
   images = new Map<string, { Id: string; Config: { Labels: Record<string, string> } }>();
