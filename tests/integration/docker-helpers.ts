@@ -3,7 +3,9 @@
 // namespace, run the real CLI.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import type { Status } from '../../common/api';
 import { startDockerd, type Dockerd, type DockerdOptions } from '../../rig/dockerd';
+import { waitFor } from '../../rig/exec';
 import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE, buildRigImages } from '../../rig/images';
 import { createRig, type Rig, type RigOptions } from '../../rig/rig';
 import { CLI, Workdir, startDaemon, stop, waitForDaemon, type DaemonHandle } from './harness';
@@ -114,4 +116,17 @@ export async function teardownDockerRig(p: {
   await p.dockerd?.stop();
   await p.rig?.teardown();
   p.work?.cleanup();
+}
+
+/** The daemon's status once it is connected to Docker and has told which engine runs it. */
+export function engineDetected(daemon: DaemonHandle): Promise<Status> {
+  return waitFor(
+    'the daemon to reach Docker and detect its engine',
+    async () => {
+      const st = await daemon.status();
+      return st.docker.state === 'connected' && st.docker.engine ? st : undefined;
+    },
+    20_000,
+    100,
+  );
 }

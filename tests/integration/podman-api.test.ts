@@ -13,7 +13,7 @@ import { AGENT_BASE_IMAGE, BUSYBOX_IMAGE, buildRigImages } from '../../rig/image
 import { startPodman, type PodmanService } from '../../rig/podman';
 import { createRig, type Rig } from '../../rig/rig';
 import { Workdir, startDaemon, stop, waitConnected, waitForDaemon, type DaemonHandle } from './harness';
-import { gangwayCli, httpOk } from './docker-helpers';
+import { engineDetected, gangwayCli, httpOk } from './docker-helpers';
 
 describe("Gangway against Podman's Docker-compatible API", { timeout: 180_000 }, () => {
   let rig: Rig | undefined;
@@ -45,15 +45,7 @@ describe("Gangway against Podman's Docker-compatible API", { timeout: 180_000 },
   });
 
   test('connected, and the engine is Podman (from its /version components)', async () => {
-    const s = await waitFor(
-      'the daemon to reach Podman and detect it',
-      async () => {
-        const st = await daemon!.status();
-        return st.docker.state === 'connected' && st.docker.engine ? st : undefined;
-      },
-      20_000,
-      100,
-    );
+    const s = await engineDetected(daemon!);
     assert.equal(s.docker.engine?.kind, 'podman', JSON.stringify(s.docker));
     assert.equal(
       s.docker.engine?.agentDial,

@@ -15,7 +15,7 @@ import { waitFor } from '../../rig/exec';
 import { startPodman, type PodmanService } from '../../rig/podman';
 import { createRig, type Rig } from '../../rig/rig';
 import { Workdir, startDaemon, stop, waitForDaemon, type DaemonHandle } from './harness';
-import { gangwayCli } from './docker-helpers';
+import { engineDetected, gangwayCli } from './docker-helpers';
 
 describe('Gangway against a rootless Podman', { timeout: 120_000 }, () => {
   let rig: Rig | undefined;
@@ -46,15 +46,7 @@ describe('Gangway against a rootless Podman', { timeout: 120_000 }, () => {
   });
 
   test('status names the engine rootless Podman, with the reason and the way out', async () => {
-    const s = await waitFor(
-      'the daemon to reach Podman and detect it',
-      async () => {
-        const st = await daemon!.status();
-        return st.docker.state === 'connected' && st.docker.engine ? st : undefined;
-      },
-      20_000,
-      100,
-    );
+    const s = await engineDetected(daemon!);
     const e = s.docker.engine!;
     assert.equal(e.kind, 'podman', JSON.stringify(e));
     assert.equal(e.rootless, true);
