@@ -196,6 +196,9 @@ export async function prepareSocketDir(
 /**
  * Throws when another daemon answers on `path` (or something other than a socket is there), and changes
  * nothing, so a daemon can ask before its first side effect. Says whether a stale socket is left there.
+ * Two daemons with one state directory are kept apart by its lock (daemon-lock.ts), taken before this; what
+ * this check adds is a daemon with another state directory on the same socket, and that only when one of
+ * them already listens (two such daemons started at the same instant both pass it, as before).
  */
 export async function refuseLiveDaemon(path: string): Promise<boolean> {
   let st: Stats | undefined;
@@ -223,7 +226,11 @@ export async function refuseLiveDaemon(path: string): Promise<boolean> {
   return true;
 }
 
-/** Refuses to start over a socket another daemon is still serving; removes a stale socket, nothing else. */
+/**
+ * Refuses to start over a socket another daemon is still serving; removes a stale socket, nothing else.
+ * Between the check and the unlink another daemon could bind there; under the state directory's lock that can
+ * only be one with another state directory.
+ */
 export async function clearStaleSocket(path: string): Promise<void> {
   if (await refuseLiveDaemon(path)) unlinkSync(path);
 }

@@ -10,6 +10,7 @@ import type { NativeAddon, Pump } from '../native/index';
 import type { DaemonConfig } from './config';
 import { ApiFailure, startControlServer } from './control-server';
 import { refuseLiveDaemon } from './control-socket';
+import { takeDaemonLock } from './daemon-lock';
 import { AGENT_CONTAINER_NAME } from './docker/agent-container';
 import { bundleInputsStamp, ensureAgentImage } from './docker/agent-image';
 import { bundleDir } from './bundle-dir';
@@ -220,7 +221,10 @@ export class Daemon {
     // Before anything with a side effect: a second daemon (a racing service restart, another install) would
     // otherwise take the TUN, the resolver registration and the agent container from the live one before
     // the control server's own check refused it, and its stop() would then remove what the live one owns.
-    // Two daemons that both pass this at once are still caught there, later (binding the socket this early
+    // The state directory's lock lets one daemon through, also of two started at the same instant, and is
+    // held until this process is gone (daemon-lock.ts); it refuses naming the pid that holds it.
+    await takeDaemonLock(cfg.stateDir);
+    // Another daemon with its own state directory may still serve this socket (binding the socket this early
     // would let clients in before the daemon can answer them).
     await refuseLiveDaemon(cfg.socket);
     this.agentKeys = new AgentKeys(await loadOrCreateSecret(cfg.stateDir), cfg.stateDir);
