@@ -1,6 +1,9 @@
 // How the app installs its root helper, decided from plain facts so it is tested without Electron:
 //   refuse          the app runs from a disk image (/Volumes) or an App Translocation path: whatever it
-//                   installed would vanish or move; the user moves Gangway to Applications first
+//                   installed would vanish or move; the user moves Gangway to Applications first. Or, on
+//                   Linux, from an AppImage: its files are in a FUSE mount of the user's, which root cannot
+//                   read, and are the user's to change (`service install` refuses such a runtime), so the
+//                   install could only fail after the password prompt; the user installs the .deb instead
 //   sm-app-service  macOS 13+, packaged and signed: SMAppService registers the plist inside the bundle and
 //                   launchd checks the bundle's signature before it starts the helper
 //   copy            everything else (Linux, unsigned or development builds, older macOS): the administrator
@@ -25,12 +28,34 @@ export interface InstallFacts {
   /** macOS: COPY_SERVICE_PLIST exists, a helper installed by the copy method (the app of another build, or
    *  `sudo gangway service install`). */
   copyServiceInstalled?: boolean;
+  /** Linux: APPIMAGE, the .AppImage file, which the AppImage runtime sets for the app it starts. */
+  appImage?: string;
+  /** Linux: APPDIR, where that runtime mounted (or extracted) the AppImage's files. The app runs from an
+   *  AppImage when appPath lies in it: a program started from another AppImage inherits both variables. */
+  appImageDir?: string;
 }
 
 /** Where the copy method's launchd job lives (helper/service/service-darwin.ts writes it). */
 export const COPY_SERVICE_PLIST = '/Library/LaunchDaemons/dev.gangway.helper.plist';
 
+/** The AppImage runtime's default mount point, $TMPDIR/.mount_XXXXXX, should APPDIR not be known. */
+const APPIMAGE_MOUNT = /\/\.mount_[^/]+\//;
+
+function fromAppImage(f: InstallFacts): boolean {
+  const dir = f.appImageDir?.replace(/\/+$/, '');
+  return (!!dir && f.appPath.startsWith(`${dir}/`)) || APPIMAGE_MOUNT.test(f.appPath);
+}
+
 export function chooseInstallMethod(f: InstallFacts): InstallMethod {
+  if (f.platform === 'linux' && fromAppImage(f))
+    return {
+      kind: 'refuse',
+      message:
+        `Gangway runs from an AppImage${f.appImage ? ` (${f.appImage})` : ''}, and the helper cannot be ` +
+        `installed from one: root cannot read the AppImage's files, mounted for your user alone, and a system ` +
+        `service must not run files that you can change. Install Gangway's .deb package instead, or run ` +
+        `\`sudo gangway service install\` from a copy of Gangway that root owns`,
+    };
   if (f.platform === 'darwin') {
     const transient = transientLocation(f.appPath);
     if (transient) return { kind: 'refuse', message: transient };

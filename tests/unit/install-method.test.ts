@@ -62,6 +62,79 @@ test('from a disk image or an App Translocation path: refused, "move Gangway to 
   }
 });
 
+const APPIMAGE_MOUNT = '/tmp/.mount_GangwaQx81Zp';
+const LINUX_APPIMAGE: InstallFacts = {
+  platform: 'linux',
+  osRelease: '6.1.0',
+  packaged: true,
+  signed: false,
+  appPath: `${APPIMAGE_MOUNT}/gangway`,
+  appImage: '/home/ana/Downloads/Gangway-0.1.0.AppImage',
+  appImageDir: APPIMAGE_MOUNT,
+};
+
+test('Linux, from an AppImage: refused before the password prompt, naming the .deb and the CLI', () => {
+  for (const f of [
+    LINUX_APPIMAGE,
+    // --appimage-extract-and-run: a user's extracted copy, still the user's
+    {
+      ...LINUX_APPIMAGE,
+      appPath: '/tmp/appimage_extracted_0123abcd/gangway',
+      appImageDir: '/tmp/appimage_extracted_0123abcd',
+    },
+    // the AppImage runtime's mount point, even when the environment did not say so
+    { ...LINUX_APPIMAGE, appImage: undefined, appImageDir: undefined },
+    {
+      ...LINUX_APPIMAGE,
+      appImage: undefined,
+      appImageDir: undefined,
+      appPath: '/run/user/1000/.mount_Gangwa1/gangway',
+    },
+  ]) {
+    const m = chooseInstallMethod(f);
+    assert.equal(m.kind, 'refuse', JSON.stringify(f));
+    const message = m.kind === 'refuse' ? m.message : '';
+    assert.match(message, /AppImage/);
+    assert.match(message, /\.deb/);
+    assert.match(message, /sudo gangway service install/);
+    if (f.appImage) assert.ok(message.includes(f.appImage), message);
+  }
+});
+
+test('Linux, not from an AppImage: the copy method, even with an AppImage’s variables inherited', () => {
+  const deb = {
+    ...LINUX_APPIMAGE,
+    appPath: '/opt/Gangway/gangway',
+    appImage: undefined,
+    appImageDir: undefined,
+  };
+  assert.deepEqual(chooseInstallMethod(deb), { kind: 'copy' });
+  // Started from a program that runs from another AppImage (a terminal, an editor): its APPIMAGE and APPDIR
+  // are in the environment, but Gangway is the .deb's.
+  assert.deepEqual(
+    chooseInstallMethod({
+      ...deb,
+      appImage: '/home/ana/Apps/Editor.AppImage',
+      appImageDir: '/tmp/.mount_EditorAb12',
+    }),
+    { kind: 'copy' },
+  );
+  // A development run from a checkout: the copy method, whose own checks refuse what root must not run.
+  assert.deepEqual(
+    chooseInstallMethod({
+      ...deb,
+      packaged: false,
+      appPath: '/home/ana/gangway/node_modules/electron/dist/electron',
+    }),
+    { kind: 'copy' },
+  );
+  // APPIMAGE means nothing on macOS.
+  assert.equal(
+    chooseInstallMethod({ ...MAC, appImage: '/x.AppImage', appImageDir: '/Applications' }).kind,
+    'sm-app-service',
+  );
+});
+
 test('the plist: label, BundleProgram inside the bundle, Electron as Node, kept alive, not throttled', () => {
   const p = smAppServicePlist();
   assert.equal(SM_PLIST_PATH, `Contents/Library/LaunchDaemons/${SM_SERVICE_NAME}`);
