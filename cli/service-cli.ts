@@ -33,6 +33,8 @@ Options:
   --state-dir DIR      state directory (install; default: the daemon's)
   --log-file FILE      where the service writes its output (install)
   --socket-owner U:G   the user (uid:gid) given the control socket (install; default: the sudo caller)
+  --copy-app           install, macOS: copy the runtime's app bundle even when only root can change it
+                       (the app's install runs from a staged copy that is removed afterwards)
   -h, --help           this text
 
 Arguments after -- are passed to \`gangway daemon\` unchanged (install).`;
@@ -93,6 +95,7 @@ export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {
         'log-file': { type: 'string' },
         'socket-owner': { type: 'string' },
         'dry-run': { type: 'boolean' },
+        'copy-app': { type: 'boolean' },
       },
     });
   } catch (e) {
@@ -122,6 +125,7 @@ export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {
     return usage(`--socket-owner takes UID:GID (numbers), got "${ownerFlag}"`);
   if (sub === 'status' && v.socket) return usage('--socket applies to install and uninstall only');
   if (sub !== 'install' && v['dry-run']) return usage('--dry-run applies to install only');
+  if (sub !== 'install' && v['copy-app']) return usage('--copy-app applies to install only');
   const isRoot = deps.isRoot ?? (() => process.getuid?.() === 0);
   const dryRun = v['dry-run'] === true;
   if (sub !== 'status' && !dryRun && !isRoot()) {
@@ -164,6 +168,7 @@ export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {
         version: VERSION,
         bundleDir: (deps.bundleDir ?? bundleDir)(),
         base: opts,
+        copyApp: v['copy-app'] === true,
         ...deps.plan,
       });
       if (dryRun) {

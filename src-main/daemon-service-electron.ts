@@ -24,13 +24,14 @@ export function registerDaemonService(serviceName: string, update: boolean): Pro
   );
 }
 
-/** Whether codesign accepts the bundle and a developer signed it (a development build is unsigned or ad hoc). */
-export function bundleIsSigned(bundle: string): Promise<boolean> {
+/** The Team ID of the developer who signed the bundle, when codesign accepts it (a development build is
+ *  unsigned or ad hoc: undefined). */
+export function bundleTeam(bundle: string): Promise<string | undefined> {
   return new Promise((resolve) => {
     execFile('/usr/bin/codesign', ['--verify', '--strict', bundle], (err) => {
-      if (err) return resolve(false);
+      if (err) return resolve(undefined);
       execFile('/usr/bin/codesign', ['-dv', bundle], (err2, _stdout, stderr) =>
-        resolve(!err2 && teamIdentifier(String(stderr)) !== undefined),
+        resolve(err2 ? undefined : teamIdentifier(String(stderr))),
       );
     });
   });

@@ -1,7 +1,14 @@
 // What the helper install runs as root, built without Electron so it is tested directly: the packaged CLI,
 // every argument quoted (and, on Linux, quoted once more for sudo-prompt's `bash -c "…"`), and the
-// environment `service install` needs.
-import { buildCommand, forSudoPromptLinux } from './shell-quote';
+// environment `service install` needs, and nothing else of the user's: `env -i`, so that no NODE_OPTIONS
+// (which Electron run as Node honours) or other variable of the user's session reaches root.
+//
+// On macOS the app bundle is its user's (and /Applications the admin group's), so root does not run it in
+// place: the script first copies it with Apple's own tools into a fresh directory only root can enter, makes
+// the copy root's, checks its signature against the app's Team ID when the app is signed, and only then runs
+// the copy's binary. What the user (or a program of theirs) changes in the bundle after that is not run.
+import { isAbsolute, relative } from 'node:path';
+import { buildCommand, forSudoPromptLinux, quoteArg } from './shell-quote';
 
 /** Everything root changes, for the prompt; README's "Why does the helper need root?" says the same. */
 export function rootChanges(platform: NodeJS.Platform): string[] {
@@ -40,21 +47,27 @@ export interface InstallPlan {
   gid: number;
 }
 
-/**
- * The command sudo-prompt runs, every argument quoted. It goes through /usr/bin/env because pkexec (Linux)
- * clears the environment: ELECTRON_RUN_AS_NODE makes the app's own binary run the CLI as Node. The user
- * who gets the control socket is named on the command line: the prompt sets no SUDO_UID. macOS runs the
- * command as a script, Linux inside sudo-prompt's `/bin/bash -c "…"`, which needs the second quoting.
- */
-export function installCommand(plan: InstallPlan, platform: NodeJS.Platform = process.platform): string {
+/** The environment root's command gets, whole. */
+const ROOT_ENV = ['/usr/bin/env', '-i', 'PATH=/usr/bin:/bin:/usr/sbin:/sbin', 'ELECTRON_RUN_AS_NODE=1'];
+
+function checkIds(plan: Pick<InstallPlan, 'uid' | 'gid'>): void {
   for (const [name, id] of [
     ['uid', plan.uid],
     ['gid', plan.gid],
   ] as const)
     if (!Number.isInteger(id) || id < 0) throw new Error(`invalid ${name} ${id}`);
+}
+
+/**
+ * Linux: the command sudo-prompt runs, every argument quoted. pkexec clears the environment as well;
+ * ELECTRON_RUN_AS_NODE makes the app's own binary run the CLI as Node. The user who gets the control socket
+ * is named on the command line: the prompt sets no SUDO_UID. sudo-prompt runs it inside `/bin/bash -c "…"`,
+ * which needs the second quoting.
+ */
+export function installCommand(plan: InstallPlan, platform: NodeJS.Platform = process.platform): string {
+  checkIds(plan);
   const command = buildCommand([
-    '/usr/bin/env',
-    'ELECTRON_RUN_AS_NODE=1',
+    ...ROOT_ENV,
     plan.runtime,
     plan.cli,
     'service',
@@ -63,4 +76,88 @@ export function installCommand(plan: InstallPlan, platform: NodeJS.Platform = pr
     `${plan.uid}:${plan.gid}`,
   ]);
   return platform === 'linux' ? forSudoPromptLinux(command) : command;
+}
+
+export interface MacInstallPlan extends InstallPlan {
+  /** The app bundle (…/Gangway.app) that holds `runtime`. */
+  bundle: string;
+  /** The Team ID the bundle is signed with, if it is: the copy must carry a valid signature of that team. */
+  team?: string | undefined;
+}
+
+/** Apple's programs the script runs, by absolute path (root's PATH is not trusted); tests swap in stand-ins. */
+export interface MacTools {
+  mktemp: string;
+  ditto: string;
+  chown: string;
+  chmod: string;
+  codesign: string;
+  rm: string;
+  env: string;
+  /** Where the staging directory is made: root's home, root:wheel 0750 on every Mac. */
+  stageParent: string;
+}
+
+export const MAC_TOOLS: MacTools = {
+  mktemp: '/usr/bin/mktemp',
+  ditto: '/usr/bin/ditto',
+  chown: '/usr/sbin/chown',
+  chmod: '/bin/chmod',
+  codesign: '/usr/bin/codesign',
+  rm: '/bin/rm',
+  env: '/usr/bin/env',
+  stageParent: '/private/var/root',
+};
+
+/** A path inside `dir`, relative, or undefined when it lies outside. */
+function inside(dir: string, path: string): string | undefined {
+  const r = relative(dir, path);
+  return r && !r.startsWith('..') && !isAbsolute(r) ? r : undefined;
+}
+
+/**
+ * The script root runs on macOS (`do shell script`, i.e. /bin/sh): stage the bundle, and the CLI's
+ * directory when it is not in the bundle (a development build), as root's; verify a signed bundle; run the
+ * staged copy's `service install --copy-app` (which copies the bundle once more, to where the service runs
+ * it from); remove the stage on every way out.
+ */
+export function macInstallScript(plan: MacInstallPlan, tools: MacTools = MAC_TOOLS): string {
+  checkIds(plan);
+  if (plan.team !== undefined && !/^[A-Z0-9]{10}$/.test(plan.team))
+    throw new Error(`invalid Team ID ${JSON.stringify(plan.team)}`);
+  const runtime = inside(plan.bundle, plan.runtime);
+  if (!runtime || !/\.app$/.test(plan.bundle))
+    throw new Error(`the app's binary ${plan.runtime} is not inside an app bundle (${plan.bundle})`);
+  const name = plan.bundle.slice(plan.bundle.lastIndexOf('/') + 1);
+  const cliInBundle = inside(plan.bundle, plan.cli);
+  const cliDir = plan.cli.slice(0, plan.cli.lastIndexOf('/'));
+  const cliName = plan.cli.slice(plan.cli.lastIndexOf('/') + 1);
+  const q = quoteArg;
+  const staged = (rel: string) => `"$S"/${q(rel)}`;
+  const verify = plan.team
+    ? [
+        q(tools.codesign),
+        '--verify --strict --deep -R',
+        q(`=anchor apple generic and certificate leaf[subject.OU] = "${plan.team}"`),
+        staged(name),
+      ].join(' ')
+    : undefined;
+  return [
+    'set -e',
+    `S=$(${q(tools.mktemp)} -d ${q(`${tools.stageParent}/gangway-install.XXXXXXXX`)})`,
+    `unstage() { ${q(tools.rm)} -rf "$S"; }`,
+    'trap unstage EXIT',
+    `${q(tools.ditto)} --noacl ${q(plan.bundle)} ${staged(name)}`,
+    ...(cliInBundle ? [] : [`${q(tools.ditto)} --noacl ${q(cliDir)} ${staged('helper')}`]),
+    `${q(tools.chown)} -R -h 0:0 "$S"`,
+    `${q(tools.chmod)} -R go-w,u-s,g-s "$S"`,
+    ...(verify ? [verify] : []),
+    [
+      q(tools.env),
+      ...ROOT_ENV.slice(1).map(q),
+      staged(`${name}/${runtime}`),
+      staged(cliInBundle ? `${name}/${cliInBundle}` : `helper/${cliName}`),
+      ...['service', 'install', '--copy-app', '--socket-owner', `${plan.uid}:${plan.gid}`].map(q),
+    ].join(' '),
+  ].join('\n');
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { callApi } from '../client/api-client';
 import { ROUTES } from '../common/api-routes';
 import { appLocation, helperCli, socketPath } from './app-resources';
-import { bundleIsSigned, registerDaemonService } from './daemon-service-electron';
+import { bundleTeam, registerDaemonService } from './daemon-service-electron';
 import { DaemonState } from './daemon-state';
 import { installHelper } from './helper-install';
 import { COPY_SERVICE_PLIST, chooseInstallMethod } from './install-method';
@@ -113,19 +113,22 @@ async function installWithSmAppService(
 }
 
 async function install(update: boolean, trigger: 'launch' | 'menu' = 'menu'): Promise<void> {
+  const team = process.platform === 'darwin' && app.isPackaged ? await bundleTeam(appLocation()) : undefined;
   const method = chooseInstallMethod({
     platform: process.platform,
     osRelease: release(),
     packaged: app.isPackaged,
-    signed: process.platform === 'darwin' && app.isPackaged && (await bundleIsSigned(appLocation())),
+    signed: team !== undefined,
     appPath: appLocation(),
+    appImage: process.env.APPIMAGE,
+    appImageDir: process.env.APPDIR,
     copyServiceInstalled: process.platform === 'darwin' && existsSync(COPY_SERVICE_PLIST),
   });
   if (method.kind === 'refuse') throw new Error(method.message);
   if (method.kind === 'sm-app-service') return installWithSmAppService(method.serviceName, update, trigger);
   const me = userInfo();
   const outcome = await installHelper(
-    { runtime: process.execPath, cli: helperCli(), uid: me.uid, gid: me.gid },
+    { runtime: process.execPath, cli: helperCli(), uid: me.uid, gid: me.gid, bundle: appLocation(), team },
     update,
   );
   installDeclined = outcome.kind === 'declined';

@@ -31,6 +31,9 @@ export interface PlanInput {
   /** Overrides the install directory (tests). */
   dest?: string;
   ownership?: OwnershipDeps;
+  /** --copy-app: copy the runtime's app bundle even when only root can change it (the app's install runs
+   *  from a staged copy that it removes afterwards, src-main/install-command.ts). */
+  copyApp?: boolean;
 }
 
 export function planServiceInstall(input: PlanInput): InstallPlan {
@@ -60,7 +63,9 @@ export function planServiceInstall(input: PlanInput): InstallPlan {
   // On macOS the runtime is the app's Electron binary, and the app bundle is its user's (and /Applications
   // is the admin group's): the bundle is copied whole, as the binary needs its frameworks beside it.
   const bundle =
-    input.platform === 'darwin' && resolved && (unsafe.length || inDest) ? appBundleOf(runtime) : undefined;
+    input.platform === 'darwin' && resolved && (unsafe.length || inDest || input.copyApp)
+      ? appBundleOf(runtime)
+      : undefined;
   let app: AppCopy | undefined;
   if (bundle) {
     app = { from: bundle.bundle, to: basename(bundle.bundle), runtime: bundle.inside };
@@ -175,7 +180,7 @@ export function describePlan(plan: InstallPlan, unitPath: string, unitText: stri
     ...(plan.app
       ? [
           '',
-          `# the runtime's app bundle, which a user other than root can change, copied whole (ditto: its ` +
+          `# the runtime's app bundle (a user other than root can change it, or --copy-app), copied whole (ditto: its ` +
             `signature, links and extended attributes kept), then made root's and checked; the service runs ` +
             `${plan.options.nodePath}`,
           `${plan.app.from} -> ${join(plan.dest, plan.app.to)}`,

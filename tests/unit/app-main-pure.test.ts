@@ -48,16 +48,17 @@ test('NUL and line breaks are refused, not escaped; an empty command is refused'
 test('the install command runs the packaged CLI as Node and names the user for the socket', () => {
   const command = installCommand(
     {
-      runtime: '/Applications/Gangway.app/Contents/MacOS/Gangway',
-      cli: "/Applications/Gangway's copy.app/Contents/Resources/helper/gangway.js",
-      uid: 501,
-      gid: 20,
+      runtime: '/opt/Gangway/gangway',
+      cli: "/opt/Gangway's copy/resources/helper/gangway.js",
+      uid: 1000,
+      gid: 1000,
     },
     'darwin',
   );
+  // Nothing of the caller's environment: env -i, then what the CLI needs.
   assert.equal(
     command,
-    `'/usr/bin/env' 'ELECTRON_RUN_AS_NODE=1' '/Applications/Gangway.app/Contents/MacOS/Gangway' '/Applications/Gangway'\\''s copy.app/Contents/Resources/helper/gangway.js' 'service' 'install' '--socket-owner' '501:20'`,
+    `'/usr/bin/env' '-i' 'PATH=/usr/bin:/bin:/usr/sbin:/sbin' 'ELECTRON_RUN_AS_NODE=1' '/opt/Gangway/gangway' '/opt/Gangway'\\''s copy/resources/helper/gangway.js' 'service' 'install' '--socket-owner' '1000:1000'`,
   );
   assert.throws(() => installCommand({ runtime: '/a', cli: '/b', uid: -1, gid: 20 }));
   assert.throws(
@@ -68,7 +69,12 @@ test('the install command runs the packaged CLI as Node and names the user for t
   const echoed = execFileSync('/bin/sh', ['-c', command.replace(/^'\/usr\/bin\/env'/, "printf '%s\\n'")], {
     encoding: 'utf8',
   });
-  assert.deepEqual(echoed.trim().split('\n').slice(-4), ['service', 'install', '--socket-owner', '501:20']);
+  assert.deepEqual(echoed.trim().split('\n').slice(-4), [
+    'service',
+    'install',
+    '--socket-owner',
+    '1000:1000',
+  ]);
   for (const platform of ['linux', 'darwin'] as const) {
     const why = whyAdmin(platform);
     for (const what of [

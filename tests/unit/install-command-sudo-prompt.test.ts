@@ -12,14 +12,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exec as sudoExec } from '@vscode/sudo-prompt';
 import { installCommand } from '../../src-main/install-command';
+import { installWithSudoPrompt } from '../../src-main/install-run';
 
 const work = mkdtempSync(join(tmpdir(), 'gw-sudo-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
 const PKEXEC = '"/usr/bin/pkexec" --disable-internal-agent ';
 
-/** Runs `command` through sudo-prompt's exec on Linux, pkexec left out; resolves to what came back. */
-function throughSudoPrompt(command: string): Promise<{ line: string; stdout: string; error?: Error }> {
+/** Runs `start` (which calls sudo-prompt) with sudo-prompt's exec on Linux, pkexec left out. The stand-in
+ *  stat answers at once, so sudo-prompt reaches exec before `start` returns and the stubs can go. */
+function stubbedSudoPrompt<T>(start: () => Promise<T>): { line: () => string; done: Promise<T> } {
   const realExec = childProcess.exec;
   const realStat = fs.stat;
   let line = '';
@@ -34,16 +36,26 @@ function throughSudoPrompt(command: string): Promise<{ line: string; stdout: str
       return realExec(cmd.replace(PKEXEC, ''), { ...opts, cwd: work }, cb);
     },
   });
-  return new Promise((resolve) => {
-    try {
-      sudoExec(command, { name: 'Gangway' }, (error, stdout) => {
-        resolve({ line, stdout: String(stdout ?? ''), error: error ?? undefined });
-      });
-    } finally {
-      Object.assign(childProcess, { exec: realExec });
-      Object.assign(fs, { stat: realStat });
-    }
-  });
+  try {
+    return { line: () => line, done: start() };
+  } finally {
+    Object.assign(childProcess, { exec: realExec });
+    Object.assign(fs, { stat: realStat });
+  }
+}
+
+/** Runs `command` through sudo-prompt's exec on Linux, pkexec left out; resolves to what came back. */
+async function throughSudoPrompt(command: string): Promise<{ line: string; stdout: string; error?: Error }> {
+  const run = stubbedSudoPrompt(
+    () =>
+      new Promise<{ stdout: string; error?: Error }>((resolve) => {
+        sudoExec(command, { name: 'Gangway' }, (error, stdout) => {
+          resolve({ stdout: String(stdout ?? ''), error: error ?? undefined });
+        });
+      }),
+  );
+  const r = await run.done;
+  return { line: run.line(), ...r };
 }
 
 test(
@@ -72,5 +84,30 @@ test(
     const naive = installCommand({ runtime: process.execPath, cli, uid: 1000, gid: 1001 }, 'darwin');
     await throughSudoPrompt(naive);
     assert.equal(existsSync(marker), true, 'the unescaped command should have run the path');
+  },
+);
+
+test(
+  "the app's current directory never reaches sudo-prompt's line: $(…) in it does not run, a trailing \\ breaks nothing",
+  { skip: process.platform !== 'linux' && 'sudo-prompt runs bash -c on Linux only' },
+  async () => {
+    const cli = join(work, 'cwd-cli.js');
+    writeFileSync(cli, 'console.log("ran");\n');
+    // sudo-prompt writes `cd "<cwd>"` into its line, escaping only `"`.
+    const hostile = join(work, 'x$(touch cwd-injected)`touch cwd-injected`\\');
+    mkdirSync(hostile, { recursive: true });
+    const before = process.cwd();
+    process.chdir(hostile);
+    try {
+      const run = stubbedSudoPrompt(() =>
+        installWithSudoPrompt({ runtime: process.execPath, cli, uid: 1000, gid: 1001 }),
+      );
+      const outcome = await run.done;
+      assert.deepEqual(outcome, { kind: 'installed' }, run.line());
+      assert.ok(run.line().includes('cd "/"'), run.line());
+      assert.equal(existsSync(join(work, 'cwd-injected')), false, 'the directory name ran');
+    } finally {
+      process.chdir(before);
+    }
   },
 );

@@ -376,7 +376,7 @@ test('macOS --dry-run shows the bundle copy and the copied runtime; --json carri
   assert.match(r.out, /^ExecStart=\/opt\/gangway-test\/0\.1\.0\/Gangway\.app\/Contents\/MacOS\/Gangway /m);
   assert.match(
     r.out,
-    /# the runtime's app bundle, which a user other than root can change, copied whole \(ditto/,
+    /# the runtime's app bundle \(a user other than root can change it, or --copy-app\), copied whole \(ditto/,
   );
   assert.match(r.out, new RegExp(`^${APP} -> ${DEST}/Gangway.app$`, 'm'));
   assert.match(r.out, /nothing was changed \(--dry-run\)/);
@@ -400,11 +400,23 @@ test('macOS: a runtime outside any app bundle, or Linux, is still refused; a roo
   assert.equal(linux.code, 1);
   assert.match(linux.err, /the runtime the service would start, \/Applications\/Gangway\.app/);
   assert.deepEqual(linux.copies, []);
-  // An app bundle only root can change runs as it is.
+  // An app bundle only root can change runs as it is...
   const rootApp = await macCli(['install'], { plan: { dest: DEST, ownership: ownership() } });
   assert.equal(rootApp.code, 0, rootApp.err);
   assert.equal(rootApp.copies[0]?.app, undefined);
   assert.equal(rootApp.manager.installed[0]?.nodePath, APP_BIN);
+  // ...unless --copy-app says it is a stage the app's install removes afterwards.
+  const staged = await macCli(['install', '--copy-app'], { plan: { dest: DEST, ownership: ownership() } });
+  assert.equal(staged.code, 0, staged.err);
+  assert.deepEqual(staged.copies[0]?.app, {
+    from: APP,
+    to: 'Gangway.app',
+    runtime: 'Contents/MacOS/Gangway',
+  });
+  assert.equal(staged.manager.installed[0]?.nodePath, `${DEST}/Gangway.app/Contents/MacOS/Gangway`);
+  const misplaced = await macCli(['status', '--copy-app']);
+  assert.equal(misplaced.code, 2);
+  assert.match(misplaced.err, /--copy-app applies to install only/);
 });
 
 test('a runtime already inside the install directory is copied again (the install replaces it), or refused', () => {

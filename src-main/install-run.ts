@@ -1,0 +1,53 @@
+// Running the install as root once the user said yes (helper-install.ts asks): on macOS through osascript's
+// `do shell script … with administrator privileges`, the script passed in its argv, on Linux through
+// @vscode/sudo-prompt (pkexec). On macOS sudo-prompt would write the command into an applet in the user's
+// temporary folder and have root run that file, which a program of the user's could rewrite while the
+// password dialog is up. No Electron here, so the runners are tested directly.
+import { execFile } from 'node:child_process';
+import { exec as sudoExec } from '@vscode/sudo-prompt';
+import { installCommand, macInstallScript, type InstallPlan, type MacInstallPlan } from './install-command';
+
+export type InstallOutcome =
+  { kind: 'installed' } | { kind: 'declined' } | { kind: 'failed'; message: string };
+
+/** osascript's exit: a cancelled password dialog is error -128 ("User canceled."); any other failure
+ *  carries the script's own error output in "execution error: … (N)". */
+export function osascriptOutcome(err: Error | null, stderr: string): InstallOutcome {
+  if (!err) return { kind: 'installed' };
+  if (/\(-128\)\s*$/.test(stderr.trim()) || /User cancel+ed/i.test(stderr)) return { kind: 'declined' };
+  const said = /execution error: ([\s\S]*?)(?: \(-?\d+\))?\s*$/.exec(stderr.trim())?.[1];
+  return { kind: 'failed', message: (said ?? stderr.trim()) || err.message };
+}
+
+/** The AppleScript: the shell script and the prompt arrive as arguments, never inside the script's text. */
+const APPLESCRIPT = [
+  'on run argv',
+  'do shell script (item 1 of argv) with prompt (item 2 of argv) with administrator privileges',
+  'end run',
+];
+
+export function installOnMac(plan: MacInstallPlan): Promise<InstallOutcome> {
+  const script = macInstallScript(plan);
+  const prompt = 'Gangway wants to install its helper, which runs as a system service.';
+  const args = [...APPLESCRIPT.flatMap((l) => ['-e', l]), script, prompt];
+  return new Promise((resolve) => {
+    execFile('/usr/bin/osascript', args, { cwd: '/' }, (err, _stdout, stderr) =>
+      resolve(osascriptOutcome(err, String(stderr))),
+    );
+  });
+}
+
+export function installWithSudoPrompt(plan: InstallPlan): Promise<InstallOutcome> {
+  const command = installCommand(plan);
+  // sudo-prompt starts its line with `cd "<current directory>"`, escaping only `"`: a directory named with
+  // $(…) would run, and one ending in a backslash breaks the line. The app needs no current directory.
+  process.chdir('/');
+  return new Promise((resolve) => {
+    sudoExec(command, { name: 'Gangway' }, (err, _stdout, stderr) => {
+      if (!err) return resolve({ kind: 'installed' });
+      // sudo-prompt reports a cancelled password prompt as "User did not grant permission."
+      if (/did not grant permission/i.test(err.message)) return resolve({ kind: 'declined' });
+      resolve({ kind: 'failed', message: `${err.message}${stderr ? `\n${String(stderr)}` : ''}` });
+    });
+  });
+}
