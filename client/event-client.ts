@@ -103,6 +103,9 @@ export function watchStatus(
 
 export interface EventFollower {
   stop(): void;
+  /** While the stream is down, tries again now and from the shortest wait on: the caller knows the daemon
+   *  should be there (the app just installed it), where the backoff might wait up to 10 s. */
+  retryNow(): void;
 }
 
 /**
@@ -127,7 +130,10 @@ export function followEvents(
       failed = true;
       onUp(false);
       if (stopped) return;
-      timer = setTimeout(connect, backoff);
+      timer = setTimeout(() => {
+        timer = undefined;
+        connect();
+      }, backoff);
       backoff = Math.min(backoff * 2, 10_000);
     };
     current = openStream(socketPath, {
@@ -148,6 +154,14 @@ export function followEvents(
       stopped = true;
       clearTimeout(timer);
       current?.destroy();
+    },
+    retryNow() {
+      backoff = 500;
+      // Only while a retry waits: an open (or opening) stream is left alone.
+      if (stopped || timer === undefined) return;
+      clearTimeout(timer);
+      timer = undefined;
+      connect();
     },
   };
 }

@@ -46,6 +46,12 @@ export class DaemonState extends EventEmitter<{ change: [DaemonView]; status: [u
     this.follower?.stop();
   }
 
+  /** The helper was just installed or updated: look for it now, not at the stream's next backoff. */
+  helperChanged(): Promise<void> {
+    this.follower?.retryNow();
+    return this.checkVersion();
+  }
+
   /** After a failed stream: tell "not installed", "not running" and "another version" apart. */
   async checkVersion(): Promise<void> {
     try {

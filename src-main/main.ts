@@ -109,7 +109,7 @@ async function installWithSmAppService(
   if (step.action === 'ask-approval') {
     render();
     await askApproval();
-  } else if (step.action === 'check') await state.checkVersion();
+  } else if (step.action === 'check') await state.helperChanged();
 }
 
 async function install(update: boolean, trigger: 'launch' | 'menu' = 'menu'): Promise<void> {
@@ -133,7 +133,7 @@ async function install(update: boolean, trigger: 'launch' | 'menu' = 'menu'): Pr
   );
   installDeclined = outcome.kind === 'declined';
   if (outcome.kind === 'failed') throw new Error(`The helper could not be installed:\n${outcome.message}`);
-  await state.checkVersion();
+  await state.helperChanged();
 }
 
 function onAction(a: MenuAction): void {

@@ -72,6 +72,40 @@ describe('helper client', () => {
     }
   });
 
+  test('retryNow: a follower waiting out its backoff finds a daemon that just started at once', async () => {
+    const got: unknown[] = [];
+    const downs: number[] = [];
+    const t0 = Date.now();
+    const f = followEvents(
+      socket,
+      (s) => got.push(s),
+      (up) => !up && downs.push(Date.now() - t0),
+    );
+    let d: Awaited<ReturnType<typeof fakeDaemon>> | undefined;
+    try {
+      // No daemon: refused at once, again at 0.5 s, and the next try waits 1 s more (until ~1.5 s).
+      const end = Date.now() + 5_000;
+      while (downs.length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(downs.length, 2, 'two refusals');
+      d = await fakeDaemon(7);
+      const asked = Date.now();
+      f.retryNow();
+      while (got.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+      assert.deepEqual(got, [{ n: 7 }]);
+      // Well before the pending retry (about 1 s after the second refusal) would have found it.
+      assert.ok(Date.now() - asked < 500, `found ${Date.now() - asked} ms after retryNow`);
+      f.retryNow();
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(got, [{ n: 7 }], 'an open stream is left alone');
+    } finally {
+      f.stop();
+      if (d) {
+        d.server.closeAllConnections();
+        await new Promise((r) => d!.server.close(r));
+      }
+    }
+  });
+
   test('the event stream reconnects after the daemon restarts', async () => {
     const got: unknown[] = [];
     const ups: boolean[] = [];
