@@ -4,7 +4,8 @@
 // TextDecoder rather than string_decoder: it is global, so this file imports nothing.
 
 /**
- * What a line longer than the limit means for the stream:
+ * What a line left waiting past the limit means for the stream (the limit bounds what is held between chunks;
+ * a longer line that arrives whole within one chunk passes, as the chunk bounds it already):
  * - 'fail': the stream is taken as broken: push() throws LineOverflowError, then again on every later push.
  * - 'drop': the line is discarded up to its newline and counted in `dropped`; the lines after it are kept.
  */

@@ -44,7 +44,10 @@ import { dirname, join, parse, resolve } from 'node:path';
 
 export const LOCK_DIR_NAME = 'daemon.lock';
 /** A socket's path, with its NUL, must fit in sun_path: 104 bytes on macOS, 108 on Linux. */
-export const MAX_SOCKET_PATH_BYTES = 103;
+export const MAX_SOCKET_PATH_BYTES = process.platform === 'linux' ? 107 : 103;
+/** The widest pid: Linux's pid_max goes up to 4194304 (systemd sets it so), macOS's to 99998. The path check
+ *  counts with it, so that a state directory is not accepted today and refused after a later restart. */
+const WIDEST_PID = process.platform === 'linux' ? 4_194_304 : 99_998;
 /** Rounds of stale takeover before giving up (each one removes a dead socket or meets a live holder). */
 const MAX_ATTEMPTS = 8;
 /** How long a socket that accepted nothing and refused nothing is given to answer. */
@@ -214,7 +217,10 @@ async function sweepCandidates(stateDir: string, timeoutMs: number): Promise<voi
     const dir = join(stateDir, name);
     const st = lstatOrUndefined(dir);
     if (!st?.isDirectory()) continue;
-    for (const entry of readdirSync(dir)) {
+    let entries: string[] = [];
+    // Another daemon starting at the same time may sweep it first.
+    ignoring(['ENOENT', 'ENOTDIR'], () => (entries = readdirSync(dir)));
+    for (const entry of entries) {
       const p = join(dir, entry);
       if (!lstatOrUndefined(p)?.isSocket()) continue;
       if (liveness(await probe(p, timeoutMs)) === 'dead') ignoring(['ENOENT'], () => unlinkSync(p));
@@ -243,7 +249,11 @@ async function candidate(
   const nonce = randomBytes(8).toString('hex');
   const name = lockEntryName(process.pid, nonce);
   const dir = join(stateDir, `${LOCK_DIR_NAME}.${process.pid}-${nonce}`);
-  for (const p of [join(dir, name), join(stateDir, LOCK_DIR_NAME, name)])
+  const widest = lockEntryName(WIDEST_PID, nonce);
+  for (const p of [
+    join(stateDir, `${LOCK_DIR_NAME}.${WIDEST_PID}-${nonce}`, widest),
+    join(stateDir, LOCK_DIR_NAME, widest),
+  ])
     if (Buffer.byteLength(p) > MAX_SOCKET_PATH_BYTES)
       throw new DaemonLockError(
         `the state directory ${stateDir} is too long a path for the daemon's lock socket (${p} has ${Buffer.byteLength(p)} bytes, at most ${MAX_SOCKET_PATH_BYTES} fit): choose a shorter --state-dir`,

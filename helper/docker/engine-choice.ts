@@ -115,8 +115,12 @@ export class EngineChoice {
   refusal(): EngineRefusal | undefined {
     const e = this.current;
     if (!e) return undefined;
-    if (e.rootless && isPodman(e.kind))
-      return { code: 'ENGINE_ROOTLESS', message: rootlessPodmanRefusal(e.kind, e.rootless) };
+    // The detected kind counts too: --engine linux in front of a rootless Podman changes nothing.
+    const podman = isPodman(e.kind)
+      ? e.kind
+      : this.detected && isPodman(this.detected.kind) && this.detected.kind;
+    if (e.rootless && podman)
+      return { code: 'ENGINE_ROOTLESS', message: rootlessPodmanRefusal(podman, e.rootless) };
     if (!e.routesItself || this.o.override) return undefined;
     return {
       code: 'ENGINE_ROUTES_ITSELF',

@@ -256,4 +256,21 @@ describe('the lock in a directory', () => {
     );
     assert.deepEqual(readdirSync(long), []);
   });
+
+  test(
+    "the length limit counts with the widest pid, not this process's: the verdict does not change at a restart",
+    { skip: process.platform !== 'linux' && "Linux's pid_max" },
+    async () => {
+      // daemon.lock.<pid>-<16 hex>/<pid>-<16 hex>.sock after the state directory, with pid 4194304.
+      const overhead = Buffer.byteLength(
+        `/daemon.lock.4194304-${'0'.repeat(16)}/4194304-${'0'.repeat(16)}.sock`,
+      );
+      const fits = MAX_SOCKET_PATH_BYTES - overhead;
+      const at = (n: number) => join(root, 'l'.repeat(n - root.length - 1));
+      assert.ok(String(process.pid).length < 7, 'this process has a shorter pid than the widest');
+      const lock = await takeDaemonLock(at(fits));
+      lock.release();
+      await refusedWith(takeDaemonLock(at(fits + 1)), 'STATE_DIR_REFUSED', /too long a path/);
+    },
+  );
 });

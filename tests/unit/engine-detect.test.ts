@@ -136,6 +136,11 @@ test('rootless Podman: refused with the way out, whatever --engine says; rootful
     await told.detect(rl as never, { endpoint: rl.endpoint });
     assert.equal(told.status()?.source, 'option');
     assert.equal(told.refusal()?.code, 'ENGINE_ROOTLESS', '--engine cannot make a rootless Podman work');
+    for (const other of ['linux', 'docker-desktop', 'unknown'] as const) {
+      const elsewhere = new EngineChoice({ log, onChange: () => undefined, override: other });
+      await elsewhere.detect(rl as never, { endpoint: rl.endpoint });
+      assert.equal(elsewhere.refusal()?.code, 'ENGINE_ROOTLESS', `--engine ${other}`);
+    }
 
     const rf = samplePodman(false, machine);
     const ok = new EngineChoice({ log, onChange: () => undefined });
