@@ -35,6 +35,7 @@ Options:
   --socket-owner U:G   the user (uid:gid) given the control socket (install; default: the sudo caller)
   --copy-app           install, macOS: copy the runtime's app bundle even when only root can change it
                        (the app's install runs from a staged copy that is removed afterwards)
+  --expect-version V   install: refuse unless this helper is version V (the app names its own)
   -h, --help           this text
 
 Arguments after -- are passed to \`gangway daemon\` unchanged (install).`;
@@ -96,6 +97,7 @@ export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {
         'socket-owner': { type: 'string' },
         'dry-run': { type: 'boolean' },
         'copy-app': { type: 'boolean' },
+        'expect-version': { type: 'string' },
       },
     });
   } catch (e) {
@@ -125,7 +127,8 @@ export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {
     return usage(`--socket-owner takes UID:GID (numbers), got "${ownerFlag}"`);
   if (sub === 'status' && v.socket) return usage('--socket applies to install and uninstall only');
   if (sub !== 'install' && v['dry-run']) return usage('--dry-run applies to install only');
-  if (sub !== 'install' && v['copy-app']) return usage('--copy-app applies to install only');
+  if (sub !== 'install' && (v['copy-app'] || v['expect-version'] !== undefined))
+    return usage('--copy-app and --expect-version apply to install only');
   const isRoot = deps.isRoot ?? (() => process.getuid?.() === 0);
   const dryRun = v['dry-run'] === true;
   if (sub !== 'status' && !dryRun && !isRoot()) {
@@ -163,6 +166,16 @@ export async function runServiceCommand(argv: string[], deps: ServiceCliDeps = {
       const { copyHelper, pruneOtherVersions } = await import('../helper/service/helper-copy.js');
       const { bundleDir } = await import('../helper/bundle-dir.js');
       const { VERSION } = await import('../helper/version.js');
+      // The app stages its bundle and names its own version: another version here means the bundle was
+      // swapped (an older signed build, say) between the app's start and the copy.
+      const expected = v['expect-version'];
+      if (expected !== undefined && expected !== VERSION) {
+        err(
+          `gangway service install: refused, nothing was changed: this helper is version ${VERSION}, and the app ` +
+            `that started the install is ${expected}; its bundle was changed meanwhile. Install Gangway again`,
+        );
+        return EXIT.failure;
+      }
       const plan = planServiceInstall({
         platform,
         version: VERSION,

@@ -11,3 +11,8 @@ export function teamIdentifier(codesignDisplay: string): string | undefined {
   if (/^Signature=adhoc$/m.test(codesignDisplay)) return undefined;
   return team;
 }
+
+/** The signing identifier in `codesign -dv`'s report (the bundle id a release is signed with). */
+export function signingIdentifier(codesignDisplay: string): string | undefined {
+  return /^Identifier=(.+)$/m.exec(codesignDisplay)?.[1]?.trim() || undefined;
+}

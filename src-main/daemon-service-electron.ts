@@ -2,7 +2,7 @@
 // type daemonService). macOS asks the user to approve it in System Settings › Login Items the first time.
 import { execFile } from 'node:child_process';
 import { app } from 'electron';
-import { teamIdentifier } from './codesign-team';
+import { signingIdentifier, teamIdentifier } from './codesign-team';
 import { registerService, type DaemonServiceStatus } from './sm-register';
 
 export type { DaemonServiceStatus } from './sm-register';
@@ -24,15 +24,31 @@ export function registerDaemonService(serviceName: string, update: boolean): Pro
   );
 }
 
-/** The Team ID of the developer who signed the bundle, when codesign accepts it (a development build is
- *  unsigned or ad hoc: undefined). */
-export function bundleTeam(bundle: string): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    execFile('/usr/bin/codesign', ['--verify', '--strict', bundle], (err) => {
-      if (err) return resolve(undefined);
-      execFile('/usr/bin/codesign', ['-dv', bundle], (err2, _stdout, stderr) =>
-        resolve(err2 ? undefined : teamIdentifier(String(stderr))),
-      );
-    });
-  });
+/** Who signed the running app, and whether its bundle on disk still matches that signature. */
+export interface AppSignature {
+  /** From the running process's own signature (`codesign -dv <pid>`): a program of the user's that changes
+   *  files in the bundle does not change what this process was started as. Undefined: unsigned or ad hoc. */
+  team?: string | undefined;
+  identifier?: string | undefined;
+  /** `codesign --verify --deep --strict` of the bundle on disk failed: its words. */
+  broken?: string | undefined;
+}
+
+const run = (args: string[]) =>
+  new Promise<{ ok: boolean; stderr: string }>((resolve) =>
+    execFile('/usr/bin/codesign', args, (err, _stdout, stderr) =>
+      resolve({ ok: !err, stderr: String(stderr) }),
+    ),
+  );
+
+export async function appSignature(bundle: string): Promise<AppSignature> {
+  const shown = await run(['-dv', String(process.pid)]);
+  const team = shown.ok ? teamIdentifier(shown.stderr) : undefined;
+  if (!team) return {};
+  const verified = await run(['--verify', '--deep', '--strict', bundle]);
+  return {
+    team,
+    identifier: signingIdentifier(shown.stderr),
+    ...(verified.ok ? {} : { broken: verified.stderr.trim() || 'codesign --verify failed' }),
+  };
 }

@@ -81,8 +81,13 @@ export function installCommand(plan: InstallPlan, platform: NodeJS.Platform = pr
 export interface MacInstallPlan extends InstallPlan {
   /** The app bundle (…/Gangway.app) that holds `runtime`. */
   bundle: string;
-  /** The Team ID the bundle is signed with, if it is: the copy must carry a valid signature of that team. */
+  /** The Team ID the running app is signed with, if it is: the copy must carry a valid signature of that
+   *  team, with the app's own signing identifier. */
   team?: string | undefined;
+  identifier?: string | undefined;
+  /** The running app's version: the staged copy's helper must be that version (an older signed build
+   *  swapped in for the bundle is refused). */
+  version?: string | undefined;
 }
 
 /** Apple's programs the script runs, by absolute path (root's PATH is not trusted); tests swap in stand-ins. */
@@ -125,6 +130,10 @@ export function macInstallScript(plan: MacInstallPlan, tools: MacTools = MAC_TOO
   checkIds(plan);
   if (plan.team !== undefined && !/^[A-Z0-9]{10}$/.test(plan.team))
     throw new Error(`invalid Team ID ${JSON.stringify(plan.team)}`);
+  if (plan.team !== undefined && !/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(plan.identifier ?? ''))
+    throw new Error(`invalid signing identifier ${JSON.stringify(plan.identifier)}`);
+  if (plan.version !== undefined && !/^[0-9A-Za-z.+-]+$/.test(plan.version))
+    throw new Error(`invalid version ${JSON.stringify(plan.version)}`);
   const runtime = inside(plan.bundle, plan.runtime);
   if (!runtime || !/\.app$/.test(plan.bundle))
     throw new Error(`the app's binary ${plan.runtime} is not inside an app bundle (${plan.bundle})`);
@@ -138,7 +147,9 @@ export function macInstallScript(plan: MacInstallPlan, tools: MacTools = MAC_TOO
     ? [
         q(tools.codesign),
         '--verify --strict --deep -R',
-        q(`=anchor apple generic and certificate leaf[subject.OU] = "${plan.team}"`),
+        q(
+          `=anchor apple generic and identifier "${plan.identifier}" and certificate leaf[subject.OU] = "${plan.team}"`,
+        ),
         staged(name),
       ].join(' ')
     : undefined;
@@ -158,6 +169,7 @@ export function macInstallScript(plan: MacInstallPlan, tools: MacTools = MAC_TOO
       staged(`${name}/${runtime}`),
       staged(cliInBundle ? `${name}/${cliInBundle}` : `helper/${cliName}`),
       ...['service', 'install', '--copy-app', '--socket-owner', `${plan.uid}:${plan.gid}`].map(q),
+      ...(plan.version ? ['--expect-version', plan.version].map(q) : []),
     ].join(' '),
   ].join('\n');
 }

@@ -21,8 +21,10 @@ export interface InstallFacts {
   /** os.release(): Darwin 22 is macOS 13. */
   osRelease: string;
   packaged: boolean;
-  /** Whether codesign accepts the app bundle. */
+  /** Whether a developer signed the running app (a Team ID in its signature). */
   signed: boolean;
+  /** macOS: the signed app's bundle on disk fails `codesign --verify` (its words): changed since. */
+  signatureBroken?: string | undefined;
   /** The app's own path (its bundle on macOS, its binary elsewhere). */
   appPath: string;
   /** macOS: COPY_SERVICE_PLIST exists, a helper installed by the copy method (the app of another build, or
@@ -55,6 +57,14 @@ export function chooseInstallMethod(f: InstallFacts): InstallMethod {
         `installed from one: root cannot read the AppImage's files, mounted for your user alone, and a system ` +
         `service must not run files that you can change. Install Gangway's .deb package instead, or run ` +
         `\`sudo gangway service install\` from a copy of Gangway that root owns`,
+    };
+  if (f.platform === 'darwin' && f.signed && f.signatureBroken !== undefined)
+    return {
+      kind: 'refuse',
+      message:
+        `Gangway.app no longer matches its signature (${f.signatureBroken}): something changed its files ` +
+        `after it was installed, and the helper, which runs as root, is not installed from it. Install ` +
+        `Gangway again (download it anew), then install the helper.`,
     };
   if (f.platform === 'darwin') {
     const transient = transientLocation(f.appPath);

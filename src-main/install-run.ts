@@ -31,7 +31,15 @@ export function installOnMac(plan: MacInstallPlan): Promise<InstallOutcome> {
   const prompt = 'Gangway wants to install its helper, which runs as a system service.';
   const args = [...APPLESCRIPT.flatMap((l) => ['-e', l]), script, prompt];
   return new Promise((resolve) => {
-    execFile('/usr/bin/osascript', args, { cwd: '/' }, (err, _stdout, stderr) =>
+    // Nothing of the app's environment but what osascript needs: the script's shell, ditto and codesign run
+    // before the script's own `env -i`, and a shell reads variables of its own (bash: SHELLOPTS, PS4).
+    const env = Object.fromEntries(
+      ['HOME', 'USER', 'LOGNAME', 'LANG']
+        .filter((k) => process.env[k] !== undefined)
+        .map((k) => [k, process.env[k]]),
+    );
+    env.PATH = '/usr/bin:/bin:/usr/sbin:/sbin';
+    execFile('/usr/bin/osascript', args, { cwd: '/', env }, (err, _stdout, stderr) =>
       resolve(osascriptOutcome(err, String(stderr))),
     );
   });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { callApi } from '../client/api-client';
 import { ROUTES } from '../common/api-routes';
 import { appLocation, helperCli, socketPath } from './app-resources';
-import { bundleTeam, registerDaemonService } from './daemon-service-electron';
+import { appSignature, registerDaemonService } from './daemon-service-electron';
 import { DaemonState } from './daemon-state';
 import { installHelper } from './helper-install';
 import { COPY_SERVICE_PLIST, chooseInstallMethod } from './install-method';
@@ -113,12 +113,13 @@ async function installWithSmAppService(
 }
 
 async function install(update: boolean, trigger: 'launch' | 'menu' = 'menu'): Promise<void> {
-  const team = process.platform === 'darwin' && app.isPackaged ? await bundleTeam(appLocation()) : undefined;
+  const sig = process.platform === 'darwin' && app.isPackaged ? await appSignature(appLocation()) : {};
   const method = chooseInstallMethod({
     platform: process.platform,
     osRelease: release(),
     packaged: app.isPackaged,
-    signed: team !== undefined,
+    signed: sig.team !== undefined,
+    signatureBroken: sig.broken,
     appPath: appLocation(),
     appImage: process.env.APPIMAGE,
     appImageDir: process.env.APPDIR,
@@ -128,7 +129,16 @@ async function install(update: boolean, trigger: 'launch' | 'menu' = 'menu'): Pr
   if (method.kind === 'sm-app-service') return installWithSmAppService(method.serviceName, update, trigger);
   const me = userInfo();
   const outcome = await installHelper(
-    { runtime: process.execPath, cli: helperCli(), uid: me.uid, gid: me.gid, bundle: appLocation(), team },
+    {
+      runtime: process.execPath,
+      cli: helperCli(),
+      uid: me.uid,
+      gid: me.gid,
+      bundle: appLocation(),
+      team: sig.team,
+      identifier: sig.identifier,
+      version: app.getVersion(),
+    },
     update,
   );
   installDeclined = outcome.kind === 'declined';

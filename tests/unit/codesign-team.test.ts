@@ -2,7 +2,7 @@
 // report `codesign -dv` prints for a Developer ID build, an ad-hoc build and a bundle signed without a team.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { teamIdentifier } from '../../src-main/codesign-team';
+import { signingIdentifier, teamIdentifier } from '../../src-main/codesign-team';
 
 const DEVELOPER_ID = `Executable=/Applications/Gangway.app/Contents/MacOS/Gangway
 Identifier=dev.gangway.app
@@ -38,4 +38,10 @@ test('a Developer ID signature has a team; ad hoc (the linker’s own) and none 
   assert.equal(teamIdentifier('/Applications/X.app: code object is not signed at all\n'), undefined);
   // An ad-hoc signature never has a team, whatever the line says.
   assert.equal(teamIdentifier(AD_HOC.replace('TeamIdentifier=not set', 'TeamIdentifier=XYZ')), undefined);
+});
+
+test("the signing identifier: a release's bundle id, the ad-hoc build's binary name", () => {
+  assert.equal(signingIdentifier(DEVELOPER_ID), 'dev.gangway.app');
+  assert.equal(signingIdentifier(AD_HOC), 'Electron');
+  assert.equal(signingIdentifier('/x: code object is not signed at all\n'), undefined);
 });

@@ -42,6 +42,24 @@ test('unsigned, development, older macOS and Linux builds use the root-owned cop
     assert.deepEqual(chooseInstallMethod(f), { kind: 'copy' }, JSON.stringify(f));
 });
 
+test('a signed app whose bundle on disk fails its signature check is refused, by either method', () => {
+  const broken = 'Gangway.app: a sealed resource is missing or invalid';
+  for (const f of [
+    { ...MAC, signatureBroken: broken },
+    { ...MAC, osRelease: '21.6.0', signatureBroken: broken },
+  ]) {
+    const m = chooseInstallMethod(f);
+    assert.equal(m.kind, 'refuse', JSON.stringify(f));
+    assert.match(
+      m.kind === 'refuse' ? m.message : '',
+      /no longer matches its signature \(Gangway\.app: a sealed resource/,
+    );
+    assert.match(m.kind === 'refuse' ? m.message : '', /Install Gangway again/);
+  }
+  // Unsigned builds have no signature to break: the copy method, as before.
+  assert.deepEqual(chooseInstallMethod({ ...MAC, signed: false, signatureBroken: broken }), { kind: 'copy' });
+});
+
 test('a helper the copy method installed keeps the copy method, even for a signed app on macOS 13+', () => {
   assert.deepEqual(chooseInstallMethod({ ...MAC, copyServiceInstalled: true }), { kind: 'copy' });
   assert.equal(chooseInstallMethod({ ...MAC, copyServiceInstalled: false }).kind, 'sm-app-service');

@@ -151,7 +151,10 @@ test(
   () => {
     const stages = mkdtempSync(join(work, 'stages-'));
     const app = fakeBundle(mkdtempSync(join(work, 'user-')));
-    const script = macInstallScript({ ...app, uid: 501, gid: 20, team: 'ABCDE12345' }, tools(stages));
+    const script = macInstallScript(
+      { ...app, uid: 501, gid: 20, team: 'ABCDE12345', identifier: 'dev.gangway.app', version: '1.2.3' },
+      tools(stages),
+    );
     const ok = runScript(script);
     assert.equal(ok.status, 0, ok.stderr);
     const args = readFileSync(codesignLog, 'utf8').trimEnd().split('\n');
@@ -160,8 +163,10 @@ test(
       '--strict',
       '--deep',
       '-R',
-      '=anchor apple generic and certificate leaf[subject.OU] = "ABCDE12345"',
+      '=anchor apple generic and identifier "dev.gangway.app" and certificate leaf[subject.OU] = "ABCDE12345"',
     ]);
+    // The staged helper must be the running app's version.
+    assert.deepEqual(recorded().all('arg').slice(-2), ['--expect-version', '1.2.3']);
     assert.ok(args[5]?.startsWith(`${stages}/gangway-install.`), args[5]);
 
     writeFileSync(codesignFails, '');
@@ -201,6 +206,12 @@ test('what the script builder refuses', () => {
     gid: 20,
   };
   assert.throws(() => macInstallScript({ ...app, team: 'abc"; rm -rf /' }), /invalid Team ID/);
+  assert.throws(
+    () => macInstallScript({ ...app, team: 'ABCDE12345', identifier: 'x" or anchor apple' }),
+    /invalid signing identifier/,
+  );
+  assert.throws(() => macInstallScript({ ...app, team: 'ABCDE12345' }), /invalid signing identifier/);
+  assert.throws(() => macInstallScript({ ...app, version: '1.0; reboot' }), /invalid version/);
   assert.throws(() => macInstallScript({ ...app, uid: -1 }), /invalid uid/);
   assert.throws(
     () => macInstallScript({ ...app, runtime: '/usr/local/bin/node' }),

@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { appBundleOf, type AppCopy, type CopyItem } from '../../helper/service/helper-copy';
+import { VERSION } from '../../helper/version';
 import { checkInstalledCopy, planServiceInstall } from '../../helper/service/install-plan';
 import type { OwnershipDeps } from '../../helper/service/root-owned';
 import { runServiceCommand, type ServiceCliDeps } from '../../cli/service-cli';
@@ -416,7 +417,24 @@ test('macOS: a runtime outside any app bundle, or Linux, is still refused; a roo
   assert.equal(staged.manager.installed[0]?.nodePath, `${DEST}/Gangway.app/Contents/MacOS/Gangway`);
   const misplaced = await macCli(['status', '--copy-app']);
   assert.equal(misplaced.code, 2);
-  assert.match(misplaced.err, /--copy-app applies to install only/);
+  assert.match(misplaced.err, /--copy-app and --expect-version apply to install only/);
+  // The app names its version: a bundle swapped for another version's is refused before anything is copied.
+  const swapped = await macCli(['install', '--copy-app', '--expect-version', '0.0.9'], {
+    plan: { dest: DEST, ownership: ownership() },
+  });
+  assert.equal(swapped.code, 1);
+  assert.match(
+    swapped.err,
+    new RegExp(
+      `refused, nothing was changed: this helper is version ${VERSION.replace(/\./g, '\\.')}, and the app that started the install is 0\\.0\\.9`,
+    ),
+  );
+  assert.deepEqual(swapped.copies, []);
+  assert.deepEqual(swapped.manager.installed, []);
+  const same = await macCli(['install', '--copy-app', '--expect-version', VERSION], {
+    plan: { dest: DEST, ownership: ownership() },
+  });
+  assert.equal(same.code, 0, same.err);
 });
 
 test('a runtime already inside the install directory is copied again (the install replaces it), or refused', () => {
