@@ -178,7 +178,12 @@ const RULES: Rule[] = [
       f.podman || /podman/i.test(f.endpoint)
         ? (has(f.os.toLowerCase(), 'coreos', 'docker info OperatingSystem') ??
           has(f.endpoint, 'podman-machine', 'the endpoint') ??
-          has(f.endpoint, '/machine/', 'the endpoint'))
+          has(f.endpoint, '/machine/', 'the endpoint') ??
+          // Podman runs containers only on Linux: elsewhere it is a machine, whatever socket leads to it
+          // (podman-mac-helper's /var/run/docker.sock, say).
+          (f.podman && f.platform !== 'linux'
+            ? `docker version lists "Podman Engine", and this is ${f.platform}`
+            : undefined))
         : undefined,
   },
   {

@@ -150,6 +150,23 @@ test('rootless Podman: refused with the way out, whatever --engine says; rootful
   }
 });
 
+test("a Mac's Podman through podman-mac-helper's /var/run/docker.sock is a machine: the machine's way out", async () => {
+  const s = ENGINE_SAMPLES.find(
+    (x) =>
+      x.facts.endpoint === 'unix:///var/run/docker.sock' &&
+      x.facts.platform === 'darwin' &&
+      x.expect === 'podman-machine',
+  );
+  assert.ok(s);
+  const c = new EngineChoice({ log, onChange: () => undefined });
+  await c.detect(
+    { info: () => Promise.resolve(s.facts.info), version: () => Promise.resolve(s.facts.version) } as never,
+    { endpoint: s.facts.endpoint },
+  );
+  assert.equal(c.status()?.label, 'Podman machine');
+  assert.match(c.refusal()?.message ?? '', /podman machine set --rootful/);
+});
+
 test('a switch from rootful to rootless Podman behind the same endpoint is a change', async () => {
   let changes = 0;
   const c = new EngineChoice({ log, onChange: () => changes++ });
