@@ -57,7 +57,7 @@ export class EngineChoice {
    *  --engine the kind is not detected, but whether it runs rootless still is: no option makes that work. */
   detect(
     docker: Pick<Dockerode, 'info' | 'version'>,
-    where: { endpoint: string; context?: string | undefined },
+    where: { endpoint: string; context?: string | undefined; platform?: NodeJS.Platform },
   ): Promise<EngineDetection | undefined> {
     const run = probeEngine(docker, where).then(
       (d) => {

@@ -161,7 +161,7 @@ test("a Mac's Podman through podman-mac-helper's /var/run/docker.sock is a machi
   const c = new EngineChoice({ log, onChange: () => undefined });
   await c.detect(
     { info: () => Promise.resolve(s.facts.info), version: () => Promise.resolve(s.facts.version) } as never,
-    { endpoint: s.facts.endpoint },
+    { endpoint: s.facts.endpoint, platform: s.facts.platform },
   );
   assert.equal(c.status()?.label, 'Podman machine');
   assert.match(c.refusal()?.message ?? '', /podman machine set --rootful/);
