@@ -3,25 +3,37 @@
 import { execFile } from 'node:child_process';
 import { app } from 'electron';
 import { signingIdentifier, teamIdentifier } from './codesign-team';
-import { registerService, type DaemonServiceStatus } from './sm-register';
+import { registerService, unregisterService, type DaemonServiceStatus, type SmCalls } from './sm-register';
 
 export type { DaemonServiceStatus } from './sm-register';
+
+function smCalls(serviceName: string): SmCalls {
+  const set = (openAtLogin: boolean) =>
+    app.setLoginItemSettings({ openAtLogin, type: 'daemonService', serviceName });
+  return {
+    register: () => set(true),
+    unregister: () => set(false),
+    status: () => app.getLoginItemSettings({ type: 'daemonService', serviceName }).status,
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    now: Date.now,
+  };
+}
 
 /** Registers the daemon (again, for an update: launchd then starts the new bundle's helper); sm-register.ts
  *  waits for an unregister to finish and retries a register that did not take. */
 export function registerDaemonService(serviceName: string, update: boolean): Promise<DaemonServiceStatus> {
-  const set = (openAtLogin: boolean) =>
-    app.setLoginItemSettings({ openAtLogin, type: 'daemonService', serviceName });
-  return registerService(
-    {
-      register: () => set(true),
-      unregister: () => set(false),
-      status: () => app.getLoginItemSettings({ type: 'daemonService', serviceName }).status,
-      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-      now: Date.now,
-    },
-    update,
-  );
+  return registerService(smCalls(serviceName), update);
+}
+
+/** The SMAppService helper's uninstall: no password; launchd stops it (its stop removes its DNS entry). */
+export function unregisterDaemonService(serviceName: string): Promise<DaemonServiceStatus> {
+  return unregisterService(smCalls(serviceName));
+}
+
+/** Whether the SMAppService job is registered (enabled, or waiting for the user's approval). */
+export function daemonServiceRegistered(serviceName: string): boolean {
+  const status = app.getLoginItemSettings({ type: 'daemonService', serviceName }).status;
+  return status === 'enabled' || status === 'requires-approval';
 }
 
 /** Who signed the running app, and whether its bundle on disk still matches that signature. */

@@ -22,3 +22,28 @@ export async function installHelper(plan: MacInstallPlan, update: boolean): Prom
   if (choice.response !== 0) return { kind: 'declined' };
   return process.platform === 'darwin' ? installOnMac(plan) : installWithSudoPrompt(plan);
 }
+
+/** Asks before removing the helper; `password`: the copy method's removal runs as root. */
+export async function confirmUninstall(password: boolean): Promise<boolean> {
+  const choice = await dialog.showMessageBox({
+    type: 'warning',
+    title: 'Uninstall Gangway’s helper',
+    message: 'Remove Gangway’s helper?',
+    detail:
+      'Containers can then no longer be reached from this computer. The helper disconnects first (the ' +
+      'agent container leaves Docker’s VM), then its network interface, routes, DNS entry and service are ' +
+      'removed. Your settings are kept for a later install.' +
+      (password ? '\n\nYou will be asked for an administrator password.' : ''),
+    buttons: ['Uninstall…', 'Cancel'],
+    defaultId: 1,
+    cancelId: 1,
+  });
+  return choice.response === 0;
+}
+
+/** The copy method's removal: the staged app's `gangway service uninstall` as root. */
+export function uninstallHelper(plan: MacInstallPlan): Promise<InstallOutcome> {
+  return process.platform === 'darwin'
+    ? installOnMac(plan, 'uninstall')
+    : installWithSudoPrompt(plan, 'uninstall');
+}

@@ -64,18 +64,33 @@ function checkIds(plan: Pick<InstallPlan, 'uid' | 'gid'>): void {
  * is named on the command line: the prompt sets no SUDO_UID. sudo-prompt runs it inside `/bin/bash -c "…"`,
  * which needs the second quoting.
  */
-export function installCommand(plan: InstallPlan, platform: NodeJS.Platform = process.platform): string {
+export function installCommand(
+  plan: InstallPlan,
+  platform: NodeJS.Platform = process.platform,
+  sub: ServiceCommand = 'install',
+): string {
   checkIds(plan);
-  const command = buildCommand([
-    ...ROOT_ENV,
-    plan.runtime,
-    plan.cli,
+  const command = buildCommand([...ROOT_ENV, plan.runtime, plan.cli, ...serviceArgs(plan, sub, false)]);
+  return platform === 'linux' ? forSudoPromptLinux(command) : command;
+}
+
+/** What root runs: `gangway service install` (the helper's first install and its updates) or `uninstall`. */
+export type ServiceCommand = 'install' | 'uninstall';
+
+function serviceArgs(
+  plan: InstallPlan & { version?: string | undefined },
+  sub: ServiceCommand,
+  staged: boolean,
+) {
+  if (sub === 'uninstall') return ['service', 'uninstall'];
+  return [
     'service',
     'install',
+    ...(staged ? ['--copy-app'] : []),
     '--socket-owner',
     `${plan.uid}:${plan.gid}`,
-  ]);
-  return platform === 'linux' ? forSudoPromptLinux(command) : command;
+    ...(staged && plan.version ? ['--expect-version', plan.version] : []),
+  ];
 }
 
 export interface MacInstallPlan extends InstallPlan {
@@ -124,9 +139,13 @@ function inside(dir: string, path: string): string | undefined {
  * The script root runs on macOS (`do shell script`, i.e. /bin/sh): stage the bundle, and the CLI's
  * directory when it is not in the bundle (a development build), as root's; verify a signed bundle; run the
  * staged copy's `service install --copy-app` (which copies the bundle once more, to where the service runs
- * it from); remove the stage on every way out.
+ * it from) or `service uninstall`; remove the stage on every way out.
  */
-export function macInstallScript(plan: MacInstallPlan, tools: MacTools = MAC_TOOLS): string {
+export function macInstallScript(
+  plan: MacInstallPlan,
+  tools: MacTools = MAC_TOOLS,
+  sub: ServiceCommand = 'install',
+): string {
   checkIds(plan);
   if (plan.team !== undefined && !/^[A-Z0-9]{10}$/.test(plan.team))
     throw new Error(`invalid Team ID ${JSON.stringify(plan.team)}`);
@@ -168,8 +187,7 @@ export function macInstallScript(plan: MacInstallPlan, tools: MacTools = MAC_TOO
       ...ROOT_ENV.slice(1).map(q),
       staged(`${name}/${runtime}`),
       staged(cliInBundle ? `${name}/${cliInBundle}` : `helper/${cliName}`),
-      ...['service', 'install', '--copy-app', '--socket-owner', `${plan.uid}:${plan.gid}`].map(q),
-      ...(plan.version ? ['--expect-version', plan.version].map(q) : []),
+      ...serviceArgs(plan, sub, true).map(q),
     ].join(' '),
   ].join('\n');
 }

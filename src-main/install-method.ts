@@ -77,3 +77,18 @@ export function chooseInstallMethod(f: InstallFacts): InstallMethod {
   }
   return { kind: 'copy' };
 }
+
+/** How the installed helper is removed: the way it was installed. An SMAppService job is unregistered (no
+ *  password); anything else is `gangway service uninstall` as root, refused where an install would be (the
+ *  app cannot hand root its files from there). */
+export function chooseUninstallMethod(f: InstallFacts & { smRegistered: boolean }): InstallMethod {
+  if (f.platform === 'darwin' && !f.copyServiceInstalled && f.smRegistered)
+    return { kind: 'sm-app-service', serviceName: SM_SERVICE_NAME };
+  const m = chooseInstallMethod({ ...f, copyServiceInstalled: true });
+  return m.kind === 'refuse'
+    ? {
+        kind: 'refuse',
+        message: `${m.message}. To remove the helper without the app: sudo gangway service uninstall`,
+      }
+    : { kind: 'copy' };
+}

@@ -5,7 +5,14 @@
 // password dialog is up. No Electron here, so the runners are tested directly.
 import { execFile } from 'node:child_process';
 import { exec as sudoExec } from '@vscode/sudo-prompt';
-import { installCommand, macInstallScript, type InstallPlan, type MacInstallPlan } from './install-command';
+import {
+  MAC_TOOLS,
+  installCommand,
+  macInstallScript,
+  type InstallPlan,
+  type MacInstallPlan,
+  type ServiceCommand,
+} from './install-command';
 
 export type InstallOutcome =
   { kind: 'installed' } | { kind: 'declined' } | { kind: 'failed'; message: string };
@@ -26,9 +33,12 @@ const APPLESCRIPT = [
   'end run',
 ];
 
-export function installOnMac(plan: MacInstallPlan): Promise<InstallOutcome> {
-  const script = macInstallScript(plan);
-  const prompt = 'Gangway wants to install its helper, which runs as a system service.';
+export function installOnMac(plan: MacInstallPlan, sub: ServiceCommand = 'install'): Promise<InstallOutcome> {
+  const script = macInstallScript(plan, MAC_TOOLS, sub);
+  const prompt =
+    sub === 'install'
+      ? 'Gangway wants to install its helper, which runs as a system service.'
+      : 'Gangway wants to remove its helper, the system service.';
   const args = [...APPLESCRIPT.flatMap((l) => ['-e', l]), script, prompt];
   return new Promise((resolve) => {
     // Nothing of the app's environment but what osascript needs: the script's shell, ditto and codesign run
@@ -45,8 +55,11 @@ export function installOnMac(plan: MacInstallPlan): Promise<InstallOutcome> {
   });
 }
 
-export function installWithSudoPrompt(plan: InstallPlan): Promise<InstallOutcome> {
-  const command = installCommand(plan);
+export function installWithSudoPrompt(
+  plan: InstallPlan,
+  sub: ServiceCommand = 'install',
+): Promise<InstallOutcome> {
+  const command = installCommand(plan, process.platform, sub);
   // sudo-prompt starts its line with `cd "<current directory>"`, escaping only `"`: a directory named with
   // $(…) would run, and one ending in a backslash breaks the line. The app needs no current directory.
   process.chdir('/');

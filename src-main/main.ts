@@ -8,10 +8,16 @@ import { join } from 'node:path';
 import { callApi } from '../client/api-client';
 import { ROUTES } from '../common/api-routes';
 import { appLocation, helperCli, socketPath } from './app-resources';
-import { appSignature, registerDaemonService } from './daemon-service-electron';
+import {
+  appSignature,
+  daemonServiceRegistered,
+  registerDaemonService,
+  unregisterDaemonService,
+} from './daemon-service-electron';
+import { SM_SERVICE_NAME } from './daemon-service-plist';
 import { DaemonState } from './daemon-state';
-import { installHelper } from './helper-install';
-import { COPY_SERVICE_PLIST, chooseInstallMethod } from './install-method';
+import { confirmUninstall, installHelper, uninstallHelper } from './helper-install';
+import { COPY_SERVICE_PLIST, chooseInstallMethod, chooseUninstallMethod } from './install-method';
 import { wireIpc } from './ipc';
 import { createLoginItem } from './login-item';
 import { buildMenuModel, type MenuAction } from './menu-model';
@@ -112,24 +118,23 @@ async function installWithSmAppService(
   } else if (step.action === 'check') await state.helperChanged();
 }
 
-async function install(update: boolean, trigger: 'launch' | 'menu' = 'menu'): Promise<void> {
+/** What the install and the uninstall decide from: the app's signature, where it runs, what is installed. */
+async function rootFacts() {
   const sig = process.platform === 'darwin' && app.isPackaged ? await appSignature(appLocation()) : {};
-  const method = chooseInstallMethod({
-    platform: process.platform,
-    osRelease: release(),
-    packaged: app.isPackaged,
-    signed: sig.team !== undefined,
-    signatureBroken: sig.broken,
-    appPath: appLocation(),
-    appImage: process.env.APPIMAGE,
-    appImageDir: process.env.APPDIR,
-    copyServiceInstalled: process.platform === 'darwin' && existsSync(COPY_SERVICE_PLIST),
-  });
-  if (method.kind === 'refuse') throw new Error(method.message);
-  if (method.kind === 'sm-app-service') return installWithSmAppService(method.serviceName, update, trigger);
   const me = userInfo();
-  const outcome = await installHelper(
-    {
+  return {
+    facts: {
+      platform: process.platform,
+      osRelease: release(),
+      packaged: app.isPackaged,
+      signed: sig.team !== undefined,
+      signatureBroken: sig.broken,
+      appPath: appLocation(),
+      appImage: process.env.APPIMAGE,
+      appImageDir: process.env.APPDIR,
+      copyServiceInstalled: process.platform === 'darwin' && existsSync(COPY_SERVICE_PLIST),
+    },
+    plan: {
       runtime: process.execPath,
       cli: helperCli(),
       uid: me.uid,
@@ -139,10 +144,40 @@ async function install(update: boolean, trigger: 'launch' | 'menu' = 'menu'): Pr
       identifier: sig.identifier,
       version: app.getVersion(),
     },
-    update,
-  );
+  };
+}
+
+async function install(update: boolean, trigger: 'launch' | 'menu' = 'menu'): Promise<void> {
+  const { facts, plan } = await rootFacts();
+  const method = chooseInstallMethod(facts);
+  if (method.kind === 'refuse') throw new Error(method.message);
+  if (method.kind === 'sm-app-service') return installWithSmAppService(method.serviceName, update, trigger);
+  const outcome = await installHelper(plan, update);
   installDeclined = outcome.kind === 'declined';
   if (outcome.kind === 'failed') throw new Error(`The helper could not be installed:\n${outcome.message}`);
+  await state.helperChanged();
+}
+
+async function uninstall(): Promise<void> {
+  const { facts, plan } = await rootFacts();
+  const method = chooseUninstallMethod({
+    ...facts,
+    smRegistered: process.platform === 'darwin' && daemonServiceRegistered(SM_SERVICE_NAME),
+  });
+  if (method.kind === 'refuse') throw new Error(method.message);
+  if (!(await confirmUninstall(method.kind === 'copy'))) return;
+  if (method.kind === 'sm-app-service') {
+    // The agent container leaves Docker's VM first; launchd's stop then takes the rest with the daemon.
+    await callApi(socket, ROUTES.disconnect).catch(() => undefined);
+    const status = await unregisterDaemonService(method.serviceName);
+    if (status !== 'not-registered' && status !== 'not-found')
+      throw new Error(
+        `The helper is still registered (${status}): remove Gangway in System Settings › Login Items`,
+      );
+  } else {
+    const outcome = await uninstallHelper(plan);
+    if (outcome.kind === 'failed') throw new Error(`The helper could not be removed:\n${outcome.message}`);
+  }
   await state.helperChanged();
 }
 
@@ -174,6 +209,8 @@ function onAction(a: MenuAction): void {
       return void run('install', () => install(false));
     case 'update-helper':
       return void run('install', () => install(true));
+    case 'uninstall-helper':
+      return void run('uninstall', uninstall);
     case 'open-window':
       openWindow();
       return;

@@ -40,6 +40,7 @@ export type MenuAction =
   | { kind: 'open-at-login'; on: boolean }
   | { kind: 'install-helper' }
   | { kind: 'update-helper' }
+  | { kind: 'uninstall-helper' }
   | { kind: 'open-window' }
   | { kind: 'quit' };
 
@@ -210,6 +211,11 @@ export function buildMenuModel(input: MenuInput): MenuModel {
       break;
     }
   }
+  // Whenever a helper is there to remove (the app cannot tell before the daemon answered, or when it is gone).
+  const installed =
+    daemon.kind === 'ok' ||
+    daemon.kind === 'version-skew' ||
+    (daemon.kind === 'unreachable' && daemon.installed);
   return {
     trayState: tray,
     tooltip: `Gangway: ${line}`,
@@ -226,6 +232,16 @@ export function buildMenuModel(input: MenuInput): MenuModel {
       },
       { type: 'action', label: 'Open Gangway…', enabled: true, action: { kind: 'open-window' } },
       { type: 'separator' },
+      ...(installed || busy.has('uninstall')
+        ? [
+            {
+              type: 'action' as const,
+              label: busy.has('uninstall') ? 'Uninstalling the helper…' : 'Uninstall Helper…',
+              enabled: !busy.has('uninstall') && !busy.has('install'),
+              action: { kind: 'uninstall-helper' as const },
+            },
+          ]
+        : []),
       { type: 'action', label: 'Quit', enabled: true, action: { kind: 'quit' } },
     ],
   };

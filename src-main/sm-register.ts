@@ -33,3 +33,16 @@ export async function registerService(calls: SmCalls, update: boolean): Promise<
     await calls.sleep(POLL_MS * 2);
   }
 }
+
+/** Unregisters (the helper's uninstall) and waits, bounded, until launchd has let it go; returns the status it
+ *  ends in ('not-registered' when it went). */
+export async function unregisterService(calls: SmCalls): Promise<DaemonServiceStatus> {
+  calls.unregister();
+  const until = calls.now() + UNREGISTER_WAIT_MS;
+  let status = calls.status();
+  while (status !== 'not-registered' && status !== 'not-found' && calls.now() < until) {
+    await calls.sleep(POLL_MS);
+    status = calls.status();
+  }
+  return status;
+}

@@ -60,6 +60,14 @@ test('the install command runs the packaged CLI as Node and names the user for t
     command,
     `'/usr/bin/env' '-i' 'PATH=/usr/bin:/bin:/usr/sbin:/sbin' 'ELECTRON_RUN_AS_NODE=1' '/opt/Gangway/gangway' '/opt/Gangway'\\''s copy/resources/helper/gangway.js' 'service' 'install' '--socket-owner' '1000:1000'`,
   );
+  assert.equal(
+    installCommand(
+      { runtime: '/opt/Gangway/gangway', cli: '/opt/Gangway/g.js', uid: 1000, gid: 1000 },
+      'linux',
+      'uninstall',
+    ),
+    `'/usr/bin/env' '-i' 'PATH=/usr/bin:/bin:/usr/sbin:/sbin' 'ELECTRON_RUN_AS_NODE=1' '/opt/Gangway/gangway' '/opt/Gangway/g.js' 'service' 'uninstall'`,
+  );
   assert.throws(() => installCommand({ runtime: '/a', cli: '/b', uid: -1, gid: 20 }));
   assert.throws(
     () => installCommand({ runtime: '/a', cli: '/b\nrm -rf /', uid: 1, gid: 1 }),

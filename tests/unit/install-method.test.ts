@@ -13,7 +13,12 @@ import {
   smAppServicePlist,
   smDaemonLoader,
 } from '../../src-main/daemon-service-plist';
-import { COPY_SERVICE_PLIST, chooseInstallMethod, type InstallFacts } from '../../src-main/install-method';
+import {
+  COPY_SERVICE_PLIST,
+  chooseInstallMethod,
+  chooseUninstallMethod,
+  type InstallFacts,
+} from '../../src-main/install-method';
 import { LaunchdServiceManager } from '../../helper/service/service-darwin';
 
 const MAC: InstallFacts = {
@@ -210,4 +215,26 @@ test('the real bundle exports main() for the loader, and requiring it runs nothi
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mod = require(path.resolve(__dirname, '../../bundle/gangway.js')) as { main?: unknown };
   assert.equal(typeof mod.main, 'function');
+});
+
+test('the uninstall takes the way the helper was installed; where an install is refused, so is it', () => {
+  const sm = { kind: 'sm-app-service', serviceName: 'dev.gangway.helper.plist' };
+  assert.deepEqual(chooseUninstallMethod({ ...MAC, smRegistered: true }), sm);
+  // A copy-method helper (its plist in /Library/LaunchDaemons) is removed as root, even by a signed app.
+  assert.deepEqual(chooseUninstallMethod({ ...MAC, smRegistered: true, copyServiceInstalled: true }), {
+    kind: 'copy',
+  });
+  assert.deepEqual(chooseUninstallMethod({ ...MAC, smRegistered: false }), { kind: 'copy' });
+  assert.deepEqual(chooseUninstallMethod({ ...MAC, signed: false, smRegistered: false }), { kind: 'copy' });
+  const linux = { ...MAC, platform: 'linux' as const, osRelease: '6.1.0', appPath: '/opt/Gangway/gangway' };
+  assert.deepEqual(chooseUninstallMethod({ ...linux, smRegistered: false }), { kind: 'copy' });
+  for (const f of [
+    { ...LINUX_APPIMAGE, smRegistered: false },
+    { ...MAC, appPath: '/Volumes/Gangway/Gangway.app', smRegistered: false },
+    { ...MAC, signatureBroken: 'a sealed resource is missing', smRegistered: false },
+  ]) {
+    const m = chooseUninstallMethod(f);
+    assert.equal(m.kind, 'refuse', JSON.stringify(f));
+    assert.match(m.kind === 'refuse' ? m.message : '', /without the app: sudo gangway service uninstall$/);
+  }
 });

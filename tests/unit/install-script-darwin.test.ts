@@ -197,6 +197,20 @@ test('a development build: the CLI outside the bundle is staged beside it', { sk
   assert.equal(recorded().all('arg')[0], `${stage}/helper/gangway.js`);
 });
 
+test("the uninstall runs the staged copy's service uninstall, and nothing of the install's", { skip }, () => {
+  const stages = mkdtempSync(join(work, 'stages-'));
+  const app = fakeBundle(mkdtempSync(join(work, 'user-')));
+  const r = runScript(
+    macInstallScript({ ...app, uid: 501, gid: 20, version: '1.2.3' }, tools(stages), 'uninstall'),
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const rec = recorded();
+  assert.ok((rec.one('self') ?? '').startsWith(`${stages}/gangway-install.`));
+  assert.deepEqual(rec.all('arg').slice(1), ['service', 'uninstall']);
+  assert.equal(rec.one('owner'), '0');
+  assert.deepEqual(readdirSync(stages), []);
+});
+
 test('what the script builder refuses', () => {
   const app = {
     bundle: '/Applications/Gangway.app',

@@ -103,7 +103,36 @@ test('connected with three of four networks routed', () => {
   const auto = find(m.items, 'Route new networks automatically');
   assert.deepEqual(auto?.type === 'checkbox' && auto.action, { kind: 'route-new-networks', on: false });
   // The fixed tail, in order.
-  assert.deepEqual(labels(m.items).slice(-5), ['---', 'Open at Login', 'Open Gangway…', '---', 'Quit']);
+  assert.deepEqual(labels(m.items).slice(-6), [
+    '---',
+    'Open at Login',
+    'Open Gangway…',
+    '---',
+    'Uninstall Helper…',
+    'Quit',
+  ]);
+});
+
+test('Uninstall Helper… whenever a helper is there to remove; busy while it goes', () => {
+  const un = (d: DaemonView, over: Partial<MenuInput> = {}) => find(menu(d, over).items, 'Uninstall Helper…');
+  assert.deepEqual(un({ kind: 'ok', status: connected, networks: NETS }), {
+    type: 'action',
+    label: 'Uninstall Helper…',
+    enabled: true,
+    action: { kind: 'uninstall-helper' },
+  });
+  assert.ok(un({ kind: 'version-skew', daemonVersion: '0.0.9', appVersion: '0.1.0' }));
+  assert.ok(un({ kind: 'unreachable', installed: true, reason: 'ECONNREFUSED' }), 'installed, not running');
+  assert.equal(un({ kind: 'unreachable', installed: false, reason: 'ENOENT' }), undefined);
+  assert.equal(un({ kind: 'starting' }), undefined);
+  const going = find(
+    menu({ kind: 'unreachable', installed: false, reason: 'ENOENT' }, { busy: new Set(['uninstall']) }).items,
+    'Uninstalling the helper…',
+  );
+  assert.equal(going?.type === 'action' && going.enabled, false);
+  // Not while an install runs.
+  const installing = un({ kind: 'ok', status: connected, networks: NETS }, { busy: new Set(['install']) });
+  assert.equal(installing?.type === 'action' && installing.enabled, false);
 });
 
 test('one routed network is singular', () => {

@@ -5,7 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   REGISTER_RETRY_MS,
+  UNREGISTER_WAIT_MS,
   registerService,
+  unregisterService,
   type DaemonServiceStatus,
   type SmCalls,
 } from '../../src-main/sm-register';
@@ -66,4 +68,15 @@ test('a first install registers at once; a register that never takes ends, bound
     never.time() >= REGISTER_RETRY_MS && never.time() < REGISTER_RETRY_MS + 1_000,
     String(never.time()),
   );
+});
+
+test('the uninstall unregisters and waits, bounded, until the job is gone', async () => {
+  const s = fakeService(1_200);
+  assert.equal(await unregisterService(s.calls), 'not-registered');
+  assert.deepEqual(s.log, ['unregister@0']);
+  assert.equal(s.time(), 1_250, 'waited for the unregister to finish');
+  // A job that never goes: the status it is left in, after at most the wait.
+  const stuck = fakeService(60_000);
+  assert.equal(await unregisterService(stuck.calls), 'enabled');
+  assert.ok(stuck.time() <= UNREGISTER_WAIT_MS + 250, String(stuck.time()));
 });
