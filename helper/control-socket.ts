@@ -41,7 +41,8 @@ export class SocketDirError extends Error {
 
 const WAY_OUT = 'choose another --socket, or remove the directory so the daemon creates its own';
 
-function lstatOrUndefined(path: string): Stats | undefined {
+/** lstat, with a missing path as undefined (any other error is thrown). */
+export function lstatOrUndefined(path: string): Stats | undefined {
   try {
     return lstatSync(path);
   } catch (err) {

@@ -41,6 +41,7 @@ import {
 } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { dirname, join, parse, resolve } from 'node:path';
+import { lstatOrUndefined } from './control-socket';
 
 export const LOCK_DIR_NAME = 'daemon.lock';
 /** A socket's path, with its NUL, must fit in sun_path: 104 bytes on macOS, 108 on Linux. */
@@ -135,15 +136,6 @@ function prefixes(path: string): string[] {
   for (let p = path; ; p = dirname(p)) {
     out.unshift(p);
     if (p === parse(p).root) return out;
-  }
-}
-
-function lstatOrUndefined(path: string): Stats | undefined {
-  try {
-    return lstatSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
   }
 }
 
