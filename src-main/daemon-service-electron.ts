@@ -3,6 +3,7 @@
 import { execFile } from 'node:child_process';
 import { app } from 'electron';
 import { signingIdentifier, teamIdentifier } from './codesign-team';
+import type { SignatureSeen } from './release-signer';
 import { registerService, unregisterService, type DaemonServiceStatus, type SmCalls } from './sm-register';
 
 export type { DaemonServiceStatus } from './sm-register';
@@ -36,14 +37,21 @@ export function daemonServiceRegistered(serviceName: string): boolean {
   return status === 'enabled' || status === 'requires-approval';
 }
 
-/** Who signed the running app, and whether its bundle on disk still matches that signature. */
-export interface AppSignature {
-  /** From the running process's own signature (`codesign -dv <pid>`): a program of the user's that changes
-   *  files in the bundle does not change what this process was started as. Undefined: unsigned or ad hoc. */
-  team?: string | undefined;
-  identifier?: string | undefined;
-  /** `codesign --verify --deep --strict` of the bundle on disk failed: its words. */
-  broken?: string | undefined;
+/** What codesign says of the running app: the signer of the executable it was started from
+ *  (`codesign -dv <pid>`), and whether the bundle on disk still verifies. Judged against the release's own
+ *  expectation in release-signer.ts. */
+export async function appSignature(bundle: string): Promise<SignatureSeen> {
+  const shown = await run(['-dv', String(process.pid)]);
+  const team = shown.ok ? teamIdentifier(shown.stderr) : undefined;
+  const identifier = shown.ok ? signingIdentifier(shown.stderr) : undefined;
+  // Nothing to verify against without a developer's signature (judgeSignature decides what that means).
+  if (!team) return { team, identifier };
+  const verified = await run(['--verify', '--deep', '--strict', bundle]);
+  return {
+    team,
+    identifier,
+    ...(verified.ok ? {} : { broken: verified.stderr.trim() || 'codesign --verify failed' }),
+  };
 }
 
 const run = (args: string[]) =>
@@ -52,15 +60,3 @@ const run = (args: string[]) =>
       resolve({ ok: !err, stderr: String(stderr) }),
     ),
   );
-
-export async function appSignature(bundle: string): Promise<AppSignature> {
-  const shown = await run(['-dv', String(process.pid)]);
-  const team = shown.ok ? teamIdentifier(shown.stderr) : undefined;
-  if (!team) return {};
-  const verified = await run(['--verify', '--deep', '--strict', bundle]);
-  return {
-    team,
-    identifier: signingIdentifier(shown.stderr),
-    ...(verified.ok ? {} : { broken: verified.stderr.trim() || 'codesign --verify failed' }),
-  };
-}

@@ -15,6 +15,8 @@ export class DaemonState extends EventEmitter<{ change: [DaemonView]; status: [u
   constructor(
     private readonly socketPath: string,
     private readonly appVersion: string,
+    /** Whether the helper's service is installed, whether it runs or not (the platform's own record). */
+    private readonly serviceInstalled: () => boolean = () => false,
   ) {
     super();
   }
@@ -66,6 +68,7 @@ export class DaemonState extends EventEmitter<{ change: [DaemonView]; status: [u
         kind: 'unreachable',
         installed: helperInstalled(this.socketPath),
         reason: (err as Error).message,
+        service: this.serviceInstalled(),
       });
     }
   }

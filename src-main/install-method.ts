@@ -39,6 +39,8 @@ export interface InstallFacts {
 
 /** Where the copy method's launchd job lives (helper/service/service-darwin.ts writes it). */
 export const COPY_SERVICE_PLIST = '/Library/LaunchDaemons/dev.gangway.helper.plist';
+/** Where the Linux service's unit lives (helper/service/service-linux.ts writes it). */
+export const SYSTEMD_UNIT = '/etc/systemd/system/gangway.service';
 
 /** The AppImage runtime's default mount point, $TMPDIR/.mount_XXXXXX, should APPDIR not be known. */
 const APPIMAGE_MOUNT = /\/\.mount_[^/]+\//;
@@ -85,10 +87,14 @@ export function chooseUninstallMethod(f: InstallFacts & { smRegistered: boolean 
   if (f.platform === 'darwin' && !f.copyServiceInstalled && f.smRegistered)
     return { kind: 'sm-app-service', serviceName: SM_SERVICE_NAME };
   const m = chooseInstallMethod({ ...f, copyServiceInstalled: true });
-  return m.kind === 'refuse'
-    ? {
-        kind: 'refuse',
-        message: `${m.message}. To remove the helper without the app: sudo gangway service uninstall`,
-      }
-    : { kind: 'copy' };
+  if (m.kind !== 'refuse') return { kind: 'copy' };
+  const cli =
+    f.platform === 'darwin'
+      ? 'cd /Library/PrivilegedHelperTools/dev.gangway.helper && sudo env ELECTRON_RUN_AS_NODE=1 ' +
+        'Gangway.app/Contents/MacOS/Gangway gangway.js service uninstall'
+      : 'sudo gangway service uninstall';
+  return {
+    kind: 'refuse',
+    message: `The app cannot remove the helper from here: ${m.message.replace(/\.$/, '')}. To remove it without the app: ${cli}`,
+  };
 }

@@ -1,7 +1,7 @@
 // Gangway's menu-bar app. Reads top to bottom: one instance, no Dock icon, a tray whose menu is rebuilt from
 // the daemon's state on every event, the window on demand, and the helper installed when none answers.
 import { app, dialog, shell } from 'electron';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { release, userInfo } from 'node:os';
 import { join } from 'node:path';
 
@@ -17,12 +17,19 @@ import {
 import { SM_SERVICE_NAME } from './daemon-service-plist';
 import { DaemonState } from './daemon-state';
 import { confirmUninstall, installHelper, uninstallHelper } from './helper-install';
-import { COPY_SERVICE_PLIST, chooseInstallMethod, chooseUninstallMethod } from './install-method';
+import {
+  COPY_SERVICE_PLIST,
+  SYSTEMD_UNIT,
+  chooseInstallMethod,
+  chooseUninstallMethod,
+} from './install-method';
 import { wireIpc } from './ipc';
 import { createLoginItem } from './login-item';
-import { buildMenuModel, type MenuAction } from './menu-model';
+import { buildMenuModel, offerInstallAtLaunch, type MenuAction } from './menu-model';
 import { LOGIN_ITEMS_SETTINGS_URL, smNextStep } from './sm-approval';
+import { expectedSigner, judgeSignature } from './release-signer';
 import { GangwayTray } from './tray';
+import { UserMarker } from './user-marker';
 import { allWindows, openWindow } from './window';
 
 // One app per user: a second launch only brings up the first one's window.
@@ -33,7 +40,7 @@ app.on('second-instance', () => openWindow());
 app.on('window-all-closed', () => undefined);
 
 const socket = socketPath();
-const state = new DaemonState(socket, app.getVersion());
+const state = new DaemonState(socket, app.getVersion(), serviceInstalled);
 const loginItem = createLoginItem();
 const busy = new Set<string>();
 let installDeclined = false;
@@ -59,24 +66,15 @@ async function run(key: string, fn: () => Promise<unknown>): Promise<void> {
   }
 }
 
-// A file, so that a user who has not allowed the helper yet is not asked again at every launch.
-const approvalToldFile = () => join(app.getPath('userData'), 'helper-approval-asked');
-let approvalTold: boolean | undefined;
+// Read once, as the app starts: a release's own signer (release-signer.ts).
+const RELEASE_SIGNER = expectedSigner(
+  JSON.parse(readFileSync(join(app.getAppPath(), 'package.json'), 'utf8')) as unknown,
+);
 
-function approvalAsked(): boolean {
-  return (approvalTold ??= existsSync(approvalToldFile()));
-}
-
-function rememberApprovalTold(told: boolean): void {
-  if (approvalAsked() === told) return;
-  approvalTold = told;
-  try {
-    if (told) writeFileSync(approvalToldFile(), '');
-    else rmSync(approvalToldFile(), { force: true });
-  } catch {
-    // at worst the user is told again at the next launch
-  }
-}
+// So that a user who has not allowed the helper yet is not asked again at every launch.
+const approvalTold = new UserMarker(() => join(app.getPath('userData'), 'helper-approval-asked'));
+// So that a helper the user removed is not offered again at every launch (Install Helper… stays in the menu).
+const helperRemoved = new UserMarker(() => join(app.getPath('userData'), 'helper-removed'));
 
 async function askApproval(): Promise<void> {
   const choice = await dialog.showMessageBox({
@@ -98,7 +96,7 @@ async function installWithSmAppService(
   update: boolean,
   trigger: 'launch' | 'menu',
 ): Promise<void> {
-  const facts = { trigger, told: approvalAsked() };
+  const facts = { trigger, told: approvalTold.get() };
   let step = smNextStep({
     ...facts,
     status: app.getLoginItemSettings({ type: 'daemonService', serviceName }).status,
@@ -110,7 +108,7 @@ async function installWithSmAppService(
       status: await registerDaemonService(serviceName, update),
       registered: true,
     });
-  rememberApprovalTold(step.told);
+  approvalTold.set(step.told);
   installDeclined = step.action !== 'check';
   if (step.action === 'ask-approval') {
     render();
@@ -120,7 +118,10 @@ async function installWithSmAppService(
 
 /** What the install and the uninstall decide from: the app's signature, where it runs, what is installed. */
 async function rootFacts() {
-  const sig = process.platform === 'darwin' && app.isPackaged ? await appSignature(appLocation()) : {};
+  const sig =
+    process.platform === 'darwin' && app.isPackaged
+      ? judgeSignature(RELEASE_SIGNER, await appSignature(appLocation()))
+      : {};
   const me = userInfo();
   return {
     facts: {
@@ -128,7 +129,8 @@ async function rootFacts() {
       osRelease: release(),
       packaged: app.isPackaged,
       signed: sig.team !== undefined,
-      signatureBroken: sig.broken,
+      // Unsigned builds have nothing to break; a release that finds itself unsigned is broken.
+      signatureBroken: sig.team !== undefined ? sig.broken : undefined,
       appPath: appLocation(),
       appImage: process.env.APPIMAGE,
       appImageDir: process.env.APPDIR,
@@ -147,7 +149,16 @@ async function rootFacts() {
   };
 }
 
+/** The platform's own record of the helper's service, whether it runs or not. */
+function serviceInstalled(): boolean {
+  if (process.platform === 'darwin')
+    return existsSync(COPY_SERVICE_PLIST) || daemonServiceRegistered(SM_SERVICE_NAME);
+  return process.platform === 'linux' && existsSync(SYSTEMD_UNIT);
+}
+
 async function install(update: boolean, trigger: 'launch' | 'menu' = 'menu'): Promise<void> {
+  // Asked for: from now on a missing helper is offered again at launch.
+  if (trigger === 'menu') helperRemoved.set(false);
   const { facts, plan } = await rootFacts();
   const method = chooseInstallMethod(facts);
   if (method.kind === 'refuse') throw new Error(method.message);
@@ -159,25 +170,32 @@ async function install(update: boolean, trigger: 'launch' | 'menu' = 'menu'): Pr
 }
 
 async function uninstall(): Promise<void> {
-  const { facts, plan } = await rootFacts();
-  const method = chooseUninstallMethod({
-    ...facts,
-    smRegistered: process.platform === 'darwin' && daemonServiceRegistered(SM_SERVICE_NAME),
-  });
+  // An SMAppService helper is unregistered; anything else is removed as root, from the app's files.
+  const sm =
+    process.platform === 'darwin' &&
+    !existsSync(COPY_SERVICE_PLIST) &&
+    daemonServiceRegistered(SM_SERVICE_NAME);
+  const root = sm ? undefined : await rootFacts();
+  const method = root
+    ? chooseUninstallMethod({ ...root.facts, smRegistered: false })
+    : { kind: 'sm-app-service' as const, serviceName: SM_SERVICE_NAME };
   if (method.kind === 'refuse') throw new Error(method.message);
   if (!(await confirmUninstall(method.kind === 'copy'))) return;
   if (method.kind === 'sm-app-service') {
-    // The agent container leaves Docker's VM first; launchd's stop then takes the rest with the daemon.
-    await callApi(socket, ROUTES.disconnect).catch(() => undefined);
+    // The agent container leaves Docker's VM first (as long as the CLI's uninstall gives it); launchd's stop
+    // then takes the rest with the daemon.
+    await callApi(socket, ROUTES.disconnect, { timeoutMs: 60_000 }).catch(() => undefined);
     const status = await unregisterDaemonService(method.serviceName);
     if (status !== 'not-registered' && status !== 'not-found')
       throw new Error(
         `The helper is still registered (${status}): remove Gangway in System Settings › Login Items`,
       );
-  } else {
-    const outcome = await uninstallHelper(plan);
+  } else if (root) {
+    const outcome = await uninstallHelper(root.plan);
+    if (outcome.kind === 'declined') return;
     if (outcome.kind === 'failed') throw new Error(`The helper could not be removed:\n${outcome.message}`);
   }
+  helperRemoved.set(true);
   await state.helperChanged();
 }
 
@@ -229,7 +247,7 @@ void app.whenReady().then(() => {
   state.on('change', render);
   // Once the helper answers it was allowed: should it ever be switched off, the next launch says so again.
   state.on('change', (view) => {
-    if (view.kind === 'ok') rememberApprovalTold(false);
+    if (view.kind === 'ok') approvalTold.set(false);
   });
   state.start();
   render();
@@ -238,7 +256,7 @@ void app.whenReady().then(() => {
   if (testing)
     Object.assign(globalThis, { gangwayTest: { trayLabels: () => tray?.labels() ?? [], openWindow } });
   void state.checkVersion().then(() => {
-    if (!testing && state.view.kind === 'unreachable' && !state.view.installed)
+    if (!testing && offerInstallAtLaunch(state.view, helperRemoved.get()))
       void run('install', () => install(false, 'launch'));
   });
 });

@@ -12,7 +12,14 @@ export type DaemonView =
   /** Not asked yet (the app is starting). */
   | { kind: 'starting' }
   /** No daemon answers. `installed` false: its socket is not even there (the helper was never installed). */
-  | { kind: 'unreachable'; installed: boolean; reason: string }
+  | {
+      kind: 'unreachable';
+      /** Its socket is there: installed, not answering. */
+      installed: boolean;
+      reason: string;
+      /** Its service is installed (a launchd job or plist, a systemd unit), running or not. */
+      service?: boolean;
+    }
   /** A daemon answers but speaks another version than this app. */
   | { kind: 'version-skew'; daemonVersion: string; appVersion: string }
   /** `outdated`: the daemon is another version that speaks this app's API, so every control still works. */
@@ -142,6 +149,8 @@ const WITHOUT_HELPER =
 
 export function buildMenuModel(input: MenuInput): MenuModel {
   const { daemon, busy } = input;
+  // One root script at a time: an install and an uninstall side by side would undo each other.
+  const helperBusy = busy.has('install') || busy.has('uninstall');
   const head: MenuItemModel[] = [];
   let line: string;
   let tray: TrayState;
@@ -156,7 +165,7 @@ export function buildMenuModel(input: MenuInput): MenuModel {
       head.push({
         type: 'action',
         label: busy.has('install') ? 'Installing the helper…' : 'Install Helper…',
-        enabled: !busy.has('install'),
+        enabled: !helperBusy,
         action: { kind: 'install-helper' },
       });
       if (input.installDeclined) head.push({ type: 'label', label: cut(WITHOUT_HELPER) });
@@ -167,7 +176,7 @@ export function buildMenuModel(input: MenuInput): MenuModel {
       head.push({
         type: 'action',
         label: busy.has('install') ? 'Updating the helper…' : 'Update Helper…',
-        enabled: !busy.has('install'),
+        enabled: !helperBusy,
         action: { kind: 'update-helper' },
       });
       if (input.installDeclined)
@@ -183,7 +192,7 @@ export function buildMenuModel(input: MenuInput): MenuModel {
           label: busy.has('install')
             ? 'Updating the helper…'
             : cut(`Update Helper… (${daemon.outdated.daemonVersion} → ${daemon.outdated.appVersion})`),
-          enabled: !busy.has('install'),
+          enabled: !helperBusy,
           action: { kind: 'update-helper' },
         });
       if (daemon.status.settingsWarning)
@@ -215,7 +224,7 @@ export function buildMenuModel(input: MenuInput): MenuModel {
   const installed =
     daemon.kind === 'ok' ||
     daemon.kind === 'version-skew' ||
-    (daemon.kind === 'unreachable' && daemon.installed);
+    (daemon.kind === 'unreachable' && (daemon.installed || daemon.service === true));
   return {
     trayState: tray,
     tooltip: `Gangway: ${line}`,
@@ -237,7 +246,7 @@ export function buildMenuModel(input: MenuInput): MenuModel {
             {
               type: 'action' as const,
               label: busy.has('uninstall') ? 'Uninstalling the helper…' : 'Uninstall Helper…',
-              enabled: !busy.has('uninstall') && !busy.has('install'),
+              enabled: !helperBusy,
               action: { kind: 'uninstall-helper' as const },
             },
           ]
@@ -245,4 +254,10 @@ export function buildMenuModel(input: MenuInput): MenuModel {
       { type: 'action', label: 'Quit', enabled: true, action: { kind: 'quit' } },
     ],
   };
+}
+
+/** At launch, a missing helper is offered at once, unless the user removed it (Uninstall Helper…): then it
+ *  waits in the menu until asked for. */
+export function offerInstallAtLaunch(view: DaemonView, removedByUser: boolean): boolean {
+  return view.kind === 'unreachable' && !view.installed && !removedByUser;
 }

@@ -15,11 +15,13 @@ import {
 } from '../../src-main/daemon-service-plist';
 import {
   COPY_SERVICE_PLIST,
+  SYSTEMD_UNIT,
   chooseInstallMethod,
   chooseUninstallMethod,
   type InstallFacts,
 } from '../../src-main/install-method';
 import { LaunchdServiceManager } from '../../helper/service/service-darwin';
+import { SystemdServiceManager } from '../../helper/service/service-linux';
 
 const MAC: InstallFacts = {
   platform: 'darwin',
@@ -70,6 +72,7 @@ test('a helper the copy method installed keeps the copy method, even for a signe
   assert.equal(chooseInstallMethod({ ...MAC, copyServiceInstalled: false }).kind, 'sm-app-service');
   // The path the app looks at is the one `gangway service install` writes.
   assert.equal(COPY_SERVICE_PLIST, new LaunchdServiceManager().path);
+  assert.equal(SYSTEMD_UNIT, new SystemdServiceManager().path);
 });
 
 test('from a disk image or an App Translocation path: refused, "move Gangway to Applications first"', () => {
@@ -235,6 +238,14 @@ test('the uninstall takes the way the helper was installed; where an install is 
   ]) {
     const m = chooseUninstallMethod(f);
     assert.equal(m.kind, 'refuse', JSON.stringify(f));
-    assert.match(m.kind === 'refuse' ? m.message : '', /without the app: sudo gangway service uninstall$/);
+    const message = m.kind === 'refuse' ? m.message : '';
+    assert.match(message, /^The app cannot remove the helper from here: /);
+    assert.doesNotMatch(message, /\.\./);
+    assert.match(
+      message,
+      f.platform === 'darwin'
+        ? /without the app: cd \/Library\/PrivilegedHelperTools\/dev\.gangway\.helper && sudo env ELECTRON_RUN_AS_NODE=1 Gangway\.app\/Contents\/MacOS\/Gangway gangway\.js service uninstall$/
+        : /without the app: sudo gangway service uninstall$/,
+    );
   }
 });

@@ -5,6 +5,7 @@ import type { Network, NetworksResponse, Status } from '../../common/api';
 import {
   MAX_LABEL,
   buildMenuModel,
+  offerInstallAtLaunch,
   type DaemonView,
   type MenuInput,
   type MenuItemModel,
@@ -124,15 +125,33 @@ test('Uninstall Helper… whenever a helper is there to remove; busy while it go
   assert.ok(un({ kind: 'version-skew', daemonVersion: '0.0.9', appVersion: '0.1.0' }));
   assert.ok(un({ kind: 'unreachable', installed: true, reason: 'ECONNREFUSED' }), 'installed, not running');
   assert.equal(un({ kind: 'unreachable', installed: false, reason: 'ENOENT' }), undefined);
+  // A service that never made its socket (waiting for approval, booted out, failing early) is removable too.
+  assert.ok(un({ kind: 'unreachable', installed: false, reason: 'ENOENT', service: true }));
   assert.equal(un({ kind: 'starting' }), undefined);
   const going = find(
     menu({ kind: 'unreachable', installed: false, reason: 'ENOENT' }, { busy: new Set(['uninstall']) }).items,
     'Uninstalling the helper…',
   );
   assert.equal(going?.type === 'action' && going.enabled, false);
-  // Not while an install runs.
+  // Not while an install runs, and no install or update while an uninstall runs: one root script at a time.
   const installing = un({ kind: 'ok', status: connected, networks: NETS }, { busy: new Set(['install']) });
   assert.equal(installing?.type === 'action' && installing.enabled, false);
+  const removing = new Set(['uninstall']);
+  for (const [d, label] of [
+    [{ kind: 'unreachable', installed: true, reason: 'x' }, 'Install Helper…'],
+    [{ kind: 'version-skew', daemonVersion: '0.0.9', appVersion: '0.1.0' }, 'Update Helper…'],
+  ] as const) {
+    const item = find(menu(d, { busy: removing }).items, label);
+    assert.equal(item?.type === 'action' && item.enabled, false, label);
+  }
+});
+
+test('at launch a missing helper is offered, unless the user removed it', () => {
+  const missing: DaemonView = { kind: 'unreachable', installed: false, reason: 'ENOENT' };
+  assert.equal(offerInstallAtLaunch(missing, false), true);
+  assert.equal(offerInstallAtLaunch(missing, true), false);
+  assert.equal(offerInstallAtLaunch({ ...missing, installed: true }, false), false, 'installed, not running');
+  assert.equal(offerInstallAtLaunch({ kind: 'starting' }, false), false);
 });
 
 test('one routed network is singular', () => {
