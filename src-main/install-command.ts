@@ -82,7 +82,8 @@ function serviceArgs(
   sub: ServiceCommand,
   staged: boolean,
 ) {
-  if (sub === 'uninstall') return ['service', 'uninstall'];
+  // --json: the app shows what the uninstall could not do (install-run.ts uninstallNotes).
+  if (sub === 'uninstall') return ['service', 'uninstall', '--json'];
   return [
     'service',
     'install',

@@ -15,7 +15,32 @@ import {
 } from './install-command';
 
 export type InstallOutcome =
-  { kind: 'installed' } | { kind: 'declined' } | { kind: 'failed'; message: string };
+  { kind: 'installed'; notes?: string[] } | { kind: 'declined' } | { kind: 'failed'; message: string };
+
+/** What `gangway service uninstall --json` could not do, for the user: its warnings, and the disconnect's
+ *  words unless it disconnected. Output it cannot read says so rather than nothing. */
+export function uninstallNotes(stdout: string): string[] {
+  const line = stdout
+    .split(/[\r\n]+/)
+    .reverse()
+    .find((l) => l.trim().startsWith('{'));
+  try {
+    const r = JSON.parse(line ?? '') as { warnings?: unknown; disconnected?: unknown };
+    const warnings = Array.isArray(r.warnings)
+      ? r.warnings.filter((w): w is string => typeof w === 'string')
+      : [];
+    const d =
+      typeof r.disconnected === 'string' && !r.disconnected.startsWith('disconnected')
+        ? [r.disconnected]
+        : [];
+    return [...d, ...warnings];
+  } catch {
+    return [`the uninstall's report could not be read: ${stdout.trim().slice(0, 200) || '(none)'}`];
+  }
+}
+
+const withNotes = (o: InstallOutcome, sub: ServiceCommand, stdout: string): InstallOutcome =>
+  o.kind === 'installed' && sub === 'uninstall' ? { kind: 'installed', notes: uninstallNotes(stdout) } : o;
 
 /** osascript's exit: a cancelled password dialog is error -128 ("User canceled."); any other failure
  *  carries the script's own error output in "execution error: … (N)". */
@@ -49,8 +74,8 @@ export function installOnMac(plan: MacInstallPlan, sub: ServiceCommand = 'instal
         .map((k) => [k, process.env[k]]),
     );
     env.PATH = '/usr/bin:/bin:/usr/sbin:/sbin';
-    execFile('/usr/bin/osascript', args, { cwd: '/', env }, (err, _stdout, stderr) =>
-      resolve(osascriptOutcome(err, String(stderr))),
+    execFile('/usr/bin/osascript', args, { cwd: '/', env }, (err, stdout, stderr) =>
+      resolve(withNotes(osascriptOutcome(err, String(stderr)), sub, String(stdout))),
     );
   });
 }
@@ -64,8 +89,8 @@ export function installWithSudoPrompt(
   // $(…) would run, and one ending in a backslash breaks the line. The app needs no current directory.
   process.chdir('/');
   return new Promise((resolve) => {
-    sudoExec(command, { name: 'Gangway' }, (err, _stdout, stderr) => {
-      if (!err) return resolve({ kind: 'installed' });
+    sudoExec(command, { name: 'Gangway' }, (err, stdout, stderr) => {
+      if (!err) return resolve(withNotes({ kind: 'installed' }, sub, String(stdout ?? '')));
       // sudo-prompt reports a cancelled password prompt as "User did not grant permission."
       if (/did not grant permission/i.test(err.message)) return resolve({ kind: 'declined' });
       resolve({ kind: 'failed', message: `${err.message}${stderr ? `\n${String(stderr)}` : ''}` });

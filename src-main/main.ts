@@ -194,6 +194,12 @@ async function uninstall(): Promise<void> {
     const outcome = await uninstallHelper(root.plan);
     if (outcome.kind === 'declined') return;
     if (outcome.kind === 'failed') throw new Error(`The helper could not be removed:\n${outcome.message}`);
+    if (outcome.notes?.length)
+      void dialog.showMessageBox({
+        type: 'warning',
+        message: 'The helper was removed, but not everything went:',
+        detail: outcome.notes.map((n) => `• ${n}`).join('\n'),
+      });
   }
   helperRemoved.set(true);
   await state.helperChanged();

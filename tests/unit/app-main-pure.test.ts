@@ -66,7 +66,7 @@ test('the install command runs the packaged CLI as Node and names the user for t
       'linux',
       'uninstall',
     ),
-    `'/usr/bin/env' '-i' 'PATH=/usr/bin:/bin:/usr/sbin:/sbin' 'ELECTRON_RUN_AS_NODE=1' '/opt/Gangway/gangway' '/opt/Gangway/g.js' 'service' 'uninstall'`,
+    `'/usr/bin/env' '-i' 'PATH=/usr/bin:/bin:/usr/sbin:/sbin' 'ELECTRON_RUN_AS_NODE=1' '/opt/Gangway/gangway' '/opt/Gangway/g.js' 'service' 'uninstall' '--json'`,
   );
   assert.throws(() => installCommand({ runtime: '/a', cli: '/b', uid: -1, gid: 20 }));
   assert.throws(

@@ -206,7 +206,7 @@ test("the uninstall runs the staged copy's service uninstall, and nothing of the
   assert.equal(r.status, 0, r.stderr);
   const rec = recorded();
   assert.ok((rec.one('self') ?? '').startsWith(`${stages}/gangway-install.`));
-  assert.deepEqual(rec.all('arg').slice(1), ['service', 'uninstall']);
+  assert.deepEqual(rec.all('arg').slice(1), ['service', 'uninstall', '--json']);
   assert.equal(rec.one('owner'), '0');
   assert.deepEqual(readdirSync(stages), []);
 });

@@ -8,6 +8,7 @@ import { VERSION } from '../../helper/version';
 import { checkInstalledCopy, planServiceInstall } from '../../helper/service/install-plan';
 import type { OwnershipDeps } from '../../helper/service/root-owned';
 import { runServiceCommand, type ServiceCliDeps } from '../../cli/service-cli';
+import { uninstallNotes } from '../../src-main/install-run';
 import type {
   InstallOptions,
   InstallResult,
@@ -210,6 +211,19 @@ test('uninstall disconnects the daemon first, and still uninstalls when that fai
   const j = JSON.parse(wedged.out) as UninstallResult & { disconnected: string };
   assert.match(j.disconnected, /could not disconnect first \(the daemon did not answer/);
   assert.deepEqual(j.removed, ['/etc/systemd/system/gangway.service', '/opt/gangway-test']);
+  // What the app shows of that report (src-main/install-run.ts): what could not be done, nothing of a clean one.
+  assert.deepEqual(uninstallNotes(`${wedged.out}\n`), [j.disconnected]);
+  assert.deepEqual(uninstallNotes(ok.out), [
+    `the uninstall's report could not be read: ${ok.out.trim().slice(0, 200)}`,
+  ]);
+  const clean = await cli(['uninstall', '--json'], { disconnect: () => Promise.resolve('disconnected') });
+  assert.deepEqual(uninstallNotes(clean.out), []);
+  const warned = JSON.stringify({
+    removed: [],
+    warnings: ['launchctl bootout failed'],
+    disconnected: 'disconnected',
+  });
+  assert.deepEqual(uninstallNotes(`${warned}\r`), ['launchctl bootout failed']);
 });
 
 test('install copies the bundle into the root-owned directory and the unit runs that copy', async () => {
