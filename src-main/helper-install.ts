@@ -3,7 +3,13 @@
 // an error: the app keeps running and its menu says what does not work without the helper.
 import { dialog } from 'electron';
 import { whyAdmin, type MacInstallPlan } from './install-command';
-import { installOnMac, installWithSudoPrompt, type InstallOutcome } from './install-run';
+import {
+  installOnMac,
+  installWithSudoPrompt,
+  uninstallInstalledOnMac,
+  type InstallOutcome,
+} from './install-run';
+import type { InstalledHelper } from './installed-helper';
 
 export type { InstallOutcome } from './install-run';
 
@@ -41,9 +47,13 @@ export async function confirmUninstall(password: boolean): Promise<boolean> {
   return choice.response === 0;
 }
 
-/** The copy method's removal: the staged app's `gangway service uninstall` as root. */
-export function uninstallHelper(plan: MacInstallPlan): Promise<InstallOutcome> {
+/** The copy method's removal as root: on macOS by the installed copy's own CLI when its plist names one
+ *  (`installed`), else by the app's own (staged on macOS, through pkexec on Linux). */
+export function uninstallHelper(
+  target: { installed: InstalledHelper } | { plan: MacInstallPlan },
+): Promise<InstallOutcome> {
+  if ('installed' in target) return uninstallInstalledOnMac(target.installed);
   return process.platform === 'darwin'
-    ? installOnMac(plan, 'uninstall')
-    : installWithSudoPrompt(plan, 'uninstall');
+    ? installOnMac(target.plan, 'uninstall')
+    : installWithSudoPrompt(target.plan, 'uninstall');
 }

@@ -77,13 +77,15 @@ export function installCommand(
 /** What root runs: `gangway service install` (the helper's first install and its updates) or `uninstall`. */
 export type ServiceCommand = 'install' | 'uninstall';
 
+// --json: the app shows what the uninstall could not do (install-run.ts uninstallNotes).
+const UNINSTALL_ARGS = ['service', 'uninstall', '--json'];
+
 function serviceArgs(
   plan: InstallPlan & { version?: string | undefined },
   sub: ServiceCommand,
   staged: boolean,
 ) {
-  // --json: the app shows what the uninstall could not do (install-run.ts uninstallNotes).
-  if (sub === 'uninstall') return ['service', 'uninstall', '--json'];
+  if (sub === 'uninstall') return UNINSTALL_ARGS;
   return [
     'service',
     'install',
@@ -191,4 +193,12 @@ export function macInstallScript(
       ...serviceArgs(plan, sub, true).map(q),
     ].join(' '),
   ].join('\n');
+}
+
+/** macOS: the copy method's uninstall, run by the installed copy itself (installed-helper.ts). */
+export function macUninstallInstalledScript(
+  h: { runtime: string; cli: string },
+  env = MAC_TOOLS.env,
+): string {
+  return buildCommand([env, ...ROOT_ENV.slice(1), h.runtime, h.cli, ...UNINSTALL_ARGS]);
 }

@@ -9,10 +9,12 @@ import {
   MAC_TOOLS,
   installCommand,
   macInstallScript,
+  macUninstallInstalledScript,
   type InstallPlan,
   type MacInstallPlan,
   type ServiceCommand,
 } from './install-command';
+import type { InstalledHelper } from './installed-helper';
 
 export type InstallOutcome =
   { kind: 'installed'; notes?: string[] } | { kind: 'declined' } | { kind: 'failed'; message: string };
@@ -59,7 +61,15 @@ const APPLESCRIPT = [
 ];
 
 export function installOnMac(plan: MacInstallPlan, sub: ServiceCommand = 'install'): Promise<InstallOutcome> {
-  const script = macInstallScript(plan, MAC_TOOLS, sub);
+  return asRootOnMac(macInstallScript(plan, MAC_TOOLS, sub), sub);
+}
+
+/** The copy method's uninstall by the installed copy's own CLI (installed-helper.ts). */
+export function uninstallInstalledOnMac(h: InstalledHelper): Promise<InstallOutcome> {
+  return asRootOnMac(macUninstallInstalledScript(h), 'uninstall');
+}
+
+function asRootOnMac(script: string, sub: ServiceCommand): Promise<InstallOutcome> {
   const prompt =
     sub === 'install'
       ? 'Gangway wants to install its helper, which runs as a system service.'

@@ -16,6 +16,7 @@ import {
 } from './daemon-service-electron';
 import { SM_SERVICE_NAME } from './daemon-service-plist';
 import { DaemonState } from './daemon-state';
+import { installedHelper, type InstalledHelper } from './installed-helper';
 import { confirmUninstall, installHelper, uninstallHelper } from './helper-install';
 import {
   COPY_SERVICE_PLIST,
@@ -169,16 +170,30 @@ async function install(update: boolean, trigger: 'launch' | 'menu' = 'menu'): Pr
   await state.helperChanged();
 }
 
+/** The copy method's installed helper on macOS, as its root-owned plist names it (installed-helper.ts). */
+function installedCopy(): InstalledHelper | undefined {
+  if (process.platform !== 'darwin') return undefined;
+  try {
+    return installedHelper(readFileSync(COPY_SERVICE_PLIST, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 async function uninstall(): Promise<void> {
-  // An SMAppService helper is unregistered; anything else is removed as root, from the app's files.
+  // An SMAppService helper is unregistered. A copy-method helper on macOS removes itself with its installed
+  // copy's CLI (nothing of the app's bundle runs); else root runs the app's own, as the install does.
+  const installed = installedCopy();
   const sm =
     process.platform === 'darwin' &&
     !existsSync(COPY_SERVICE_PLIST) &&
     daemonServiceRegistered(SM_SERVICE_NAME);
-  const root = sm ? undefined : await rootFacts();
+  const root = sm || installed ? undefined : await rootFacts();
   const method = root
     ? chooseUninstallMethod({ ...root.facts, smRegistered: false })
-    : { kind: 'sm-app-service' as const, serviceName: SM_SERVICE_NAME };
+    : sm
+      ? { kind: 'sm-app-service' as const, serviceName: SM_SERVICE_NAME }
+      : { kind: 'copy' as const };
   if (method.kind === 'refuse') throw new Error(method.message);
   if (!(await confirmUninstall(method.kind === 'copy'))) return;
   if (method.kind === 'sm-app-service') {
@@ -190,8 +205,10 @@ async function uninstall(): Promise<void> {
       throw new Error(
         `The helper is still registered (${status}): remove Gangway in System Settings › Login Items`,
       );
-  } else if (root) {
-    const outcome = await uninstallHelper(root.plan);
+  } else {
+    const outcome = await uninstallHelper(
+      installed ? { installed } : { plan: (root ?? (await rootFacts())).plan },
+    );
     if (outcome.kind === 'declined') return;
     if (outcome.kind === 'failed') throw new Error(`The helper could not be removed:\n${outcome.message}`);
     if (outcome.notes?.length)
