@@ -99,8 +99,8 @@ function serviceArgs(
 export interface MacInstallPlan extends InstallPlan {
   /** The app bundle (…/Gangway.app) that holds `runtime`. */
   bundle: string;
-  /** The Team ID the running app is signed with, if it is: the copy must carry a valid signature of that
-   *  team, with the app's own signing identifier. */
+  /** The Team ID and signing identifier the app goes by (release-signer.ts: a release's own, else what
+   *  codesign saw), if it is signed: the copy must carry a valid signature of that team and identifier. */
   team?: string | undefined;
   identifier?: string | undefined;
   /** The running app's version: the staged copy's helper must be that version (an older signed build
