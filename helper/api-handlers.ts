@@ -200,7 +200,7 @@ export class ApiHandlers {
         'DOCKER_DISABLED',
         'the daemon runs with --no-docker or could not use Docker',
       );
-    const refusal = (await this.engine?.settled()) && this.engine?.refusal();
+    const refusal = await this.engine?.settledRefusal();
     if (refusal) throw new ApiFailure(409, refusal.code, refusal.message);
     this.conn.up();
     await this.rememberConnected(true);

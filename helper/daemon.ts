@@ -446,7 +446,7 @@ export class Daemon {
     this.conn.launchStarted();
     try {
       // Docker may have been switched (docker context use, another engine started) since gangway up.
-      const refusal = (await engine.settled()) && engine.refusal();
+      const refusal = await engine.settledRefusal();
       if (refusal) throw new ApiFailure(409, refusal.code, refusal.message);
       if (this.bundleStamp !== bundleInputsStamp(bundleDir()))
         throw new Error(

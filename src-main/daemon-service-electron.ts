@@ -37,26 +37,26 @@ export function daemonServiceRegistered(serviceName: string): boolean {
   return status === 'enabled' || status === 'requires-approval';
 }
 
+const codesign = (args: string[]) =>
+  new Promise<{ ok: boolean; stderr: string }>((resolve) =>
+    execFile('/usr/bin/codesign', args, (err, _stdout, stderr) =>
+      resolve({ ok: !err, stderr: String(stderr) }),
+    ),
+  );
+
 /** What codesign says of the running app: the signer of the executable it was started from
  *  (`codesign -dv <pid>`), and whether the bundle on disk still verifies. Judged against the release's own
  *  expectation in release-signer.ts. */
 export async function appSignature(bundle: string): Promise<SignatureSeen> {
-  const shown = await run(['-dv', String(process.pid)]);
+  const shown = await codesign(['-dv', String(process.pid)]);
   const team = shown.ok ? teamIdentifier(shown.stderr) : undefined;
   const identifier = shown.ok ? signingIdentifier(shown.stderr) : undefined;
   // Nothing to verify against without a developer's signature (judgeSignature decides what that means).
   if (!team) return { team, identifier };
-  const verified = await run(['--verify', '--deep', '--strict', bundle]);
+  const verified = await codesign(['--verify', '--deep', '--strict', bundle]);
   return {
     team,
     identifier,
     ...(verified.ok ? {} : { broken: verified.stderr.trim() || 'codesign --verify failed' }),
   };
 }
-
-const run = (args: string[]) =>
-  new Promise<{ ok: boolean; stderr: string }>((resolve) =>
-    execFile('/usr/bin/codesign', args, (err, _stdout, stderr) =>
-      resolve({ ok: !err, stderr: String(stderr) }),
-    ),
-  );

@@ -130,8 +130,8 @@ async function rootFacts() {
       osRelease: release(),
       packaged: app.isPackaged,
       signed: sig.team !== undefined,
-      // Unsigned builds have nothing to break; a release that finds itself unsigned is broken.
-      signatureBroken: sig.team !== undefined ? sig.broken : undefined,
+      // Only a signed app is verified (appSignature); a release that finds itself unsigned is broken.
+      signatureBroken: sig.broken,
       appPath: appLocation(),
       appImage: process.env.APPIMAGE,
       appImageDir: process.env.APPDIR,

@@ -110,6 +110,12 @@ export class EngineChoice {
     return { server: `${this.dial}:${port}`, extraHosts };
   }
 
+  /** refusal(), once a detection in flight has settled. */
+  async settledRefusal(): Promise<EngineRefusal | undefined> {
+    await this.settled();
+    return this.refusal();
+  }
+
   /** Why the agent should not be started, if it should not: the engine routes container IPs itself
    *  (unless --engine says otherwise), or it is a rootless Podman (whatever the options say). */
   refusal(): EngineRefusal | undefined {

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nonRootWritable, type OwnershipDeps } from './root-owned';
+import { plistPrograms } from '../../common/plist-programs';
 
 export interface ServiceAudit {
   installed: boolean;
@@ -22,19 +23,6 @@ export function unitPrograms(unit: string): string[] {
     m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1').replace(/%%/g, '%').replace(/\$\$/g, '$') : m[2]!,
   );
   return words.slice(0, 2);
-}
-
-/** The first two ProgramArguments of a launchd plist, XML-unescaped. */
-export function plistPrograms(plist: string): string[] {
-  const array = /<key>ProgramArguments<\/key>\s*<array>([\s\S]*?)<\/array>/.exec(plist)?.[1] ?? '';
-  const unescape = (s: string) =>
-    s
-      .replace(/&lt;/g, '<')
-      .replace(/&gt;/g, '>')
-      .replace(/&quot;/g, '"')
-      .replace(/&apos;/g, "'")
-      .replace(/&amp;/g, '&');
-  return [...array.matchAll(/<string>([^<]*)<\/string>/g)].slice(0, 2).map((m) => unescape(m[1]!));
 }
 
 export function serviceFilePath(platform: NodeJS.Platform): string {

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launchdPlist } from '../../helper/service/service-darwin';
 import { systemdUnit } from '../../helper/service/service-linux';
-import { auditInstalledService, plistPrograms, unitPrograms } from '../../helper/service/service-audit';
+import { plistPrograms } from '../../common/plist-programs';
+import { auditInstalledService, unitPrograms } from '../../helper/service/service-audit';
 import type { InstallOptions } from '../../helper/service/service-manager';
 
 const work = mkdtempSync(join(tmpdir(), 'gw-audit-'));
