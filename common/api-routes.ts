@@ -34,6 +34,7 @@ export interface RouteSpec {
 export const COMMON_ERRORS = [
   'BAD_JSON',
   'BODY_TOO_LARGE',
+  'DAEMON_STOPPING',
   'INTERNAL',
   'METHOD_NOT_ALLOWED',
   'NOT_FOUND',

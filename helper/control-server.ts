@@ -47,6 +47,8 @@ export type Routes = Record<string, Handler>;
 export type StreamHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 function send(res: ServerResponse, status: number, payload: unknown): void {
+  // Answered already: a stop answered it (closeControlServer) before its handler finished.
+  if (res.headersSent || res.writableEnded) return;
   const body = JSON.stringify(payload);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
   res.end(body);
@@ -161,6 +163,58 @@ function guardConnections(server: Server): void {
   });
 }
 
+/** Requests each server is still working on (an event stream counts until it ends): what a stop answers. */
+const inFlight = new WeakMap<Server, Set<ServerResponse>>();
+
+function trackRequests(server: Server): void {
+  const active = new Set<ServerResponse>();
+  inFlight.set(server, active);
+  server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+    active.add(res);
+    res.once('close', () => active.delete(res));
+  });
+}
+
+/** How long requests under way get to finish once the daemon stops (closeControlServer). */
+export const STOP_GRACE_MS = 2_000;
+/** Then how long the answers to the rest get to leave before their connections are cut. */
+const STOP_FLUSH_MS = 500;
+
+function settle(done: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  return Promise.race([done, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Stops taking connections, gives the requests under way `graceMs` to finish, answers the rest 503
+ * DAEMON_STOPPING and closes every connection. Node's own close() waits for every request, and one waiting on a
+ * Docker that does not answer (`down` while its VM is frozen, `up` building the agent's image) would hold the
+ * daemon past its service manager's stop timeout, whose kill leaves the DNS registration behind.
+ */
+export async function closeControlServer(server: Server, graceMs = STOP_GRACE_MS): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const active = inFlight.get(server) ?? new Set<ServerResponse>();
+  await settle(closed, graceMs);
+  for (const res of active) {
+    if (res.headersSent) {
+      res.end();
+      continue;
+    }
+    res.setHeader('connection', 'close');
+    fail(
+      res,
+      503,
+      'DAEMON_STOPPING',
+      'the daemon stopped before this request finished; what it did so far stays done: ask again once it runs',
+    );
+  }
+  await settle(closed, STOP_FLUSH_MS);
+  server.closeAllConnections();
+  await closed;
+}
+
 export async function startControlServer(opts: ControlServerOptions): Promise<Server> {
   // The directory is the access check: only its owner (and root) can reach the socket inside.
   const handOver = await prepareSocketDir(opts.socketPath, {
@@ -218,6 +272,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Se
   });
   // Slow or stuck clients must not hold the daemon's sockets forever.
   guardConnections(server);
+  trackRequests(server);
   // One over the limit, so precheck() can see that a request went past it.
   server.maxHeadersCount = MAX_HEADERS + 1;
   try {

@@ -8,7 +8,7 @@ import type { AgentFirewall, UserSettings } from '../common/api';
 import type { Logger } from '../common/log';
 import type { NativeAddon, Pump } from '../native/index';
 import type { DaemonConfig } from './config';
-import { ApiFailure, startControlServer } from './control-server';
+import { ApiFailure, closeControlServer, startControlServer } from './control-server';
 import { refuseLiveDaemon } from './control-socket';
 import { takeDaemonLock } from './daemon-lock';
 import { AGENT_CONTAINER_NAME } from './docker/agent-container';
@@ -561,9 +561,8 @@ export class Daemon {
     const control = this.control;
     this.control = undefined;
     if (control) {
-      const closed = new Promise<void>((resolve) => control.close(() => resolve()));
       this.events?.close();
-      await closed;
+      await closeControlServer(control);
     }
     this.deps.log.info('gangway daemon stopped', {});
   }
