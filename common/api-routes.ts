@@ -65,7 +65,13 @@ export const ROUTES = {
     method: 'POST',
     path: '/v1/connect',
     response: statusSchema,
-    errors: ['DOCKER_DISABLED', 'ENGINE_ROUTES_ITSELF', 'ENGINE_ROOTLESS', 'AGENT_LAUNCH_FAILED'],
+    errors: [
+      'DOCKER_DISABLED',
+      'DOCKER_UNREACHABLE',
+      'ENGINE_ROUTES_ITSELF',
+      'ENGINE_ROOTLESS',
+      'AGENT_LAUNCH_FAILED',
+    ],
   },
   disconnect: {
     method: 'POST',

@@ -28,6 +28,7 @@ import type { DataPlane, PlaneParams } from './data-plane';
 import type { DnsService } from './dns/dns-service';
 import type { FirewallRead } from './docker/agent-firewall';
 import { agentImageTag } from './docker/agent-image';
+import { dockerAnswers, DockerSilentError, unlessDockerSilent } from './docker/docker-answers';
 import type { DockerSession } from './docker/docker-session';
 import { runDoctor } from './doctor';
 import { readLogs } from './logs/log-reader';
@@ -207,8 +208,24 @@ export class ApiHandlers {
     this.changed();
     await this.sync();
     await this.dns?.register();
-    await this.launchAgent();
+    const launched = this.launchAgent();
+    const { docker } = this;
+    try {
+      // launchAgent logs its own failure and keeps it for the status, also one after the answer went out.
+      await (docker ? unlessDockerSilent(docker, launched, () => undefined) : launched);
+    } catch (err) {
+      if (!(err instanceof DockerSilentError)) throw err;
+      throw new ApiFailure(
+        503,
+        'DOCKER_UNREACHABLE',
+        `${err.message}: Gangway launches the agent once Docker answers`,
+      );
+    }
     return this.status();
+  }
+
+  private lateRemovalFailed(err: unknown): void {
+    this.deps.log.warn('cannot remove the agent container', { error: (err as Error).message });
   }
 
   /** gangway down: removes the agent container (its exit removes its firewall rules). */
@@ -221,16 +238,21 @@ export class ApiHandlers {
     // The container's key dies with it: a copy of its secret no longer opens a session.
     await this.agentKeys?.revoke();
     this.tunnel?.forget('gangway down removed the agent');
-    if (this.agent) {
+    const { agent, docker } = this;
+    if (agent) {
+      // Once more after the removal: the agent may have handshaken again while it was being stopped.
+      const removed = agent.down().then(() => {
+        if (!this.agentWanted) this.tunnel?.forget('gangway down removed the agent');
+      });
       try {
-        await this.agent.down();
-        // Once more: the agent may have handshaken again while it was being stopped.
-        this.tunnel?.forget('gangway down removed the agent');
+        await (docker ? unlessDockerSilent(docker, removed, (err) => this.lateRemovalFailed(err)) : removed);
       } catch (err) {
         throw new ApiFailure(
           503,
           'DOCKER_UNREACHABLE',
-          `cannot remove the agent container: ${(err as Error).message}`,
+          err instanceof DockerSilentError
+            ? `${err.message}: the tunnel is down, and the agent's container is removed once Docker answers`
+            : `cannot remove the agent container: ${(err as Error).message}`,
         );
       }
     }
@@ -343,6 +365,7 @@ export class ApiHandlers {
         }
       },
       agentFirewall: docker ? () => this.readFirewall(docker) : undefined,
+      ...(docker ? { dockerAnswers: () => dockerAnswers(docker) } : {}),
       agentContainer: async () => {
         if (!agent) throw new Error('Docker is not used');
         const a = await agent.status();

@@ -46,9 +46,11 @@ export type Routes = Record<string, Handler>;
 /** A long-lived response (the event stream): it owns res. May throw ApiFailure before writing anything. */
 export type StreamHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
+/** A stop answers what is under way (closeControlServer); its handler may still finish, and then says nothing. */
+const answered = (res: ServerResponse) => res.headersSent || res.writableEnded;
+
 function send(res: ServerResponse, status: number, payload: unknown): void {
-  // Answered already: a stop answered it (closeControlServer) before its handler finished.
-  if (res.headersSent || res.writableEnded) return;
+  if (answered(res)) return;
   const body = JSON.stringify(payload);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
   res.end(body);
@@ -230,6 +232,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Se
     res.setHeader(API_VERSION_HEADER, String(API_VERSION));
     res.setHeader(VERSION_HEADER, VERSION);
     const refuse = (err: ApiFailure) => {
+      if (answered(res)) return;
       // The body may still be arriving: answer, then drop the connection rather than read it all.
       res.setHeader('connection', 'close');
       fail(res, err.status, err.code, err.message, err.fields);

@@ -69,6 +69,8 @@ export interface DoctorProbe {
   agentImage(): Promise<{ tag: string; present: boolean }>;
   /** The agent container's state; throws when Docker cannot be asked. */
   agentContainer(): Promise<{ state: 'absent' | 'running' | 'restarting' | 'exited'; detail?: string }>;
+  /** Resolves when Docker answers a ping, throws when it does not in time; absent when Docker is not used. */
+  dockerAnswers?: () => Promise<void>;
   /** The agent's report on the VM's firewall (docker exec); absent when Docker is not used. */
   agentFirewall?: () => Promise<{ ok: true; report: AgentFirewall } | { ok: false; error: string }>;
   /** What the installed service runs, and what of it a non-root user could change (service-audit.ts). */
@@ -207,10 +209,7 @@ const CHECKS: {
             `nothing to do: containers are reachable through ${d.engine.label}; to use Gangway's tunnel anyway, start the daemon with --engine`,
           ),
         );
-      if (d.state === 'connected')
-        return Promise.resolve(
-          outcome('ok', `connected to ${d.endpoint ?? '?'}${d.engine ? `; ${engineText(d.engine)}` : ''}`),
-        );
+      if (d.state === 'connected') return connectedAndAnswering(p);
       return Promise.resolve(
         outcome(
           'fail',
@@ -405,6 +404,45 @@ const CHECKS: {
   { id: 'service', needs: () => [], run: (p) => Promise.resolve(checkService(p.service)) },
 ];
 
+/**
+ * The event stream says connected, but a VM that is frozen or asleep keeps it open without a word: ask. Without
+ * this, the checks after it would each wait for Docker, and the doctor with them.
+ */
+async function connectedAndAnswering(p: DoctorProbe): Promise<Outcome> {
+  const d = p.docker;
+  try {
+    await p.dockerAnswers?.();
+  } catch (err) {
+    return outcome(
+      'fail',
+      `connected to ${d.endpoint ?? '?'}, but ${msg(err)}`,
+      'wake Docker (Docker Desktop: resume it, or start a container to end Resource Saver); the daemon goes on when it answers',
+    );
+  }
+  return outcome('ok', `connected to ${d.endpoint ?? '?'}${d.engine ? `; ${engineText(d.engine)}` : ''}`);
+}
+
+/** How long one check may take: what it waits for (Docker, a process) may never answer. */
+export const CHECK_TIMEOUT_MS = 10_000;
+
+function bounded(check: Promise<Outcome>): Promise<Outcome> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<Outcome>((resolve) => {
+    timer = setTimeout(
+      () =>
+        resolve(
+          outcome(
+            'fail',
+            `no answer within ${CHECK_TIMEOUT_MS / 1000} s`,
+            'see the daemon log; if Docker is involved, check that it answers (docker info)',
+          ),
+        ),
+      CHECK_TIMEOUT_MS,
+    );
+  });
+  return Promise.race([check, late]).finally(() => clearTimeout(timer));
+}
+
 /** Runs every check in order; a check whose prerequisite failed (or was skipped) is skipped. */
 export async function runDoctor(p: DoctorProbe): Promise<Diagnostics> {
   const checks: DiagnosticCheck[] = [];
@@ -418,7 +456,7 @@ export async function runDoctor(p: DoctorProbe): Promise<Diagnostics> {
     if (bad) o = outcome('skip', `skipped: "${TITLES[bad]}" did not pass`);
     else {
       try {
-        o = await c.run(p);
+        o = await bounded(c.run(p));
       } catch (err) {
         o = outcome('fail', `the check itself failed: ${msg(err)}`, 'see the daemon log');
       }
