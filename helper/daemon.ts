@@ -411,6 +411,9 @@ export class Daemon {
       if (st.state === 'connected') session.detectEngine();
       // Docker (or its VM) came back: the agent container may be gone with it.
       if (st.state === 'connected' && this.agentWanted) this.launchAgent().catch(() => undefined);
+      // Or back with one nobody wants: a `gangway down` Docker refused while it was away (its restart policy
+      // brings the container back, to dial with a revoked key forever), or one a crash left.
+      if (st.state === 'connected' && !this.agentWanted) void this.removeUnwantedAgent();
       // A restarted dockerd writes its chains again, maybe over ours.
       if (st.state === 'connected') this.askFirewallRecheck();
     });
@@ -438,6 +441,18 @@ export class Daemon {
   private changed(): void {
     this.conn.update();
     this.changes.emit('changed');
+  }
+
+  private async removeUnwantedAgent(): Promise<void> {
+    const { agent, deps } = this;
+    if (!agent) return;
+    try {
+      if ((await agent.status()).state === 'absent' || this.agentWanted) return;
+      deps.log.info('removing an agent container that gangway down left behind', {});
+      await agent.down();
+    } catch (err) {
+      deps.log.warn('cannot remove the agent container', { error: (err as Error).message });
+    }
   }
 
   private async launchAgent(): Promise<void> {

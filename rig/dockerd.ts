@@ -191,8 +191,18 @@ export class Dockerd {
   /** Stops dockerd gracefully and starts it on the same data, like Docker restarting in its VM: containers
    *  with a restart policy come back, Docker re-creates its iptables chains. */
   async restart(): Promise<void> {
+    await this.halt();
+    await this.startOnce();
+  }
+
+  /** The first half of restart(): dockerd gone, its containers and data kept for start(). */
+  async halt(): Promise<void> {
     await this.shutdown(false);
     await killRunLeftovers(this.rig.id);
+  }
+
+  /** The second half of restart(): dockerd again on the data halt() kept. */
+  async resume(): Promise<void> {
     await this.startOnce();
   }
 

@@ -263,4 +263,25 @@ describe('gangway up / down', { timeout: 300_000 }, () => {
     }
     await waitFor('the web container through the new agent', () => httpOk(rig, webIp), 10_000, 100);
   });
+
+  test('down while Docker is away: the agent its restart brings back is removed once Docker answers', async () => {
+    await waitConnected(daemon, 15_000);
+    await dockerd.halt();
+    const r = await gangway('down');
+    assert.notEqual(r.code, 0, `Docker could not be asked: ${r.out}`);
+    assert.match(r.out, /cannot remove the agent container/);
+    await dockerd.resume();
+    // The container's restart policy (unless-stopped) brings it back with Docker; nothing else would remove it.
+    await waitFor(
+      'the agent container left by down to be removed',
+      async () => ((await agentContainers()) === '' ? true : undefined),
+      30_000,
+      200,
+    );
+    assert.match(
+      readFileSync(daemon.logFile, 'utf8'),
+      /removing an agent container that gangway down left behind/,
+    );
+    assert.equal((await daemon.status()).agent.wanted, false);
+  });
 });
