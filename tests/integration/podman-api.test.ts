@@ -133,6 +133,14 @@ describe("Gangway against Podman's Docker-compatible API", { timeout: 180_000 },
     const agents = async () =>
       (await podman!.docker(['ps', '-aq', '--filter', 'label=com.gangway.role=agent'])).stdout.trim();
     assert.notEqual(await agents(), '', 'the agent runs as a Podman container');
+    // Podman answers the doctor's ping (GET /_ping), and the checks that ask it pass.
+    const doctor = await callApi(daemon!.socket, ROUTES.diagnostics, { timeoutMs: 30_000 });
+    for (const id of ['docker', 'image', 'agent'])
+      assert.equal(
+        doctor.checks.find((c) => c.id === id)?.status,
+        'ok',
+        JSON.stringify(doctor.checks.find((c) => c.id === id)),
+      );
     const down = await gangwayCli(daemon!.socket, 'down');
     assert.equal(down.code, 0, down.out);
     assert.equal(await agents(), '', 'down removed the agent container');
