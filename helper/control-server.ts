@@ -3,6 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { API_VERSION, API_VERSION_HEADER, VERSION_HEADER, type ApiErrorBody } from '../common/api';
+import { orAfter } from './or-after';
 import type { ZodError } from 'zod';
 import { clearStaleSocket, listenOnSocket, prepareSocketDir } from './control-socket';
 import { VERSION } from './version';
@@ -182,12 +183,6 @@ export const STOP_GRACE_MS = 2_000;
 /** Then how long the answers to the rest get to leave before their connections are cut. */
 const STOP_FLUSH_MS = 500;
 
-function settle(done: Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
-  return Promise.race([done, timeout]).finally(() => clearTimeout(timer));
-}
-
 /**
  * Stops taking connections, gives the requests under way `graceMs` to finish, answers the rest 503
  * DAEMON_STOPPING and closes every connection. Node's own close() waits for every request, and one waiting on a
@@ -198,7 +193,7 @@ export async function closeControlServer(server: Server, graceMs = STOP_GRACE_MS
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
   const active = inFlight.get(server) ?? new Set<ServerResponse>();
-  await settle(closed, graceMs);
+  await orAfter(closed, graceMs, () => undefined);
   for (const res of active) {
     if (res.headersSent) {
       res.end();
@@ -212,7 +207,7 @@ export async function closeControlServer(server: Server, graceMs = STOP_GRACE_MS
       'the daemon stopped before this request finished; what it did so far stays done: ask again once it runs',
     );
   }
-  await settle(closed, STOP_FLUSH_MS);
+  await orAfter(closed, STOP_FLUSH_MS, () => undefined);
   server.closeAllConnections();
   await closed;
 }

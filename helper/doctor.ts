@@ -2,6 +2,7 @@
 // do. The logic is a function over an injected probe, so every state can be tested with fakes.
 import type { AgentFirewall, DiagnosticCheck, Diagnostics, DnsStatus } from '../common/api';
 import { formatCidr, nthAddress, parseCidr } from '../common/cidr';
+import { orAfter } from './or-after';
 import type { ServiceAudit } from './service/service-audit';
 
 export type CheckStatus = DiagnosticCheck['status'];
@@ -425,23 +426,14 @@ async function connectedAndAnswering(p: DoctorProbe): Promise<Outcome> {
 /** How long one check may take: what it waits for (Docker, a process) may never answer. */
 export const CHECK_TIMEOUT_MS = 10_000;
 
-function bounded(check: Promise<Outcome>): Promise<Outcome> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<Outcome>((resolve) => {
-    timer = setTimeout(
-      () =>
-        resolve(
-          outcome(
-            'fail',
-            `no answer within ${CHECK_TIMEOUT_MS / 1000} s`,
-            'see the daemon log; if Docker is involved, check that it answers (docker info)',
-          ),
-        ),
-      CHECK_TIMEOUT_MS,
-    );
-  });
-  return Promise.race([check, late]).finally(() => clearTimeout(timer));
-}
+const bounded = (check: Promise<Outcome>): Promise<Outcome> =>
+  orAfter(check, CHECK_TIMEOUT_MS, () =>
+    outcome(
+      'fail',
+      `no answer within ${CHECK_TIMEOUT_MS / 1000} s`,
+      'see the daemon log; if Docker is involved, check that it answers (docker info)',
+    ),
+  );
 
 /** Runs every check in order; a check whose prerequisite failed (or was skipped) is skipped. */
 export async function runDoctor(p: DoctorProbe): Promise<Diagnostics> {
