@@ -15,22 +15,35 @@ export class DockerSilentError extends Error {
   }
 }
 
-// dockerode's ping takes options (abortSignal) though its types do not say so.
-type PingWithOptions = (opts: { abortSignal: AbortSignal }) => Promise<unknown>;
+/** dockerode's ping, info and version take options (abortSignal) though its types do not say so. */
+export type WithAbortSignal = (opts: { abortSignal: AbortSignal }) => Promise<unknown>;
 
-/** Resolves when Docker answers a ping; throws DockerSilentError after `timeoutMs` without an answer. */
-export async function dockerAnswers(docker: Dockerode, timeoutMs = DOCKER_ANSWER_TIMEOUT_MS): Promise<void> {
-  // Not AbortSignal.timeout(): its timer does not keep Node running, and this wait must end with an answer.
+/**
+ * `ask` with an abort signal that fires after `timeoutMs`: its requests are cancelled then, and what it throws
+ * becomes DockerSilentError. Not AbortSignal.timeout(): its timer does not keep Node running, and this wait must
+ * end with an answer.
+ */
+export async function withinDockerDeadline<T>(
+  timeoutMs: number,
+  ask: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), timeoutMs);
   try {
-    await (docker.ping as unknown as PingWithOptions).call(docker, { abortSignal: abort.signal });
+    return await ask(abort.signal);
   } catch (err) {
     if (abort.signal.aborted) throw new DockerSilentError(timeoutMs);
     throw err;
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Resolves when Docker answers a ping; throws DockerSilentError after `timeoutMs` without an answer. */
+export async function dockerAnswers(docker: Dockerode, timeoutMs = DOCKER_ANSWER_TIMEOUT_MS): Promise<void> {
+  await withinDockerDeadline(timeoutMs, (abortSignal) =>
+    (docker.ping as unknown as WithAbortSignal).call(docker, { abortSignal }),
+  );
 }
 
 /**

@@ -45,6 +45,8 @@ export interface EngineChoiceOptions {
   agentDial?: string | undefined;
   log: Logger;
   onChange: () => void;
+  /** How long `docker info` may take before the detection gives up (default PROBE_TIMEOUT_MS). */
+  probeTimeoutMs?: number;
 }
 
 export class EngineChoice {
@@ -59,7 +61,7 @@ export class EngineChoice {
     docker: Pick<Dockerode, 'info' | 'version'>,
     where: { endpoint: string; context?: string | undefined; platform?: NodeJS.Platform },
   ): Promise<EngineDetection | undefined> {
-    const run = probeEngine(docker, where).then(
+    const run = probeEngine(docker, where, this.o.probeTimeoutMs).then(
       (d) => {
         const changed = d.kind !== this.detected?.kind || d.rootless !== this.detected?.rootless;
         this.detected = d;

@@ -6,6 +6,7 @@
 // The signals per engine are documented by each engine (paths, context names, `docker info` fields); only
 // the rig's dockerd and Debian's podman were captured here (see tests/fixtures/engines/README.md).
 import type Dockerode from 'dockerode';
+import { withinDockerDeadline, type WithAbortSignal } from './docker-answers';
 
 export const ENGINE_KINDS = [
   'docker-desktop',
@@ -246,13 +247,28 @@ export function detectEngine(facts: EngineFacts): EngineDetection {
   };
 }
 
-/** Asks the engine for its facts and detects it. Throws what dockerode throws (Docker unreachable). */
+/**
+ * How long the engine's facts may take. A VM frozen between the event stream's start and `docker info`'s
+ * answer would otherwise hold the detection, and with it `gangway up`, which waits for the detection to settle.
+ */
+export const PROBE_TIMEOUT_MS = 10_000;
+
+/** Asks the engine for its facts and detects it. Throws what dockerode throws (Docker unreachable), or
+ *  DockerSilentError after `timeoutMs`. */
 export async function probeEngine(
   docker: Pick<Dockerode, 'info' | 'version'>,
   where: { endpoint: string; context?: string | undefined; platform?: NodeJS.Platform },
+  timeoutMs = PROBE_TIMEOUT_MS,
 ): Promise<EngineDetection> {
-  const info = (await docker.info()) as EngineFacts['info'];
-  const version = (await docker.version().catch(() => undefined)) as EngineFacts['version'];
+  const { info, version } = await withinDockerDeadline(timeoutMs, async (abortSignal) => {
+    const ask = (call: Dockerode['info'] | Dockerode['version']) =>
+      (call as unknown as WithAbortSignal).call(docker, { abortSignal });
+    return {
+      info: (await ask(docker.info)) as EngineFacts['info'],
+      // Optional: an engine without it (or one that stops answering now) is still told by its info.
+      version: (await ask(docker.version).catch(() => undefined)) as EngineFacts['version'],
+    };
+  });
   return detectEngine({
     endpoint: where.endpoint,
     context: where.context,

@@ -5,6 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type Dockerode from 'dockerode';
 import { dockerAnswers, DockerSilentError, unlessDockerSilent } from '../../helper/docker/docker-answers';
+import { createLogger } from '../../common/log';
+import { EngineChoice } from '../../helper/docker/engine-choice';
+import { probeEngine } from '../../helper/docker/engine-detect';
 
 type Ping = 'answers' | 'silent' | 'refused';
 
@@ -76,4 +79,32 @@ test('unlessDockerSilent: work done before the ping times out wins; a refused pi
     /no such image/,
   );
   assert.deepEqual(late, []);
+});
+
+test('the engine probe gives up on a silent docker info, so what waits for the detection goes on', async () => {
+  const silentInfo = {
+    info: (opts: { abortSignal: AbortSignal }) =>
+      new Promise((_resolve, reject) =>
+        opts.abortSignal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }),
+      ),
+    version: () => Promise.resolve({}),
+  } as unknown as Pick<Dockerode, 'info' | 'version'>;
+  await assert.rejects(
+    probeEngine(silentInfo, { endpoint: 'unix:///var/run/docker.sock' }, 50),
+    DockerSilentError,
+  );
+
+  // EngineChoice waits for a detection in flight (gangway up asks it for a refusal first): it ends.
+  const warned: string[] = [];
+  const choice = new EngineChoice({
+    log: createLogger('test', (line) => warned.push(line)),
+    onChange: () => undefined,
+    probeTimeoutMs: 50,
+  });
+  void choice.detect(silentInfo, { endpoint: 'unix:///var/run/docker.sock', platform: 'linux' });
+  assert.equal(await choice.settledRefusal(), undefined);
+  assert.ok(
+    warned.some((l) => l.includes('did not answer within 0.05 s')),
+    warned.join('\n'),
+  );
 });
