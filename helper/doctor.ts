@@ -417,7 +417,7 @@ async function connectedAndAnswering(p: DoctorProbe): Promise<Outcome> {
     return outcome(
       'fail',
       `connected to ${d.endpoint ?? '?'}, but ${msg(err)}`,
-      'wake Docker (Docker Desktop: resume it, or start a container to end Resource Saver); the daemon goes on when it answers',
+      'wake Docker (Docker Desktop: Resume in its menu; Colima, Podman: start its VM); the daemon goes on when it answers',
     );
   }
   return outcome('ok', `connected to ${d.endpoint ?? '?'}${d.engine ? `; ${engineText(d.engine)}` : ''}`);

@@ -1,5 +1,5 @@
-// Whether Docker answers at all. A VM that is frozen, paused or asleep (a sleeping Mac, Docker Desktop's
-// Resource Saver, a hung dockerd) keeps its socket open and never answers, so a request without a bound waits
+// Whether Docker answers at all. A VM that is frozen, paused or asleep (a sleeping Mac, Pause in Docker
+// Desktop's menu, a hung dockerd) keeps its socket open and never answers, so a request without a bound waits
 // as long as the VM sleeps: `gangway down`, `gangway up` and `gangway doctor` did. A ping beside the work
 // tells silence from slowness (an image build may rightly take minutes).
 import type Dockerode from 'dockerode';

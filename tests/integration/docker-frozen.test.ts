@@ -1,4 +1,4 @@
-// Docker's VM frozen (a sleeping Mac, Docker Desktop's Resource Saver, a hung dockerd): its socket stays open
+// Docker's VM frozen (a sleeping Mac, Docker Desktop's Pause, a hung dockerd): its socket stays open
 // and nothing answers. The daemon must keep answering its API, say what is wrong, catch up once Docker wakes,
 // and stop cleanly: launchd and systemd kill a daemon that does not, and a killed daemon leaves its DNS
 // registration behind.
