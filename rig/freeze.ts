@@ -1,4 +1,4 @@
-// Freezing Docker's whole VM, as Resource Saver or a sleeping Mac does: every process in the VM namespace
+// Freezing Docker's whole VM, as Docker Desktop's Pause or a sleeping Mac does: every process in the VM namespace
 // (dockerd, containerd, the shims, the agent with --net host) and every process in the rig dockerd's cgroup
 // (containers in their own network namespaces) gets SIGSTOP; thaw() sends SIGCONT to exactly those.
 import { readdir, readFile } from 'node:fs/promises';

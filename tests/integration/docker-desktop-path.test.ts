@@ -1,6 +1,6 @@
 // Docker Desktop's path, rehearsed: the helper on 127.0.0.1 behind a relay that behaves like Docker Desktop's
 // UDP proxy (one port of its own per flow, idle flows forgotten), the agent dialling host.docker.internal,
-// and the whole VM frozen (SIGSTOP, as Resource Saver or a sleeping Mac does) for longer than the relay's
+// and the whole VM frozen (SIGSTOP, as Docker Desktop's Pause or a sleeping Mac does) for longer than the relay's
 // idle time. The idle time is longer than the helper's 5 s peer timeout, as Docker Desktop's 90 s is.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
