@@ -24,7 +24,11 @@ export const PHASE_TRAY: Record<Phase, TrayState> = {
 };
 
 /** The words for a phase; an agent that failed to start says why. */
-export function phaseText(s: { phase: Phase; agent: { lastError: string | null } }): string {
+export function phaseText(s: {
+  phase: Phase;
+  agent: { lastError: string | null };
+  docker?: { lastError?: string | undefined };
+}): string {
   switch (s.phase) {
     case 'disconnected':
       return 'Disconnected';
@@ -35,7 +39,10 @@ export function phaseText(s: { phase: Phase; agent: { lastError: string | null }
     case 'connected':
       return 'Connected';
     case 'docker-unavailable':
-      return 'Docker is not running';
+      // A stopped Docker refuses at once; a frozen or paused VM keeps its socket open and says nothing.
+      return /did not answer/.test(s.docker?.lastError ?? '')
+        ? 'Docker is not answering'
+        : 'Docker is not running';
     case 'error':
       return `Agent failed to start${s.agent.lastError ? `: ${s.agent.lastError}` : ''}`;
   }

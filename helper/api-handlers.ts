@@ -215,6 +215,7 @@ export class ApiHandlers {
       await (docker ? unlessDockerSilent(docker, launched, () => undefined) : launched);
     } catch (err) {
       if (!(err instanceof DockerSilentError)) throw err;
+      this.dockerSilent(err);
       throw new ApiFailure(
         503,
         'DOCKER_UNREACHABLE',
@@ -222,6 +223,11 @@ export class ApiHandlers {
       );
     }
     return this.status();
+  }
+
+  /** The status says so now, not at the event stream's next re-list (DockerSession.dockerSilent). */
+  private dockerSilent(err: DockerSilentError): void {
+    this.d.session()?.dockerSilent(err);
   }
 
   private lateRemovalFailed(err: unknown): void {
@@ -247,6 +253,7 @@ export class ApiHandlers {
       try {
         await (docker ? unlessDockerSilent(docker, removed, (err) => this.lateRemovalFailed(err)) : removed);
       } catch (err) {
+        if (err instanceof DockerSilentError) this.dockerSilent(err);
         throw new ApiFailure(
           503,
           'DOCKER_UNREACHABLE',
@@ -365,7 +372,15 @@ export class ApiHandlers {
         }
       },
       agentFirewall: docker ? () => this.readFirewall(docker) : undefined,
-      ...(docker ? { dockerAnswers: () => dockerAnswers(docker) } : {}),
+      ...(docker
+        ? {
+            dockerAnswers: () =>
+              dockerAnswers(docker).catch((err: unknown) => {
+                if (err instanceof DockerSilentError) this.dockerSilent(err);
+                throw err;
+              }),
+          }
+        : {}),
       agentContainer: async () => {
         if (!agent) throw new Error('Docker is not used');
         const a = await agent.status();

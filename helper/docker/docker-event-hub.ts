@@ -82,6 +82,11 @@ export class DockerEventHub {
     return this.follower.stop();
   }
 
+  /** Ends the open connection with `err` as the reason; the stream reconnects (DockerEventFollower). */
+  interrupt(err: Error): void {
+    this.follower.interrupt(err);
+  }
+
   private openSession(signal: AbortSignal, fail: (err: Error) => void): EventSession {
     const sessions = this.consumers.map((c) => ({ c, s: c.openSession(signal, fail) }));
     return {

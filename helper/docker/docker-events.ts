@@ -52,6 +52,8 @@ export class DockerEventFollower {
   private stopped = true;
   private loop: Promise<void> | undefined;
   private abort: AbortController | undefined;
+  /** Ends the connection that is open, if one is (interrupt()). */
+  private failCurrent: ((err: Error) => void) | undefined;
   private wake: (() => void) | undefined;
   private readonly minBackoffMs: number;
   private readonly maxBackoffMs: number;
@@ -74,6 +76,14 @@ export class DockerEventFollower {
     if (!this.stopped) return;
     this.stopped = false;
     this.loop = this.run();
+  }
+
+  /**
+   * Ends the current connection with `err` as the reason, as a failed request would; the loop reconnects with
+   * its backoff. For what the stream cannot see: a frozen VM keeps it open without a word.
+   */
+  interrupt(err: Error): void {
+    this.failCurrent?.(err);
   }
 
   /** Closes the stream and waits for the loop to finish. Safe to call more than once. */
@@ -132,6 +142,7 @@ export class DockerEventFollower {
     try {
       const ended = new Promise<void>((resolve, reject) => {
         fail = reject;
+        this.failCurrent = reject;
         stream.once('end', () => resolve());
         stream.once('close', () => resolve());
         stream.once('error', (err: Error) => reject(err));
@@ -159,6 +170,7 @@ export class DockerEventFollower {
       resyncTimer = setInterval(() => void work.list().catch((err: Error) => fail(err)), this.resyncMs);
       await ended;
     } finally {
+      this.failCurrent = undefined;
       clearInterval(resyncTimer);
       abort.abort();
       destroy(stream);

@@ -126,6 +126,15 @@ export class DockerSession {
     });
   }
 
+  /**
+   * Docker did not answer a request (DockerSilentError): the event stream, which a frozen VM keeps open, is
+   * ended with that reason, so the status says Docker is unreachable now rather than at the next re-list, and
+   * reconnecting says when it is back (and what waits for that runs: the agent's launch, its removal).
+   */
+  dockerSilent(err: Error): void {
+    if (!this.closed) this.hub.interrupt(err);
+  }
+
   /** Closes the event stream and stops polling; the listeners on the watcher and the index are dropped. */
   async close(): Promise<void> {
     this.closed = true;

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { callApi } from '../../client/api-client';
 import { ROUTES } from '../../common/api-routes';
+import { phaseText } from '../../common/phase';
 import { DOCKER_ANSWER_TIMEOUT_MS } from '../../helper/docker/docker-answers';
 import { AGENT_CONTAINER_NAME } from '../../helper/docker/agent-container';
 import { waitFor } from '../../rig/exec';
@@ -97,6 +98,10 @@ describe('Docker frozen', { timeout: 300_000 }, () => {
       assert.equal((down.error as { code?: string }).code, 'DOCKER_UNREACHABLE');
       assert.ok(down.ms < SILENT_ANSWER_MS, `down took ${down.ms} ms`);
       const afterDown = await d.status();
+      // What up, down or doctor found is the status's at once, not at the event stream's next re-list (30 s).
+      assert.equal(afterDown.docker.state, 'unreachable', JSON.stringify(afterDown.docker));
+      assert.match(afterDown.docker.lastError ?? '', /did not answer/);
+      assert.equal(afterDown.phase, 'disconnected', 'down was asked for: the phase says so first');
       assert.equal(afterDown.agent.wanted, false, 'down took effect');
       assert.equal(afterDown.routes.filter((x) => x.installed).length, 0, 'no route left');
       assert.ok(!existsSync(join(resolverDir, SUFFIX)), 'DNS unregistered');
@@ -121,6 +126,9 @@ describe('Docker frozen', { timeout: 300_000 }, () => {
         String(up.error),
       );
       assert.ok(up.ms < SILENT_ANSWER_MS, `up took ${up.ms} ms`);
+      const st = await d.status();
+      assert.equal(st.phase, 'docker-unavailable', JSON.stringify(st.docker));
+      assert.equal(phaseText(st), 'Docker is not answering');
     } finally {
       frozen.thaw();
       frozen = undefined;

@@ -307,6 +307,25 @@ test('Docker is not running', () => {
   assert.equal(m.tooltip, 'Gangway: Docker is not running');
 });
 
+test('Docker is not answering: its VM frozen or paused (the socket open, no answer)', () => {
+  const m = menu({
+    kind: 'ok',
+    status: status({
+      phase: 'docker-unavailable',
+      docker: {
+        enabled: true,
+        state: 'unreachable',
+        endpoint: 'unix:///var/run/docker.sock',
+        lastError:
+          'Docker did not answer within 5 s (is its VM asleep, paused or frozen? "docker info" tells)',
+      },
+    }),
+    networks: { routeNewNetworks: true, networks: [], joins: [] },
+  });
+  assert.equal(m.trayState, 'error');
+  assert.equal(m.tooltip, 'Gangway: Docker is not answering');
+});
+
 test('the agent failed to launch', () => {
   const m = menu({
     kind: 'ok',
