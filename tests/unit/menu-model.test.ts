@@ -289,42 +289,27 @@ test('disconnected offers Connect; while connecting the toggle is disabled', () 
   assert.equal(item?.type === 'action' && item.enabled, false);
 });
 
-test('Docker is not running', () => {
-  const m = menu({
-    kind: 'ok',
-    status: status({
-      phase: 'docker-unavailable',
-      docker: {
-        enabled: true,
-        state: 'unreachable',
-        endpoint: 'unix:///var/run/docker.sock',
-        lastError: 'ENOENT',
-      },
-    }),
-    networks: { routeNewNetworks: true, networks: [], joins: [] },
+// A stopped Docker refuses (ENOENT, ECONNREFUSED); a frozen or paused VM keeps its socket and never answers.
+for (const [lastError, text] of [
+  ['ENOENT', 'Docker is not running'],
+  [
+    'Docker did not answer within 5 s (is its VM asleep, paused or frozen? "docker info" tells)',
+    'Docker is not answering',
+  ],
+] as const) {
+  test(`${text} (${lastError.slice(0, 30)})`, () => {
+    const m = menu({
+      kind: 'ok',
+      status: status({
+        phase: 'docker-unavailable',
+        docker: { enabled: true, state: 'unreachable', endpoint: 'unix:///var/run/docker.sock', lastError },
+      }),
+      networks: { routeNewNetworks: true, networks: [], joins: [] },
+    });
+    assert.equal(m.trayState, 'error');
+    assert.equal(m.tooltip, `Gangway: ${text}`);
   });
-  assert.equal(m.trayState, 'error');
-  assert.equal(m.tooltip, 'Gangway: Docker is not running');
-});
-
-test('Docker is not answering: its VM frozen or paused (the socket open, no answer)', () => {
-  const m = menu({
-    kind: 'ok',
-    status: status({
-      phase: 'docker-unavailable',
-      docker: {
-        enabled: true,
-        state: 'unreachable',
-        endpoint: 'unix:///var/run/docker.sock',
-        lastError:
-          'Docker did not answer within 5 s (is its VM asleep, paused or frozen? "docker info" tells)',
-      },
-    }),
-    networks: { routeNewNetworks: true, networks: [], joins: [] },
-  });
-  assert.equal(m.trayState, 'error');
-  assert.equal(m.tooltip, 'Gangway: Docker is not answering');
-});
+}
 
 test('the agent failed to launch', () => {
   const m = menu({
