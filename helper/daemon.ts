@@ -12,6 +12,7 @@ import { ApiFailure, closeControlServer, startControlServer } from './control-se
 import { refuseLiveDaemon } from './control-socket';
 import { takeDaemonLock } from './daemon-lock';
 import { AGENT_CONTAINER_NAME } from './docker/agent-container';
+import { dockerAnswers, DockerSilentError } from './docker/docker-answers';
 import { bundleInputsStamp, ensureAgentImage } from './docker/agent-image';
 import { bundleDir } from './bundle-dir';
 import { openDataPlane, planeParams, type DataPlane, type PlaneParams } from './data-plane';
@@ -327,6 +328,7 @@ export class Daemon {
         this.firewallAfterConnect();
       },
       afterControl: () => this.tunnelDue(),
+      onAgentSilent: () => this.askDockerAfterSilentAgent(),
       sessionHint: new SessionHintFile(join(cfg.stateDir, 'tunnel-session.json'), deps.log),
     });
     this.dataPlane = dp;
@@ -441,6 +443,18 @@ export class Daemon {
   private changed(): void {
     this.conn.update();
     this.changes.emit('changed');
+  }
+
+  /**
+   * The agent went quiet. If Docker does not answer either, its VM is frozen or paused, and the status says so
+   * now rather than at the event stream's next re-list (up to 40 s); when Docker answers, nothing changes.
+   */
+  private askDockerAfterSilentAgent(): void {
+    const session = this.session;
+    if (!session || session.watcher.status.state !== 'connected') return;
+    dockerAnswers(session.docker).catch((err: unknown) => {
+      if (err instanceof DockerSilentError && this.session === session) session.dockerSilent(err);
+    });
   }
 
   private async removeUnwantedAgent(): Promise<void> {

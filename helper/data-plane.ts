@@ -80,6 +80,8 @@ export interface DataPlaneDeps {
   config: TunnelServerOptions['config'];
   /** The agent connected, went silent or applied a configuration. */
   onChange: () => void;
+  /** The agent's keepalives stopped: it died, or its whole VM is frozen (TunnelServer's 'silent'). */
+  onAgentSilent?: () => void;
   /** A control message was handled: the tunnel's next deadline may have moved earlier. */
   afterControl?: () => void;
   /** Where the live session is recorded, so that a helper restarted after a crash can tell its agent. */
@@ -184,6 +186,7 @@ export async function openDataPlane(p: PlaneParams, d: DataPlaneDeps): Promise<D
     d.log.warn('agent gone; waiting for it', { reason: server.peerLost ?? 'no keepalive yet' });
     d.onChange();
   });
+  server.on('silent', () => d.onAgentSilent?.());
   server.on('configAcked', (seq) => {
     d.log.info('agent applied the configuration', { seq });
     d.onChange();

@@ -114,6 +114,8 @@ export interface TunnelServerEvents {
   /** The session's authenticated traffic now comes from this address (a proxy re-mapped the flow). */
   roamed: [peer: Endpoint];
   disconnected: [];
+  /** The session ended because the agent's keepalives stopped (after 'disconnected'). */
+  silent: [];
   configAcked: [seq: number];
 }
 
@@ -270,6 +272,7 @@ export class TunnelServer extends EventEmitter<TunnelServerEvents> {
     const silentFor = this.session ? this.forgetAfterMs(this.session) : Infinity;
     if (this.session && now - this.session.lastHeard > silentFor) {
       this.forget(`the agent sent no keepalive for ${Math.round(silentFor / 1000)} s`);
+      this.emit('silent');
       return;
     }
     const c = this.session?.config;

@@ -138,6 +138,47 @@ describe('Docker frozen', { timeout: 300_000 }, () => {
     assert.ok(existsSync(join(resolverDir, SUFFIX)), 'DNS registered again');
   });
 
+  test('frozen with nobody asking: the agent going quiet makes the status say Docker is not answering', async () => {
+    const { rig, dockerd } = r!;
+    const d = daemon!;
+    const st = await waitConnected(d, 30_000);
+    // Traffic before and during the freeze: the agent announces 2 s keepalives, so the helper gives it up
+    // after 5 s (25 s on an idle tunnel), and then asks Docker, which does not answer either.
+    const traffic = rig.exec(
+      rig.hostNs,
+      'ping',
+      ['-c', '100', '-i', '0.2', '-W', '1', st.tunnel.agentAddress],
+      {
+        allowFail: true,
+        timeoutMs: 30_000,
+      },
+    );
+    await new Promise((res) => setTimeout(res, 3_000));
+    frozen = await freezeVm(rig, `/${dockerd.cgroupParent}/`);
+    try {
+      // The event stream's own re-list would tell after up to 40 s, with another message.
+      const silent = await waitFor(
+        'the status to say Docker did not answer',
+        async () => {
+          const s = await d.status();
+          return s.docker.state === 'unreachable' &&
+            /did not answer within 5 s/.test(s.docker.lastError ?? '')
+            ? s
+            : undefined;
+        },
+        20_000,
+        200,
+      );
+      assert.equal(phaseText(silent), 'Docker is not answering');
+      assert.match(silent.peerLost ?? '', /no keepalive/);
+    } finally {
+      frozen.thaw();
+      frozen = undefined;
+    }
+    await traffic;
+    await waitConnected(d, 60_000);
+  });
+
   test('SIGTERM: exits by itself, its resolver file and TUN device removed', async () => {
     const { rig, dockerd } = r!;
     const d = daemon!;
