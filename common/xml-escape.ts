@@ -1,4 +1,5 @@
-// XML text and attribute escaping for the plists Gangway writes (launchd's, and the app's SMAppService one).
+// XML text and attribute escaping for the plists Gangway writes (launchd's, and the app's SMAppService one),
+// and its inverse for reading them back (plist-programs.ts).
 /** Escapes text for XML character data and attribute values. */
 export function xmlEscape(s: string): string {
   // eslint-disable-next-line no-control-regex
@@ -11,4 +12,14 @@ export function xmlEscape(s: string): string {
     .replace(/>/g, '&gt;')
     .replace(/"/g, '&quot;')
     .replace(/'/g, '&apos;');
+}
+
+/** The inverse of xmlEscape (the five entities; `&amp;` last, so `&amp;lt;` stays `&lt;`). */
+export function xmlUnescape(s: string): string {
+  return s
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, '&');
 }

@@ -28,7 +28,7 @@ import type { DataPlane, PlaneParams } from './data-plane';
 import type { DnsService } from './dns/dns-service';
 import type { FirewallRead } from './docker/agent-firewall';
 import { agentImageTag } from './docker/agent-image';
-import { dockerAnswers, DockerSilentError, unlessDockerSilent } from './docker/docker-answers';
+import { DockerSilentError } from './docker/docker-answers';
 import type { DockerSession } from './docker/docker-session';
 import { runDoctor } from './doctor';
 import { readLogs } from './logs/log-reader';
@@ -209,13 +209,12 @@ export class ApiHandlers {
     await this.sync();
     await this.dns?.register();
     const launched = this.launchAgent();
-    const { docker } = this;
+    const session = this.d.session();
     try {
       // launchAgent logs its own failure and keeps it for the status, also one after the answer went out.
-      await (docker ? unlessDockerSilent(docker, launched, () => undefined) : launched);
+      await (session ? session.unlessSilent(launched, () => undefined) : launched);
     } catch (err) {
       if (!(err instanceof DockerSilentError)) throw err;
-      this.dockerSilent(err);
       throw new ApiFailure(
         503,
         'DOCKER_UNREACHABLE',
@@ -223,11 +222,6 @@ export class ApiHandlers {
       );
     }
     return this.status();
-  }
-
-  /** The status says so now, not at the event stream's next re-list (DockerSession.dockerSilent). */
-  private dockerSilent(err: DockerSilentError): void {
-    this.d.session()?.dockerSilent(err);
   }
 
   private lateRemovalFailed(err: unknown): void {
@@ -244,16 +238,15 @@ export class ApiHandlers {
     // The container's key dies with it: a copy of its secret no longer opens a session.
     await this.agentKeys?.revoke();
     this.tunnel?.forget('gangway down removed the agent');
-    const { agent, docker } = this;
-    if (agent) {
+    const session = this.d.session();
+    if (session) {
       // Once more after the removal: the agent may have handshaken again while it was being stopped.
-      const removed = agent.down().then(() => {
+      const removed = session.agent.down().then(() => {
         if (!this.agentWanted) this.tunnel?.forget('gangway down removed the agent');
       });
       try {
-        await (docker ? unlessDockerSilent(docker, removed, (err) => this.lateRemovalFailed(err)) : removed);
+        await session.unlessSilent(removed, (err) => this.lateRemovalFailed(err));
       } catch (err) {
-        if (err instanceof DockerSilentError) this.dockerSilent(err);
         throw new ApiFailure(
           503,
           'DOCKER_UNREACHABLE',
@@ -335,6 +328,7 @@ export class ApiHandlers {
   diagnostics(): Promise<Diagnostics> {
     const s = this.status();
     const { docker, agent, deps, device } = this;
+    const session = this.d.session();
     const ours = (x: string | undefined) => (x ? parseCidr(x) : undefined);
     return runDoctor({
       version: VERSION,
@@ -372,15 +366,7 @@ export class ApiHandlers {
         }
       },
       agentFirewall: docker ? () => this.readFirewall(docker) : undefined,
-      ...(docker
-        ? {
-            dockerAnswers: () =>
-              dockerAnswers(docker).catch((err: unknown) => {
-                if (err instanceof DockerSilentError) this.dockerSilent(err);
-                throw err;
-              }),
-          }
-        : {}),
+      ...(session ? { dockerAnswers: () => session.answers() } : {}),
       agentContainer: async () => {
         if (!agent) throw new Error('Docker is not used');
         const a = await agent.status();

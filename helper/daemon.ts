@@ -12,7 +12,6 @@ import { ApiFailure, closeControlServer, startControlServer } from './control-se
 import { refuseLiveDaemon } from './control-socket';
 import { takeDaemonLock } from './daemon-lock';
 import { AGENT_CONTAINER_NAME } from './docker/agent-container';
-import { dockerAnswers, DockerSilentError } from './docker/docker-answers';
 import { bundleInputsStamp, ensureAgentImage } from './docker/agent-image';
 import { bundleDir } from './bundle-dir';
 import { openDataPlane, planeParams, type DataPlane, type PlaneParams } from './data-plane';
@@ -452,18 +451,20 @@ export class Daemon {
   private askDockerAfterSilentAgent(): void {
     const session = this.session;
     if (!session || session.watcher.status.state !== 'connected') return;
-    dockerAnswers(session.docker).catch((err: unknown) => {
-      if (err instanceof DockerSilentError && this.session === session) session.dockerSilent(err);
-    });
+    // Silence ends the session's event stream (DockerSession.answers); an answer changes nothing.
+    session.answers().catch(() => undefined);
   }
 
   private async removeUnwantedAgent(): Promise<void> {
     const { agent, deps } = this;
     if (!agent) return;
     try {
-      if ((await agent.status()).state === 'absent' || this.agentWanted) return;
-      deps.log.info('removing an agent container that gangway down left behind', {});
-      await agent.down();
+      // down() lists ours and removes what it finds: nothing when there is none.
+      const { removed } = await agent.down();
+      if (removed.length)
+        deps.log.info('removing an agent container that gangway down left behind', {
+          ids: removed.map((id) => id.slice(0, 12)),
+        });
     } catch (err) {
       deps.log.warn('cannot remove the agent container', { error: (err as Error).message });
     }

@@ -12,6 +12,7 @@ import {
   type DockerConnectOptions,
   type DockerEndpoint,
 } from './docker-endpoint';
+import { dockerAnswers, DockerSilentError, unlessDockerSilent } from './docker-answers';
 import { DockerEventHub } from './docker-event-hub';
 import type { FollowerTiming } from './docker-events';
 import { EngineChoice } from './engine-choice';
@@ -126,13 +127,26 @@ export class DockerSession {
     });
   }
 
+  /** Resolves when Docker answers a ping; throws DockerSilentError when it does not in time (noteSilence). */
+  answers(): Promise<void> {
+    return this.noteSilence(dockerAnswers(this.docker));
+  }
+
+  /** The work's result, or DockerSilentError once a ping beside it goes unanswered (unlessDockerSilent). */
+  unlessSilent<T>(work: Promise<T>, late: (err: unknown) => void): Promise<T> {
+    return this.noteSilence(unlessDockerSilent(this.docker, work, late));
+  }
+
   /**
-   * Docker did not answer a request (DockerSilentError): the event stream, which a frozen VM keeps open, is
-   * ended with that reason, so the status says Docker is unreachable now rather than at the next re-list, and
-   * reconnecting says when it is back (and what waits for that runs: the agent's launch, its removal).
+   * Docker did not answer: the event stream, which a frozen VM keeps open, is ended with that reason, so the
+   * status says Docker is unreachable now rather than at the next re-list, and reconnecting says when it is
+   * back (and what waits for that runs: the agent's launch, its removal).
    */
-  dockerSilent(err: Error): void {
-    if (!this.closed) this.hub.interrupt(err);
+  private noteSilence<T>(asked: Promise<T>): Promise<T> {
+    return asked.catch((err: unknown) => {
+      if (err instanceof DockerSilentError && !this.closed) this.hub.interrupt(err);
+      throw err;
+    });
   }
 
   /** Closes the event stream and stops polling; the listeners on the watcher and the index are dropped. */
