@@ -594,6 +594,7 @@ export class Daemon {
       this.events?.close();
       await closeControlServer(control);
     }
+    session?.endRequests();
     this.deps.log.info('gangway daemon stopped', {});
   }
 }

@@ -2,6 +2,8 @@
 // handle, the network watcher and the container index behind DNS, both fed by one event stream. A change of
 // endpoint (the dockerHost setting) replaces the session whole and closes the old one, so nothing of the old
 // engine (a stream, a half-detected engine, an agent handle) outlives it.
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import Dockerode from 'dockerode';
 import type { Logger } from '../../common/log';
 import type { EngineKind } from './engine-detect';
@@ -31,8 +33,8 @@ export interface DockerSessionOptions {
   log: Logger;
   /** The engine choice changed (status shows it). */
   onChange: () => void;
-  /** Makes the client (tests pass a fake); default: Dockerode. */
-  createClient?: (options: DockerConnectOptions) => Dockerode;
+  /** Makes the client (tests pass a fake); default: Dockerode, its requests on `connections`. */
+  createClient?: (options: DockerConnectOptions, connections: HttpAgent) => Dockerode;
   /** The event stream's timing (tests shorten it). */
   timing?: FollowerTiming;
   /**
@@ -56,6 +58,7 @@ export class DockerSession {
   readonly watcher: NetworkWatcher;
   readonly index: ContainerIndex;
   private readonly hub: DockerEventHub;
+  private readonly connections: HttpAgent;
   private readonly where: { endpoint: string; context?: string | undefined };
   private closed = false;
 
@@ -67,7 +70,8 @@ export class DockerSession {
     this.endpoint = ep.url;
     this.warning = cleartextWarning(ep);
     if (this.warning) o.log.warn(this.warning, {});
-    this.docker = (o.createClient ?? ((opts) => new Dockerode(opts)))(ep.options);
+    this.connections = connectionPool(ep.options);
+    this.docker = (o.createClient ?? dockerClient)(ep.options, this.connections);
     this.where = { endpoint: ep.url, context: ep.context };
     this.engine = new EngineChoice({
       override: o.engine,
@@ -157,4 +161,30 @@ export class DockerSession {
     await this.watcher.stop();
     await this.hub.stop();
   }
+
+  /**
+   * Ends the requests still open on Docker (the work of an `up` or `down` that a frozen VM never answers): they
+   * fail at once. For a stopping daemon, after the control server has answered their callers: otherwise the
+   * open sockets would hold the process until its "still running" exit.
+   */
+  endRequests(): void {
+    this.connections.destroy();
+  }
+}
+
+/**
+ * The session's own connections to Docker, so that closing it can end them. Node's global agent is shared with
+ * everything else in the process; these are Node's defaults for it (keep-alive, idle sockets closed after 5 s).
+ */
+function connectionPool(options: DockerConnectOptions): HttpAgent {
+  const settings = { keepAlive: true, scheduling: 'lifo', timeout: 5_000 } as const;
+  return 'protocol' in options && options.protocol === 'https'
+    ? new HttpsAgent(settings)
+    : new HttpAgent(settings);
+}
+
+function dockerClient(options: DockerConnectOptions, connections: HttpAgent): Dockerode {
+  // docker-modem takes `agent` (its README's custom agent); @types/dockerode does not list it.
+  const withAgent: Dockerode.DockerOptions = Object.assign({}, options, { agent: connections });
+  return new Dockerode(withAgent);
 }
