@@ -21,6 +21,7 @@ PACKAGES=(
   chromium                                # UI tests (Playwright drives Debian's Chromium)
   qemu-user-static binfmt-support         # the arm64 agent (Apple Silicon's Docker VM) under emulation
   strace                                  # the mac-like pump's syscall count (pump-maclike test)
+  clang libclang-rt-dev                   # the addon's fuzz targets (libFuzzer, sanitizers)
 )
 # node and npm may come from elsewhere (nodesource, the machine image); Debian's only when absent.
 command -v node >/dev/null || PACKAGES+=(nodejs)

@@ -275,7 +275,8 @@ static bool same_flow(const uint8_t *a, const struct tcp_seg *sa, const uint8_t 
          memcmp(a + sa->ip.iph_len, b + sb->ip.iph_len, 4) == 0;  // ports
 }
 
-// The kernel's tcp_gro_receive rules: same IP header fields, same ACK, window and options, the next
+// The kernel's tcp_gro_receive rules: same IP header fields, same ACK, window and options, the same
+// reserved bits beside the data offset (AccECN's AE among them, which would otherwise be lost), the next
 // sequence number, no larger than the first segment, and the total within one IP packet.
 static bool can_append(const struct group *g, const uint8_t *head, const uint8_t *pkt, const struct tcp_seg *s) {
   if (g->closed || g->members >= GRO_MAX_MEMBERS || s->tcph_len != g->first.tcph_len) return false;
@@ -288,6 +289,7 @@ static bool can_append(const struct group *g, const uint8_t *head, const uint8_t
   }
   const uint8_t *t = pkt + s->ip.iph_len, *ht = head + g->first.ip.iph_len;
   return memcmp(t + 8, ht + 8, 4) == 0 &&   // ack
+         t[12] == ht[12] &&                  // data offset and reserved bits
          memcmp(t + 14, ht + 14, 2) == 0 &&  // window
          memcmp(t + 20, ht + 20, s->tcph_len - 20) == 0;  // options
 }
