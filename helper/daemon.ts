@@ -80,6 +80,8 @@ export class Daemon {
   private agentKeys: AgentKeys | undefined;
   /** The agent image's possible inputs as they were at start (bundleInputsStamp). */
   private bundleStamp: string | undefined;
+  /** Set by stop(): work it ends (an agent launch waiting on Docker) is not reported as a failure. */
+  private stopping = false;
   /** Intent (up/down), the agent's launch and the one phase /v1/status publishes. */
   private readonly conn: ConnectionState;
   private events: EventStream | undefined;
@@ -498,6 +500,11 @@ export class Daemon {
       deps.log.info('agent container ready', { image: image.tag, how: image.how, action: r.action });
     } catch (err) {
       const message = (err as Error).message;
+      if (this.stopping) {
+        // stop() ended its Docker requests; the caller was answered DAEMON_STOPPING already.
+        deps.log.info('the agent launch ended with the daemon', { error: message });
+        throw err;
+      }
       // Down while the launch was in flight: the failure is no longer the user's problem.
       if (this.agentWanted) this.conn.launchFailed(message);
       this.changed();
@@ -571,6 +578,7 @@ export class Daemon {
 
   /** Removes routes, closes the tunnel and the socket. Safe to call more than once. */
   async stop(): Promise<void> {
+    this.stopping = true;
     this.ticker?.stop();
     this.ticker = undefined;
     clearTimeout(this.recheckTimer);
