@@ -49,6 +49,25 @@ static inline uint32_t get32(const uint8_t *p) { return (uint32_t)get16(p) << 16
 
 #define FUZZ_FLOWS 4
 
+// RFC 1071, written here rather than taken from native/src/checksum.c, which the targets check.
+static inline uint16_t fuzz_csum(const uint8_t *p, size_t len, uint32_t sum) {
+  for (size_t i = 0; i + 1 < len; i += 2) sum += get16(p + i);
+  if (len & 1) sum += (uint32_t)p[len - 1] << 8;
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return (uint16_t)~sum;
+}
+
+// Fills in the TCP or UDP checksum of a packet built by fuzz_packet (addresses at their usual places).
+static inline void fuzz_set_l4_csum(uint8_t *pkt, size_t len, size_t iph, uint8_t proto, size_t field) {
+  bool v6 = pkt[0] >> 4 == 6;
+  size_t addrs = v6 ? 8 : 12, alen = v6 ? 32 : 8;
+  uint32_t sum = proto + (uint32_t)(len - iph);
+  for (size_t i = 0; i < alen; i += 2) sum += get16(pkt + addrs + i);
+  put16(pkt + iph + field, 0);
+  uint16_t c = fuzz_csum(pkt + iph, len - iph, sum);
+  put16(pkt + iph + field, c == 0 && proto == 17 ? 0xffff : c);
+}
+
 // Per-flow TCP state, so that most synthesized segments follow one another and coalescing has work to do.
 struct flow_state {
   uint32_t seq;
@@ -102,8 +121,10 @@ static inline uint8_t *fuzz_packet(struct reader *r, struct flow_state *flows, s
     uint8_t *l4 = pkt + iph;
     put16(l4, (uint16_t)(40000 + flow));
     put16(l4 + 2, 80);
+    bool csum = proto == 17 && !(variant & 0x04);
     if (proto == 6) {
       uint8_t jump = rd8(r);
+      csum = !(jump & 0x10);
       if (jump >= 224) f->seq += (uint32_t)(jump - 240) * 1000;  // a gap, or a step back
       put32(l4 + 4, f->seq);
       put32(l4 + 8, (variant & 0x08) ? 1000u : 1u);  // ack
@@ -120,6 +141,8 @@ static inline uint8_t *fuzz_packet(struct reader *r, struct flow_state *flows, s
       put16(l4 + 4, (uint16_t)flow);
     }
     for (size_t i = 0; i < payload; i++) pkt[iph + l4h + i] = (uint8_t)(i * 7 + flow + len);
+    // Most get a valid checksum, as a peer that computes them sends (coalescing then checks it); some none.
+    if (csum) fuzz_set_l4_csum(pkt, len, iph, proto, proto == 6 ? 16 : 6);
   }
   for (unsigned flips = rd8(r) % 4; flips > 0 && len > 0; flips--) {
     size_t at = rd16(r) % len;
