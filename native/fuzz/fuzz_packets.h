@@ -141,7 +141,7 @@ static inline uint8_t *fuzz_packet(struct reader *r, struct flow_state *flows, s
       put16(l4 + 4, (uint16_t)flow);
     }
     for (size_t i = 0; i < payload; i++) pkt[iph + l4h + i] = (uint8_t)(i * 7 + flow + len);
-    // Most get a valid checksum, as a peer that computes them sends (coalescing then checks it); some none.
+    // About half get a valid checksum, as a peer that computes them sends (coalescing then checks it).
     if (csum) fuzz_set_l4_csum(pkt, len, iph, proto, proto == 6 ? 16 : 6);
   }
   for (unsigned flips = rd8(r) % 4; flips > 0 && len > 0; flips--) {
