@@ -3,7 +3,7 @@
 // Used by `npm run fuzz` (scripts/fuzz.ts) and tests/unit/native-fuzz.test.ts. Linux only: the targets take
 // the Linux offload code, and libFuzzer comes from Debian's clang (libclang-rt-dev).
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 
 export interface FuzzTarget {
@@ -118,14 +118,14 @@ export function runFuzzTarget(
         const runs = Number(/stat::number_of_executed_units: *(\d+)/.exec(stderr)?.[1] ?? 0);
         const seconds = Math.round((Date.now() - t0) / 100) / 10;
         if (!err) return resolve({ target: target.name, runs, seconds });
-        const saved = readdirSync(o.workDir).filter((f) => /^(crash|leak|timeout|oom|slow-unit)-/.test(f));
         resolve({
           target: target.name,
           runs,
           seconds,
           failure: {
             report: stderr.split('\n').slice(-60).join('\n'),
-            input: saved[0] ? path.join(o.workDir, saved[0]) : undefined,
+            // This run's input, not one an earlier run left in workDir.
+            input: /Test unit written to (\S+)/.exec(stderr)?.[1],
           },
         });
       },
