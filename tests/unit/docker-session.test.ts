@@ -2,6 +2,11 @@
 // index, and closing it (as the daemon does when dockerHost changes) closes that stream.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { createLogger } from '../../common/log';
@@ -220,5 +225,60 @@ test('an endpoint named by dockerHost is never worked out again, and a reachable
   } finally {
     await named.close();
     await reachable.close();
+  }
+});
+
+test('requests go on the session’s own connections: https for a TLS endpoint; endRequests ends those open', async () => {
+  let pool: unknown;
+  const tls = new DockerSession({
+    dockerHost: 'tcp://192.0.2.1:2376',
+    log,
+    onChange: () => undefined,
+    createClient: (_options, connections) => ((pool = connections), new FakeDocker() as unknown as Dockerode),
+    resolve: () => ({
+      source: 'option',
+      url: 'tcp://192.0.2.1:2376',
+      options: { protocol: 'https', host: '192.0.2.1', port: 2376 },
+      warnings: [],
+    }),
+  });
+  assert.ok(
+    pool instanceof HttpsAgent,
+    'a TLS endpoint gets an https agent (an http one refuses https requests)',
+  );
+  await tls.close();
+
+  // A Docker that accepts and never answers, as a frozen VM's socket does.
+  const dir = mkdtempSync(path.join(tmpdir(), 'gangway-session-'));
+  const socketPath = path.join(dir, 'docker.sock');
+  const silent = createServer(() => undefined);
+  let connected = 0;
+  silent.on('connection', () => connected++);
+  await new Promise<void>((r) => silent.listen(socketPath, r));
+  const session = new DockerSession({
+    dockerHost: `unix://${socketPath}`,
+    log,
+    onChange: () => undefined,
+    resolve: () => ({ source: 'option', url: `unix://${socketPath}`, options: { socketPath }, warnings: [] }),
+  });
+  try {
+    const ping = session.docker.ping().then(
+      () => 'answered',
+      (err: Error) => err.message,
+    );
+    await until('the request reaching the socket', () => connected > 0);
+    const t0 = Date.now();
+    session.endRequests();
+    const outcome = await Promise.race([
+      ping,
+      new Promise((r) => setTimeout(r, 5_000)).then(() => 'still open after 5 s'),
+    ]);
+    assert.ok(Date.now() - t0 < 1_000, `the open request ended at once (${outcome})`);
+    assert.notEqual(outcome, 'answered');
+  } finally {
+    await session.close();
+    silent.closeAllConnections();
+    await new Promise((r) => silent.close(r));
+    rmSync(dir, { recursive: true, force: true });
   }
 });
