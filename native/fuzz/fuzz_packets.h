@@ -1,5 +1,6 @@
 // Shared by the fuzz targets: turning the fuzzer's bytes into IP packets, and an independent reading of a
-// packet (its flow, and the parts of it that coalescing and segmentation must carry through unchanged).
+// packet (its flow, its checksums, and the parts of it that coalescing and segmentation must carry through
+// unchanged).
 // Written apart from native/src on purpose: a target checks the pump's code against this reading.
 #ifndef GANGWAY_FUZZ_PACKETS_H
 #define GANGWAY_FUZZ_PACKETS_H
@@ -49,22 +50,38 @@ static inline uint32_t get32(const uint8_t *p) { return (uint32_t)get16(p) << 16
 
 #define FUZZ_FLOWS 4
 
-// RFC 1071, written here rather than taken from native/src/checksum.c, which the targets check.
-static inline uint16_t fuzz_csum(const uint8_t *p, size_t len, uint32_t sum) {
+// RFC 1071, written here rather than taken from native/src/checksum.c, so that the targets check the pump's
+// checksums against a sum of their own: ~ of the ones'-complement sum of `sum` and p's 16-bit words.
+static inline uint16_t fuzz_csum(const uint8_t *p, size_t len, uint64_t sum) {
   for (size_t i = 0; i + 1 < len; i += 2) sum += get16(p + i);
-  if (len & 1) sum += (uint32_t)p[len - 1] << 8;
+  if (len & 1) sum += (uint64_t)p[len - 1] << 8;
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
   return (uint16_t)~sum;
 }
 
-// Fills in the TCP or UDP checksum of a packet built by fuzz_packet (addresses at their usual places).
-static inline void fuzz_set_l4_csum(uint8_t *pkt, size_t len, size_t iph, uint8_t proto, size_t field) {
+// The TCP/UDP pseudo-header sum of a packet whose IP header is iph bytes (addresses at their usual places).
+static inline uint64_t fuzz_pseudo(const uint8_t *pkt, size_t len, size_t iph, uint8_t proto) {
   bool v6 = pkt[0] >> 4 == 6;
   size_t addrs = v6 ? 8 : 12, alen = v6 ? 32 : 8;
-  uint32_t sum = proto + (uint32_t)(len - iph);
+  uint64_t sum = proto + (uint64_t)(len - iph);
   for (size_t i = 0; i < alen; i += 2) sum += get16(pkt + addrs + i);
+  return sum;
+}
+
+// Whether the packet's TCP or UDP checksum is correct.
+static inline bool fuzz_l4_csum_ok(const uint8_t *pkt, size_t len, size_t iph, uint8_t proto) {
+  return fuzz_csum(pkt + iph, len - iph, fuzz_pseudo(pkt, len, iph, proto)) == 0;
+}
+
+// What CHECKSUM_PARTIAL expects in a TCP checksum field: the pseudo-header sum, folded, not complemented.
+static inline uint16_t fuzz_seed(const uint8_t *pkt, size_t len, size_t iph) {
+  return (uint16_t)~fuzz_csum(pkt, 0, fuzz_pseudo(pkt, len, iph, 6));
+}
+
+// Fills in the TCP or UDP checksum (at `field` in the L4 header) of a packet built by fuzz_packet.
+static inline void fuzz_set_l4_csum(uint8_t *pkt, size_t len, size_t iph, uint8_t proto, size_t field) {
   put16(pkt + iph + field, 0);
-  uint16_t c = fuzz_csum(pkt + iph, len - iph, sum);
+  uint16_t c = fuzz_csum(pkt + iph, len - iph, fuzz_pseudo(pkt, len, iph, proto));
   put16(pkt + iph + field, c == 0 && proto == 17 ? 0xffff : c);
 }
 
