@@ -16,7 +16,8 @@
         "src/udp_peer.c",
         "src/aqm.c",
         "src/fq.c",
-        "src/js_timer.c"
+        "src/js_timer.c",
+        "src/js_ruleset_watch.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-Wall", "-Wextra", "-Werror", "-pthread"],
@@ -31,13 +32,14 @@
         [
           "OS=='linux'",
           {
-            "sources": ["src/tun_linux.c", "src/udp_linux.c", "src/flow_steer_linux.c", "src/offload_linux.c"]
+            "sources": ["src/tun_linux.c", "src/udp_linux.c", "src/flow_steer_linux.c", "src/offload_linux.c",
+                        "src/ruleset_watch_linux.c"]
           }
         ],
         [
           "OS=='mac'",
           {
-            "sources": ["src/tun_darwin.c", "src/udp_darwin.c", "src/udp_rx_time.c"],
+            "sources": ["src/tun_darwin.c", "src/udp_darwin.c", "src/udp_rx_time.c", "src/ruleset_watch_darwin.c"],
             "xcode_settings": {
               "GCC_C_LANGUAGE_STANDARD": "gnu11",
               "OTHER_CFLAGS": ["-Wall", "-Wextra", "-Werror", "-O2"]

@@ -199,10 +199,30 @@ export interface NativeTimer {
   stop(): void;
 }
 
+/**
+ * What a RulesetWatch tells its callback: `changes` notifications read, `overflowed` when the kernel dropped
+ * some (changes happened that were not described: look anyway), `error` when reading failed, after which the
+ * watch is closed.
+ */
+export type RulesetWatchCallback = (changes: number, overflowed: boolean, error?: string) => void;
+
+/**
+ * Calls back when the network namespace's nf_tables ruleset changed (native/src/js_ruleset_watch.c): what
+ * iptables-nft, nft, firewalld and Docker's nftables backend write; the legacy x_tables backend announces
+ * nothing. Linux only, and needs CAP_NET_ADMIN: the constructor throws otherwise ("socket(AF_NETLINK,
+ * NETLINK_NETFILTER): …", also under qemu-user, which passes no netfilter netlink through). It never keeps the
+ * process alive, and a collected watch stops.
+ */
+export interface RulesetWatch {
+  /** Stops it; the callback is not called after. Idempotent. */
+  close(): void;
+}
+
 export interface NativeAddon {
   openTun(name: string, options?: OpenTunOptions): TunHandle;
   createPump(options: PumpOptions): Pump;
   Timer: new (callback: () => void) => NativeTimer;
+  RulesetWatch: new (callback: RulesetWatchCallback) => RulesetWatch;
 }
 
 let loaded: NativeAddon | undefined;

@@ -52,6 +52,21 @@ export async function probeBackend(run: Runner): Promise<BackendProbe> {
 }
 
 /**
+ * The backend plain `iptables` writes to, from its version line ("iptables v1.8.9 (nf_tables)", "… (legacy)"):
+ * where the agent's rules go when Docker's chains are in neither backend. 'unknown' when it cannot tell.
+ */
+export async function plainIptablesBackend(run: Runner): Promise<Backend | 'unknown'> {
+  try {
+    const version = await run('iptables', ['-V']);
+    if (/\(nf_tables\)/.test(version)) return 'nft';
+    if (/\(legacy\)/.test(version)) return 'legacy';
+  } catch {
+    // no iptables at all: ensure() fails on its own, with the reason
+  }
+  return 'unknown';
+}
+
+/**
  * Whether Docker made DOCKER-USER in ip6tables too (dockerd's ip6tables option: on by default since Engine 27,
  * experimental in 20.10): the IPv6 mirror of our rules goes there, else into FORWARD. Docker writes both
  * families with the same backend, so only that backend's ip6tables is asked.

@@ -19,8 +19,10 @@ import {
 import {
   NO_DOCKER_CHAINS,
   ourRulesPerTable,
+  plainIptablesBackend,
   probeBackend,
   probeDockerUser6,
+  type Backend,
   type BackendProbe,
 } from './firewall-backend';
 
@@ -48,6 +50,13 @@ export class Firewall {
   ) {}
   private lastBackend = '';
   private lastInput: FirewallWants | undefined;
+  private backend: Backend | 'unknown' = 'unknown';
+
+  /** The backend our rules are in, 'unknown' when plain `iptables` does not say; undefined before the first
+   *  ensure() and after removeAll(). */
+  rulesIn(): Backend | 'unknown' | undefined {
+    return this.lastInput ? this.backend : undefined;
+  }
 
   /** Makes the rules for `input` present (and removes ours that are no longer wanted). Idempotent. */
   ensure(input: FirewallWants): Promise<number> {
@@ -98,6 +107,7 @@ export class Firewall {
     this.lastInput = input;
     const probe = await probeBackend(this.run);
     this.noteBackend(probe);
+    this.backend = probe.backend === 'none' ? await plainIptablesBackend(this.run) : probe.backend;
     // Rules already written stay with the backend they were written to until removed.
     if (probe.command !== this.flavour) {
       for (const r of this.applied) await this.remove(r);

@@ -12,6 +12,7 @@ import { runCommand } from '../shared/exec';
 import { parseAgentCredential } from '../common/agent-credential';
 import { TunnelClient } from './tunnel-client';
 import { Firewall } from './firewall';
+import { FirewallUpkeep } from './firewall-upkeep';
 import { firewallReport } from './firewall-backend';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { DeadlineLoop } from '../shared/deadline-loop';
@@ -20,9 +21,10 @@ import { configureTun6, ipv6Forwarding, ipv6Of } from './tun-ipv6';
 import { defaultQueues, parseQueues, runningQueues } from '../shared/pump-queues';
 
 /**
- * The safety net only: the helper asks for a check whenever Docker changed something (see the config handler);
- * this catches what Docker does not announce (a firewall reload in the VM). Each check costs the agent about
- * 0.024 CPU-s (iptables-save and ip6tables-save): every 60 s that alone broke the idle target (#15.4).
+ * The safety net where the ruleset watch cannot see (firewall-upkeep.ts): the helper asks for a check whenever
+ * Docker changed something (see the config handler); this catches what Docker does not announce (a firewall
+ * reload in the VM). Each check costs the agent about 0.024 CPU-s (iptables-save and ip6tables-save): every
+ * 60 s that alone broke the idle target (#15.4).
  */
 const FIREWALL_CHECK_S = 300;
 
@@ -35,8 +37,10 @@ const USAGE = `Usage: gangway-agent --server HOST:PORT --secret-file FILE [--tun
   --queues N           pump queues, each a thread pair (default one per CPU, at most 4; 1 forces one)
   --no-firewall        do not add iptables rules (when the VM needs none)
   --firewall-check-seconds N
-                       how often our rules are checked without being asked (5..3600, default ${FIREWALL_CHECK_S});
-                       the helper asks after each Docker network or container event
+                       how often our rules are checked without being asked where no change is announced (5..3600,
+                       default ${FIREWALL_CHECK_S}): the legacy iptables backend; nf_tables announces every change.
+                       The helper asks after each Docker network or container event
+  --no-firewall-watch  do not watch nf_tables for changes: the timer above and the helper's word only
   --firewall-report    print where Docker's chains are and how many of our rules are there (JSON), and exit`;
 
 function parseServer(s: string): { host: string; port: number } {
@@ -63,6 +67,7 @@ async function run(log: Logger): Promise<number> {
       queues: { type: 'string' },
       'no-firewall': { type: 'boolean' },
       'firewall-check-seconds': { type: 'string' },
+      'no-firewall-watch': { type: 'boolean' },
       'firewall-report': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -134,7 +139,14 @@ async function run(log: Logger): Promise<number> {
   /** Bridge pairs whose containers may reach each other (gangway join), from the latest configuration. */
   let joins: [string, string][] = [];
   let appliedJoins = '';
-  const firewall = values['no-firewall'] ? undefined : new Firewall(runCommand, log);
+  const firewall = values['no-firewall']
+    ? undefined
+    : new FirewallUpkeep(new Firewall(runCommand, log), log, {
+        checkMs: checkS * 1000,
+        openWatch: values['no-firewall-watch']
+          ? undefined
+          : (changed) => new (native().RulesetWatch)(changed),
+      });
   const ensureFirewall = () => {
     if (!firewall || !hostAddress) return;
     firewall
@@ -243,10 +255,6 @@ async function run(log: Logger): Promise<number> {
   ticker.start();
   // A (re-)dial makes a HELLO due at once.
   client.on('state', () => ticker.poke());
-  // Docker recreates its chains when it restarts, a firewall reload flushes them: put our rules back then. The
-  // helper tells us about Docker's changes (a re-sent configuration); this slow check (one `iptables-save`)
-  // catches what no Docker event announces, such as a firewall reload in the VM.
-  const firewallTicker = setInterval(checkFirewall, checkS * 1000);
   log.info('agent started', {
     server: formatEndpoint(server),
     device: tun.name,
@@ -266,9 +274,8 @@ async function run(log: Logger): Promise<number> {
     process.once('SIGINT', () => r());
   });
   ticker.stop();
-  clearInterval(firewallTicker);
   process.off('SIGUSR1', logCounters);
-  await firewall?.removeAll();
+  await firewall?.stop();
   pump.close();
   log.info('agent stopped', { stats: pump.stats() });
   return 0;

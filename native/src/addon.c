@@ -12,6 +12,7 @@
 #include <node_api.h>
 
 #include "error.h"
+#include "js_ruleset_watch.h"
 #include "js_timer.h"
 #include "napi_this.h"
 #include "pump.h"
@@ -676,5 +677,6 @@ NAPI_MODULE_INIT() {
   };
   NAPI_CALL(env, napi_define_properties(env, exports, 2, exported));
   NAPI_CALL(env, js_timer_define(env, exports));
+  NAPI_CALL(env, js_ruleset_watch_define(env, exports));
   return exports;
 }

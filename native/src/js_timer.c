@@ -55,14 +55,7 @@ static void finalize(napi_env env, void *data, void *hint) {
 // that the finalizer the environment's teardown would call does not find a freed struct.
 static void env_cleanup_hook(void *arg) {
   struct js_timer *t = arg;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(t->env, &scope) == napi_ok) {
-    napi_value self;
-    void *unused;
-    if (napi_get_reference_value(t->env, t->self, &self) == napi_ok && self)
-      napi_remove_wrap(t->env, self, &unused);
-    napi_close_handle_scope(t->env, scope);
-  }
+  napi_unwrap_ref(t->env, t->self);
   release(t);
 }
 

@@ -114,6 +114,33 @@ describe('an arm64 agent under emulation', { timeout: 1_800_000, skip: arm64Emul
     assert.equal(byName.stdout.trim(), webIp, 'the name resolves to the container');
   });
 
+  test("the agent's firewall upkeep under emulation: the ruleset watch, or the timer and the reason", async () => {
+    const logs = await agentLogs();
+    // qemu-user passes only some netlink families through (route, uevent, audit): a netfilter one is refused,
+    // and the agent falls back to its timer, saying why. The same refusal stops the image's own iptables-nft
+    // ("Failed to initialize nft"), so under emulation the agent cannot write rules at all; the rig's networks
+    // need none. On a real arm64 VM the kernel is native, and the same code watches, as the x86_64 agent does
+    // in iptables-flavours.test.ts.
+    const why = /"msg":"firewall: no ruleset watch here; rules checked on a timer","error":"([^"]+)"/.exec(
+      logs,
+    );
+    console.log(
+      `# arm64 agent under qemu: ${why ? `no ruleset watch (${why[1]})` : 'the ruleset watch is on'}`,
+    );
+    if (why) {
+      assert.match(logs, /"msg":"firewall: rules checked on a timer","backend":"[a-z]+","everyS":300/);
+      return;
+    }
+    assert.match(logs, /"msg":"firewall: rules checked when nf_tables announces a change"/);
+    const ours = async () =>
+      (await rig!.exec(rig!.vmNs, 'iptables-nft-save', [])).stdout
+        .split('\n')
+        .filter((l) => /gangway/.test(l)).length;
+    const before = await ours();
+    await rig!.exec(rig!.vmNs, 'iptables-nft', ['-F', 'DOCKER-USER']);
+    await waitFor('our rules back', async () => (await ours()) === before, 10_000, 200);
+  });
+
   test('bulk traffic both ways through the emulated agent; its counters show which offloads it used', async () => {
     const before = (await agentCounters(1)).stats;
     const t0 = Date.now();

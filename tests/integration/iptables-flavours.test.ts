@@ -1,7 +1,8 @@
 // iptables flavours, rehearsed with a real dockerd whose PATH finds iptables-legacy or iptables-nft first
 // (Rancher Desktop's Alpine VMs: nf_tables since 3.19, legacy before): the agent (its real container,
 // launched by `gangway up`) finds Docker's chains and writes its rules into the same backend, a container is
-// reachable, a join works, and `gangway down` leaves no rule of ours in either backend. Then a dockerd with
+// reachable, the rules are kept (on the ruleset watch in nf_tables, on a timer in legacy), a join works, and
+// `gangway down` leaves no rule of ours in either backend. Then a dockerd with
 // no chains at all (--iptables=false; Engine 29's nftables backend has no DOCKER-USER either): doctor and
 // status say so and what to do.
 import { after, before, describe, test } from 'node:test';
@@ -76,6 +77,26 @@ for (const [i, flavour] of (['legacy', 'nft'] as const).entries()) {
       const check = await firewallCheck(daemon!);
       assert.equal(check?.status, 'ok', JSON.stringify(check));
       assert.match(check?.detail ?? '', new RegExp(`in iptables-${flavour} \\(DOCKER-USER\\)`));
+    });
+
+    test(`the agent's container ${flavour === 'nft' ? 'watches nf_tables: a flushed DOCKER-USER is healed at once' : 'checks its legacy rules on a timer (x_tables announces no change)'}`, async () => {
+      const logs = async () => {
+        const { stdout, stderr } = await r!.dockerd.docker(['logs', 'gangway-agent']);
+        return stdout + stderr;
+      };
+      if (flavour === 'legacy') {
+        assert.match(
+          await logs(),
+          /"msg":"firewall: rules checked on a timer","backend":"legacy","everyS":300/,
+        );
+        return;
+      }
+      const before = await ourRules(r!, flavour);
+      await r!.rig.exec(r!.rig.vmNs, 'iptables-nft', ['-F', 'DOCKER-USER']);
+      assert.ok((await ourRules(r!, flavour)) < before, 'the flush took ours');
+      // No Docker event and a 5-minute timer: only the watch can bring them back this soon.
+      await waitFor('our rules back', async () => (await ourRules(r!, flavour)) === before, 3_000, 100);
+      assert.match(await logs(), /"msg":"firewall: rules checked when nf_tables announces a change"/);
     });
 
     test('a join lets the two networks reach each other', async () => {

@@ -32,8 +32,9 @@ describe('the agent firewall in a Docker VM', { timeout: 240_000 }, () => {
     work = new Workdir();
     daemon = startDaemon(rig, work, ['--docker-host', dockerd.host]);
     await waitForDaemon(daemon);
-    // The slow safety-net check out of the way: only the helper's re-check after a Docker event can heal.
-    agent = startAgent(rig, daemon, ['--firewall-check-seconds', '3600']);
+    // The ruleset watch off and the timer out of the way: only the helper's re-check after a Docker event can
+    // heal (the watch heals a flush at once: agent-ipv6.test.ts).
+    agent = startAgent(rig, daemon, ['--firewall-check-seconds', '3600', '--no-firewall-watch']);
     await waitConnected(daemon, 15_000, agent);
   });
 
@@ -97,7 +98,7 @@ describe('the agent firewall in a Docker VM', { timeout: 240_000 }, () => {
   test('rules are put back after the Docker event that comes with new chains, without waiting for a timer', async () => {
     await rig.exec(rig.vmNs, 'iptables', ['-F', 'DOCKER-USER']);
     await rig.exec(rig.vmNs, 'iptables', ['-t', 'raw', '-F', 'PREROUTING']);
-    // Nothing heals a flush that no event announces (the agent's timer is an hour here).
+    // Nothing heals a flush that no Docker event announces (no watch, and the agent's timer is an hour here).
     await new Promise((r) => setTimeout(r, 1_500));
     assert.doesNotMatch((await rig.exec(rig.vmNs, 'iptables', ['-S', 'DOCKER-USER'])).stdout, /gangway/);
     // A container started on a network that exists: no route changes, so only the helper's re-check after

@@ -9,6 +9,7 @@ import {
   NO_DOCKER_CHAINS,
   firewallReport,
   ourRulesPerTable,
+  plainIptablesBackend,
   probeBackend,
   savedChains,
   type FirewallReport,
@@ -150,4 +151,18 @@ test('ourRulesPerTable counts our rules in each table of an iptables-save dump',
     ],
   );
   assert.equal(ourRulesPerTable(EMPTY).size, 0);
+});
+
+test("plain iptables' backend from its version line (where our rules go when Docker has no chains)", async () => {
+  const answering =
+    (out: string | Error): Runner =>
+    (cmd, args) => {
+      assert.deepEqual([cmd, ...args], ['iptables', '-V']);
+      return out instanceof Error ? Promise.reject(out) : Promise.resolve(out);
+    };
+  assert.equal(await plainIptablesBackend(answering('iptables v1.8.9 (nf_tables)\n')), 'nft');
+  assert.equal(await plainIptablesBackend(answering('iptables v1.8.7 (legacy)\n')), 'legacy');
+  // iptables before 1.8 names no backend: it is legacy, but the agent does not guess
+  assert.equal(await plainIptablesBackend(answering('iptables v1.6.1\n')), 'unknown');
+  assert.equal(await plainIptablesBackend(answering(new Error('spawn iptables ENOENT'))), 'unknown');
 });
