@@ -24,6 +24,27 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   },
   { name: 'offload_split', sources: ['offload_linux.c', 'checksum.c', 'fq.c', 'aqm.c'], maxLen: 8192 },
   { name: 'fq', sources: ['fq.c', 'aqm.c'], maxLen: 4096 },
+  {
+    // The harness includes pump_udp2tun.c itself (for its static functions), so it is not listed.
+    name: 'udp2tun',
+    sources: [
+      'pump.c',
+      'pump_tun2udp.c',
+      'offload_linux.c',
+      'checksum.c',
+      'fq.c',
+      'aqm.c',
+      'src_filter.c',
+      'ctrl_limit.c',
+      'sockaddr_util.c',
+      'udp_linux.c',
+      'udp_each.c',
+      'udp_peer.c',
+      'flow_steer_linux.c',
+      'tun_linux.c',
+    ],
+    maxLen: 16384,
+  },
 ];
 
 const SANITIZERS = 'address,undefined';
