@@ -3,19 +3,22 @@
 //
 // - The helper asks, by re-sending the configuration after each Docker event (main.ts).
 // - The ruleset watch (the addon's RulesetWatch): nf_tables announces every committed change, which is what
-//   iptables-nft, nft, firewalld and Docker's nftables backend write. A change is looked at 250 ms after it is
-//   announced, once per burst. Reading the rules (iptables-save, iptables -C) announces nothing, so a check
-//   does not call for another; rules put back do, and cost one more iptables-save.
+//   iptables-nft, nft, firewalld and Docker's nftables backend write. Changes are looked at once they have
+//   been quiet for 250 ms (Docker writes a container's rules as a burst of iptables runs), and at least every
+//   2 s while they go on. Reading the rules (iptables-save, iptables -C) announces nothing, so a check does not
+//   call for another; rules put back do, and cost one more iptables-save.
 // - A timer, every `checkMs`, only where the watch cannot see: rules in the legacy backend (x_tables announces
 //   nothing) or in one plain `iptables` does not name (Docker's chains in neither backend), or no watch (no
-//   netfilter netlink: qemu-user passes none through; or --no-firewall-watch). Idle at zero (#15.4): with the watch, an
-//   idle agent wakes for no firewall work at all; the timer woke it every 5 minutes for an iptables-save.
+//   netfilter netlink: qemu-user passes none through; or --no-firewall-watch).
+// Idle at zero (#15.4): with the watch, an idle agent wakes for no firewall work at all; the timer woke it
+// every 5 minutes for an iptables-save.
 import type { Logger } from '../common/log';
 import type { RulesetWatch, RulesetWatchCallback } from '../native/index';
 import type { Firewall, FirewallWants } from './firewall';
 
-/** The quiet after a change before it is looked at: Docker writes a container's rules in a burst. */
+/** The quiet after a change before it is looked at, and the longest a burst of changes waits. */
 export const SETTLE_MS = 250;
+export const SETTLE_MAX_MS = 2_000;
 
 export interface UpkeepOptions {
   /** The timer's period where it is needed. */
@@ -24,12 +27,15 @@ export interface UpkeepOptions {
    *  kernel or the process cannot (the message is logged). */
   openWatch: ((changed: RulesetWatchCallback) => RulesetWatch) | undefined;
   settleMs?: number;
+  settleMaxMs?: number;
 }
 
 export class FirewallUpkeep {
   private watch: RulesetWatch | undefined;
   private timer: NodeJS.Timeout | undefined;
   private settle: NodeJS.Timeout | undefined;
+  /** When the first change not yet looked at was announced. */
+  private burstStart = 0;
   private watchChanges = 0;
   private stopped = false;
   /** What the timer was last set for: logged when it changes. */
@@ -91,15 +97,20 @@ export class FirewallUpkeep {
       return;
     }
     this.watchChanges += changes;
+    if (this.stopped) return;
     // An overflow means changes were not described, not that none happened: look all the same.
-    if (this.settle || this.stopped) return;
     if (overflowed) this.log.debug('firewall: ruleset notifications overflowed; looking');
+    const now = Date.now();
+    if (this.settle) clearTimeout(this.settle);
+    else this.burstStart = now;
+    const maxMs = this.options.settleMaxMs ?? SETTLE_MAX_MS;
+    const wait = Math.min(this.options.settleMs ?? SETTLE_MS, Math.max(0, this.burstStart + maxMs - now));
     this.settle = setTimeout(() => {
       this.settle = undefined;
       this.check().catch((err: unknown) =>
         this.log.error('cannot apply firewall rules', { error: String(err) }),
       );
-    }, this.options.settleMs ?? SETTLE_MS);
+    }, wait);
   }
 
   private replan(done: Promise<number>): Promise<number> {

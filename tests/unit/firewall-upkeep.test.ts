@@ -56,7 +56,7 @@ function logged() {
 function upkeep(backend: 'nft' | 'legacy' | 'unknown', openWatch: UpkeepOptions['openWatch']) {
   const fw = fakeFirewall(backend);
   const { lines, log } = logged();
-  const u = new FirewallUpkeep(fw, log, { checkMs: 40, openWatch, settleMs: 20 });
+  const u = new FirewallUpkeep(fw, log, { checkMs: 40, openWatch, settleMs: 20, settleMaxMs: 200 });
   return { fw, lines, u };
 }
 
@@ -77,6 +77,25 @@ test('rules in iptables-nft with the watch: no timer; a burst of changes is look
   await until('the overflow looked at', () => fw.checks === 2);
   assert.match(lines.join(''), /rules checked when nf_tables announces a change/);
   assert.doesNotMatch(lines.join(''), /on a timer/);
+});
+
+test('a long burst of changes is looked at while it goes on, at most the longest wait apart', async (t) => {
+  const { w, open } = fakeWatch();
+  const { fw, u } = upkeep('nft', open);
+  t.after(() => u.stop());
+  await u.ensure(input);
+  const t0 = Date.now();
+  while (Date.now() - t0 < 500) {
+    w.changed!(1, false); // a change every 5 ms for 500 ms: never quiet for the 20 ms settle time
+    await sleep(5);
+  }
+  const during = fw.checks;
+  // 2 on an idle machine; a stalled loop may see a quiet 20 ms now and then. Looking 20 ms after the first
+  // change of each burst would be about 25; waiting for quiet without a bound, 0.
+  assert.ok(during >= 1 && during <= 6, `looked at every 200 ms or so while it went on: ${during}`);
+  await until('once more after it went quiet', () => fw.checks === during + 1);
+  await sleep(100);
+  assert.equal(fw.checks, during + 1);
 });
 
 test('rules in iptables-legacy, which announces nothing: the timer runs, watch or not', async (t) => {
