@@ -884,9 +884,15 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
     const a = await lone('A', 5504);
     try {
       assert.equal((await a.stats()).dropTunQueue, 0);
-      // A queue of one packet, and a burst through it that does not wait for the pump's thread.
+      // A queue of one packet, and a burst through it while the pump's process is stopped (a pump thread
+      // that kept up with the sender, on the other CPU, once left the queue never full: a flaky CI run).
       await run('ip', ['-n', NS_A, 'link', 'set', 'gwt0', 'txqueuelen', '1']);
-      await nsRun(NS_A, process.execPath, ['-e', LOSSY_BURST, '10.99.0.1', '10.99.0.2', '9', '2000']);
+      a.p.proc.kill('SIGSTOP');
+      try {
+        await nsRun(NS_A, process.execPath, ['-e', LOSSY_BURST, '10.99.0.1', '10.99.0.2', '9', '2000']);
+      } finally {
+        a.p.proc.kill('SIGCONT');
+      }
       const kernel = Number((await nsRun(NS_A, 'cat', ['/sys/class/net/gwt0/statistics/tx_dropped'])).trim());
       assert.ok(kernel > 0, 'the burst overflowed the TUN queue');
       assert.equal((await a.stats()).dropTunQueue, kernel);
