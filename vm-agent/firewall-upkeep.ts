@@ -1,7 +1,8 @@
 // When the agent looks at its firewall rules without being told to apply new ones: Docker recreating its chains
 // (at a restart) or a firewall reload in the VM removes them, and they must come back.
 //
-// - The helper asks, by re-sending the configuration after each Docker event (main.ts).
+// - The helper asks, by re-sending the configuration after each Docker event (main.ts): heeded where the watch
+//   cannot see, since where it can, Docker's changes were announced to it too.
 // - The ruleset watch (the addon's RulesetWatch): nf_tables announces every committed change, which is what
 //   iptables-nft, nft, firewalld and Docker's nftables backend write. Changes are looked at once they have
 //   been quiet for 250 ms (Docker writes a container's rules as a burst of iptables runs), and at least every
@@ -69,6 +70,14 @@ export class FirewallUpkeep {
     return this.replan(this.firewall.check());
   }
 
+  /**
+   * The helper's word that Docker changed something (it re-sends the configuration after each Docker event):
+   * a check, unless the watch sees every change to our rules, and has looked or will look at this one.
+   */
+  dockerChanged(): Promise<number> {
+    return this.watched() ? Promise.resolve(0) : this.check();
+  }
+
   /** Notifications counted since start (status and tests). */
   get changesSeen(): number {
     return this.watchChanges;
@@ -117,12 +126,17 @@ export class FirewallUpkeep {
     return done.finally(() => this.setTimer());
   }
 
+  /** Whether the watch sees every change to where our rules are. */
+  private watched(): boolean {
+    return this.watch !== undefined && this.firewall.rulesIn() === 'nft';
+  }
+
   /** The timer runs unless the watch sees every change to where our rules are. */
   private setTimer(): void {
     if (this.stopped) return;
     const backend = this.firewall.rulesIn();
     if (backend === undefined) return; // nothing written yet: check() would do nothing
-    const watched = this.watch !== undefined && backend === 'nft';
+    const watched = this.watched();
     if (watched) {
       clearInterval(this.timer);
       this.timer = undefined;

@@ -155,7 +155,7 @@ async function run(log: Logger): Promise<number> {
   };
   const checkFirewall = () => {
     firewall
-      ?.check()
+      ?.dockerChanged()
       .catch((err: unknown) => log.error('cannot apply firewall rules', { error: String(err) }));
   };
   client.on('state', (state) => {

@@ -53,10 +53,10 @@ function logged() {
   return { lines, log: createLogger('test', (l) => void lines.push(l), 'debug') };
 }
 
-function upkeep(backend: 'nft' | 'legacy' | 'unknown', openWatch: UpkeepOptions['openWatch']) {
+function upkeep(backend: 'nft' | 'legacy' | 'unknown', openWatch: UpkeepOptions['openWatch'], checkMs = 40) {
   const fw = fakeFirewall(backend);
   const { lines, log } = logged();
-  const u = new FirewallUpkeep(fw, log, { checkMs: 40, openWatch, settleMs: 20, settleMaxMs: 200 });
+  const u = new FirewallUpkeep(fw, log, { checkMs, openWatch, settleMs: 20, settleMaxMs: 200 });
   return { fw, lines, u };
 }
 
@@ -77,6 +77,22 @@ test('rules in iptables-nft with the watch: no timer; a burst of changes is look
   await until('the overflow looked at', () => fw.checks === 2);
   assert.match(lines.join(''), /rules checked when nf_tables announces a change/);
   assert.doesNotMatch(lines.join(''), /on a timer/);
+});
+
+test("the helper's word that Docker changed something: a check unless the watch sees the rules", async (t) => {
+  // The timers out of the way: only dockerChanged() checks here.
+  const nft = upkeep('nft', fakeWatch().open, 60_000);
+  const legacy = upkeep('legacy', fakeWatch().open, 60_000);
+  const unwatched = upkeep('nft', undefined, 60_000);
+  t.after(() => Promise.all([nft.u.stop(), legacy.u.stop(), unwatched.u.stop()]));
+  for (const x of [nft, legacy, unwatched]) await x.u.ensure(input);
+  const before = [nft, legacy, unwatched].map((x) => x.fw.checks);
+  for (const x of [nft, legacy, unwatched]) await x.u.dockerChanged();
+  assert.deepEqual(
+    [nft, legacy, unwatched].map((x, i) => x.fw.checks - before[i]!),
+    [0, 1, 1],
+    "nf_tables with the watch: Docker's change was announced to the watch; legacy and no watch: checked",
+  );
 });
 
 test('a long burst of changes is looked at while it goes on, at most the longest wait apart', async (t) => {
