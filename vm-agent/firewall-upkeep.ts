@@ -78,7 +78,7 @@ export class FirewallUpkeep {
     return this.watched() ? Promise.resolve(0) : this.check();
   }
 
-  /** Notifications counted since start (status and tests). */
+  /** Ruleset notifications read since start (in the agent's counters line, SIGUSR1). */
   get changesSeen(): number {
     return this.watchChanges;
   }

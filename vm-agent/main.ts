@@ -266,7 +266,12 @@ async function run(log: Logger): Promise<number> {
 
   // `docker kill -s USR1 gangway-agent`: what the pump did so far, and whether offloads are on (a VM's kernel,
   // or qemu emulating one, may refuse them; the pump then carries on without).
-  const logCounters = () => log.info('agent counters', { offload: tun.offload, stats: pump.stats() });
+  const logCounters = () =>
+    log.info('agent counters', {
+      offload: tun.offload,
+      stats: pump.stats(),
+      ...(firewall ? { firewallChanges: firewall.changesSeen } : {}),
+    });
   process.on('SIGUSR1', logCounters);
 
   await new Promise<void>((r) => {

@@ -260,6 +260,18 @@ for (const [i, flavour] of (['legacy', 'nft'] as const).entries()) {
       const upkeep =
         flavour === 'nft' ? /rules checked when nf_tables announces a change/ : /rules checked on a timer/;
       assert.match(agent!.output(), upkeep);
+      // The watch read the flush's notifications (none in legacy, which announces nothing).
+      const before = agent!.output().length;
+      agent!.child.kill('SIGUSR1');
+      const line = await waitFor(
+        'the agent to log its counters',
+        () => /"msg":"agent counters".*\n/.exec(agent!.output().slice(before))?.[0],
+        5_000,
+        50,
+      );
+      const changes = Number(/"firewallChanges":(\d+)/.exec(line)?.[1]);
+      if (flavour === 'nft') assert.ok(changes > 0, `notifications read: ${changes}`);
+      else assert.equal(changes, 0);
       await waitFor(`[${ips.web}] over IPv6 again`, () => http6(r!, ips.web!), 10_000, 100);
     });
 
