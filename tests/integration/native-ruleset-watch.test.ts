@@ -114,6 +114,6 @@ describe('RulesetWatch, the nf_tables change notifications', { timeout: 120_000 
       '-e',
       script,
     ]);
-    assert.match(out, /NETLINK_ADD_MEMBERSHIP|NETLINK_NETFILTER.*Operation not permitted/);
+    assert.match(out, /(NETLINK_ADD_MEMBERSHIP|NETLINK_NETFILTER).*: Operation not permitted/);
   });
 });
