@@ -116,10 +116,15 @@ export class FirewallUpkeep {
     const wait = Math.min(this.options.settleMs ?? SETTLE_MS, Math.max(0, this.burstStart + maxMs - now));
     this.settle = setTimeout(() => {
       this.settle = undefined;
-      this.check().catch((err: unknown) =>
-        this.log.error('cannot apply firewall rules', { error: String(err) }),
-      );
+      this.checkLogged();
     }, wait);
+  }
+
+  /** A check nobody waits for: its failure is logged. */
+  private checkLogged(): void {
+    this.check().catch((err: unknown) =>
+      this.log.error('cannot apply firewall rules', { error: String(err) }),
+    );
   }
 
   private replan(done: Promise<number>): Promise<number> {
@@ -141,13 +146,7 @@ export class FirewallUpkeep {
       clearInterval(this.timer);
       this.timer = undefined;
     } else if (!this.timer) {
-      this.timer = setInterval(
-        () =>
-          void this.check().catch((err: unknown) =>
-            this.log.error('cannot apply firewall rules', { error: String(err) }),
-          ),
-        this.options.checkMs,
-      );
+      this.timer = setInterval(() => this.checkLogged(), this.options.checkMs);
     }
     const plan = watched ? 'watched' : `every ${this.options.checkMs / 1000} s`;
     if (plan === this.plan) return;

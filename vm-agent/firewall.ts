@@ -51,6 +51,8 @@ export class Firewall {
   private lastBackend = '';
   private lastInput: FirewallWants | undefined;
   private backend: Backend | 'unknown' = 'unknown';
+  /** What plain `iptables` is: the image's binary, so asked once. */
+  private plainBackend: Promise<Backend | 'unknown'> | undefined;
 
   /** The backend our rules are in, 'unknown' when plain `iptables` does not say; undefined before the first
    *  ensure() and after removeAll(). */
@@ -107,7 +109,8 @@ export class Firewall {
     this.lastInput = input;
     const probe = await probeBackend(this.run);
     this.noteBackend(probe);
-    this.backend = probe.backend === 'none' ? await plainIptablesBackend(this.run) : probe.backend;
+    this.backend =
+      probe.backend === 'none' ? await (this.plainBackend ??= plainIptablesBackend(this.run)) : probe.backend;
     // Rules already written stay with the backend they were written to until removed.
     if (probe.command !== this.flavour) {
       for (const r of this.applied) await this.remove(r);

@@ -112,6 +112,17 @@ static void note_segment(const uint8_t *p, size_t len, const struct sockaddr_sto
   else g->kind = K_PASS;
 }
 
+// The next segment of `kind` from *cursor on (which moves past it); one must be left.
+static struct seg *next_of(enum kind kind, size_t *cursor, const char *none_left) {
+  while (*cursor < s.nsegs && s.segs[*cursor].kind != kind) (*cursor)++;
+  FUZZ_CHECK(*cursor < s.nsegs, "%s", none_left);
+  return &s.segs[(*cursor)++];
+}
+
+static bool same_bytes(const struct seg *g, const void *p, size_t len) {
+  return g->len == len && memcmp(g->data, p, len) == 0;
+}
+
 static void add_cmsg(struct msghdr *m, size_t *used, int level, int type, const void *v, size_t n) {
   FUZZ_CHECK(*used + CMSG_SPACE(n) <= UDP_RECV_CTRL_LEN, "control messages overflow");
   struct cmsghdr *c = (struct cmsghdr *)((char *)m->msg_control + *used);
@@ -194,16 +205,11 @@ static int fake_recv(int fd, dgram_t *msgs, unsigned int n) {
 static bool fake_control(void *ctx, const uint8_t *data, size_t len, const struct sockaddr *from, socklen_t from_len,
                          bool from_peer) {
   (void)ctx;
-  while (s.next_control < s.nsegs && s.segs[s.next_control].kind != K_CONTROL) s.next_control++;
-  FUZZ_CHECK(s.next_control < s.nsegs, "a control datagram handed up that is not one");
-  struct seg *g = &s.segs[s.next_control++];
+  struct seg *g;
   // Strangers' control may be refused by the rate limit before this: skip those, never the peer's.
-  while (!(g->len == len && memcmp(g->data, data, len) == 0)) {
+  while (!same_bytes(g = next_of(K_CONTROL, &s.next_control, "a control datagram handed up that is not one"),
+                     data, len))
     FUZZ_CHECK(!g->from_peer, "the peer's control datagram was not handed up");
-    while (s.next_control < s.nsegs && s.segs[s.next_control].kind != K_CONTROL) s.next_control++;
-    FUZZ_CHECK(s.next_control < s.nsegs, "a control datagram handed up that is not one (%zu bytes)", len);
-    g = &s.segs[s.next_control++];
-  }
   FUZZ_CHECK(from_peer == g->from_peer, "from_peer says %d", from_peer);
   FUZZ_CHECK(from_len == addr_len((const struct sockaddr_storage *)from), "the sender's address length");
   g->met = true;
@@ -218,16 +224,11 @@ void spy_offload_write(int tun_fd, struct gro *g, struct tun_pkt *pkts, size_t n
                        bool fill) {
   (void)tun_fd, (void)g, (void)cb, (void)fill;
   for (size_t i = 0; i < n; i++) {
-    for (;;) {
-      while (s.next_pass < s.nsegs && s.segs[s.next_pass].kind != K_PASS) s.next_pass++;
-      FUZZ_CHECK(s.next_pass < s.nsegs, "a packet handed to the TUN that did not pass (%u bytes)", pkts[i].len);
-      struct seg *e = &s.segs[s.next_pass++];
-      if (e->len == pkts[i].len && memcmp(e->data, pkts[i].data, e->len) == 0) {
-        e->met = true;
-        break;
-      }
+    struct seg *e;
+    while (!same_bytes(e = next_of(K_PASS, &s.next_pass, "a packet handed to the TUN that did not pass"),
+                       pkts[i].data, pkts[i].len))
       FUZZ_CHECK(e->len > AQM_SMALL_PACKET, "a small packet (%zu bytes) left out", e->len);
-    }
+    e->met = true;
   }
 }
 
@@ -236,10 +237,7 @@ static size_t written;
 static ssize_t fake_tun_write(int fd, const void *pkt, size_t len) {
   (void)fd;
   size_t i = 0;
-  for (; i < s.nsegs; i++) {
-    struct seg *e = &s.segs[i];
-    if (e->kind == K_PASS && !e->met && e->len == len && memcmp(e->data, pkt, len) == 0) break;
-  }
+  while (i < s.nsegs && !(s.segs[i].kind == K_PASS && !s.segs[i].met && same_bytes(&s.segs[i], pkt, len))) i++;
   FUZZ_CHECK(i < s.nsegs, "a packet written that did not pass, or twice (%zu bytes)", len);
   s.segs[i].met = true;
   written++;

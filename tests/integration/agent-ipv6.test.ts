@@ -178,19 +178,22 @@ for (const [i, flavour] of (['legacy', 'nft'] as const).entries()) {
       await waitFor(`[${ips.inner}] over IPv6`, () => http6(r!, ips.inner!), 10_000, 100);
     });
 
+    /** The line SIGUSR1 makes the agent log: its pump counters and the ruleset notifications it read. */
+    const countersLine = async (): Promise<string> => {
+      const before = agent!.output().length;
+      agent!.child.kill('SIGUSR1');
+      return waitFor(
+        'the agent to log its counters',
+        () => /"msg":"agent counters".*\n/.exec(agent!.output().slice(before))?.[0],
+        5_000,
+        50,
+      );
+    };
+
     test("the agent's pump takes IPv6 from the host's tunnel address only: another inner source is dropped", async () => {
-      /** The agent's dropSpoofed counter, from the line SIGUSR1 makes it log. */
-      const dropSpoofed = async (): Promise<number> => {
-        const before = agent!.output().length;
-        agent!.child.kill('SIGUSR1');
-        const line = await waitFor(
-          'the agent to log its counters',
-          () => /"msg":"agent counters".*\n/.exec(agent!.output().slice(before))?.[0],
-          5_000,
-          50,
-        );
-        return Number(/"dropSpoofed":(\d+)/.exec(line)?.[1]);
-      };
+      /** The agent's dropSpoofed counter. */
+      const dropSpoofed = async (): Promise<number> =>
+        Number(/"dropSpoofed":(\d+)/.exec(await countersLine())?.[1]);
       const spoofed = 'fd57:6177::99';
       const tunDev = 'gw6h';
       await r!.rig.exec(r!.rig.hostNs, 'ip', ['-6', 'addr', 'add', `${spoofed}/128`, 'dev', tunDev, 'nodad']);
@@ -261,15 +264,7 @@ for (const [i, flavour] of (['legacy', 'nft'] as const).entries()) {
         flavour === 'nft' ? /rules checked when nf_tables announces a change/ : /rules checked on a timer/;
       assert.match(agent!.output(), upkeep);
       // The watch read the flush's notifications (none in legacy, which announces nothing).
-      const before = agent!.output().length;
-      agent!.child.kill('SIGUSR1');
-      const line = await waitFor(
-        'the agent to log its counters',
-        () => /"msg":"agent counters".*\n/.exec(agent!.output().slice(before))?.[0],
-        5_000,
-        50,
-      );
-      const changes = Number(/"firewallChanges":(\d+)/.exec(line)?.[1]);
+      const changes = Number(/"firewallChanges":(\d+)/.exec(await countersLine())?.[1]);
       if (flavour === 'nft') assert.ok(changes > 0, `notifications read: ${changes}`);
       else assert.equal(changes, 0);
       await waitFor(`[${ips.web}] over IPv6 again`, () => http6(r!, ips.web!), 10_000, 100);
