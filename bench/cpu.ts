@@ -2,6 +2,8 @@
 // (live and exited), so the native pump threads of the Gangway daemon and agent are included.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { MachineCpuSample } from './types';
 
 let ticks: number | undefined;
 
@@ -99,4 +101,61 @@ export function idleCpuSeconds(pid: number): number {
   const rest = statFieldsAfterName(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   const children = Number(rest[13]) + Number(rest[14]);
   return ns / 1e9 + children / clockTicks();
+}
+
+/** The whole machine's CPU time in clock ticks, from the aggregate `cpu` line of /proc/stat. */
+export interface MachineTicks {
+  /** user, nice, system, irq and softirq (guest time is already in user and nice). */
+  busy: number;
+  /** idle and iowait: what the machine had left. */
+  idle: number;
+  /** Time the hypervisor gave to others: neither ours to use nor used. */
+  steal: number;
+}
+
+export function parseProcStatCpu(text: string): MachineTicks {
+  const line = text.split('\n').find((l) => l.startsWith('cpu '));
+  const f = line?.trim().split(/\s+/).slice(1, 9).map(Number);
+  if (!f || f.length < 8 || f.some((n) => !Number.isFinite(n))) throw new Error('no cpu line in /proc/stat');
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = f as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  return { busy: user + nice + system + irq + softirq, idle: idle + iowait, steal };
+}
+
+export function machineTicks(): MachineTicks {
+  return parseProcStatCpu(readFileSync('/proc/stat', 'utf8'));
+}
+
+/** The machine's CPU between two readings inside a transfer at `bitsPerSecond`. */
+export function machineSample(a: MachineTicks, b: MachineTicks, bitsPerSecond: number): MachineCpuSample {
+  const hz = clockTicks();
+  const busySeconds = (b.busy - a.busy) / hz;
+  const availableSeconds = busySeconds + (b.idle - a.idle) / hz;
+  return {
+    busySeconds,
+    availableSeconds,
+    ceilingGbps: busySeconds > 0 ? (bitsPerSecond / 1e9) * (availableSeconds / busySeconds) : NaN,
+  };
+}
+
+/**
+ * Two readings of the machine's CPU inside a transfer of `seconds` that starts now: from a quarter of it (at
+ * most 1 s: TCP's slow start, the other end's start) to an eighth before its end (at most 0.5 s), so neither
+ * the iperf3 server's start and end nor the gaps between runs count as idle time.
+ */
+export async function machineWindow(seconds: number): Promise<[MachineTicks, MachineTicks]> {
+  const lead = Math.min(1, seconds / 4);
+  const tail = Math.min(0.5, seconds / 8);
+  await sleep(lead * 1000);
+  const a = machineTicks();
+  await sleep((seconds - lead - tail) * 1000);
+  return [a, machineTicks()];
 }

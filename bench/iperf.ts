@@ -115,11 +115,12 @@ export async function runIperf(
   clientNs: string,
   serverNs: string,
   ip: string,
-  opts: { seconds: number; streams: number; port?: number; reverse?: boolean },
+  opts: { seconds: number; streams: number; port?: number; reverse?: boolean; onClientStart?: () => void },
 ): Promise<IperfResult> {
   const port = opts.port ?? 5201;
   const server = await startServer(rig, serverNs, port);
   try {
+    opts.onClientStart?.();
     const r = await nsRun(
       clientNs,
       'iperf3',

@@ -1,7 +1,7 @@
 // The Markdown report: one table row per path, the ratios Gangway/direct and Gangway/wireguard-go, and
 // the targets (PASS/MISS; informative only, never an exit code).
 import { formatDropLines } from './drops';
-import type { PathName, PathResult } from './types';
+import type { PathName, PathResult, ThroughputSeries } from './types';
 
 export const TARGETS = {
   /** Single stream at least this fraction of direct routing. */
@@ -171,10 +171,18 @@ export function checkTargets(paths: readonly PathResult[]): TargetCheck[] {
   return checks;
 }
 
-/** Issue #15 item 1, for the default path and its one-queue twin: each stream count against direct's. */
-function streamTargets(paths: readonly PathResult[]): TargetCheck[] {
+interface StreamTarget {
+  name: 'gangway' | 'gangway-1q';
+  streams: 1 | 4;
+  limit: number;
+  gangway: ThroughputSeries | undefined;
+  direct: ThroughputSeries | undefined;
+}
+
+/** Issue #15 item 1's pairs: the default path and its one-queue twin, each stream count against direct's. */
+function streamPairs(paths: readonly PathResult[]): StreamTarget[] {
   const direct = find(paths, 'direct');
-  const checks: TargetCheck[] = [];
+  const out: StreamTarget[] = [];
   for (const name of ['gangway', 'gangway-1q'] as const) {
     const g = find(paths, name);
     if (!g) continue;
@@ -182,18 +190,26 @@ function streamTargets(paths: readonly PathResult[]): TargetCheck[] {
       [1, TARGETS.streams1VsDirect],
       [4, TARGETS.streams4VsDirect],
     ] as const) {
-      const pick = (p: PathResult | undefined) => (streams === 1 ? p?.oneStream : p?.fourStream)?.medianGbps;
-      const value = (pick(g) ?? NaN) / (pick(direct) ?? NaN);
-      checks.push({
-        path: name,
-        name: `${streams} stream${streams > 1 ? 's' : ''} vs direct (#15.1)`,
-        value,
-        limit: `≥ ${limit}×`,
-        pass: Number.isFinite(value) ? value >= limit : null,
-      });
+      const pick = (p: PathResult | undefined) => (streams === 1 ? p?.oneStream : p?.fourStream);
+      out.push({ name, streams, limit, gangway: pick(g), direct: pick(direct) });
     }
   }
-  return checks;
+  return out;
+}
+
+const streamsLabel = (n: number) => `${n} stream${n > 1 ? 's' : ''}`;
+
+function streamTargets(paths: readonly PathResult[]): TargetCheck[] {
+  return streamPairs(paths).map((t) => {
+    const value = (t.gangway?.medianGbps ?? NaN) / (t.direct?.medianGbps ?? NaN);
+    return {
+      path: t.name,
+      name: `${streamsLabel(t.streams)} vs direct (#15.1)`,
+      value,
+      limit: `≥ ${t.limit}×`,
+      pass: Number.isFinite(value) ? value >= t.limit : null,
+    };
+  });
 }
 
 /** gangway-maclike has one target: its single stream against wireguard-go's, measured in the same run. */
@@ -229,9 +245,38 @@ export function formatTargets(checks: readonly TargetCheck[]): string[] {
   return lines;
 }
 
+/**
+ * Whether the machine's CPU leaves the #15.1 targets within reach at the tunnel's present cost per byte: for
+ * each stream count, how busy the machine was, and the ceiling (the rate with every available CPU second spent
+ * at that run's cost per byte, an upper bound) as a fraction of direct routing's rate. A ceiling under the
+ * target means no scheduling or threading change can reach it; only fewer CPU cycles per byte can.
+ */
+export function formatCeilings(paths: readonly PathResult[]): string[] {
+  const lines: string[] = [];
+  for (const { name, streams, limit, gangway: gs, direct: ds } of streamPairs(paths)) {
+    const ceiling = gs?.machineCeilingGbps;
+    const busy = gs?.machineBusyFraction;
+    if (!gs || !ds || ceiling === undefined || busy === undefined || !Number.isFinite(ceiling)) continue;
+    const ratio = ceiling / ds.medianGbps;
+    const verdict =
+      ratio >= limit
+        ? 'within reach'
+        : `out of reach unless the CPU per byte falls by ${fmt(100 * (1 - ratio / limit), 0)}%`;
+    const directBusy = ds.machineBusyFraction;
+    lines.push(
+      `CPU ceiling, ${name}, ${streamsLabel(streams)}: machine ${fmt(100 * busy, 0)}% busy ` +
+        `at ${fmt(gs.medianGbps, 2)} Gbit/s (direct ${fmt(ds.medianGbps, 2)}` +
+        `${directBusy !== undefined ? ` at ${fmt(100 * directBusy, 0)}%` : ''}); with every CPU at this cost ` +
+        `per byte at most ${fmt(ceiling, 2)} Gbit/s = ${fmt(ratio, 2)}× direct (target ${limit}×): ${verdict}`,
+    );
+  }
+  return lines;
+}
+
 export function formatReport(paths: readonly PathResult[]): string {
   const ratios = formatRatios(paths);
   const targets = formatTargets(checkTargets(paths));
+  const ceilings = formatCeilings(paths);
   const drops = formatDropLines(paths);
   return [
     formatTable(paths),
@@ -239,6 +284,7 @@ export function formatReport(paths: readonly PathResult[]): string {
     ...(ratios.length ? ratios : ['(no Gangway row measured: no ratios)']),
     '',
     ...(targets.length ? targets : ['Targets: n/a (no Gangway row measured)']),
+    ...(ceilings.length ? ['', ...ceilings] : []),
     ...(drops.length ? ['', ...drops] : []),
   ].join('\n');
 }

@@ -8,7 +8,7 @@ import { cpus, loadavg, release } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createRig, type Rig } from '../rig/rig';
-import { cpuPerGB, totalCpuSeconds } from './cpu';
+import { cpuPerGB, machineSample, machineWindow, totalCpuSeconds } from './cpu';
 import { runIperf } from './iperf';
 import { formatIdle, measureIdle, type IdleResult } from './idle';
 import {
@@ -170,7 +170,15 @@ async function measureSeries(
     ctx.progress.step(ctx.path, `${what}${kind.ping ? ' + ping' : ''}, run ${i}/${o.runs}`);
     const drops0 = await readDrops(rig, tunDevices);
     const cpu0 = totalCpuSeconds(pids);
-    const iperf = runIperf(rig, rig.hostNs, target.ns, target.ip, { seconds: o.seconds, streams, reverse });
+    let cpuWindow: ReturnType<typeof machineWindow> | undefined;
+    const iperf = runIperf(rig, rig.hostNs, target.ns, target.ip, {
+      seconds: o.seconds,
+      streams,
+      reverse,
+      onClientStart: () => {
+        cpuWindow = machineWindow(o.seconds);
+      },
+    });
     let ping: Promise<PingParse> | undefined;
     if (kind.ping) {
       ping = new Promise((r) => setTimeout(r, LOAD_WARMUP_S * 1000)).then(() =>
@@ -179,6 +187,10 @@ async function measureSeries(
     }
     const [r, p] = await Promise.all([iperf, ping]);
     const cpuS = totalCpuSeconds(pids) - cpu0;
+    if (!cpuWindow) throw new Error('iperf3 reported a result without starting its client');
+    const [m0, m1] = await cpuWindow;
+    const machine = machineSample(m0, m1, r.bitsPerSecond);
+    (series.machine ??= []).push(machine);
     const drops = dropDelta(drops0, await readDrops(rig, tunDevices));
     (series.drops ??= []).push(drops);
     series.runs.push(r);
@@ -191,6 +203,7 @@ async function measureSeries(
     let line = `    ${gbps(r.bitsPerSecond).toFixed(3)} Gbit/s, ${r.retransmits} retransmits`;
     if (pids.length)
       line += `, tunnel CPU ${cpuS.toFixed(2)} s = ${cpuPerGB(cpuS, r.bytes).toFixed(2)} CPU-s/GB`;
+    line += `, machine ${((100 * machine.busySeconds) / machine.availableSeconds).toFixed(0)}% busy`;
     if (p) {
       loaded.rtts.push(...p.rtts);
       loaded.transmitted += p.transmitted;
@@ -202,6 +215,9 @@ async function measureSeries(
   }
   series.medianGbps = gbps(median(series.runs.map((r) => r.bitsPerSecond)));
   series.cpuSecondsPerGB = median(series.cpu.map((c) => c.cpuSecondsPerGB));
+  const machine = series.machine ?? [];
+  series.machineBusyFraction = median(machine.map((m) => m.busySeconds / m.availableSeconds));
+  series.machineCeilingGbps = median(machine.map((m) => m.ceilingGbps));
   return kind.ping ? { series, ping: summarizePing(loaded) } : { series };
 }
 

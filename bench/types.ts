@@ -45,6 +45,17 @@ export interface CpuSample {
   cpuSecondsPerGB: number;
 }
 
+/** The whole machine's CPU inside one iperf3 run (bench/cpu.ts machineWindow): both TCP ends, the tunnel and
+ *  the kernel's work for them. */
+export interface MachineCpuSample {
+  busySeconds: number;
+  /** Busy plus idle CPU seconds in the window (steal excluded): what the machine could have used. */
+  availableSeconds: number;
+  /** The rate this run would have reached with every available CPU second at its CPU cost per byte: an upper
+   *  bound, since a flow's stages cannot all overlap. */
+  ceilingGbps: number;
+}
+
 export interface ThroughputSeries {
   streams: number;
   /** The container sends and the host receives (iperf3 -R): a download through the tunnel. */
@@ -58,6 +69,11 @@ export interface ThroughputSeries {
   cpuSecondsPerGB: number;
   /** Packets the kernel dropped per run in front of the tunnel (UDP receive queues, TUN queues). */
   drops?: DropSample[];
+  /** The whole machine's CPU per run (every path, direct too), and the medians of its busy share and of
+   *  the CPU-bound ceiling. Absent in results saved before they were measured. */
+  machine?: MachineCpuSample[];
+  machineBusyFraction?: number;
+  machineCeilingGbps?: number;
 }
 
 export interface PathResult {

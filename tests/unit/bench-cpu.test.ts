@@ -2,7 +2,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cpuPerGB, cpuSeconds, idleCpuSeconds, parseSchedstatNs, parseStatTicks } from '../../bench/cpu';
+import {
+  clockTicks,
+  cpuPerGB,
+  cpuSeconds,
+  idleCpuSeconds,
+  machineSample,
+  machineTicks,
+  machineWindow,
+  parseProcStatCpu,
+  parseSchedstatNs,
+  parseStatTicks,
+} from '../../bench/cpu';
 
 const sample = (f: string) => readFileSync(join(__dirname, '..', '..', '..', 'bench', 'samples', f), 'utf8');
 
@@ -34,4 +45,50 @@ test("idle CPU: a thread's run time in ns from schedstat; this process counted t
   for (let i = 0; i < 2e6; i++) x += i % 7;
   const b = idleCpuSeconds(process.pid);
   assert.ok(x > 0 && b > a, `${a} -> ${b}`);
+});
+
+test("the machine's CPU from /proc/stat's aggregate line: busy, idle (with iowait) and steal apart", () => {
+  // A real head of /proc/stat: cpu  1437 0 1381 176309 79 0 89 0 0 0
+  assert.deepEqual(parseProcStatCpu(sample('proc-stat-cpu.txt')), {
+    busy: 1437 + 1381 + 89,
+    idle: 176309 + 79,
+    steal: 0,
+  });
+  const stolen = 'cpu  10 1 20 300 4 5 6 70 9 0\ncpu0 10 1 20 300 4 5 6 70 9 0\n';
+  assert.deepEqual(parseProcStatCpu(stolen), { busy: 10 + 1 + 20 + 5 + 6, idle: 304, steal: 70 });
+  assert.throws(() => parseProcStatCpu('cpu0 1 2 3 4 5 6 7 8\n'), /no cpu line/);
+  assert.throws(() => parseProcStatCpu('cpu  1 2 x 4 5 6 7 8\n'), /no cpu line/);
+});
+
+test("the CPU-bound ceiling: the rate with every available CPU second at the run's cost per byte", () => {
+  const hz = clockTicks();
+  // 2 CPUs over 5 s: 10 s available, 8 busy. 5 Gbit/s at 80% busy could be at most 6.25 with all of it.
+  const m = machineSample({ busy: 0, idle: 0, steal: 0 }, { busy: 8 * hz, idle: 2 * hz, steal: hz }, 5e9);
+  assert.deepEqual(m, { busySeconds: 8, availableSeconds: 10, ceilingGbps: 6.25 });
+  const none = machineSample({ busy: 5, idle: 5, steal: 0 }, { busy: 5, idle: 9, steal: 0 }, 0);
+  assert.ok(Number.isNaN(none.ceilingGbps));
+  // This machine: a busy loop inside the window shows up as busy time.
+  const a = machineTicks();
+  const until = Date.now() + 50;
+  let x = 0;
+  while (Date.now() < until) x++;
+  const b = machineTicks();
+  assert.ok(x > 0 && b.busy > a.busy, `${a.busy} -> ${b.busy}`);
+});
+
+test('the window inside a transfer: readings a quarter in (at most 1 s) and an eighth before the end', async () => {
+  const t0 = Date.now();
+  let x = 0;
+  const spin = setInterval(() => {
+    const until = Date.now() + 5;
+    while (Date.now() < until) x++;
+  }, 10);
+  try {
+    const [a, b] = await machineWindow(0.8); // 0.2 s in, 0.1 s before the end
+    const took = Date.now() - t0;
+    assert.ok(took >= 690 && took < 2000, `${took} ms`);
+    assert.ok(x > 0 && b.busy > a.busy, `${a.busy} -> ${b.busy}`);
+  } finally {
+    clearInterval(spin);
+  }
 });

@@ -1,6 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkTargets, formatRatios, formatReport, formatTable, formatTargets } from '../../bench/report';
+import {
+  checkTargets,
+  formatCeilings,
+  formatRatios,
+  formatReport,
+  formatTable,
+  formatTargets,
+} from '../../bench/report';
 import type { PathName, PathResult } from '../../bench/types';
 import { PATH_LABELS } from '../../bench/types';
 
@@ -225,4 +232,32 @@ test('drops per run: one line per path that has them, after the targets', () => 
       'udp rcvbuf host 1 / vm 0, tun queue host – / vm 0 | download: udp rcvbuf host 7 / vm 0, tun queue host 0 / vm 0',
   );
   assert.ok(!formatReport([direct, gangway]).includes('Drops per run'), 'no samples, no line');
+});
+
+test('CPU ceilings: within reach, or by how much the CPU per byte must fall; absent without the machine figures', () => {
+  const withMachine = (
+    r: PathResult,
+    busy1: number,
+    ceil1: number,
+    busy4: number,
+    ceil4: number,
+  ): PathResult => ({
+    ...r,
+    oneStream: { ...r.oneStream!, machineBusyFraction: busy1, machineCeilingGbps: ceil1 },
+    fourStream: { ...r.fourStream!, machineBusyFraction: busy4, machineCeilingGbps: ceil4 },
+  });
+  const d = withMachine(direct, 0.6, 16.7, 1, 18);
+  // 1 stream: 3.5 Gbit/s at 97% busy -> at most 4.0 = 0.40x of 10 (target 0.6: a third less CPU per byte);
+  // 4 streams: ceiling 9.9 of direct's 18 = 0.55x, over the 0.5 target.
+  const g = withMachine(gangway, 0.97, 4, 0.4, 9.9);
+  assert.deepEqual(formatCeilings([d, g]), [
+    'CPU ceiling, gangway, 1 stream: machine 97% busy at 3.50 Gbit/s (direct 10.00 at 60%); with every CPU at ' +
+      'this cost per byte at most 4.00 Gbit/s = 0.40× direct (target 0.6×): out of reach unless the CPU per ' +
+      'byte falls by 33%',
+    'CPU ceiling, gangway, 4 streams: machine 40% busy at 4.00 Gbit/s (direct 18.00 at 100%); with every CPU ' +
+      'at this cost per byte at most 9.90 Gbit/s = 0.55× direct (target 0.5×): within reach',
+  ]);
+  assert.deepEqual(formatCeilings([direct, gangway]), [], 'results saved before the machine was measured');
+  assert.deepEqual(formatCeilings([g]), [], 'no direct path');
+  assert.match(formatReport([d, g]), /\n\nCPU ceiling, gangway, 1 stream: /);
 });
