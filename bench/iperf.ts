@@ -48,16 +48,19 @@ export function parseIperfJson(text: string): IperfResult {
   };
 }
 
-/** `reverse`: the server (in the container) sends and the client receives (`-R`): a download to the host. */
+/** `reverse`: the server (in the container) sends and the client receives (`-R`): a download to the host.
+ *  `congestion`: both ends' TCP congestion control (`-C`; iperf3 passes it to the server). */
 export function clientArgs(
   ip: string,
   port: number,
   seconds: number,
   streams: number,
   reverse = false,
+  congestion?: string,
 ): string[] {
   return [
     ...(reverse ? ['-R'] : []),
+    ...(congestion ? ['-C', congestion] : []),
     '-c',
     ip,
     '-p',
@@ -115,7 +118,14 @@ export async function runIperf(
   clientNs: string,
   serverNs: string,
   ip: string,
-  opts: { seconds: number; streams: number; port?: number; reverse?: boolean; onClientStart?: () => void },
+  opts: {
+    seconds: number;
+    streams: number;
+    port?: number;
+    reverse?: boolean;
+    congestion?: string | undefined;
+    onClientStart?: () => void;
+  },
 ): Promise<IperfResult> {
   const port = opts.port ?? 5201;
   const server = await startServer(rig, serverNs, port);
@@ -124,7 +134,7 @@ export async function runIperf(
     const r = await nsRun(
       clientNs,
       'iperf3',
-      clientArgs(ip, port, opts.seconds, opts.streams, opts.reverse),
+      clientArgs(ip, port, opts.seconds, opts.streams, opts.reverse, opts.congestion),
       {
         allowFail: true,
         timeoutMs: (opts.seconds + 20) * 1000,

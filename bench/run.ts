@@ -3,7 +3,7 @@
 // the rig, for direct routing, Gangway (offloads on and off) and wireguard-go, in one run. Needs root.
 // Everything happens inside the rig's namespaces; they are deleted at the end, on failure and on signals.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -61,6 +61,8 @@ Options:
   --pings N        idle pings at 10 ms intervals (default 200)
   --idle-seconds N the daemon's and agent's CPU while idle, measured over N s after 30 s of settling, with
                    the gangway path (default 60; 0 skips it; npm run bench:idle measures it alone)
+  --congestion CC  the iperf3 ends' TCP congestion control (iperf3 -C; one of the kernel's
+                   tcp_available_congestion_control); default: the machine's, which the report names
   -h, --help       show this help`;
 
 export interface Options {
@@ -69,6 +71,8 @@ export interface Options {
   paths: PathName[];
   pings: number;
   idleSeconds: number;
+  /** iperf3 -C; undefined: the machine's default (tcp_congestion_control). */
+  congestion?: string;
 }
 
 export function parseOptions(argv: string[]): Options | 'help' {
@@ -81,6 +85,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
       paths: { type: 'string' },
       pings: { type: 'string' },
       'idle-seconds': { type: 'string' },
+      congestion: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -98,13 +103,30 @@ export function parseOptions(argv: string[]): Options | 'help' {
       throw new Error(`unknown path "${p}" (choose from ${PATH_NAMES.join(', ')})`);
   }
   if (paths.length === 0) throw new Error('--paths is empty');
+  const cc = values.congestion;
+  if (cc !== undefined && !/^[a-z0-9_]{1,15}$/.test(cc))
+    throw new Error(`--congestion takes a congestion control's name (such as cubic or bbr), got "${cc}"`);
   return {
     seconds: int(values.seconds, 'seconds', 5, 120),
     runs: int(values.runs, 'runs', 3, 20),
     paths: PATH_NAMES.filter((p) => paths.includes(p)),
     pings: int(values.pings, 'pings', 200, 5000),
     idleSeconds: values['idle-seconds'] === '0' ? 0 : int(values['idle-seconds'], 'idle-seconds', 60, 600),
+    ...(cc !== undefined ? { congestion: cc } : {}),
   };
+}
+
+const CC_DIR = '/proc/sys/net/ipv4';
+
+/** The congestion control the iperf3 ends will use: `asked` if the kernel offers it, else the machine's default
+ *  (which the rig's namespaces inherit). */
+export function checkCongestion(asked: string | undefined, dir = CC_DIR): string {
+  const read = (f: string) => readFileSync(join(dir, f), 'utf8').trim();
+  if (asked === undefined) return read('tcp_congestion_control');
+  const available = read('tcp_available_congestion_control').split(/\s+/);
+  if (!available.includes(asked))
+    throw new Error(`--congestion ${asked}: this kernel offers ${available.join(', ')}`);
+  return asked;
 }
 
 /** Node's start-up work (its garbage collector shrinking the heap) ends before the idle measurement starts;
@@ -175,6 +197,7 @@ async function measureSeries(
       seconds: o.seconds,
       streams,
       reverse,
+      congestion: o.congestion,
       onClientStart: () => {
         cpuWindow = machineWindow(o.seconds);
       },
@@ -327,10 +350,17 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
 
+  let congestion: string;
+  try {
+    congestion = checkCongestion(o.congestion);
+  } catch (err) {
+    console.error(`bench: ${(err as Error).message}`);
+    return 1;
+  }
   const expected = estimateSeconds(o);
   const bound = Math.ceil(expected * 1.5 + 60);
   log(
-    `bench: paths ${o.paths.join(', ')}; iperf3 -t ${o.seconds}, ${o.runs} runs each; expected duration ~${expected} s (aborts after ${bound} s)`,
+    `bench: paths ${o.paths.join(', ')}; iperf3 -t ${o.seconds}, ${o.runs} runs each, TCP congestion control ${congestion}; expected duration ~${expected} s (aborts after ${bound} s)`,
   );
 
   const loadStart = loadavg()[0]!;
@@ -430,6 +460,7 @@ export async function main(argv: string[]): Promise<number> {
       node: process.version,
       loadavgStart: loadStart,
       loadavgEnd: loadavg()[0]!,
+      congestion,
     },
     options: { ...o, mtu: MTU },
     target: 'host namespace -> container namespace (iperf3 server in the container)',
@@ -439,6 +470,9 @@ export async function main(argv: string[]): Promise<number> {
     ...(progress.aborted ? { aborted: true } : {}),
   };
   console.log(formatReport(results));
+  console.log(
+    `\nTCP congestion control of the iperf3 ends: ${congestion}${o.congestion ? ' (--congestion)' : " (the machine's default)"}`,
+  );
   if (idle) console.log(`\n${formatIdle(idle)}`);
   if (idleError) console.log(`\nIdle: FAILED (${idleError})`);
   if (progress.aborted) console.log('\n(aborted: partial results)');

@@ -102,8 +102,23 @@ export interface PathResult {
 export interface BenchResults {
   startedAt: string;
   finishedAt: string;
-  host: { kernel: string; cpus: number; node: string; loadavgStart: number; loadavgEnd: number };
-  options: { seconds: number; runs: number; paths: PathName[]; pings: number; mtu: number };
+  host: {
+    kernel: string;
+    cpus: number;
+    node: string;
+    loadavgStart: number;
+    loadavgEnd: number;
+    /** The iperf3 ends' TCP congestion control (the machine's default unless --congestion named one). */
+    congestion?: string;
+  };
+  options: {
+    seconds: number;
+    runs: number;
+    paths: PathName[];
+    pings: number;
+    mtu: number;
+    congestion?: string;
+  };
   target: string;
   paths: PathResult[];
   /** Present when a signal or the time bound stopped the run early. */

@@ -49,4 +49,11 @@ test('client arguments', () => {
     '3000',
   ]);
   assert.deepEqual(clientArgs('172.30.9.10', 5201, 5, 1, true).slice(0, 3), ['-R', '-c', '172.30.9.10']);
+  assert.deepEqual(clientArgs('172.30.9.10', 5201, 5, 1, true, 'cubic').slice(0, 4), [
+    '-R',
+    '-C',
+    'cubic',
+    '-c',
+  ]);
+  assert.ok(!clientArgs('172.30.9.10', 5201, 5, 1, false, undefined).includes('-C'));
 });

@@ -1,7 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { checkTargets, formatRatios } from '../../bench/report';
-import { estimateSeconds, parseOptions } from '../../bench/run';
+import { checkCongestion, estimateSeconds, parseOptions } from '../../bench/run';
 import { PATH_LABELS, type PathName, type PathResult } from '../../bench/types';
 
 test('defaults: 5 s, 3 runs, all paths in a fixed order', () => {
@@ -67,4 +70,31 @@ test('the emulated arm64 agent is measured only when asked for, and gets no targ
     'Gangway, arm64 agent under qemu (ratio only) / direct: 1 stream 0.25×, 4 streams 0.25×',
   ]);
   assert.deepEqual(checkTargets(paths), []);
+});
+
+test('--congestion: a name the kernel offers, else a clear error; without it, the machine default', () => {
+  const opts = (argv: string[]) => {
+    const o = parseOptions(argv);
+    assert.notEqual(o, 'help');
+    return o as Exclude<typeof o, 'help'>;
+  };
+  assert.equal(opts(['--congestion', 'cubic']).congestion, 'cubic');
+  assert.equal(opts([]).congestion, undefined);
+  assert.throws(() => parseOptions(['--congestion', 'cubic; reboot']), /congestion control's name/);
+  const dir = mkdtempSync(join(tmpdir(), 'gangway-cc-'));
+  try {
+    writeFileSync(join(dir, 'tcp_congestion_control'), 'bbr\n');
+    writeFileSync(join(dir, 'tcp_available_congestion_control'), 'reno bbr cubic\n');
+    assert.equal(checkCongestion(undefined, dir), 'bbr');
+    assert.equal(checkCongestion('cubic', dir), 'cubic');
+    assert.throws(
+      () => checkCongestion('vegas', dir),
+      /--congestion vegas: this kernel offers reno, bbr, cubic/,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // This machine's own answer is one it offers.
+  const mine = checkCongestion(undefined);
+  assert.ok(checkCongestion(mine) === mine);
 });
