@@ -9,7 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createRig, type Rig } from '../rig/rig';
-import { runIperf } from './iperf';
+import { checkCongestion, runIperf } from './iperf';
 import { createPath, type BenchPath } from './paths';
 import { LOAD_WARMUP_S, PING_INTERVAL_S, loadedPingCount, runPing, summarizePing } from './ping';
 import { percentile } from './stats';
@@ -137,7 +137,13 @@ function vmDevice(rig: Rig, path: PathName): string {
   return path === 'direct' ? rig.vmVeth : 'gwa0';
 }
 
-async function measure(rig: Rig, path: BenchPath, pings: number, loadSeconds: number): Promise<void> {
+async function measure(
+  rig: Rig,
+  path: BenchPath,
+  pings: number,
+  loadSeconds: number,
+  congestion: string | undefined,
+): Promise<void> {
   const target = rig.containers[0]!;
   for (const load of [false, true]) {
     const tunnel = path.name !== 'direct';
@@ -153,7 +159,11 @@ async function measure(rig: Rig, path: BenchPath, pings: number, loadSeconds: nu
     let count = pings;
     let iperf: Promise<unknown> = Promise.resolve();
     if (load) {
-      iperf = runIperf(rig, rig.hostNs, target.ns, target.ip, { seconds: loadSeconds, streams: 4 });
+      iperf = runIperf(rig, rig.hostNs, target.ns, target.ip, {
+        seconds: loadSeconds,
+        streams: 4,
+        congestion,
+      });
       await new Promise((r) => setTimeout(r, LOAD_WARMUP_S * 1000));
       count = loadedPingCount(loadSeconds);
     }
@@ -177,6 +187,7 @@ export async function main(argv: string[]): Promise<number> {
       paths: { type: 'string', default: 'direct,gangway' },
       pings: { type: 'string', default: '300' },
       seconds: { type: 'string', default: '5' },
+      congestion: { type: 'string' },
     },
   });
   const paths = values.paths.split(',') as PathName[];
@@ -187,6 +198,14 @@ export async function main(argv: string[]): Promise<number> {
     console.error('bench:hops needs root (network namespaces)');
     return 1;
   }
+  let congestion: string;
+  try {
+    congestion = checkCongestion(values.congestion);
+  } catch (err) {
+    console.error(`bench:hops: ${(err as Error).message}`);
+    return 1;
+  }
+  console.log(`TCP congestion control of the iperf3 load: ${congestion}`);
   const rig = await createRig({ containers: 1, subnetIndex: 11 });
   let current: BenchPath | undefined;
   const onSignal = () => {
@@ -203,7 +222,7 @@ export async function main(argv: string[]): Promise<number> {
       current = createPath(rig, name);
       try {
         await current.setup();
-        await measure(rig, current, pings, seconds);
+        await measure(rig, current, pings, seconds, values.congestion);
       } finally {
         await current.teardown();
         current = undefined;

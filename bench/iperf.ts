@@ -1,6 +1,8 @@
 // iperf3: a one-off server in the container namespace, the client in the host namespace with -J, and
 // the parsing of its JSON report.
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { nsRun, waitFor } from '../rig/exec';
 import type { Rig } from '../rig/rig';
 
@@ -46,6 +48,19 @@ export function parseIperfJson(text: string): IperfResult {
     sentBytes: sent?.bytes ?? NaN,
     retransmits: sent?.retransmits ?? 0,
   };
+}
+
+const CC_DIR = '/proc/sys/net/ipv4';
+
+/** The congestion control the iperf3 ends will use: `asked` if the kernel offers it, else the machine's default
+ *  (which the rig's namespaces inherit). */
+export function checkCongestion(asked: string | undefined, dir = CC_DIR): string {
+  const read = (f: string) => readFileSync(join(dir, f), 'utf8').trim();
+  if (asked === undefined) return read('tcp_congestion_control');
+  const available = read('tcp_available_congestion_control').split(/\s+/);
+  if (!available.includes(asked))
+    throw new Error(`--congestion ${asked}: this kernel offers ${available.join(', ')}`);
+  return asked;
 }
 
 /** `reverse`: the server (in the container) sends and the client receives (`-R`): a download to the host.

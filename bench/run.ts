@@ -3,13 +3,13 @@
 // the rig, for direct routing, Gangway (offloads on and off) and wireguard-go, in one run. Needs root.
 // Everything happens inside the rig's namespaces; they are deleted at the end, on failure and on signals.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createRig, type Rig } from '../rig/rig';
 import { cpuPerGB, machineSample, machineWindow, totalCpuSeconds } from './cpu';
-import { runIperf } from './iperf';
+import { checkCongestion, runIperf } from './iperf';
 import { formatIdle, measureIdle, type IdleResult } from './idle';
 import {
   assertNoRoute,
@@ -114,19 +114,6 @@ export function parseOptions(argv: string[]): Options | 'help' {
     idleSeconds: values['idle-seconds'] === '0' ? 0 : int(values['idle-seconds'], 'idle-seconds', 60, 600),
     ...(cc !== undefined ? { congestion: cc } : {}),
   };
-}
-
-const CC_DIR = '/proc/sys/net/ipv4';
-
-/** The congestion control the iperf3 ends will use: `asked` if the kernel offers it, else the machine's default
- *  (which the rig's namespaces inherit). */
-export function checkCongestion(asked: string | undefined, dir = CC_DIR): string {
-  const read = (f: string) => readFileSync(join(dir, f), 'utf8').trim();
-  if (asked === undefined) return read('tcp_congestion_control');
-  const available = read('tcp_available_congestion_control').split(/\s+/);
-  if (!available.includes(asked))
-    throw new Error(`--congestion ${asked}: this kernel offers ${available.join(', ')}`);
-  return asked;
 }
 
 /** Node's start-up work (its garbage collector shrinking the heap) ends before the idle measurement starts;

@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkTargets, formatRatios } from '../../bench/report';
-import { checkCongestion, estimateSeconds, parseOptions } from '../../bench/run';
+import { checkCongestion } from '../../bench/iperf';
+import { estimateSeconds, parseOptions } from '../../bench/run';
 import { PATH_LABELS, type PathName, type PathResult } from '../../bench/types';
 
 test('defaults: 5 s, 3 runs, all paths in a fixed order', () => {
