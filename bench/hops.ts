@@ -4,14 +4,30 @@
 // routing the VM's veth) and in the container, and pings idle and under 4-stream iperf3 load. Each echo is
 // matched by its sequence number across the captures (one clock: one machine), so the report splits the
 // RTT into: host stack → tunnel down → VM routing → container → VM routing → tunnel up → host stack.
+// `--sched` also records `perf sched` over the pings and prints how long each kind of thread waited for a
+// CPU (bench/sched.ts): what a ping's time at a pump hop can be set beside.
 // Needs root; everything happens in the rig's namespaces, which are deleted at the end.
 import type { ChildProcess } from 'node:child_process';
-import { loadavg } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createRig, type Rig } from '../rig/rig';
 import { checkCongestion, runIperf } from './iperf';
 import { createPath, type BenchPath } from './paths';
 import { LOAD_WARMUP_S, PING_INTERVAL_S, loadedPingCount, runPing, summarizePing } from './ping';
+import {
+  SchedRecording,
+  attributeStays,
+  formatSched,
+  formatShare,
+  monotonicOffsetS,
+  monotonicS,
+  perfSchedAvailable,
+  summarizeSched,
+  threadClass,
+  type Stay,
+} from './sched';
 import { percentile } from './stats';
 import { PATH_NAMES, type PathName } from './types';
 
@@ -107,6 +123,27 @@ export function segments(hops: readonly Hop[]): Segment[] {
   return out;
 }
 
+/** Each echo's stay between two capture points (tcpdump's seconds), for the echoes seen at both. */
+export function stays(hops: readonly Hop[], from: number, to: number, kind: IcmpSeen['kind']): Stay[] {
+  const at = (h: Hop) => new Map(h.seen.filter((s) => s.kind === kind).map((s) => [s.seq, s.t]));
+  const end = at(hops[to]!);
+  const out: Stay[] = [];
+  for (const [seq, a] of at(hops[from]!)) {
+    const b = end.get(seq);
+    if (b !== undefined && b >= a) out.push({ a, b });
+  }
+  return out;
+}
+
+// The tunnel paths' captures, in order: host route device, host veth, VM veth, agent TUN, container. The four
+// pump hops between them and the threads that serve each.
+const PUMP_HOPS = [
+  { name: "request: the helper's TUN → UDP", from: 0, to: 1, kind: 'request', thread: 'helper gw-tun2udp' },
+  { name: "request: the agent's UDP → TUN", from: 2, to: 3, kind: 'request', thread: 'agent gw-udp2tun' },
+  { name: "reply: the agent's TUN → UDP", from: 3, to: 2, kind: 'reply', thread: 'agent gw-tun2udp' },
+  { name: "reply: the helper's UDP → TUN", from: 1, to: 0, kind: 'reply', thread: 'helper gw-udp2tun' },
+] as const;
+
 class Capture {
   private text = '';
   private readonly proc: ChildProcess;
@@ -143,8 +180,18 @@ async function measure(
   pings: number,
   loadSeconds: number,
   congestion: string | undefined,
+  schedDir: string | undefined,
 ): Promise<void> {
   const target = rig.containers[0]!;
+  // The tunnel's processes by pid, so that the daemon's pump threads and the agent's tell apart.
+  const roles = new Map<number, string>(
+    path
+      .pids()
+      .map((pid, i) => [
+        pid,
+        path.name.startsWith('gangway') ? (['helper', 'agent'][i] ?? `tunnel ${i}`) : `tunnel ${i}`,
+      ]),
+  );
   for (const load of [false, true]) {
     const tunnel = path.name !== 'direct';
     const caps = [
@@ -156,18 +203,36 @@ async function measure(
       new Capture(rig, target.ns, 'eth0'),
     ];
     await new Promise((r) => setTimeout(r, 1000)); // tcpdump attaches
-    let count = pings;
+    const count = load ? loadedPingCount(loadSeconds) : pings;
+    // perf takes a moment to start, so it records from before the load's warm-up (or a second before idle
+    // pings) until the pings end, bounded by its own sleep should this process die; the report keeps the
+    // pings' window.
+    const sched = schedDir
+      ? new SchedRecording(
+          join(schedDir, `${path.name}-${load ? 'load' : 'idle'}.data`),
+          LOAD_WARMUP_S + count * PING_INTERVAL_S + 10,
+        )
+      : undefined;
     let iperf: Promise<unknown> = Promise.resolve();
-    if (load) {
-      iperf = runIperf(rig, rig.hostNs, target.ns, target.ip, {
-        seconds: loadSeconds,
-        streams: 4,
-        congestion,
-      });
-      await new Promise((r) => setTimeout(r, LOAD_WARMUP_S * 1000));
-      count = loadedPingCount(loadSeconds);
+    let ping;
+    let window: [number, number] = [0, 0];
+    try {
+      if (load) {
+        iperf = runIperf(rig, rig.hostNs, target.ns, target.ip, {
+          seconds: loadSeconds,
+          streams: 4,
+          congestion,
+        });
+        await new Promise((r) => setTimeout(r, LOAD_WARMUP_S * 1000));
+      } else if (sched) {
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      const from = monotonicS();
+      ping = summarizePing(await runPing(rig.hostNs, target.ip, count, PING_INTERVAL_S));
+      window = [from, monotonicS()];
+    } finally {
+      sched?.stop();
     }
-    const ping = summarizePing(await runPing(rig.hostNs, target.ip, count, PING_INTERVAL_S));
     await iperf;
     const seen = await Promise.all(caps.map((c) => c.stop()));
     const hops = caps.map((c, i) => ({ name: c.dev, seen: seen[i]! }));
@@ -177,6 +242,27 @@ async function measure(
     console.log('| segment | p50 µs | p99 µs | echoes |\n|---|---|---|---|');
     for (const s of segments(hops))
       console.log(`| ${s.name} | ${s.p50Us.toFixed(0)} | ${s.p99Us.toFixed(0)} | ${s.count} |`);
+    if (sched) {
+      const turns = (await sched.turns()).filter((t) => t.t >= window[0] && t.t <= window[1]);
+      console.log(
+        `\nWaits for a CPU over the pings (perf sched; a thread's wait from its wake-up or preemption to running):`,
+      );
+      console.log(formatSched(summarizeSched(turns, roles)));
+      if (tunnel && path.name.startsWith('gangway')) {
+        const offset = monotonicOffsetS();
+        console.log(
+          `\nAt each pump hop, the echoes' time there: waiting for a CPU / the thread running / neither (all echoes; the slowest 5%):`,
+        );
+        console.log('| pump hop | echoes | all | slowest 5% |\n|---|---|---|---|');
+        for (const h of PUMP_HOPS) {
+          const mine = turns.filter((t) => threadClass(t, roles) === h.thread);
+          const share = attributeStays(stays(hops, h.from, h.to, h.kind), mine, offset);
+          console.log(
+            `| ${h.name} | ${share.all.stays} | ${formatShare(share.all)} | ${formatShare(share.slowest)} |`,
+          );
+        }
+      }
+    }
   }
 }
 
@@ -188,6 +274,7 @@ export async function main(argv: string[]): Promise<number> {
       pings: { type: 'string', default: '300' },
       seconds: { type: 'string', default: '5' },
       congestion: { type: 'string' },
+      sched: { type: 'boolean', default: false },
     },
   });
   const paths = values.paths.split(',') as PathName[];
@@ -206,6 +293,15 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   console.log(`TCP congestion control of the iperf3 load: ${congestion}`);
+  let schedDir: string | undefined;
+  if (values.sched) {
+    const why = perfSchedAvailable();
+    if (why) {
+      console.error(`bench:hops: --sched needs perf: ${why}`);
+      return 1;
+    }
+    schedDir = mkdtempSync(join(tmpdir(), 'gangway-hops-sched-'));
+  }
   const rig = await createRig({ containers: 1, subnetIndex: 11 });
   let current: BenchPath | undefined;
   const onSignal = () => {
@@ -222,7 +318,7 @@ export async function main(argv: string[]): Promise<number> {
       current = createPath(rig, name);
       try {
         await current.setup();
-        await measure(rig, current, pings, seconds, values.congestion);
+        await measure(rig, current, pings, seconds, values.congestion, schedDir);
       } finally {
         await current.teardown();
         current = undefined;
@@ -230,6 +326,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   } finally {
     await rig.teardown();
+    if (schedDir) rmSync(schedDir, { recursive: true, force: true });
   }
   return 0;
 }

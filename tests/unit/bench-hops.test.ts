@@ -2,7 +2,7 @@
 // trip into segments between capture points.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseTcpdump, parseTunnelDump, segments } from '../../bench/hops';
+import { parseTcpdump, parseTunnelDump, segments, stays } from '../../bench/hops';
 
 test('plain ICMP lines: time, kind, sequence number', () => {
   const text = [
@@ -53,4 +53,28 @@ test('segments: requests forward, the turn, replies backward, and the whole trip
       ['whole trip at a', 100, 1],
     ],
   );
+});
+
+test('stays: each echo of a kind seen at both points, from the first to the second, in either direction', () => {
+  const hops = [
+    {
+      name: 'gw0',
+      seen: [
+        { t: 10.0, kind: 'request' as const, seq: 1 },
+        { t: 10.5, kind: 'reply' as const, seq: 1 },
+        { t: 11.0, kind: 'request' as const, seq: 2 }, // never seen at the second point
+      ],
+    },
+    {
+      name: 'veth',
+      seen: [
+        { t: 10.1, kind: 'request' as const, seq: 1 },
+        { t: 10.4, kind: 'reply' as const, seq: 1 },
+        { t: 12.0, kind: 'request' as const, seq: 3 }, // never seen at the first
+      ],
+    },
+  ];
+  assert.deepEqual(stays(hops, 0, 1, 'request'), [{ a: 10.0, b: 10.1 }]);
+  assert.deepEqual(stays(hops, 1, 0, 'reply'), [{ a: 10.4, b: 10.5 }]);
+  assert.deepEqual(stays(hops, 0, 1, 'reply'), [], 'a reply leaves gw0 after veth: no stay that way');
 });
