@@ -9,6 +9,7 @@
         "src/pump.c",
         "src/pump_tun2udp.c",
         "src/pump_udp2tun.c",
+        "src/pump_slice.c",
         "src/sockaddr_util.c",
         "src/src_filter.c",
         "src/ctrl_limit.c",

@@ -30,6 +30,7 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
     sources: [
       'pump.c',
       'pump_tun2udp.c',
+      'pump_slice.c',
       'offload_linux.c',
       'checksum.c',
       'fq.c',

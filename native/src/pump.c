@@ -410,6 +410,7 @@ int pump_create(const struct pump_config *cfg, struct pump **out, char *err) {
   p->wake_rd = p->wake_wr = -1;
   atomic_init(&p->stopping, false);
   p->spin_max_ns = spin_max_ns();
+  p->light_slice_ns = pump_light_slice_ns();
   p->linger_ns = p->offload ? linger_ns() : 0;  // see pump_linger: never without offloads
   atomic_init(&p->peer_gen, 1);
   atomic_init(&p->filter_gen, 1);

@@ -91,6 +91,7 @@ struct pump {
   // window (pump_wait). Never at idle: no data, no kick, no spin.
   uint64_t spin_max_ns;  // 0: no spin, no kicks (GANGWAY_SPIN_US sets it)
   uint64_t linger_ns;    // the rest after a bulk round (pump_linger); 0: none (always 0 without offloads)
+  uint64_t light_slice_ns;  // the slice a thread moving little asks for (pump_slice.c); 0: none
 
   pthread_t threads[2 * PUMP_QUEUES_MAX];
   int nthreads;
@@ -128,6 +129,9 @@ void pump_backoff(struct pump *p);
 // After a round that moved round_bytes and left the thread nothing to do: rests (true) instead of waiting on
 // the thread's fds, when the round was bulk. False: wait as usual (or stopping, after a rest).
 bool pump_linger(struct pump *p, size_t round_bytes);
+// pump_slice.c: GANGWAY_LIGHT_SLICE_US in ns (0: off), and each round's bytes, for the thread's slice.
+uint64_t pump_light_slice_ns(void);
+void pump_slice_round(struct pump *p, size_t round_bytes);
 
 // Sets up the calling thread as queue q's `role` thread: its name ("gw-tun2udp-0", visible in top -H, perf,
 // gdb, /proc), a larger CPU share where allowed (Linux: nice -10) and its own and its partner's kick.

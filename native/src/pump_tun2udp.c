@@ -429,6 +429,7 @@ void *tun2udp_main(void *arg) {
     flush(t);
     size_t round_bytes = t->cb.udp_tx_bytes;  // this round's: the batch is published (and zeroed) each round
     counters_publish(&q->counters, &t->cb);
+    pump_slice_round(p, round_bytes);
     if (st == READ_EMPTY && fq_empty(&t->pool.fq)) {
       if (pump_linger(p, round_bytes)) {
         t->cb.lingers++;  // published with the next round

@@ -306,6 +306,7 @@ void *udp2tun_main(void *arg) {
     if (!p->offload) write_round(u);
     size_t round_bytes = u->cb.udp_rx_bytes;  // this round's: the batch is published (and zeroed) each round
     counters_publish(&q->counters, &u->cb);
+    pump_slice_round(p, round_bytes);
     if (failed) {
       pump_backoff(p);
       ready[U2T_PEER] = pair;

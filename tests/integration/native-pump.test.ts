@@ -14,7 +14,7 @@ import { parseSnmpUdp } from '../../bench/netstat';
 import type { PumpStats } from '../../native/index';
 import { NetnsPair, nsRun, run } from '../fixtures/netns-pair';
 import { spawnInNetns, type JsonProcess, type Line } from '../fixtures/json-process';
-import { threadNice } from '../fixtures/thread-nice';
+import { customSlices, defaultSliceNs, threadNice, threadSlices } from '../fixtures/thread-nice';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const ENDPOINT = path.join(ROOT, 'dist', 'tests', 'fixtures', 'pump-endpoint.js');
@@ -143,6 +143,25 @@ const srv = net.createServer((s) => {
   });
 });
 srv.listen(Number(port), host, () => console.log(JSON.stringify({ listening: true })));
+`;
+
+// A one-way transfer bounded by time: the sender writes for argv[3] ms and says how much it sent; the sink
+// reads to the end.
+const SINK_SERVER = `
+const net = require('net');
+const [host, port] = process.argv.slice(1);
+const srv = net.createServer((s) => { s.resume(); s.on('end', () => srv.close()); });
+srv.listen(Number(port), host, () => console.log(JSON.stringify({ listening: true })));
+`;
+const TIMED_SENDER = `
+const net = require('net');
+const [host, port, ms] = process.argv.slice(1);
+const chunk = Buffer.alloc(1 << 20, 7); let sent = 0; const until = Date.now() + Number(ms);
+const s = net.connect(Number(port), host, function write() {
+  while (Date.now() < until) { sent += chunk.length; if (!s.write(chunk)) return s.once('drain', write); }
+  s.end(() => console.log(JSON.stringify({ sent })));
+});
+s.on('error', (e) => { console.error(e.message); process.exit(1); });
 `;
 
 const TCP_CLIENT = `
@@ -966,6 +985,61 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
       await Promise.all([a.p.stop(), b.p.stop()]);
     }
   });
+
+  test(
+    'under one-way bulk, the threads that carry only ACKs ask for the short slice and the bulk ones do not',
+    {
+      skip: customSlices() ? false : 'the kernel has no custom EEVDF slices (6.12 and later)',
+    },
+    async () => {
+      const env = { ...process.env, GANGWAY_LIGHT_SLICE_US: '200' };
+      const [a, b] = await pair('offload', 'offload', 5661, 5662, env, env);
+      try {
+        // A sends for 1.5 s (bounded by time, not bytes); the slices are read 1 s in, several windows along.
+        const server = spawnIn(NS_B, process.execPath, ['-e', SINK_SERVER, '10.99.0.2', '6661']);
+        await server.waitFor((l) => l.listening === true, 'the sink');
+        const sender = nsRun(
+          NS_A,
+          process.execPath,
+          ['-e', TIMED_SENDER, '10.99.0.2', '6661', '1500'],
+          30_000,
+        );
+        await new Promise((r) => setTimeout(r, 1000));
+        const [sa, sb] = [threadSlices(a.p.proc.pid!), threadSlices(b.p.proc.pid!)];
+        const sent = JSON.parse(await sender) as { sent: number };
+        await server.exited;
+        assert.ok(sent.sent > 64 << 20, `the bulk moved ${sent.sent} bytes: more than 8 MB/s for 1.5 s`);
+        const def = defaultSliceNs();
+        assert.equal(sa['gw-tun2udp-0'], def, "A's TUN -> UDP carries the bulk: the default slice");
+        assert.equal(sb['gw-udp2tun-0'], def, "B's UDP -> TUN carries the bulk: the default slice");
+        assert.equal(sb['gw-tun2udp-0'], 200_000, "B's TUN -> UDP carries the ACKs: 200 µs");
+        assert.equal(sa['gw-udp2tun-0'], 200_000, "A's UDP -> TUN carries the ACKs: 200 µs");
+        assert.equal(sa.node, def, "the process's other threads keep the default");
+      } finally {
+        await Promise.all([a.p.stop(), b.p.stop()]);
+      }
+    },
+  );
+
+  test(
+    'without GANGWAY_LIGHT_SLICE_US every pump thread keeps the default slice',
+    {
+      skip: customSlices() ? false : 'the kernel has no custom EEVDF slices (6.12 and later)',
+    },
+    async () => {
+      const env = { ...process.env };
+      delete env.GANGWAY_LIGHT_SLICE_US;
+      const [a, b] = await pair('offload', 'plain', 5663, 5664, env, env);
+      try {
+        await nsRun(NS_A, 'ping', ['-c', '10', '-i', '0.05', '-W', '2', '10.99.0.2']);
+        const def = defaultSliceNs();
+        for (const s of [threadSlices(a.p.proc.pid!), threadSlices(b.p.proc.pid!)])
+          for (const name of ['gw-tun2udp-0', 'gw-udp2tun-0']) assert.equal(s[name], def, name);
+      } finally {
+        await Promise.all([a.p.stop(), b.p.stop()]);
+      }
+    },
+  );
 
   test('GANGWAY_LINGER_US=0 turns the rest after bulk off; bulk still flows', async () => {
     const env = { ...process.env, GANGWAY_LINGER_US: '0' };
