@@ -1,9 +1,9 @@
 // The handshake and control channel, server and client wired through a small fake network with a virtual
-// clock: loss, replays, forgeries and restarts, deterministically.
+// clock (tests/fixtures/tunnel-fake-net.ts): loss, replays, forgeries and restarts, deterministically.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import type { ControlPort, Endpoint } from '../../common/control-port';
+import type { Endpoint } from '../../common/control-port';
 import {
   INSTALL_KEY_ID,
   MsgType,
@@ -17,112 +17,8 @@ import {
   seal,
 } from '../../common/wire';
 import { TunnelServer, type TunnelServerOptions } from '../../helper/tunnel-server';
-import { TunnelClient, type TunnelClientOptions } from '../../vm-agent/tunnel-client';
-
-const SERVER: Endpoint = { address: '127.0.0.1', port: 4000 };
-const AGENT: Endpoint = { address: '127.0.0.1', port: 5000 };
-
-/** Delivers datagrams between the two ends after 1 ms of virtual time, dropping a share of them. */
-class FakeNet {
-  now = 0;
-  queue: { at: number; to: Endpoint; from: Endpoint; data: Buffer }[] = [];
-  sent: { from: Endpoint; to: Endpoint; data: Buffer }[] = [];
-  handlers = new Map<string, (d: Buffer, a: string, p: number) => void>();
-  peers = new Map<string, Endpoint | undefined>();
-  /** Each end's setChecksumOffload calls, in order. */
-  checksums = new Map<string, { leave: boolean; fill: boolean }[]>();
-  private seed = 12345;
-
-  /** Share of sends that throw, as a UDP socket does on EPERM/ENOBUFS. */
-  throwRate = 0;
-
-  constructor(public loss = 0) {}
-
-  random(): number {
-    // xorshift: deterministic loss pattern for a given seed.
-    this.seed ^= this.seed << 13;
-    this.seed ^= this.seed >>> 17;
-    this.seed ^= this.seed << 5;
-    return ((this.seed >>> 0) % 10_000) / 10_000;
-  }
-
-  port(self: Endpoint): ControlPort {
-    const key = `${self.address}:${self.port}`;
-    return {
-      send: (data, address, port) => {
-        const to = { address, port };
-        if (this.random() < this.throwRate) throw new Error('sendto: Operation not permitted');
-        this.sent.push({ from: self, to, data });
-        if (this.random() < this.loss) return;
-        this.queue.push({ at: this.now + 1, to, from: self, data });
-      },
-      setPeer: (address, port) => this.peers.set(key, { address, port }),
-      clearPeer: () => this.peers.set(key, undefined),
-      setChecksumOffload: (mode) =>
-        this.checksums.set(key, [...(this.checksums.get(key) ?? []), { ...mode }]),
-    };
-  }
-
-  inject(from: Endpoint, to: Endpoint, data: Buffer): void {
-    this.queue.push({ at: this.now, to, from, data });
-  }
-
-  /** Advances virtual time in 10 ms steps, delivering datagrams and ticking the state machines. */
-  run(ms: number, tickers: { tick(): void }[]): void {
-    const end = this.now + ms;
-    while (this.now < end) {
-      this.now += 10;
-      const due = this.queue.filter((q) => q.at <= this.now);
-      this.queue = this.queue.filter((q) => q.at > this.now);
-      for (const d of due)
-        this.handlers.get(`${d.to.address}:${d.to.port}`)?.(d.data, d.from.address, d.from.port);
-      for (const t of tickers) t.tick();
-    }
-  }
-}
-
-/** Whose pump has TUN offloads (checksum offload across the tunnel needs both). */
-interface Offloads {
-  helper?: boolean;
-  agent?: boolean;
-}
-
-/** The configuration setup()'s helper sends. */
-const base = () => ({
-  mtu: 1420,
-  hostAddress: '10.57.0.1',
-  agentAddress: '10.57.0.2',
-  routes: ['172.30.7.0/24'],
-  joins: [['br-0123456789ab', 'docker0']] as [string, string][],
-});
-
-function setup(
-  loss = 0,
-  secret = randomBytes(32),
-  agentSecret = secret,
-  offloads: Offloads = {},
-  more: { client?: TunnelClientOptions; server?: Partial<TunnelServerOptions> } = {},
-) {
-  const net = new FakeNet(loss);
-  const now = () => net.now;
-  const server = new TunnelServer(net.port(SERVER), secret, {
-    config: base,
-    now,
-    checksumOffload: offloads.helper ?? false,
-    ...more.server,
-  });
-  const client = new TunnelClient(net.port(AGENT), agentSecret, SERVER, {
-    now,
-    random: () => 0.5,
-    checksumOffload: offloads.agent ?? false,
-    ...more.client,
-  });
-  net.handlers.set('127.0.0.1:4000', (d, a, p) => server.handle(d, a, p));
-  net.handlers.set('127.0.0.1:5000', (d, a, p) => client.handle(d, a, p));
-  const configs: number[] = [];
-  client.on('config', (c) => configs.push(c.seq));
-  return { net, server, client, configs, secret };
-}
+import { TunnelClient } from '../../vm-agent/tunnel-client';
+import { AGENT, SERVER, base, setup, type FakeNet, type Offloads } from '../fixtures/tunnel-fake-net';
 
 test('handshake completes, the peer is pinned and the config is applied once and acknowledged', () => {
   const { net, server, client, configs } = setup();
