@@ -61,6 +61,16 @@ test('two bulk flows take turns, a quantum (two packets here) each', () => {
   assert.equal(order.join(''), 'AABBAABBAABBAABBAABB');
 });
 
+test('a flow that empties while new goes behind the old flows: one packet at a time does not keep it first', () => {
+  // B (bulk, ids 0-9) has had its first turn; then G sends one small packet, is sent, and is found empty, four
+  // times. RFC 8290: G, emptied while new, moves behind B on the old list, so its next packet waits for B's
+  // turn (B3 before G1); left off the lists instead, it would come back new each time, ahead of B.
+  const cmds = [...Array.from({ length: 10 }, (_, i) => enq(i, 7, BULK)), ...deq(2)];
+  for (let i = 0; i < 4; i++) cmds.push(enq(100 + i, 9, SMALL), ...deq(2));
+  const order = sent(drive(cmds)).map((id) => (Number(id) >= 100 ? `G${Number(id) - 100}` : `B${id}`));
+  assert.deepEqual(order, ['B0', 'B1', 'G0', 'B2', 'B3', 'G1', 'G2', 'B4', 'G3', 'B5']);
+});
+
 test('CoDel per flow: a standing bulk queue is dropped from, the ping flow beside it never', () => {
   // 500 ms: every 100 µs one bulk packet of flow 1 is sent after waiting 8 ms (above the 5 ms target); every
   // 1 ms a ping of its own flow waits as long.
