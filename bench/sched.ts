@@ -1,6 +1,7 @@
 // How long each thread waited for a CPU, from `perf sched`: the time it was runnable but not running (from a
-// wake-up, or from being preempted, to running again) before every turn it got on a CPU during a window. bench:hops records it while it pings under load, so that a ping's
-// milliseconds at a pump hop can be set beside how long that hop's thread waited to run.
+// wake-up, or from being preempted, to running again) before every turn it got on a CPU during a window.
+// bench:hops records it while it pings, so that a ping's time at a pump hop can be split into that hop's thread
+// waiting for a CPU, running, and neither (attributeStays).
 import type { ChildProcess } from 'node:child_process';
 import { spawn, spawnSync } from 'node:child_process';
 import { percentile } from './stats';

@@ -995,7 +995,7 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
       const env = { ...process.env, GANGWAY_LIGHT_SLICE_US: '200' };
       const [a, b] = await pair('offload', 'offload', 5661, 5662, env, env);
       try {
-        // A sends for 1.5 s (bounded by time, not bytes); the slices are read 1 s in, several windows along.
+        // A sends for 1.5 s (bounded by time, not bytes).
         const server = spawnIn(NS_B, process.execPath, ['-e', SINK_SERVER, '10.99.0.2', '6661']);
         await server.waitFor((l) => l.listening === true, 'the sink');
         const sender = nsRun(
@@ -1004,17 +1004,29 @@ describe('native pump between two namespaces', { skip, timeout: 240_000 }, () =>
           ['-e', TIMED_SENDER, '10.99.0.2', '6661', '1500'],
           30_000,
         );
-        await new Promise((r) => setTimeout(r, 1000));
-        const [sa, sb] = [threadSlices(a.p.proc.pid!), threadSlices(b.p.proc.pid!)];
+        // Five looks, 100 ms apart from 0.6 s in: a stall of the sender longer than a 20 ms window (a busy
+        // machine) may turn a bulk thread light for a while, so each thread is judged by most of them.
+        const looks: [Record<string, number>, Record<string, number>][] = [];
+        await new Promise((r) => setTimeout(r, 600));
+        for (let i = 0; i < 5; i++) {
+          looks.push([threadSlices(a.p.proc.pid!), threadSlices(b.p.proc.pid!)]);
+          await new Promise((r) => setTimeout(r, 100));
+        }
         const sent = JSON.parse(await sender) as { sent: number };
         await server.exited;
         assert.ok(sent.sent > 64 << 20, `the bulk moved ${sent.sent} bytes: more than 8 MB/s for 1.5 s`);
         const def = defaultSliceNs();
-        assert.equal(sa['gw-tun2udp-0'], def, "A's TUN -> UDP carries the bulk: the default slice");
-        assert.equal(sb['gw-udp2tun-0'], def, "B's UDP -> TUN carries the bulk: the default slice");
-        assert.equal(sb['gw-tun2udp-0'], 200_000, "B's TUN -> UDP carries the ACKs: 200 µs");
-        assert.equal(sa['gw-udp2tun-0'], 200_000, "A's UDP -> TUN carries the ACKs: 200 µs");
-        assert.equal(sa.node, def, "the process's other threads keep the default");
+        const mostly = (side: 0 | 1, thread: string) => {
+          const seen = looks.map((l) => l[side][thread]);
+          const counts = new Map<number | undefined, number>();
+          for (const v of seen) counts.set(v, (counts.get(v) ?? 0) + 1);
+          return [...counts].find(([, n]) => n >= 3)?.[0] ?? `no majority in ${seen.join(', ')}`;
+        };
+        assert.equal(mostly(0, 'gw-tun2udp-0'), def, "A's TUN -> UDP carries the bulk: the default slice");
+        assert.equal(mostly(1, 'gw-udp2tun-0'), def, "B's UDP -> TUN carries the bulk: the default slice");
+        assert.equal(mostly(1, 'gw-tun2udp-0'), 200_000, "B's TUN -> UDP carries the ACKs: 200 µs");
+        assert.equal(mostly(0, 'gw-udp2tun-0'), 200_000, "A's UDP -> TUN carries the ACKs: 200 µs");
+        assert.equal(mostly(0, 'node'), def, "the process's other threads keep the default");
       } finally {
         await Promise.all([a.p.stop(), b.p.stop()]);
       }
