@@ -95,15 +95,18 @@ export interface Segment {
   count: number;
 }
 
+/** When each echo of a kind passed a capture point, by sequence number. */
+function seenAt(h: Hop, kind: IcmpSeen['kind']): Map<number, number> {
+  return new Map(h.seen.filter((s) => s.kind === kind).map((s) => [s.seq, s.t]));
+}
+
 /**
  * Per segment between consecutive capture points, the time each echo took (µs): requests forward, then the
  * turn at the last point (request → reply), then replies backward. Echoes missing at either end are left out.
  */
 export function segments(hops: readonly Hop[]): Segment[] {
-  const index = (h: Hop, kind: IcmpSeen['kind']) =>
-    new Map(h.seen.filter((s) => s.kind === kind).map((s) => [s.seq, s.t]));
-  const req = hops.map((h) => index(h, 'request'));
-  const rep = hops.map((h) => index(h, 'reply'));
+  const req = hops.map((h) => seenAt(h, 'request'));
+  const rep = hops.map((h) => seenAt(h, 'reply'));
   const span = (name: string, from: Map<number, number>, to: Map<number, number>): Segment => {
     const d: number[] = [];
     for (const [seq, t0] of from) {
@@ -125,10 +128,9 @@ export function segments(hops: readonly Hop[]): Segment[] {
 
 /** Each echo's stay between two capture points (tcpdump's seconds), for the echoes seen at both. */
 export function stays(hops: readonly Hop[], from: number, to: number, kind: IcmpSeen['kind']): Stay[] {
-  const at = (h: Hop) => new Map(h.seen.filter((s) => s.kind === kind).map((s) => [s.seq, s.t]));
-  const end = at(hops[to]!);
+  const end = seenAt(hops[to]!, kind);
   const out: Stay[] = [];
-  for (const [seq, a] of at(hops[from]!)) {
+  for (const [seq, a] of seenAt(hops[from]!, kind)) {
     const b = end.get(seq);
     if (b !== undefined && b >= a) out.push({ a, b });
   }
